@@ -1,0 +1,60 @@
+# idp: `make run` serves the demo on http://127.0.0.1:8000, `make test` runs the suite.
+# Both set themselves up on a fresh machine (virtualenv, packages, migrations).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 2
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lint migrate demo worker browser-deps clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+migrate: $(STAMP) ## Apply the database migrations (SQLite under instance/ unless IDP_DATABASE_URL)
+	$(BIN)/idp db upgrade heads
+
+demo: migrate ## Load the demo data and print it
+	$(BIN)/idp demo
+
+run: migrate ## Serve the demo on http://127.0.0.1:8000 with gunicorn
+	@$(BIN)/idp demo
+	@echo ""
+	@echo "Serving on http://$(HOST):$(PORT)"
+	@echo "  discovery  http://$(HOST):$(PORT)/.well-known/openid-configuration"
+	@echo "  OpenAPI    http://$(HOST):$(PORT)/openapi.json"
+	@echo "  health     http://$(HOST):$(PORT)/readyz"
+	IDP_ISSUER=$${IDP_ISSUER:-http://$(HOST):$(PORT)} $(BIN)/gunicorn --workers $(WORKERS) \
+		--bind $(HOST):$(PORT) --access-logfile - wsgi:app
+
+worker: migrate ## Deliver outbox messages (email, webhooks) until stopped
+	$(BIN)/idp worker
+
+browser-deps: ## Install Debian's chromium for the browser tests when missing (needs root)
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing chromium for the browser tests"; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| echo "could not install chromium: browser tests will be skipped"; \
+	else echo "chromium missing and not root: browser tests will be skipped"; fi
+
+lint: $(STAMP) ## ruff lint and format check
+	$(BIN)/ruff check idp policies tests
+	$(BIN)/ruff format --check idp policies tests
+
+test: $(STAMP) browser-deps ## Run the whole suite (PostgreSQL/Redis too when IDP_TEST_* are set)
+	$(BIN)/ruff check idp policies tests
+	$(BIN)/pytest
+
+clean: ## Remove the virtualenv and local state
+	rm -rf $(VENV) instance .pytest_cache

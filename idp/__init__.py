@@ -1,0 +1,121 @@
+"""idp: identity provider and permission-flow service for the Partner Hub and Client Hub."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+from pathlib import Path
+
+from flask import Flask, g, request
+
+from idp import config as settings
+from idp.extensions import api, csrf, db, limiter, migrate
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+_JSON_TYPES = ("application/json", "application/merge-patch+json")
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the application: defaults, then ``IDP_*`` variables, then ``config``."""
+    instance_path = Path(os.environ.get("IDP_INSTANCE_PATH") or PROJECT_ROOT / "instance")
+    app = Flask(
+        __name__,
+        instance_path=str(instance_path),
+        template_folder="web/templates",
+        static_folder="web/static",
+    )
+    app.config.update(settings.load_settings(instance_path))
+    if config:
+        app.config.update(config)
+    settings.finalize(app.config, instance_path)
+    _configure_logging(app)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    api.init_app(app)
+
+    from idp.keys.service import KeyRing
+
+    app.extensions["idp_keyring"] = KeyRing()
+
+    _import_models()
+    _register_blueprints(app)
+
+    from idp.errors import register_error_handlers
+
+    register_error_handlers(app)
+    _register_request_hooks(app)
+    return app
+
+
+def _configure_logging(app: Flask) -> None:
+    level = os.environ.get("IDP_LOG_LEVEL", "INFO").upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app.logger.setLevel(level)
+
+
+def _import_models() -> None:
+    """Import every model module so the metadata (and Alembic) sees all tables."""
+    from idp.accounts import models as _accounts  # noqa: F401
+    from idp.audit import models as _audit  # noqa: F401
+    from idp.channels import models as _channels  # noqa: F401
+    from idp.keys import models as _keys  # noqa: F401
+    from idp.oauth import models as _oauth  # noqa: F401
+    from idp.orgs import models as _orgs  # noqa: F401
+    from idp.outbox import models as _outbox  # noqa: F401
+
+
+def register_api(app: Flask, blueprint) -> None:
+    """Register a JSON API blueprint: documented in OpenAPI, bearer-authenticated, no CSRF."""
+    csrf.exempt(blueprint)
+    api.register_blueprint(blueprint)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from idp.health.views import blp as health_blp
+
+    app.register_blueprint(health_blp)
+
+
+def _register_request_hooks(app: Flask) -> None:
+    from idp.errors import problem
+
+    @app.before_request
+    def _request_id() -> None:
+        incoming = request.headers.get("X-Request-Id", "")
+        g.request_id = incoming if _REQUEST_ID.match(incoming) else secrets.token_hex(12)
+
+    @app.before_request
+    def _json_only_api():
+        if request.path.startswith("/v1/") and request.method in {"POST", "PUT", "PATCH"}:
+            has_body = (request.content_length or 0) > 0 or request.headers.get("Transfer-Encoding")
+            if has_body and request.mimetype not in _JSON_TYPES:
+                return problem(
+                    415,
+                    "unsupported_media_type",
+                    "Unsupported Media Type",
+                    "Send the request body as application/json.",
+                )
+        return None
+
+    @app.after_request
+    def _security_headers(response):
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if response.mimetype == "text/html":
+            response.headers.setdefault(
+                "Content-Security-Policy",
+                "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+                "script-src 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+            )
+            response.headers.setdefault("X-Frame-Options", "DENY")
+        if request.path.startswith(("/v1/", "/oauth/")) or response.mimetype == "text/html":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response

@@ -1,0 +1,1 @@
+"""User identities: one account per email address across every hub."""

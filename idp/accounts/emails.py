@@ -1,0 +1,54 @@
+"""The one rule that decides whether two email addresses are the same account.
+
+``normalize_email`` is applied on every write and every lookup:
+
+1. surrounding white space is trimmed;
+2. the address is put in Unicode NFKC form (full-width and compatibility
+   characters become their plain equivalents);
+3. the syntax is validated (``email-validator``, no DNS lookups);
+4. the domain is IDNA-encoded (``bücher.example`` -> ``xn--bcher-kva.example``);
+5. the whole address is case-folded.
+
+No provider-specific rewriting (dots or ``+tags`` in Gmail addresses) is done:
+those are distinct mailboxes for most providers.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from email_validator import EmailNotValidError, validate_email
+
+
+class InvalidEmail(ValueError):
+    """The address is not a syntactically valid email address."""
+
+
+@dataclass(frozen=True)
+class EmailAddress:
+    """An address as typed for display (``display``) and as compared (``normalized``)."""
+
+    display: str
+    normalized: str
+
+
+def parse_email(raw: str) -> EmailAddress:
+    """Validate ``raw`` and return its display and normalized forms."""
+    if not isinstance(raw, str):
+        raise InvalidEmail("an email address must be a string")
+    text = unicodedata.normalize("NFKC", raw.strip())
+    if len(text) > 320:
+        raise InvalidEmail("the email address is too long")
+    try:
+        info = validate_email(text, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError as exc:
+        raise InvalidEmail(str(exc)) from exc
+    domain = info.ascii_domain or info.domain
+    normalized = f"{info.local_part}@{domain}".casefold()
+    return EmailAddress(display=info.normalized, normalized=normalized)
+
+
+def normalize_email(raw: str) -> str:
+    """Return the comparison form of ``raw`` (see the module docstring for the rule)."""
+    return parse_email(raw).normalized

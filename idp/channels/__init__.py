@@ -1,0 +1,1 @@
+"""WhatsApp Business Accounts and their channels (one phone number each)."""

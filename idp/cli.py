@@ -1,0 +1,58 @@
+"""The ``idp`` command: Flask's commands (``db``, ``routes``, ...) plus ours."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from flask.cli import FlaskGroup, with_appcontext
+
+from idp import create_app
+
+
+@click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_version_option=False)
+def main() -> None:
+    """Operate the idp identity provider."""
+
+
+@main.command("demo")
+@click.option("--json", "as_json", is_flag=True, help="Print the demo data as JSON.")
+@with_appcontext
+def demo_command(as_json: bool) -> None:
+    """Load the demo data (idempotent) and print it."""
+    from idp.demo import load_demo
+
+    data = load_demo()
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+    else:
+        from idp.demo import describe
+
+        click.echo(describe(data))
+
+
+@main.group("keys")
+def keys_group() -> None:
+    """Manage token signing keys."""
+
+
+@keys_group.command("rotate")
+@with_appcontext
+def keys_rotate() -> None:
+    """Publish a new signing key now; it starts signing once relying parties can have seen it."""
+    from idp.keys.service import ensure_signing_key, rotate
+
+    ensure_signing_key()
+    row = rotate()
+    click.echo(f"published {row.kid}; it signs from {row.activates_at.isoformat()}Z")
+
+
+@keys_group.command("list")
+@with_appcontext
+def keys_list() -> None:
+    """List signing keys and when each starts signing."""
+    from idp.extensions import db
+    from idp.keys.models import SigningKey
+
+    for row in db.session.scalars(db.select(SigningKey).order_by(SigningKey.activates_at)):
+        click.echo(f"{row.kid}  {row.algorithm}  activates {row.activates_at.isoformat()}Z")

@@ -1,0 +1,113 @@
+"""Settings: defaults, then ``IDP_*`` environment variables, then an explicit override."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+DEV_SECRET_FILE = "dev-secret-key"
+DEV_KEK_FILE = "dev-key-encryption-key"
+
+
+class ConfigurationError(RuntimeError):
+    """The service refuses to start with this configuration."""
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _dev_secret(instance_path: Path, filename: str) -> str:
+    """Return a per-installation development secret kept under ``instance/``."""
+    instance_path.mkdir(parents=True, exist_ok=True)
+    path = instance_path / filename
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def load_settings(instance_path: Path) -> dict:
+    """Read every ``IDP_*`` setting, documented in the README, into Flask config keys."""
+    env = os.environ.get("IDP_ENV", "development")
+    database_url = os.environ.get("IDP_DATABASE_URL") or (
+        f"sqlite:///{instance_path / 'idp.sqlite3'}"
+    )
+    secret_key = os.environ.get("IDP_SECRET_KEY")
+    kek = os.environ.get("IDP_KEY_ENCRYPTION_KEY")
+    settings = {
+        "IDP_ENV": env,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SECRET_KEY": secret_key,
+        "IDP_SECRET_KEY_IS_DEV": secret_key is None,
+        "IDP_KEY_ENCRYPTION_KEY": kek,
+        "IDP_KEK_IS_DEV": kek is None,
+        "IDP_REDIS_URL": os.environ.get("IDP_REDIS_URL") or None,
+        "IDP_REDIS_PREFIX": os.environ.get("IDP_REDIS_PREFIX", "idp:"),
+        "IDP_ISSUER": os.environ.get("IDP_ISSUER", "http://127.0.0.1:8000").rstrip("/"),
+        "IDP_SMTP_URL": os.environ.get("IDP_SMTP_URL") or None,
+        "IDP_MAIL_FROM": os.environ.get("IDP_MAIL_FROM", "idp <no-reply@idp.localhost>"),
+        "IDP_ACCESS_TOKEN_TTL": _env_int("IDP_ACCESS_TOKEN_TTL", 900),
+        "IDP_REFRESH_TOKEN_TTL": _env_int("IDP_REFRESH_TOKEN_TTL", 30 * 24 * 3600),
+        "IDP_AUTH_CODE_TTL": _env_int("IDP_AUTH_CODE_TTL", 60),
+        "IDP_EMAIL_TOKEN_TTL": _env_int("IDP_EMAIL_TOKEN_TTL", 24 * 3600),
+        "IDP_PASSWORD_RESET_TTL": _env_int("IDP_PASSWORD_RESET_TTL", 3600),
+        "IDP_INVITATION_TTL": _env_int("IDP_INVITATION_TTL", 7 * 24 * 3600),
+        "IDP_BENCH_MODE": _env_bool("IDP_BENCH_MODE"),
+        "IDP_RATELIMIT_ENABLED": _env_bool("IDP_RATELIMIT_ENABLED", True),
+        "MAX_CONTENT_LENGTH": _env_int("IDP_MAX_BODY_BYTES", 64 * 1024),
+    }
+    return settings
+
+
+def finalize(config: dict, instance_path: Path) -> None:
+    """Fill development secrets, derive extension settings and refuse unsafe production setups."""
+    production = config["IDP_ENV"] == "production"
+    if production and (config["IDP_SECRET_KEY_IS_DEV"] or config["IDP_KEK_IS_DEV"]):
+        raise ConfigurationError(
+            "IDP_ENV=production needs IDP_SECRET_KEY and IDP_KEY_ENCRYPTION_KEY to be set"
+        )
+    if production and config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        raise ConfigurationError("IDP_ENV=production needs IDP_DATABASE_URL (PostgreSQL)")
+    if not config.get("SECRET_KEY"):
+        config["SECRET_KEY"] = _dev_secret(instance_path, DEV_SECRET_FILE)
+    if not config.get("IDP_KEY_ENCRYPTION_KEY"):
+        config["IDP_KEY_ENCRYPTION_KEY"] = _dev_secret(instance_path, DEV_KEK_FILE)
+    https = config["IDP_ISSUER"].startswith("https://")
+    config.setdefault("SESSION_COOKIE_NAME", "idp_session")
+    config["SESSION_COOKIE_HTTPONLY"] = True
+    config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    config["SESSION_COOKIE_SECURE"] = https
+    config.setdefault("PERMANENT_SESSION_LIFETIME", 12 * 3600)
+    config["WTF_CSRF_TIME_LIMIT"] = None  # bound to the session instead of a clock
+    config["RATELIMIT_ENABLED"] = config["IDP_RATELIMIT_ENABLED"]
+    config["RATELIMIT_STORAGE_URI"] = config["IDP_REDIS_URL"] or "memory://"
+    config["RATELIMIT_KEY_PREFIX"] = config["IDP_REDIS_PREFIX"] + "rl"
+    config["RATELIMIT_HEADERS_ENABLED"] = True
+    config.setdefault("RATELIMIT_STORAGE_OPTIONS", {})
+    uri = config["SQLALCHEMY_DATABASE_URI"]
+    engine_options: dict = {"pool_pre_ping": True}
+    if uri.startswith("sqlite"):
+        engine_options["connect_args"] = {"timeout": 30, "check_same_thread": False}
+    config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options)
+    config["SQLALCHEMY_TRACK_MODIFICATIONS"] = False
+    config["API_TITLE"] = "idp"
+    config["API_VERSION"] = "v1"
+    config["OPENAPI_VERSION"] = "3.0.3"
+    config["OPENAPI_URL_PREFIX"] = "/"
+    config["OPENAPI_JSON_PATH"] = "openapi.json"

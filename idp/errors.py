@@ -1,0 +1,177 @@
+"""Domain exceptions and their one translation into RFC 9457 problem+json responses."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, json, request
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class DomainError(Exception):
+    """Base of every error a service raises on purpose; carries its HTTP rendering."""
+
+    status = 400
+    code = "bad_request"
+    title = "Bad request"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        fields: dict | None = None,
+        code: str | None = None,
+        **extra: Any,
+    ):
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        if code is not None:
+            self.code = code
+        self.fields = fields
+        self.extra = extra
+
+
+class NotFound(DomainError):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class Forbidden(DomainError):
+    status, code, title = 403, "forbidden", "Forbidden"
+
+
+class Unauthorized(DomainError):
+    status, code, title = 401, "unauthorized", "Authentication required"
+
+
+class Conflict(DomainError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class InvalidInput(DomainError):
+    status, code, title = 422, "invalid_input", "Invalid input"
+
+
+class ServiceUnavailable(DomainError):
+    status, code, title = 503, "service_unavailable", "Service unavailable"
+
+
+def problem(
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    fields: dict | None = None,
+    headers: dict | None = None,
+    **extra: Any,
+) -> Response:
+    """Build an ``application/problem+json`` response."""
+    body: dict[str, Any] = {"type": "about:blank", "status": status, "code": code, "title": title}
+    if detail:
+        body["detail"] = detail
+    if fields:
+        body["errors"] = fields
+    body.update(extra)
+    resp = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
+    for key, value in (headers or {}).items():
+        resp.headers[key] = value
+    return resp
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+    429: "rate_limited",
+}
+
+
+def _wants_html() -> bool:
+    if request.path.startswith(("/v1/", "/oauth/", "/.well-known/", "/openapi")):
+        return False
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "text/html"
+
+
+def _html_error(status: int, title: str, detail: str | None) -> Response:
+    from flask import render_template
+
+    return Response(
+        render_template("error.html", title=title, detail=detail, status=status),
+        status=status,
+        mimetype="text/html",
+    )
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Install the single place where exceptions become HTTP responses."""
+
+    @app.errorhandler(DomainError)
+    def _domain(exc: DomainError) -> Response:
+        if _wants_html():
+            return _html_error(exc.status, exc.title, exc.detail)
+        return problem(exc.status, exc.code, exc.title, exc.detail, exc.fields, **exc.extra)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        fields = None
+        detail = exc.description
+        data = getattr(exc, "data", None)
+        if isinstance(data, dict) and "messages" in data:
+            # webargs/marshmallow: {"json": {"field": ["message"]}}
+            messages = data["messages"]
+            fields = {}
+            for location_errors in messages.values():
+                if isinstance(location_errors, dict):
+                    fields.update(location_errors)
+            detail = "The request body has invalid fields." if fields else detail
+            if isinstance(messages.get("json"), list):
+                detail = "; ".join(str(m) for m in messages["json"])
+        headers = {}
+        valid_methods = getattr(exc, "valid_methods", None)
+        if status == 405 and valid_methods:
+            headers["Allow"] = ", ".join(valid_methods)
+        retry_after = getattr(exc, "retry_after", None)
+        if status == 429:
+            headers["Retry-After"] = str(retry_after or 60)
+        if _wants_html():
+            resp = _html_error(status, exc.name, detail)
+            resp.headers.update(headers)
+            return resp
+        return problem(
+            status, _HTTP_CODES.get(status, "http_error"), exc.name, detail, fields, headers
+        )
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(DBAPIError)
+    def _database(exc: Exception) -> Response:
+        log.error("database unavailable: %s", type(exc).__name__)
+        from idp.extensions import db
+
+        db.session.rollback()
+        return problem(
+            503,
+            "database_unavailable",
+            "Service unavailable",
+            "The database cannot be reached. Try again shortly.",
+            headers={"Retry-After": "5"},
+        )
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if _wants_html():
+            return _html_error(500, "Something went wrong", "Please try again later.")
+        return problem(500, "internal_error", "Internal server error")

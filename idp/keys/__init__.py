@@ -1,0 +1,1 @@
+"""Asymmetric signing keys: encrypted at rest, published as a JWKS, rotated without surprises."""

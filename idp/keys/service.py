@@ -1,0 +1,193 @@
+"""Key lifecycle and JWT signing/verification with the active key.
+
+Rotation is by time: ``rotate`` creates a key that activates only after
+``PUBLISH_AHEAD`` (longer than the JWKS cache lifetime), so every relying party
+has seen its ``kid`` before the first token it signs. A retired key stays
+published until every token it signed has expired.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from flask import current_app
+from jwt.algorithms import ECAlgorithm
+
+from idp.extensions import db
+from idp.ids import new_id
+from idp.keys.crypto import decrypt, encrypt
+from idp.keys.models import SigningKey
+from idp.timeutil import utcnow
+
+ALGORITHM = "ES256"
+JWKS_MAX_AGE = 300  # seconds relying parties may cache the JWKS
+PUBLISH_AHEAD = timedelta(seconds=2 * JWKS_MAX_AGE)
+_CACHE_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class LoadedKey:
+    """A decrypted key ready to sign, with its public half."""
+
+    kid: str
+    private_key: ec.EllipticCurvePrivateKey
+    public_key: ec.EllipticCurvePublicKey
+    public_jwk: dict
+    activates_at: datetime
+
+
+class KeyRing:
+    """Process-local cache of the stored keys, reloaded at most every few seconds."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loaded_at = 0.0
+        self._keys: dict[str, LoadedKey] = {}
+
+    def invalidate(self) -> None:
+        """Forget the cache so the next use reloads from the database."""
+        with self._lock:
+            self._loaded_at = 0.0
+
+    def keys(self) -> dict[str, LoadedKey]:
+        """Return every stored key by kid, reloading when the cache is stale."""
+        if time.monotonic() - self._loaded_at > _CACHE_SECONDS:
+            with self._lock:
+                if time.monotonic() - self._loaded_at > _CACHE_SECONDS:
+                    self._keys = self._load()
+                    self._loaded_at = time.monotonic()
+        return self._keys
+
+    def _load(self) -> dict[str, LoadedKey]:
+        kek = current_app.config["IDP_KEY_ENCRYPTION_KEY"]
+        loaded: dict[str, LoadedKey] = {}
+        for row in db.session.scalars(db.select(SigningKey)):
+            pem = decrypt(kek, row.private_key_encrypted, row.kid)
+            private_key = serialization.load_pem_private_key(pem, password=None)
+            loaded[row.kid] = LoadedKey(
+                kid=row.kid,
+                private_key=private_key,
+                public_key=private_key.public_key(),
+                public_jwk=row.public_jwk,
+                activates_at=row.activates_at,
+            )
+        return loaded
+
+
+def keyring() -> KeyRing:
+    """The application's key ring."""
+    return current_app.extensions["idp_keyring"]
+
+
+def _max_token_lifetime() -> timedelta:
+    cfg = current_app.config
+    return timedelta(seconds=max(cfg["IDP_ACCESS_TOKEN_TTL"], cfg.get("IDP_ID_TOKEN_TTL", 3600)))
+
+
+def create_key(*, activate_immediately: bool) -> SigningKey:
+    """Generate and store (encrypted) a new ES256 key; the caller commits."""
+    private_key = ec.generate_private_key(ec.SECP256R1())
+    kid = new_id("key", 16)
+    jwk = json.loads(ECAlgorithm.to_jwk(private_key.public_key()))
+    jwk.update({"kid": kid, "alg": ALGORITHM, "use": "sig"})
+    pem = private_key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    now = utcnow()
+    row = SigningKey(
+        kid=kid,
+        algorithm=ALGORITHM,
+        private_key_encrypted=encrypt(current_app.config["IDP_KEY_ENCRYPTION_KEY"], pem, kid),
+        public_jwk=jwk,
+        created_at=now,
+        activates_at=now if activate_immediately else now + PUBLISH_AHEAD,
+    )
+    db.session.add(row)
+    return row
+
+
+def ensure_signing_key() -> None:
+    """Create the first key on first start; idempotent and safe under concurrent starts."""
+    if db.session.scalar(db.select(SigningKey.kid).limit(1)) is None:
+        create_key(activate_immediately=True)
+        db.session.commit()
+        keyring().invalidate()
+
+
+def rotate() -> SigningKey:
+    """Publish a new key now that starts signing after ``PUBLISH_AHEAD``; commit."""
+    row = create_key(activate_immediately=False)
+    db.session.commit()
+    keyring().invalidate()
+    return row
+
+
+def active_key() -> LoadedKey:
+    """The newest key whose activation time has passed."""
+    now = utcnow()
+    candidates = [k for k in keyring().keys().values() if k.activates_at <= now]
+    if not candidates:
+        ensure_signing_key()
+        candidates = [k for k in keyring().keys().values() if k.activates_at <= now]
+    return max(candidates, key=lambda k: (k.activates_at, k.kid))
+
+
+def published_jwks() -> dict:
+    """JWKS of every key that is pending, signing, or retired with tokens still alive."""
+    now = utcnow()
+    keys = sorted(keyring().keys().values(), key=lambda k: (k.activates_at, k.kid))
+    grace = _max_token_lifetime()
+    published = []
+    for index, key in enumerate(keys):
+        successor = keys[index + 1] if index + 1 < len(keys) else None
+        # A key retires when its successor activates; drop it once its tokens are dead.
+        if successor is not None and successor.activates_at + grace < now:
+            continue
+        published.append(key.public_jwk)
+    return {"keys": published}
+
+
+def sign_jwt(claims: dict, typ: str = "JWT") -> str:
+    """Sign ``claims`` with the active key, naming it by ``kid``."""
+    key = active_key()
+    return jwt.encode(
+        claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": typ}
+    )
+
+
+def verify_jwt(token: str, *, audience: str | None = None, typ: str | None = None) -> dict:
+    """Verify signature, expiry and issuer of a JWT signed by one of our keys.
+
+    Raises ``jwt.InvalidTokenError`` for anything that is not a valid token of ours.
+    """
+    header = jwt.get_unverified_header(token)
+    if typ is not None and str(header.get("typ", "")).lower() not in {
+        typ.lower(),
+        f"application/{typ.lower()}",
+    }:
+        raise jwt.InvalidTokenError("wrong token type")
+    key = keyring().keys().get(header.get("kid", ""))
+    if key is None:
+        keyring().invalidate()
+        key = keyring().keys().get(header.get("kid", ""))
+    if key is None:
+        raise jwt.InvalidTokenError("unknown key")
+    options = {"require": ["exp", "iat", "iss"], "verify_aud": audience is not None}
+    return jwt.decode(
+        token,
+        key.public_key,
+        algorithms=[ALGORITHM],
+        issuer=current_app.config["IDP_ISSUER"],
+        audience=audience,
+        options=options,
+        leeway=5,
+    )

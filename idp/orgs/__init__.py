@@ -1,0 +1,1 @@
+"""Organizations (partner, client, support), memberships and partner invitations."""

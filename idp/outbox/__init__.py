@@ -1,0 +1,1 @@
+"""Transactional outbox: emails and webhooks written with their cause, delivered later."""
