@@ -63,12 +63,15 @@ def _configure_logging(app: Flask) -> None:
 def _import_models() -> None:
     """Import every model module so the metadata (and Alembic) sees all tables."""
     from idp.accounts import models as _accounts  # noqa: F401
+    from idp.apikeys import models as _apikeys  # noqa: F401
     from idp.audit import models as _audit  # noqa: F401
     from idp.channels import models as _channels  # noqa: F401
+    from idp.consent import models as _consent  # noqa: F401
     from idp.keys import models as _keys  # noqa: F401
     from idp.oauth import models as _oauth  # noqa: F401
     from idp.orgs import models as _orgs  # noqa: F401
     from idp.outbox import models as _outbox  # noqa: F401
+    from idp.support import models as _support  # noqa: F401
 
 
 def register_api(app: Flask, blueprint) -> None:
@@ -81,6 +84,10 @@ def _register_blueprints(app: Flask) -> None:
     from idp.health.views import blp as health_blp
 
     app.register_blueprint(health_blp)
+    if app.config["IDP_BENCH_MODE"]:
+        from idp.bench.views import blp as bench_blp
+
+        app.register_blueprint(bench_blp)
 
 
 def _register_request_hooks(app: Flask) -> None:

@@ -137,6 +137,8 @@ def active_key() -> LoadedKey:
     candidates = [k for k in keyring().keys().values() if k.activates_at <= now]
     if not candidates:
         ensure_signing_key()
+        # The first key activates at its own creation, after ``now`` above.
+        now = utcnow()
         candidates = [k for k in keyring().keys().values() if k.activates_at <= now]
     return max(candidates, key=lambda k: (k.activates_at, k.kid))
 

@@ -1,0 +1,49 @@
+"""Seeding at a tiny scale writes the planned number of rows, usable by the service."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.seed import BENCH_PASSWORD, Plan, parse_scale, seed, user_email
+from idp.accounts.models import User
+from idp.accounts.passwords import verify_password
+from idp.extensions import db
+
+
+@pytest.mark.parametrize(("text", "users"), [("10k", 10_000), ("100k", 100_000), ("1m", 10**6)])
+def test_scale_names(text, users):
+    assert parse_scale(text) == users
+
+
+def test_seed_writes_the_planned_counts(app_ctx):
+    with db.engine.begin() as conn:
+        seeded = seed(conn, users=200)
+    plan = Plan(users=200)
+    expected = {
+        "users": 200,
+        "organizations": plan.partners + plan.clients,
+        "memberships": 200,
+        "wabas": plan.clients,
+        "channels": plan.channels,
+        "token_families": 200,
+    }
+    for table, count in expected.items():
+        assert seeded.counts[table] == count, table
+        assert db.session.scalar(db.text(f"SELECT count(*) FROM {table}")) == count, table
+
+
+def test_seeded_accounts_log_in_with_the_bench_password(app_ctx):
+    with db.engine.begin() as conn:
+        seed(conn, users=20)
+    user = db.session.scalar(db.select(User).where(User.email_normalized == user_email(7)))
+    assert user is not None and user.is_active
+    assert verify_password(user.password_hash, BENCH_PASSWORD)
+    assert [m.organization.kind for m in user.memberships] == [user.hub]
+
+
+@pytest.mark.postgres
+def test_seed_uses_copy_on_postgresql(app_ctx):
+    assert db.engine.dialect.name == "postgresql"
+    with db.engine.begin() as conn:
+        seeded = seed(conn, users=50)
+    assert db.session.scalar(db.text("SELECT count(*) FROM users")) == seeded.counts["users"]
