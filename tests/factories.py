@@ -73,6 +73,7 @@ def make_channel(
     if waba is None:
         waba = Waba.create(client, f"{client.name} WABA")
         db.session.add(waba)
+        db.session.flush()  # Channel.create copies waba.client_id, set only by the flush
     channel = Channel.create(
         waba, number or f"+1415{next(_numbers):07d}", f"{client.name} line", status=status
     )

@@ -1,0 +1,1 @@
+"""Channel API keys: generated once, stored hashed, checked by the messaging gateway."""

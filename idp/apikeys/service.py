@@ -1,0 +1,283 @@
+"""Generating, listing, revoking and checking channel API keys.
+
+Every decision comes from ``policies.apikeys``. Revocation helpers
+(``revoke_channel_keys``, ``revoke_client_keys``, ``revoke_grant_keys``) add
+their changes to the caller's transaction and never commit.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from idp.apikeys.keyformat import generate_key, hash_key, parse_lookup_id
+from idp.apikeys.models import ChannelApiKey
+from idp.auth.enforce import enforce
+from idp.channels.models import Channel
+from idp.consent.events import actor_fields, audit, notify_partners
+from idp.consent.models import ConsentGrant, GrantChannel
+from idp.consent.queries import active_grant, grant_facts, partners_granted_channel
+from idp.errors import DomainError, NotFound
+from idp.extensions import db
+from idp.ids import new_id
+from idp.timeutil import isoformat, utcnow
+from policies.actor import Actor
+from policies.apikeys import ChannelFacts, KeyFacts, can_manage_channel_keys, gateway_accepts
+from policies.permissions import Permission
+
+MAX_GRACE_SECONDS = 24 * 3600
+_DUMMY_HASH = hash_key("d360_" + "0" * 61)
+
+
+class InvalidApiKey(DomainError):
+    """The presented API key is malformed, unknown, revoked or no longer allowed."""
+
+    status, code, title = 401, "invalid_api_key", "Invalid API key"
+
+
+@dataclass(frozen=True, slots=True)
+class KeyIdentity:
+    """What the gateway learns from a valid key."""
+
+    channel_id: str
+    client_id: str
+    partner_id: str | None
+
+
+def _authorize(
+    actor: Actor, permission: Permission, via_kind: str, via_id: str, channel_id: str, lock=False
+) -> tuple[Channel | None, ConsentGrant | None]:
+    query = sa.select(Channel).where(Channel.id == channel_id)
+    if lock:
+        # Serialises concurrent generations on PostgreSQL so one key survives.
+        query = query.with_for_update()
+    channel = db.session.scalar(query)
+    grant = None
+    if channel is not None and via_kind == "partner":
+        grant = active_grant(via_id, channel.client_id)
+    facts = ChannelFacts(channel.id, channel.client_id, channel.status) if channel else None
+    enforce(can_manage_channel_keys(actor, permission, via_kind, via_id, facts, grant_facts(grant)))
+    return channel, grant
+
+
+def key_summary(key: ChannelApiKey) -> dict:
+    """The audit and webhook view of a key (never the secret or its hash)."""
+    return {
+        "id": key.id,
+        "prefix": key.prefix,
+        "last_four": key.last_four,
+        "channel_id": key.channel_id,
+        "client_id": key.client_id,
+        "partner_id": key.partner_id,
+        "revoked_at": isoformat(key.revoked_at),
+        "expires_at": isoformat(key.expires_at),
+    }
+
+
+def create_key(
+    actor: Actor,
+    via_kind: str,
+    via_id: str,
+    channel_id: str,
+    grace_period_seconds: int | None = None,
+) -> tuple[ChannelApiKey, str]:
+    """Generate the channel's new key, retire its earlier ones, commit; returns (row, key text)."""
+    channel, grant = _authorize(
+        actor, Permission.API_KEYS_CREATE, via_kind, via_id, channel_id, lock=True
+    )
+    grace = min(max(grace_period_seconds or 0, 0), MAX_GRACE_SECONDS)
+    _retire_earlier_keys(channel.id, actor, grace)
+    new = generate_key()
+    who = actor_fields(actor)
+    key = ChannelApiKey(
+        id=new_id("key"),
+        lookup_id=new.lookup_id,
+        secret_hash=new.secret_hash,
+        last_four=new.last_four,
+        channel_id=channel.id,
+        client_id=channel.client_id,
+        partner_id=via_id if via_kind == "partner" else None,
+        grant_id=grant.id if grant is not None else None,
+        created_by_type=who["actor_type"],
+        created_by_id=who["actor_id"] or "unknown",
+        created_at=utcnow(),
+    )
+    db.session.add(key)
+    db.session.flush()
+    summary = key_summary(key)
+    audit(
+        "api_key.created",
+        actor,
+        target_type="api_key",
+        target_id=key.id,
+        organization_id=channel.client_id,
+        after=summary,
+    )
+    notify_partners(
+        [key.partner_id, *partners_granted_channel(channel.id)],
+        "api_key_created",
+        summary,
+        ordering_key=channel.id,
+    )
+    db.session.commit()
+    return key, new.text
+
+
+def _retire_earlier_keys(channel_id: str, actor: Actor | None, grace: int) -> None:
+    now = utcnow()
+    if grace == 0:
+        _revoke_rows(_usable_keys(ChannelApiKey.channel_id == channel_id), "replaced", actor)
+        return
+    until = now + timedelta(seconds=grace)
+    for key in db.session.scalars(_usable_keys(ChannelApiKey.channel_id == channel_id)):
+        if key.expires_at is None or key.expires_at > until:
+            before = key_summary(key)
+            key.expires_at = until
+            audit(
+                "api_key.replaced",
+                actor,
+                target_type="api_key",
+                target_id=key.id,
+                organization_id=key.client_id,
+                before=before,
+                after=key_summary(key),
+                reason=f"a new key was generated; this one works for {grace} more seconds",
+            )
+
+
+def list_keys(actor: Actor, via_kind: str, via_id: str, channel_id: str) -> list[ChannelApiKey]:
+    """The channel's keys, newest first, without secrets."""
+    channel, _ = _authorize(actor, Permission.API_KEYS_READ, via_kind, via_id, channel_id)
+    return list(
+        db.session.scalars(
+            sa.select(ChannelApiKey)
+            .where(ChannelApiKey.channel_id == channel.id)
+            .order_by(ChannelApiKey.created_at.desc(), ChannelApiKey.id)
+        )
+    )
+
+
+def revoke_key(
+    actor: Actor, via_kind: str, via_id: str, channel_id: str, key_id: str
+) -> ChannelApiKey:
+    """Revoke one key of the channel at once and commit (revoking twice changes nothing)."""
+    channel, _ = _authorize(actor, Permission.API_KEYS_REVOKE, via_kind, via_id, channel_id)
+    key = db.session.get(ChannelApiKey, key_id)
+    if key is None or key.channel_id != channel.id:
+        raise NotFound("No such API key on this channel.")
+    if key.revoked_at is None:
+        _revoke_rows(sa.select(ChannelApiKey).where(ChannelApiKey.id == key.id), "revoked", actor)
+        db.session.commit()
+    return key
+
+
+def _usable_keys(*criteria) -> sa.Select:
+    return sa.select(ChannelApiKey).where(ChannelApiKey.revoked_at.is_(None), *criteria)
+
+
+def _revoke_rows(query: sa.Select, reason: str, actor: Actor | None) -> int:
+    now = utcnow()
+    count = 0
+    for key in db.session.scalars(query):
+        before = key_summary(key)
+        key.revoked_at = now
+        key.revoked_reason = reason[:200]
+        after = key_summary(key)
+        audit(
+            "api_key.revoked",
+            actor,
+            target_type="api_key",
+            target_id=key.id,
+            organization_id=key.client_id,
+            before=before,
+            after=after,
+            reason=reason,
+        )
+        notify_partners(
+            [key.partner_id, *partners_granted_channel(key.channel_id)],
+            "api_key_revoked",
+            after,
+            ordering_key=key.channel_id,
+        )
+        count += 1
+    db.session.flush()
+    return count
+
+
+def revoke_channel_keys(channel_id: str, reason: str, *, actor: Actor | None = None) -> int:
+    """Revoke every key of a channel (e.g. it was terminated); caller commits. Returns the count."""
+    return _revoke_rows(_usable_keys(ChannelApiKey.channel_id == channel_id), reason, actor)
+
+
+def revoke_client_keys(client_id: str, reason: str, *, actor: Actor | None = None) -> int:
+    """Revoke every key on every channel of a client (e.g. it was disabled); caller commits."""
+    return _revoke_rows(_usable_keys(ChannelApiKey.client_id == client_id), reason, actor)
+
+
+def revoke_grant_keys(
+    grant_id: str,
+    reason: str,
+    *,
+    channel_ids: list[str] | None = None,
+    actor: Actor | None = None,
+) -> int:
+    """Revoke the keys a partner generated under a grant (optionally on some channels only)."""
+    criteria = [ChannelApiKey.grant_id == grant_id]
+    if channel_ids is not None:
+        criteria.append(ChannelApiKey.channel_id.in_(channel_ids))
+    return _revoke_rows(_usable_keys(*criteria), reason, actor)
+
+
+_CHECK_QUERY = (
+    sa.select(
+        ChannelApiKey.secret_hash,
+        ChannelApiKey.channel_id,
+        ChannelApiKey.client_id,
+        ChannelApiKey.partner_id,
+        ChannelApiKey.revoked_at,
+        ChannelApiKey.expires_at,
+        Channel.status,
+        ConsentGrant.revoked_at.label("grant_revoked_at"),
+        GrantChannel.channel_id.label("granted_channel_id"),
+    )
+    .join(Channel, Channel.id == ChannelApiKey.channel_id)
+    .outerjoin(ConsentGrant, ConsentGrant.id == ChannelApiKey.grant_id)
+    .outerjoin(
+        GrantChannel,
+        sa.and_(
+            GrantChannel.grant_id == ChannelApiKey.grant_id,
+            GrantChannel.channel_id == ChannelApiKey.channel_id,
+        ),
+    )
+    .where(ChannelApiKey.lookup_id == sa.bindparam("lookup_id"))
+)
+
+
+def check_key(text: str | None) -> KeyIdentity:
+    """Identify a presented key in one indexed query, or raise ``InvalidApiKey``.
+
+    Nothing is cached in the process, so a revocation committed by any
+    instance refuses the key on the very next check everywhere.
+    """
+    lookup_id = parse_lookup_id((text or "").strip())
+    if lookup_id is None:
+        raise InvalidApiKey("The API key is invalid or revoked.")
+    row = db.session.execute(_CHECK_QUERY, {"lookup_id": lookup_id}).first()
+    presented = hash_key(text.strip())
+    stored = row.secret_hash if row is not None else _DUMMY_HASH
+    if not hmac.compare_digest(presented, stored) or row is None:
+        raise InvalidApiKey("The API key is invalid or revoked.")
+    facts = KeyFacts(
+        revoked_at=row.revoked_at,
+        expires_at=row.expires_at,
+        channel_status=row.status,
+        partner_id=row.partner_id,
+        grant_revoked_at=row.grant_revoked_at,
+        grant_covers_channel=row.granted_channel_id is not None,
+    )
+    if not gateway_accepts(facts, utcnow()):
+        raise InvalidApiKey("The API key is invalid or revoked.")
+    return KeyIdentity(row.channel_id, row.client_id, row.partner_id)

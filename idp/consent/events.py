@@ -1,0 +1,56 @@
+"""Audit events and partner webhooks for consent and key changes, in the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from idp.audit.service import record_event
+from policies.actor import Actor
+
+SYSTEM = "system"
+
+
+def actor_fields(actor: Actor | None) -> dict[str, str | None]:
+    """The audit ``actor_type``/``actor_id`` of a person, a machine client or the system."""
+    if actor is None:
+        return {"actor_type": SYSTEM, "actor_id": None}
+    if actor.is_machine:
+        return {"actor_type": "client", "actor_id": actor.client_id}
+    return {"actor_type": "user", "actor_id": actor.user_id}
+
+
+def audit(
+    action: str,
+    actor: Actor | None,
+    *,
+    target_type: str,
+    target_id: str,
+    organization_id: str | None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    reason: str | None = None,
+) -> None:
+    """Record one audit event for a consent or key change; the caller commits."""
+    record_event(
+        action,
+        **actor_fields(actor),
+        target_type=target_type,
+        target_id=target_id,
+        organization_id=organization_id,
+        before=before,
+        after=after,
+        reason=reason,
+    )
+
+
+def notify_partners(
+    partner_ids: Iterable[str | None], event_type: str, data: dict[str, Any], ordering_key: str
+) -> None:
+    """Queue a webhook event for each partner; a no-op where partner webhooks are not built."""
+    try:
+        from idp.webhooks.service import emit_partner_event
+    except ImportError:  # the webhooks package is optional for this concept
+        return
+    for partner_id in sorted({p for p in partner_ids if p}):
+        emit_partner_event(partner_id, event_type, data, ordering_key=ordering_key)

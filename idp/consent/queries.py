@@ -1,0 +1,45 @@
+"""Read-only lookups of grants shared by the consent and API-key services."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from idp.consent.models import ConsentGrant, GrantChannel
+from idp.extensions import db
+from policies.consent import GrantFacts
+
+
+def active_grant(partner_id: str, client_id: str) -> ConsentGrant | None:
+    """The partner's active grant from the client, if there is one."""
+    return db.session.scalar(
+        sa.select(ConsentGrant).where(
+            ConsentGrant.partner_id == partner_id,
+            ConsentGrant.client_id == client_id,
+            ConsentGrant.revoked_at.is_(None),
+        )
+    )
+
+
+def grant_facts(grant: ConsentGrant | None) -> GrantFacts | None:
+    """The policy's view of a grant."""
+    if grant is None:
+        return None
+    return GrantFacts(
+        id=grant.id,
+        client_id=grant.client_id,
+        partner_id=grant.partner_id,
+        scopes=grant.scopes,
+        channel_ids=frozenset(grant.channel_ids),
+        active=grant.is_active,
+    )
+
+
+def partners_granted_channel(channel_id: str) -> list[str]:
+    """Ids of the partners whose active grant covers the channel."""
+    return list(
+        db.session.scalars(
+            sa.select(ConsentGrant.partner_id)
+            .join(GrantChannel, GrantChannel.grant_id == ConsentGrant.id)
+            .where(GrantChannel.channel_id == channel_id, ConsentGrant.revoked_at.is_(None))
+        )
+    )

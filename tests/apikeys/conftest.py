@@ -1,0 +1,1 @@
+"""Factories for keys and grants, shared by the API-key and consent tests."""

@@ -1,0 +1,55 @@
+"""Grants, keys and actors in one call, for the consent and API-key tests."""
+
+from __future__ import annotations
+
+from idp.apikeys import service as keys
+from idp.consent.models import ConsentGrant, GrantChannel
+from idp.extensions import db
+from idp.ids import new_id
+from idp.timeutil import utcnow
+from policies.actor import Actor
+from policies.consent import DEFAULT_CONSENT_SCOPE
+
+
+def client_actor(client, user=None, role: str = "owner") -> Actor:
+    """A client-hub person acting in ``client``."""
+    return Actor(
+        hub="client",
+        organization_id=client.id,
+        roles=frozenset({role}),
+        user_id=user.id if user else "usr_test",
+    )
+
+
+def partner_actor(partner, role: str = "owner") -> Actor:
+    """A partner-hub person acting in ``partner``."""
+    return Actor(
+        hub="partner", organization_id=partner.id, roles=frozenset({role}), user_id="usr_p"
+    )
+
+
+def make_grant(client, partner, channels, *, scope: str = DEFAULT_CONSENT_SCOPE, user=None):
+    """An active grant from ``client`` to ``partner`` covering ``channels``."""
+    grant = ConsentGrant(
+        id=new_id("gr"),
+        client_id=client.id,
+        partner_id=partner.id,
+        oauth_client_id=None,
+        scope=scope,
+        granted_by_id=user.id if user else None,
+        updated_at=utcnow(),
+    )
+    grant.channels = [GrantChannel(channel_id=c.id) for c in channels]
+    db.session.add(grant)
+    db.session.commit()
+    return grant
+
+
+def make_key(channel, *, partner=None, client=None) -> str:
+    """Generate a key for ``channel`` as its client, or as ``partner`` when given."""
+    if partner is not None:
+        _, text = keys.create_key(partner_actor(partner), "partner", partner.id, channel.id)
+    else:
+        owner = client or channel.client
+        _, text = keys.create_key(client_actor(owner), "client", owner.id, channel.id)
+    return text
