@@ -28,3 +28,17 @@ class AuditEvent(db.Model):
     ticket = sa.Column(sa.String(120), nullable=True)
     request_id = sa.Column(sa.String(64), nullable=True)
     ip = sa.Column(sa.String(64), nullable=True)
+
+
+class AppendOnlyViolation(RuntimeError):
+    """Something tried to change or delete a recorded audit event."""
+
+
+@sa.event.listens_for(AuditEvent, "before_update")
+def _refuse_update(mapper, connection, target) -> None:
+    raise AppendOnlyViolation(f"audit event {target.id} cannot be changed")
+
+
+@sa.event.listens_for(AuditEvent, "before_delete")
+def _refuse_delete(mapper, connection, target) -> None:
+    raise AppendOnlyViolation(f"audit event {target.id} cannot be deleted")

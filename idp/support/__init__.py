@@ -1,0 +1,1 @@
+"""Support tools: account search, email reassignment, account controls, legacy import."""
