@@ -81,9 +81,13 @@ def register_api(app: Flask, blueprint) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from idp.apikeys.views import blp as apikeys_blp
     from idp.health.views import blp as health_blp
+    from idp.support.views import blp as support_api_blp
 
     app.register_blueprint(health_blp)
+    register_api(app, apikeys_blp)
+    register_api(app, support_api_blp)
     if app.config["IDP_BENCH_MODE"]:
         from idp.bench.views import blp as bench_blp
 
