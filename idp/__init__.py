@@ -82,12 +82,18 @@ def register_api(app: Flask, blueprint) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from idp.apikeys.views import blp as apikeys_blp
+    from idp.audit.views import blp as audit_api_blp
+    from idp.consent.views import blp as consent_blp
     from idp.health.views import blp as health_blp
+    from idp.support.pages import blp as support_pages_blp
     from idp.support.views import blp as support_api_blp
 
     app.register_blueprint(health_blp)
     register_api(app, apikeys_blp)
+    register_api(app, consent_blp)
     register_api(app, support_api_blp)
+    register_api(app, audit_api_blp)
+    app.register_blueprint(support_pages_blp)
     if app.config["IDP_BENCH_MODE"]:
         from idp.bench.views import blp as bench_blp
 

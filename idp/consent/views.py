@@ -1,0 +1,55 @@
+"""Grant and consent-link endpoints of the Partner API and the Client API."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from idp.auth.bearer import current_actor, require_auth
+from idp.consent import service
+from idp.consent.schemas import GrantListArgs, GrantSchema
+
+blp = Blueprint(
+    "consent",
+    __name__,
+    url_prefix="/v1",
+    description="Consent grants: what clients let partners do, and revoking it.",
+)
+
+
+@blp.route("/partners/<partner_id>/grants")
+class PartnerGrants(MethodView):
+    @require_auth
+    @blp.arguments(GrantListArgs, location="query")
+    @blp.response(200, GrantSchema(many=True))
+    def get(self, args, partner_id):
+        """Grants the partner holds from its clients."""
+        return service.list_grants(current_actor(), "partner", partner_id, **args)
+
+
+@blp.route("/clients/<client_id>/grants")
+class ClientGrants(MethodView):
+    @require_auth
+    @blp.arguments(GrantListArgs, location="query")
+    @blp.response(200, GrantSchema(many=True))
+    def get(self, args, client_id):
+        """Grants the client gave to partners."""
+        return service.list_grants(current_actor(), "client", client_id, **args)
+
+
+@blp.route("/clients/<client_id>/grants/<grant_id>")
+class ClientGrant(MethodView):
+    @require_auth
+    @blp.response(204)
+    def delete(self, client_id, grant_id):
+        """Revoke a whole grant now, with every key the partner generated under it."""
+        service.revoke_grant(current_actor(), client_id, grant_id)
+
+
+@blp.route("/clients/<client_id>/grants/<grant_id>/channels/<channel_id>")
+class ClientGrantChannel(MethodView):
+    @require_auth
+    @blp.response(204)
+    def delete(self, client_id, grant_id, channel_id):
+        """Take one channel out of a grant now, with the partner's keys on it."""
+        service.revoke_grant_channel(current_actor(), client_id, grant_id, channel_id)
