@@ -8,9 +8,10 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 2
+SCALE ?= 10k
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint migrate demo worker browser-deps clean
+.PHONY: help run test lint migrate demo worker browser-deps clean bench bench-deps
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -55,6 +56,16 @@ lint: $(STAMP) ## ruff lint and format check
 test: $(STAMP) browser-deps ## Run the whole suite (PostgreSQL/Redis too when IDP_TEST_* are set)
 	$(BIN)/ruff check idp policies tests
 	$(BIN)/pytest
+
+bench-deps: ## Install Debian's wrk (the load generator) when missing (needs root)
+	@if command -v wrk >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing wrk for the benchmark"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	else echo "wrk is missing and we are not root: apt-get install wrk" >&2; exit 1; fi
+
+bench: $(STAMP) bench-deps ## Benchmark under gunicorn: make bench [SCALE=10k|100k|1m] (PostgreSQL when reachable)
+	$(BIN)/python -m bench.run --scale $(SCALE) $(BENCH_ARGS)
 
 clean: ## Remove the virtualenv and local state
 	rm -rf $(VENV) instance .pytest_cache

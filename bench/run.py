@@ -1,0 +1,187 @@
+"""``python -m bench.run --scale 10k``: the whole benchmark, end to end.
+
+Seeds (or reuses) the bench database, starts gunicorn in bench mode on a free
+loopback port, measures every available scenario at a few concurrency levels
+several times, and prints medians, ratios to the ceilings and the targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import database, report, server, wrk
+from bench.scenarios import CEILINGS, Context, NotAvailable, WrongOutcome, verify
+from bench.seed import parse_scale
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = PROJECT_ROOT / "instance" / "bench"
+
+
+def bench_env(target: database.Target, port: int) -> dict[str, str]:
+    """The fixed environment of the service under test (and of this process's app)."""
+    env = dict(os.environ)
+    env.update(
+        IDP_ENV="development",
+        IDP_BENCH_MODE="1",
+        IDP_DATABASE_URL=target.url,
+        IDP_ISSUER=f"http://127.0.0.1:{port}",
+        IDP_INSTANCE_PATH=str(INSTANCE),
+        IDP_SECRET_KEY="bench-secret-key-not-for-production",
+        IDP_KEY_ENCRYPTION_KEY="bench-key-encryption-key-not-for-production",
+        IDP_REDIS_PREFIX="idp-bench:",
+        # Rate limits would cap the very throughput being measured.
+        IDP_RATELIMIT_ENABLED="0",
+        IDP_LOG_LEVEL="WARNING",
+    )
+    env.pop("IDP_REDIS_URL", None)
+    if target.redis_url:
+        env["IDP_REDIS_URL"] = target.redis_url
+    return env
+
+
+def scenarios() -> list:
+    """Every scenario, ceilings first (the others are divided by them)."""
+    from bench.flows import FLOWS
+
+    return CEILINGS + FLOWS
+
+
+def measure(scenario, ctx, workdir: Path, args) -> dict:
+    """Warm up, then run wrk ``args.runs`` times per concurrency level."""
+    data = {"title": scenario.title, "ceiling": scenario.ceiling}
+    try:
+        requests = scenario.build(ctx)
+        verify(scenario, ctx, requests)
+    except (NotAvailable, WrongOutcome) as exc:
+        data["reason"] = str(exc)
+        print(f"  {scenario.title}: not available ({exc})", flush=True)
+        return data
+    rendered = [wrk.render(r.method, ctx.base_url + r.path, r.headers, r.body) for r in requests]
+    path = wrk.write_requests(workdir / f"{scenario.name}.http", rendered)
+    wrk.run(ctx.base_url, path, connections=max(args.concurrency), seconds=args.warmup)
+    data["levels"] = {}
+    for level in args.concurrency:
+        runs = [
+            wrk.run(ctx.base_url, path, connections=level, seconds=args.seconds)
+            for _ in range(args.runs)
+        ]
+        data["levels"][str(level)] = report.median_of(runs) | {"runs": runs}
+        figures = data["levels"][str(level)]
+        print(
+            f"  {scenario.title:<34} c={level:<3} {figures['rps']:>9,.1f} req/s  "
+            f"p50 {figures['p50_ms']:>7.2f} ms  p99 {figures['p99_ms']:>7.2f} ms"
+            + (f"  errors {figures['errors']}" if figures["errors"] else ""),
+            flush=True,
+        )
+    return data
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """Command-line options (``make bench`` passes ``--scale``)."""
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__)
+    parser.add_argument("--scale", default="10k", help="10k, 100k, 1m or a user count")
+    parser.add_argument("--runs", type=int, default=3, help="runs per concurrency level")
+    parser.add_argument("--seconds", type=float, default=5, help="length of one run")
+    parser.add_argument("--warmup", type=float, default=2, help="unmeasured run per scenario")
+    parser.add_argument(
+        "--concurrency",
+        type=lambda s: [int(x) for x in s.split(",")],
+        default=[8, 32],
+        help="comma-separated connection counts",
+    )
+    parser.add_argument("--only", help="comma-separated scenario names (ceilings always run)")
+    parser.add_argument("--fresh", action="store_true", help="re-seed even if a seed matches")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and return the process exit status."""
+    args = parse_args(argv)
+    users = parse_scale(args.scale)
+    scale_name = args.scale.lower()
+    INSTANCE.mkdir(parents=True, exist_ok=True)
+    target = database.choose(scale_name, INSTANCE)
+    port = server.free_port()
+    env = bench_env(target, port)
+    os.environ.update(env)
+    print(
+        f"database: {target.kind} ({target.name})"
+        + ("" if target.kind == "postgresql" else " -- PostgreSQL unreachable, using SQLite")
+        + f"; redis: {'yes' if target.redis_url else 'no (in-process counters)'}",
+        flush=True,
+    )
+
+    from idp import create_app
+
+    app = create_app()
+    started = time.monotonic()
+    with app.app_context():
+        manifest = database.prepare(
+            target, users, INSTANCE / f"{target.name}.json", fresh=args.fresh
+        )
+    how = "reused" if manifest["reused"] else f"seeded in {manifest['seed_seconds']} s"
+    print(f"data: {users:,} users, {manifest['counts']} ({how})", flush=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    results = {
+        "started_at": stamp,
+        "scale": scale_name,
+        "users": users,
+        "database": target.kind,
+        "redis": bool(target.redis_url),
+        "machine": report.machine(),
+        "gunicorn": server.settings(),
+        "wrk": {"threads": 1, "seconds": args.seconds, "runs": args.runs},
+        "seed": {k: manifest[k] for k in ("counts", "seed_seconds", "reused") if k in manifest},
+        "scenarios": {},
+    }
+    only = set(args.only.split(",")) if args.only else None
+    with tempfile.TemporaryDirectory(prefix="idp-bench-") as tmp:
+        srv = server.Server(env, port, Path(tmp) / "gunicorn.log")
+        try:
+            srv.start()
+            print(f"gunicorn: {server.settings()} on {srv.url}", flush=True)
+            ctx = Context(app=app, base_url=srv.url, manifest=manifest)
+            with app.app_context():
+                for scenario in scenarios():
+                    if only and scenario.ceiling is not None and scenario.name not in only:
+                        continue
+                    results["scenarios"][scenario.name] = measure(scenario, ctx, Path(tmp), args)
+                results["revocation"] = revocation_checks(ctx)
+            results["rss_mb"] = {str(k): round(v, 1) for k, v in srv.peak_rss_mb().items()}
+        finally:
+            srv.stop()
+    results["elapsed_seconds"] = round(time.monotonic() - started, 1)
+    report.ratios(results)
+    baseline = report.latest(parse_scale("10k"), target.kind)
+    results["targets"] = report.check_targets(results, baseline)
+    path = report.save(results, stamp)
+    print()
+    print(report.table(results))
+    print()
+    print(report.targets_table(results["targets"]))
+    print(f"\npeak RSS per worker (MiB): {results['rss_mb']}")
+    print(f"results: {path.relative_to(PROJECT_ROOT)}  ({results['elapsed_seconds']} s)")
+    return 0
+
+
+def revocation_checks(ctx: Context) -> list[dict]:
+    """Revoke what the scenarios used and prove every worker refuses it on the next request."""
+    from bench.flows import REVOCATION_CHECKS
+
+    checks = []
+    for check in REVOCATION_CHECKS:
+        try:
+            checks.append(check(ctx))
+        except NotAvailable:
+            continue
+    return checks
+
+
+if __name__ == "__main__":
+    sys.exit(main())

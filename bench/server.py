@@ -1,0 +1,108 @@
+"""The service under gunicorn with fixed settings, and its workers' memory."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = Path(sys.executable).with_name("gunicorn")
+
+# Fixed so that every figure of a run, ceilings included, meets the same server.
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+THREADS = int(os.environ.get("BENCH_THREADS", "1"))
+WORKER_CLASS = os.environ.get("BENCH_WORKER_CLASS", "gthread")
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def settings() -> dict:
+    """The gunicorn settings, as recorded in the results."""
+    return {"workers": WORKERS, "threads": THREADS, "worker_class": WORKER_CLASS}
+
+
+class Server:
+    """gunicorn serving ``wsgi:app`` on a loopback port until ``stop``."""
+
+    def __init__(self, env: dict[str, str], port: int, log_path: Path):
+        self.env, self.port, self.log_path = env, port, log_path
+        self.url = f"http://127.0.0.1:{port}"
+        self.process: subprocess.Popen | None = None
+
+    def start(self, wait: float = 60) -> Server:
+        """Start gunicorn and return once ``/healthz`` answers."""
+        command = [
+            str(GUNICORN), "--workers", str(WORKERS), "--worker-class", WORKER_CLASS,
+            "--threads", str(THREADS), "--bind", f"127.0.0.1:{self.port}",
+            "--backlog", "2048", "--keep-alive", "5", "--graceful-timeout", "5",
+            "--log-level", "warning", "wsgi:app",
+        ]  # fmt: skip
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(  # noqa: S603 (our own gunicorn, fixed arguments)
+            command, cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited; see {self.log_path}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as resp:  # noqa: S310
+                    if resp.status == 200 and len(self.worker_pids()) == WORKERS:
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"gunicorn did not answer within {wait}s; see {self.log_path}")
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the gunicorn workers (children of the master)."""
+        if self.process is None:
+            return []
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            # The ppid is the 2nd field after the parenthesised command name.
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            if ppid == self.process.pid:
+                pids.append(int(entry.name))
+        return sorted(pids)
+
+    def peak_rss_mb(self) -> dict[int, float]:
+        """Peak resident memory (VmHWM) of each worker so far, in MiB."""
+        peaks = {}
+        for pid in self.worker_pids():
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    peaks[pid] = int(line.split()[1]) / 1024
+        return peaks
+
+    def stop(self) -> None:
+        """Stop gunicorn and its workers."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
