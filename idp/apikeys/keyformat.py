@@ -69,3 +69,16 @@ def parse_lookup_id(text: str) -> str | None:
     if not secrets.compare_digest(_checksum(body), checksum):
         return None
     return rest[:LOOKUP_LENGTH]
+
+
+def key_from_text(text: str) -> NewKey:
+    """The stored form of a given well-formed key (fixed demo keys); ValueError otherwise."""
+    lookup_id = parse_lookup_id(text)
+    if lookup_id is None:
+        raise ValueError("not a well-formed API key")
+    return NewKey(text=text, lookup_id=lookup_id, secret_hash=hash_key(text), last_four=text[-4:])
+
+
+def with_checksum(body: str) -> str:
+    """Complete ``PREFIX + lookup + secret`` with its checksum (for fixed demo keys)."""
+    return body + _checksum(body)

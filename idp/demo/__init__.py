@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from idp.demo import base
+from idp.demo import base, consent
 from idp.extensions import db
 
 DEMO_PASSWORD = base.DEMO_PASSWORD
 
 # Each concept adds its demo objects with a ``load(data)`` step, in this order.
-STEPS = [base.load]
+STEPS = [base.load, consent.load]
 
 
 def load_demo() -> dict:
