@@ -56,3 +56,10 @@ def keys_list() -> None:
 
     for row in db.session.scalars(db.select(SigningKey).order_by(SigningKey.activates_at)):
         click.echo(f"{row.kid}  {row.algorithm}  activates {row.activates_at.isoformat()}Z")
+
+
+from idp.audit.cli import audit_group  # noqa: E402
+from idp.support.cli import import_accounts_command  # noqa: E402
+
+main.add_command(import_accounts_command)
+main.add_command(audit_group)

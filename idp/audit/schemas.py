@@ -1,0 +1,51 @@
+"""Input and output shapes of ``GET /v1/audit-events``."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from idp.support.paging import DEFAULT_LIMIT, MAX_LIMIT
+from idp.support.schemas import Timestamp
+
+
+class AuditEventArgs(Schema):
+    """Filters: actor id, target id, action, time range [since, until) in RFC 3339."""
+
+    class Meta:
+        unknown = RAISE
+
+    actor = fields.String(validate=validate.Length(min=1, max=80))
+    target = fields.String(validate=validate.Length(min=1, max=80))
+    action = fields.String(validate=validate.Length(min=1, max=80))
+    since = fields.AwareDateTime(default_timezone=UTC)
+    until = fields.AwareDateTime(default_timezone=UTC)
+    limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(1, MAX_LIMIT))
+    cursor = fields.String(validate=validate.Length(max=1000))
+
+
+class AuditEventOut(Schema):
+    """One audit event as recorded."""
+
+    id = fields.String()
+    occurred_at = Timestamp()
+    action = fields.String()
+    actor_type = fields.String()
+    actor_id = fields.String(allow_none=True)
+    target_type = fields.String(allow_none=True)
+    target_id = fields.String(allow_none=True)
+    organization_id = fields.String(allow_none=True)
+    before = fields.Dict(allow_none=True)
+    after = fields.Dict(allow_none=True)
+    reason = fields.String(allow_none=True)
+    ticket = fields.String(allow_none=True)
+    request_id = fields.String(allow_none=True)
+    ip = fields.String(allow_none=True)
+
+
+class AuditEventPageOut(Schema):
+    """One page of audit events, newest first."""
+
+    items = fields.List(fields.Nested(AuditEventOut))
+    next_cursor = fields.String(allow_none=True)

@@ -1,0 +1,134 @@
+"""Account controls for support: disable, enable, trigger a password reset, end sessions.
+
+Nobody can set another person's password: support can only send the account's
+owner a reset link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from flask import current_app
+
+from idp.accounts.models import EmailToken, User
+from idp.audit.service import record_event
+from idp.extensions import db
+from idp.ids import PREFIXES, new_id
+from idp.outbox.service import enqueue_email
+from idp.support.service import AccountStateConflict, account_for, end_sessions_of
+from idp.support.verification import HUB_NAMES
+from idp.timeutil import utcnow
+from policies.actor import Actor
+from policies.permissions import Permission
+
+
+def _record(action: str, actor: Actor, user: User, before, after, ticket: str, reason: str):
+    record_event(
+        action,
+        actor_type="user",
+        actor_id=actor.subject,
+        target_type="user",
+        target_id=user.id,
+        before={"status": before} if before else None,
+        after={"status": after} if after else None,
+        reason=reason,
+        ticket=ticket,
+    )
+
+
+def _client_organization_ids(user: User) -> list[str]:
+    return [m.organization_id for m in user.memberships if m.organization.kind == "client"]
+
+
+def disable_account(actor: Actor, user_id: str, *, ticket: str, reason: str) -> User:
+    """Stop an account: it cannot log in, its sessions and tokens end at once.
+
+    For a client account the API keys of its organizations' channels are revoked
+    too: the person may have copied any of them, and a key outlives a session.
+    """
+    user = account_for(actor, Permission.SUPPORT_ACCOUNTS_DISABLE, user_id)
+    if user.id == actor.user_id:
+        raise AccountStateConflict("You cannot disable your own account.")
+    if user.status != "active":
+        raise AccountStateConflict(f"Only an active account can be disabled ({user.status}).")
+    user.status = "disabled"
+    end_sessions_of(user, "account_disabled")
+    if user.hub == "client":
+        from idp.apikeys.service import revoke_client_keys
+
+        for organization_id in _client_organization_ids(user):
+            revoke_client_keys(organization_id, "account_disabled", actor=actor)
+    _record(
+        "account.disabled",
+        actor,
+        user,
+        {"status": "active"},
+        {"status": "disabled"},
+        ticket,
+        reason,
+    )
+    db.session.commit()
+    return user
+
+
+def enable_account(actor: Actor, user_id: str, *, ticket: str, reason: str) -> User:
+    """Let a disabled account log in again (revoked API keys stay revoked)."""
+    user = account_for(actor, Permission.SUPPORT_ACCOUNTS_DISABLE, user_id)
+    if user.status != "disabled":
+        raise AccountStateConflict(f"Only a disabled account can be enabled ({user.status}).")
+    user.status = "active"
+    _record(
+        "account.enabled", actor, user, {"status": "disabled"}, {"status": "active"}, ticket, reason
+    )
+    db.session.commit()
+    return user
+
+
+def send_password_reset(user: User) -> EmailToken:
+    """Queue a single-use password-reset link to the account's address; the caller commits."""
+    token = secrets.token_urlsafe(32)
+    ttl = current_app.config["IDP_PASSWORD_RESET_TTL"]
+    row = EmailToken(
+        id=new_id(PREFIXES["email_token"]),
+        purpose="password_reset",
+        token_hash=hashlib.sha256(token.encode()).hexdigest(),
+        email_normalized=user.email_normalized,
+        user_id=user.id,
+        created_at=utcnow(),
+        expires_at=utcnow() + timedelta(seconds=ttl),
+    )
+    db.session.add(row)
+    link = f"{current_app.config['IDP_ISSUER']}/password-reset/confirm?token={token}"
+    enqueue_email(
+        user.email,
+        f"Reset your {HUB_NAMES[user.hub]} password",
+        f"Support sent you this link to choose a new password:\n{link}\n\n"
+        f"It works once and expires in {max(ttl // 60, 1)} minutes. If you did not ask "
+        "support for it, ignore this message: your password stays as it is.\n",
+        template="password_reset",
+    )
+    return row
+
+
+def trigger_password_reset(actor: Actor, user_id: str, *, ticket: str, reason: str) -> User:
+    """Send the account's owner a password-reset link; support never sees or sets a password."""
+    user = account_for(actor, Permission.SUPPORT_ACCOUNTS_RESET_PASSWORD, user_id)
+    if user.status != "active":
+        raise AccountStateConflict(
+            f"A reset link is only sent to an active account ({user.status})."
+        )
+    send_password_reset(user)
+    _record("account.password_reset_sent", actor, user, None, None, ticket, reason)
+    db.session.commit()
+    return user
+
+
+def end_sessions(actor: Actor, user_id: str, *, ticket: str, reason: str) -> User:
+    """Log the account out everywhere: browser sessions and every token family."""
+    user = account_for(actor, Permission.SUPPORT_ACCOUNTS_END_SESSIONS, user_id)
+    end_sessions_of(user, "sessions_ended_by_support")
+    _record("account.sessions_ended", actor, user, None, None, ticket, reason)
+    db.session.commit()
+    return user

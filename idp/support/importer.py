@@ -1,0 +1,303 @@
+"""``idp import-accounts``: accounts from older systems, one JSON object per line.
+
+Every line ends in exactly one outcome, reported with its line number:
+
+* ``imported``: a new account (a partner or client organization is created by
+  name when the hub has none of that name);
+* ``joined``: a partner address that already has a partner account gets a
+  membership in one more partner (the one allowed reuse of an address);
+* ``conflict``: the address is used by an account of another hub (or an earlier
+  line), so the account is created held in status ``email_conflict`` and queued
+  for support;
+* ``unchanged``: the line was imported by an earlier run (idempotency);
+* ``rejected``: the line is not a valid account, with the reason.
+
+Lines are committed in batches: a run that stops leaves only whole batches
+behind, and running the same file again completes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from sqlalchemy.exc import IntegrityError
+
+from idp.accounts.emails import InvalidEmail, parse_email
+from idp.accounts.legacy import is_supported_legacy_hash
+from idp.accounts.models import User
+from idp.audit.service import record_event
+from idp.extensions import db
+from idp.ids import new_id
+from idp.orgs.models import Membership, Organization
+from idp.support.models import EmailConflict, ImportedAccount
+from idp.support.service import held_address
+from policies.roles import ROLES_BY_HUB
+
+IMPORT_HUBS = ("partner", "client")
+DEFAULT_BATCH_SIZE = 500
+ACTOR = "import-accounts"
+
+
+class LegacyLineSchema(Schema):
+    """One legacy account; unknown fields are refused so nothing is silently dropped."""
+
+    class Meta:
+        unknown = RAISE
+
+    email = fields.String(required=True, validate=validate.Length(min=1, max=320))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    organization = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    role = fields.String(required=True)
+    password_hash = fields.String(load_default=None, allow_none=True)
+
+
+@dataclass
+class LineOutcome:
+    """What happened to one input line."""
+
+    line: int
+    outcome: str
+    email: str | None = None
+    user_id: str | None = None
+    detail: str = ""
+
+
+@dataclass
+class ImportReport:
+    """Every input line with its outcome, and the counts per outcome."""
+
+    hub: str
+    lines: list[LineOutcome] = field(default_factory=list)
+
+    def count(self, outcome: str) -> int:
+        """How many lines ended with ``outcome``."""
+        return sum(1 for line in self.lines if line.outcome == outcome)
+
+    def summary(self) -> dict:
+        """The counts per outcome and the total number of lines read."""
+        outcomes = ("imported", "joined", "conflict", "unchanged", "rejected")
+        return {"lines": len(self.lines)} | {o: self.count(o) for o in outcomes}
+
+    def as_dict(self) -> dict:
+        """The report as JSON-ready data."""
+        return {
+            "hub": self.hub,
+            "summary": self.summary(),
+            "lines": [vars(line) for line in self.lines],
+        }
+
+
+class _Rejected(Exception):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _parse(hub: str, text: str) -> tuple[dict, object]:
+    if not text.strip():
+        raise _Rejected("empty line")
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        raise _Rejected(f"not valid JSON ({exc.msg})") from exc
+    if not isinstance(raw, dict):
+        raise _Rejected("not a JSON object")
+    try:
+        data = LegacyLineSchema().load(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{name}: {' '.join(map(str, msgs)) if isinstance(msgs, list) else msgs}"
+            for name, msgs in sorted(exc.normalized_messages().items())
+        )
+        raise _Rejected(problems) from exc
+    try:
+        address = parse_email(data["email"])
+    except InvalidEmail as exc:
+        raise _Rejected(f"invalid email address: {exc}") from exc
+    if data["role"] not in ROLES_BY_HUB[hub]:
+        allowed = ", ".join(ROLES_BY_HUB[hub])
+        raise _Rejected(f"unknown role {data['role']!r} for the {hub} hub ({allowed})")
+    hashed = data["password_hash"]
+    if hashed is not None and not is_supported_legacy_hash(hashed):
+        raise _Rejected("password_hash is neither a bcrypt nor an argon2 hash")
+    data["name"] = data["name"].strip()
+    data["organization"] = data["organization"].strip()
+    if not data["name"] or not data["organization"]:
+        raise _Rejected("name and organization must not be blank")
+    return data, address
+
+
+def source_key(hub: str, email_normalized: str, organization: str) -> str:
+    """The identity of a legacy account: hub, address and organization name."""
+    raw = "\n".join((hub, email_normalized, organization.lower()))
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _organization(hub: str, name: str) -> Organization:
+    found = db.session.scalar(
+        db.select(Organization)
+        .where(Organization.kind == hub, sa.func.lower(Organization.name) == name.lower())
+        .order_by(Organization.created_at, Organization.id)
+        .limit(1)
+    )
+    if found is None:
+        found = Organization.create(hub, name)
+        db.session.add(found)
+        db.session.flush()
+        record_event(
+            "organization.imported",
+            actor_type="system",
+            actor_id=ACTOR,
+            target_type="organization",
+            target_id=found.id,
+            organization_id=found.id,
+            after={"kind": hub, "name": name},
+        )
+    return found
+
+
+def _new_user(hub: str, data: dict, address, *, held: bool) -> User:
+    user_id = new_id("usr")
+    return User(
+        id=user_id,
+        email=address.display,
+        email_normalized=held_address(user_id) if held else address.normalized,
+        email_verified=False,
+        name=data["name"],
+        hub=hub,
+        status="email_conflict" if held else "active",
+        password_hash=data["password_hash"],
+    )
+
+
+def _holder(normalized: str) -> User | None:
+    return db.session.scalar(db.select(User).where(User.email_normalized == normalized))
+
+
+def _create_active(hub: str, data: dict, address, org: Organization) -> User | None:
+    """Create the account with its address, or None when the address was taken meanwhile."""
+    try:
+        with db.session.begin_nested():
+            user = _new_user(hub, data, address, held=False)
+            db.session.add(user)
+            db.session.add(Membership.create(user, org, data["role"]))
+            db.session.flush()
+    except IntegrityError:
+        return None
+    return user
+
+
+def import_line(hub: str, number: int, text: str) -> LineOutcome:
+    """Import one line inside the caller's transaction (the caller commits)."""
+    try:
+        data, address = _parse(hub, text)
+    except _Rejected as exc:
+        return LineOutcome(number, "rejected", detail=exc.reason)
+    key = source_key(hub, address.normalized, data["organization"])
+    done = db.session.scalar(db.select(ImportedAccount).where(ImportedAccount.source_key == key))
+    if done is not None:
+        return LineOutcome(number, "unchanged", address.display, done.user_id, "imported before")
+    org = _organization(hub, data["organization"])
+    holder = _holder(address.normalized)
+    user = _create_active(hub, data, address, org) if holder is None else None
+    if user is not None:
+        outcome = LineOutcome(number, "imported", address.display, user.id)
+    else:
+        holder = holder or _holder(address.normalized)
+        outcome = _join_or_hold(hub, number, data, address, org, holder)
+    db.session.add(
+        ImportedAccount(
+            id=new_id("imp"),
+            source_key=key,
+            hub=hub,
+            email_normalized=address.normalized,
+            organization_id=org.id,
+            user_id=outcome.user_id,
+            outcome=outcome.outcome,
+        )
+    )
+    record_event(
+        f"account.{outcome.outcome}" if outcome.outcome != "conflict" else "account.held",
+        actor_type="system",
+        actor_id=ACTOR,
+        target_type="user",
+        target_id=outcome.user_id,
+        organization_id=org.id,
+        after={"hub": hub, "organization": org.name, "role": data["role"], "line": number},
+    )
+    db.session.flush()
+    return outcome
+
+
+def _join_or_hold(hub, number, data, address, org, holder: User) -> LineOutcome:
+    if hub == "partner" and holder.hub == "partner" and holder.status == "active":
+        if not any(m.organization_id == org.id for m in holder.memberships):
+            db.session.add(Membership.create(holder, org, data["role"]))
+        return LineOutcome(
+            number, "joined", address.display, holder.id, f"member of {org.name} too"
+        )
+    user = _new_user(hub, data, address, held=True)
+    db.session.add(user)
+    db.session.add(Membership.create(user, org, data["role"]))
+    db.session.add(
+        EmailConflict(
+            id=new_id("ecf"),
+            held_user_id=user.id,
+            holder_user_id=holder.id,
+            email=address.display,
+            email_normalized=address.normalized,
+            source=f"import-accounts --hub {hub}, line {number}",
+        )
+    )
+    db.session.flush()
+    return LineOutcome(
+        number,
+        "conflict",
+        address.display,
+        user.id,
+        f"address already used by a {holder.hub} account ({holder.id}); held for support",
+    )
+
+
+def _numbered(lines: Iterable[str]) -> Iterable[tuple[int, str]]:
+    for number, line in enumerate(lines, start=1):
+        yield number, line.rstrip("\r\n")
+
+
+def import_accounts(
+    hub: str, lines: Iterable[str], *, batch_size: int = DEFAULT_BATCH_SIZE
+) -> ImportReport:
+    """Import every line, committing after each batch; the report covers every line.
+
+    An exception (a lost database, a killed worker) rolls back the current
+    batch only and propagates; what was committed before stays, and a rerun
+    reports those lines as ``unchanged`` and imports the rest.
+    """
+    if hub not in IMPORT_HUBS:
+        raise ValueError(f"accounts can be imported into {' or '.join(IMPORT_HUBS)}, not {hub}")
+    report = ImportReport(hub)
+    batch: list[LineOutcome] = []
+    try:
+        for number, text in _numbered(lines):
+            batch.append(import_line(hub, number, text))
+            if len(batch) >= batch_size:
+                db.session.commit()
+                report.lines += batch
+                batch = []
+        report.lines += batch
+        record_event(
+            "accounts.import_completed",
+            actor_type="system",
+            actor_id=ACTOR,
+            after=report.summary() | {"hub": hub},
+        )
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    return report

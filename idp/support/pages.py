@@ -1,0 +1,186 @@
+"""The support console (``/support/...``) and the ``/verify-email`` link target: pages."""
+
+from __future__ import annotations
+
+import functools
+
+from flask import (
+    Blueprint,
+    flash,
+    g,
+    get_flashed_messages,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from marshmallow import ValidationError
+
+from idp.accounts.models import User
+from idp.errors import DomainError, Forbidden
+from idp.support import conflicts, controls, service
+from idp.support.schemas import EmailReassignmentIn, SupportActionIn
+from idp.support.verification import HUB_NAMES, confirm_email, pending_token
+from policies.actor import Actor
+
+blp = Blueprint("support", __name__)
+
+CONTROLS = {
+    "disable": controls.disable_account,
+    "enable": controls.enable_account,
+    "password_reset": controls.trigger_password_reset,
+    "end_sessions": controls.end_sessions,
+}
+
+
+def signed_in_user() -> User | None:
+    """The person logged in to this browser, if any."""
+    from idp.login.session import current_user
+
+    return current_user()
+
+
+def actor_for(user: User) -> Actor:
+    """The policy actor of a logged-in person, acting in their (first) organization."""
+    membership = user.memberships[0] if user.memberships else None
+    return Actor(
+        hub=user.hub,
+        organization_id=membership.organization_id if membership else None,
+        roles=frozenset(m.role for m in user.memberships),
+        user_id=user.id,
+    )
+
+
+def console_page(view):
+    """Pages for support staff: others log in first (through the support login)."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        user = signed_in_user()
+        if user is None:
+            return redirect(url_for("login.login", hub="support", next=request.full_path))
+        if user.hub != "support":
+            raise Forbidden("The support console is for support staff only.")
+        g.console_user = user
+        g.actor = actor_for(user)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _render(template: str, status: int = 200, **context):
+    context.setdefault("messages", get_flashed_messages(with_categories=True))
+    return render_template(f"support/{template}", user=g.console_user, **context), status
+
+
+@blp.get("/support/")
+@console_page
+def search():
+    """Search accounts by address, address prefix (ending in ``*``) or id."""
+    text = request.args.get("q", "").strip()
+    page, error = None, None
+    if text:
+        if text.startswith("usr_"):
+            query = service.AccountSearch(user_id=text)
+        elif text.endswith("*"):
+            query = service.AccountSearch(email_prefix=text.rstrip("*"))
+        else:
+            query = service.AccountSearch(email=text)
+        try:
+            page = service.search_accounts(g.actor, query)
+        except DomainError as exc:
+            error = _first_message(exc)
+    return _render("search.html", q=text, page=page, error=error, hubs=HUB_NAMES)
+
+
+@blp.get("/support/accounts/<user_id>")
+@console_page
+def account(user_id: str):
+    """One account, with the email reassignment form and the account controls."""
+    found = service.get_account(g.actor, user_id)
+    return _render("account.html", account=found, conflict=service.open_conflict_of(found))
+
+
+@blp.post("/support/accounts/<user_id>/email")
+@console_page
+def reassign_email(user_id: str):
+    """Handle the reassignment form: the same service and rules as the API."""
+    form = {k: request.form.get(k, "") for k in ("email", "ticket", "reason")}
+    try:
+        service.reassign_email(g.actor, user_id, **EmailReassignmentIn().load(form))
+    except (DomainError, ValidationError) as exc:
+        found = service.get_account(g.actor, user_id)
+        return _render(
+            "account.html",
+            status=getattr(exc, "status", 422),
+            account=found,
+            conflict=service.open_conflict_of(found),
+            form=form,
+            error=_first_message(exc),
+        )
+    flash(f"Email changed to {form['email'].strip()}; a verification link is on its way.", "ok")
+    return redirect(url_for("support.account", user_id=user_id), 303)
+
+
+@blp.post("/support/accounts/<user_id>/controls")
+@console_page
+def account_control(user_id: str):
+    """Handle the account controls form (disable, enable, reset link, end sessions)."""
+    action = CONTROLS.get(request.form.get("action", ""))
+    form = {k: request.form.get(k, "") for k in ("ticket", "reason")}
+    try:
+        if action is None:
+            raise ValidationError({"action": ["Choose an action."]})
+        action(g.actor, user_id, **SupportActionIn().load(form))
+    except (DomainError, ValidationError) as exc:
+        flash(_first_message(exc), "error")
+    else:
+        flash("Done.", "ok")
+    return redirect(url_for("support.account", user_id=user_id), 303)
+
+
+@blp.get("/support/conflicts")
+@console_page
+def conflict_queue():
+    """The open email conflicts, each with both sides and a way to resolve it."""
+    page = conflicts.list_conflicts(
+        g.actor, state="open", limit=200, cursor=request.args.get("cursor") or None
+    )
+    return _render("conflicts.html", page=page, hubs=HUB_NAMES)
+
+
+@blp.get("/verify-email")
+def verify_email_form():
+    """Show a confirm button (a GET never uses the link, so mail scanners cannot)."""
+    token = request.args.get("token", "")
+    try:
+        row = pending_token(token)
+    except DomainError as exc:
+        return render_template("message.html", title=exc.title, message=exc.detail), 400
+    return render_template("support/verify_email.html", token=token, email=row.user.email)
+
+
+@blp.post("/verify-email")
+def verify_email():
+    """Use the link: the address is verified and a held account becomes active."""
+    try:
+        user = confirm_email(request.form.get("token", ""))
+    except DomainError as exc:
+        return render_template("message.html", title=exc.title, message=exc.detail), 400
+    return render_template(
+        "message.html",
+        title="Email address confirmed",
+        message=f"{user.email} is confirmed. You can log in to the {HUB_NAMES[user.hub]}.",
+    )
+
+
+def _first_message(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        messages = exc.normalized_messages()
+        name, problems = next(iter(sorted(messages.items())))
+        text = problems[0] if isinstance(problems, list) else str(problems)
+        return f"{name}: {text}"
+    if isinstance(exc, DomainError) and exc.fields:
+        name, problems = next(iter(sorted(exc.fields.items())))
+        return f"{name}: {problems[0] if isinstance(problems, list) else problems}"
+    return getattr(exc, "detail", str(exc))

@@ -1,0 +1,219 @@
+"""What support staff do to an account: find it, and reassign its email address."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from idp.accounts.emails import InvalidEmail, parse_email
+from idp.accounts.models import User, new_security_stamp
+from idp.audit.service import record_event
+from idp.auth.enforce import enforce
+from idp.errors import Conflict, InvalidInput, NotFound
+from idp.extensions import db
+from idp.oauth.models import TokenFamily
+from idp.orgs.models import Membership
+from idp.outbox.service import enqueue_email
+from idp.support.models import EmailConflict
+from idp.support.paging import DEFAULT_LIMIT, Page, decode_cursor, page_of
+from idp.support.verification import HUB_NAMES, send_verification
+from idp.timeutil import utcnow
+from policies.actor import Actor
+from policies.permissions import Permission
+from policies.support import can_act_on_account, can_use_support_tool
+
+# Held accounts carry an address in the reserved ``.invalid`` domain (RFC 2606) until
+# support gives them one, so the UNIQUE index keeps meaning "one account per address".
+HELD_DOMAIN = "conflict.invalid"
+
+
+class AccountNotFound(NotFound):
+    """No account has this id."""
+
+    code, title = "account_not_found", "Account not found"
+
+
+class EmailTaken(Conflict):
+    """Another account already uses the address (the UNIQUE index decided)."""
+
+    code, title = "email_taken", "Email address already in use"
+
+
+class EmailUnchanged(InvalidInput):
+    """The account already has this address."""
+
+    code, title = "email_unchanged", "The account already has this address"
+
+
+class AccountStateConflict(Conflict):
+    """The account is not in a state that allows this action."""
+
+    code, title = "account_state", "Not possible in the account's current state"
+
+
+@dataclass
+class AccountSearch:
+    """What to look for: an exact address, an address prefix, or an account id."""
+
+    email: str | None = None
+    email_prefix: str | None = None
+    user_id: str | None = None
+    limit: int = DEFAULT_LIMIT
+    cursor: str | None = None
+
+
+def held_address(user_id: str) -> str:
+    """The placeholder address of an account held for an email conflict."""
+    return f"{user_id}@{HELD_DOMAIN}"
+
+
+def account_for(actor: Actor, permission: Permission, user_id: str) -> User:
+    """Load the target account after checking the actor may use ``permission`` on it."""
+    enforce(can_use_support_tool(actor, permission))
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise AccountNotFound(f"No account has the id {user_id}.")
+    enforce(can_act_on_account(actor, permission, user.hub))
+    return user
+
+
+def get_account(actor: Actor, user_id: str) -> User:
+    """One account with its memberships, for a support person."""
+    return account_for(actor, Permission.SUPPORT_ACCOUNTS_READ, user_id)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _address_filter(query: AccountSearch):
+    """The SQL condition for the search: claimed addresses of held accounts count too."""
+    if query.user_id:
+        return User.id == query.user_id
+    if query.email:
+        try:
+            normalized = parse_email(query.email).normalized
+        except InvalidEmail as exc:
+            raise InvalidInput(fields={"email": [str(exc)]}) from exc
+        users = User.email_normalized == normalized
+        claimed = EmailConflict.email_normalized == normalized
+    else:
+        prefix = _escape_like(query.email_prefix.strip().casefold()) + "%"
+        users = User.email_normalized.like(prefix, escape="\\")
+        claimed = EmailConflict.email_normalized.like(prefix, escape="\\")
+    held = db.select(EmailConflict.held_user_id).where(claimed)
+    return sa.or_(users, User.id.in_(held))
+
+
+def search_accounts(actor: Actor, query: AccountSearch) -> Page:
+    """Accounts matching the search, ordered by address, one page at a time."""
+    enforce(can_use_support_tool(actor, Permission.SUPPORT_ACCOUNTS_READ))
+    if not (query.email or query.email_prefix or query.user_id):
+        raise InvalidInput(
+            "Search by email, email_prefix or id.",
+            fields={"email": ["Give email, email_prefix or id."]},
+        )
+    stmt = (
+        db.select(User)
+        .where(_address_filter(query))
+        .options(selectinload(User.memberships).selectinload(Membership.organization))
+        .order_by(User.email_normalized, User.id)
+        .limit(query.limit + 1)
+    )
+    if query.cursor:
+        after_email, after_id = decode_cursor(query.cursor, 2)
+        stmt = stmt.where(
+            sa.tuple_(User.email_normalized, User.id) > sa.tuple_(after_email, after_id)
+        )
+    rows = list(db.session.scalars(stmt))
+    return page_of(rows, query.limit, lambda u: [u.email_normalized, u.id])
+
+
+def open_conflict_of(user: User) -> EmailConflict | None:
+    """The unresolved conflict that holds ``user``, if any."""
+    return db.session.scalar(
+        db.select(EmailConflict).where(
+            EmailConflict.held_user_id == user.id, EmailConflict.resolved_at.is_(None)
+        )
+    )
+
+
+def end_sessions_of(user: User, reason: str) -> None:
+    """End every browser session and token family of ``user``; the caller commits."""
+    user.security_stamp = new_security_stamp()
+    revoke_token_families(user.id, reason)
+
+
+def revoke_token_families(user_id: str, reason: str) -> None:
+    """Revoke every unrevoked token family of the user (refresh and access tokens alike)."""
+    db.session.execute(
+        sa.update(TokenFamily)
+        .where(TokenFamily.user_id == user_id, TokenFamily.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoked_reason=reason)
+    )
+
+
+def _mask(address: str) -> str:
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def reassign_email(actor: Actor, user_id: str, *, email: str, ticket: str, reason: str) -> User:
+    """Give an account a new, unverified address, with a ticket and reason in the audit log.
+
+    The UNIQUE index on the normalized address is the final judge: when two
+    reassignments race for one address, exactly one commits and the other gets
+    ``EmailTaken``. The account's sessions and token families end, the new
+    address gets a verification link, and the old one a notice (unless the old
+    one was only claimed by an account held for a conflict: it is someone else's).
+    """
+    user = account_for(actor, Permission.SUPPORT_ACCOUNTS_REASSIGN_EMAIL, user_id)
+    try:
+        address = parse_email(email)
+    except InvalidEmail as exc:
+        raise InvalidInput(fields={"email": [str(exc)]}) from exc
+    if address.normalized == user.email_normalized:
+        raise EmailUnchanged(f"The account already uses {user.email}.")
+    held = user.status == "email_conflict"
+    before = {"email": user.email, "email_verified": user.email_verified, "status": user.status}
+    old_email = user.email
+    user.email = address.display
+    user.email_normalized = address.normalized
+    user.email_verified = False
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise EmailTaken("Another account already uses this address.") from exc
+    end_sessions_of(user, "email_reassigned")
+    hub = HUB_NAMES[user.hub]
+    send_verification(user, reason=f"Support changed the email address of your {hub} account.")
+    if not held:
+        enqueue_email(
+            old_email,
+            f"The email address of your {hub} account was changed",
+            f"Support changed the email address of your {hub} account from this address to "
+            f"{_mask(address.display)} (ticket {ticket}). You have been logged out.\n\n"
+            "If you did not ask for this, reply to your support ticket or contact support.\n",
+            template="support_email_changed_notice",
+        )
+    record_event(
+        "account.email_reassigned",
+        actor_type="user",
+        actor_id=actor.subject,
+        target_type="user",
+        target_id=user.id,
+        before=before,
+        after={"email": user.email, "email_verified": False, "status": user.status},
+        reason=reason,
+        ticket=ticket,
+    )
+    try:
+        db.session.commit()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise EmailTaken("Another account already uses this address.") from exc
+    return user

@@ -1,0 +1,218 @@
+"""``idp import-accounts``: report, conflicts, idempotency, and a run that stops midway."""
+
+from __future__ import annotations
+
+import json
+
+import bcrypt
+import pytest
+from argon2 import PasswordHasher, Type
+
+from idp.accounts.models import User
+from idp.accounts.passwords import verify_password
+from idp.audit.models import AuditEvent
+from idp.cli import main
+from idp.extensions import db
+from idp.orgs.models import Membership, Organization
+from idp.support import importer
+from idp.support.models import EmailConflict, ImportedAccount
+from tests.factories import make_org, make_user
+
+BCRYPT = bcrypt.hashpw(b"legacy-password-1", bcrypt.gensalt(4)).decode()
+ARGON2I = PasswordHasher(type=Type.I, time_cost=1, memory_cost=1024).hash("legacy-password-2")
+
+
+def line(email, name="Legacy Person", organization="Legacy Bakery", role="owner", **extra):
+    return json.dumps(
+        {"email": email, "name": name, "organization": organization, "role": role} | extra
+    )
+
+
+@pytest.fixture
+def run_cli(app):
+    runner = app.test_cli_runner()
+
+    def run(tmp_path, hub, lines, *args):
+        path = tmp_path / f"{hub}.jsonl"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        result = runner.invoke(main, args=["import-accounts", "--hub", hub, *args, str(path)])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    return run
+
+
+def users(**where):
+    return list(db.session.scalars(db.select(User).filter_by(**where).order_by(User.created_at)))
+
+
+def test_the_report_accounts_for_every_line(app_ctx, run_cli, tmp_path):
+    make_user("partner", email="taken@shared.example")
+    db.session.commit()
+    lines = [
+        line("ann@bakery.example", password_hash=BCRYPT),  # 1 imported
+        line("BOB@bakery.example", role="member", password_hash=ARGON2I),  # 2 imported
+        "{not json",  # 3 rejected
+        line("not-an-address"),  # 4 rejected
+        line("carl@bakery.example", role="admin"),  # 5 rejected: not a client role
+        line("Taken@Shared.example", organization="Other Shop"),  # 6 conflict: partner account
+        line("ann@BAKERY.example", organization="Second Shop"),  # 7 conflict: line 1
+        "",  # 8 rejected
+        line("dan@bakery.example", colour="blue"),  # 9 rejected: unknown field
+        line("eve@bakery.example", password_hash="md5$abc"),  # 10 rejected
+        "[1, 2]",  # 11 rejected
+    ]
+
+    output = run_cli(tmp_path, "client", lines, "--json")
+
+    report = json.loads(output)
+    assert report["summary"] == {
+        "lines": 11,
+        "imported": 2,
+        "joined": 0,
+        "conflict": 2,
+        "unchanged": 0,
+        "rejected": 7,
+    }
+    by_line = {entry["line"]: entry for entry in report["lines"]}
+    assert sorted(by_line) == list(range(1, 12))
+    assert by_line[3]["detail"].startswith("not valid JSON")
+    assert by_line[4]["detail"].startswith("invalid email address")
+    assert "unknown role 'admin'" in by_line[5]["detail"]
+    assert "partner account" in by_line[6]["detail"]
+    assert by_line[8]["detail"] == "empty line"
+    assert "colour" in by_line[9]["detail"]
+    assert "bcrypt nor an argon2" in by_line[10]["detail"]
+    assert by_line[11]["detail"] == "not a JSON object"
+
+    ann = db.session.scalar(db.select(User).where(User.email_normalized == "ann@bakery.example"))
+    assert ann.status == "active" and ann.hub == "client"
+    assert verify_password(ann.password_hash, "legacy-password-1")
+    bob = db.session.scalar(db.select(User).where(User.email_normalized == "bob@bakery.example"))
+    assert verify_password(bob.password_hash, "legacy-password-2")
+    assert [m.role for m in bob.memberships] == ["member"]
+    assert bob.memberships[0].organization.name == "Legacy Bakery"
+    held = users(status="email_conflict")
+    assert sorted(u.email for u in held) == ["Taken@shared.example", "ann@bakery.example"]
+    assert all(u.email_normalized.endswith("@conflict.invalid") for u in held)
+    conflicts = db.session.scalars(db.select(EmailConflict)).all()
+    assert sorted(c.email_normalized for c in conflicts) == [
+        "ann@bakery.example",
+        "taken@shared.example",
+    ]
+
+
+def test_text_report_names_each_problem_line(app_ctx, run_cli, tmp_path):
+    output = run_cli(tmp_path, "partner", [line("a@p.example"), "nope"])
+    assert "2 lines: 1 imported, 0 joined, 0 conflicts, 0 unchanged, 1 rejected" in output
+    assert "line 2: rejected: not valid JSON" in output
+
+
+def test_a_second_run_changes_nothing(app_ctx, run_cli, tmp_path):
+    lines = [line(f"p{n}@partner.example", organization=f"Partner {n % 2}") for n in range(5)]
+    lines.append(line("P0@partner.example", organization="partner 1", role="member"))
+    first = json.loads(run_cli(tmp_path, "partner", lines, "--json"))
+    assert first["summary"]["imported"] == 5 and first["summary"]["joined"] == 1
+    snapshot = {
+        "users": db.session.scalar(db.select(db.func.count()).select_from(User)),
+        "memberships": db.session.scalar(db.select(db.func.count()).select_from(Membership)),
+        "orgs": db.session.scalar(db.select(db.func.count()).select_from(Organization)),
+        "imports": db.session.scalar(db.select(db.func.count()).select_from(ImportedAccount)),
+    }
+
+    second = json.loads(run_cli(tmp_path, "partner", lines, "--json"))
+
+    assert second["summary"] == {
+        "lines": 6,
+        "imported": 0,
+        "joined": 0,
+        "conflict": 0,
+        "unchanged": 6,
+        "rejected": 0,
+    }
+    db.session.expire_all()
+    assert snapshot == {
+        "users": db.session.scalar(db.select(db.func.count()).select_from(User)),
+        "memberships": db.session.scalar(db.select(db.func.count()).select_from(Membership)),
+        "orgs": db.session.scalar(db.select(db.func.count()).select_from(Organization)),
+        "imports": db.session.scalar(db.select(db.func.count()).select_from(ImportedAccount)),
+    }
+
+
+def test_a_partner_address_joins_an_existing_partner_account(app_ctx, run_cli, tmp_path):
+    acme = make_org("partner", "Acme")
+    person = make_user("partner", acme, "owner", email="pat@partners.example")
+    db.session.commit()
+
+    report = json.loads(
+        run_cli(
+            tmp_path, "partner", [line("pat@partners.example", organization="Globex")], "--json"
+        )
+    )
+
+    assert report["summary"]["joined"] == 1
+    db.session.expire_all()
+    person = db.session.get(User, person.id)
+    assert sorted(m.organization.name for m in person.memberships) == ["Acme", "Globex"]
+    assert users(status="email_conflict") == []
+
+
+def test_an_existing_organization_is_reused_by_name(app_ctx, run_cli, tmp_path):
+    bakery = make_org("client", "Blue Bakery")
+    db.session.commit()
+    run_cli(tmp_path, "client", [line("new@bakery.example", organization="blue bakery")])
+    user = db.session.scalar(db.select(User).where(User.email_normalized == "new@bakery.example"))
+    assert user.memberships[0].organization_id == bakery.id
+
+
+def test_a_run_that_stops_midway_leaves_whole_batches_and_a_rerun_completes(
+    app_ctx, run_cli, tmp_path, monkeypatch
+):
+    lines = [line(f"user{n}@legacy.example", organization=f"Shop {n}") for n in range(1, 8)]
+    real_import_line = importer.import_line
+
+    def dies_on_line_6(hub, number, text):
+        if number == 6:
+            raise ConnectionError("database lost")
+        return real_import_line(hub, number, text)
+
+    monkeypatch.setattr(importer, "import_line", dies_on_line_6)
+    with pytest.raises(ConnectionError):
+        importer.import_accounts("client", lines, batch_size=2)
+
+    # lines 1-4 were two whole batches; line 5 was in the batch that died with line 6
+    db.session.expire_all()
+    imported = sorted(u.email for u in users(hub="client"))
+    assert imported == [f"user{n}@legacy.example" for n in range(1, 5)]
+    assert db.session.scalar(db.select(db.func.count()).select_from(ImportedAccount)) == 4
+    names = db.session.scalars(db.select(Organization.name)).all()
+    assert "Shop 5" not in names
+
+    monkeypatch.setattr(importer, "import_line", real_import_line)
+    report = json.loads(run_cli(tmp_path, "client", lines, "--json", "--batch-size", "2"))
+
+    assert report["summary"]["unchanged"] == 4
+    assert report["summary"]["imported"] == 3
+    assert len(users(hub="client")) == 7
+
+
+def test_imports_are_audited(app_ctx, run_cli, tmp_path):
+    make_user("client", email="dup@x.example")
+    db.session.commit()
+    run_cli(tmp_path, "client", [line("fresh@x.example"), line("dup@x.example")])
+    actions = db.session.scalars(
+        db.select(AuditEvent.action).order_by(AuditEvent.occurred_at)
+    ).all()
+    assert "account.imported" in actions
+    assert "account.held" in actions
+    assert actions[-1] == "accounts.import_completed"
+
+
+def test_import_into_the_support_hub_is_refused(app, tmp_path):
+    path = tmp_path / "x.jsonl"
+    path.write_text(line("a@b.example", role="agent") + "\n")
+    result = app.test_cli_runner().invoke(
+        main, args=["import-accounts", "--hub", "support", str(path)]
+    )
+    assert result.exit_code != 0
+    assert "Invalid value for '--hub'" in result.output
