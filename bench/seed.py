@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import random
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,6 +22,8 @@ from idp.timeutil import utcnow
 
 BENCH_PASSWORD = "bench-passphrase-2026"
 EMAIL_DOMAIN = "bench.example"
+# Secrets kept for the load scripts: enough to spread lookups over the whole index.
+SAMPLES = 2_000
 SCALES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
 _B32 = str.maketrans("abcdefghijklmnopqrstuvwxyz234567", "0123456789abcdefghjkmnpqrstvwxyz")
 
@@ -85,6 +88,7 @@ class Seeded:
     partner_ids: list[str] = field(default_factory=list)
     client_ids: list[str] = field(default_factory=list)
     channel_ids: list[str] = field(default_factory=list)
+    grant_ids: list[str] = field(default_factory=list)
     user_ids: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 
@@ -241,6 +245,66 @@ def _token_families(writer: BulkWriter, seeded: Seeded) -> None:
     seeded.counts["token_families"] = writer.write("token_families", columns, rows())
 
 
+def _grants(writer: BulkWriter, seeded: Seeded) -> None:
+    from policies.consent import DEFAULT_CONSENT_SCOPE
+
+    plan, now = seeded.plan, utcnow()
+    seeded.grant_ids = [fast_id("gr") for _ in seeded.client_ids]
+    grants = (
+        (gid, cid, seeded.partner_ids[i % plan.partners], DEFAULT_CONSENT_SCOPE, now, now)
+        for i, (gid, cid) in enumerate(zip(seeded.grant_ids, seeded.client_ids, strict=True))
+    )
+    columns = ["id", "client_id", "partner_id", "scope", "created_at", "updated_at"]
+    seeded.counts["consent_grants"] = writer.write("consent_grants", columns, grants)
+    covered = (
+        (seeded.grant_ids[n // plan.channels_per_client], chid, now)
+        for n, chid in enumerate(seeded.channel_ids)
+    )
+    columns = ["grant_id", "channel_id", "created_at"]
+    seeded.counts["consent_grant_channels"] = writer.write(
+        "consent_grant_channels", columns, covered
+    )
+
+
+def _api_keys(writer: BulkWriter, seeded: Seeded) -> None:
+    """Per channel: one live key (every other one made by the granted partner) and one revoked."""
+    from idp.apikeys.keyformat import generate_key
+
+    plan, now = seeded.plan, utcnow()
+    rng = random.Random(len(seeded.channel_ids))  # noqa: S311 (sampling, not secrets)
+    # Channel 0 is kept out of the samples: the revocation check replaces its key.
+    picked = set(rng.sample(range(1, plan.channels), min(SAMPLES, plan.channels - 1)))
+    samples: list[str] = []
+
+    def rows() -> Iterator[tuple]:
+        for n, chid in enumerate(seeded.channel_ids):
+            i = n // plan.channels_per_client
+            client = seeded.client_ids[i]
+            by_partner = n % 2 == 1 and bool(seeded.grant_ids)
+            partner = seeded.partner_ids[i % plan.partners] if by_partner else None
+            grant = seeded.grant_ids[i] if by_partner else None
+            creator = ("client", partner) if by_partner else ("user", "bench")
+            for revoked in (now, None):
+                key = generate_key()
+                if revoked is None and n in picked:
+                    samples.append(key.text)
+                yield (
+                    fast_id("key"), key.lookup_id, key.secret_hash, key.last_four, chid, client,
+                    partner, grant, creator[0], creator[1], now, revoked,
+                )  # fmt: skip
+
+    columns = [
+        "id", "lookup_id", "secret_hash", "last_four", "channel_id", "client_id", "partner_id",
+        "grant_id", "created_by_type", "created_by_id", "created_at", "revoked_at",
+    ]  # fmt: skip
+    seeded.counts["channel_api_keys"] = writer.write("channel_api_keys", columns, rows())
+    seeded.extra["api_keys"] = samples
+    seeded.extra["reserved_channel"] = {
+        "channel_id": seeded.channel_ids[0],
+        "client_id": seeded.client_ids[0],
+    }
+
+
 # Order matters: later seeders use the ids earlier ones made.
 SEEDERS: list[tuple[str, Seeder]] = [
     ("organizations", _organizations),
@@ -248,6 +312,8 @@ SEEDERS: list[tuple[str, Seeder]] = [
     ("memberships", _memberships),
     ("channels", _wabas_and_channels),
     ("token_families", _token_families),
+    ("consent_grants", _grants),
+    ("channel_api_keys", _api_keys),
 ]
 
 

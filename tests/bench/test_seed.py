@@ -26,10 +26,23 @@ def test_seed_writes_the_planned_counts(app_ctx):
         "wabas": plan.clients,
         "channels": plan.channels,
         "token_families": 200,
+        "consent_grants": plan.clients,
+        "consent_grant_channels": plan.channels,
+        "channel_api_keys": 2 * plan.channels,
     }
     for table, count in expected.items():
         assert seeded.counts[table] == count, table
         assert db.session.scalar(db.text(f"SELECT count(*) FROM {table}")) == count, table
+
+
+def test_sampled_api_keys_pass_the_gateway_check(app_ctx):
+    from idp.apikeys.service import check_key
+
+    with db.engine.begin() as conn:
+        seeded = seed(conn, users=100)
+    keys = seeded.extra["api_keys"]
+    assert len(keys) == Plan(users=100).channels - 1
+    assert {check_key(key).channel_id for key in keys} <= set(seeded.channel_ids[1:])
 
 
 def test_seeded_accounts_log_in_with_the_bench_password(app_ctx):
