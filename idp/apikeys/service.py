@@ -107,23 +107,33 @@ def create_key(
     )
     db.session.add(key)
     db.session.flush()
-    summary = key_summary(key)
+    _announce("api_key.created", "api_key_created", actor, key, None)
+    db.session.commit()
+    return key, new.text
+
+
+def _announce(
+    action: str, event: str | None, actor: Actor | None, key: ChannelApiKey, before, reason=None
+) -> None:
+    """Audit a key change and tell the partners concerned with the channel."""
+    after = key_summary(key)
     audit(
-        "api_key.created",
+        action,
         actor,
         target_type="api_key",
         target_id=key.id,
-        organization_id=channel.client_id,
-        after=summary,
+        organization_id=key.client_id,
+        before=before,
+        after=after,
+        reason=reason,
     )
-    notify_partners(
-        [key.partner_id, *partners_granted_channel(channel.id)],
-        "api_key_created",
-        summary,
-        ordering_key=channel.id,
-    )
-    db.session.commit()
-    return key, new.text
+    if event is not None:
+        notify_partners(
+            [key.partner_id, *partners_granted_channel(key.channel_id)],
+            event,
+            after,
+            ordering_key=key.channel_id,
+        )
 
 
 def _retire_earlier_keys(channel_id: str, actor: Actor | None, grace: int) -> None:
@@ -136,16 +146,8 @@ def _retire_earlier_keys(channel_id: str, actor: Actor | None, grace: int) -> No
         if key.expires_at is None or key.expires_at > until:
             before = key_summary(key)
             key.expires_at = until
-            audit(
-                "api_key.replaced",
-                actor,
-                target_type="api_key",
-                target_id=key.id,
-                organization_id=key.client_id,
-                before=before,
-                after=key_summary(key),
-                reason=f"a new key was generated; this one works for {grace} more seconds",
-            )
+            reason = f"a new key was generated; this one works for {grace} more seconds"
+            _announce("api_key.replaced", None, actor, key, before, reason)
 
 
 def list_keys(actor: Actor, via_kind: str, via_id: str, channel_id: str) -> list[ChannelApiKey]:
@@ -185,23 +187,7 @@ def _revoke_rows(query: sa.Select, reason: str, actor: Actor | None) -> int:
         before = key_summary(key)
         key.revoked_at = now
         key.revoked_reason = reason[:200]
-        after = key_summary(key)
-        audit(
-            "api_key.revoked",
-            actor,
-            target_type="api_key",
-            target_id=key.id,
-            organization_id=key.client_id,
-            before=before,
-            after=after,
-            reason=reason,
-        )
-        notify_partners(
-            [key.partner_id, *partners_granted_channel(key.channel_id)],
-            "api_key_revoked",
-            after,
-            ordering_key=key.channel_id,
-        )
+        _announce("api_key.revoked", "api_key_revoked", actor, key, before, reason)
         count += 1
     db.session.flush()
     return count

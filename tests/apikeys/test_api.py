@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from idp.extensions import db
-from tests.consent.factories import make_grant
-from tests.factories import bearer_for, make_channel, make_org, make_user
+from tests.consent.factories import bearers_of, make_grant, people_of, two_of_each
+from tests.factories import bearer_for, make_channel, make_org
 
 CHECK = "/v1/api-keys/check"
 
@@ -14,31 +14,16 @@ CHECK = "/v1/api-keys/check"
 @pytest.fixture
 def world(app_ctx):
     """Client A (3 channels) grants partner P two; client B and partner Q are strangers."""
-    a, b = make_org("client", "Client A"), make_org("client", "Client B")
-    p, q = make_org("partner", "Partner P"), make_org("partner", "Partner Q")
-    support = make_org("support", "Support")
-    w = {
-        "a": a,
-        "b": b,
-        "p": p,
-        "q": q,
-        "a_granted": make_channel(a, "live"),
-        "a_pending": make_channel(a, "pending"),
-        "a_ungranted": make_channel(a, "running"),
-        "b_channel": make_channel(b, "live"),
-    }
+    w = two_of_each()
+    a, b, p = w["a"], w["b"], w["p"]
+    w.update(
+        a_granted=make_channel(a, "live"),
+        a_pending=make_channel(a, "pending"),
+        a_ungranted=make_channel(a, "running"),
+        b_channel=make_channel(b, "live"),
+    )
     make_grant(a, p, [w["a_granted"], w["a_pending"]])
-    users = {
-        "a_owner": (make_user("client", a, "owner"), a),
-        "a_member": (make_user("client", a, "member"), a),
-        "b_owner": (make_user("client", b, "owner"), b),
-        "p_owner": (make_user("partner", p, "owner"), p),
-        "p_member": (make_user("partner", p, "member"), p),
-        "q_owner": (make_user("partner", q, "owner"), q),
-        "support": (make_user("support", support, "admin"), support),
-    }
-    db.session.commit()
-    w["auth"] = {name: bearer_for(user, org) for name, (user, org) in users.items()}
+    w["auth"] = bearers_of(people_of(w))
     w["auth"]["p_machine"] = bearer_for(
         None, p, client_id="oc_p", scope="api_keys:create api_keys:read api_keys:revoke"
     )

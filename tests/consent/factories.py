@@ -9,6 +9,7 @@ from idp.ids import new_id
 from idp.timeutil import utcnow
 from policies.actor import Actor
 from policies.consent import DEFAULT_CONSENT_SCOPE
+from tests.factories import bearer_for, make_org, make_user
 
 
 def client_actor(client, user=None, role: str = "owner") -> Actor:
@@ -53,3 +54,40 @@ def make_key(channel, *, partner=None, client=None) -> str:
         owner = client or channel.client
         _, text = keys.create_key(client_actor(owner), "client", owner.id, channel.id)
     return text
+
+
+def two_of_each():
+    """Clients A and B, partners P and Q, and the support organization (committed)."""
+    orgs = {
+        "a": make_org("client", "Client A"),
+        "b": make_org("client", "Client B"),
+        "p": make_org("partner", "Partner P"),
+        "q": make_org("partner", "Partner Q"),
+        "support": make_org("support", "Support"),
+    }
+    db.session.commit()
+    return orgs
+
+
+def people_of(orgs: dict) -> dict:
+    """One user per role that matters, by name, each with the organization it acts in."""
+    spec = {
+        "a_owner": ("client", "a", "owner"),
+        "a_member": ("client", "a", "member"),
+        "b_owner": ("client", "b", "owner"),
+        "p_owner": ("partner", "p", "owner"),
+        "p_member": ("partner", "p", "member"),
+        "q_owner": ("partner", "q", "owner"),
+        "support": ("support", "support", "admin"),
+    }
+    people = {
+        name: (make_user(hub, orgs[org], role), orgs[org])
+        for name, (hub, org, role) in spec.items()
+    }
+    db.session.commit()
+    return people
+
+
+def bearers_of(people: dict) -> dict:
+    """An Authorization header per person."""
+    return {name: bearer_for(user, org) for name, (user, org) in people.items()}

@@ -7,8 +7,15 @@ import pytest
 from idp.audit.models import AuditEvent
 from idp.consent import service
 from idp.extensions import db
-from tests.consent.factories import client_actor, make_grant, make_key
-from tests.factories import bearer_for, make_channel, make_org, make_user
+from tests.consent.factories import (
+    bearers_of,
+    client_actor,
+    make_grant,
+    make_key,
+    people_of,
+    two_of_each,
+)
+from tests.factories import bearer_for, make_channel
 
 CHECK = "/v1/api-keys/check"
 
@@ -16,26 +23,15 @@ CHECK = "/v1/api-keys/check"
 @pytest.fixture
 def world(app_ctx):
     """Client A grants partners P (2 channels) and Q (1); client B grants Q."""
-    a, b = make_org("client", "Client A"), make_org("client", "Client B")
-    p, q = make_org("partner", "Partner P"), make_org("partner", "Partner Q")
-    support = make_org("support", "Support")
+    w = two_of_each()
+    a, b, p, q = w["a"], w["b"], w["p"], w["q"]
     a1, a2, b1 = make_channel(a), make_channel(a), make_channel(b)
-    w = {"a": a, "b": b, "p": p, "q": q, "a1": a1, "a2": a2, "b1": b1}
+    w.update(a1=a1, a2=a2, b1=b1)
     w["grant_ap"] = make_grant(a, p, [a1, a2])
     w["grant_aq"] = make_grant(a, q, [a1])
     w["grant_bq"] = make_grant(b, q, [b1])
-    users = {
-        "a_owner": (make_user("client", a, "owner"), a),
-        "a_member": (make_user("client", a, "member"), a),
-        "b_owner": (make_user("client", b, "owner"), b),
-        "p_owner": (make_user("partner", p, "owner"), p),
-        "p_member": (make_user("partner", p, "member"), p),
-        "q_owner": (make_user("partner", q, "owner"), q),
-        "support": (make_user("support", support, "admin"), support),
-    }
-    db.session.commit()
-    w["users"] = users
-    w["auth"] = {name: bearer_for(user, org) for name, (user, org) in users.items()}
+    w["users"] = people_of(w)
+    w["auth"] = bearers_of(w["users"])
     w["auth"]["p_machine"] = bearer_for(None, p, client_id="oc_p", scope="grants:read")
     w["auth"]["p_machine_noscope"] = bearer_for(None, p, client_id="oc_p2", scope="clients:read")
     return w
