@@ -81,6 +81,8 @@ def register_api(app: Flask, blueprint) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from idp.accounts.pages import bp as accounts_pages_bp
+    from idp.accounts.views import blp as accounts_api_blp
     from idp.apikeys.views import blp as apikeys_blp
     from idp.audit.views import blp as audit_api_blp
     from idp.consent.views import blp as consent_blp
@@ -89,6 +91,8 @@ def _register_blueprints(app: Flask) -> None:
     from idp.support.views import blp as support_api_blp
 
     app.register_blueprint(health_blp)
+    register_api(app, accounts_api_blp)
+    app.register_blueprint(accounts_pages_bp)
     register_api(app, apikeys_blp)
     register_api(app, consent_blp)
     register_api(app, support_api_blp)

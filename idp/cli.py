@@ -8,11 +8,15 @@ import click
 from flask.cli import FlaskGroup, with_appcontext
 
 from idp import create_app
+from idp.outbox.cli import worker_command
 
 
 @click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_version_option=False)
 def main() -> None:
     """Operate the idp identity provider."""
+
+
+main.add_command(worker_command)
 
 
 @main.command("demo")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+from flask import render_template
+
 from idp.extensions import db
 from idp.ids import PREFIXES, new_id
 from idp.outbox.models import OutboxMessage
@@ -25,3 +27,9 @@ def enqueue_email(
     )
     db.session.add(message)
     return message
+
+
+def enqueue_templated_email(to: str, subject: str, template: str, **context) -> OutboxMessage:
+    """Render the plain-text email ``template`` and add it to the outbox."""
+    body = render_template(template, subject=subject, **context)
+    return enqueue_email(to, subject, body, template=template)

@@ -1,0 +1,139 @@
+"""Server-rendered pages: sign-up, its verification link, and password reset."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+from flask import Blueprint, redirect, render_template, request
+
+from idp.accounts import reset, service
+from idp.accounts.limits import account_rate_limit
+from idp.errors import DomainError, InvalidInput
+
+bp = Blueprint("accounts_pages", __name__)
+
+
+def _message(title: str, message: str, status: int = 200, link: dict | None = None):
+    return render_template("message.html", title=title, message=message, link=link), status
+
+
+def _log_in(user) -> bool:
+    """Open a browser session for ``user`` when the login module is installed."""
+    if importlib.util.find_spec("idp.login.session") is None:
+        return False
+    session_module = importlib.import_module("idp.login.session")
+    if not hasattr(session_module, "login_user"):
+        return False
+    session_module.login_user(user)
+    return True
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+@account_rate_limit("signup")
+def signup():
+    """The sign-up form; the same answer whether or not the address is taken."""
+    continue_url = request.values.get("continue")
+    if not service.is_safe_continue_url(continue_url):
+        continue_url = None
+    if request.method == "GET":
+        return render_template(
+            "accounts/signup.html", form={}, errors={}, continue_url=continue_url
+        )
+    form = request.form
+    try:
+        service.start_signup(
+            form.get("email", ""),
+            form.get("password", ""),
+            form.get("business_name", ""),
+            continue_url=continue_url,
+        )
+    except InvalidInput as exc:
+        values = {"email": form.get("email", ""), "business_name": form.get("business_name", "")}
+        return render_template(
+            "accounts/signup.html", form=values, errors=exc.fields or {}, continue_url=continue_url
+        ), 422
+    return _message(
+        "Check your inbox",
+        "We sent a message to this address with the next step. "
+        "The account is created when you follow the link in it.",
+    )
+
+
+@bp.route("/signup/verify", methods=["GET", "POST"])
+def signup_verify():
+    """Confirm a sign-up link; a button, not the GET, creates the account (mail scanners GET)."""
+    token = request.values.get("token")
+    try:
+        if request.method == "GET":
+            pending = service.pending_signup(token)
+            return render_template("accounts/signup_verify.html", pending=pending, token=token)
+        result = service.complete_signup(token)
+    except DomainError as exc:
+        return _message(exc.title, exc.detail, exc.status)
+    logged_in = _log_in(result.user)
+    if result.continue_url and logged_in:
+        return redirect(result.continue_url, code=303)
+    link = {"href": result.continue_url, "text": "Continue"} if result.continue_url else None
+    return _message(
+        "Your account is ready",
+        f"{result.organization.name} has a Client Hub account. "
+        f"Log in with {result.user.email} to continue.",
+        link=link,
+    )
+
+
+@bp.route("/password-reset", methods=["GET", "POST"])
+@account_rate_limit("password_reset")
+def password_reset():
+    """Ask for a reset link; the answer never says whether the address has an account."""
+    if request.method == "GET":
+        return render_template("accounts/password_reset.html", form={}, errors={})
+    try:
+        reset.request_password_reset(request.form.get("email", ""))
+    except InvalidInput as exc:
+        form = {"email": request.form.get("email", "")}
+        return render_template(
+            "accounts/password_reset.html", form=form, errors=exc.fields or {}
+        ), 422
+    return _message(
+        "Check your inbox",
+        "If an account uses this address, we sent it a link to choose a new password.",
+    )
+
+
+@bp.route("/password-reset/confirm", methods=["GET", "POST"])
+def password_reset_confirm():
+    """Choose a new password from an emailed link."""
+    token = request.values.get("token")
+    if request.method == "GET":
+        if not reset.reset_link_is_usable(token):
+            return _invalid_reset_link()
+        return render_template("accounts/password_reset_confirm.html", token=token, errors={})
+    password = request.form.get("password", "")
+    if password != request.form.get("password_confirm", ""):
+        errors = {"password_confirm": ["The two passwords differ."]}
+        return render_template(
+            "accounts/password_reset_confirm.html", token=token, errors=errors
+        ), 422
+    try:
+        reset.complete_password_reset(token, password)
+    except InvalidInput as exc:
+        return render_template(
+            "accounts/password_reset_confirm.html", token=token, errors=exc.fields or {}
+        ), 422
+    except service.LinkInvalid:
+        return _invalid_reset_link()
+    return _message(
+        "Password changed",
+        "Your new password is set, and every session and app using the old one is signed out.",
+    )
+
+
+def _invalid_reset_link():
+    return _message(
+        service.LinkInvalid.title,
+        "Ask for a new password-reset link.",
+        400,
+        link={"href": "/password-reset", "text": "Ask for a new link"},
+    )

@@ -1,0 +1,105 @@
+"""Password reset by an emailed single-use link that expires."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+import sqlalchemy as sa
+from flask import current_app
+
+from idp.accounts.models import User, new_security_stamp
+from idp.accounts.service import (
+    LinkInvalid,
+    checked_password_hash,
+    hub_name,
+    parse_address,
+    user_by_email,
+)
+from idp.accounts.tokens import (
+    absolute_url,
+    claim_token,
+    find_usable_token,
+    issue_email_token,
+    spend_user_tokens,
+)
+from idp.audit.service import record_event
+from idp.extensions import db
+from idp.oauth.models import TokenFamily
+from idp.outbox.service import enqueue_templated_email
+from idp.timeutil import utcnow
+
+PURPOSE = "password_reset"
+
+
+def request_password_reset(email: str) -> None:
+    """Email a reset link when an active account uses the address; silently nothing otherwise."""
+    address = parse_address(email)
+    user = user_by_email(address.normalized)
+    if user is None or not user.is_active:
+        return
+    ttl = current_app.config["IDP_PASSWORD_RESET_TTL"]
+    raw = issue_email_token(PURPOSE, user.email_normalized, ttl, user_id=user.id)
+    enqueue_templated_email(
+        user.email,
+        "Choose a new password",
+        "accounts/email/password_reset.txt",
+        hub=hub_name(user.hub),
+        reset_url=absolute_url("/password-reset/confirm", token=raw),
+        ttl_minutes=ttl // 60,
+    )
+    record_event(
+        "password_reset.requested",
+        actor_type="anonymous",
+        actor_id=None,
+        target_type="user",
+        target_id=user.id,
+    )
+    db.session.commit()
+
+
+def reset_link_is_usable(raw_token: str | None) -> bool:
+    """Whether the link can still set a password (to show the form or a clear message)."""
+    token = find_usable_token(PURPOSE, raw_token)
+    return token is not None and token.user is not None and token.user.is_active
+
+
+def complete_password_reset(raw_token: str | None, new_password: str) -> User:
+    """Set a new password from a reset link, end every session and token, spend the link."""
+    token = find_usable_token(PURPOSE, raw_token)
+    if token is None or token.user is None or not token.user.is_active:
+        raise LinkInvalid("Ask for a new password-reset link.")
+    password_hash = checked_password_hash(new_password)
+    if not claim_token(token):
+        db.session.rollback()
+        raise LinkInvalid("Ask for a new password-reset link.")
+    user = token.user
+    user.password_hash = password_hash
+    user.password_changed_at = utcnow()
+    user.security_stamp = new_security_stamp()
+    user.email_verified = True  # following the emailed link proves the mailbox
+    spend_user_tokens(user.id, PURPOSE)
+    revoke_user_tokens(user.id, "password_changed")
+    record_event(
+        "password_reset.completed",
+        actor_type="user",
+        actor_id=user.id,
+        target_type="user",
+        target_id=user.id,
+    )
+    db.session.commit()
+    return user
+
+
+def revoke_user_tokens(user_id: str, reason: str) -> None:
+    """End every token family of the user (the OAuth service's revocation when it exists)."""
+    if importlib.util.find_spec("idp.oauth.service") is not None:
+        oauth_service = importlib.import_module("idp.oauth.service")
+        if hasattr(oauth_service, "revoke_user_tokens"):
+            oauth_service.revoke_user_tokens(user_id, reason)
+            return
+    db.session.execute(
+        sa.update(TokenFamily)
+        .where(TokenFamily.user_id == user_id, TokenFamily.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoked_reason=reason)
+    )

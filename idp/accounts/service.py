@@ -1,0 +1,202 @@
+"""Client sign-up: nothing is created until the mailbox owner follows the emailed link.
+
+``start_signup`` answers the same way whether or not the address is taken; the
+mailbox owner learns by email either the verification link or which hub already
+holds the address. ``complete_signup`` creates the client organization and its
+owner in one transaction, and the UNIQUE index on ``users.email_normalized``
+decides any race with another sign-up or an invitation acceptance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from idp.accounts.emails import EmailAddress, InvalidEmail, parse_email
+from idp.accounts.models import User
+from idp.accounts.passwords import WeakPassword, check_password_rules, hash_password
+from idp.accounts.tokens import absolute_url, claim_token, find_usable_token, issue_email_token
+from idp.audit.service import record_event
+from idp.errors import Conflict, DomainError, InvalidInput
+from idp.extensions import db
+from idp.orgs.models import Membership, Organization
+from idp.outbox.service import enqueue_templated_email
+from idp.timeutil import utcnow
+
+HUB_NAMES = {"partner": "Partner Hub", "client": "Client Hub", "support": "Support console"}
+MAX_NAME_LENGTH = 200
+
+
+class LinkInvalid(DomainError):
+    """The emailed link is unknown, used already or expired."""
+
+    status, code, title = 400, "link_invalid", "This link is invalid or has expired"
+
+
+class EmailTaken(Conflict):
+    """Another account took the address since the link was sent; nothing was created."""
+
+    code, title = "email_taken", "This email address already has an account"
+
+
+@dataclass(frozen=True)
+class SignupResult:
+    """What a completed sign-up created, and where the person was heading."""
+
+    user: User
+    organization: Organization
+    continue_url: str | None
+
+
+def parse_address(raw: str, field: str = "email") -> EmailAddress:
+    """Parse an address typed by a person, or raise ``InvalidInput`` naming ``field``."""
+    try:
+        return parse_email(raw)
+    except InvalidEmail as exc:
+        raise InvalidInput("Enter a valid email address.", fields={field: [str(exc)]}) from exc
+
+
+def checked_password_hash(password: str, field: str = "password") -> str:
+    """Hash a new password that follows the rules, or raise ``InvalidInput`` naming ``field``."""
+    try:
+        check_password_rules(password)
+    except WeakPassword as exc:
+        raise InvalidInput(str(exc), fields={field: [str(exc)]}) from exc
+    return hash_password(password)
+
+
+def user_by_email(normalized: str) -> User | None:
+    """The account holding the normalized address, if any."""
+    return db.session.scalar(sa.select(User).where(User.email_normalized == normalized))
+
+
+def hub_name(hub: str) -> str:
+    """How a hub is called in messages to people."""
+    return HUB_NAMES.get(hub, hub)
+
+
+def is_safe_continue_url(url: str | None) -> bool:
+    """Whether ``url`` is a path on this service (no scheme, no host, no protocol-relative //)."""
+    return bool(url) and url.startswith("/") and not url.startswith("//") and "\\" not in url
+
+
+def _business_name(raw: str) -> str:
+    name = " ".join((raw or "").split())
+    if not name or len(name) > MAX_NAME_LENGTH:
+        message = f"Enter the business name (1 to {MAX_NAME_LENGTH} characters)."
+        raise InvalidInput(message, fields={"business_name": [message]})
+    return name
+
+
+def _onboarding_partner(partner_id: str | None) -> str | None:
+    if partner_id is None:
+        return None
+    partner = db.session.get(Organization, partner_id)
+    if partner is None or partner.kind != "partner":
+        raise InvalidInput(
+            "Unknown partner.", fields={"onboarding_partner_id": ["unknown partner"]}
+        )
+    return partner.id
+
+
+def start_signup(
+    email: str,
+    password: str,
+    business_name: str,
+    onboarding_partner_id: str | None = None,
+    continue_url: str | None = None,
+) -> None:
+    """Email the mailbox a verification link, or the name of the hub that holds the address.
+
+    The caller sees the same outcome either way; invalid input raises ``InvalidInput``.
+    """
+    address = parse_address(email)
+    name = _business_name(business_name)
+    if continue_url is not None and not is_safe_continue_url(continue_url):
+        raise InvalidInput("Bad continue URL.", fields={"continue_url": ["must be a local path"]})
+    partner_id = _onboarding_partner(onboarding_partner_id)
+    # Hash in both branches so the answer takes as long whether or not the address is taken.
+    password_hash = checked_password_hash(password)
+    existing = user_by_email(address.normalized)
+    if existing is not None:
+        enqueue_templated_email(
+            existing.email,
+            "Someone tried to sign up with your email address",
+            "accounts/email/signup_address_taken.txt",
+            hub=hub_name(existing.hub),
+            reset_url=absolute_url("/password-reset"),
+        )
+    else:
+        raw = issue_email_token(
+            "signup",
+            address.normalized,
+            current_app.config["IDP_EMAIL_TOKEN_TTL"],
+            payload={
+                "email": address.display,
+                "password_hash": password_hash,
+                "business_name": name,
+                "onboarding_partner_id": partner_id,
+                "continue_url": continue_url,
+            },
+        )
+        enqueue_templated_email(
+            address.display,
+            "Confirm your email address to finish signing up",
+            "accounts/email/signup_verify.txt",
+            business_name=name,
+            verify_url=absolute_url("/signup/verify", token=raw),
+            ttl_hours=current_app.config["IDP_EMAIL_TOKEN_TTL"] // 3600,
+        )
+    db.session.commit()
+
+
+def pending_signup(raw_token: str | None) -> dict:
+    """The pending sign-up behind a verification link (email and business name), or raise."""
+    token = find_usable_token("signup", raw_token)
+    if token is None:
+        raise LinkInvalid("Sign up again to get a new link.")
+    return {"email": token.payload["email"], "business_name": token.payload["business_name"]}
+
+
+def complete_signup(raw_token: str | None) -> SignupResult:
+    """Create the client organization and its verified owner from a verification link."""
+    token = find_usable_token("signup", raw_token)
+    if token is None or not claim_token(token):
+        db.session.rollback()
+        raise LinkInvalid("Sign up again to get a new link.")
+    payload = dict(token.payload)
+    if user_by_email(token.email_normalized) is not None:
+        db.session.commit()  # the link is spent: the address went to another account
+        raise EmailTaken("Log in with this address, or sign up with another one.")
+    organization = Organization.create(
+        "client", payload["business_name"], onboarding_partner_id=payload["onboarding_partner_id"]
+    )
+    user = User.create(
+        email=payload["email"],
+        email_normalized=token.email_normalized,
+        hub="client",
+        email_verified=True,
+        password_hash=payload["password_hash"],
+        password_changed_at=utcnow(),
+    )
+    db.session.add_all([organization, user, Membership.create(user, organization, "owner")])
+    record_event(
+        "account.created",
+        actor_type="user",
+        actor_id=user.id,
+        target_type="user",
+        target_id=user.id,
+        organization_id=organization.id,
+        after={"hub": "client", "organization_id": organization.id, "via": "signup"},
+    )
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        if user_by_email(token.email_normalized) is None:
+            raise
+        raise EmailTaken("Log in with this address, or sign up with another one.") from None
+    return SignupResult(user, organization, payload.get("continue_url"))

@@ -1,0 +1,101 @@
+"""Email delivery over SMTP to ``IDP_SMTP_URL`` (``smtp://``, ``smtps://``, ``smtp+starttls://``)."""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+import ssl
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import make_msgid
+from urllib.parse import unquote, urlsplit
+
+from flask import current_app
+
+from idp.outbox.models import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+_DEFAULT_PORTS = {"smtp": 25, "smtps": 465, "smtp+starttls": 587}
+SMTP_TIMEOUT = 30
+
+
+class DeliveryDeferred(Exception):  # noqa: N818 (a state, not a failure)
+    """The message was not sent and stays pending without counting as a failed attempt."""
+
+
+class PermanentDeliveryError(Exception):
+    """The message can never be delivered as it is (e.g. the server refuses the recipient)."""
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    """Where and how to reach the SMTP relay."""
+
+    scheme: str
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+
+
+def parse_smtp_url(url: str) -> SmtpTarget:
+    """Parse ``smtp[s|+starttls]://[user:pass@]host[:port]``; raise ``ValueError`` otherwise."""
+    parts = urlsplit(url)
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise ValueError(
+            "IDP_SMTP_URL must look like smtp://host:port, smtps:// or smtp+starttls://"
+        )
+    return SmtpTarget(
+        scheme=parts.scheme,
+        host=parts.hostname,
+        port=parts.port or _DEFAULT_PORTS[parts.scheme],
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )
+
+
+def build_email(message: OutboxMessage, sender: str) -> EmailMessage:
+    """The RFC 5322 message for an outbox row (plain text, UTF-8)."""
+    email = EmailMessage()
+    email["From"] = sender
+    email["To"] = message.recipient
+    email["Subject"] = message.subject or ""
+    email["Message-ID"] = make_msgid(
+        idstring=message.id, domain=sender.rpartition("@")[2].strip(">")
+    )
+    email.set_content(message.body)
+    return email
+
+
+def _connect(target: SmtpTarget) -> smtplib.SMTP:
+    if target.scheme == "smtps":
+        return smtplib.SMTP_SSL(
+            target.host, target.port, timeout=SMTP_TIMEOUT, context=ssl.create_default_context()
+        )
+    connection = smtplib.SMTP(target.host, target.port, timeout=SMTP_TIMEOUT)
+    if target.scheme == "smtp+starttls":
+        connection.starttls(context=ssl.create_default_context())
+    return connection
+
+
+def deliver_email(message: OutboxMessage) -> None:
+    """Send one email over SMTP; without ``IDP_SMTP_URL`` log that it would be sent and defer."""
+    url = current_app.config.get("IDP_SMTP_URL")
+    if not url:
+        # Subject and recipient only: the body carries single-use link tokens.
+        log.info("would send email %s to %s: %s", message.id, message.recipient, message.subject)
+        raise DeliveryDeferred("IDP_SMTP_URL is not set")
+    target = parse_smtp_url(url)
+    email = build_email(message, current_app.config["IDP_MAIL_FROM"])
+    try:
+        with _connect(target) as connection:
+            if target.username:
+                connection.login(target.username, target.password or "")
+            connection.send_message(email)
+    except smtplib.SMTPRecipientsRefused as exc:
+        raise PermanentDeliveryError("the SMTP server refused the recipient") from exc
+    except smtplib.SMTPResponseException as exc:
+        if 500 <= exc.smtp_code < 600 and exc.smtp_code not in (530, 535):
+            raise PermanentDeliveryError(f"SMTP {exc.smtp_code}") from exc
+        raise

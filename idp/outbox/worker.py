@@ -1,0 +1,139 @@
+"""The outbox worker: claims due messages safely among several workers and delivers them.
+
+A message is claimed by moving its ``next_attempt_at`` forward by a lease with a
+compare-and-set UPDATE (PostgreSQL also skips rows another worker has locked,
+``FOR UPDATE SKIP LOCKED``; SQLite has one writer at a time). A worker that dies
+mid-delivery leaves the row to be claimed again when the lease ends, so
+delivery is at least once. Failures are retried with exponential backoff and
+end in ``failed`` after ``MAX_ATTEMPTS``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from idp.extensions import db
+from idp.outbox.models import OutboxMessage
+from idp.outbox.smtp import DeliveryDeferred, PermanentDeliveryError, deliver_email
+from idp.timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+# How each kind of message is delivered. A concept adds its kind when its module is
+# imported (``create_app`` imports every concept), e.g. ``DELIVERERS["webhook"] = send``.
+# A deliverer returns on success and raises on failure: ``PermanentDeliveryError``
+# fails the message at once, ``DeliveryDeferred`` keeps it pending without an attempt,
+# anything else is retried with backoff.
+DELIVERERS: dict[str, Callable[[OutboxMessage], None]] = {"email": deliver_email}
+
+MAX_ATTEMPTS = 8
+# A kind may retry longer than email does (partner webhooks retry for three days).
+MAX_ATTEMPTS_BY_KIND: dict[str, int] = {}
+BACKOFF_BASE_SECONDS = 30
+BACKOFF_MAX_SECONDS = 6 * 3600
+LEASE_SECONDS = 300
+DEFER_SECONDS = 300
+BATCH_SIZE = 20
+
+
+def backoff(attempts: int) -> timedelta:
+    """Delay before the next try after ``attempts`` failed ones: 30 s, 1 min, 2 min, ... 6 h."""
+    seconds = BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0)
+    return timedelta(seconds=min(seconds, BACKOFF_MAX_SECONDS))
+
+
+def claim_due(limit: int = BATCH_SIZE) -> list[str]:
+    """Lease up to ``limit`` due pending messages to this worker and return their ids."""
+    now = utcnow()
+    candidates = db.session.execute(
+        sa.select(OutboxMessage.id, OutboxMessage.next_attempt_at)
+        .where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now)
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    lease_until = now + timedelta(seconds=LEASE_SECONDS)
+    claimed = []
+    for row in candidates:
+        result = db.session.execute(
+            sa.update(OutboxMessage)
+            .where(
+                OutboxMessage.id == row.id,
+                OutboxMessage.status == "pending",
+                OutboxMessage.next_attempt_at == row.next_attempt_at,
+            )
+            .values(next_attempt_at=lease_until)
+        )
+        if result.rowcount == 1:
+            claimed.append(row.id)
+    db.session.commit()
+    return claimed
+
+
+def _record_outcome(message_id: str, **values) -> None:
+    db.session.execute(
+        sa.update(OutboxMessage).where(OutboxMessage.id == message_id).values(**values)
+    )
+    db.session.commit()
+
+
+def deliver(message_id: str) -> str:
+    """Deliver one claimed message and record the outcome; return its new status."""
+    message = db.session.get(OutboxMessage, message_id)
+    kind = message.kind
+    deliverer = DELIVERERS.get(kind)
+    attempts = message.attempts + 1
+    try:
+        if deliverer is None:
+            raise LookupError(f"no deliverer for {message.kind!r} messages")
+        deliverer(message)
+    except DeliveryDeferred:
+        db.session.rollback()
+        _record_outcome(message_id, next_attempt_at=utcnow() + timedelta(seconds=DEFER_SECONDS))
+        return "pending"
+    except Exception as exc:  # noqa: BLE001 (any failure of a deliverer is retried)
+        db.session.rollback()
+        limit = MAX_ATTEMPTS_BY_KIND.get(kind, MAX_ATTEMPTS)
+        permanent = isinstance(exc, PermanentDeliveryError) or attempts >= limit
+        error = f"{type(exc).__name__}: {exc}"[:1000]
+        log.warning("delivery of %s failed (attempt %d): %s", message_id, attempts, error)
+        status = "failed" if permanent else "pending"
+        _record_outcome(
+            message_id,
+            status=status,
+            attempts=attempts,
+            last_error=error,
+            next_attempt_at=utcnow() + backoff(attempts),
+        )
+        return status
+    _record_outcome(message_id, status="sent", attempts=attempts, sent_at=utcnow(), last_error=None)
+    log.info("delivered %s %s", message.kind, message_id)
+    return "sent"
+
+
+def run_once(limit: int = BATCH_SIZE) -> dict[str, int]:
+    """Claim and deliver one batch of due messages; return how many ended in each status."""
+    counts: dict[str, int] = {"sent": 0, "pending": 0, "failed": 0}
+    for message_id in claim_due(limit):
+        counts[deliver(message_id)] += 1
+    return counts
+
+
+def run_forever(interval: float = 2.0, limit: int = BATCH_SIZE) -> None:
+    """Deliver due messages until interrupted, sleeping ``interval`` seconds when idle."""
+    log.info("outbox worker started")
+    while True:
+        try:
+            counts = run_once(limit)
+        except sa.exc.OperationalError:
+            db.session.rollback()
+            log.error("database unavailable; retrying in %.0f s", interval * 5)
+            time.sleep(interval * 5)
+            continue
+        if sum(counts.values()) == 0:
+            time.sleep(interval)

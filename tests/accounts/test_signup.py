@@ -1,0 +1,249 @@
+"""Client sign-up: same answer for free and taken addresses, account created only by the link."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from idp.accounts.models import EmailToken, User
+from idp.accounts.service import start_signup
+from idp.audit.models import AuditEvent
+from idp.extensions import db
+from idp.orgs.models import Membership, Organization
+from idp.outbox.models import OutboxMessage
+from tests.accounts.helpers import csrf_of, deliver_mail, received_link, submit_form
+from tests.factories import make_org, make_user
+from tests.fixtures.smtp import body_of
+
+PASSWORD = "correct horse battery staple"
+
+
+def _signup(client, email="ann@example.com", password=PASSWORD, name="Ann's Bakery"):
+    return client.post(
+        "/v1/signup", json={"email": email, "password": password, "business_name": name}
+    )
+
+
+def _count(model) -> int:
+    return db.session.scalar(sa.select(sa.func.count()).select_from(model))
+
+
+def _verify(client, link: str):
+    page = client.get(link)
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    token = link.split("token=", 1)[1]
+    return client.post("/signup/verify", data={"csrf_token": csrf_of(html), "token": token})
+
+
+def test_signup_emails_a_link_and_the_link_creates_the_client_and_its_owner(
+    app, client, smtp_server
+):
+    mailbox, smtp_url = smtp_server
+    resp = _signup(client, email="  Ann@Example.COM ")
+    assert resp.status_code == 202
+    assert "inbox" in resp.get_json()["detail"]
+    with app.app_context():
+        assert _count(User) == 0 and _count(Organization) == 0  # nothing before the link
+
+    assert deliver_mail(app, smtp_url)["sent"] == 1
+    message = mailbox.wait_for("ann@example.com")[0]
+    assert message["Subject"].startswith("Confirm your email address")
+    link = received_link(mailbox, "ann@example.com")
+    assert link.startswith("/signup/verify?token=")
+    page = client.get(link)
+    assert "Ann&#39;s Bakery" in page.get_data(as_text=True)
+    with app.app_context():
+        assert _count(User) == 0  # looking at the page (or a mail scanner) creates nothing
+
+    done = _verify(client, link)
+    assert done.status_code == 200
+    assert "Your account is ready" in done.get_data(as_text=True)
+    with app.app_context():
+        user = db.session.scalar(sa.select(User))
+        assert user.email_normalized == "ann@example.com"
+        assert user.hub == "client" and user.email_verified
+        assert user.password_hash.startswith("$argon2id$")
+        membership = db.session.scalar(sa.select(Membership))
+        assert membership.user_id == user.id and membership.role == "owner"
+        org = db.session.get(Organization, membership.organization_id)
+        assert org.kind == "client" and org.name == "Ann's Bakery" and org.id.startswith("cl_")
+        actions = db.session.scalars(sa.select(AuditEvent.action)).all()
+        assert "account.created" in actions
+
+
+def test_a_taken_address_gets_the_same_answer_and_an_email_naming_the_hub(app, client, smtp_server):
+    mailbox, smtp_url = smtp_server
+    with app.app_context():
+        make_user("partner", make_org("partner"), email="ann@example.com")
+        db.session.commit()
+    free = _signup(client, email="bob@example.com")
+    taken = _signup(client, email="ANN@example.com")
+    assert taken.status_code == free.status_code == 202
+    assert taken.get_json() == free.get_json()
+
+    deliver_mail(app, smtp_url)
+    body = body_of(mailbox.wait_for("ann@example.com")[0])
+    assert "Partner Hub" in body
+    assert "/password-reset" in body and "another email address" in body and "support" in body
+    assert "/signup/verify" not in body
+    with app.app_context():
+        assert _count(User) == 1 and _count(EmailToken) == 1  # only bob's pending sign-up
+
+
+def test_the_taken_answer_takes_about_as_long_as_the_free_one(app, client):
+    with app.app_context():
+        make_user("client", make_org("client"), email="taken@example.com")
+        db.session.commit()
+
+    def median(email_of):
+        times = []
+        for i in range(3):
+            start = time.perf_counter()
+            assert _signup(client, email=email_of(i)).status_code == 202
+            times.append(time.perf_counter() - start)
+        return sorted(times)[1]
+
+    free = median(lambda i: f"free{i}@example.com")
+    taken = median(lambda i: "taken@example.com")
+    assert 1 / 3 < taken / free < 3, (free, taken)
+
+
+def test_the_link_works_once(app, client, smtp_server):
+    mailbox, smtp_url = smtp_server
+    _signup(client)
+    deliver_mail(app, smtp_url)
+    link = received_link(mailbox, "ann@example.com")
+    assert _verify(client, link).status_code == 200
+    again = client.get(link)
+    assert again.status_code == 400
+    assert "invalid or has expired" in again.get_data(as_text=True)
+
+
+def test_an_expired_link_creates_nothing(app, client, smtp_server):
+    mailbox, smtp_url = smtp_server
+    _signup(client)
+    deliver_mail(app, smtp_url)
+    link = received_link(mailbox, "ann@example.com")
+    with app.app_context():
+        token = db.session.scalar(sa.select(EmailToken))
+        token.expires_at -= timedelta(days=2)
+        db.session.commit()
+    resp = client.post("/signup/verify", data={"token": link.split("token=")[1]})
+    assert resp.status_code == 400  # CSRF aside, a stale link never creates an account
+    with app.app_context():
+        assert _count(User) == 0
+
+
+def test_the_second_of_two_pending_signups_ends_on_a_clear_page_and_creates_nothing(
+    app, client, smtp_server
+):
+    mailbox, smtp_url = smtp_server
+    _signup(client, email="Ann@Example.com", name="First")
+    _signup(client, email="ann@example.COM", name="Second")
+    deliver_mail(app, smtp_url)
+    first, second = (
+        received_link(mailbox, "ann@example.com", 0),
+        received_link(mailbox, "ann@example.com", 1),
+    )
+    assert _verify(client, first).status_code == 200
+    page = client.get(second)
+    resp = client.post(
+        "/signup/verify",
+        data={"csrf_token": csrf_of(page.get_data(as_text=True)), "token": second.split("=")[1]},
+    )
+    assert resp.status_code == 409
+    assert "already has an account" in resp.get_data(as_text=True)
+    with app.app_context():
+        assert _count(User) == 1 and _count(Organization) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"email": "not-an-address", "password": PASSWORD, "business_name": "X"}, "email"),
+        ({"email": "a@example.com", "password": "short", "business_name": "X"}, "password"),
+        ({"email": "a@example.com", "password": "password123", "business_name": "X"}, "password"),
+        ({"email": "a@example.com", "password": PASSWORD, "business_name": "  "}, "business_name"),
+        ({"email": "a@example.com", "password": PASSWORD}, "business_name"),
+        ({"email": 5, "password": PASSWORD, "business_name": "X"}, "email"),
+    ],
+)
+def test_invalid_signups_are_refused_with_the_failing_field(app, client, body, field):
+    resp = client.post("/v1/signup", json=body)
+    assert resp.status_code == 422
+    assert resp.mimetype == "application/problem+json"
+    assert field in resp.get_json()["errors"]
+    with app.app_context():
+        assert _count(EmailToken) == 0 and _count(OutboxMessage) == 0
+
+
+def test_the_password_is_stored_only_as_an_argon2_hash(app, client):
+    _signup(client)
+    with app.app_context():
+        token = db.session.scalar(sa.select(EmailToken))
+        assert token.payload["password_hash"].startswith("$argon2id$")
+        assert PASSWORD not in str(token.payload)
+        assert len(token.token_hash) == 64  # SHA-256, the raw secret is only in the email
+        assert token.token_hash not in db.session.scalar(sa.select(OutboxMessage.body))
+
+
+def test_the_signup_page_posts_to_the_same_service(app, client, smtp_server):
+    mailbox, smtp_url = smtp_server
+    resp = submit_form(
+        client, "/signup", email="page@example.com", password=PASSWORD, business_name="Page Co"
+    )
+    assert resp.status_code == 200
+    assert "Check your inbox" in resp.get_data(as_text=True)
+    deliver_mail(app, smtp_url)
+    assert _verify(client, received_link(mailbox, "page@example.com")).status_code == 200
+
+
+def test_the_signup_page_shows_what_to_fix_and_keeps_the_typed_values(client):
+    resp = submit_form(
+        client, "/signup", email="page@example.com", password="short", business_name="Page Co"
+    )
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 422
+    assert "at least 8 characters" in html and 'value="Page Co"' in html
+
+
+def test_the_signup_page_refuses_a_post_without_csrf_token(client):
+    resp = client.post(
+        "/signup", data={"email": "x@example.com", "password": PASSWORD, "business_name": "X"}
+    )
+    assert resp.status_code == 400
+
+
+def test_a_signup_started_from_a_consent_link_keeps_its_partner_and_continue_url(
+    app, client, smtp_server
+):
+    mailbox, smtp_url = smtp_server
+    with app.app_context():
+        partner = make_org("partner", "Acme")
+        db.session.commit()
+        partner_id = partner.id
+        start_signup(
+            "cara@example.com", PASSWORD, "Cara Co", partner_id, continue_url="/consent/abc"
+        )
+    deliver_mail(app, smtp_url)
+    resp = _verify(client, received_link(mailbox, "cara@example.com"))
+    assert resp.status_code in (200, 303)
+    if resp.status_code == 303:
+        assert resp.headers["Location"].endswith("/consent/abc")
+    else:
+        assert 'href="/consent/abc"' in resp.get_data(as_text=True)
+    with app.app_context():
+        org = db.session.scalar(sa.select(Organization).where(Organization.kind == "client"))
+        assert org.onboarding_partner_id == partner_id
+
+
+@pytest.mark.parametrize("url", ["https://evil.example/x", "//evil.example/x", "/\\evil"])
+def test_a_continue_url_off_this_service_is_refused(app_ctx, url):
+    from idp.errors import InvalidInput
+
+    with pytest.raises(InvalidInput):
+        start_signup("dan@example.com", PASSWORD, "Dan Co", continue_url=url)

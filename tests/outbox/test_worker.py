@@ -1,0 +1,154 @@
+"""The outbox worker delivers over real SMTP, retries with backoff, and never double-claims."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from datetime import timedelta
+
+import pytest
+
+from idp.extensions import db
+from idp.outbox import worker
+from idp.outbox.cli import worker_command
+from idp.outbox.models import OutboxMessage
+from idp.outbox.service import enqueue_email
+from idp.outbox.smtp import PermanentDeliveryError, parse_smtp_url
+from idp.timeutil import utcnow
+from tests.fixtures.smtp import body_of
+
+
+def _enqueue(app, n=1, to="ann@example.com", body="Your link: http://x/?token=SECRET"):
+    with app.app_context():
+        ids = [enqueue_email(to, f"Hello {i}", body).id for i in range(n)]
+        db.session.commit()
+    return ids
+
+
+def _row(app, message_id) -> OutboxMessage:
+    with app.app_context():
+        row = db.session.get(OutboxMessage, message_id)
+        db.session.expunge(row)
+        return row
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_without_smtp_messages_are_logged_without_their_body_and_stay_pending(app, caplog):
+    (message_id,) = _enqueue(app)
+    app.config["IDP_SMTP_URL"] = None
+    with caplog.at_level(logging.INFO, logger="idp.outbox"), app.app_context():
+        assert worker.run_once() == {"sent": 0, "pending": 1, "failed": 0}
+    assert "would send" in caplog.text and "ann@example.com" in caplog.text
+    assert "Hello 0" in caplog.text and "SECRET" not in caplog.text
+    row = _row(app, message_id)
+    assert row.status == "pending" and row.attempts == 0 and row.body.endswith("SECRET")
+
+
+def test_the_worker_delivers_over_smtp_and_marks_the_message_sent(app, smtp_server, monkeypatch):
+    mailbox, smtp_url = smtp_server
+    (message_id,) = _enqueue(app)
+    monkeypatch.setitem(app.config, "IDP_SMTP_URL", smtp_url)
+    result = app.test_cli_runner().invoke(worker_command, ["--once"])
+    assert result.exit_code == 0, result.output
+    assert "1 sent" in result.output
+    received = mailbox.wait_for("ann@example.com")[0]
+    assert received["Subject"] == "Hello 0"
+    assert received["From"] == app.config["IDP_MAIL_FROM"]
+    assert "token=SECRET" in body_of(received)
+    row = _row(app, message_id)
+    assert row.status == "sent" and row.sent_at is not None and row.attempts == 1
+    with app.app_context():
+        assert worker.run_once()["sent"] == 0  # sent once only
+
+
+def test_an_unreachable_server_is_retried_with_growing_backoff_then_failed(app, monkeypatch):
+    (message_id,) = _enqueue(app)
+    monkeypatch.setitem(app.config, "IDP_SMTP_URL", f"smtp://127.0.0.1:{_closed_port()}")
+    with app.app_context():
+        assert worker.run_once() == {"sent": 0, "pending": 1, "failed": 0}
+        row = db.session.get(OutboxMessage, message_id)
+        assert row.attempts == 1 and "ConnectionRefused" in row.last_error
+        delay = row.next_attempt_at - utcnow()
+        assert timedelta(seconds=20) < delay <= timedelta(seconds=30)
+        assert worker.run_once()["pending"] == 0  # not due yet
+        row.attempts, row.next_attempt_at = worker.MAX_ATTEMPTS - 1, utcnow()
+        db.session.commit()
+        assert worker.run_once() == {"sent": 0, "pending": 0, "failed": 1}
+        assert db.session.get(OutboxMessage, message_id).status == "failed"
+
+
+def test_backoff_doubles_and_is_capped():
+    assert [worker.backoff(n).total_seconds() for n in (1, 2, 3)] == [30, 60, 120]
+    assert worker.backoff(50) == timedelta(seconds=worker.BACKOFF_MAX_SECONDS)
+
+
+def test_deliverers_are_chosen_by_kind(app, monkeypatch):
+    seen = []
+    monkeypatch.setitem(worker.DELIVERERS, "webhook", lambda message: seen.append(message.id))
+    with app.app_context():
+        message = enqueue_email("https://partner.example/hook", "event", "{}")
+        message.kind = "webhook"
+        db.session.commit()
+        assert worker.run_once()["sent"] == 1
+    assert seen == [message.id]
+
+
+def test_a_permanent_error_fails_the_message_at_once(app, monkeypatch):
+    def refuse(message):
+        raise PermanentDeliveryError("recipient refused")
+
+    monkeypatch.setitem(worker.DELIVERERS, "email", refuse)
+    (message_id,) = _enqueue(app)
+    with app.app_context():
+        assert worker.run_once()["failed"] == 1
+    assert _row(app, message_id).last_error.endswith("recipient refused")
+
+
+def test_concurrent_workers_never_claim_the_same_message(app):
+    ids = _enqueue(app, n=30)
+    claimed: list[list[str]] = []
+    errors = []
+
+    def claim():
+        try:
+            with app.app_context():
+                mine = []
+                while batch := worker.claim_due(limit=3):
+                    mine += batch
+                claimed.append(mine)
+                db.session.remove()
+        except Exception as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=claim) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    every = [message_id for mine in claimed for message_id in mine]
+    assert sorted(every) == sorted(ids)  # each message claimed exactly once
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("smtp://mail.example:2525", ("smtp", "mail.example", 2525, None, None)),
+        ("smtps://u%40x:p%3Aw@mail.example", ("smtps", "mail.example", 465, "u@x", "p:w")),
+        ("smtp+starttls://mail.example", ("smtp+starttls", "mail.example", 587, None, None)),
+    ],
+)
+def test_smtp_urls_are_parsed(url, expected):
+    target = parse_smtp_url(url)
+    assert (target.scheme, target.host, target.port, target.username, target.password) == expected
+
+
+def test_a_malformed_smtp_url_is_refused():
+    with pytest.raises(ValueError, match="IDP_SMTP_URL"):
+        parse_smtp_url("http://mail.example")
