@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from idp.demo import base, consent
+from idp.demo import base, consent, support
 from idp.extensions import db
 
 DEMO_PASSWORD = base.DEMO_PASSWORD
 
 # Each concept adds its demo objects with a ``load(data)`` step, in this order.
-STEPS = [base.load, consent.load]
+STEPS = [base.load, consent.load, support.load]
 
 
 def load_demo() -> dict:
@@ -31,4 +31,11 @@ def describe(data: dict) -> str:
             lines += ["", f"{title}:"]
             for client in data[key]:
                 lines.append(f"  {client['client_id']:<34} {client.get('name', '')}")
+    if data.get("email_conflicts"):
+        lines += ["", "Email conflicts (support console: /support/conflicts):"]
+        for conflict in data["email_conflicts"]:
+            held, holder = conflict["held_account"], conflict["holder_account"]
+            lines.append(
+                f"  {conflict['email']:<32} held {held['hub']} account, used by {holder['hub']}"
+            )
     return "\n".join(lines)
