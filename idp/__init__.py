@@ -72,6 +72,7 @@ def _import_models() -> None:
     from idp.orgs import models as _orgs  # noqa: F401
     from idp.outbox import models as _outbox  # noqa: F401
     from idp.support import models as _support  # noqa: F401
+    from idp.webhooks import models as _webhooks  # noqa: F401
 
 
 def register_api(app: Flask, blueprint) -> None:
@@ -89,6 +90,8 @@ def _register_blueprints(app: Flask) -> None:
     from idp.health.views import blp as health_blp
     from idp.support.pages import blp as support_pages_blp
     from idp.support.views import blp as support_api_blp
+    from idp.webhooks.delivery import register as register_webhook_deliverer
+    from idp.webhooks.views import blp as webhooks_blp
 
     app.register_blueprint(health_blp)
     register_api(app, accounts_api_blp)
@@ -97,6 +100,8 @@ def _register_blueprints(app: Flask) -> None:
     register_api(app, consent_blp)
     register_api(app, support_api_blp)
     register_api(app, audit_api_blp)
+    register_api(app, webhooks_blp)
+    register_webhook_deliverer()
     app.register_blueprint(support_pages_blp)
     if app.config["IDP_BENCH_MODE"]:
         from idp.bench.views import blp as bench_blp

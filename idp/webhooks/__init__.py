@@ -1,0 +1,1 @@
+"""Partner webhooks: endpoints, signed events through the outbox, delivery attempts."""

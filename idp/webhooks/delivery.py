@@ -1,0 +1,134 @@
+"""Delivering one queued partner event over HTTP, signed as Standard Webhooks says.
+
+The outbox worker calls ``deliver_webhook`` for each ``webhook`` message it
+claims. Every HTTP attempt is recorded (and committed before the worker rolls
+back a failure) so a partner can see what its endpoint answered.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+import requests
+import sqlalchemy as sa
+from flask import current_app
+
+from idp.extensions import db
+from idp.ids import new_id
+from idp.outbox.models import OutboxMessage
+from idp.outbox.smtp import DeliveryDeferred, PermanentDeliveryError
+from idp.timeutil import utcnow
+from idp.webhooks.models import WebhookAttempt
+from idp.webhooks.service import endpoint_for
+from idp.webhooks.signing import open_secret, sign
+
+log = logging.getLogger(__name__)
+
+# Retried with the worker's exponential backoff until the event is this old, then failed.
+RETRY_WINDOW = timedelta(days=3)
+# Enough attempts for the backoff (30 s doubling, capped at 6 h) to span the window;
+# the window, not this count, is what ends the retries.
+MAX_ATTEMPTS = 30
+DEFAULT_TIMEOUT_SECONDS = 10.0
+USER_AGENT = "idp-webhooks/1"
+
+
+class WebhookRejected(Exception):  # noqa: N818 (reads as the outcome in the worker's log)
+    """The endpoint answered with a status other than 2xx, or could not be reached."""
+
+
+def _earlier_pending(message: OutboxMessage) -> bool:
+    """Whether an earlier event with the same ordering key is still waiting to be delivered."""
+    if not message.ordering_key:
+        return False
+    earlier = sa.tuple_(OutboxMessage.created_at, OutboxMessage.id) < (
+        message.created_at,
+        message.id,
+    )
+    found = db.session.execute(
+        sa.select(OutboxMessage.id)
+        .where(
+            OutboxMessage.ordering_key == message.ordering_key,
+            OutboxMessage.status == "pending",
+            OutboxMessage.kind == "webhook",
+            earlier,
+        )
+        .limit(1)
+    ).first()
+    return found is not None
+
+
+def _record(message: OutboxMessage, url: str, started: float, **outcome) -> None:
+    db.session.add(
+        WebhookAttempt(
+            id=new_id("wha"),
+            partner_id=message.recipient,
+            message_id=message.id,
+            event_id=(message.payload or {}).get("event_id", message.id),
+            event_type=message.subject or "",
+            url=url,
+            duration_ms=int((time.monotonic() - started) * 1000),
+            created_at=utcnow(),
+            **outcome,
+        )
+    )
+    # The attempt is history whether or not the delivery succeeded; the worker
+    # rolls back on failure, so it is committed here, on its own.
+    db.session.commit()
+
+
+def deliver_webhook(message: OutboxMessage) -> None:
+    """POST one event to the partner's endpoint; raise so the worker retries or fails it."""
+    if _earlier_pending(message):
+        raise DeliveryDeferred("an earlier event for the same subject is still pending")
+    endpoint = endpoint_for(message.recipient)
+    if endpoint is None:
+        raise PermanentDeliveryError("the partner no longer has a webhook endpoint")
+    event_id = (message.payload or {}).get("event_id", message.id)
+    timestamp = int(time.time())
+    secret = open_secret(endpoint.secret_encrypted, endpoint.id)
+    headers = {
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+        "webhook-id": event_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign(secret, event_id, timestamp, message.body),
+    }
+    timeout = current_app.config.get("IDP_WEBHOOK_TIMEOUT", DEFAULT_TIMEOUT_SECONDS)
+    url = endpoint.url
+    started = time.monotonic()
+    try:
+        response = requests.post(
+            url,
+            data=message.body.encode(),
+            headers=headers,
+            timeout=timeout,
+            allow_redirects=False,
+        )
+    except requests.RequestException as exc:
+        error = f"{type(exc).__name__}: could not complete the request"
+        _record(message, url, started, status_code=None, error=error)
+        _give_up_if_expired(message, error)
+        raise WebhookRejected(error) from exc
+    if 200 <= response.status_code < 300:
+        _record(message, url, started, status_code=response.status_code, error=None)
+        return
+    error = f"endpoint answered HTTP {response.status_code}"
+    _record(message, url, started, status_code=response.status_code, error=error)
+    _give_up_if_expired(message, error)
+    raise WebhookRejected(error)
+
+
+def _give_up_if_expired(message: OutboxMessage, error: str) -> None:
+    if utcnow() - message.created_at >= RETRY_WINDOW:
+        raise PermanentDeliveryError(f"{error}; retried for three days")
+
+
+def register() -> None:
+    """Hand ``webhook`` outbox messages to ``deliver_webhook`` in the outbox worker."""
+    from idp.outbox import worker
+
+    worker.DELIVERERS["webhook"] = deliver_webhook
+    worker.MAX_ATTEMPTS_BY_KIND["webhook"] = MAX_ATTEMPTS

@@ -1,0 +1,210 @@
+"""Partner webhook endpoints and events, written to the outbox in the caller's transaction."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+
+from idp.audit.service import record_event
+from idp.auth.enforce import enforce
+from idp.channels.cursor import Page, cut, decode
+from idp.consent.events import actor_fields
+from idp.errors import InvalidInput, NotFound
+from idp.extensions import db
+from idp.ids import PREFIXES, new_id
+from idp.outbox.models import OutboxMessage
+from idp.timeutil import isoformat, utcnow
+from idp.webhooks.models import WebhookAttempt, WebhookEndpoint
+from idp.webhooks.signing import new_secret, seal_secret
+from idp.webhooks.urls import check_webhook_url
+from policies.actor import Actor
+from policies.organizations import can_act_in_org
+from policies.permissions import Permission as P
+
+EVENT_TYPES = (
+    "api_key_created",
+    "api_key_revoked",
+    "channel_created",
+    "channel_status_changed",
+    "client_created",
+    "grant_changed",
+    "grant_created",
+    "grant_revoked",
+)
+
+
+class UnknownEventType(ValueError):
+    """An event type outside ``EVENT_TYPES`` was emitted (a programming error)."""
+
+
+class NoWebhookEndpoint(NotFound):
+    """The partner has not set a webhook URL."""
+
+    code, title = "no_webhook_endpoint", "No webhook endpoint"
+
+
+class InvalidWebhookUrl(InvalidInput):
+    """The webhook URL is not one events may be sent to."""
+
+    code = "invalid_webhook_url"
+
+
+def endpoint_for(partner_id: str) -> WebhookEndpoint | None:
+    """The partner's webhook endpoint, if it has set one."""
+    return db.session.scalar(
+        sa.select(WebhookEndpoint).where(WebhookEndpoint.partner_id == partner_id)
+    )
+
+
+def _ordering_key(partner_id: str, ordering_key: str | None) -> str | None:
+    # Ordering is per partner and per subject (usually a channel): one partner's
+    # slow endpoint never holds back another partner's events.
+    return f"{partner_id}:{ordering_key}" if ordering_key else None
+
+
+def emit_partner_event(
+    partner_id: str, event_type: str, data: dict[str, Any], ordering_key: str | None = None
+) -> OutboxMessage | None:
+    """Queue a Standard Webhooks event for the partner; the caller's commit makes it durable.
+
+    Returns None (nothing queued) when the partner has no webhook endpoint.
+    Events with the same ``ordering_key`` (e.g. a channel id) reach the
+    partner in the order they were emitted.
+    """
+    if event_type not in EVENT_TYPES:
+        raise UnknownEventType(event_type)
+    if endpoint_for(partner_id) is None:
+        return None
+    message_id = new_id(PREFIXES["outbox"])
+    body = {"type": event_type, "timestamp": isoformat(utcnow()), "data": data}
+    message = OutboxMessage(
+        id=message_id,
+        kind="webhook",
+        recipient=partner_id,
+        subject=event_type,
+        body=json.dumps(body, separators=(",", ":"), sort_keys=True, default=str),
+        payload={"event_id": message_id, "event_type": event_type},
+        ordering_key=_ordering_key(partner_id, ordering_key),
+        created_at=utcnow(),
+        next_attempt_at=utcnow(),
+    )
+    db.session.add(message)
+    return message
+
+
+def _authorize(actor: Actor, permission: P, partner_id: str) -> None:
+    enforce(can_act_in_org(actor, permission, partner_id, "partner"))
+
+
+def _audit(action: str, actor: Actor, endpoint: WebhookEndpoint, before=None) -> None:
+    record_event(
+        action,
+        **actor_fields(actor),
+        target_type="webhook_endpoint",
+        target_id=endpoint.id,
+        organization_id=endpoint.partner_id,
+        before=before,
+        after={"url": endpoint.url},
+    )
+
+
+def get_endpoint(actor: Actor, partner_id: str) -> WebhookEndpoint:
+    """The partner's webhook endpoint (never its secret)."""
+    _authorize(actor, P.WEBHOOK_DELIVERIES_READ, partner_id)
+    endpoint = endpoint_for(partner_id)
+    if endpoint is None:
+        raise NoWebhookEndpoint("No webhook URL is set.")
+    return endpoint
+
+
+def set_endpoint(actor: Actor, partner_id: str, url: str) -> tuple[WebhookEndpoint, str | None]:
+    """Set the partner's webhook URL; a first URL gets a signing secret, returned only now."""
+    _authorize(actor, P.WEBHOOKS_MANAGE, partner_id)
+    problem = check_webhook_url(url, production=current_app.config["IDP_ENV"] == "production")
+    if problem:
+        raise InvalidWebhookUrl(problem, fields={"url": [problem]})
+    endpoint = endpoint_for(partner_id)
+    secret = None
+    before = None
+    if endpoint is None:
+        endpoint = WebhookEndpoint(id=new_id("whe"), partner_id=partner_id, url=url)
+        secret = new_secret()
+        endpoint.secret_encrypted = seal_secret(secret, endpoint.id)
+        endpoint.secret_created_at = utcnow()
+        db.session.add(endpoint)
+    else:
+        before = {"url": endpoint.url}
+    endpoint.url = url
+    endpoint.updated_at = utcnow()
+    db.session.flush()
+    _audit("webhook.url_set", actor, endpoint, before)
+    db.session.commit()
+    return endpoint, secret
+
+
+def rotate_secret(actor: Actor, partner_id: str) -> tuple[WebhookEndpoint, str]:
+    """Replace the partner's signing secret at once and return the new one (shown once)."""
+    _authorize(actor, P.WEBHOOKS_MANAGE, partner_id)
+    endpoint = endpoint_for(partner_id)
+    if endpoint is None:
+        raise NoWebhookEndpoint("Set a webhook URL first.")
+    secret = new_secret()
+    endpoint.secret_encrypted = seal_secret(secret, endpoint.id)
+    endpoint.secret_created_at = endpoint.updated_at = utcnow()
+    _audit("webhook.secret_rotated", actor, endpoint)
+    db.session.commit()
+    return endpoint, secret
+
+
+def delete_endpoint(actor: Actor, partner_id: str) -> None:
+    """Stop sending events to the partner; events already queued then fail."""
+    _authorize(actor, P.WEBHOOKS_MANAGE, partner_id)
+    endpoint = endpoint_for(partner_id)
+    if endpoint is None:
+        raise NoWebhookEndpoint("No webhook URL is set.")
+    _audit("webhook.deleted", actor, endpoint, {"url": endpoint.url})
+    db.session.delete(endpoint)
+    db.session.commit()
+
+
+def list_attempts(actor: Actor, partner_id: str, limit: int, cursor: str | None) -> Page:
+    """The partner's delivery attempts, newest first, one keyset page at a time."""
+    _authorize(actor, P.WEBHOOK_DELIVERIES_READ, partner_id)
+    query = sa.select(WebhookAttempt).where(WebhookAttempt.partner_id == partner_id)
+    if cursor:
+        created_at, attempt_id = decode(cursor)
+        query = query.where(
+            sa.tuple_(WebhookAttempt.created_at, WebhookAttempt.id) < (created_at, attempt_id)
+        )
+    query = query.order_by(WebhookAttempt.created_at.desc(), WebhookAttempt.id.desc())
+    rows = list(db.session.scalars(query.limit(limit + 1)))
+    return cut(rows, limit, lambda a: (a.created_at, a.id))
+
+
+def redeliver(actor: Actor, partner_id: str, attempt_id: str) -> OutboxMessage:
+    """Queue the event of one of the partner's attempts again, with the same ``webhook-id``."""
+    _authorize(actor, P.WEBHOOKS_MANAGE, partner_id)
+    attempt = db.session.get(WebhookAttempt, attempt_id)
+    if attempt is None or attempt.partner_id != partner_id:
+        raise NotFound("No such webhook delivery.")
+    original = db.session.get(OutboxMessage, attempt.message_id)
+    if original is None:
+        raise NotFound("The event of this delivery is no longer kept.")
+    message = OutboxMessage(
+        id=new_id(PREFIXES["outbox"]),
+        kind="webhook",
+        recipient=partner_id,
+        subject=original.subject,
+        body=original.body,
+        payload={**(original.payload or {}), "redelivery_of": attempt.id},
+        # A redelivery is a repeat the partner asked for, outside the ordered stream.
+        ordering_key=None,
+        created_at=utcnow(),
+        next_attempt_at=utcnow(),
+    )
+    db.session.add(message)
+    db.session.commit()
+    return message

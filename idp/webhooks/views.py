@@ -1,0 +1,81 @@
+"""Partner webhook endpoints of the Partner API: the URL, its secret, and the deliveries."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from idp.auth.bearer import current_actor, require_auth
+from idp.webhooks import service
+from idp.webhooks.schemas import (
+    AttemptListArgs,
+    AttemptPageSchema,
+    EndpointArgs,
+    EndpointSchema,
+    EndpointWithSecretSchema,
+    RedeliverySchema,
+)
+
+blp = Blueprint(
+    "webhooks",
+    __name__,
+    url_prefix="/v1",
+    description="Partner webhooks: where events go, the signing secret, and every delivery.",
+)
+
+
+def _with_secret(endpoint, secret):
+    return {**EndpointSchema().dump(endpoint), "secret": secret}
+
+
+@blp.route("/partners/<partner_id>/webhook")
+class PartnerWebhook(MethodView):
+    @require_auth
+    @blp.response(200, EndpointSchema)
+    def get(self, partner_id):
+        """The partner's webhook URL (the secret is never shown again)."""
+        return service.get_endpoint(current_actor(), partner_id)
+
+    @require_auth
+    @blp.arguments(EndpointArgs)
+    @blp.response(200, EndpointWithSecretSchema)
+    def put(self, args, partner_id):
+        """Set the webhook URL; the first time, the answer carries the signing secret."""
+        endpoint, secret = service.set_endpoint(current_actor(), partner_id, args["url"])
+        return _with_secret(endpoint, secret)
+
+    @require_auth
+    @blp.response(204)
+    def delete(self, partner_id):
+        """Stop sending events to the partner."""
+        service.delete_endpoint(current_actor(), partner_id)
+
+
+@blp.route("/partners/<partner_id>/webhook/rotate-secret")
+class PartnerWebhookSecret(MethodView):
+    @require_auth
+    @blp.response(200, EndpointWithSecretSchema)
+    def post(self, partner_id):
+        """Replace the signing secret at once; the answer carries the new one."""
+        endpoint, secret = service.rotate_secret(current_actor(), partner_id)
+        return _with_secret(endpoint, secret)
+
+
+@blp.route("/partners/<partner_id>/webhook-deliveries")
+class PartnerWebhookDeliveries(MethodView):
+    @require_auth
+    @blp.arguments(AttemptListArgs, location="query")
+    @blp.response(200, AttemptPageSchema)
+    def get(self, args, partner_id):
+        """Delivery attempts to the partner's endpoint with their HTTP status, newest first."""
+        return service.list_attempts(current_actor(), partner_id, args["limit"], args["cursor"])
+
+
+@blp.route("/partners/<partner_id>/webhook-deliveries/<attempt_id>/redeliver")
+class PartnerWebhookRedelivery(MethodView):
+    @require_auth
+    @blp.response(202, RedeliverySchema)
+    def post(self, partner_id, attempt_id):
+        """Send the event of this delivery again (same webhook-id), outside the ordered stream."""
+        message = service.redeliver(current_actor(), partner_id, attempt_id)
+        return message

@@ -1,0 +1,140 @@
+"""Events reach a real loopback endpoint, signed per Standard Webhooks, retried and in order."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from standardwebhooks import Webhook
+
+from idp.extensions import db
+from idp.outbox import worker
+from idp.outbox.models import OutboxMessage
+from idp.timeutil import utcnow
+from idp.webhooks.models import WebhookAttempt
+from idp.webhooks.service import emit_partner_event
+from tests.factories import make_org
+
+
+def _make_due() -> None:
+    """Let every pending message be due now (skips the backoff wait)."""
+    db.session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.status == "pending")
+        .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+    )
+    db.session.commit()
+
+
+def _status_of(message_id: str) -> str:
+    db.session.expire_all()
+    return db.session.get(OutboxMessage, message_id).status
+
+
+def test_an_event_arrives_signed_so_the_standard_library_verifies_it(hooked_partner, receiver):
+    message = emit_partner_event(
+        hooked_partner.partner.id, "channel_created", {"channel_id": "ch_1"}, ordering_key="ch_1"
+    )
+    db.session.commit()
+
+    assert worker.run_once() == {"sent": 1, "pending": 0, "failed": 0}
+
+    [got] = receiver.requests
+    payload = Webhook(hooked_partner.secret).verify(got.body, got.headers)
+    assert payload["type"] == "channel_created"
+    assert payload["data"] == {"channel_id": "ch_1"}
+    assert got.headers["webhook-id"] == message.id
+    with pytest.raises(Exception):  # noqa: B017 (any verification failure)
+        Webhook(hooked_partner.secret).verify(got.body.replace("ch_1", "ch_2"), got.headers)
+
+
+def test_no_endpoint_means_nothing_is_queued(app_ctx):
+    partner = make_org("partner")
+    assert emit_partner_event(partner.id, "client_created", {"client_id": "cl_1"}) is None
+    db.session.commit()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 0
+
+
+def test_an_unknown_event_type_is_refused(hooked_partner):
+    with pytest.raises(ValueError):
+        emit_partner_event(hooked_partner.partner.id, "channel_exploded", {})
+
+
+def test_a_500_is_retried_and_then_delivered(hooked_partner, receiver):
+    receiver.answer(500)
+    message = emit_partner_event(hooked_partner.partner.id, "client_created", {"client_id": "c"})
+    db.session.commit()
+
+    assert worker.run_once()["pending"] == 1
+    assert _status_of(message.id) == "pending"
+    _make_due()
+    assert worker.run_once()["sent"] == 1
+
+    codes = [
+        a.status_code
+        for a in db.session.scalars(sa.select(WebhookAttempt).order_by(WebhookAttempt.created_at))
+    ]
+    assert codes == [500, 204]
+    assert receiver.requests[0].headers["webhook-id"] == receiver.requests[1].headers["webhook-id"]
+
+
+def test_a_timeout_is_retried(app, hooked_partner, receiver):
+    app.config["IDP_WEBHOOK_TIMEOUT"] = 0.3
+    try:
+        receiver.answer(1.0)
+        emit_partner_event(hooked_partner.partner.id, "client_created", {"client_id": "c"})
+        db.session.commit()
+        assert worker.run_once()["pending"] == 1
+        _make_due()
+        assert worker.run_once()["sent"] == 1
+    finally:
+        app.config.pop("IDP_WEBHOOK_TIMEOUT")
+    attempts = list(
+        db.session.scalars(sa.select(WebhookAttempt).order_by(WebhookAttempt.created_at))
+    )
+    assert attempts[0].status_code is None and "Timeout" in attempts[0].error
+    assert attempts[1].status_code == 204
+
+
+def test_events_of_one_channel_wait_for_the_earlier_one(hooked_partner, receiver):
+    partner_id = hooked_partner.partner.id
+    receiver.answer(503)
+    first = emit_partner_event(partner_id, "channel_status_changed", {"n": 1}, ordering_key="ch_a")
+    second = emit_partner_event(partner_id, "channel_status_changed", {"n": 2}, ordering_key="ch_a")
+    other = emit_partner_event(partner_id, "channel_status_changed", {"n": 9}, ordering_key="ch_b")
+    db.session.commit()
+
+    worker.run_once()
+    # The first failed, so the second waits; another channel's event is not held back.
+    assert [json.loads(b)["data"]["n"] for b in receiver.bodies()] == [1, 9]
+    assert _status_of(second.id) == "pending"
+    assert _status_of(other.id) == "sent"
+
+    _make_due()
+    worker.run_once()
+    assert [json.loads(b)["data"]["n"] for b in receiver.bodies()] == [1, 9, 1, 2]
+    assert _status_of(first.id) == _status_of(second.id) == "sent"
+
+
+def test_retries_end_in_failed_after_three_days(hooked_partner, receiver):
+    receiver.answer(500, 500)
+    message = emit_partner_event(hooked_partner.partner.id, "client_created", {"client_id": "c"})
+    db.session.commit()
+    worker.run_once()
+    assert _status_of(message.id) == "pending"
+
+    db.session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.id == message.id)
+        .values(created_at=utcnow() - timedelta(days=3, minutes=1))
+    )
+    _make_due()
+    worker.run_once()
+    assert _status_of(message.id) == "failed"
+
+
+def test_email_keeps_its_own_retry_limit_while_webhooks_retry_longer(app_ctx):
+    assert worker.MAX_ATTEMPTS_BY_KIND["webhook"] > worker.MAX_ATTEMPTS
+    assert "email" not in worker.MAX_ATTEMPTS_BY_KIND
