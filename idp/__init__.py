@@ -69,6 +69,7 @@ def _import_models() -> None:
     from idp.consent import models as _consent  # noqa: F401
     from idp.keys import models as _keys  # noqa: F401
     from idp.oauth import models as _oauth  # noqa: F401
+    from idp.login import models as _login  # noqa: F401
     from idp.orgs import models as _orgs  # noqa: F401
     from idp.outbox import models as _outbox  # noqa: F401
     from idp.support import models as _support  # noqa: F401
@@ -86,18 +87,30 @@ def _register_blueprints(app: Flask) -> None:
     from idp.accounts.views import blp as accounts_api_blp
     from idp.apikeys.views import blp as apikeys_blp
     from idp.audit.views import blp as audit_api_blp
+    from idp.consent.pages import blp as consent_pages_blp
     from idp.consent.views import blp as consent_blp
     from idp.health.views import blp as health_blp
+    from idp.login.views import bp as login_bp
+    from idp.oauth.server import init_oauth
+    from idp.oauth.views import blp as oauth_blp
+    from idp.orgs.pages import bp as orgs_pages_bp
+    from idp.orgs.views import blp as invitations_blp
     from idp.support.pages import blp as support_pages_blp
     from idp.support.views import blp as support_api_blp
     from idp.webhooks.delivery import register as register_webhook_deliverer
     from idp.webhooks.views import blp as webhooks_blp
 
     app.register_blueprint(health_blp)
+    init_oauth(app)
+    app.register_blueprint(oauth_blp)
+    app.register_blueprint(login_bp)
     register_api(app, accounts_api_blp)
     app.register_blueprint(accounts_pages_bp)
+    register_api(app, invitations_blp)
+    app.register_blueprint(orgs_pages_bp)
     register_api(app, apikeys_blp)
     register_api(app, consent_blp)
+    app.register_blueprint(consent_pages_blp)
     register_api(app, support_api_blp)
     register_api(app, audit_api_blp)
     register_api(app, webhooks_blp)

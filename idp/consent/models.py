@@ -114,3 +114,5 @@ class ConsentLink(db.Model):
     created_by = sa.Column(sa.String(80), nullable=True)
     created_at = created_at_column()
     expires_at = sa.Column(sa.DateTime, nullable=False)
+
+    partner = relationship("Organization")

@@ -38,9 +38,11 @@ class ConsentLinkArgs(Schema):
     scope = fields.String(load_default=None, validate=validate.Length(max=500))
     email = fields.Email(load_default=None, metadata={"description": "Prefilled on sign-up/login."})
     code_challenge = fields.String(
-        load_default=None, validate=validate.Regexp(r"^[A-Za-z0-9._~-]{43,128}$")
+        required=True,
+        validate=validate.Regexp(r"^[A-Za-z0-9._~-]{43,128}$"),
+        metadata={"description": "PKCE S256 challenge; the partner keeps the verifier."},
     )
-    code_challenge_method = fields.String(load_default=None, validate=validate.OneOf(["S256"]))
+    code_challenge_method = fields.String(load_default="S256", validate=validate.OneOf(["S256"]))
     expires_in = fields.Integer(
         load_default=7 * 24 * 3600,
         validate=validate.Range(min=60, max=MAX_LINK_LIFETIME_SECONDS),

@@ -6,8 +6,8 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from idp.auth.bearer import current_actor, require_auth
-from idp.consent import service
-from idp.consent.schemas import GrantListArgs, GrantSchema
+from idp.consent import links, service
+from idp.consent.schemas import ConsentLinkArgs, ConsentLinkSchema, GrantListArgs, GrantSchema
 
 blp = Blueprint(
     "consent",
@@ -53,3 +53,14 @@ class ClientGrantChannel(MethodView):
     def delete(self, client_id, grant_id, channel_id):
         """Take one channel out of a grant now, with the partner's keys on it."""
         service.revoke_grant_channel(current_actor(), client_id, grant_id, channel_id)
+
+
+@blp.route("/partners/<partner_id>/consent-links")
+class ConsentLinks(MethodView):
+    @require_auth
+    @blp.arguments(ConsentLinkArgs)
+    @blp.response(201, ConsentLinkSchema)
+    def post(self, body, partner_id):
+        """A short link to send a client: it opens the consent screen of the partner's client."""
+        link = links.create_consent_link(current_actor(), partner_id, body)
+        return {"url": links.link_url(link), "expires_at": link.expires_at}

@@ -91,3 +91,27 @@ def people_of(orgs: dict) -> dict:
 def bearers_of(people: dict) -> dict:
     """An Authorization header per person."""
     return {name: bearer_for(user, org) for name, (user, org) in people.items()}
+
+
+CONSENT_REDIRECT = "https://partner.example/consent/callback"
+CONSENT_SECRET = "partner-consent-client-secret-for-tests-0123456789"
+
+
+def make_consent_client(partner, *, redirect_uris=(CONSENT_REDIRECT,), client_id=None):
+    """A partner's confidential OAuth client that may run the consent flow."""
+    from idp.oauth.models import OAuthClient, sha256_hex
+
+    row = OAuthClient(
+        client_id=client_id or new_id("oc"),
+        client_secret_hash=sha256_hex(CONSENT_SECRET),
+        name=f"{partner.name} app",
+        kind="partner",
+        hub="partner",
+        organization_id=partner.id,
+        redirect_uris=list(redirect_uris),
+        post_logout_redirect_uris=[],
+        scope="api_keys:manage channels:read",
+    )
+    db.session.add(row)
+    db.session.commit()
+    return row

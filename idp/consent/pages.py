@@ -1,0 +1,96 @@
+"""Client Hub pages of consent: the consent-link landing page and "Connected partners"."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, StringField
+from wtforms.validators import DataRequired, Email, Length
+
+from idp.channels.models import Channel
+from idp.consent import links, service
+from idp.consent.web import actor_for_user, current_user, login_redirect
+from idp.errors import DomainError
+from idp.extensions import db
+from policies.consent import describe_scopes
+
+blp = Blueprint("consent_pages", __name__)
+
+
+class LinkSignupForm(FlaskForm):
+    """Sign-up of a new client business through a partner's consent link."""
+
+    email = EmailField("Work email", validators=[DataRequired(), Email(), Length(max=320)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
+    business_name = StringField("Business name", validators=[DataRequired(), Length(max=200)])
+
+
+@blp.route("/c/<link_id>", methods=["GET", "POST"])
+def open_link(link_id: str):
+    """A consent link: the logged-in go to the consent screen, others log in or sign up."""
+    target, link = links.resolve_link(link_id)
+    if current_user() is not None:
+        return redirect(target)
+    form = LinkSignupForm(data={"email": link.login_hint} if request.method == "GET" else None)
+    if form.validate_on_submit():
+        try:
+            links.sign_up_through_link(
+                link, form.email.data, form.password.data, form.business_name.data
+            )
+        except DomainError as exc:
+            for name, messages in (exc.fields or {"email": [exc.detail]}).items():
+                field = getattr(form, name, form.email)
+                field.errors = [*field.errors, *messages]
+        else:
+            return render_template(
+                "message.html",
+                title="Check your email",
+                message="We sent you a link to confirm your address. "
+                "It brings you back here to finish connecting.",
+            )
+    login = url_for("login.login", hub="client", next=target)
+    return render_template("consent/link.html", form=form, partner=link.partner, login_url=login)
+
+
+@blp.get("/client/connected-partners")
+def connected_partners():
+    """The partners this client has granted something, with what and since when."""
+    user = current_user()
+    if user is None:
+        return login_redirect()
+    actor = actor_for_user(user)
+    grants = service.list_grants(actor, "client", actor.organization_id)
+    channel_ids = {c for g in grants for c in g.channel_ids}
+    channels = {
+        c.id: c for c in db.session.scalars(db.select(Channel).where(Channel.id.in_(channel_ids)))
+    }
+    return render_template(
+        "consent/connected_partners.html",
+        grants=grants,
+        channels=channels,
+        scope_words=describe_scopes,
+    )
+
+
+@blp.post("/client/connected-partners/<grant_id>/revoke")
+def revoke_grant(grant_id: str):
+    """Revoke a whole grant from the Connected partners page."""
+    user = current_user()
+    if user is None:
+        return login_redirect()
+    actor = actor_for_user(user)
+    grant = service.revoke_grant(actor, actor.organization_id, grant_id)
+    flash(f"{grant.partner.name} can no longer act on your numbers.")
+    return redirect(url_for(".connected_partners"))
+
+
+@blp.post("/client/connected-partners/<grant_id>/channels/<channel_id>/revoke")
+def revoke_grant_channel(grant_id: str, channel_id: str):
+    """Take one number out of a grant from the Connected partners page."""
+    user = current_user()
+    if user is None:
+        return login_redirect()
+    actor = actor_for_user(user)
+    grant = service.revoke_grant_channel(actor, actor.organization_id, grant_id, channel_id)
+    flash(f"{grant.partner.name} can no longer act on that number.")
+    return redirect(url_for(".connected_partners"))
