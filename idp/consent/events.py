@@ -47,10 +47,9 @@ def audit(
 def notify_partners(
     partner_ids: Iterable[str | None], event_type: str, data: dict[str, Any], ordering_key: str
 ) -> None:
-    """Queue a webhook event for each partner; a no-op where partner webhooks are not built."""
-    try:
-        from idp.webhooks.service import emit_partner_event
-    except ImportError:  # the webhooks package is optional for this concept
-        return
+    """Queue a webhook event for each partner that has a webhook endpoint."""
+    # Imported here: the webhooks service itself uses ``actor_fields`` from this module.
+    from idp.webhooks.service import emit_partner_event
+
     for partner_id in sorted({p for p in partner_ids if p}):
         emit_partner_event(partner_id, event_type, data, ordering_key=ordering_key)
