@@ -91,6 +91,7 @@ def _register_blueprints(app: Flask) -> None:
     from idp.consent.views import blp as consent_blp
     from idp.health.views import blp as health_blp
     from idp.login.views import bp as login_bp
+    from idp.oauth.api import blp as oauth_clients_blp
     from idp.oauth.server import init_oauth
     from idp.oauth.views import blp as oauth_blp
     from idp.orgs.pages import bp as orgs_pages_bp
@@ -104,6 +105,7 @@ def _register_blueprints(app: Flask) -> None:
     init_oauth(app)
     app.register_blueprint(oauth_blp)
     app.register_blueprint(login_bp)
+    register_api(app, oauth_clients_blp)
     register_api(app, accounts_api_blp)
     app.register_blueprint(accounts_pages_bp)
     register_api(app, invitations_blp)

@@ -166,9 +166,16 @@ def sign_jwt(claims: dict, typ: str = "JWT") -> str:
     )
 
 
-def verify_jwt(token: str, *, audience: str | None = None, typ: str | None = None) -> dict:
+def verify_jwt(
+    token: str,
+    *,
+    audience: str | None = None,
+    typ: str | None = None,
+    verify_exp: bool = True,
+) -> dict:
     """Verify signature, expiry and issuer of a JWT signed by one of our keys.
 
+    ``verify_exp=False`` accepts an expired token (an ``id_token_hint`` at logout).
     Raises ``jwt.InvalidTokenError`` for anything that is not a valid token of ours.
     """
     header = jwt.get_unverified_header(token)
@@ -183,7 +190,11 @@ def verify_jwt(token: str, *, audience: str | None = None, typ: str | None = Non
         key = keyring().keys().get(header.get("kid", ""))
     if key is None:
         raise jwt.InvalidTokenError("unknown key")
-    options = {"require": ["exp", "iat", "iss"], "verify_aud": audience is not None}
+    options = {
+        "require": ["exp", "iat", "iss"],
+        "verify_aud": audience is not None,
+        "verify_exp": verify_exp,
+    }
     return jwt.decode(
         token,
         key.public_key,

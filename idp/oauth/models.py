@@ -1,11 +1,43 @@
-"""Token families: every access token names one (``sid``); revoking it kills them all."""
+"""OAuth clients, authorization codes, refresh tokens and the token families they belong to."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+from urllib.parse import urlsplit
+
 import sqlalchemy as sa
+from authlib.oauth2.rfc6749 import ClientMixin
+from authlib.oauth2.rfc6749.util import scope_to_list
+from sqlalchemy.orm import relationship
 
 from idp.extensions import db
-from idp.models import created_at_column, id_column
+from idp.models import created_at_column, id_column, one_of
+from idp.timeutil import utcnow
+
+CLIENT_KINDS = ("hub", "partner", "platform")
+CLIENT_HUBS = ("partner", "client", "support")
+# The hub frontends are first-party public clients with fixed, well-known ids.
+HUB_CLIENT_IDS = {"partner": "partner-hub", "client": "client-hub", "support": "support-console"}
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+
+
+def sha256_hex(value: str) -> str:
+    """SHA-256 of a high-entropy secret (client secret, code, refresh token), hex encoded."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def redirect_uri_allowed(uri: str) -> bool:
+    """Whether a URI may be registered: https, or http on a loopback host (RFC 8252)."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return False
+    if parts.fragment or not parts.netloc or "*" in uri:
+        return False
+    if parts.scheme == "https":
+        return True
+    return parts.scheme == "http" and (parts.hostname or "") in LOOPBACK_HOSTS
 
 
 class TokenFamily(db.Model):
@@ -26,3 +58,180 @@ class TokenFamily(db.Model):
     expires_at = sa.Column(sa.DateTime, nullable=False)
     revoked_at = sa.Column(sa.DateTime, nullable=True)
     revoked_reason = sa.Column(sa.String(80), nullable=True)
+
+    @property
+    def is_active(self) -> bool:
+        """Unrevoked and within its absolute lifetime."""
+        return self.revoked_at is None and self.expires_at > utcnow()
+
+
+class OAuthClient(db.Model, ClientMixin):
+    """A registered OAuth client.
+
+    ``kind`` says who it is: ``hub`` (a first-party hub frontend, public, bound to
+    ``hub``), ``partner`` (a partner's confidential service or consent app, owned by
+    ``organization_id``), ``platform`` (our own services, e.g. provisioning).
+    Only the SHA-256 of the secret is stored; public clients have none.
+    """
+
+    __tablename__ = "oauth_clients"
+    __table_args__ = (
+        one_of("kind", CLIENT_KINDS, "kind"),
+        one_of("hub", CLIENT_HUBS, "hub"),
+    )
+
+    client_id = sa.Column(sa.String(80), primary_key=True)
+    client_secret_hash = sa.Column(sa.String(64), nullable=True)
+    name = sa.Column(sa.String(200), nullable=False)
+    kind = sa.Column(sa.String(16), nullable=False, index=True)
+    hub = sa.Column(sa.String(16), nullable=False)
+    organization_id = sa.Column(
+        sa.String(40), sa.ForeignKey("organizations.id"), nullable=True, index=True
+    )
+    redirect_uris = sa.Column(sa.JSON, nullable=False, default=list)
+    post_logout_redirect_uris = sa.Column(sa.JSON, nullable=False, default=list)
+    scope = sa.Column(sa.Text, nullable=False, default="")
+    created_at = created_at_column()
+    secret_rotated_at = sa.Column(sa.DateTime, nullable=True)
+    deleted_at = sa.Column(sa.DateTime, nullable=True)
+
+    @property
+    def is_public(self) -> bool:
+        """Public clients (the hub frontends) cannot keep a secret and use PKCE alone."""
+        return self.client_secret_hash is None
+
+    # Authlib ClientMixin hooks (RFC 6749 section 2).
+
+    def get_client_id(self) -> str:
+        """The client identifier."""
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> str | None:
+        """No default: every authorization request names its redirect URI (RFC 9700 2.1)."""
+        return None
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        """The requested scopes this client may have; all of its scopes when none are asked."""
+        allowed = scope_to_list(self.scope) or []
+        if not scope:
+            return " ".join(allowed)
+        return " ".join(s for s in scope_to_list(scope) if s in allowed)
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        """Exact string match against a registered URI: no prefix, no wildcard."""
+        return any(hmac.compare_digest(redirect_uri, uri) for uri in self.redirect_uris or [])
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        """Constant-time comparison of the presented secret's SHA-256 with the stored one."""
+        if self.client_secret_hash is None or not client_secret:
+            return False
+        return hmac.compare_digest(sha256_hex(client_secret), self.client_secret_hash)
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        """Public clients authenticate with ``none``; confidential ones with their secret."""
+        if self.is_public:
+            return method == "none"
+        return method in {"client_secret_basic", "client_secret_post"}
+
+    def check_response_type(self, response_type: str) -> bool:
+        """Only the authorization code flow exists here (no implicit)."""
+        return response_type == "code" and "authorization_code" in self.grant_types
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        """Whether this client may use ``grant_type`` at the token endpoint."""
+        return grant_type in self.grant_types
+
+    @property
+    def grant_types(self) -> frozenset[str]:
+        """Grants by kind: hubs log people in; partner and platform services get machine tokens."""
+        if self.kind == "hub":
+            return frozenset({"authorization_code", "refresh_token", TOKEN_EXCHANGE})
+        grants = {"client_credentials"}
+        if self.redirect_uris:
+            # The consent flow: the code tells the partner's server what was granted.
+            grants.add("authorization_code")
+        return frozenset(grants)
+
+
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+
+
+class AuthorizationCode(db.Model):
+    """A single-use, short-lived authorization code; only its SHA-256 is stored.
+
+    ``family_id`` names what the code issued, so a replayed code revokes it
+    (RFC 6749 section 4.1.2). ``context`` is filled by the client kind's
+    authorization handler (the consent flow stores its grant id there).
+    """
+
+    __tablename__ = "oauth_authorization_codes"
+
+    id = id_column()
+    code_hash = sa.Column(sa.String(64), nullable=False, unique=True)
+    client_id = sa.Column(
+        sa.String(80), sa.ForeignKey("oauth_clients.client_id"), nullable=False, index=True
+    )
+    user_id = sa.Column(sa.String(40), sa.ForeignKey("users.id"), nullable=False, index=True)
+    organization_id = sa.Column(sa.String(40), nullable=True)
+    redirect_uri = sa.Column(sa.String(2000), nullable=False)
+    scope = sa.Column(sa.Text, nullable=False, default="")
+    nonce = sa.Column(sa.String(255), nullable=True)
+    code_challenge = sa.Column(sa.String(128), nullable=False)
+    code_challenge_method = sa.Column(sa.String(10), nullable=False)
+    auth_time = sa.Column(sa.Integer, nullable=False)
+    context = sa.Column(sa.JSON, nullable=True)
+    created_at = created_at_column()
+    expires_at = sa.Column(sa.DateTime, nullable=False)
+    used_at = sa.Column(sa.DateTime, nullable=True)
+    family_id = sa.Column(sa.String(40), sa.ForeignKey("token_families.id"), nullable=True)
+
+    # Authlib AuthorizationCodeMixin / OpenID hooks.
+
+    def get_redirect_uri(self) -> str:
+        """The redirect URI the code was issued for."""
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        """The granted scope."""
+        return self.scope
+
+    def get_nonce(self) -> str | None:
+        """The OpenID Connect nonce of the authorization request."""
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        """When the user authenticated (seconds since the epoch)."""
+        return self.auth_time
+
+    def get_acr(self) -> None:
+        """No authentication context classes are distinguished."""
+        return None
+
+    def get_amr(self) -> list[str]:
+        """The user authenticated with a password."""
+        return ["pwd"]
+
+
+class RefreshToken(db.Model):
+    """One opaque refresh token of a family; rotated on use, only its SHA-256 stored."""
+
+    __tablename__ = "oauth_refresh_tokens"
+
+    id = id_column()
+    token_hash = sa.Column(sa.String(64), nullable=False, unique=True)
+    family_id = sa.Column(
+        sa.String(40), sa.ForeignKey("token_families.id"), nullable=False, index=True
+    )
+    scope = sa.Column(sa.Text, nullable=False, default="")
+    created_at = created_at_column()
+    rotated_at = sa.Column(sa.DateTime, nullable=True)
+
+    family = relationship("TokenFamily")
+
+    def check_client(self, client) -> bool:
+        """Whether the token was issued to ``client``."""
+        return self.family.client_id == client.client_id
+
+    def get_scope(self) -> str:
+        """The scope granted to the family."""
+        return self.scope

@@ -1,0 +1,1 @@
+"""Browser sessions: the login page, the partner picker, logout."""

@@ -1,0 +1,81 @@
+"""Password login: throttling, verification, hub check, audit, session start."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from idp.accounts.emails import InvalidEmail, normalize_email
+from idp.accounts.models import User
+from idp.accounts.passwords import hash_password, needs_rehash, verify_password
+from idp.audit.service import record_event
+from idp.extensions import db
+from idp.login import throttle
+from idp.login.session import login_user
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    """What the login page shows: a logged-in user, a wrong-hub user, or an error."""
+
+    user: User | None = None
+    error: str | None = None
+    status: int = 200
+    retry_after: int = 0
+    wrong_hub: bool = False
+
+
+def _normalized(email: str) -> str:
+    try:
+        return normalize_email(email)
+    except InvalidEmail:
+        return (email or "").strip().casefold()[:320]
+
+
+def _failed(reason: str, user: User | None, email_normalized: str, address: str) -> None:
+    record_event(
+        "login.failed",
+        actor_type="anonymous" if user is None else "user",
+        actor_id=user.id if user else None,
+        target_type="user" if user else None,
+        target_id=user.id if user else None,
+        reason=reason,
+    )
+    db.session.commit()
+
+
+def attempt_login(
+    email: str, password: str, expected_hub: str | None, address: str
+) -> LoginOutcome:
+    """Check the credentials and start a session; the same answer for unknown and wrong."""
+    normalized = _normalized(email)
+    wait = throttle.retry_after(normalized, address)
+    if wait:
+        return LoginOutcome(
+            error=f"Too many failed attempts. Try again in {wait} seconds.",
+            status=429,
+            retry_after=wait,
+        )
+    user = db.session.scalar(db.select(User).where(User.email_normalized == normalized))
+    if not verify_password(user.password_hash if user else None, password or ""):
+        throttle.record_failure(normalized, address)
+        _failed("bad_credentials", user, normalized, address)
+        return LoginOutcome(error="The email or password is wrong.", status=401)
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    if not user.is_active:
+        _failed(f"account_{user.status}", user, normalized, address)
+        return LoginOutcome(error="This account cannot sign in. Contact support.", status=403)
+    throttle.clear(normalized, address)
+    if expected_hub and user.hub != expected_hub:
+        _failed("wrong_hub", user, normalized, address)
+        return LoginOutcome(user=user, wrong_hub=True, status=403)
+    login_user(user)
+    record_event(
+        "login.succeeded",
+        actor_type="user",
+        actor_id=user.id,
+        target_type="user",
+        target_id=user.id,
+    )
+    db.session.commit()
+    return LoginOutcome(user=user)

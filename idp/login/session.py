@@ -1,0 +1,77 @@
+"""The browser session: who is logged in, for how long, and how it ends.
+
+The Flask session stores the user id, the account's ``security_stamp`` at
+login and the login time. Changing the stamp (password change, email
+reassignment, "end all sessions") or disabling the account logs every
+browser out at its next request, on every instance.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+
+from flask import g, session
+
+from idp.accounts.models import User
+from idp.extensions import db
+from idp.timeutil import utcnow
+
+_USER = "uid"
+_STAMP = "stamp"
+_AUTH_TIME = "auth_time"
+_SESSION_ID = "sid"
+# Pending authorization requests survive the session renewal at login.
+PENDING_PREFIX = "authz:"
+
+
+def current_user() -> User | None:
+    """The logged-in, active user of this browser, or None (a stale stamp means logged out)."""
+    if "idp_session_user" in g:
+        return g.idp_session_user
+    user = None
+    user_id = session.get(_USER)
+    if user_id:
+        found = db.session.get(User, user_id)
+        stamp = session.get(_STAMP, "")
+        if (
+            found is not None
+            and found.is_active
+            and hmac.compare_digest(found.security_stamp.encode(), str(stamp).encode())
+        ):
+            user = found
+        else:
+            logout_user()
+    g.idp_session_user = user
+    return user
+
+
+def auth_time() -> int | None:
+    """When the current session's user typed the password (seconds since the epoch)."""
+    return session.get(_AUTH_TIME) if current_user() is not None else None
+
+
+def session_id() -> str | None:
+    """A random id of this login session (renewed at every login)."""
+    return session.get(_SESSION_ID)
+
+
+def login_user(user: User) -> None:
+    """Start a fresh session for ``user`` (nothing of the old one is kept); caller commits."""
+    pending = {k: v for k, v in session.items() if k.startswith(PENDING_PREFIX)}
+    session.clear()
+    session.update(pending)
+    session[_SESSION_ID] = secrets.token_urlsafe(16)
+    session[_USER] = user.id
+    session[_STAMP] = user.security_stamp
+    session[_AUTH_TIME] = int(time.time())
+    session.permanent = True
+    user.last_login_at = utcnow()
+    g.idp_session_user = user
+
+
+def logout_user() -> None:
+    """End this browser's session."""
+    session.clear()
+    g.idp_session_user = None

@@ -1,0 +1,132 @@
+"""Slowing down failed logins per account and per address, never locking anyone out for good.
+
+Each failed login counts against three keys: the (account, address) pair,
+the address alone and the account alone. Past a few free failures a key
+must wait ``2 ** extra`` seconds since its last failure, capped; counters
+are forgotten after a quiet period. A real user from another address is at
+most delayed by the account-wide key's small cap, never locked out.
+Counters live in Redis when ``IDP_REDIS_URL`` is set (shared by every
+instance), else in the database.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import time
+from dataclasses import dataclass
+from datetime import UTC, timedelta
+
+from flask import current_app
+
+from idp.extensions import db
+from idp.login.models import LoginFailure
+from idp.timeutil import utcnow
+
+FORGET_AFTER = 900  # seconds without failures before a counter is dropped
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Free failures, then an exponential wait capped at ``max_delay`` seconds."""
+
+    name: str
+    free: int
+    max_delay: int
+
+    def delay(self, failures: int) -> int:
+        """Seconds to wait after the last failure, given ``failures`` so far."""
+        if failures < self.free:
+            return 0
+        return min(2 ** (failures - self.free + 1), self.max_delay)
+
+
+PAIR = Rule("pair", free=3, max_delay=300)
+ADDRESS = Rule("address", free=20, max_delay=300)
+ACCOUNT = Rule("account", free=10, max_delay=30)
+
+
+def _keys(email_normalized: str, address: str) -> list[tuple[Rule, str]]:
+    def digest(*parts: str) -> str:
+        return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+
+    return [
+        (PAIR, digest("pair", email_normalized, address)),
+        (ADDRESS, digest("address", address)),
+        (ACCOUNT, digest("account", email_normalized)),
+    ]
+
+
+@functools.cache
+def _redis_client(url: str):
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=2)
+
+
+def _redis():
+    url = current_app.config.get("IDP_REDIS_URL")
+    return _redis_client(url) if url else None
+
+
+def _prefix() -> str:
+    return current_app.config["IDP_REDIS_PREFIX"] + "login-fail:"
+
+
+def _read(key: str) -> tuple[int, float]:
+    client = _redis()
+    if client is not None:
+        data = client.hgetall(_prefix() + key)
+        if not data:
+            return 0, 0.0
+        return int(data.get(b"n", 0)), float(data.get(b"t", 0))
+    row = db.session.get(LoginFailure, key)
+    if row is None or row.last_failed_at < utcnow() - timedelta(seconds=FORGET_AFTER):
+        return 0, 0.0
+    return row.failures, row.last_failed_at.replace(tzinfo=UTC).timestamp()
+
+
+def retry_after(email_normalized: str, address: str) -> int:
+    """Seconds the caller must still wait before another attempt (0 = go ahead)."""
+    now = time.time()
+    wait = 0.0
+    for rule, key in _keys(email_normalized, address):
+        failures, last = _read(key)
+        if failures:
+            wait = max(wait, last + rule.delay(failures) - now)
+    return max(0, int(wait + 0.999))
+
+
+def record_failure(email_normalized: str, address: str) -> None:
+    """Count one failed attempt on every key (database rows are committed by the caller)."""
+    client = _redis()
+    now = time.time()
+    for _, key in _keys(email_normalized, address):
+        if client is not None:
+            name = _prefix() + key
+            pipe = client.pipeline()
+            pipe.hincrby(name, "n", 1)
+            pipe.hset(name, "t", now)
+            pipe.expire(name, FORGET_AFTER)
+            pipe.execute()
+            continue
+        row = db.session.get(LoginFailure, key)
+        stale = row is not None and row.last_failed_at < utcnow() - timedelta(seconds=FORGET_AFTER)
+        if row is None:
+            row = LoginFailure(key=key, failures=0, last_failed_at=utcnow())
+            db.session.add(row)
+        row.failures = 1 if stale else (row.failures or 0) + 1
+        row.last_failed_at = utcnow()
+
+
+def clear(email_normalized: str, address: str) -> None:
+    """Forget the pair and account counters after a successful login."""
+    client = _redis()
+    keys = [key for rule, key in _keys(email_normalized, address) if rule is not ADDRESS]
+    if client is not None:
+        client.delete(*(_prefix() + key for key in keys))
+        return
+    for key in keys:
+        row = db.session.get(LoginFailure, key)
+        if row is not None:
+            db.session.delete(row)

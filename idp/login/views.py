@@ -1,0 +1,135 @@
+"""The login page, the organization picker and logout."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, redirect, render_template, request, url_for
+
+from idp.extensions import db, limiter
+from idp.login.service import attempt_login
+from idp.login.session import current_user, logout_user
+from idp.oauth.authorize import AuthorizationRequest
+from idp.oauth.hub import HUB_TITLES, choose, organizations_for, wrong_hub_page
+
+bp = Blueprint("login", __name__)
+
+LOGIN_LIMIT = "10/minute;100/hour"
+
+
+def safe_next(value: str | None) -> str | None:
+    """A relative path on this host, or None (no open redirect)."""
+    if not value or not value.startswith("/") or value.startswith(("//", "/\\")):
+        return None
+    if any(ord(ch) < 0x20 or ch == "\\" for ch in value):
+        return None
+    parts = urlsplit(value)
+    return value if not parts.scheme and not parts.netloc else None
+
+
+def _url_or_path(endpoint: str, path: str) -> str:
+    try:
+        return url_for(endpoint)
+    except Exception:  # noqa: BLE001 - the page belongs to another package that may be absent
+        return path
+
+
+def _render(hub: str | None, authz: AuthorizationRequest | None, status: int = 200, **extra):
+    client = authz.client if authz else None
+    hub_title = HUB_TITLES.get(hub or "", "idp")
+    body = render_template(
+        "login/login.html",
+        hub_title=hub_title,
+        client_name=client.name if client is not None and client.kind != "hub" else None,
+        action=request.full_path.rstrip("?"),
+        reset_url=_url_or_path("accounts_pages.password_reset", "/password-reset"),
+        signup_url=(
+            _url_or_path("accounts_pages.signup", "/signup") if hub in (None, "client") else None
+        ),
+        **extra,
+    )
+    return Response(body, status=status, mimetype="text/html")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(LOGIN_LIMIT, methods=["POST"])
+def login():
+    """Sign in for an authorization request (``request_id``) or a hub page (``hub``, ``next``)."""
+    authz = AuthorizationRequest.load(request.args.get("request_id"))
+    hub = authz.hub() if authz else request.args.get("hub")
+    hub = hub if hub in HUB_TITLES else None
+    target = safe_next(request.args.get("next"))
+    if request.method == "GET":
+        user = current_user()
+        if user is not None and authz is not None and not authz.force_login:
+            return redirect(authz.resume_url)
+        if user is not None and authz is None and (hub is None or user.hub == hub):
+            return redirect(target or url_for("login.signed_in"))
+        return _render(hub, authz)
+    outcome = attempt_login(
+        request.form.get("email", ""),
+        request.form.get("password", ""),
+        hub,
+        request.remote_addr or "",
+    )
+    if outcome.wrong_hub:
+        if authz is not None:
+            authz.discard()
+        return wrong_hub_page(outcome.user, hub)
+    if outcome.error:
+        response = _render(
+            hub, authz, outcome.status, error=outcome.error, email=request.form.get("email")
+        )
+        if outcome.retry_after:
+            response.headers["Retry-After"] = str(outcome.retry_after)
+        return response
+    if authz is not None:
+        authz.force_login = False
+        authz.save()
+        return redirect(authz.resume_url)
+    return redirect(target or url_for("login.signed_in"))
+
+
+@bp.route("/login/organization/<request_id>", methods=["GET", "POST"])
+def choose_organization(request_id: str):
+    """The partner picker: the last one used first; the choice goes into the token."""
+    authz = AuthorizationRequest.load(request_id)
+    user = current_user()
+    if authz is None:
+        return redirect(url_for("login.login"))
+    if user is None:
+        return redirect(url_for("login.login", request_id=authz.id))
+    organizations = organizations_for(user)
+    if request.method == "POST":
+        chosen = request.form.get("organization_id")
+        if chosen in {org.id for org in organizations}:
+            return choose(authz, user, chosen)
+    noun = "partner" if user.hub == "partner" else "organization"
+    return render_template(
+        "login/choose_organization.html",
+        user=user,
+        organizations=organizations,
+        hub_title=HUB_TITLES[user.hub],
+        noun=noun,
+    )
+
+
+@bp.route("/login/done")
+def signed_in():
+    """Where a login without a destination lands."""
+    user = current_user()
+    if user is None:
+        return redirect(url_for("login.login"))
+    return render_template("login/signed_in.html", user=user)
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout():
+    """End this browser's session (POST with CSRF; GET asks first)."""
+    if request.method == "GET":
+        return render_template(
+            "oauth/logout_confirm.html", params={}, action=url_for("login.logout")
+        )
+    logout_user()
+    db.session.commit()
+    return render_template("message.html", title="Signed out", message="You are signed out.")

@@ -1,0 +1,68 @@
+"""Partner API credentials: partner owners manage their confidential OAuth clients."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from idp.auth.bearer import current_actor, require_auth
+from idp.oauth import clients as service
+from idp.oauth.schemas import ClientSchema, ClientWithSecretSchema, CreateClientSchema
+
+blp = Blueprint(
+    "oauth_clients",
+    __name__,
+    url_prefix="/v1",
+    description="Partner API credentials (OAuth client credentials); secrets are shown once.",
+)
+
+
+def _with_secret(client, secret: str) -> dict:
+    return {
+        "client_id": client.client_id,
+        "client_secret": secret,
+        "token_endpoint_auth_method": "client_secret_basic",
+        "name": client.name,
+        "redirect_uris": client.redirect_uris,
+        "scope": client.scope,
+        "created_at": client.created_at,
+        "secret_rotated_at": client.secret_rotated_at,
+    }
+
+
+@blp.route("/partners/<partner_id>/oauth-clients")
+class PartnerClients(MethodView):
+    @require_auth
+    @blp.arguments(CreateClientSchema)
+    @blp.response(201, ClientWithSecretSchema)
+    def post(self, body, partner_id):
+        """Create a client; the response is the only time its secret is shown."""
+        client, secret = service.create_partner_client(current_actor(), partner_id, **body)
+        return _with_secret(client, secret)
+
+    @require_auth
+    @blp.response(200, ClientSchema(many=True))
+    def get(self, partner_id):
+        """List the partner's clients (without secrets)."""
+        return service.list_partner_clients(current_actor(), partner_id)
+
+
+@blp.route("/partners/<partner_id>/oauth-clients/<client_id>")
+class PartnerClient(MethodView):
+    @require_auth
+    @blp.response(204)
+    def delete(self, partner_id, client_id):
+        """Delete the client and revoke its tokens."""
+        service.delete_partner_client(current_actor(), partner_id, client_id)
+
+
+@blp.route("/partners/<partner_id>/oauth-clients/<client_id>/secret")
+class PartnerClientSecret(MethodView):
+    @require_auth
+    @blp.response(201, ClientWithSecretSchema)
+    def post(self, partner_id, client_id):
+        """Rotate the secret: the old one stops working at once; the new one is shown once."""
+        client, secret = service.rotate_partner_client_secret(
+            current_actor(), partner_id, client_id
+        )
+        return _with_secret(client, secret)

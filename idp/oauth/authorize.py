@@ -1,0 +1,239 @@
+"""The authorization endpoint's pluggable middle: who decides, and how the answer is sent.
+
+``/oauth/authorize`` validates the request (client, exact redirect URI, PKCE
+S256, scope), stores it in the browser session as an ``AuthorizationRequest``,
+makes sure the user is logged in, and hands it to the handler registered for
+the client's ``kind`` in ``AUTHORIZATION_HANDLERS``. A handler renders what it
+needs (partner picker, consent screen) and finishes with
+``issue_authorization_response`` or ``deny_authorization``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6749.errors import OAuth2Error
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from flask import Response, current_app, redirect, session, url_for
+
+from idp.accounts.models import User
+from idp.extensions import db
+from idp.login.session import PENDING_PREFIX, auth_time, current_user
+from idp.oauth.models import OAuthClient
+from idp.oauth.server import authorization_server, query_client
+
+# The authorization request parameters kept while the user logs in or decides.
+STORED_PARAMS = (
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "prompt",
+    "organization",
+    "login_hint",
+)
+MAX_PENDING = 3  # the session is a cookie: keep it small
+
+AuthorizationHandler = Callable[["AuthorizationRequest"], Response]
+# client kind -> handler(authz_request) -> Response. "hub" is registered below;
+# the consent flow registers "partner".
+AUTHORIZATION_HANDLERS: dict[str, AuthorizationHandler] = {}
+
+
+class _StoredOAuth2Request(OAuth2Request):
+    """An authorization request rebuilt from the session to finish it on a later page."""
+
+    def __init__(self, params: dict):
+        super().__init__("GET", url_for("oauth.authorize", _external=True))
+        self.payload = BasicOAuth2Payload(params)
+
+    @property
+    def args(self):
+        return self.payload.data
+
+    @property
+    def form(self):
+        return {}
+
+
+@dataclass
+class AuthorizationRequest:
+    """A validated authorization request waiting for the user.
+
+    Attributes for handlers: ``client`` (OAuthClient), ``scope`` (granted by
+    the client's registration), ``redirect_uri``, ``state``, ``user`` (the
+    logged-in User or None), ``organization`` (requested organization id or
+    None), ``id`` and ``resume_url`` (where to send the browser to continue).
+    """
+
+    id: str
+    params: dict = field(default_factory=dict)
+    scope: str = ""
+    force_login: bool = False
+
+    @property
+    def client(self) -> OAuthClient | None:
+        """The requesting client (None if it was deleted meanwhile)."""
+        return query_client(self.params.get("client_id", ""))
+
+    @property
+    def redirect_uri(self) -> str:
+        """The validated, exactly registered redirect URI."""
+        return self.params["redirect_uri"]
+
+    @property
+    def state(self) -> str | None:
+        """The client's ``state``, echoed in the response."""
+        return self.params.get("state")
+
+    @property
+    def organization(self) -> str | None:
+        """The organization the client asked for (switching partner), if any."""
+        return self.params.get("organization")
+
+    @property
+    def user(self) -> User | None:
+        """The logged-in user of this browser."""
+        return current_user()
+
+    @property
+    def resume_url(self) -> str:
+        """Where the browser continues this request (after login, for instance)."""
+        return url_for("oauth.resume", request_id=self.id)
+
+    @classmethod
+    def start(cls, params: dict, scope: str, *, force_login: bool = False) -> AuthorizationRequest:
+        """Store a newly validated request in the session."""
+        kept = {k: params[k] for k in STORED_PARAMS if params.get(k) is not None}
+        authz = cls(id=secrets.token_urlsafe(12), params=kept, scope=scope, force_login=force_login)
+        pending = sorted(k for k in session if k.startswith(PENDING_PREFIX))
+        for key in pending[: max(0, len(pending) - MAX_PENDING + 1)]:
+            session.pop(key, None)
+        authz.save()
+        return authz
+
+    def save(self) -> None:
+        """Write this request to the session."""
+        session[PENDING_PREFIX + self.id] = {
+            "params": self.params,
+            "scope": self.scope,
+            "force_login": self.force_login,
+        }
+
+    @classmethod
+    def load(cls, request_id: str | None) -> AuthorizationRequest | None:
+        """The pending request ``request_id`` of this browser, or None."""
+        data = session.get(PENDING_PREFIX + (request_id or ""))
+        if not request_id or not isinstance(data, dict):
+            return None
+        return cls(
+            id=request_id,
+            params=dict(data.get("params", {})),
+            scope=data.get("scope", ""),
+            force_login=bool(data.get("force_login")),
+        )
+
+    def discard(self) -> None:
+        """Forget this request (it was answered)."""
+        session.pop(PENDING_PREFIX + self.id, None)
+
+    def hub(self) -> str | None:
+        """Which hub's login page serves this request (partner apps serve Client Hub users)."""
+        client = self.client
+        if client is None:
+            return None
+        return client.hub if client.kind == "hub" else "client"
+
+
+def with_issuer(uri: str, params: dict) -> str:
+    """Add response parameters and ``iss`` (RFC 9207 section 2) to a redirect URI."""
+    values = [(k, v) for k, v in params.items() if v is not None]
+    values.append(("iss", current_app.config["IDP_ISSUER"]))
+    return add_params_to_uri(uri, values)
+
+
+def error_redirect(redirect_uri: str, error: str, description: str | None, state: str | None):
+    """RFC 6749 section 4.1.2.1 error response to a validated redirect URI."""
+    params = {"error": error, "error_description": description, "state": state}
+    return redirect(with_issuer(redirect_uri, params), code=302)
+
+
+def issue_authorization_response(
+    authz_request: AuthorizationRequest,
+    user: User,
+    organization_id: str | None,
+    context: dict | None = None,
+) -> Response:
+    """Approve: store a code for ``user`` acting in ``organization_id`` and redirect.
+
+    The request is validated again (the client may have changed meanwhile);
+    ``context`` is kept on the code and reaches ``TOKEN_RESPONSE_EXTRAS`` at the
+    exchange. Commits the session, so whatever the handler added is saved
+    with the code. Returns the 302 to ``redirect_uri`` with ``code``,
+    ``state`` and ``iss``.
+    """
+    oauth_request = _StoredOAuth2Request(authz_request.params)
+    oauth_request.user = user
+    try:
+        grant = authorization_server.get_authorization_grant(oauth_request)
+        redirect_uri = grant.validate_authorization_request()
+        oauth_request.idp_organization_id = organization_id
+        oauth_request.idp_context = context
+        oauth_request.idp_auth_time = auth_time()
+        _, _, headers = grant.create_authorization_response(redirect_uri, user)
+    except OAuth2Error as error:
+        authz_request.discard()
+        db.session.rollback()
+        if error.redirect_uri:
+            return error_redirect(
+                error.redirect_uri, error.error, error.description, authz_request.state
+            )
+        return authorization_error_page(error)
+    authz_request.discard()
+    db.session.commit()
+    location = dict(headers)["Location"]
+    return redirect(with_issuer(location, {}), code=302)
+
+
+def deny_authorization(authz_request: AuthorizationRequest, description: str | None = None):
+    """Refuse: redirect with ``error=access_denied``, ``state`` and ``iss``."""
+    authz_request.discard()
+    return error_redirect(
+        authz_request.redirect_uri,
+        "access_denied",
+        description or "The request was denied.",
+        authz_request.state,
+    )
+
+
+def authorization_error_page(error: OAuth2Error) -> Response:
+    """An error that must not redirect (unknown client or redirect URI): shown to the person."""
+    from flask import render_template
+
+    body = render_template(
+        "oauth/error.html", error=error.error, description=error.get_error_description()
+    )
+    return Response(body, status=400, mimetype="text/html")
+
+
+def dispatch(authz_request: AuthorizationRequest) -> Response:
+    """Hand a request with a logged-in user to the handler of its client's kind."""
+    client = authz_request.client
+    handler = AUTHORIZATION_HANDLERS.get(client.kind) if client is not None else None
+    if handler is None:
+        authz_request.discard()
+        return error_redirect(
+            authz_request.redirect_uri,
+            "unauthorized_client",
+            "This client cannot sign people in.",
+            authz_request.state,
+        )
+    return handler(authz_request)

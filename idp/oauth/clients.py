@@ -1,0 +1,224 @@
+"""Registering OAuth clients: hub frontends, the platform's services, partners' API credentials."""
+
+from __future__ import annotations
+
+import secrets
+
+from idp.audit.service import record_event
+from idp.auth.enforce import enforce
+from idp.errors import Conflict, InvalidInput, NotFound
+from idp.extensions import db
+from idp.ids import new_id
+from idp.oauth.models import (
+    HUB_CLIENT_IDS,
+    OAuthClient,
+    TokenFamily,
+    redirect_uri_allowed,
+    sha256_hex,
+)
+from idp.oauth.revocation import revoke_family
+from idp.timeutil import utcnow
+from policies.actor import Actor
+from policies.organizations import can_act_in_org
+from policies.permissions import Permission
+from policies.roles import MACHINE_SCOPES
+
+SECRET_BYTES = 32  # 256 random bits
+HUB_SCOPE = "openid email profile"
+MAX_CLIENTS_PER_PARTNER = 50
+
+
+class InvalidRedirectUri(InvalidInput):
+    """A redirect URI that is not https (or loopback http), has a fragment or a wildcard."""
+
+    code = "invalid_redirect_uri"
+
+
+class ScopeNotAllowed(InvalidInput):
+    """A partner client asked for a scope partners cannot have."""
+
+    code = "invalid_scope"
+
+
+class TooManyClients(Conflict):
+    """The partner already has the maximum number of clients."""
+
+    code = "too_many_clients"
+
+
+def new_secret() -> str:
+    """A fresh client secret (256 bits)."""
+    return secrets.token_urlsafe(SECRET_BYTES)
+
+
+def check_redirect_uris(uris: list[str]) -> list[str]:
+    """Refuse anything that cannot be matched exactly and safely; keep the order, drop repeats."""
+    bad = [uri for uri in uris if not redirect_uri_allowed(uri) or len(uri) > 2000]
+    if bad:
+        raise InvalidRedirectUri(
+            "Redirect URIs must be https (http only on a loopback host), without fragment "
+            "or wildcard.",
+            fields={"redirect_uris": bad},
+        )
+    return list(dict.fromkeys(uris))
+
+
+def register_hub_client(
+    hub: str, redirect_uris: list[str], post_logout_redirect_uris: list[str] | None = None
+) -> OAuthClient:
+    """Create or update the public first-party client of ``hub``; the caller commits."""
+    client_id = HUB_CLIENT_IDS[hub]
+    client = db.session.get(OAuthClient, client_id)
+    if client is None:
+        client = OAuthClient(client_id=client_id, kind="hub", hub=hub, created_at=utcnow())
+        db.session.add(client)
+    client.name = {"partner": "Partner Hub", "client": "Client Hub", "support": "Support"}[hub]
+    client.redirect_uris = check_redirect_uris(redirect_uris)
+    client.post_logout_redirect_uris = check_redirect_uris(post_logout_redirect_uris or [])
+    client.scope = HUB_SCOPE
+    client.deleted_at = None
+    return client
+
+
+def register_platform_client(
+    name: str, organization_id: str, scope: str, client_id: str | None = None
+) -> tuple[OAuthClient, str]:
+    """Create a platform service client (hub ``support``) and return it with its secret."""
+    allowed = {str(p) for p in MACHINE_SCOPES["support"]}
+    if not set(scope.split()) <= allowed:
+        raise ScopeNotAllowed(f"A platform client may only have: {' '.join(sorted(allowed))}.")
+    secret = new_secret()
+    client = OAuthClient(
+        client_id=client_id or new_id("oc", 24),
+        client_secret_hash=sha256_hex(secret),
+        name=name,
+        kind="platform",
+        hub="support",
+        organization_id=organization_id,
+        redirect_uris=[],
+        post_logout_redirect_uris=[],
+        scope=scope,
+        created_at=utcnow(),
+    )
+    db.session.add(client)
+    return client, secret
+
+
+def _manage(actor: Actor, partner_id: str) -> None:
+    enforce(can_act_in_org(actor, Permission.OAUTH_CLIENTS_MANAGE, partner_id, "partner"))
+
+
+def _partner_client(partner_id: str, client_id: str) -> OAuthClient:
+    client = db.session.get(OAuthClient, client_id)
+    if (
+        client is None
+        or client.kind != "partner"
+        or client.organization_id != partner_id
+        or client.deleted_at is not None
+    ):
+        raise NotFound("No such OAuth client.")
+    return client
+
+
+def _audit(action: str, actor: Actor, client: OAuthClient, **extra) -> None:
+    record_event(
+        action,
+        actor_type="machine" if actor.is_machine else "user",
+        actor_id=actor.subject,
+        target_type="oauth_client",
+        target_id=client.client_id,
+        organization_id=client.organization_id,
+        after={"name": client.name, "redirect_uris": client.redirect_uris, **extra},
+    )
+
+
+def create_partner_client(
+    actor: Actor,
+    partner_id: str,
+    *,
+    name: str,
+    redirect_uris: list[str] | None = None,
+    scope: str | None = None,
+) -> tuple[OAuthClient, str]:
+    """A partner owner creates a confidential client; the secret is returned this once."""
+    _manage(actor, partner_id)
+    allowed = {str(p) for p in MACHINE_SCOPES["partner"]}
+    requested = scope.split() if scope else sorted(allowed)
+    if not set(requested) <= allowed:
+        raise ScopeNotAllowed(
+            "Unknown or forbidden scope.", fields={"scope": sorted(set(requested) - allowed)}
+        )
+    live = db.session.scalar(
+        db.select(db.func.count())
+        .select_from(OAuthClient)
+        .where(OAuthClient.organization_id == partner_id, OAuthClient.deleted_at.is_(None))
+    )
+    if live >= MAX_CLIENTS_PER_PARTNER:
+        raise TooManyClients(f"A partner may have at most {MAX_CLIENTS_PER_PARTNER} clients.")
+    secret = new_secret()
+    client = OAuthClient(
+        client_id=new_id("oc", 24),
+        client_secret_hash=sha256_hex(secret),
+        name=name,
+        kind="partner",
+        hub="partner",
+        organization_id=partner_id,
+        redirect_uris=check_redirect_uris(redirect_uris or []),
+        post_logout_redirect_uris=[],
+        scope=" ".join(requested),
+        created_at=utcnow(),
+    )
+    db.session.add(client)
+    _audit("oauth_client.created", actor, client, scope=client.scope)
+    db.session.commit()
+    return client, secret
+
+
+def list_partner_clients(actor: Actor, partner_id: str) -> list[OAuthClient]:
+    """The partner's live clients, newest first (never their secrets)."""
+    _manage(actor, partner_id)
+    return list(
+        db.session.scalars(
+            db.select(OAuthClient)
+            .where(
+                OAuthClient.organization_id == partner_id,
+                OAuthClient.kind == "partner",
+                OAuthClient.deleted_at.is_(None),
+            )
+            .order_by(OAuthClient.created_at.desc(), OAuthClient.client_id)
+        )
+    )
+
+
+def _revoke_client_tokens(client: OAuthClient, reason: str) -> None:
+    families = db.session.scalars(
+        db.select(TokenFamily).where(
+            TokenFamily.client_id == client.client_id, TokenFamily.revoked_at.is_(None)
+        )
+    )
+    for family in families:
+        revoke_family(family, reason)
+
+
+def rotate_partner_client_secret(
+    actor: Actor, partner_id: str, client_id: str
+) -> tuple[OAuthClient, str]:
+    """Replace the secret (the old one stops working at once); return the new one this once."""
+    _manage(actor, partner_id)
+    client = _partner_client(partner_id, client_id)
+    secret = new_secret()
+    client.client_secret_hash = sha256_hex(secret)
+    client.secret_rotated_at = utcnow()
+    _audit("oauth_client.secret_rotated", actor, client)
+    db.session.commit()
+    return client, secret
+
+
+def delete_partner_client(actor: Actor, partner_id: str, client_id: str) -> None:
+    """Delete the client and revoke every token it holds."""
+    _manage(actor, partner_id)
+    client = _partner_client(partner_id, client_id)
+    client.deleted_at = utcnow()
+    _revoke_client_tokens(client, "oauth_client_deleted")
+    _audit("oauth_client.deleted", actor, client)
+    db.session.commit()

@@ -1,0 +1,342 @@
+"""Authlib grants, subclassed: only their storage and policy hooks are ours.
+
+* ``AuthorizationCodeGrant`` with PKCE S256 required for every client and
+  OpenID Connect ID tokens (``IdTokenExtension``);
+* ``RefreshTokenGrant`` rotating the refresh token on every use; a rotated
+  token presented again revokes its whole family;
+* ``ClientCredentialsGrant`` for partner and platform services;
+* ``TokenExchangeGrant`` (RFC 8693) for switching partner.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749.errors import (
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    OAuth2Error,
+    UnauthorizedClientError,
+)
+from authlib.oauth2.rfc6749.util import scope_to_list
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import OpenIDCode
+from authlib.oidc.core.util import create_half_hash
+from flask import current_app
+
+from idp.accounts.models import User
+from idp.extensions import db
+from idp.ids import new_id
+from idp.keys.service import sign_jwt
+from idp.oauth.issuance import TOKEN_RESPONSE_EXTRAS, issue_tokens, roles_in
+from idp.oauth.models import TOKEN_EXCHANGE, AuthorizationCode, RefreshToken, sha256_hex
+from idp.oauth.revocation import revoke_family
+from idp.oauth.tokens_view import parse_access_token
+from idp.oauth.userinfo import user_claims
+from idp.timeutil import utcnow
+
+CLIENT_AUTH = ["client_secret_basic", "client_secret_post", "none"]
+CONFIDENTIAL_AUTH = ["client_secret_basic", "client_secret_post"]
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+
+
+class InvalidTargetError(OAuth2Error):
+    """RFC 8693 section 2.2.2: the requested target (organization) is not allowed."""
+
+    error = "invalid_target"
+
+
+class _IssuingGrant:
+    """Token generation through ``issue_tokens`` (our claims, our families)."""
+
+    def token_target(self):
+        """(organization id, existing family or None) the new tokens are for."""
+        raise NotImplementedError
+
+    def generate_token(
+        self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True
+    ):
+        organization_id, family = self.token_target()
+        token, family = issue_tokens(
+            client=self.request.client,
+            user=user,
+            scope=scope or "",
+            organization_id=organization_id,
+            family=family,
+            include_refresh_token=include_refresh_token,
+        )
+        self.request.token_family = family
+        return token
+
+
+class S256CodeChallenge(CodeChallenge):
+    """PKCE (RFC 7636) required on every authorization request, S256 only (RFC 9700 2.1.1)."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+
+    def validate_code_challenge(self, grant, redirect_uri):
+        """Refuse a missing challenge and any method but S256 (``plain`` included)."""
+        data = grant.request.payload.data
+        if not data.get("code_challenge"):
+            raise InvalidRequestError("Missing 'code_challenge': PKCE with S256 is required.")
+        if data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("'code_challenge_method' must be 'S256'.")
+        super().validate_code_challenge(grant, redirect_uri)
+
+    def validate_code_verifier(self, grant, result):
+        """Every client, confidential ones too, must present the verifier."""
+        if not grant.request.form.get("code_verifier"):
+            raise InvalidRequestError("Missing 'code_verifier'.")
+        super().validate_code_verifier(grant, result)
+
+
+class IdTokenExtension(OpenIDCode):
+    """OpenID Connect Core 3.1: an ES256 ID token from our key ring, with ``nonce``."""
+
+    def exists_nonce(self, nonce, request):
+        """A nonce already used by this client is refused (replay)."""
+        return (
+            db.session.scalar(
+                db.select(AuthorizationCode.id).where(
+                    AuthorizationCode.client_id == request.payload.client_id,
+                    AuthorizationCode.nonce == nonce,
+                )
+            )
+            is not None
+        )
+
+    def encode_id_token(self, token, request):
+        """Sign the ID token for the user and client of this code exchange."""
+        code = request.authorization_code
+        user = request.user
+        now = int(time.time())
+        claims = {
+            "iss": current_app.config["IDP_ISSUER"],
+            "sub": user.id,
+            "aud": request.client.client_id,
+            "azp": request.client.client_id,
+            "iat": now,
+            "exp": now + current_app.config.get("IDP_ID_TOKEN_TTL", 3600),
+            "auth_time": code.auth_time,
+            "amr": code.get_amr(),
+            "sid": request.token_family.id,
+            "at_hash": create_half_hash(token["access_token"], "ES256").decode(),
+        }
+        if code.nonce:
+            claims["nonce"] = code.nonce
+        claims.update(user_claims(user, code.organization_id, token.get("scope", "")))
+        return sign_jwt(claims, typ="JWT")
+
+
+class AuthorizationCodeGrant(_IssuingGrant, grants.AuthorizationCodeGrant):
+    """RFC 6749 section 4.1 with single-use, short-lived, hashed codes."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH
+
+    def token_target(self):
+        code = self.request.authorization_code
+        return code.organization_id, None
+
+    def save_authorization_code(self, code, request):
+        """Store the code's hash with what the user decided (organization, handler context)."""
+        payload = request.payload.data
+        row = AuthorizationCode(
+            id=new_id("ac"),
+            code_hash=sha256_hex(code),
+            client_id=request.client.client_id,
+            user_id=request.user.id,
+            organization_id=getattr(request, "idp_organization_id", None),
+            redirect_uri=request.payload.redirect_uri,
+            scope=request.scope or "",
+            nonce=payload.get("nonce"),
+            code_challenge=payload["code_challenge"],
+            code_challenge_method=payload["code_challenge_method"],
+            auth_time=getattr(request, "idp_auth_time", None) or int(time.time()),
+            context=getattr(request, "idp_context", None),
+            created_at=utcnow(),
+            expires_at=utcnow() + timedelta(seconds=current_app.config["IDP_AUTH_CODE_TTL"]),
+        )
+        db.session.add(row)
+        return row
+
+    def query_authorization_code(self, code, client):
+        """Claim the code atomically; a used code revokes what it issued (RFC 6749 4.1.2)."""
+        row = db.session.scalar(
+            db.select(AuthorizationCode).where(
+                AuthorizationCode.code_hash == sha256_hex(code),
+                AuthorizationCode.client_id == client.client_id,
+            )
+        )
+        if row is None:
+            return None
+        claimed = db.session.execute(
+            db.update(AuthorizationCode)
+            .where(AuthorizationCode.id == row.id, AuthorizationCode.used_at.is_(None))
+            .values(used_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        db.session.refresh(row)
+        if claimed != 1:
+            if row.family_id:
+                from idp.oauth.models import TokenFamily
+
+                family = db.session.get(TokenFamily, row.family_id)
+                if family is not None:
+                    revoke_family(family, "authorization_code_reused")
+            return None
+        if row.expires_at <= utcnow():
+            return None
+        return row
+
+    def delete_authorization_code(self, authorization_code):
+        """Codes are kept (used) to detect replays; link the code to what it issued."""
+        authorization_code.family_id = self.request.token_family.id
+
+    def authenticate_user(self, authorization_code):
+        """The code's user, if the account may still log in."""
+        user = db.session.get(User, authorization_code.user_id)
+        return user if user is not None and user.is_active else None
+
+    def generate_token(self, user=None, scope=None, **kwargs):
+        # A partner's consent app learns the grant; it never acts as the client's user.
+        client = self.request.client
+        if client.kind != "hub":
+            organization_id = client.organization_id
+            token, family = issue_tokens(
+                client=client, user=None, scope=scope or "", organization_id=organization_id
+            )
+            self.request.token_family = family
+            return token
+        return super().generate_token(user=user, scope=scope, **kwargs)
+
+    def create_token_response(self):
+        """Issue the tokens, then merge the registered token response extras."""
+        status, token, headers = super().create_token_response()
+        for extra in TOKEN_RESPONSE_EXTRAS:
+            token.update(extra(self.request.authorization_code) or {})
+        return status, token, headers
+
+
+class RefreshTokenGrant(_IssuingGrant, grants.RefreshTokenGrant):
+    """RFC 6749 section 6 with rotation; reuse of a rotated token revokes the family."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def token_target(self):
+        family = self.request.refresh_token.family
+        return family.organization_id, family
+
+    def authenticate_refresh_token(self, refresh_token):
+        """The stored token; a rotated one revokes its family (RFC 9700 4.14.2)."""
+        row = db.session.scalar(
+            db.select(RefreshToken).where(RefreshToken.token_hash == sha256_hex(refresh_token))
+        )
+        if row is None:
+            return None
+        if row.rotated_at is not None:
+            revoke_family(row.family, "refresh_token_reused")
+            return None
+        if not row.family.is_active:
+            return None
+        return row
+
+    def authenticate_user(self, refresh_token):
+        """The family's user while active and still a member of the family's organization."""
+        family = refresh_token.family
+        user = db.session.get(User, family.user_id) if family.user_id else None
+        if user is None or not user.is_active:
+            raise InvalidGrantError("The account can no longer use this token.")
+        if family.organization_id and not roles_in(user, family.organization_id):
+            revoke_family(family, "membership_ended")
+            raise InvalidGrantError("The membership this token was issued for has ended.")
+        return user
+
+    def revoke_old_credential(self, refresh_token):
+        """Rotate atomically: of two concurrent uses only one wins, the other revokes."""
+        rotated = db.session.execute(
+            db.update(RefreshToken)
+            .where(RefreshToken.id == refresh_token.id, RefreshToken.rotated_at.is_(None))
+            .values(rotated_at=utcnow())
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if rotated != 1:
+            revoke_family(refresh_token.family, "refresh_token_reused")
+            raise InvalidGrantError()
+
+
+class ClientCredentialsGrant(_IssuingGrant, grants.ClientCredentialsGrant):
+    """RFC 6749 section 4.4 for partner and platform services; only the client's own scopes."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_AUTH
+
+    def token_target(self):
+        return self.request.client.organization_id, None
+
+    def validate_token_request(self):
+        """Refuse any scope the client was not given (``invalid_scope``)."""
+        super().validate_token_request()
+        requested = set(scope_to_list(self.request.payload.scope) or [])
+        allowed = set(scope_to_list(self.request.client.scope) or [])
+        if not requested <= allowed:
+            raise InvalidScopeError()
+        self.request.scope = self.request.client.get_allowed_scope(self.request.payload.scope)
+
+    def create_token_response(self):
+        """A machine token: ``hub`` and ``org`` of the client, no refresh token."""
+        token = self.generate_token(scope=self.request.scope, include_refresh_token=False)
+        return 200, token, self.TOKEN_RESPONSE_HEADER
+
+
+class TokenExchangeGrant(_IssuingGrant, grants.BaseGrant, grants.TokenEndpointMixin):
+    """RFC 8693 token exchange, used to switch partner without a password prompt.
+
+    The hub frontend sends its current access token as ``subject_token``
+    (``subject_token_type`` access_token) and the target ``organization``;
+    a user who is a member of it gets a new token family for it.
+    """
+
+    GRANT_TYPE = TOKEN_EXCHANGE
+    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH
+
+    def token_target(self):
+        return self.request.target_organization_id, None
+
+    def validate_token_request(self):
+        """Check the subject token (ours, live, same client) and the membership in the target."""
+        client = self.authenticate_token_endpoint_client()
+        if not client.check_grant_type(self.GRANT_TYPE):
+            raise UnauthorizedClientError()
+        form = self.request.form
+        subject_token = form.get("subject_token")
+        target = form.get("organization")
+        if not subject_token or form.get("subject_token_type") != ACCESS_TOKEN_TYPE:
+            raise InvalidRequestError("Send 'subject_token' of type access_token.")
+        if not target:
+            raise InvalidRequestError("Missing 'organization'.")
+        subject = parse_access_token(subject_token)
+        if subject is None or subject.is_revoked() or subject.is_expired():
+            raise InvalidGrantError("The subject token is not active.")
+        if subject.client_id != client.client_id or subject.user_id is None:
+            raise InvalidGrantError("The subject token was not issued to this client for a user.")
+        user = db.session.get(User, subject.user_id)
+        if user is None or not user.is_active:
+            raise InvalidGrantError("The account can no longer use this token.")
+        if not roles_in(user, target):
+            raise InvalidTargetError("You are not a member of this organization.")
+        self.request.client = client
+        self.request.user = user
+        self.request.target_organization_id = target
+        self.request.scope = subject.claims.get("scope", "")
+
+    def create_token_response(self):
+        """A new family for the target organization; remembered as the last one used."""
+        user = self.request.user
+        token = self.generate_token(user=user, scope=self.request.scope, include_refresh_token=True)
+        token["issued_token_type"] = ACCESS_TOKEN_TYPE
+        user.last_organization_id = self.request.target_organization_id
+        return 200, token, self.TOKEN_RESPONSE_HEADER

@@ -1,0 +1,83 @@
+"""OpenID Connect RP-Initiated Logout: end the browser session, revoke the login's tokens."""
+
+from __future__ import annotations
+
+import hmac
+
+import jwt
+from flask import Response, redirect, render_template, request
+
+from idp.extensions import db
+from idp.login.session import current_user, logout_user
+from idp.oauth.authorize import with_issuer
+from idp.oauth.models import OAuthClient, TokenFamily
+from idp.oauth.revocation import revoke_family
+from idp.oauth.server import query_client
+
+
+class LogoutRefused(ValueError):
+    """The logout request names a client or redirect that does not match."""
+
+
+def _hint_claims(hint: str | None) -> dict | None:
+    if not hint:
+        return None
+    from idp.keys.service import verify_jwt
+
+    try:
+        return verify_jwt(hint, verify_exp=False)
+    except (jwt.InvalidTokenError, ValueError):
+        return None
+
+
+def _client_for(params, claims: dict | None) -> OAuthClient | None:
+    client_id = params.get("client_id")
+    if claims is not None:
+        aud = claims.get("aud")
+        hinted = aud if isinstance(aud, str) else (aud or [None])[0]
+        if client_id and client_id != hinted:
+            raise LogoutRefused("client_id does not match the id_token_hint.")
+        client_id = hinted
+    return query_client(client_id) if client_id else None
+
+
+def _post_logout_target(params, client: OAuthClient | None) -> str | None:
+    uri = params.get("post_logout_redirect_uri")
+    if not uri:
+        return None
+    registered = client.post_logout_redirect_uris if client is not None else []
+    if not any(hmac.compare_digest(uri, r) for r in registered or []):
+        raise LogoutRefused("post_logout_redirect_uri is not registered for this client.")
+    return uri
+
+
+def end_session() -> Response:
+    """Log out; ask first unless a valid ``id_token_hint`` of this user came with a GET."""
+    params = request.values
+    hint = params.get("id_token_hint")
+    claims = _hint_claims(hint)
+    try:
+        if hint and claims is None:
+            raise LogoutRefused("The id_token_hint is not a valid ID token of ours.")
+        client = _client_for(params, claims)
+        target = _post_logout_target(params, client)
+    except LogoutRefused as exc:
+        body = render_template("oauth/error.html", error="invalid_request", description=str(exc))
+        return Response(body, status=400, mimetype="text/html")
+    user = current_user()
+    confirmed = request.method == "POST" or (
+        claims is not None and (user is None or claims.get("sub") == user.id)
+    )
+    if not confirmed:
+        body = render_template("oauth/logout_confirm.html", params=params.to_dict())
+        return Response(body, mimetype="text/html")
+    if claims is not None and claims.get("sid"):
+        family = db.session.get(TokenFamily, claims["sid"])
+        if family is not None and family.user_id == claims.get("sub"):
+            revoke_family(family, "logged_out", actor_id=family.user_id)
+    logout_user()
+    db.session.commit()
+    if target:
+        return redirect(with_issuer(target, {"state": params.get("state")}), code=302)
+    body = render_template("message.html", title="Signed out", message="You are signed out.")
+    return Response(body, mimetype="text/html")

@@ -1,0 +1,39 @@
+"""Input and output schemas of the Partner API credentials endpoints."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+
+class CreateClientSchema(Schema):
+    """A new partner client: a name, optional exact redirect URIs and scopes."""
+
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    redirect_uris = fields.List(
+        fields.String(validate=validate.Length(min=1, max=2000)),
+        load_default=list,
+        validate=validate.Length(max=10),
+    )
+    scope = fields.String(
+        load_default=None,
+        validate=validate.Length(max=1000),
+        metadata={"description": "Space-separated; defaults to every partner scope."},
+    )
+
+
+class ClientSchema(Schema):
+    """A partner client as listed (never with its secret)."""
+
+    client_id = fields.String()
+    name = fields.String()
+    redirect_uris = fields.List(fields.String())
+    scope = fields.String()
+    created_at = fields.DateTime(format="iso")
+    secret_rotated_at = fields.DateTime(format="iso", allow_none=True)
+
+
+class ClientWithSecretSchema(ClientSchema):
+    """The one response that shows a client secret: creation or rotation."""
+
+    client_secret = fields.String()
+    token_endpoint_auth_method = fields.String()

@@ -1,0 +1,180 @@
+"""Factories and helpers of the OAuth tests: clients, PKCE, logging in, running a code flow."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from idp.extensions import db
+from idp.oauth.clients import register_hub_client, register_platform_client
+from idp.oauth.models import OAuthClient, sha256_hex
+from idp.timeutil import utcnow
+from tests.factories import PASSWORD, make_org, make_user
+
+HUB_REDIRECT = "http://127.0.0.1:8000/demo/callback"
+PARTNER_REDIRECT = "https://partner.example/callback"
+
+
+def pkce_pair() -> tuple[str, str]:
+    """A (verifier, S256 challenge) pair."""
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def make_hub_clients() -> dict[str, OAuthClient]:
+    """The three hub frontends, redirecting to ``HUB_REDIRECT``."""
+    clients = {
+        hub: register_hub_client(hub, [HUB_REDIRECT], [HUB_REDIRECT])
+        for hub in ("partner", "client", "support")
+    }
+    db.session.commit()
+    return clients
+
+
+def make_partner_client(
+    partner, *, redirect_uris=None, scope="channels:read clients:read"
+) -> tuple[OAuthClient, str]:
+    """A partner's confidential client and its secret."""
+    secret = secrets.token_urlsafe(32)
+    client = OAuthClient(
+        client_id=f"oc_test{secrets.token_hex(6)}",
+        client_secret_hash=sha256_hex(secret),
+        name="Partner service",
+        kind="partner",
+        hub="partner",
+        organization_id=partner.id,
+        redirect_uris=redirect_uris or [],
+        post_logout_redirect_uris=[],
+        scope=scope,
+        created_at=utcnow(),
+    )
+    db.session.add(client)
+    db.session.commit()
+    return client, secret
+
+
+def make_platform_client(support_org) -> tuple[OAuthClient, str]:
+    """The provisioning service's client."""
+    client, secret = register_platform_client(
+        "Provisioning", support_org.id, "channels:read channels:write"
+    )
+    db.session.commit()
+    return client, secret
+
+
+def csrf_from(html: str) -> str:
+    """The CSRF token of the first form in ``html``."""
+    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert match, "the page has no CSRF token"
+    return match.group(1)
+
+
+def query_of(location: str) -> dict[str, str]:
+    """The query parameters of a redirect location."""
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+@dataclass
+class Flow:
+    """One authorization code flow driven through the test client."""
+
+    http: object
+    client_id: str = "partner-hub"
+    redirect_uri: str = HUB_REDIRECT
+    scope: str = "openid email profile"
+    state: str = "state-123"
+    nonce: str | None = "nonce-abc"
+    verifier: str = ""
+    challenge: str = ""
+
+    def __post_init__(self):
+        self.verifier, self.challenge = pkce_pair()
+
+    def params(self, **overrides) -> dict:
+        """The authorization request parameters, with overrides (None removes one)."""
+        params = {
+            "response_type": "code",
+            "client_id": self.client_id,
+            "redirect_uri": self.redirect_uri,
+            "scope": self.scope,
+            "state": self.state,
+            "nonce": self.nonce,
+            "code_challenge": self.challenge,
+            "code_challenge_method": "S256",
+        }
+        params.update(overrides)
+        return {k: v for k, v in params.items() if v is not None}
+
+    def authorize(self, **overrides):
+        """GET /oauth/authorize."""
+        return self.http.get("/oauth/authorize", query_string=self.params(**overrides))
+
+    def login(self, email: str, password: str = PASSWORD, login_response=None):
+        """Follow the redirect to the login page and post the credentials."""
+        response = login_response or self.authorize()
+        assert response.status_code == 302, response.get_data(as_text=True)
+        login_url = response.headers["Location"]
+        page = self.http.get(login_url)
+        return self.http.post(
+            login_url,
+            data={"email": email, "password": password, "csrf_token": csrf_from(page.text)},
+        )
+
+    def code_for(self, email: str, organization_id: str | None = None) -> str:
+        """Log in, pick ``organization_id`` when asked, and return the code."""
+        response = self.login(email)
+        while response.status_code == 302 and "code=" not in response.headers["Location"]:
+            location = response.headers["Location"]
+            if "/login/organization/" in location:
+                page = self.http.get(location)
+                response = self.http.post(
+                    location,
+                    data={"organization_id": organization_id, "csrf_token": csrf_from(page.text)},
+                )
+            else:
+                response = self.http.get(location)
+        assert response.status_code == 302, response.get_data(as_text=True)
+        return query_of(response.headers["Location"])["code"]
+
+    def exchange(self, code: str, **overrides):
+        """POST the code to the token endpoint (a public client)."""
+        data = {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": self.redirect_uri,
+            "client_id": self.client_id,
+            "code_verifier": self.verifier,
+        }
+        data.update(overrides)
+        return self.http.post("/oauth/token", data={k: v for k, v in data.items() if v is not None})
+
+
+@pytest.fixture
+def hub_clients(app_ctx):
+    return make_hub_clients()
+
+
+@pytest.fixture
+def partner_world(app_ctx, hub_clients):
+    """Two partners; an owner of the first and a consultant in both."""
+    acme = make_org("partner", "Acme")
+    globex = make_org("partner", "Globex")
+    owner = make_user("partner", acme, "owner")
+    consultant = make_user("partner", acme, "member")
+    from idp.orgs.models import Membership
+
+    db.session.add(Membership.create(consultant, globex, "owner"))
+    db.session.commit()
+    return {"acme": acme, "globex": globex, "owner": owner, "consultant": consultant}
+
+
+@pytest.fixture
+def flow(client):
+    return Flow(client)
