@@ -94,6 +94,7 @@ def _register_blueprints(app: Flask) -> None:
     from idp.oauth.api import blp as oauth_clients_blp
     from idp.oauth.server import init_oauth
     from idp.oauth.views import blp as oauth_blp
+    from idp.openapi import document_security
     from idp.orgs.pages import bp as orgs_pages_bp
     from idp.orgs.views import blp as invitations_blp
     from idp.support.pages import blp as support_pages_blp
@@ -101,6 +102,7 @@ def _register_blueprints(app: Flask) -> None:
     from idp.webhooks.delivery import register as register_webhook_deliverer
     from idp.webhooks.views import blp as webhooks_blp
 
+    document_security(app)
     app.register_blueprint(health_blp)
     init_oauth(app)
     app.register_blueprint(oauth_blp)

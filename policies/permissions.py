@@ -7,6 +7,7 @@ class Permission(StrEnum):
     """A thing an actor may be allowed to do; roles and scopes map onto these."""
 
     API_KEYS_CREATE = "api_keys:create"
+    API_KEYS_MANAGE = "api_keys:manage"  # a consent scope: what a client grants a partner
     API_KEYS_READ = "api_keys:read"
     API_KEYS_REVOKE = "api_keys:revoke"
     AUDIT_READ = "audit:read"
@@ -18,6 +19,8 @@ class Permission(StrEnum):
     GRANTS_READ = "grants:read"
     GRANTS_REVOKE = "grants:revoke"
     INVITATIONS_CREATE = "invitations:create"
+    INVITATIONS_READ = "invitations:read"
+    INVITATIONS_REVOKE = "invitations:revoke"
     MEMBERS_READ = "members:read"
     OAUTH_CLIENTS_MANAGE = "oauth_clients:manage"
     SUPPORT_ACCOUNTS_DISABLE = "support_accounts:disable"

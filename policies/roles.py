@@ -58,7 +58,13 @@ ROLE_PERMISSIONS: MappingProxyType = MappingProxyType(
         "partner": MappingProxyType(
             {
                 "owner": _PARTNER_MEMBER
-                | {P.INVITATIONS_CREATE, P.OAUTH_CLIENTS_MANAGE, P.WEBHOOKS_MANAGE},
+                | {
+                    P.INVITATIONS_CREATE,
+                    P.INVITATIONS_READ,
+                    P.INVITATIONS_REVOKE,
+                    P.OAUTH_CLIENTS_MANAGE,
+                    P.WEBHOOKS_MANAGE,
+                },
                 "member": _PARTNER_MEMBER,
             }
         ),

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-
 from flask import Blueprint, redirect, render_template, request
 
 from idp.accounts import reset, service
@@ -16,17 +13,6 @@ bp = Blueprint("accounts_pages", __name__)
 
 def _message(title: str, message: str, status: int = 200, link: dict | None = None):
     return render_template("message.html", title=title, message=message, link=link), status
-
-
-def _log_in(user) -> bool:
-    """Open a browser session for ``user`` when the login module is installed."""
-    if importlib.util.find_spec("idp.login.session") is None:
-        return False
-    session_module = importlib.import_module("idp.login.session")
-    if not hasattr(session_module, "login_user"):
-        return False
-    session_module.login_user(user)
-    return True
 
 
 @bp.route("/signup", methods=["GET", "POST"])
@@ -71,7 +57,7 @@ def signup_verify():
         result = service.complete_signup(token)
     except DomainError as exc:
         return _message(exc.title, exc.detail, exc.status)
-    logged_in = _log_in(result.user)
+    logged_in = service.log_in_after_signup(result.user)
     if result.continue_url and logged_in:
         return redirect(result.continue_url, code=303)
     link = {"href": result.continue_url, "text": "Continue"} if result.continue_url else None

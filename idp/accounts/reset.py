@@ -92,11 +92,13 @@ def complete_password_reset(raw_token: str | None, new_password: str) -> User:
 
 
 def revoke_user_tokens(user_id: str, reason: str) -> None:
-    """End every token family of the user (the OAuth service's revocation when it exists)."""
-    if importlib.util.find_spec("idp.oauth.service") is not None:
-        oauth_service = importlib.import_module("idp.oauth.service")
-        if hasattr(oauth_service, "revoke_user_tokens"):
-            oauth_service.revoke_user_tokens(user_id, reason)
+    """End every token family of the user, through the OAuth revocation when installed."""
+    for module_name in ("idp.oauth.service", "idp.oauth.revocation"):
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        revoke = getattr(importlib.import_module(module_name), "revoke_user_tokens", None)
+        if revoke is not None:
+            revoke(user_id, reason)
             return
     db.session.execute(
         sa.update(TokenFamily)

@@ -9,6 +9,8 @@ decides any race with another sign-up or an invitation acceptance.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -200,3 +202,13 @@ def complete_signup(raw_token: str | None) -> SignupResult:
             raise
         raise EmailTaken("Log in with this address, or sign up with another one.") from None
     return SignupResult(user, organization, payload.get("continue_url"))
+
+
+def log_in_after_signup(user: User) -> bool:
+    """Open a browser session for the new account (when the login module is installed)."""
+    if importlib.util.find_spec("idp.login.session") is None:
+        return False
+    session_module = importlib.import_module("idp.login.session")
+    session_module.login_user(user)
+    db.session.commit()
+    return True

@@ -1,0 +1,277 @@
+"""Partner invitations: an owner invites an address; the emailed link makes it a member.
+
+Accepting proves the mailbox (the single-use link). A new address sets its
+password on the accept page. An address that already belongs to a partner user
+becomes a new membership of that same account, and the page asks for that
+account's current password, so both the mailbox and the account are proven
+(a forwarded invitation email alone cannot attach a partner to someone's
+account). Client and support addresses cannot accept: one address, one hub.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.exc import IntegrityError
+
+from idp.accounts.models import User
+from idp.accounts.passwords import verify_password
+from idp.accounts.service import (
+    EmailTaken,
+    checked_password_hash,
+    hub_name,
+    parse_address,
+    user_by_email,
+)
+from idp.accounts.tokens import absolute_url, hash_link_secret, new_link_secret
+from idp.audit.service import record_event
+from idp.errors import Conflict, DomainError, InvalidInput, NotFound
+from idp.extensions import db
+from idp.ids import PREFIXES, new_id
+from idp.orgs.models import Invitation, Membership, Organization
+from idp.outbox.service import enqueue_templated_email
+from idp.timeutil import utcnow
+from policies.actor import Actor
+from policies.roles import ROLES_BY_HUB
+
+
+class InvitationInvalid(DomainError):
+    """The invitation link is unknown, accepted, revoked or expired."""
+
+    status, code, title = 400, "invitation_invalid", "This invitation is invalid or has expired"
+
+
+class InvitationPending(Conflict):
+    """The address already has a pending invitation to this partner."""
+
+    code, title = "invitation_pending", "An invitation is already pending"
+
+
+class AlreadyMember(Conflict):
+    """The address's account is already a member of this partner."""
+
+    code, title = "already_member", "Already a member"
+
+
+class OtherHubAddress(Conflict):
+    """The address belongs to a client or support account, so it cannot join a partner."""
+
+    code, title = "email_in_other_hub", "This address belongs to another hub"
+
+
+class AccountDisabled(Conflict):
+    """The address's partner account is disabled."""
+
+    code, title = "account_disabled", "This account is disabled"
+
+
+@dataclass(frozen=True)
+class OpenInvitation:
+    """An invitation behind a link, and what accepting it would mean for its address."""
+
+    invitation: Invitation
+    partner: Organization
+    account: User | None
+
+    @property
+    def situation(self) -> str:
+        """What accepting means: ``new_account``, ``existing_account`` or a refusal reason."""
+        if self.account is None:
+            return "new_account"
+        if self.account.hub != "partner":
+            return "other_hub"
+        if not self.account.is_active:
+            return "disabled"
+        if any(m.organization_id == self.partner.id for m in self.account.memberships):
+            return "already_member"
+        return "existing_account"
+
+
+def _partner(partner_id: str) -> Organization:
+    partner = db.session.get(Organization, partner_id)
+    if partner is None or partner.kind != "partner":
+        raise NotFound("No such partner.")
+    return partner
+
+
+def _pending_clause():
+    return sa.and_(
+        Invitation.accepted_at.is_(None),
+        Invitation.revoked_at.is_(None),
+        Invitation.expires_at > utcnow(),
+    )
+
+
+def create_invitation(actor: Actor, partner_id: str, email: str, role: str) -> Invitation:
+    """Invite ``email`` to the partner with ``role`` and email the accept link."""
+    partner = _partner(partner_id)
+    address = parse_address(email)
+    if role not in ROLES_BY_HUB["partner"]:
+        raise InvalidInput("Unknown role.", fields={"role": ["must be owner or member"]})
+    account = user_by_email(address.normalized)
+    if account is not None and any(m.organization_id == partner.id for m in account.memberships):
+        raise AlreadyMember("This address is already a member of this partner.")
+    pending = db.session.scalar(
+        sa.select(Invitation.id).where(
+            Invitation.organization_id == partner.id,
+            Invitation.email_normalized == address.normalized,
+            _pending_clause(),
+        )
+    )
+    if pending is not None:
+        raise InvitationPending("Revoke the pending invitation first to send a new one.")
+    raw, digest = new_link_secret()
+    ttl = current_app.config["IDP_INVITATION_TTL"]
+    invitation = Invitation(
+        id=new_id(PREFIXES["invitation"]),
+        organization_id=partner.id,
+        email=address.display,
+        email_normalized=address.normalized,
+        role=role,
+        token_hash=digest,
+        invited_by_id=actor.user_id,
+        expires_at=utcnow() + timedelta(seconds=ttl),
+    )
+    db.session.add(invitation)
+    enqueue_templated_email(
+        address.display,
+        f"You are invited to join {partner.name} on the Partner Hub",
+        "orgs/email/invitation.txt",
+        partner=partner.name,
+        role=role,
+        accept_url=absolute_url("/invitations/accept", token=raw),
+        ttl_days=max(ttl // 86400, 1),
+    )
+    record_event(
+        "invitation.created",
+        actor_type="client" if actor.is_machine else "user",
+        actor_id=actor.subject,
+        target_type="invitation",
+        target_id=invitation.id,
+        organization_id=partner.id,
+        after={"email": address.display, "role": role},
+    )
+    db.session.commit()
+    return invitation
+
+
+def list_pending_invitations(partner_id: str) -> list[Invitation]:
+    """The partner's invitations that can still be accepted, newest first."""
+    partner = _partner(partner_id)
+    return list(
+        db.session.scalars(
+            sa.select(Invitation)
+            .where(Invitation.organization_id == partner.id, _pending_clause())
+            .order_by(Invitation.created_at.desc(), Invitation.id)
+        )
+    )
+
+
+def revoke_invitation(actor: Actor, partner_id: str, invitation_id: str) -> None:
+    """Revoke a pending invitation so its link stops working (revoking twice is harmless)."""
+    invitation = db.session.get(Invitation, invitation_id)
+    if invitation is None or invitation.organization_id != partner_id:
+        raise NotFound("No such invitation.")
+    if invitation.accepted_at is not None:
+        raise Conflict("This invitation was accepted already.", code="invitation_accepted")
+    if invitation.revoked_at is None:
+        invitation.revoked_at = utcnow()
+        record_event(
+            "invitation.revoked",
+            actor_type="client" if actor.is_machine else "user",
+            actor_id=actor.subject,
+            target_type="invitation",
+            target_id=invitation.id,
+            organization_id=partner_id,
+        )
+    db.session.commit()
+
+
+def open_invitation(raw_token: str | None) -> OpenInvitation:
+    """The usable invitation behind a link and the account its address has, or raise."""
+    invitation = None
+    if raw_token and len(raw_token) <= 200:
+        invitation = db.session.scalar(
+            sa.select(Invitation).where(
+                Invitation.token_hash == hash_link_secret(raw_token), _pending_clause()
+            )
+        )
+    if invitation is None:
+        raise InvitationInvalid("Ask the partner's owner for a new invitation.")
+    account = user_by_email(invitation.email_normalized)
+    return OpenInvitation(invitation, invitation.organization, account)
+
+
+def _refuse(opened: OpenInvitation) -> None:
+    situation = opened.situation
+    if situation == "other_hub":
+        raise OtherHubAddress(
+            f"This address belongs to a {hub_name(opened.account.hub)} account, and one "
+            "address can hold only one account. Ask the partner to invite another address, "
+            "or ask support."
+        )
+    if situation == "disabled":
+        raise AccountDisabled("The account of this address is disabled. Ask support.")
+    if situation == "already_member":
+        raise AlreadyMember(f"You are already a member of {opened.partner.name}.")
+
+
+def accept_invitation(raw_token: str | None, password: str) -> User:
+    """Accept: a new account with ``password``, or a new membership proven by the account's own."""
+    opened = open_invitation(raw_token)
+    _refuse(opened)
+    invitation, partner, user = opened.invitation, opened.partner, opened.account
+    if user is not None and not verify_password(user.password_hash, password):
+        raise InvalidInput(
+            "The password is not this account's.", fields={"password": ["wrong password"]}
+        )
+    password_hash = checked_password_hash(password) if user is None else None
+    claimed = db.session.execute(
+        sa.update(Invitation)
+        .where(Invitation.id == invitation.id, _pending_clause())
+        .values(accepted_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        db.session.rollback()
+        raise InvitationInvalid("Ask the partner's owner for a new invitation.")
+    if user is None:
+        user = User.create(
+            email=invitation.email,
+            email_normalized=invitation.email_normalized,
+            hub="partner",
+            email_verified=True,
+            password_hash=password_hash,
+            password_changed_at=utcnow(),
+        )
+        db.session.add(user)
+        record_event(
+            "account.created",
+            actor_type="user",
+            actor_id=user.id,
+            target_type="user",
+            target_id=user.id,
+            organization_id=partner.id,
+            after={"hub": "partner", "organization_id": partner.id, "via": "invitation"},
+        )
+    db.session.add(Membership.create(user, partner, invitation.role))
+    record_event(
+        "invitation.accepted",
+        actor_type="user",
+        actor_id=user.id,
+        target_type="invitation",
+        target_id=invitation.id,
+        organization_id=partner.id,
+        after={"user_id": user.id, "role": invitation.role},
+    )
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        # Another sign-up or acceptance took the address (or the membership) meanwhile.
+        _refuse(open_invitation(raw_token))
+        raise EmailTaken("This address got an account meanwhile: log in to accept.") from None
+    return user

@@ -1,0 +1,48 @@
+"""The invitation accept page."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template, request
+
+from idp.errors import DomainError, InvalidInput
+from idp.orgs import invitations
+
+bp = Blueprint("orgs_pages", __name__)
+
+
+def _page(opened, token: str, errors: dict | None = None, status: int = 200):
+    return render_template(
+        "orgs/invitation_accept.html",
+        opened=opened,
+        situation=opened.situation,
+        token=token,
+        errors=errors or {},
+    ), status
+
+
+@bp.route("/invitations/accept", methods=["GET", "POST"])
+def accept():
+    """Show what accepting means for this address, and accept on POST."""
+    token = request.values.get("token", "")
+    try:
+        opened = invitations.open_invitation(token)
+        if request.method == "GET":
+            return _page(opened, token)
+        password = request.form.get("password", "")
+        if opened.situation == "new_account" and password != request.form.get(
+            "password_confirm", ""
+        ):
+            return _page(opened, token, {"password_confirm": ["The two passwords differ."]}, 422)
+        try:
+            user = invitations.accept_invitation(token, password)
+        except InvalidInput as exc:
+            return _page(opened, token, exc.fields, 422)
+    except DomainError as exc:
+        return render_template("message.html", title=exc.title, message=exc.detail), exc.status
+    membership = next(m for m in user.memberships if m.organization_id == opened.partner.id)
+    return render_template(
+        "message.html",
+        title=f"Welcome to {opened.partner.name}",
+        message=f"{user.email} is now a {membership.role} of {opened.partner.name}. "
+        "Log in to the Partner Hub to start.",
+    )

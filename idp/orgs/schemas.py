@@ -1,0 +1,34 @@
+"""Input and output schemas of the partner invitation API."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from idp.timeutil import isoformat
+from policies.roles import ROLES_BY_HUB
+
+
+class Timestamp(fields.DateTime):
+    """A stored naive-UTC datetime rendered as RFC 3339 with ``Z``."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return isoformat(value)
+
+
+class InvitationIn(Schema):
+    """Whom to invite, and as what."""
+
+    email = fields.String(required=True, validate=validate.Length(max=320))
+    role = fields.String(required=True, validate=validate.OneOf(ROLES_BY_HUB["partner"]))
+
+
+class InvitationOut(Schema):
+    """A pending invitation (its link is only ever in the email)."""
+
+    id = fields.String(required=True, metadata={"example": "inv_3k9x..."})
+    partner_id = fields.String(required=True, attribute="organization_id")
+    email = fields.String(required=True)
+    role = fields.String(required=True)
+    invited_by_id = fields.String(allow_none=True)
+    created_at = Timestamp(required=True)
+    expires_at = Timestamp(required=True)
