@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
 
-from flask import Flask, Response, json, request
-from sqlalchemy.exc import DBAPIError, OperationalError
+from flask import Flask, Response, current_app, json, request
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,11 @@ def _html_error(status: int, title: str, detail: str | None) -> Response:
     )
 
 
+def _database_unreachable(exc: DBAPIError) -> bool:
+    """Whether a database error means "cannot reach it" (503) rather than a bug (500)."""
+    return exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
+
+
 def register_error_handlers(app: Flask) -> None:
     """Install the single place where exceptions become HTTP responses."""
 
@@ -128,6 +134,7 @@ def register_error_handlers(app: Flask) -> None:
         status = exc.code or 500
         fields = None
         detail = exc.description
+        code = _HTTP_CODES.get(status, "http_error")
         data = getattr(exc, "data", None)
         if isinstance(data, dict) and "messages" in data:
             # webargs/marshmallow: {"json": {"field": ["message"]}}
@@ -139,6 +146,13 @@ def register_error_handlers(app: Flask) -> None:
             detail = "The request body has invalid fields." if fields else detail
             if isinstance(messages.get("json"), list):
                 detail = "; ".join(str(m) for m in messages["json"])
+                if status == 400:
+                    code, detail = "malformed_json", "The request body is not valid JSON."
+            if "_schema" in fields:
+                detail = "The request body must be a JSON object with the documented fields."
+        if status == 413:
+            limit = current_app.config.get("MAX_CONTENT_LENGTH")
+            detail = f"The request body is larger than {limit} bytes." if limit else detail
         headers = {}
         valid_methods = getattr(exc, "valid_methods", None)
         if status == 405 and valid_methods:
@@ -150,17 +164,21 @@ def register_error_handlers(app: Flask) -> None:
             resp = _html_error(status, exc.name, detail)
             resp.headers.update(headers)
             return resp
-        return problem(
-            status, _HTTP_CODES.get(status, "http_error"), exc.name, detail, fields, headers
-        )
+        return problem(status, code, exc.name, detail, fields, headers)
 
-    @app.errorhandler(OperationalError)
     @app.errorhandler(DBAPIError)
-    def _database(exc: Exception) -> Response:
-        log.error("database unavailable: %s", type(exc).__name__)
+    def _database(exc: DBAPIError) -> Response:
         from idp.extensions import db
 
-        db.session.rollback()
+        with contextlib.suppress(Exception):
+            db.session.rollback()
+        if not _database_unreachable(exc):
+            return _unexpected(exc)
+        log.error("database unavailable: %s", type(exc).__name__)
+        if _wants_html():
+            resp = _html_error(503, "Service unavailable", "Please try again in a moment.")
+            resp.headers["Retry-After"] = "5"
+            return resp
         return problem(
             503,
             "database_unavailable",
@@ -169,9 +187,10 @@ def register_error_handlers(app: Flask) -> None:
             headers={"Retry-After": "5"},
         )
 
-    @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.path)
         if _wants_html():
             return _html_error(500, "Something went wrong", "Please try again later.")
         return problem(500, "internal_error", "Internal server error")
+
+    app.register_error_handler(Exception, _unexpected)

@@ -1,0 +1,116 @@
+"""Every non-OAuth JSON error is problem+json with a stable code; bad input changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from idp import create_app
+from idp.extensions import db
+from idp.outbox.models import OutboxMessage
+from tests.conftest import app_config
+
+UNREACHABLE = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1"
+VALID = {"email": "ann@example.com", "password": "a long passphrase", "business_name": "Ann"}
+
+
+def _problem(resp, status: int, code: str) -> dict:
+    assert resp.status_code == status, resp.get_data(as_text=True)
+    assert resp.mimetype == "application/problem+json"
+    body = resp.get_json()
+    assert body["status"] == status and body["code"] == code and body["title"]
+    assert "Traceback" not in resp.get_data(as_text=True)
+    return body
+
+
+def _nothing_written(app) -> None:
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 0
+
+
+def test_malformed_json_is_400(app, client):
+    body = _problem(
+        client.post("/v1/signup", data='{"email": ', content_type="application/json"),
+        400,
+        "malformed_json",
+    )
+    assert "not valid JSON" in body["detail"]
+    _nothing_written(app)
+
+
+def test_wrong_types_and_unknown_fields_are_422_with_each_failing_field(app, client):
+    resp = client.post(
+        "/v1/signup", json={"email": 1, "password": ["x"], "business_name": "Ann", "admin": True}
+    )
+    body = _problem(resp, 422, "invalid_input")
+    assert set(body["errors"]) == {"email", "password", "admin"}
+    assert body["errors"]["admin"] == ["Unknown field."]
+    _nothing_written(app)
+
+
+def test_a_body_that_is_not_an_object_is_422(client):
+    body = _problem(client.post("/v1/signup", json=[1, 2]), 422, "invalid_input")
+    assert "JSON object" in body["detail"]
+
+
+def test_missing_fields_are_named(client):
+    body = _problem(client.post("/v1/signup", json={}), 422, "invalid_input")
+    assert set(body["errors"]) == {"email", "password", "business_name"}
+
+
+def test_an_oversized_body_is_413(app, client):
+    padding = "x" * (app.config["MAX_CONTENT_LENGTH"] + 1)
+    resp = client.post("/v1/signup", json={**VALID, "business_name": padding})
+    body = _problem(resp, 413, "payload_too_large")
+    assert str(app.config["MAX_CONTENT_LENGTH"]) in body["detail"]
+    _nothing_written(app)
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain"])
+def test_a_wrong_content_type_is_415(app, client, content_type):
+    resp = client.post("/v1/signup", data="email=ann@example.com", content_type=content_type)
+    _problem(resp, 415, "unsupported_media_type")
+    _nothing_written(app)
+
+
+def test_unknown_routes_and_methods_are_problems_too(client):
+    _problem(client.get("/v1/no-such-thing"), 404, "not_found")
+    resp = client.get("/v1/signup")
+    _problem(resp, 405, "method_not_allowed")
+    assert "POST" in resp.headers["Allow"]
+
+
+def test_a_missing_token_is_401_with_a_stable_code(client):
+    _problem(client.get("/v1/partners/pa_x/invitations"), 401, "invalid_token")
+
+
+@pytest.fixture
+def app_without_database(redis_prefix):
+    return create_app(app_config(UNREACHABLE, redis_prefix))
+
+
+def test_a_lost_database_answers_503_with_retry_after(app_without_database):
+    resp = app_without_database.test_client().post("/v1/signup", json=VALID)
+    _problem(resp, 503, "database_unavailable")
+    assert int(resp.headers["Retry-After"]) > 0
+
+
+def test_a_lost_database_shows_pages_a_human_503(app_without_database):
+    resp = app_without_database.test_client().get(
+        "/signup/verify?token=abc", headers={"Accept": "text/html"}
+    )
+    assert resp.status_code == 503 and resp.mimetype == "text/html"
+    assert resp.headers["Retry-After"]
+    assert "try again" in resp.get_data(as_text=True).lower()
+
+
+def test_an_unexpected_error_never_shows_a_stack_trace(redis_prefix, tmp_path):
+    app = create_app(app_config(f"sqlite:///{tmp_path / 'x.sqlite3'}", redis_prefix))
+
+    @app.get("/v1/explode")
+    def explode():
+        raise RuntimeError("secret internals")
+
+    resp = app.test_client().get("/v1/explode")
+    body = _problem(resp, 500, "internal_error")
+    assert "secret internals" not in str(body)
