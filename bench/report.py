@@ -203,3 +203,36 @@ def save(results: dict, stamp: str) -> Path:
     path = RESULTS_DIR / f"{stamp}.json"
     path.write_text(json.dumps(results, indent=2))
     return path
+
+
+def markdown(results: dict) -> str:
+    """The run as Markdown: where it ran, the figures and the targets."""
+    m, g = results["machine"], results["gunicorn"]
+    seed = results.get("seed", {})
+    lines = [
+        f"# Benchmark at {results['scale']} ({results['users']:,} users)",
+        "",
+        f"- run: {results['started_at']}, {results.get('elapsed_seconds', '?')} s in all",
+        f"- machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, "
+        f"Linux {m['kernel']}, Python {m['python']}",
+        f"- database: {results['database']}; Redis: {'yes' if results['redis'] else 'no'}",
+        f"- gunicorn: {g['workers']} {g['worker_class']} workers x {g['threads']} threads "
+        f"({g.get('app', 'wsgi:app')}); wrk: 1 thread, {results['wrk']['runs']} runs of "
+        f"{results['wrk']['seconds']:g} s per level, medians",
+        f"- data: {seed.get('counts', {})}",
+        "",
+        table(results),
+        "",
+        targets_table(results.get("targets", [])),
+        "",
+        f"Peak RSS per worker (MiB): {results.get('rss_mb', {})}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def save_markdown(results: dict) -> Path:
+    """Write ``bench/results/latest-<scale>.md``, the committed sample of the newest run."""
+    path = RESULTS_DIR / f"latest-{results['scale']}.md"
+    path.write_text(markdown(results))
+    return path

@@ -107,6 +107,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--only", help="comma-separated scenario names (ceilings always run)")
     parser.add_argument("--fresh", action="store_true", help="re-seed even if a seed matches")
+    parser.add_argument("--seed-only", action="store_true", help="prepare the data and stop")
     return parser.parse_args(argv)
 
 
@@ -137,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     how = "reused" if manifest["reused"] else f"seeded in {manifest['seed_seconds']} s"
     print(f"data: {users:,} users, {manifest['counts']} ({how})", flush=True)
+    if args.seed_only:
+        return 0
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     results = {
         "started_at": stamp,
@@ -176,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     baseline = report.latest(parse_scale("10k"), target.kind)
     results["targets"] = report.check_targets(results, baseline)
     path = report.save(results, stamp)
+    report.save_markdown(results)
     print()
     print(report.table(results))
     print()

@@ -18,6 +18,8 @@ GUNICORN = Path(sys.executable).with_name("gunicorn")
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 THREADS = int(os.environ.get("BENCH_THREADS", "1"))
 WORKER_CLASS = os.environ.get("BENCH_WORKER_CLASS", "gthread")
+# A variant of the application (``module:callable``) to try a change before making it.
+WSGI_APP = os.environ.get("BENCH_APP", "wsgi:app")
 
 
 def free_port() -> int:
@@ -29,7 +31,12 @@ def free_port() -> int:
 
 def settings() -> dict:
     """The gunicorn settings, as recorded in the results."""
-    return {"workers": WORKERS, "threads": THREADS, "worker_class": WORKER_CLASS}
+    return {
+        "workers": WORKERS,
+        "threads": THREADS,
+        "worker_class": WORKER_CLASS,
+        "app": WSGI_APP,
+    }
 
 
 class Server:
@@ -46,7 +53,7 @@ class Server:
             str(GUNICORN), "--workers", str(WORKERS), "--worker-class", WORKER_CLASS,
             "--threads", str(THREADS), "--bind", f"127.0.0.1:{self.port}",
             "--backlog", "2048", "--keep-alive", "5", "--graceful-timeout", "5",
-            "--log-level", "warning", "wsgi:app",
+            "--log-level", "warning", WSGI_APP,
         ]  # fmt: skip
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(  # noqa: S603 (our own gunicorn, fixed arguments)
