@@ -6,20 +6,16 @@ owner a reset link.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-from datetime import timedelta
-
 from flask import current_app
 
-from idp.accounts.models import EmailToken, User
+from idp.accounts.models import User
+from idp.accounts.reset import PURPOSE as RESET_PURPOSE
+from idp.accounts.service import hub_name
+from idp.accounts.tokens import absolute_url, issue_email_token
 from idp.audit.service import record_event
 from idp.extensions import db
-from idp.ids import PREFIXES, new_id
-from idp.outbox.service import enqueue_email
+from idp.outbox.service import enqueue_templated_email
 from idp.support.service import AccountStateConflict, account_for, end_sessions_of
-from idp.support.verification import HUB_NAMES
-from idp.timeutil import utcnow
 from policies.actor import Actor
 from policies.permissions import Permission
 
@@ -54,7 +50,7 @@ def disable_account(actor: Actor, user_id: str, *, ticket: str, reason: str) -> 
     if user.status != "active":
         raise AccountStateConflict(f"Only an active account can be disabled ({user.status}).")
     user.status = "disabled"
-    end_sessions_of(user, "account_disabled")
+    end_sessions_of(user, "account_disabled", actor)
     if user.hub == "client":
         from idp.apikeys.service import revoke_client_keys
 
@@ -86,30 +82,18 @@ def enable_account(actor: Actor, user_id: str, *, ticket: str, reason: str) -> U
     return user
 
 
-def send_password_reset(user: User) -> EmailToken:
+def send_password_reset(user: User) -> None:
     """Queue a single-use password-reset link to the account's address; the caller commits."""
-    token = secrets.token_urlsafe(32)
     ttl = current_app.config["IDP_PASSWORD_RESET_TTL"]
-    row = EmailToken(
-        id=new_id(PREFIXES["email_token"]),
-        purpose="password_reset",
-        token_hash=hashlib.sha256(token.encode()).hexdigest(),
-        email_normalized=user.email_normalized,
-        user_id=user.id,
-        created_at=utcnow(),
-        expires_at=utcnow() + timedelta(seconds=ttl),
-    )
-    db.session.add(row)
-    link = f"{current_app.config['IDP_ISSUER']}/password-reset/confirm?token={token}"
-    enqueue_email(
+    raw = issue_email_token(RESET_PURPOSE, user.email_normalized, ttl, user_id=user.id)
+    enqueue_templated_email(
         user.email,
-        f"Reset your {HUB_NAMES[user.hub]} password",
-        f"Support sent you this link to choose a new password:\n{link}\n\n"
-        f"It works once and expires in {max(ttl // 60, 1)} minutes. If you did not ask "
-        "support for it, ignore this message: your password stays as it is.\n",
-        template="password_reset",
+        "Choose a new password",
+        "accounts/email/password_reset.txt",
+        hub=hub_name(user.hub),
+        reset_url=absolute_url("/password-reset/confirm", token=raw),
+        ttl_minutes=max(ttl // 60, 1),
     )
-    return row
 
 
 def trigger_password_reset(actor: Actor, user_id: str, *, ticket: str, reason: str) -> User:
@@ -128,7 +112,7 @@ def trigger_password_reset(actor: Actor, user_id: str, *, ticket: str, reason: s
 def end_sessions(actor: Actor, user_id: str, *, ticket: str, reason: str) -> User:
     """Log the account out everywhere: browser sessions and every token family."""
     user = account_for(actor, Permission.SUPPORT_ACCOUNTS_END_SESSIONS, user_id)
-    end_sessions_of(user, "sessions_ended_by_support")
+    end_sessions_of(user, "sessions_ended_by_support", actor)
     _record("account.sessions_ended", actor, user, None, None, ticket, reason)
     db.session.commit()
     return user

@@ -17,10 +17,11 @@ from flask import (
 from marshmallow import ValidationError
 
 from idp.accounts.models import User
+from idp.accounts.service import HUB_NAMES, hub_name
 from idp.errors import DomainError, Forbidden
 from idp.support import conflicts, controls, service
 from idp.support.schemas import EmailReassignmentIn, SupportActionIn
-from idp.support.verification import HUB_NAMES, confirm_email, pending_token
+from idp.support.verification import confirm_email, pending_token
 from policies.actor import Actor
 
 blp = Blueprint("support", __name__)
@@ -58,7 +59,8 @@ def console_page(view):
     def wrapper(*args, **kwargs):
         user = signed_in_user()
         if user is None:
-            return redirect(url_for("login.login", hub="support", next=request.full_path))
+            back = request.full_path.rstrip("?")
+            return redirect(url_for("login.login", hub="support", next=back))
         if user.hub != "support":
             raise Forbidden("The support console is for support staff only.")
         g.console_user = user
@@ -170,7 +172,7 @@ def verify_email():
     return render_template(
         "message.html",
         title="Email address confirmed",
-        message=f"{user.email} is confirmed. You can log in to the {HUB_NAMES[user.hub]}.",
+        message=f"{user.email} is confirmed. You can log in to the {hub_name(user.hub)}.",
     )
 
 

@@ -10,17 +10,17 @@ from sqlalchemy.orm import selectinload
 
 from idp.accounts.emails import InvalidEmail, parse_email
 from idp.accounts.models import User, new_security_stamp
+from idp.accounts.service import hub_name
 from idp.audit.service import record_event
 from idp.auth.enforce import enforce
 from idp.errors import Conflict, InvalidInput, NotFound
 from idp.extensions import db
-from idp.oauth.models import TokenFamily
+from idp.oauth.service import revoke_user_tokens
 from idp.orgs.models import Membership
-from idp.outbox.service import enqueue_email
+from idp.outbox.service import enqueue_templated_email
 from idp.support.models import EmailConflict
 from idp.support.paging import DEFAULT_LIMIT, Page, decode_cursor, page_of
-from idp.support.verification import HUB_NAMES, send_verification
-from idp.timeutil import utcnow
+from idp.support.verification import send_verification
 from policies.actor import Actor
 from policies.permissions import Permission
 from policies.support import can_act_on_account, can_use_support_tool
@@ -141,19 +141,10 @@ def open_conflict_of(user: User) -> EmailConflict | None:
     )
 
 
-def end_sessions_of(user: User, reason: str) -> None:
+def end_sessions_of(user: User, reason: str, actor: Actor) -> None:
     """End every browser session and token family of ``user``; the caller commits."""
     user.security_stamp = new_security_stamp()
-    revoke_token_families(user.id, reason)
-
-
-def revoke_token_families(user_id: str, reason: str) -> None:
-    """Revoke every unrevoked token family of the user (refresh and access tokens alike)."""
-    db.session.execute(
-        sa.update(TokenFamily)
-        .where(TokenFamily.user_id == user_id, TokenFamily.revoked_at.is_(None))
-        .values(revoked_at=utcnow(), revoked_reason=reason)
-    )
+    revoke_user_tokens(user.id, reason, actor_id=actor.subject)
 
 
 def _mask(address: str) -> str:
@@ -188,17 +179,16 @@ def reassign_email(actor: Actor, user_id: str, *, email: str, ticket: str, reaso
     except IntegrityError as exc:
         db.session.rollback()
         raise EmailTaken("Another account already uses this address.") from exc
-    end_sessions_of(user, "email_reassigned")
-    hub = HUB_NAMES[user.hub]
-    send_verification(user, reason=f"Support changed the email address of your {hub} account.")
+    end_sessions_of(user, "email_reassigned", actor)
+    send_verification(user, held=held)
     if not held:
-        enqueue_email(
+        enqueue_templated_email(
             old_email,
-            f"The email address of your {hub} account was changed",
-            f"Support changed the email address of your {hub} account from this address to "
-            f"{_mask(address.display)} (ticket {ticket}). You have been logged out.\n\n"
-            "If you did not ask for this, reply to your support ticket or contact support.\n",
-            template="support_email_changed_notice",
+            f"The email address of your {hub_name(user.hub)} account was changed",
+            "support/email/address_changed_notice.txt",
+            hub=hub_name(user.hub),
+            new_address=_mask(address.display),
+            ticket=ticket,
         )
     record_event(
         "account.email_reassigned",

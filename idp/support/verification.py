@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
-import secrets
-from datetime import timedelta
-
 from flask import current_app
 
 from idp.accounts.models import EmailToken, User
+from idp.accounts.service import hub_name
+from idp.accounts.tokens import absolute_url, claim_token, find_usable_token, issue_email_token
 from idp.audit.service import record_event
 from idp.errors import DomainError
 from idp.extensions import db
-from idp.ids import PREFIXES, new_id
-from idp.outbox.service import enqueue_email
+from idp.outbox.service import enqueue_templated_email
 from idp.support.models import EmailConflict
 from idp.timeutil import utcnow
 
 PURPOSE = "verify_email"
-HUB_NAMES = {"partner": "Partner Hub", "client": "Client Hub", "support": "Support console"}
 
 
 class InvalidVerificationLink(DomainError):
@@ -27,50 +23,25 @@ class InvalidVerificationLink(DomainError):
     status, code, title = 400, "invalid_verification_link", "This link cannot be used"
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def send_verification(user: User, *, reason: str) -> EmailToken:
+def send_verification(user: User, *, held: bool = False) -> None:
     """Queue a verification link to the account's current address; the caller commits."""
-    token = secrets.token_urlsafe(32)
-    row = EmailToken(
-        id=new_id(PREFIXES["email_token"]),
-        purpose=PURPOSE,
-        token_hash=_hash(token),
-        email_normalized=user.email_normalized,
-        user_id=user.id,
-        created_at=utcnow(),
-        expires_at=utcnow() + timedelta(seconds=current_app.config["IDP_EMAIL_TOKEN_TTL"]),
-    )
-    db.session.add(row)
-    link = f"{current_app.config['IDP_ISSUER']}/verify-email?token={token}"
-    hub = HUB_NAMES[user.hub]
-    enqueue_email(
+    ttl = current_app.config["IDP_EMAIL_TOKEN_TTL"]
+    raw = issue_email_token(PURPOSE, user.email_normalized, ttl, user_id=user.id)
+    enqueue_templated_email(
         user.email,
-        f"Confirm your new {hub} email address",
-        f"{reason}\n\nConfirm that this address is yours to use it for your {hub} account:\n"
-        f"{link}\n\nThe link works once and expires in "
-        f"{current_app.config['IDP_EMAIL_TOKEN_TTL'] // 3600} hours.\n",
-        template="support_verify_email",
+        f"Confirm your new {hub_name(user.hub)} email address",
+        "support/email/verify_new_address.txt",
+        hub=hub_name(user.hub),
+        held=held,
+        verify_url=absolute_url("/verify-email", token=raw),
+        ttl_hours=max(ttl // 3600, 1),
     )
-    return row
 
 
-def pending_token(token: str) -> EmailToken:
+def pending_token(token: str | None) -> EmailToken:
     """Return the usable token row for ``token`` or raise ``InvalidVerificationLink``."""
-    row = db.session.scalar(
-        db.select(EmailToken).where(
-            EmailToken.token_hash == _hash(token or ""), EmailToken.purpose == PURPOSE
-        )
-    )
-    if (
-        row is None
-        or row.used_at is not None
-        or row.expires_at <= utcnow()
-        or row.user is None
-        or row.user.email_normalized != row.email_normalized
-    ):
+    row = find_usable_token(PURPOSE, token)
+    if row is None or row.user is None or row.user.email_normalized != row.email_normalized:
         raise InvalidVerificationLink(
             "The link is unknown, already used, expired, or no longer matches the account's "
             "address. Ask support for a new one."
@@ -82,7 +53,8 @@ def confirm_email(token: str) -> User:
     """Mark the address verified; an account held for an email conflict becomes active."""
     row = pending_token(token)
     user = row.user
-    row.used_at = utcnow()
+    if not claim_token(row):
+        raise InvalidVerificationLink("The link has just been used.")
     user.email_verified = True
     record_event(
         "account.email_verified",

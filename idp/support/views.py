@@ -54,40 +54,36 @@ def reassign_email(body: dict, user_id: str):
     return service.reassign_email(current_actor(), user_id, **body)
 
 
-@blp.post("/accounts/<user_id>/disable")
-@staff_only(Permission.SUPPORT_ACCOUNTS_DISABLE)
-@blp.arguments(SupportActionIn)
-@blp.response(200, AccountOut)
-def disable_account(body: dict, user_id: str):
-    """Disable the account: no login, sessions and tokens end, a client's API keys stop."""
-    return controls.disable_account(current_actor(), user_id, **body)
+# path, permission, service function, success status: one route per account control
+CONTROL_ROUTES = [
+    ("disable", Permission.SUPPORT_ACCOUNTS_DISABLE, controls.disable_account, 200),
+    ("enable", Permission.SUPPORT_ACCOUNTS_DISABLE, controls.enable_account, 200),
+    (
+        "password-reset",
+        Permission.SUPPORT_ACCOUNTS_RESET_PASSWORD,
+        controls.trigger_password_reset,
+        202,
+    ),
+    ("end-sessions", Permission.SUPPORT_ACCOUNTS_END_SESSIONS, controls.end_sessions, 200),
+]
 
 
-@blp.post("/accounts/<user_id>/enable")
-@staff_only(Permission.SUPPORT_ACCOUNTS_DISABLE)
-@blp.arguments(SupportActionIn)
-@blp.response(200, AccountOut)
-def enable_account(body: dict, user_id: str):
-    """Let a disabled account log in again."""
-    return controls.enable_account(current_actor(), user_id, **body)
+def _control_route(path: str, permission: Permission, action, status: int) -> None:
+    """Register ``POST /accounts/{user_id}/<path>`` for one account control."""
+
+    def view(body: dict, user_id: str):
+        return action(current_actor(), user_id, **body)
+
+    view.__name__ = action.__name__
+    view.__doc__ = action.__doc__
+    decorated = blp.response(status, AccountOut)(view)
+    decorated = blp.arguments(SupportActionIn)(decorated)
+    decorated = staff_only(permission)(decorated)
+    blp.post(f"/accounts/<user_id>/{path}", endpoint=action.__name__)(decorated)
 
 
-@blp.post("/accounts/<user_id>/password-reset")
-@staff_only(Permission.SUPPORT_ACCOUNTS_RESET_PASSWORD)
-@blp.arguments(SupportActionIn)
-@blp.response(202, AccountOut)
-def trigger_password_reset(body: dict, user_id: str):
-    """Email the account's owner a password-reset link (support never sets a password)."""
-    return controls.trigger_password_reset(current_actor(), user_id, **body)
-
-
-@blp.post("/accounts/<user_id>/end-sessions")
-@staff_only(Permission.SUPPORT_ACCOUNTS_END_SESSIONS)
-@blp.arguments(SupportActionIn)
-@blp.response(200, AccountOut)
-def end_sessions(body: dict, user_id: str):
-    """Log the account out everywhere: browser sessions, refresh and access tokens."""
-    return controls.end_sessions(current_actor(), user_id, **body)
+for _route in CONTROL_ROUTES:
+    _control_route(*_route)
 
 
 @blp.get("/email-conflicts")

@@ -216,3 +216,23 @@ def test_import_into_the_support_hub_is_refused(app, tmp_path):
     )
     assert result.exit_code != 0
     assert "Invalid value for '--hub'" in result.output
+
+
+def test_an_address_taken_during_the_import_becomes_a_conflict(app_ctx, monkeypatch):
+    # a sign-up commits the address between the importer's lookup and its insert
+    taken = make_user("client", email="racy@x.example")
+    db.session.commit()
+    real_holder = importer._holder
+    lookups = []
+
+    def not_yet_seen(normalized):
+        lookups.append(normalized)
+        return None if len(lookups) == 1 else real_holder(normalized)
+
+    monkeypatch.setattr(importer, "_holder", not_yet_seen)
+
+    report = importer.import_accounts("partner", [line("racy@x.example"), line("ok@x.example")])
+
+    assert [entry.outcome for entry in report.lines] == ["conflict", "imported"]
+    conflict = db.session.scalar(db.select(EmailConflict))
+    assert conflict.holder_user_id == taken.id

@@ -1,0 +1,88 @@
+"""The support console in a real browser: log in, work the conflict queue, search, reassign."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from idp.accounts.models import User
+from idp.extensions import db
+from idp.support.importer import import_accounts
+from tests.factories import PASSWORD, make_org, make_user
+from tests.support.conftest import emails_to, fresh
+from tests.support.test_import import line
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def conflict_world(app_ctx):
+    support = make_org("support", "Support")
+    agent = make_user("support", support, "agent", email="agent@support.example")
+    acme = make_org("partner", "Acme Messaging")
+    holder = make_user("partner", acme, "member", email="jordan@legacy.example")
+    db.session.commit()
+    import_accounts("client", [line("Jordan@Legacy.example", name="Jordan Client")])
+    held = db.session.scalar(db.select(User).where(User.status == "email_conflict"))
+    return agent, holder, held
+
+
+def _log_in(page, email: str) -> None:
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def _reassign(page, email: str, ticket: str, reason: str) -> None:
+    form = page.get_by_role("form", name="Reassign email")
+    form.get_by_label("New email address").fill(email)
+    form.get_by_label("Ticket").fill(ticket)
+    form.get_by_label("Reason").fill(reason)
+    form.get_by_role("button", name="Reassign email").click()
+
+
+def test_an_agent_resolves_a_conflict_from_the_console(page, live_server, conflict_world):
+    agent, holder, held = conflict_world
+
+    page.goto(f"{live_server.url}/support/conflicts")
+    assert "Support" in page.title()  # the support login page
+    _log_in(page, agent.email)
+
+    page.wait_for_url(re.compile(r"/support/conflicts"))
+    table = page.get_by_role("table", name="Email conflicts")
+    assert "Jordan@legacy.example" in table.inner_text()
+    assert "Partner Hub" in table.inner_text() and "Client Hub" in table.inner_text()
+
+    page.get_by_role("link", name="Client Hub: Jordan Client").click()
+    _reassign(page, "jordan.client@legacy.example", "SUP-2001", "same address in both hubs")
+
+    assert "verification link is on its way" in page.get_by_role("status").first.inner_text()
+    assert fresh(User, held.id).email == "jordan.client@legacy.example"
+    assert len(emails_to("jordan.client@legacy.example")) == 1
+
+    page.get_by_role("link", name="Search accounts").click()
+    page.get_by_label("Email address, prefix ending in *, or account id").fill("jordan*")
+    page.get_by_role("button", name="Search").click()
+    results = page.get_by_role("table", name="Accounts").inner_text()
+    assert "jordan@legacy.example" in results and "jordan.client@legacy.example" in results
+
+
+def test_a_taken_address_is_refused_on_the_page(page, live_server, conflict_world):
+    agent, holder, held = conflict_world
+    page.goto(f"{live_server.url}/support/accounts/{held.id}")
+    _log_in(page, agent.email)
+    page.wait_for_url(re.compile(rf"/support/accounts/{held.id}"))
+
+    _reassign(page, "JORDAN@legacy.example", "SUP-2002", "trying the taken address")
+
+    assert "already uses this address" in page.get_by_role("alert").inner_text()
+    assert fresh(User, held.id).status == "email_conflict"
+
+
+def test_the_console_refuses_other_hubs(page, live_server, conflict_world):
+    _agent, holder, _held = conflict_world
+    page.goto(f"{live_server.url}/support/conflicts")
+    _log_in(page, holder.email)
+    assert "Support" in page.content()
+    assert "Jordan Client" not in page.content()
