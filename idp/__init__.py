@@ -87,7 +87,10 @@ def _register_blueprints(app: Flask) -> None:
     from idp.accounts.views import blp as accounts_api_blp
     from idp.apikeys.views import blp as apikeys_blp
     from idp.audit.views import blp as audit_api_blp
+    from idp.channels.announce import register as announce_new_clients
+    from idp.channels.views import blp as channels_blp
     from idp.consent.pages import blp as consent_pages_blp
+    from idp.consent.screen import register as register_consent_step
     from idp.consent.views import blp as consent_blp
     from idp.health.views import blp as health_blp
     from idp.login.views import bp as login_bp
@@ -115,11 +118,18 @@ def _register_blueprints(app: Flask) -> None:
     register_api(app, apikeys_blp)
     register_api(app, consent_blp)
     app.register_blueprint(consent_pages_blp)
+    register_consent_step()
     register_api(app, support_api_blp)
     register_api(app, audit_api_blp)
+    register_api(app, channels_blp)
     register_api(app, webhooks_blp)
     register_webhook_deliverer()
+    announce_new_clients()
     app.register_blueprint(support_pages_blp)
+    if app.config["IDP_ENV"] != "production":
+        from idp.demo.oauth import callback_bp
+
+        app.register_blueprint(callback_bp)
     if app.config["IDP_BENCH_MODE"]:
         from idp.bench.views import blp as bench_blp
 

@@ -11,8 +11,8 @@ from policies.organizations import can_act_in_org
 from policies.permissions import Permission
 from policies.roles import permissions_for
 
-SCOPE_CHANNELS_READ = "channels:read"
-SCOPE_API_KEYS_MANAGE = "api_keys:manage"
+SCOPE_CHANNELS_READ = Permission.CHANNELS_READ.value
+SCOPE_API_KEYS_MANAGE = Permission.API_KEYS_MANAGE.value
 
 # Every scope a client can grant a partner, in the plain words the consent screen shows.
 CONSENT_SCOPES = MappingProxyType(

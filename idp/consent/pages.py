@@ -8,13 +8,19 @@ from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, Length
 
 from idp.channels.models import Channel
-from idp.consent import links, service
+from idp.consent import links, screen, service
 from idp.consent.web import actor_for_user, current_user, login_redirect
 from idp.errors import DomainError
 from idp.extensions import db
 from policies.consent import describe_scopes
 
 blp = Blueprint("consent_pages", __name__)
+
+
+class ConsentRequestExpired(DomainError):
+    """The consent screen's request is no longer pending in this browser."""
+
+    status, code, title = 400, "consent_request_expired", "This request has expired"
 
 
 class LinkSignupForm(FlaskForm):
@@ -50,6 +56,20 @@ def open_link(link_id: str):
             )
     login = url_for("login.login", hub="client", next=target)
     return render_template("consent/link.html", form=form, partner=link.partner, login_url=login)
+
+
+@blp.post("/consent/<request_id>")
+def decide(request_id: str):
+    """The consent screen's form: approve with the ticked numbers, or deny."""
+    from idp.oauth.authorize import AuthorizationRequest
+
+    authz = AuthorizationRequest.load(request_id)
+    client = authz.client if authz is not None else None
+    if client is None or client.kind != "partner":
+        raise ConsentRequestExpired("Start again from the partner's link or app.")
+    if current_user() is None:
+        return redirect(url_for("login.login", request_id=authz.id))
+    return screen.decide(authz)
 
 
 @blp.get("/client/connected-partners")

@@ -1,14 +1,16 @@
 """The consent screen: the authorization step of partner clients in the OAuth server.
 
-The OAuth server resolves and validates the authorization request (client,
-exactly registered redirect URI, PKCE) and sends people who are not logged in
-to the Client Hub login or sign-up first; this step shows what the partner asks
-and which numbers to share, then answers the partner with a code or a denial.
+The OAuth server validates the authorization request (client, exactly
+registered redirect URI, PKCE) and sends people who are not logged in to the
+Client Hub login first. This step shows what the partner asks and which
+numbers to share (GET, from the authorization endpoint), and applies the
+person's decision (POST to ``consent_pages.decide``, CSRF-protected), answering
+the partner with a code or ``access_denied``.
 """
 
 from __future__ import annotations
 
-from flask import Response, render_template, request
+from flask import Response, render_template, request, url_for
 
 from idp.consent import service
 from idp.consent.web import actor_for_user
@@ -18,55 +20,67 @@ from idp.orgs.models import Organization
 from policies.consent import can_approve_consent, consent_scopes, describe_scopes
 
 
-def consent_step(authz_request) -> Response:
-    """Show the consent screen (GET) or apply the person's decision (POST)."""
+def requested_consent_scope(authz_request) -> str:
+    """The consent scopes the partner asked for (what the client grants, not the token's scope)."""
+    return " ".join(consent_scopes(authz_request.params.get("scope")))
+
+
+def show(authz_request) -> Response:
+    """Render the consent screen for the logged-in person."""
+    return _render(authz_request, None)
+
+
+def decide(authz_request) -> Response:
+    """Apply the person's approval (the ticked numbers) or denial and answer the partner."""
     from idp.oauth.authorize import deny_authorization, issue_authorization_response
 
     client = authz_request.client
     user = authz_request.user
     actor = actor_for_user(user)
+    scope = requested_consent_scope(authz_request)
+    if request.form.get("decision") != "approve" or not can_approve_consent(actor) or not scope:
+        return deny_authorization(authz_request, "The client did not approve the request.")
+    try:
+        grant = service.approve_consent(
+            actor,
+            partner_id=client.organization_id,
+            oauth_client_id=client.client_id,
+            scope=scope,
+            channel_ids=request.form.getlist("channels"),
+        )
+    except InvalidInput as exc:
+        return _render(authz_request, exc.detail)
+    return issue_authorization_response(
+        authz_request, user, actor.organization_id, context={"grant_id": grant.id}
+    )
+
+
+def _render(authz_request, error: str | None) -> Response:
+    client = authz_request.client
+    actor = actor_for_user(authz_request.user)
     decision = can_approve_consent(actor)
-    scope = " ".join(consent_scopes(authz_request.scope))
-    error = None
-    if request.method == "POST":
-        if request.form.get("decision") != "approve" or not decision:
-            return deny_authorization(authz_request)
-        try:
-            grant = service.approve_consent(
-                actor,
-                partner_id=client.organization_id,
-                oauth_client_id=client.client_id,
-                scope=scope,
-                channel_ids=request.form.getlist("channels"),
-            )
-        except InvalidInput as exc:
-            error = exc.detail
-        else:
-            return issue_authorization_response(
-                authz_request, user, actor.organization_id, context={"grant_id": grant.id}
-            )
-    return _render(client, actor, decision, scope, error)
-
-
-def _render(client, actor, decision, scope: str, error: str | None) -> Response:
+    scope = requested_consent_scope(authz_request)
     partner = db.session.get(Organization, client.organization_id)
-    partner_name = partner.name if partner is not None else client.name
     context = {
-        "partner_name": partner_name,
+        "partner_name": partner.name if partner is not None else client.name,
         "client_name": None,
-        "refusal": None if decision else f"You cannot approve this: {decision.reason}.",
+        "refusal": None,
         "scope_words": describe_scopes(scope),
         "channels": [],
         "granted": set(),
         "error": error,
+        "action": url_for("consent_pages.decide", request_id=authz_request.id),
     }
-    if decision:
-        organization = db.session.get(Organization, actor.organization_id)
+    if not decision:
+        context["refusal"] = f"You cannot approve this: {decision.reason}."
+    elif not scope:
+        context["refusal"] = "This request asks for nothing a Client Hub account can grant."
+    else:
         grant = service.current_grant(client.organization_id, actor.organization_id)
-        context["client_name"] = organization.name
+        context["client_name"] = db.session.get(Organization, actor.organization_id).name
         context["channels"] = service.client_channels(actor.organization_id)
         context["granted"] = set(grant.channel_ids) if grant else set()
-    status = 422 if error else 200
+    status = 422 if error else (403 if context["refusal"] else 200)
     return Response(render_template("consent/authorize.html", **context), status=status)
 
 
@@ -77,8 +91,9 @@ def grant_token_extra(code) -> dict:
 
 def register() -> None:
     """Plug the consent screen and the token-response ``grant`` into the OAuth server."""
-    from idp.oauth.authorize import AUTHORIZATION_HANDLERS, TOKEN_RESPONSE_EXTRAS
+    from idp.oauth.authorize import AUTHORIZATION_HANDLERS
+    from idp.oauth.issuance import TOKEN_RESPONSE_EXTRAS
 
-    AUTHORIZATION_HANDLERS["partner"] = consent_step
+    AUTHORIZATION_HANDLERS["partner"] = show
     if grant_token_extra not in TOKEN_RESPONSE_EXTRAS:
         TOKEN_RESPONSE_EXTRAS.append(grant_token_extra)
