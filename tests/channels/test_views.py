@@ -1,0 +1,159 @@
+"""What partners and clients see: lists, details, and that nobody sees another's accounts."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.consent.factories import make_key
+from tests.factories import bearer_for, make_user
+
+
+def _get(client, world, who, path, **query):
+    return client.get(path, query_string=query, headers=world.bearers[who])
+
+
+def test_a_partner_lists_its_onboarded_and_granting_clients_with_counts(client, world):
+    res = _get(client, world, "p_owner", f"/v1/partners/{world.orgs['p'].id}/clients")
+    assert res.status_code == 200
+    rows = {row["name"]: row for row in res.json["items"]}
+    assert set(rows) == {"Alpha Shoes", "Gamma Foods"}
+    assert rows["Alpha Shoes"]["onboarded_by_you"] is True
+    assert rows["Alpha Shoes"]["grant"]["state"] == "none"
+    assert rows["Alpha Shoes"]["channel_counts"] == {"live": 1, "pending": 1}
+    assert rows["Gamma Foods"]["onboarded_by_you"] is False
+    assert rows["Gamma Foods"]["grant"]["state"] == "active"
+    assert rows["Gamma Foods"]["grant"]["channel_count"] == 1
+    assert res.json["next_cursor"] is None
+
+
+def test_clients_filter_by_grant_state_and_search_by_name(client, world):
+    path = f"/v1/partners/{world.orgs['p'].id}/clients"
+    granted = _get(client, world, "p_owner", path, grant_state="active").json["items"]
+    assert [r["name"] for r in granted] == ["Gamma Foods"]
+    found = _get(client, world, "p_owner", path, q="alpha").json["items"]
+    assert [r["name"] for r in found] == ["Alpha Shoes"]
+    assert _get(client, world, "p_owner", path, q="%").json["items"] == []
+
+
+def test_a_partner_lists_one_row_per_number(client, world):
+    res = _get(client, world, "p_server", f"/v1/partners/{world.orgs['p'].id}/channels")
+    assert res.status_code == 200
+    numbers = {row["phone_number"]: row for row in res.json["items"]}
+    expected = {world.channels[k].phone_number for k in ("a1", "a2", "g1")}
+    assert set(numbers) == expected
+    row = numbers[world.channels["a1"].phone_number]
+    assert row["client"]["name"] == "Alpha Shoes"
+    assert row["waba"]["id"] == world.channels["a1"].waba_id
+    assert row["status"] == "live" and row["account_mode"] == "sandbox"
+    assert row["created_at"].endswith("Z") and row["status_changed_at"].endswith("Z")
+
+
+def test_channels_filter_by_status_client_and_number(client, world):
+    path = f"/v1/partners/{world.orgs['p'].id}/channels"
+    live = _get(client, world, "p_owner", path, status="live").json["items"]
+    assert [r["id"] for r in live] == [world.channels["a1"].id]
+    gamma = _get(client, world, "p_owner", path, client_id=world.orgs["g"].id).json["items"]
+    assert [r["id"] for r in gamma] == [world.channels["g1"].id]
+    digits = world.channels["a2"].phone_number[-7:]
+    found = _get(client, world, "p_owner", path, number=digits).json["items"]
+    assert [r["id"] for r in found] == [world.channels["a2"].id]
+
+
+def test_channel_details_show_history_grant_key_and_who_may_act(client, world):
+    g1 = world.channels["g1"]
+    make_key(g1, partner=world.orgs["p"])
+    status = client.post(
+        f"/v1/channels/{g1.id}/status",
+        json={"status": "live", "reason": "billing started"},
+        headers=world.bearers["provisioning"],
+    )
+    assert status.status_code == 200
+    res = _get(client, world, "p_owner", f"/v1/partners/{world.orgs['p'].id}/channels/{g1.id}")
+    assert res.status_code == 200
+    body = res.json
+    assert body["channel"]["status"] == "live"
+    assert [(h["from_status"], h["to_status"], h["reason"]) for h in body["history"]] == [
+        ("running", "live", "billing started")
+    ]
+    assert body["channel"]["waba"]["verification_state"] == "unverified"
+    assert body["grant"] == {
+        "state": "active",
+        "scopes": ["api_keys:manage", "channels:read"],
+        "covers_channel": True,
+    }
+    assert body["has_api_key"] is True
+    assert "api_key" not in str(body).replace("has_api_key", "").replace("api_keys", "")
+    assert body["may_act"]["partner_manage_api_keys"]["allowed"] is True
+
+
+def test_an_onboarded_client_without_grant_is_visible_but_keys_need_a_grant(client, world):
+    a1 = world.channels["a1"]
+    res = _get(client, world, "p_owner", f"/v1/partners/{world.orgs['p'].id}/channels/{a1.id}")
+    assert res.status_code == 200
+    assert res.json["grant"]["state"] == "none"
+    assert res.json["has_api_key"] is False
+    partner_keys = res.json["may_act"]["partner_manage_api_keys"]
+    assert partner_keys["allowed"] is False and "granted" in partner_keys["reason"]
+
+
+def test_a_client_sees_its_wabas_and_numbers(client, world):
+    a = world.orgs["a"]
+    wabas = _get(client, world, "a_member", f"/v1/clients/{a.id}/wabas")
+    assert wabas.status_code == 200
+    [waba] = wabas.json
+    assert {c["id"] for c in waba["channels"]} == {world.channels["a1"].id, world.channels["a2"].id}
+    rows = _get(client, world, "a_owner", f"/v1/clients/{a.id}/channels").json["items"]
+    assert len(rows) == 2
+    detail = _get(
+        client, world, "a_owner", f"/v1/clients/{a.id}/channels/{world.channels['a1'].id}"
+    )
+    assert detail.status_code == 200
+    assert detail.json["granted_partners"] == []
+    g = world.orgs["g"]
+
+    g_owner = make_user("client", g, "owner")
+    granted = client.get(
+        f"/v1/clients/{g.id}/channels/{world.channels['g1'].id}", headers=bearer_for(g_owner, g)
+    )
+    assert granted.json["granted_partners"][0]["partner_name"] == "Partner P"
+
+
+# Cross-partner and cross-client matrix: (who, path template, expected status).
+MATRIX = [
+    ("q_owner", "/v1/partners/{p}/clients", 404),
+    ("q_owner", "/v1/partners/{p}/channels", 404),
+    ("q_owner", "/v1/partners/{p}/channels/{a1}", 404),
+    ("q_owner", "/v1/partners/{q}/channels/{a1}", 404),
+    ("q_owner", "/v1/partners/{q}/channels/{g1}", 404),
+    ("q_server", "/v1/partners/{q}/channels/{a1}", 404),
+    ("p_owner", "/v1/partners/{p}/channels/{b1}", 404),
+    ("p_server", "/v1/partners/{p}/channels/{b1}", 404),
+    ("p_member", "/v1/partners/{p}/channels/{a1}", 200),
+    ("a_owner", "/v1/partners/{p}/channels", 404),
+    ("a_owner", "/v1/clients/{b}/wabas", 404),
+    ("a_owner", "/v1/clients/{b}/channels", 404),
+    ("a_owner", "/v1/clients/{a}/channels/{b1}", 404),
+    ("b_owner", "/v1/clients/{b}/channels/{b1}", 200),
+    ("p_owner", "/v1/clients/{a}/wabas", 404),
+    ("support_admin", "/v1/partners/{p}/channels", 404),
+    ("provisioning", "/v1/partners/{p}/clients", 404),
+]
+
+
+@pytest.mark.parametrize(("who", "template", "expected"), MATRIX)
+def test_nobody_sees_another_organizations_accounts(client, world, who, template, expected):
+    ids = {k: v.id for k, v in world.orgs.items()} | {k: v.id for k, v in world.channels.items()}
+    res = _get(client, world, who, template.format(**ids))
+    assert res.status_code == expected, res.json
+
+
+def test_partner_q_lists_only_its_own(client, world):
+    q = world.orgs["q"]
+    clients = _get(client, world, "q_owner", f"/v1/partners/{q.id}/clients").json["items"]
+    assert [c["name"] for c in clients] == ["Beta Cars"]
+    channels = _get(client, world, "q_owner", f"/v1/partners/{q.id}/channels").json["items"]
+    assert [c["id"] for c in channels] == [world.channels["b1"].id]
+
+
+def test_lists_need_a_token(client, world):
+    assert client.get(f"/v1/partners/{world.orgs['p'].id}/channels").status_code == 401
