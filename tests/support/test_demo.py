@@ -45,3 +45,41 @@ def test_the_demo_conflict_can_be_found_and_resolved(client, app_ctx):
     for account in (held, holder):
         assert account.is_active
         assert verify_password(account.password_hash, DEMO_PASSWORD)
+
+
+def _sign_in(app, hub: str, email: str):
+    """Sign in through the login page like a fresh browser (its own cookies and context)."""
+    with app.app_context():
+        browser = app.test_client()
+        form = browser.get(f"/login?hub={hub}")
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+        return browser.post(
+            f"/login?hub={hub}",
+            data={"csrf_token": csrf, "email": email, "password": DEMO_PASSWORD},
+        )
+
+
+def test_after_resolution_both_demo_accounts_log_in_to_their_own_hubs(app, client, app_ctx):
+    (conflict,) = load_demo()["email_conflicts"]
+    assert _sign_in(app, "client", "jordan@legacy.example").status_code == 403  # wrong hub
+    agent = db.session.scalar(db.select(User).where(User.email == "agent@support.example"))
+    auth = bearer_for(agent, agent.memberships[0].organization)
+    client.post(
+        f"/v1/support/accounts/{conflict['held_account']['id']}/email",
+        json={"email": "jordan.client@legacy.example", "ticket": "DEMO-2", "reason": "demo"},
+        headers=auth,
+    )
+    # held until the new address is confirmed
+    held_try = _sign_in(app, "client", "jordan.client@legacy.example")
+    assert held_try.status_code == 403, held_try.text
+    (message,) = emails_to("jordan.client@legacy.example")
+    _confirm(client, re.search(r"/verify-email\?token=(\S+)", message.body).group(1))
+
+    partner = _sign_in(app, "partner", "jordan@legacy.example")
+    client_side = _sign_in(app, "client", "jordan.client@legacy.example")
+
+    assert partner.status_code == 302 and client_side.status_code == 302
+    # the legacy bcrypt hashes were replaced by argon2id at first login
+    db.session.expire_all()
+    for account_id in (conflict["held_account"]["id"], conflict["holder_account"]["id"]):
+        assert db.session.get(User, account_id).password_hash.startswith("$argon2id$")
