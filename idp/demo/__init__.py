@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from idp.demo import base, consent, support
+from idp.demo import base, consent, oauth, support
 from idp.extensions import db
 
 DEMO_PASSWORD = base.DEMO_PASSWORD
 
 # Each concept adds its demo objects with a ``load(data)`` step, in this order.
-STEPS = [base.load, consent.load, support.load]
+STEPS = [base.load, oauth.load, consent.load, support.load]
 
 
 def load_demo() -> dict:

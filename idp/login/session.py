@@ -12,7 +12,7 @@ import hmac
 import secrets
 import time
 
-from flask import g, session
+from flask import request, session
 
 from idp.accounts.models import User
 from idp.extensions import db
@@ -22,14 +22,15 @@ _USER = "uid"
 _STAMP = "stamp"
 _AUTH_TIME = "auth_time"
 _SESSION_ID = "sid"
+_CACHE = "idp.session_user"  # per request, never shared between requests
 # Pending authorization requests survive the session renewal at login.
 PENDING_PREFIX = "authz:"
 
 
 def current_user() -> User | None:
     """The logged-in, active user of this browser, or None (a stale stamp means logged out)."""
-    if "idp_session_user" in g:
-        return g.idp_session_user
+    if _CACHE in request.environ:
+        return request.environ[_CACHE]
     user = None
     user_id = session.get(_USER)
     if user_id:
@@ -43,7 +44,7 @@ def current_user() -> User | None:
             user = found
         else:
             logout_user()
-    g.idp_session_user = user
+    request.environ[_CACHE] = user
     return user
 
 
@@ -68,10 +69,10 @@ def login_user(user: User) -> None:
     session[_AUTH_TIME] = int(time.time())
     session.permanent = True
     user.last_login_at = utcnow()
-    g.idp_session_user = user
+    request.environ[_CACHE] = user
 
 
 def logout_user() -> None:
     """End this browser's session."""
     session.clear()
-    g.idp_session_user = None
+    request.environ[_CACHE] = None

@@ -103,8 +103,9 @@ def userinfo():
 @blp.route("/oauth/jwks")
 def jwks():
     """The public signing keys (RFC 7517), cacheable for ``JWKS_MAX_AGE`` seconds."""
-    from idp.keys.service import JWKS_MAX_AGE, published_jwks
+    from idp.keys.service import JWKS_MAX_AGE, ensure_signing_key, published_jwks
 
+    ensure_signing_key()
     response = jsonify(published_jwks())
     response.headers["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE}"
     return response

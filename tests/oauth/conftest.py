@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from flask import has_app_context
 
 from idp.extensions import db
 from idp.oauth.clients import register_hub_client, register_platform_client
@@ -175,6 +176,69 @@ def partner_world(app_ctx, hub_clients):
     return {"acme": acme, "globex": globex, "owner": owner, "consultant": consultant}
 
 
+class BrowserClient:
+    """A test client whose every request runs in its own application context, as in production.
+
+    Tests hold an application context for their own database work; without this
+    the requests would share its ``g`` (and with it Flask-WTF's cached CSRF token).
+    """
+
+    def __init__(self, app):
+        self.app = app
+        self.client = app.test_client()
+
+    def open(self, *args, **kwargs):
+        with self.app.app_context():
+            response = self.client.open(*args, **kwargs)
+        if has_app_context():
+            db.session.expire_all()
+        return response
+
+    def get(self, *args, **kwargs):
+        return self.open(*args, method="GET", **kwargs)
+
+    def post(self, *args, **kwargs):
+        return self.open(*args, method="POST", **kwargs)
+
+    def get_cookie(self, name):
+        return self.client.get_cookie(name)
+
+
 @pytest.fixture
-def flow(client):
-    return Flow(client)
+def browser(app):
+    return BrowserClient(app)
+
+
+@pytest.fixture
+def flow(browser):
+    return Flow(browser)
+
+
+def tokens_for(flow: Flow, email: str, organization_id: str | None = None) -> dict:
+    """Run a whole code flow and return the token response."""
+    response = flow.exchange(flow.code_for(email, organization_id))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def refresh(http, refresh_token: str, client_id: str = "partner-hub", **extra):
+    """POST a refresh_token grant as a public client."""
+    data = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": client_id}
+    data.update(extra)
+    return http.post("/oauth/token", data=data)
+
+
+def basic(client_id: str, secret: str) -> dict:
+    """HTTP Basic client authentication header (RFC 6749 section 2.3.1)."""
+    from base64 import b64encode
+    from urllib.parse import quote
+
+    raw = f"{quote(client_id, safe='')}:{quote(secret, safe='')}".encode()
+    return {"Authorization": "Basic " + b64encode(raw).decode()}
+
+
+def introspect(http, token: str, client_id: str, secret: str, **extra):
+    """POST to the introspection endpoint as a confidential client."""
+    return http.post(
+        "/oauth/introspect", data={"token": token, **extra}, headers=basic(client_id, secret)
+    )

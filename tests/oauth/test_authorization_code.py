@@ -56,3 +56,82 @@ def test_a_code_works_once_and_a_replay_revokes_what_it_issued(app, partner_worl
     )
     assert refreshed.get_json()["error"] == "invalid_grant"
     db.session.remove()
+
+
+def _code(partner_world, flow) -> str:
+    return flow.code_for(partner_world["owner"].email)
+
+
+def test_exchanging_without_the_verifier_is_refused(app, partner_world, flow):
+    response = flow.exchange(_code(partner_world, flow), code_verifier=None)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_request"
+
+
+def test_a_wrong_verifier_is_refused(app, partner_world, flow):
+    response = flow.exchange(_code(partner_world, flow), code_verifier="x" * 64)
+    assert response.get_json()["error"] == "invalid_grant"
+
+
+def test_the_redirect_uri_must_match_the_authorization_request(app, partner_world, flow):
+    response = flow.exchange(_code(partner_world, flow), redirect_uri=HUB_REDIRECT + "/other")
+    assert response.get_json()["error"] == "invalid_grant"
+
+
+def test_a_code_is_bound_to_its_client(app, partner_world, flow):
+    response = flow.exchange(_code(partner_world, flow), client_id="client-hub")
+    assert response.get_json()["error"] == "invalid_grant"
+
+
+def test_an_expired_code_is_refused(app, partner_world, flow):
+    from idp.oauth.models import AuthorizationCode
+    from idp.timeutil import utcnow
+
+    code = _code(partner_world, flow)
+    db.session.execute(db.update(AuthorizationCode).values(expires_at=utcnow()))
+    db.session.commit()
+    assert flow.exchange(code).get_json()["error"] == "invalid_grant"
+
+
+def test_an_unknown_code_is_refused(app, partner_world, flow):
+    assert flow.exchange("not-a-code").get_json()["error"] == "invalid_grant"
+
+
+def test_an_unknown_grant_type_is_refused(app, flow):
+    response = flow.http.post("/oauth/token", data={"grant_type": "password", "username": "x"})
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "unsupported_grant_type"
+
+
+def test_codes_are_stored_hashed_and_short_lived(app, partner_world, flow):
+    from idp.oauth.models import AuthorizationCode
+
+    code = _code(partner_world, flow)
+    row = db.session.scalars(db.select(AuthorizationCode)).one()
+    assert code not in (row.code_hash, row.id)
+    assert (row.expires_at - row.created_at).total_seconds() <= 600
+
+
+def test_a_disabled_account_cannot_exchange_its_code(app, partner_world, flow):
+    code = _code(partner_world, flow)
+    partner_world["owner"].status = "disabled"
+    db.session.commit()
+    assert flow.exchange(code).get_json()["error"] == "invalid_grant"
+
+
+def test_a_partner_user_of_several_partners_picks_one_and_the_last_one_comes_first(
+    app, partner_world, flow
+):
+    consultant = partner_world["consultant"]
+    globex = partner_world["globex"]
+    tokens = flow.exchange(flow.code_for(consultant.email, globex.id)).get_json()
+    claims = verify_jwt(tokens["access_token"], typ="at+jwt")
+    assert (claims["org"], claims["roles"]) == (globex.id, ["owner"])
+
+    second = type(flow)(flow.http, nonce="another-nonce")
+    response = second.authorize()
+    picker = flow.http.get(response.headers["Location"])
+    assert picker.status_code == 200, response.headers["Location"]
+    assert "Acme" in picker.text, picker.text
+    assert picker.text.index("Globex") < picker.text.index("Acme")
+    assert "(last used)" in picker.text

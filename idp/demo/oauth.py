@@ -1,0 +1,127 @@
+"""OAuth clients of the demo, and the demo callback page that shows what a client receives."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template, request
+
+from idp.extensions import db
+from idp.oauth.clients import register_hub_client
+from idp.oauth.models import OAuthClient, sha256_hex
+from idp.timeutil import utcnow
+
+CALLBACK_PATH = "/demo/callback"
+# Known secrets so a person can try the Partner API; demo data only, never production.
+PARTNER_SERVICE_CLIENT_ID = "oc_demo_acme_service"
+PARTNER_SERVICE_SECRET = "demo-acme-service-secret-0123456789abcdefghijk"
+CONSENT_CLIENT_ID = "oc_demo_acme_consent"
+CONSENT_CLIENT_SECRET = "demo-acme-consent-secret-0123456789abcdefghijk"
+PLATFORM_CLIENT_ID = "oc_demo_provisioning"
+PLATFORM_CLIENT_SECRET = "demo-provisioning-secret-0123456789abcdefghijk"
+PARTNER_SCOPE = (
+    "api_keys:create api_keys:read api_keys:revoke channels:read clients:read "
+    "consent_links:create grants:read webhook_deliveries:read"
+)
+
+callback_bp = Blueprint("demo_oauth", __name__)
+
+
+@callback_bp.route(CALLBACK_PATH)
+def callback():
+    """Show the authorization response parameters (development only)."""
+    return render_template("oauth/demo_callback.html", params=request.args.to_dict())
+
+
+def callback_uris() -> list[str]:
+    """The demo callback on the usual local hosts and on the configured issuer."""
+    uris = [f"http://127.0.0.1:8000{CALLBACK_PATH}", f"http://localhost:8000{CALLBACK_PATH}"]
+    issuer_uri = current_app.config["IDP_ISSUER"] + CALLBACK_PATH
+    return list(dict.fromkeys([*uris, issuer_uri]))
+
+
+def _confidential(client_id: str, secret: str, **fields) -> OAuthClient:
+    client = db.session.get(OAuthClient, client_id)
+    if client is None:
+        client = OAuthClient(client_id=client_id, created_at=utcnow())
+        db.session.add(client)
+    client.client_secret_hash = sha256_hex(secret)
+    client.post_logout_redirect_uris = []
+    client.deleted_at = None
+    for name, value in fields.items():
+        setattr(client, name, value)
+    return client
+
+
+def load(data: dict) -> None:
+    """Hub frontends, Acme's service and consent clients, the provisioning service client."""
+    uris = callback_uris()
+    rows = [register_hub_client(hub, uris, uris) for hub in ("partner", "client", "support")]
+    acme = next(p for p in data["partners"] if p["name"] == "Acme Messaging")
+    service = _confidential(
+        PARTNER_SERVICE_CLIENT_ID,
+        PARTNER_SERVICE_SECRET,
+        name="Acme Messaging API",
+        kind="partner",
+        hub="partner",
+        organization_id=acme["id"],
+        redirect_uris=[],
+        scope=PARTNER_SCOPE,
+    )
+    consent = _confidential(
+        CONSENT_CLIENT_ID,
+        CONSENT_CLIENT_SECRET,
+        name="Acme Messaging",
+        kind="partner",
+        hub="partner",
+        organization_id=acme["id"],
+        redirect_uris=uris,
+        scope="channels:read api_keys:create api_keys:read",
+    )
+    platform = _confidential(
+        PLATFORM_CLIENT_ID,
+        PLATFORM_CLIENT_SECRET,
+        name="Provisioning service",
+        kind="platform",
+        hub="support",
+        organization_id=data["support"]["id"],
+        redirect_uris=[],
+        scope="channels:read channels:write",
+    )
+    db.session.flush()
+    data["oauth_clients"] = [
+        {
+            "client_id": c.client_id,
+            "name": c.name,
+            "kind": "hub",
+            "hub": c.hub,
+            "redirect_uris": c.redirect_uris,
+        }
+        for c in rows
+    ]
+    for client, secret in (
+        (service, PARTNER_SERVICE_SECRET),
+        (consent, CONSENT_CLIENT_SECRET),
+        (platform, PLATFORM_CLIENT_SECRET),
+    ):
+        data["oauth_clients"].append(
+            {
+                "client_id": client.client_id,
+                "client_secret": secret,
+                "name": client.name,
+                "kind": client.kind,
+                "organization_id": client.organization_id,
+                "scope": client.scope,
+                "redirect_uris": client.redirect_uris,
+            }
+        )
+    data["partner_service_client"] = {
+        "client_id": service.client_id,
+        "client_secret": PARTNER_SERVICE_SECRET,
+    }
+    data["consent_client"] = {
+        "client_id": consent.client_id,
+        "client_secret": CONSENT_CLIENT_SECRET,
+    }
+    data["platform_client"] = {
+        "client_id": platform.client_id,
+        "client_secret": PLATFORM_CLIENT_SECRET,
+    }

@@ -1,0 +1,116 @@
+"""Authorization endpoint errors (RFC 6749 4.1.2.1, RFC 7636, OIDC) and redirect tampering."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.oauth.conftest import HUB_REDIRECT, query_of
+
+
+def _error_redirect(response) -> dict:
+    assert response.status_code == 302, response.get_data(as_text=True)
+    location = response.headers["Location"]
+    assert location.startswith(HUB_REDIRECT + "?")
+    return query_of(location)
+
+
+def test_an_unknown_client_gets_an_error_page_not_a_redirect(hub_clients, flow):
+    response = flow.authorize(client_id="no-such-client")
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+    assert "invalid_client" in response.text
+
+
+@pytest.mark.parametrize(
+    "tampered",
+    [
+        HUB_REDIRECT + "/extra",
+        HUB_REDIRECT + "?next=https://evil.example",
+        HUB_REDIRECT.replace("127.0.0.1", "127.0.0.1.evil.example"),
+        HUB_REDIRECT.replace("http://", "https://"),
+        HUB_REDIRECT.upper(),
+        HUB_REDIRECT + "#frag",
+        "https://evil.example/callback",
+    ],
+)
+def test_a_redirect_uri_that_is_not_exactly_registered_is_never_redirected_to(
+    hub_clients, flow, tampered
+):
+    response = flow.authorize(redirect_uri=tampered)
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+
+
+def test_a_missing_redirect_uri_is_refused(hub_clients, flow):
+    response = flow.authorize(redirect_uri=None)
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+
+
+def test_pkce_is_required(hub_clients, flow):
+    params = _error_redirect(flow.authorize(code_challenge=None, code_challenge_method=None))
+    assert params["error"] == "invalid_request"
+    assert params["state"] == "state-123"
+    assert params["iss"] == "http://localhost"
+
+
+def test_the_plain_pkce_method_is_refused(hub_clients, flow):
+    params = _error_redirect(flow.authorize(code_challenge_method="plain"))
+    assert params["error"] == "invalid_request"
+
+
+def test_a_challenge_without_method_is_refused_rather_than_read_as_plain(hub_clients, flow):
+    params = _error_redirect(flow.authorize(code_challenge_method=None))
+    assert params["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("response_type", ["token", "id_token", "code token", "code id_token"])
+def test_implicit_and_hybrid_flows_do_not_exist(hub_clients, flow, response_type):
+    params = _error_redirect(flow.authorize(response_type=response_type))
+    assert params["error"] == "unsupported_response_type"
+
+
+def test_an_unknown_scope_is_refused(hub_clients, flow):
+    params = _error_redirect(flow.authorize(scope="openid admin:everything"))
+    assert params["error"] == "invalid_scope"
+
+
+def test_prompt_none_without_a_session_answers_login_required(hub_clients, flow):
+    params = _error_redirect(flow.authorize(prompt="none"))
+    assert params["error"] == "login_required"
+
+
+def test_repeated_parameters_are_refused(hub_clients, flow):
+    query = flow.params()
+    response = flow.http.get(
+        "/oauth/authorize?" + "&".join(f"{k}={v}" for k, v in query.items()) + "&state=again"
+    )
+    assert response.status_code in (302, 400)
+    if response.status_code == 302:
+        assert query_of(response.headers["Location"])["error"] == "invalid_request"
+
+
+def test_without_a_session_the_browser_goes_to_the_hub_login_page(hub_clients, flow):
+    response = flow.authorize()
+    assert response.status_code == 302
+    assert "/login?request_id=" in response.headers["Location"]
+    page = flow.http.get(response.headers["Location"])
+    assert "Partner Hub" in page.text
+
+
+def test_a_stale_resume_link_explains_itself(hub_clients, flow):
+    response = flow.http.get("/oauth/authorize/resume/unknown")
+    assert response.status_code == 400
+    assert "expired" in response.text
+
+
+def test_a_replayed_nonce_is_refused(app, hub_clients, flow):
+    from tests.factories import make_org, make_user
+
+    user = make_user("partner", make_org("partner"))
+    from idp.extensions import db
+
+    db.session.commit()
+    flow.code_for(user.email)
+    params = _error_redirect(flow.authorize())
+    assert params["error"] == "invalid_request"

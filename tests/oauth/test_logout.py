@@ -1,0 +1,58 @@
+"""OpenID Connect RP-Initiated Logout through the ``end_session_endpoint``."""
+
+from __future__ import annotations
+
+from idp.extensions import db
+from idp.oauth.models import TokenFamily
+from tests.oauth.conftest import HUB_REDIRECT, csrf_from, query_of, tokens_for
+
+
+def test_logout_with_an_id_token_hint_ends_the_session_and_its_tokens(app, partner_world, flow):
+    tokens = tokens_for(flow, partner_world["owner"].email)
+    response = flow.http.get(
+        "/oauth/logout",
+        query_string={
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": HUB_REDIRECT,
+            "state": "bye",
+        },
+    )
+    assert response.status_code == 302
+    assert query_of(response.headers["Location"])["state"] == "bye"
+    assert response.headers["Location"].startswith(HUB_REDIRECT)
+    assert db.session.scalars(db.select(TokenFamily)).one().revoked_reason == "logged_out"
+    # The browser session is gone: a new authorization asks for the password again.
+    again = type(flow)(flow.http, nonce="after-logout").authorize()
+    assert "/login?" in again.headers["Location"]
+
+
+def test_an_unregistered_post_logout_redirect_is_refused(app, partner_world, flow):
+    tokens = tokens_for(flow, partner_world["owner"].email)
+    response = flow.http.get(
+        "/oauth/logout",
+        query_string={
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": "https://evil.example/",
+        },
+    )
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+
+
+def test_without_a_hint_the_user_confirms_with_a_csrf_protected_form(app, partner_world, flow):
+    tokens_for(flow, partner_world["owner"].email)
+    page = flow.http.get("/oauth/logout")
+    assert page.status_code == 200
+    assert "Sign out?" in page.text
+    without_csrf = flow.http.post("/oauth/logout")
+    assert without_csrf.status_code == 400
+    done = flow.http.post("/oauth/logout", data={"csrf_token": csrf_from(page.text)})
+    assert done.status_code == 200
+    assert "signed out" in done.text
+    again = type(flow)(flow.http, nonce="after-logout").authorize()
+    assert "/login?" in again.headers["Location"]
+
+
+def test_a_forged_hint_is_refused(app, hub_clients, flow):
+    response = flow.http.get("/oauth/logout", query_string={"id_token_hint": "a.b.c"})
+    assert response.status_code == 400

@@ -1,0 +1,88 @@
+"""Switching partner: RFC 8693 token exchange, and authorize with ``organization``."""
+
+from __future__ import annotations
+
+from idp.accounts.models import User
+from idp.extensions import db
+from idp.keys.service import verify_jwt
+from idp.oauth.models import TOKEN_EXCHANGE
+from tests.oauth.conftest import query_of, tokens_for
+
+ACCESS = "urn:ietf:params:oauth:token-type:access_token"
+
+
+def _exchange(http, subject_token: str, organization: str, **extra):
+    data = {
+        "grant_type": TOKEN_EXCHANGE,
+        "client_id": "partner-hub",
+        "subject_token": subject_token,
+        "subject_token_type": ACCESS,
+        "organization": organization,
+    }
+    data.update(extra)
+    return http.post("/oauth/token", data={k: v for k, v in data.items() if v is not None})
+
+
+def test_a_consultant_switches_partner_without_a_password(app, partner_world, flow):
+    consultant, acme, globex = (partner_world[k] for k in ("consultant", "acme", "globex"))
+    tokens = tokens_for(flow, consultant.email, acme.id)
+    response = _exchange(flow.http, tokens["access_token"], globex.id)
+    assert response.status_code == 200, response.text
+    body = response.get_json()
+    assert body["issued_token_type"] == ACCESS
+    assert body["refresh_token"]
+    claims = verify_jwt(body["access_token"], typ="at+jwt")
+    assert (claims["org"], claims["roles"], claims["sub"]) == (globex.id, ["owner"], consultant.id)
+    assert db.session.get(User, consultant.id).last_organization_id == globex.id
+
+
+def test_switching_to_a_partner_without_membership_is_invalid_target(app, partner_world, flow):
+    tokens = tokens_for(flow, partner_world["owner"].email)
+    response = _exchange(flow.http, tokens["access_token"], partner_world["globex"].id)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_target"
+
+
+def test_a_revoked_subject_token_is_invalid_grant(app, partner_world, flow):
+    consultant = partner_world["consultant"]
+    tokens = tokens_for(flow, consultant.email, partner_world["acme"].id)
+    flow.http.post(
+        "/oauth/revoke", data={"token": tokens["refresh_token"], "client_id": "partner-hub"}
+    )
+    response = _exchange(flow.http, tokens["access_token"], partner_world["globex"].id)
+    assert response.get_json()["error"] == "invalid_grant"
+
+
+def test_a_garbage_subject_token_is_invalid_grant(app, partner_world, flow):
+    response = _exchange(flow.http, "not-a-token", partner_world["globex"].id)
+    assert response.get_json()["error"] == "invalid_grant"
+
+
+def test_missing_parameters_are_invalid_request(app, partner_world, flow):
+    tokens = tokens_for(flow, partner_world["consultant"].email, partner_world["acme"].id)
+    missing_type = _exchange(
+        flow.http, tokens["access_token"], partner_world["globex"].id, subject_token_type=None
+    )
+    assert missing_type.get_json()["error"] == "invalid_request"
+    missing_org = _exchange(flow.http, tokens["access_token"], None)
+    assert missing_org.get_json()["error"] == "invalid_request"
+
+
+def test_authorize_with_an_organization_and_a_live_session_switches_too(app, partner_world, flow):
+    consultant, acme, globex = (partner_world[k] for k in ("consultant", "acme", "globex"))
+    tokens_for(flow, consultant.email, acme.id)
+    again = type(flow)(flow.http, nonce="switch-nonce")
+    response = again.authorize(organization=globex.id)
+    code = query_of(response.headers["Location"])["code"]
+    body = again.exchange(code).get_json()
+    assert verify_jwt(body["access_token"], typ="at+jwt")["org"] == globex.id
+
+
+def test_authorize_with_a_foreign_organization_is_access_denied(app, partner_world, flow):
+    owner, globex = partner_world["owner"], partner_world["globex"]
+    tokens_for(flow, owner.email)
+    again = type(flow)(flow.http, nonce="switch-nonce")
+    response = again.authorize(organization=globex.id)
+    params = query_of(response.headers["Location"])
+    assert params["error"] == "access_denied"
+    assert params["state"] == "state-123"
