@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import re
+from urllib.parse import urlencode, urlsplit
 
-from bench.scenarios import Context, NotAvailable, Req, Scenario, send
+from bench import driver
+from bench.scenarios import FORM, Context, NotAvailable, Req, Scenario, send
+from bench.seed import BENCH_PASSWORD, BENCH_REDIRECT_URI, user_email
 
 API_KEY_HEADER = "D360-API-KEY"
+TOKEN_PATH = "/oauth/token"
+INTROSPECT_PATH = "/oauth/introspect"
+LOGIN_PATH = "/login?hub=client"
 CHECK_PATH = "/v1/api-keys/check"
 # New connections per probe: gunicorn hands them to whichever worker accepts first,
 # so this many reach every worker of a small pool with near certainty.
@@ -60,7 +68,144 @@ def apikey_revocation(ctx: Context) -> dict:
     return {"what": "API key", "ok": ok, "detail": detail}
 
 
+def _samples(ctx: Context, name: str):
+    value = ctx.manifest.get("samples", {}).get(name)
+    if not value:
+        raise NotAvailable(f"the seeded data has no {name} (reseed with --fresh)")
+    return value
+
+
+def _basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
+def _client_credentials(ctx: Context) -> list[Req]:
+    ctx.require_route(TOKEN_PATH, "POST")
+    body = urlencode({"grant_type": "client_credentials"})
+    return [
+        Req("POST", TOKEN_PATH, FORM | {"Authorization": _basic(cid, secret)}, body)
+        for cid, secret in _samples(ctx, "partner_clients")
+    ]
+
+
+def _issued_token(status: int, body: bytes) -> bool:
+    return status == 200 and bool(json.loads(body or b"{}").get("access_token"))
+
+
+def _introspection(ctx: Context) -> list[Req]:
+    """Access tokens of sampled users' live logins, introspected by the platform gateway."""
+    from idp.oauth.tokens import mint_access_token
+
+    ctx.require_route(INTROSPECT_PATH, "POST")
+    gateway = _basic(*_samples(ctx, "gateway_client"))
+    requests = []
+    for subject in _samples(ctx, "token_subjects"):
+        token, _ = mint_access_token(
+            client_id=f"{subject['hub']}-hub",
+            subject=subject["user_id"],
+            family_id=subject["family_id"],
+            hub=subject["hub"],
+            organization_id=subject["org"],
+            roles=[subject["role"]],
+            scope="openid",
+            ttl=3600,
+        )
+        body = urlencode({"token": token, "token_type_hint": "access_token"})
+        requests.append(Req("POST", INTROSPECT_PATH, FORM | {"Authorization": gateway}, body))
+    return requests
+
+
+def _active(status: int, body: bytes) -> bool:
+    return status == 200 and json.loads(body or b"{}").get("active") is True
+
+
+_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def _password_login(ctx: Context) -> list[Req]:
+    """Form posts to the login page, each a full login of a random Client Hub account."""
+    ctx.require_route("/login", "POST")
+    browser = driver.Browser(*_host_port(ctx))
+    csrf = driver.login_form(browser, LOGIN_PATH)
+    cookie = "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
+    plan = ctx.manifest["plan"]
+    first, users = plan["partner_users"], ctx.manifest["users"]
+    step = max(1, (users - first) // 2_000)
+    headers = FORM | {"Cookie": cookie}
+    return [
+        Req(
+            "POST",
+            LOGIN_PATH,
+            headers,
+            urlencode({"email": user_email(i), "password": BENCH_PASSWORD, "csrf_token": csrf}),
+        )
+        for i in range(first, users, step)
+    ]
+
+
+def _logged_in(status: int, body: bytes) -> bool:
+    return status == 302
+
+
+def _host_port(ctx: Context) -> tuple[str, int]:
+    parts = urlsplit(ctx.base_url)
+    return parts.hostname, parts.port
+
+
+def _code_flow_ready(ctx: Context) -> list[Req]:
+    ctx.require_route("/oauth/authorize", "GET")
+    ctx.require_route(TOKEN_PATH, "POST")
+    ctx.require_route("/login", "POST")
+    return []
+
+
+def _code_flow(ctx: Context, clients: int, seconds: float) -> dict:
+    """``clients`` browsers with live sessions, each repeating authorize -> code -> token."""
+    plan = ctx.manifest["plan"]
+    first = plan["partner_users"]
+    jobs = [
+        {
+            "base_url": ctx.base_url,
+            "hub": "client",
+            "email": user_email(first + n * 7),
+            "password": BENCH_PASSWORD,
+            "client_id": "client-hub",
+            "redirect_uri": BENCH_REDIRECT_URI,
+        }
+        for n in range(clients)
+    ]
+    figures = driver.run(jobs, seconds)
+    if figures["requests"] == 0:
+        raise RuntimeError(f"no round trip succeeded: {figures['last_error']}")
+    return figures
+
+
 FLOWS: list[Scenario] = [
+    Scenario(
+        "client_credentials",
+        "client_credentials token",
+        _client_credentials,
+        _issued_token,
+        "ceiling_sign",
+    ),
+    Scenario(
+        "introspection", "introspection (valid token)", _introspection, _active, "ceiling_json"
+    ),
     Scenario("apikey_check", "API-key gateway check", _apikey_check, _accepted_key, "ceiling_json"),
+    Scenario(
+        "password_login",
+        "password login (form post)",
+        _password_login,
+        _logged_in,
+        "ceiling_argon2",
+    ),  # fmt: skip
+    Scenario(
+        "authorization_code",
+        "authorization code round trip",
+        _code_flow_ready,
+        _logged_in,
+        drive=_code_flow,
+        levels=(8,),
+    ),
 ]
 REVOCATION_CHECKS = [apikey_revocation]

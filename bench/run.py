@@ -52,34 +52,44 @@ def scenarios() -> list:
     return CEILINGS + FLOWS
 
 
-def prepare_scenario(scenario, ctx: Context, workdir: Path) -> tuple[dict, Path | None]:
-    """Build and verify a scenario's requests; ``None`` when it is not available."""
+def prepare_scenario(scenario, ctx: Context, workdir: Path):
+    """Build and verify a scenario; return its result record and a ``(level, seconds)`` runner.
+
+    The runner is None when the scenario is not available in this build.
+    """
     data = {"title": scenario.title, "ceiling": scenario.ceiling}
     try:
         requests = scenario.build(ctx)
-        verify(scenario, ctx, requests)
-    except (NotAvailable, WrongOutcome) as exc:
+        if scenario.drive is None:
+            verify(scenario, ctx, requests)
+        else:
+            scenario.drive(ctx, 1, 0.5)
+    except (NotAvailable, WrongOutcome, RuntimeError) as exc:
         data["reason"] = str(exc)
         print(f"  {scenario.title}: not available ({exc})", flush=True)
         return data, None
+    if scenario.drive is not None:
+        return data, lambda level, seconds: scenario.drive(ctx, level, seconds)
     rendered = [wrk.render(r.method, ctx.base_url + r.path, r.headers, r.body) for r in requests]
-    return data, wrk.write_requests(workdir / f"{scenario.name}.http", rendered)
+    path = wrk.write_requests(workdir / f"{scenario.name}.http", rendered)
+    return data, lambda level, seconds: wrk.run(
+        ctx.base_url, path, connections=level, seconds=seconds
+    )
 
 
-def measure(prepared: dict, base_url: str, args) -> None:
+def measure(prepared: dict, args) -> None:
     """Warm every scenario up, then interleave them: run 1 of each, run 2 of each, ...
 
     Interleaving puts a scenario and its ceiling in the same stretch of time, so
     a neighbour's load on a shared machine moves both and their ratio survives.
     """
-    for _, path in prepared.values():
-        wrk.run(base_url, path, connections=max(args.concurrency), seconds=args.warmup)
+    for _, runner, levels in prepared.values():
+        runner(max(levels), args.warmup)
     runs: dict[tuple[str, int], list[dict]] = {}
     for _ in range(args.runs):
-        for name, (_, path) in prepared.items():
-            for level in args.concurrency:
-                figures = wrk.run(base_url, path, connections=level, seconds=args.seconds)
-                runs.setdefault((name, level), []).append(figures)
+        for name, (_, runner, levels) in prepared.items():
+            for level in levels:
+                runs.setdefault((name, level), []).append(runner(level, args.seconds))
     for (name, level), level_runs in runs.items():
         data = prepared[name][0]
         figures = report.median_of(level_runs) | {"runs": level_runs}
@@ -165,11 +175,12 @@ def main(argv: list[str] | None = None) -> int:
                 for scenario in scenarios():
                     if only and scenario.ceiling is not None and scenario.name not in only:
                         continue
-                    data, path = prepare_scenario(scenario, ctx, Path(tmp))
+                    data, runner = prepare_scenario(scenario, ctx, Path(tmp))
                     results["scenarios"][scenario.name] = data
-                    if path is not None:
-                        prepared[scenario.name] = (data, path)
-                measure(prepared, srv.url, args)
+                    if runner is not None:
+                        levels = scenario.levels or args.concurrency
+                        prepared[scenario.name] = (data, runner, levels)
+                measure(prepared, args)
                 results["revocation"] = revocation_checks(ctx)
             results["rss_mb"] = {str(k): round(v, 1) for k, v in srv.peak_rss_mb().items()}
         finally:

@@ -58,13 +58,20 @@ Expect = Callable[[int, bytes], bool]
 
 @dataclass(frozen=True)
 class Scenario:
-    """A named load with the ceiling its figures are divided by."""
+    """A named load with the ceiling its figures are divided by.
+
+    wrk replays what ``build`` returns; a multi-step flow instead has ``drive``
+    (context, clients, seconds) -> figures, and ``build`` only checks that it
+    can run (returning the jobs' shared settings as its single request).
+    """
 
     name: str
     title: str
     build: Callable[[Context], list[Req]]
     expect: Expect
     ceiling: str | None = None
+    drive: Callable[[Context, int, float], dict] | None = None
+    levels: tuple[int, ...] | None = None
 
 
 def send(base_url: str, req: Req) -> tuple[int, bytes]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import random
 from collections.abc import Callable, Iterable, Iterator
@@ -22,6 +23,9 @@ from idp.timeutil import utcnow
 
 BENCH_PASSWORD = "bench-passphrase-2026"
 EMAIL_DOMAIN = "bench.example"
+GATEWAY_CLIENT_ID = "oc_bench_gateway"
+# Registered on both hub clients; nothing listens there (the driver reads the redirect).
+BENCH_REDIRECT_URI = "http://127.0.0.1:9/bench/callback"
 # Secrets kept for the load scripts: enough to spread lookups over the whole index.
 SAMPLES = 2_000
 SCALES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}
@@ -89,6 +93,7 @@ class Seeded:
     client_ids: list[str] = field(default_factory=list)
     channel_ids: list[str] = field(default_factory=list)
     grant_ids: list[str] = field(default_factory=list)
+    family_ids: list[str] = field(default_factory=list)
     user_ids: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 
@@ -188,22 +193,31 @@ def _users(writer: BulkWriter, seeded: Seeded) -> None:
     seeded.counts["users"] = writer.write("users", columns, rows())
 
 
+def _membership_of(seeded: Seeded, i: int) -> tuple[str, str, str]:
+    """(hub, organization id, role) of seeded user ``i``."""
+    plan = seeded.plan
+    if i < plan.partner_users:
+        return (
+            "partner",
+            seeded.partner_ids[i % plan.partners],
+            ("owner" if i < plan.partners else "member"),
+        )
+    j = i - plan.partner_users
+    return (
+        "client",
+        seeded.client_ids[j % plan.clients],
+        ("owner" if j < plan.clients else "member"),
+    )
+
+
 def _memberships(writer: BulkWriter, seeded: Seeded) -> None:
-    plan, now = seeded.plan, utcnow()
-
-    def rows() -> Iterator[tuple]:
-        for i, uid in enumerate(seeded.user_ids):
-            if i < plan.partner_users:
-                org = seeded.partner_ids[i % plan.partners]
-                role = "owner" if i < plan.partners else "member"
-            else:
-                j = i - plan.partner_users
-                org = seeded.client_ids[j % plan.clients]
-                role = "owner" if j < plan.clients else "member"
-            yield (fast_id("mem"), uid, org, role, now)
-
+    now = utcnow()
+    rows = (
+        (fast_id("mem"), uid, *_membership_of(seeded, i)[1:], now)
+        for i, uid in enumerate(seeded.user_ids)
+    )
     columns = ["id", "user_id", "organization_id", "role", "created_at"]
-    seeded.counts["memberships"] = writer.write("memberships", columns, rows())
+    seeded.counts["memberships"] = writer.write("memberships", columns, rows)
 
 
 def _wabas_and_channels(writer: BulkWriter, seeded: Seeded) -> None:
@@ -232,17 +246,26 @@ def _wabas_and_channels(writer: BulkWriter, seeded: Seeded) -> None:
 
 
 def _token_families(writer: BulkWriter, seeded: Seeded) -> None:
+    """One live login (family) per user, acting in the user's organization."""
     plan, now = seeded.plan, utcnow()
     expires = now + timedelta(days=30)
     hub_client = {"partner": "partner-hub", "client": "client-hub"}
+    seeded.family_ids = [fast_id("tf") for _ in seeded.user_ids]
+    sampled = set(range(0, plan.users, max(1, plan.users // SAMPLES)))
+    subjects = []
 
     def rows() -> Iterator[tuple]:
-        for i, uid in enumerate(seeded.user_ids):
-            hub = "partner" if i < plan.partner_users else "client"
-            yield (fast_id("tf"), hub_client[hub], uid, None, now, expires)
+        for i, (uid, fid) in enumerate(zip(seeded.user_ids, seeded.family_ids, strict=True)):
+            hub, org, role = _membership_of(seeded, i)
+            if i in sampled:
+                subjects.append(
+                    {"user_id": uid, "family_id": fid, "hub": hub, "org": org, "role": role}
+                )
+            yield (fid, hub_client[hub], uid, org, now, expires)
 
     columns = ["id", "client_id", "user_id", "organization_id", "created_at", "expires_at"]
     seeded.counts["token_families"] = writer.write("token_families", columns, rows())
+    seeded.extra["token_subjects"] = subjects
 
 
 def _grants(writer: BulkWriter, seeded: Seeded) -> None:
@@ -305,6 +328,57 @@ def _api_keys(writer: BulkWriter, seeded: Seeded) -> None:
     }
 
 
+def _oauth_clients(writer: BulkWriter, seeded: Seeded) -> None:
+    """Both hub frontends, one API client per partner, and one platform gateway client."""
+    from idp.oauth.clients import HUB_SCOPE
+    from idp.oauth.models import HUB_CLIENT_IDS, sha256_hex
+    from policies.roles import MACHINE_SCOPES
+
+    plan, now = seeded.plan, utcnow()
+    partner_scope = " ".join(sorted(str(p) for p in MACHINE_SCOPES["partner"]))
+    gateway_scope = " ".join(sorted(str(p) for p in MACHINE_SCOPES["support"]))
+    redirect = json.dumps([BENCH_REDIRECT_URI])
+    sampled = range(0, plan.partners, max(1, plan.partners // SAMPLES))
+
+    def rows() -> Iterator[tuple]:
+        for hub in ("partner", "client"):
+            name = f"{hub.title()} Hub"
+            yield (HUB_CLIENT_IDS[hub], None, name, "hub", hub, None, redirect, HUB_SCOPE, now)
+        secret = secret_for("client", -1)
+        yield (GATEWAY_CLIENT_ID, sha256_hex(secret), "Bench gateway", "platform", "support",
+               None, "[]", gateway_scope, now)  # fmt: skip
+        for i, partner in enumerate(seeded.partner_ids):
+            client_id, secret = f"oc_bench{i}", secret_for("client", i)
+            yield (client_id, sha256_hex(secret), f"Partner {i} API", "partner", "partner",
+                   partner, "[]", partner_scope, now)  # fmt: skip
+
+    columns = [
+        "client_id", "client_secret_hash", "name", "kind", "hub", "organization_id",
+        "redirect_uris", "scope", "created_at", "post_logout_redirect_uris",
+    ]  # fmt: skip
+    seeded.counts["oauth_clients"] = writer.write("oauth_clients", columns, _with_logout(rows()))
+    seeded.extra["partner_clients"] = [[f"oc_bench{i}", secret_for("client", i)] for i in sampled]
+    seeded.extra["gateway_client"] = [GATEWAY_CLIENT_ID, secret_for("client", -1)]
+
+
+def _with_logout(rows: Iterable[tuple]) -> Iterator[tuple]:
+    """Append the (empty) post-logout redirect URIs column."""
+    for row in rows:
+        yield (*row, "[]")
+
+
+def _refresh_tokens(writer: BulkWriter, seeded: Seeded) -> None:
+    from idp.oauth.models import sha256_hex
+
+    now = utcnow()
+    rows = (
+        (fast_id("rt"), sha256_hex(secret_for("refresh", i)), fid, "openid", now)
+        for i, fid in enumerate(seeded.family_ids)
+    )
+    columns = ["id", "token_hash", "family_id", "scope", "created_at"]
+    seeded.counts["oauth_refresh_tokens"] = writer.write("oauth_refresh_tokens", columns, rows)
+
+
 # Order matters: later seeders use the ids earlier ones made.
 SEEDERS: list[tuple[str, Seeder]] = [
     ("organizations", _organizations),
@@ -314,6 +388,8 @@ SEEDERS: list[tuple[str, Seeder]] = [
     ("token_families", _token_families),
     ("consent_grants", _grants),
     ("channel_api_keys", _api_keys),
+    ("oauth_clients", _oauth_clients),
+    ("oauth_refresh_tokens", _refresh_tokens),
 ]
 
 
