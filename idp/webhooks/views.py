@@ -25,7 +25,8 @@ blp = Blueprint(
 
 
 def _with_secret(endpoint, secret):
-    return {**EndpointSchema().dump(endpoint), "secret": secret}
+    fields = ("url", "secret_created_at", "created_at", "updated_at")
+    return {name: getattr(endpoint, name) for name in fields} | {"secret": secret}
 
 
 @blp.route("/partners/<partner_id>/webhook")
