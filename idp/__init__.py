@@ -89,8 +89,6 @@ def _register_blueprints(app: Flask) -> None:
     from idp.audit.views import blp as audit_api_blp
     from idp.channels.announce import register as announce_new_clients
     from idp.channels.views import blp as channels_blp
-    from idp.channels.announce import register as announce_new_clients
-    from idp.channels.views import blp as channels_blp
     from idp.consent.pages import blp as consent_pages_blp
     from idp.consent.screen import register as register_consent_step
     from idp.consent.views import blp as consent_blp
@@ -124,10 +122,8 @@ def _register_blueprints(app: Flask) -> None:
     register_api(app, support_api_blp)
     register_api(app, audit_api_blp)
     register_api(app, channels_blp)
-    register_api(app, channels_blp)
     register_api(app, webhooks_blp)
     register_webhook_deliverer()
-    announce_new_clients()
     announce_new_clients()
     app.register_blueprint(support_pages_blp)
     if app.config["IDP_ENV"] != "production":
