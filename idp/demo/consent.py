@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+from datetime import timedelta
+
 import sqlalchemy as sa
+from flask import current_app
 
 from idp.apikeys.keyformat import PREFIX, key_from_text, with_checksum
 from idp.apikeys.models import ChannelApiKey
-from idp.consent.models import ConsentGrant, GrantChannel
+from idp.consent.models import ConsentGrant, ConsentLink, GrantChannel
+from idp.consent.oauth_bridge import consent_client as consent_client_facts
 from idp.consent.queries import active_grant
 from idp.extensions import db
 from idp.ids import new_id
@@ -17,6 +23,9 @@ from policies.consent import DEFAULT_CONSENT_SCOPE
 DEMO_API_KEY = with_checksum(
     PREFIX + "DemoAcmeKey1" + "BlueBakeryOrdersDemoKeyNotForProductionUse1"
 )
+# A ready consent link of Acme's consent client, with a published PKCE verifier.
+DEMO_LINK_ID = "lnk_demo_acme"
+DEMO_CODE_VERIFIER = "demo-acme-pkce-verifier-0123456789abcdefghijklmnop"
 
 
 def _by_name(rows: list[dict], name: str) -> dict:
@@ -63,6 +72,7 @@ def load(data: dict) -> None:
         )
         db.session.add(key)
         db.session.flush()
+    link = _demo_link(acme["id"], data.get("consent_client"))
     data["consent"] = {
         "grant": {
             "id": grant.id,
@@ -73,3 +83,35 @@ def load(data: dict) -> None:
         },
         "api_key": {"id": key.id, "api_key": DEMO_API_KEY, "channel_id": key.channel_id},
     }
+    if link is not None:
+        data["consent"]["link"] = {
+            "url": current_app.config["IDP_ISSUER"] + f"/c/{link.id}",
+            "redirect_uri": link.redirect_uri,
+            "state": link.state,
+            "code_verifier": DEMO_CODE_VERIFIER,
+        }
+
+
+def _demo_link(partner_id: str, consent_client: dict | None) -> ConsentLink | None:
+    """Acme's demo consent link to its demo callback page, valid for 30 days from each load."""
+    client = consent_client and consent_client_facts(consent_client["client_id"])
+    if not client:
+        return None
+    link = db.session.get(ConsentLink, DEMO_LINK_ID)
+    if link is None:
+        link = ConsentLink(id=DEMO_LINK_ID, partner_id=partner_id, created_by="demo")
+        db.session.add(link)
+    link.oauth_client_id = client.client_id
+    link.redirect_uri = next(
+        (u for u in client.redirect_uris if u.startswith(current_app.config["IDP_ISSUER"])),
+        client.redirect_uris[0],
+    )
+    link.state = "demo-state"
+    link.scope = DEFAULT_CONSENT_SCOPE
+    link.login_hint = "owner@bluebakery.example"
+    digest = hashlib.sha256(DEMO_CODE_VERIFIER.encode()).digest()
+    link.code_challenge = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    link.code_challenge_method = "S256"
+    link.expires_at = utcnow() + timedelta(days=30)
+    db.session.flush()
+    return link
