@@ -29,6 +29,8 @@ def test_seed_writes_the_planned_counts(app_ctx):
         "consent_grants": plan.clients,
         "consent_grant_channels": plan.channels,
         "channel_api_keys": 2 * plan.channels,
+        "oauth_clients": 3 + plan.partners,
+        "oauth_refresh_tokens": 200,
     }
     for table, count in expected.items():
         assert seeded.counts[table] == count, table
@@ -43,6 +45,18 @@ def test_sampled_api_keys_pass_the_gateway_check(app_ctx):
     keys = seeded.extra["api_keys"]
     assert len(keys) == Plan(users=100).channels - 1
     assert {check_key(key).channel_id for key in keys} <= set(seeded.channel_ids[1:])
+
+
+def test_sampled_partner_clients_authenticate_with_their_secret(app_ctx):
+    from idp.oauth.server import query_client
+
+    with db.engine.begin() as conn:
+        seeded = seed(conn, users=300)
+    client_id, secret = seeded.extra["partner_clients"][-1]
+    client = query_client(client_id)
+    assert client.check_client_secret(secret)
+    assert not client.check_client_secret(secret + "x")
+    assert client.check_grant_type("client_credentials")
 
 
 def test_seeded_accounts_log_in_with_the_bench_password(app_ctx):
