@@ -18,10 +18,11 @@ def can_use_support_tool(actor: Actor, permission: Permission) -> Decision:
 
 
 def can_act_on_account(actor: Actor, permission: Permission, target_hub: str) -> Decision:
-    """Support staff may act on partner and client accounts; on support accounts only admins."""
+    """Support staff may act on any account, but only an admin may change a support account."""
     decision = can_use_support_tool(actor, permission)
     if not decision:
         return decision
-    if target_hub == "support" and "admin" not in actor.roles:
+    changes = permission != Permission.SUPPORT_ACCOUNTS_READ
+    if changes and target_hub == "support" and "admin" not in actor.roles:
         return Decision.deny("only a support admin may change a support account")
     return decision

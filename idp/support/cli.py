@@ -7,7 +7,12 @@ import json
 import click
 from flask.cli import with_appcontext
 
-from idp.support.importer import DEFAULT_BATCH_SIZE, IMPORT_HUBS, import_accounts
+from idp.support.importer import (
+    DEFAULT_BATCH_SIZE,
+    IMPORT_HUBS,
+    ImportStopped,
+    import_accounts,
+)
 
 
 @click.command("import-accounts")
@@ -24,7 +29,10 @@ from idp.support.importer import DEFAULT_BATCH_SIZE, IMPORT_HUBS, import_account
 @with_appcontext
 def import_accounts_command(hub: str, batch_size: int, as_json: bool, file) -> None:
     """Import legacy accounts from FILE (JSON Lines); running it again changes nothing."""
-    report = import_accounts(hub, file, batch_size=batch_size)
+    try:
+        report = import_accounts(hub, file, batch_size=batch_size)
+    except ImportStopped as exc:
+        raise click.ClickException(str(exc)) from exc
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
         return

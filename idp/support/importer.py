@@ -92,6 +92,18 @@ class ImportReport:
         }
 
 
+class ImportStopped(RuntimeError):
+    """The run stopped at a line; every line before ``committed`` is safely in the database."""
+
+    def __init__(self, line: int, committed: int, cause: Exception):
+        super().__init__(
+            f"stopped at line {line} ({type(cause).__name__}: {cause}); the first {committed} "
+            "lines were committed in whole batches: run the same command again to complete"
+        )
+        self.line = line
+        self.committed = committed
+
+
 class _Rejected(Exception):
     def __init__(self, reason: str):
         super().__init__(reason)
@@ -201,7 +213,9 @@ def import_line(hub: str, number: int, text: str) -> LineOutcome:
     key = source_key(hub, address.normalized, data["organization"])
     done = db.session.scalar(db.select(ImportedAccount).where(ImportedAccount.source_key == key))
     if done is not None:
-        return LineOutcome(number, "unchanged", address.display, done.user_id, "imported before")
+        return LineOutcome(
+            number, "unchanged", address.display, done.user_id, "already imported (same account)"
+        )
     org = _organization(hub, data["organization"])
     holder = _holder(address.normalized)
     user = _create_active(hub, data, address, org) if holder is None else None
@@ -274,14 +288,16 @@ def import_accounts(
 ) -> ImportReport:
     """Import every line, committing after each batch; the report covers every line.
 
-    An exception (a lost database, a killed worker) rolls back the current
-    batch only and propagates; what was committed before stays, and a rerun
-    reports those lines as ``unchanged`` and imports the rest.
+    An error (a lost database, say) rolls back the current batch only and
+    raises ``ImportStopped``; what was committed before stays, and a rerun
+    reports those lines as ``unchanged`` and imports the rest. A killed process
+    loses only its open transaction, which is the same outcome.
     """
     if hub not in IMPORT_HUBS:
         raise ValueError(f"accounts can be imported into {' or '.join(IMPORT_HUBS)}, not {hub}")
     report = ImportReport(hub)
     batch: list[LineOutcome] = []
+    number = 0
     try:
         for number, text in _numbered(lines):
             batch.append(import_line(hub, number, text))
@@ -297,6 +313,9 @@ def import_accounts(
             after=report.summary() | {"hub": hub},
         )
         db.session.commit()
+    except Exception as exc:
+        db.session.rollback()
+        raise ImportStopped(number, len(report.lines), exc) from exc
     except BaseException:
         db.session.rollback()
         raise

@@ -177,8 +177,14 @@ def test_a_run_that_stops_midway_leaves_whole_batches_and_a_rerun_completes(
         return real_import_line(hub, number, text)
 
     monkeypatch.setattr(importer, "import_line", dies_on_line_6)
-    with pytest.raises(ConnectionError):
-        importer.import_accounts("client", lines, batch_size=2)
+    path = tmp_path / "legacy.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    args = ["import-accounts", "--hub", "client", "--batch-size", "2", str(path)]
+    result = app_ctx.test_cli_runner().invoke(main, args=args)
+
+    assert result.exit_code == 1
+    assert "stopped at line 6 (ConnectionError: database lost)" in result.output
+    assert "the first 4 lines were committed" in result.output
 
     # lines 1-4 were two whole batches; line 5 was in the batch that died with line 6
     db.session.expire_all()
