@@ -30,30 +30,31 @@ def _created(key, text: str) -> dict:
 
 def _key_routes(kind: str, path: str):
     """Register the collection and item routes of one side (client or partner)."""
+    id_name = f"{kind}_id"
 
     class Keys(MethodView):
         @require_auth
         @blp.arguments(CreateKeySchema, required=False)
         @blp.response(201, CreatedKeySchema)
-        def post(self, body, org_id, channel_id):
+        def post(self, body, channel_id, **path):
             """Generate the channel's new key; earlier keys end (after any grace period)."""
             key, text = service.create_key(
-                current_actor(), kind, org_id, channel_id, body.get("grace_period_seconds")
+                current_actor(), kind, path[id_name], channel_id, body.get("grace_period_seconds")
             )
             return _created(key, text)
 
         @require_auth
         @blp.response(200, KeySchema(many=True))
-        def get(self, org_id, channel_id):
+        def get(self, channel_id, **path):
             """List the channel's keys without their secrets."""
-            return service.list_keys(current_actor(), kind, org_id, channel_id)
+            return service.list_keys(current_actor(), kind, path[id_name], channel_id)
 
     class Key(MethodView):
         @require_auth
         @blp.response(204)
-        def delete(self, org_id, channel_id, key_id):
+        def delete(self, channel_id, key_id, **path):
             """Revoke one key at once."""
-            service.revoke_key(current_actor(), kind, org_id, channel_id, key_id)
+            service.revoke_key(current_actor(), kind, path[id_name], channel_id, key_id)
 
     Keys.__name__ = f"{kind.title()}ChannelKeys"
     Key.__name__ = f"{kind.title()}ChannelKey"
@@ -61,8 +62,8 @@ def _key_routes(kind: str, path: str):
     blp.route(path + "/<key_id>", endpoint=f"{kind}_key")(Key)
 
 
-_key_routes("client", "/clients/<org_id>/channels/<channel_id>/api-keys")
-_key_routes("partner", "/partners/<org_id>/channels/<channel_id>/api-keys")
+_key_routes("client", "/clients/<client_id>/channels/<channel_id>/api-keys")
+_key_routes("partner", "/partners/<partner_id>/channels/<channel_id>/api-keys")
 
 
 @blp.route("/api-keys/check")
