@@ -69,7 +69,12 @@ _key_routes("partner", "/partners/<partner_id>/channels/<channel_id>/api-keys")
 @blp.route("/api-keys/check")
 class KeyCheck(MethodView):
     @blp.response(200, KeyIdentitySchema)
-    @blp.doc(parameters=[{"in": "header", "name": API_KEY_HEADER, "required": True, "schema": {}}])
+    @blp.doc(
+        parameters=[
+            {"in": "header", "name": API_KEY_HEADER, "required": True, "schema": {"type": "string"}}
+        ],
+        responses={"401": {"description": "Missing, malformed, unknown or revoked key."}},
+    )
     def get(self):
         """Gateway check (nginx ``auth_request`` style): 200 with the key's channel, else 401."""
         identity = service.check_key(request.headers.get(API_KEY_HEADER))
