@@ -128,8 +128,10 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(support_pages_blp)
     if app.config["IDP_ENV"] != "production":
         from idp.demo.oauth import callback_bp
+        from idp.webhooks.demo import receiver_bp
 
         app.register_blueprint(callback_bp)
+        app.register_blueprint(receiver_bp)
     if app.config["IDP_BENCH_MODE"]:
         from idp.bench.views import blp as bench_blp
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from idp.demo import base, consent, oauth, support
+from idp.demo import base, channels, consent, oauth, support
 from idp.extensions import db
 
 DEMO_PASSWORD = base.DEMO_PASSWORD
 
 # Each concept adds its demo objects with a ``load(data)`` step, in this order.
-STEPS = [base.load, oauth.load, consent.load, support.load]
+STEPS = [base.load, oauth.load, consent.load, support.load, channels.load]
 
 
 def load_demo() -> dict:
@@ -31,6 +31,9 @@ def describe(data: dict) -> str:
             lines += ["", f"{title}:"]
             for client in data[key]:
                 lines.append(f"  {client['client_id']:<34} {client.get('name', '')}")
+    if data.get("webhooks"):
+        hooks = data["webhooks"]
+        lines += ["", f"{hooks['partner']} webhooks go to {hooks['url']} (run `idp worker`)."]
     if data.get("email_conflicts"):
         lines += ["", "Email conflicts (support console: /support/conflicts):"]
         for conflict in data["email_conflicts"]:
