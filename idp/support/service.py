@@ -10,7 +10,9 @@ from sqlalchemy.orm import selectinload
 
 from idp.accounts.emails import InvalidEmail, parse_email
 from idp.accounts.models import User, new_security_stamp
+from idp.accounts.reset import PURPOSE as RESET_PURPOSE
 from idp.accounts.service import hub_name
+from idp.accounts.tokens import spend_user_tokens
 from idp.audit.service import record_event
 from idp.auth.enforce import enforce
 from idp.errors import Conflict, InvalidInput, NotFound
@@ -180,6 +182,8 @@ def reassign_email(actor: Actor, user_id: str, *, email: str, ticket: str, reaso
         db.session.rollback()
         raise EmailTaken("Another account already uses this address.") from exc
     end_sessions_of(user, "email_reassigned", actor)
+    # a reset link mailed to the old address must not outlive the address
+    spend_user_tokens(user.id, RESET_PURPOSE)
     send_verification(user, held=held)
     if not held:
         enqueue_templated_email(

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from idp.accounts.models import User
+from idp.accounts.reset import reset_link_is_usable
 from idp.audit.models import AuditEvent
 from idp.extensions import db
 from idp.oauth.models import TokenFamily
@@ -145,6 +146,23 @@ def test_agent_reassigns_an_email_with_every_consequence(client, staff):
     assert event.reason == "customer lost the old mailbox"
     assert event.before["email"] == "old@bakery.example"
     assert event.after["email"] == "New.Owner@bakery.example"
+
+
+def test_a_reset_link_sent_to_the_old_address_dies_with_it(client, staff):
+    user = make_user("client", email="lost-mailbox@example.com")
+    db.session.commit()
+    action = {"ticket": "SUP-3", "reason": "mailbox taken over"}
+    client.post(
+        f"/v1/support/accounts/{user.id}/password-reset", json=action, headers=staff.agent_auth
+    )
+    (message,) = emails_to("lost-mailbox@example.com")
+    token = re.search(r"/password-reset/confirm\?token=(\S+)", message.body).group(1)
+    assert reset_link_is_usable(token)
+
+    _reassign(client, staff.agent_auth, user.id, email="safe@example.com")
+
+    db.session.expire_all()
+    assert not reset_link_is_usable(token)
 
 
 def test_reassigning_to_an_address_in_use_is_a_409_problem(client, staff):
