@@ -54,6 +54,19 @@ def channel_event(channel: Channel) -> dict[str, Any]:
     }
 
 
+def _audit(action: str, actor: Actor, target: Waba | Channel, **change) -> None:
+    """Audit a change of a WABA or channel under its client's organization."""
+    kind = "waba" if isinstance(target, Waba) else "channel"
+    audit(
+        action,
+        actor,
+        target_type=kind,
+        target_id=target.id,
+        organization_id=target.client_id,
+        **change,
+    )
+
+
 def _client(client_id: str) -> Organization:
     client = db.session.get(Organization, client_id)
     if client is None or client.kind != "client":
@@ -71,14 +84,7 @@ def create_waba(
     db.session.add(waba)
     db.session.flush()
     after = {"waba_id": waba.id, "name": name, "verification_state": verification_state}
-    audit(
-        "waba.created",
-        actor,
-        target_type="waba",
-        target_id=waba.id,
-        organization_id=client.id,
-        after=after,
-    )
+    _audit("waba.created", actor, waba, after=after)
     db.session.commit()
     return waba
 
@@ -90,16 +96,9 @@ def set_waba_verification(actor: Actor, waba_id: str, verification_state: str) -
     if waba is None:
         raise NotFound("No such WABA.")
     before = {"verification_state": waba.verification_state}
+    after = {"verification_state": verification_state}
     waba.verification_state = verification_state
-    audit(
-        "waba.verification_changed",
-        actor,
-        target_type="waba",
-        target_id=waba.id,
-        organization_id=waba.client_id,
-        before=before,
-        after={"verification_state": verification_state},
-    )
+    _audit("waba.verification_changed", actor, waba, before=before, after=after)
     db.session.commit()
     return waba
 
@@ -165,14 +164,7 @@ def create_channel(
         db.session.rollback()
         raise NumberInUse(f"{number} already has a channel that is not terminated.") from exc
     event = channel_event(channel)
-    audit(
-        "channel.created",
-        actor,
-        target_type="channel",
-        target_id=channel.id,
-        organization_id=channel.client_id,
-        after=event,
-    )
+    _audit("channel.created", actor, channel, after=event)
     notify_partners(
         partners_watching(channel.client_id), "channel_created", event, ordering_key=channel.id
     )
@@ -203,15 +195,8 @@ def change_status(actor: Actor, channel_id: str, status: str, reason: str | None
         channel.terminated_at = channel.status_changed_at
     _history(channel, before, reason, actor)
     event = {**channel_event(channel), "previous_status": before, "reason": reason}
-    audit(
-        "channel.status_changed",
-        actor,
-        target_type="channel",
-        target_id=channel.id,
-        organization_id=channel.client_id,
-        before=before_event,
-        after=event,
-        reason=reason,
+    _audit(
+        "channel.status_changed", actor, channel, before=before_event, after=event, reason=reason
     )
     if status == "terminated":
         revoke_channel_keys(channel.id, reason or "channel terminated", actor=actor)
