@@ -12,6 +12,7 @@ from idp.accounts.models import User
 from idp.accounts.reset import PURPOSE as RESET_PURPOSE
 from idp.accounts.service import hub_name
 from idp.accounts.tokens import absolute_url, issue_email_token
+from idp.apikeys.service import revoke_client_keys
 from idp.audit.service import record_event
 from idp.extensions import db
 from idp.outbox.service import enqueue_templated_email
@@ -20,15 +21,23 @@ from policies.actor import Actor
 from policies.permissions import Permission
 
 
-def _record(action: str, actor: Actor, user: User, before, after, ticket: str, reason: str):
+def _record(
+    action: str,
+    actor: Actor,
+    user: User,
+    status_before: str | None,
+    status_after: str | None,
+    ticket: str,
+    reason: str,
+) -> None:
     record_event(
         action,
         actor_type="user",
         actor_id=actor.subject,
         target_type="user",
         target_id=user.id,
-        before={"status": before} if before else None,
-        after={"status": after} if after else None,
+        before={"status": status_before} if status_before else None,
+        after={"status": status_after} if status_after else None,
         reason=reason,
         ticket=ticket,
     )
@@ -52,19 +61,9 @@ def disable_account(actor: Actor, user_id: str, *, ticket: str, reason: str) -> 
     user.status = "disabled"
     end_sessions_of(user, "account_disabled", actor)
     if user.hub == "client":
-        from idp.apikeys.service import revoke_client_keys
-
         for organization_id in _client_organization_ids(user):
             revoke_client_keys(organization_id, "account_disabled", actor=actor)
-    _record(
-        "account.disabled",
-        actor,
-        user,
-        {"status": "active"},
-        {"status": "disabled"},
-        ticket,
-        reason,
-    )
+    _record("account.disabled", actor, user, "active", "disabled", ticket, reason)
     db.session.commit()
     return user
 
@@ -75,9 +74,7 @@ def enable_account(actor: Actor, user_id: str, *, ticket: str, reason: str) -> U
     if user.status != "disabled":
         raise AccountStateConflict(f"Only a disabled account can be enabled ({user.status}).")
     user.status = "active"
-    _record(
-        "account.enabled", actor, user, {"status": "disabled"}, {"status": "active"}, ticket, reason
-    )
+    _record("account.enabled", actor, user, "disabled", "active", ticket, reason)
     db.session.commit()
     return user
 

@@ -19,6 +19,7 @@ from marshmallow import ValidationError
 from idp.accounts.models import User
 from idp.accounts.service import HUB_NAMES, hub_name
 from idp.errors import DomainError, Forbidden
+from idp.login.session import current_user
 from idp.support import conflicts, controls, service
 from idp.support.schemas import EmailReassignmentIn, SupportActionIn
 from idp.support.verification import confirm_email, pending_token
@@ -36,8 +37,6 @@ CONTROLS = {
 
 def signed_in_user() -> User | None:
     """The person logged in to this browser, if any."""
-    from idp.login.session import current_user
-
     return current_user()
 
 

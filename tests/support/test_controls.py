@@ -40,6 +40,7 @@ def test_disabling_a_client_ends_tokens_and_stops_its_channels_keys(client, staf
         client.get(f"/v1/clients/{bakery.id}/channels/{channel.id}/api-keys", headers=owner_auth)
     ).status_code == 401
     event = db.session.scalar(db.select(AuditEvent).where(AuditEvent.action == "account.disabled"))
+    assert (event.before, event.after) == ({"status": "active"}, {"status": "disabled"})
     assert (event.ticket, event.reason, event.actor_id) == (
         "SUP-77",
         "account reported compromised",
