@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,6 +37,9 @@ EVENT_TYPES = (
 )
 
 
+_LAST_EVENT_AT = "idp_last_partner_event_at"
+
+
 class UnknownEventType(ValueError):
     """An event type outside ``EVENT_TYPES`` was emitted (a programming error)."""
 
@@ -65,6 +69,16 @@ def _ordering_key(partner_id: str, ordering_key: str | None) -> str | None:
     return f"{partner_id}:{ordering_key}" if ordering_key else None
 
 
+def _next_moment() -> datetime:
+    """Now, but later than any event this session queued: equal clocks must not reorder."""
+    now = utcnow()
+    last = db.session.info.get(_LAST_EVENT_AT)
+    if last is not None and now <= last:
+        now = last + timedelta(microseconds=1)
+    db.session.info[_LAST_EVENT_AT] = now
+    return now
+
+
 def emit_partner_event(
     partner_id: str, event_type: str, data: dict[str, Any], ordering_key: str | None = None
 ) -> OutboxMessage | None:
@@ -79,7 +93,8 @@ def emit_partner_event(
     if endpoint_for(partner_id) is None:
         return None
     message_id = new_id(PREFIXES["outbox"])
-    body = {"type": event_type, "timestamp": isoformat(utcnow()), "data": data}
+    created_at = _next_moment()
+    body = {"type": event_type, "timestamp": isoformat(created_at), "data": data}
     message = OutboxMessage(
         id=message_id,
         kind="webhook",
@@ -88,8 +103,8 @@ def emit_partner_event(
         body=json.dumps(body, separators=(",", ":"), sort_keys=True, default=str),
         payload={"event_id": message_id, "event_type": event_type},
         ordering_key=_ordering_key(partner_id, ordering_key),
-        created_at=utcnow(),
-        next_attempt_at=utcnow(),
+        created_at=created_at,
+        next_attempt_at=created_at,
     )
     db.session.add(message)
     return message

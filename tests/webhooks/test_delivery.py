@@ -138,3 +138,13 @@ def test_retries_end_in_failed_after_three_days(hooked_partner, receiver):
 def test_email_keeps_its_own_retry_limit_while_webhooks_retry_longer(app_ctx):
     assert worker.MAX_ATTEMPTS_BY_KIND["webhook"] > worker.MAX_ATTEMPTS
     assert "email" not in worker.MAX_ATTEMPTS_BY_KIND
+
+
+def test_a_burst_of_events_for_one_channel_arrives_in_emission_order(hooked_partner, receiver):
+    partner_id = hooked_partner.partner.id
+    for n in range(25):
+        emit_partner_event(partner_id, "channel_status_changed", {"n": n}, ordering_key="ch_z")
+    db.session.commit()
+    while worker.run_once(limit=7)["sent"]:
+        pass
+    assert [json.loads(b)["data"]["n"] for b in receiver.bodies()] == list(range(25))
