@@ -251,7 +251,10 @@ def check_key(text: str | None) -> KeyIdentity:
     lookup_id = parse_lookup_id((text or "").strip())
     if lookup_id is None:
         raise InvalidApiKey("The API key is invalid or revoked.")
-    row = db.session.execute(_CHECK_QUERY, {"lookup_id": lookup_id}).first()
+    # A read-only autocommit connection: one round trip, no BEGIN/ROLLBACK around it.
+    with db.engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        row = conn.execute(_CHECK_QUERY, {"lookup_id": lookup_id}).first()
     presented = hash_key(text.strip())
     stored = row.secret_hash if row is not None else _DUMMY_HASH
     if not hmac.compare_digest(presented, stored) or row is None:
