@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 DEV_SECRET_FILE = "dev-secret-key"
@@ -89,11 +90,14 @@ def finalize(config: dict, instance_path: Path) -> None:
     if not config.get("IDP_KEY_ENCRYPTION_KEY"):
         config["IDP_KEY_ENCRYPTION_KEY"] = _dev_secret(instance_path, DEV_KEK_FILE)
     https = config["IDP_ISSUER"].startswith("https://")
-    config.setdefault("SESSION_COOKIE_NAME", "idp_session")
+    # Flask's own defaults are already in the config, so setdefault would never apply.
+    if config.get("SESSION_COOKIE_NAME") in (None, "session"):
+        config["SESSION_COOKIE_NAME"] = "idp_session"
     config["SESSION_COOKIE_HTTPONLY"] = True
     config["SESSION_COOKIE_SAMESITE"] = "Lax"
     config["SESSION_COOKIE_SECURE"] = https
-    config.setdefault("PERMANENT_SESSION_LIFETIME", 12 * 3600)
+    if config.get("PERMANENT_SESSION_LIFETIME") in (None, timedelta(days=31)):
+        config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=12)
     config["WTF_CSRF_TIME_LIMIT"] = None  # bound to the session instead of a clock
     config["RATELIMIT_ENABLED"] = config["IDP_RATELIMIT_ENABLED"]
     config["RATELIMIT_STORAGE_URI"] = config["IDP_REDIS_URL"] or "memory://"

@@ -1,0 +1,80 @@
+"""Failed logins slow down per account and per address, and never lock a user out for good."""
+
+from __future__ import annotations
+
+import pytest
+
+from idp.extensions import db
+from idp.login import throttle
+from idp.login.models import LoginFailure
+from tests.factories import PASSWORD, make_org, make_user
+from tests.oauth.conftest import csrf_from
+
+
+def _attempt(browser, email: str, password: str, address: str = "10.0.0.1"):
+    page = browser.get("/login?hub=partner", environ_base={"REMOTE_ADDR": address})
+    return browser.post(
+        "/login?hub=partner",
+        data={"email": email, "password": password, "csrf_token": csrf_from(page.text)},
+        environ_base={"REMOTE_ADDR": address},
+    )
+
+
+@pytest.fixture
+def user(app_ctx):
+    user = make_user("partner", make_org("partner"))
+    db.session.commit()
+    return user
+
+
+def _fail(browser, user, times: int, address: str = "10.0.0.1") -> None:
+    for _ in range(times):
+        assert _attempt(browser, user.email, "wrong-password", address).status_code == 401
+
+
+def test_after_a_few_failures_the_account_must_wait(app, browser, user):
+    _fail(browser, user, throttle.PAIR.free)
+    response = _attempt(browser, user.email, PASSWORD)
+    assert response.status_code == 429
+    assert int(response.headers["Retry-After"]) >= 1
+    assert "Too many failed attempts" in response.text
+
+
+def test_the_wait_is_over_once_the_delay_has_passed(app, browser, user):
+    from datetime import timedelta
+
+    _fail(browser, user, throttle.PAIR.free)
+    for row in db.session.scalars(db.select(LoginFailure)):
+        row.last_failed_at -= timedelta(seconds=throttle.PAIR.max_delay + 1)
+    db.session.commit()
+    assert _attempt(browser, user.email, PASSWORD).status_code == 302
+
+
+def test_an_attacker_elsewhere_delays_the_real_user_only_briefly(app, browser, user):
+    # Many failures from many addresses: the account-wide delay stays small.
+    for index in range(throttle.ACCOUNT.free + 5):
+        _attempt(browser, user.email, "wrong-password", f"10.0.1.{index}")
+    wait = throttle.retry_after(user.email_normalized, "192.0.2.7")
+    assert 0 < wait <= throttle.ACCOUNT.max_delay
+
+
+def test_delays_grow_exponentially_and_are_capped():
+    assert [throttle.PAIR.delay(n) for n in range(0, 6)] == [0, 0, 0, 2, 4, 8]
+    assert throttle.PAIR.delay(100) == throttle.PAIR.max_delay
+
+
+@pytest.mark.redis
+def test_counters_are_shared_through_redis(app, browser, user):
+    from tests.conftest import REDIS_URL
+
+    app.config["IDP_REDIS_URL"] = REDIS_URL
+    try:
+        _fail(browser, user, throttle.PAIR.free)
+        assert db.session.scalar(db.select(db.func.count()).select_from(LoginFailure)) == 0
+        assert throttle.retry_after(user.email_normalized, "10.0.0.1") > 0
+        assert _attempt(browser, user.email, PASSWORD).status_code == 429
+    finally:
+        client = throttle._redis()
+        for _, key in throttle._keys(user.email_normalized, "10.0.0.1"):
+            client.delete(throttle._prefix() + key)
+        app.config["IDP_REDIS_URL"] = None
