@@ -32,7 +32,13 @@ from idp.extensions import db
 from idp.ids import new_id
 from idp.keys.service import sign_jwt
 from idp.oauth.issuance import TOKEN_RESPONSE_EXTRAS, issue_tokens, roles_in
-from idp.oauth.models import TOKEN_EXCHANGE, AuthorizationCode, RefreshToken, sha256_hex
+from idp.oauth.models import (
+    TOKEN_EXCHANGE,
+    AuthorizationCode,
+    RefreshToken,
+    TokenFamily,
+    sha256_hex,
+)
 from idp.oauth.revocation import revoke_family
 from idp.oauth.tokens_view import parse_access_token
 from idp.oauth.userinfo import user_claims
@@ -49,16 +55,33 @@ class InvalidTargetError(OAuth2Error):
     error = "invalid_target"
 
 
-class _IssuingGrant:
-    """Token generation through ``issue_tokens`` (our claims, our families)."""
+def claim_once(column, row_id: str) -> bool:
+    """Set the timestamp ``column`` of one row if still empty; True for the one caller that did.
 
-    def token_target(self):
-        """(organization id, existing family or None) the new tokens are for."""
-        raise NotImplementedError
+    A conditional UPDATE, so that of two concurrent requests (on any instance)
+    exactly one wins.
+    """
+    model = column.class_
+    updated = db.session.execute(
+        db.update(model)
+        .where(model.id == row_id, column.is_(None))
+        .values({column.key: utcnow()})
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return updated == 1
+
+
+class _IssuingGrant:
+    """Token generation through ``issue_tokens`` (our claims, our families).
+
+    Each grant says, in ``token_target()``, which organization the tokens are
+    for and which existing family (if any) they join.
+    """
 
     def generate_token(
         self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True
     ):
+        """Authlib's token generator hook: mint our access token (and refresh token)."""
         organization_id, family = self.token_target()
         token, family = issue_tokens(
             client=self.request.client,
@@ -138,6 +161,7 @@ class AuthorizationCodeGrant(_IssuingGrant, grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH
 
     def token_target(self):
+        """The organization chosen at authorization; a new family."""
         code = self.request.authorization_code
         return code.organization_id, None
 
@@ -173,17 +197,10 @@ class AuthorizationCodeGrant(_IssuingGrant, grants.AuthorizationCodeGrant):
         )
         if row is None:
             return None
-        claimed = db.session.execute(
-            db.update(AuthorizationCode)
-            .where(AuthorizationCode.id == row.id, AuthorizationCode.used_at.is_(None))
-            .values(used_at=utcnow())
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        claimed = claim_once(AuthorizationCode.used_at, row.id)
         db.session.refresh(row)
-        if claimed != 1:
+        if not claimed:
             if row.family_id:
-                from idp.oauth.models import TokenFamily
-
                 family = db.session.get(TokenFamily, row.family_id)
                 if family is not None:
                     revoke_family(family, "authorization_code_reused")
@@ -202,6 +219,7 @@ class AuthorizationCodeGrant(_IssuingGrant, grants.AuthorizationCodeGrant):
         return user if user is not None and user.is_active else None
 
     def generate_token(self, user=None, scope=None, **kwargs):
+        """Hub logins get user tokens; a partner app gets a machine token of its partner."""
         # A partner's consent app learns the grant; it never acts as the client's user.
         client = self.request.client
         if client.kind != "hub":
@@ -228,6 +246,7 @@ class RefreshTokenGrant(_IssuingGrant, grants.RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def token_target(self):
+        """The refresh token's family and its organization."""
         family = self.request.refresh_token.family
         return family.organization_id, family
 
@@ -258,13 +277,7 @@ class RefreshTokenGrant(_IssuingGrant, grants.RefreshTokenGrant):
 
     def revoke_old_credential(self, refresh_token):
         """Rotate atomically: of two concurrent uses only one wins, the other revokes."""
-        rotated = db.session.execute(
-            db.update(RefreshToken)
-            .where(RefreshToken.id == refresh_token.id, RefreshToken.rotated_at.is_(None))
-            .values(rotated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if rotated != 1:
+        if not claim_once(RefreshToken.rotated_at, refresh_token.id):
             revoke_family(refresh_token.family, "refresh_token_reused")
             raise InvalidGrantError()
 
@@ -275,6 +288,7 @@ class ClientCredentialsGrant(_IssuingGrant, grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_AUTH
 
     def token_target(self):
+        """The client's own organization; a new family."""
         return self.request.client.organization_id, None
 
     def validate_token_request(self):
@@ -304,6 +318,7 @@ class TokenExchangeGrant(_IssuingGrant, grants.BaseGrant, grants.TokenEndpointMi
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH
 
     def token_target(self):
+        """The organization switched to; a new family."""
         return self.request.target_organization_id, None
 
     def validate_token_request(self):
