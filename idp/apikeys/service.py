@@ -17,7 +17,7 @@ from idp.apikeys.keyformat import generate_key, hash_key, parse_lookup_id
 from idp.apikeys.models import ChannelApiKey
 from idp.auth.enforce import enforce
 from idp.channels.models import Channel
-from idp.consent.events import actor_fields, audit, notify_partners
+from idp.consent.events import actor_fields, announce
 from idp.consent.models import ConsentGrant, GrantChannel
 from idp.consent.queries import active_grant, grant_facts, partners_granted_channel
 from idp.errors import DomainError, NotFound
@@ -116,24 +116,19 @@ def _announce(
     action: str, event: str | None, actor: Actor | None, key: ChannelApiKey, before, reason=None
 ) -> None:
     """Audit a key change and tell the partners concerned with the channel."""
-    after = key_summary(key)
-    audit(
+    announce(
         action,
+        event,
         actor,
         target_type="api_key",
         target_id=key.id,
         organization_id=key.client_id,
         before=before,
-        after=after,
+        after=key_summary(key),
+        partner_ids=[key.partner_id, *partners_granted_channel(key.channel_id)],
+        ordering_key=key.channel_id,
         reason=reason,
     )
-    if event is not None:
-        notify_partners(
-            [key.partner_id, *partners_granted_channel(key.channel_id)],
-            event,
-            after,
-            ordering_key=key.channel_id,
-        )
 
 
 def _retire_earlier_keys(channel_id: str, actor: Actor | None, grace: int) -> None:

@@ -53,3 +53,32 @@ def notify_partners(
 
     for partner_id in sorted({p for p in partner_ids if p}):
         emit_partner_event(partner_id, event_type, data, ordering_key=ordering_key)
+
+
+def announce(
+    action: str,
+    event: str | None,
+    actor: Actor | None,
+    *,
+    target_type: str,
+    target_id: str,
+    organization_id: str,
+    before: dict[str, Any] | None,
+    after: dict[str, Any],
+    partner_ids: Iterable[str | None],
+    ordering_key: str,
+    reason: str | None = None,
+) -> None:
+    """Audit a change and, when it is a partner event, queue it for the partners concerned."""
+    audit(
+        action,
+        actor,
+        target_type=target_type,
+        target_id=target_id,
+        organization_id=organization_id,
+        before=before,
+        after=after,
+        reason=reason,
+    )
+    if event is not None:
+        notify_partners(partner_ids, event, after, ordering_key)

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from idp.apikeys.service import revoke_grant_keys
 from idp.auth.enforce import enforce
 from idp.channels.models import Channel
-from idp.consent.events import audit, notify_partners
+from idp.consent.events import announce
 from idp.consent.models import ConsentGrant, GrantChannel
 from idp.consent.queries import active_grant, grant_facts
 from idp.errors import Conflict, InvalidInput, NotFound
@@ -127,18 +127,19 @@ def approve_consent(
 
 
 def _announce(action: str, event: str, actor: Actor, grant: ConsentGrant, before, reason=None):
-    after = grant_view(grant)
-    audit(
+    announce(
         action,
+        event,
         actor,
         target_type="grant",
         target_id=grant.id,
         organization_id=grant.client_id,
         before=before,
-        after=after,
+        after=grant_view(grant),
+        partner_ids=[grant.partner_id],
+        ordering_key=grant.client_id,
         reason=reason,
     )
-    notify_partners([grant.partner_id], event, after, ordering_key=grant.client_id)
 
 
 def list_grants(
