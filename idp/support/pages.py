@@ -79,14 +79,15 @@ def _render(template: str, status: int = 200, **context):
 def search():
     """Search accounts by address, address prefix (ending in ``*``) or id."""
     text = request.args.get("q", "").strip()
+    cursor = request.args.get("cursor") or None
     page, error = None, None
     if text:
         if text.startswith("usr_"):
-            query = service.AccountSearch(user_id=text)
+            query = service.AccountSearch(user_id=text, cursor=cursor)
         elif text.endswith("*"):
-            query = service.AccountSearch(email_prefix=text.rstrip("*"))
+            query = service.AccountSearch(email_prefix=text.rstrip("*"), cursor=cursor)
         else:
-            query = service.AccountSearch(email=text)
+            query = service.AccountSearch(email=text, cursor=cursor)
         try:
             page = service.search_accounts(g.actor, query)
         except DomainError as exc:

@@ -126,6 +126,22 @@ def test_search_page_finds_by_address_prefix_and_id(browser, people):
     assert "owner@bakery.example" in browser.get("/support/?q=owner*").text
     assert "owner@bakery.example" in browser.get(f"/support/?q={owner.id}").text
     assert "No account matches." in browser.get("/support/?q=nobody@x.example").text
+    invalid = browser.get("/support/?q=owner-at-bakery").text  # neither an address nor a prefix
+    assert "owner@bakery.example" not in invalid and "email:" in invalid
+
+
+def test_search_page_pages_through_many_results(app, browser, people):
+    agent, _owner = people
+    with app.app_context():
+        for n in range(60):
+            make_user("client", email=f"shop{n:02d}@many.example")
+        db.session.commit()
+    _sign_in(browser, "support", agent.email)
+    first = browser.get("/support/?q=shop*")
+    assert "shop00@many.example" in first.text and "shop50@many.example" not in first.text
+    next_link = re.search(r'href="([^"]+)">Next page<', first.text).group(1)
+    second = browser.get(next_link.replace("&amp;", "&"))
+    assert "shop50@many.example" in second.text and "shop00@many.example" not in second.text
 
 
 def test_a_bad_verification_link_shows_a_clear_page(client):
