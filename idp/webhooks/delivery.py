@@ -100,13 +100,16 @@ def deliver_webhook(message: OutboxMessage) -> None:
     url = endpoint.url
     started = time.monotonic()
     try:
+        # stream=True: only the status line and headers are read, never a large body.
         response = requests.post(
             url,
             data=message.body.encode(),
             headers=headers,
             timeout=timeout,
             allow_redirects=False,
+            stream=True,
         )
+        response.close()
     except requests.RequestException as exc:
         error = f"{type(exc).__name__}: could not complete the request"
         _record(message, url, started, status_code=None, error=error)

@@ -8,6 +8,14 @@ from urllib.parse import urlsplit
 _LOOPBACK_NAMES = {"localhost"}
 
 
+def _is_internal_address(host: str) -> bool:
+    """Whether ``host`` is an IP literal outside the public internet (private, link-local...)."""
+    try:
+        return not ipaddress.ip_address(host).is_global
+    except ValueError:
+        return False
+
+
 def _is_loopback(host: str) -> bool:
     if host.lower() in _LOOPBACK_NAMES:
         return True
@@ -30,6 +38,8 @@ def check_webhook_url(url: str, *, production: bool) -> str | None:
         return "The URL must not carry credentials."
     if parts.fragment:
         return "The URL must not have a fragment."
+    if parts.scheme == "https" and production and _is_internal_address(parts.hostname):
+        return "The URL must point to a public address."
     if parts.scheme == "https":
         return None
     if parts.scheme == "http" and not production and _is_loopback(parts.hostname):

@@ -161,3 +161,10 @@ def test_deleting_the_endpoint_stops_events(client, partners, receiver):
         client.delete(f"/v1/partners/{p.id}/webhook", headers=bearers["p_owner"]).status_code == 204
     )
     assert emit_partner_event(p.id, "client_created", {"client_id": "cl_x"}) is None
+
+
+@pytest.mark.parametrize("host", ["10.0.0.5", "169.254.169.254", "[::1]", "192.168.1.1"])
+def test_production_refuses_internal_ip_addresses(host):
+    from idp.webhooks.urls import check_webhook_url
+
+    assert check_webhook_url(f"https://{host}/hook", production=True) is not None
