@@ -242,3 +242,31 @@ def test_an_address_taken_during_the_import_becomes_a_conflict(app_ctx, monkeypa
     assert [entry.outcome for entry in report.lines] == ["conflict", "imported"]
     conflict = db.session.scalar(db.select(EmailConflict))
     assert conflict.holder_user_id == taken.id
+
+
+def _legacy_hashes(password: str) -> dict[str, str]:
+    bcrypt_hash = bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()
+    fast = {"time_cost": 1, "memory_cost": 1024}
+    return {
+        "bcrypt 2a": "$2a$" + bcrypt_hash[4:],
+        "bcrypt 2b": bcrypt_hash,
+        "bcrypt 2y": "$2y$" + bcrypt_hash[4:],
+        "argon2i": PasswordHasher(type=Type.I, **fast).hash(password),
+        "argon2d": PasswordHasher(type=Type.D, **fast).hash(password),
+        "argon2id": PasswordHasher(type=Type.ID, **fast).hash(password),
+    }
+
+
+def test_every_legacy_hash_form_is_imported_and_verifies(app_ctx):
+    hashes = _legacy_hashes("legacy-password-3")
+    lines = [line(f"{n}@hashes.example", password_hash=h) for n, h in enumerate(hashes.values())]
+
+    report = importer.import_accounts("client", lines)
+
+    assert report.summary()["imported"] == len(hashes)
+    for n, form in enumerate(hashes):
+        user = db.session.scalar(
+            db.select(User).where(User.email_normalized == f"{n}@hashes.example")
+        )
+        assert verify_password(user.password_hash, "legacy-password-3"), form
+        assert not verify_password(user.password_hash, "wrong-password-3"), form
