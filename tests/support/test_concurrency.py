@@ -10,13 +10,13 @@ import requests
 
 from idp.accounts.models import User
 from idp.extensions import db
+from tests.conftest import PG_URL
 from tests.factories import make_user
 
 RACERS = 8
 
 
-@pytest.mark.postgres
-def test_concurrent_reassignments_to_one_address_leave_exactly_one_owner(live_server, staff):
+def _race(live_server, staff) -> None:
     targets = [make_user("client", email=f"racer{n}@x.example") for n in range(RACERS)]
     db.session.commit()
     start = threading.Barrier(RACERS)
@@ -47,3 +47,14 @@ def test_concurrent_reassignments_to_one_address_leave_exactly_one_owner(live_se
         db.select(User).where(User.id != owners[0].id, User.hub == "client")
     )
     assert all(u.email.startswith("racer") for u in others)
+
+
+@pytest.mark.postgres
+def test_concurrent_reassignments_leave_exactly_one_owner_on_postgresql(live_server, staff):
+    assert db.engine.dialect.name == "postgresql"
+    _race(live_server, staff)
+
+
+@pytest.mark.skipif(PG_URL is not None, reason="the PostgreSQL variant runs instead")
+def test_concurrent_reassignments_leave_exactly_one_owner_on_sqlite(live_server, staff):
+    _race(live_server, staff)
