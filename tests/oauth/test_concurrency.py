@@ -1,0 +1,60 @@
+"""Concurrent replays over real HTTP: of two simultaneous uses only one may win."""
+
+from __future__ import annotations
+
+import threading
+
+import requests
+
+from idp.extensions import db
+from idp.oauth.models import TokenFamily
+from tests.oauth.conftest import tokens_for
+
+
+def _race(url: str, data: dict, attempts: int = 2) -> list[requests.Response]:
+    barrier = threading.Barrier(attempts)
+    results: list[requests.Response] = []
+
+    def post():
+        barrier.wait()
+        results.append(requests.post(url, data=data, timeout=20))
+
+    threads = [threading.Thread(target=post) for _ in range(attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_two_simultaneous_refreshes_cannot_both_succeed(app, live_server, partner_world, flow):
+    tokens = tokens_for(flow, partner_world["owner"].email)
+    results = _race(
+        f"{live_server.url}/oauth/token",
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": tokens["refresh_token"],
+            "client_id": "partner-hub",
+        },
+    )
+    assert sorted(r.status_code for r in results) == [200, 400]
+    loser = next(r for r in results if r.status_code == 400)
+    assert loser.json()["error"] == "invalid_grant"
+    # The loser presented a rotated token: the whole family, winner included, is revoked.
+    db.session.expire_all()
+    assert all(f.revoked_at is not None for f in db.session.scalars(db.select(TokenFamily)))
+
+
+def test_two_simultaneous_code_exchanges_cannot_both_succeed(app, live_server, partner_world, flow):
+    code = flow.code_for(partner_world["owner"].email)
+    results = _race(
+        f"{live_server.url}/oauth/token",
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": flow.redirect_uri,
+            "client_id": flow.client_id,
+            "code_verifier": flow.verifier,
+        },
+    )
+    assert sorted(r.status_code for r in results) == [200, 400]
