@@ -7,13 +7,14 @@ from marshmallow import RAISE
 
 from idp.audit.query import AuditFilter, find_events
 from idp.audit.schemas import AuditEventArgs, AuditEventPageOut
-from idp.support.access import staff_only
+from idp.support.access import problem_responses, staff_only
 from policies.permissions import Permission
 
 blp = Blueprint("audit_api", __name__, url_prefix="/v1", description="The append-only audit log.")
 
 
 @blp.get("/audit-events")
+@blp.doc(**problem_responses(r403="Only support admins read the audit log"))
 @staff_only(Permission.AUDIT_READ)
 @blp.arguments(AuditEventArgs, location="query", as_kwargs=True, unknown=RAISE)
 @blp.response(200, AuditEventPageOut)

@@ -7,7 +7,7 @@ from marshmallow import RAISE
 
 from idp.auth.bearer import current_actor
 from idp.support import conflicts, controls, service
-from idp.support.access import staff_only
+from idp.support.access import problem_responses, staff_only
 from idp.support.schemas import (
     AccountOut,
     AccountPageOut,
@@ -19,6 +19,9 @@ from idp.support.schemas import (
 )
 from policies.permissions import Permission
 
+NOT_STAFF = "Not support staff, or the role does not allow it"
+NO_ACCOUNT = "No account has this id"
+
 blp = Blueprint(
     "support_api",
     __name__,
@@ -28,6 +31,7 @@ blp = Blueprint(
 
 
 @blp.get("/accounts")
+@blp.doc(**problem_responses(r403=NOT_STAFF))
 @staff_only(Permission.SUPPORT_ACCOUNTS_READ)
 @blp.arguments(AccountSearchArgs, location="query", as_kwargs=True, unknown=RAISE)
 @blp.response(200, AccountPageOut)
@@ -38,6 +42,7 @@ def search_accounts(email=None, email_prefix=None, id=None, limit=50, cursor=Non
 
 
 @blp.get("/accounts/<user_id>")
+@blp.doc(**problem_responses(r403=NOT_STAFF, r404=NO_ACCOUNT))
 @staff_only(Permission.SUPPORT_ACCOUNTS_READ)
 @blp.response(200, AccountOut)
 def get_account(user_id: str):
@@ -46,6 +51,11 @@ def get_account(user_id: str):
 
 
 @blp.post("/accounts/<user_id>/email")
+@blp.doc(
+    **problem_responses(
+        r403=NOT_STAFF, r404=NO_ACCOUNT, r409="Another account uses the address (email_taken)"
+    )
+)
 @staff_only(Permission.SUPPORT_ACCOUNTS_REASSIGN_EMAIL)
 @blp.arguments(EmailReassignmentIn)
 @blp.response(200, AccountOut)
@@ -79,6 +89,11 @@ def _control_route(path: str, permission: Permission, action, status: int) -> No
     decorated = blp.response(status, AccountOut)(view)
     decorated = blp.arguments(SupportActionIn)(decorated)
     decorated = staff_only(permission)(decorated)
+    decorated = blp.doc(
+        **problem_responses(
+            r403=NOT_STAFF, r404=NO_ACCOUNT, r409="Not possible in the account's state"
+        )
+    )(decorated)
     blp.post(f"/accounts/<user_id>/{path}", endpoint=action.__name__)(decorated)
 
 
@@ -87,6 +102,7 @@ for _route in CONTROL_ROUTES:
 
 
 @blp.get("/email-conflicts")
+@blp.doc(**problem_responses(r403=NOT_STAFF))
 @staff_only(Permission.SUPPORT_CONFLICTS_READ)
 @blp.arguments(ConflictListArgs, location="query", as_kwargs=True, unknown=RAISE)
 @blp.response(200, ConflictPageOut)
