@@ -270,3 +270,13 @@ def test_every_legacy_hash_form_is_imported_and_verifies(app_ctx):
         )
         assert verify_password(user.password_hash, "legacy-password-3"), form
         assert not verify_password(user.password_hash, "wrong-password-3"), form
+
+
+def test_a_byte_order_mark_and_windows_line_ends_are_tolerated(app, app_ctx, tmp_path):
+    path = tmp_path / "windows.jsonl"
+    path.write_bytes(
+        b"\xef\xbb\xbf" + (line("bom@x.example") + "\r\n" + line("crlf@x.example")).encode()
+    )
+    args = ["import-accounts", "--hub", "client", "--json", str(path)]
+    result = app.test_cli_runner().invoke(main, args=args)
+    assert json.loads(result.output)["summary"]["imported"] == 2
