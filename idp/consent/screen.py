@@ -41,7 +41,7 @@ def decide(authz_request) -> Response:
     if request.form.get("decision") != "approve" or not can_approve_consent(actor) or not scope:
         return deny_authorization(authz_request, "The client did not approve the request.")
     try:
-        grant = service.approve_consent(
+        grant = service.stage_approval(
             actor,
             partner_id=client.organization_id,
             oauth_client_id=client.client_id,
@@ -50,6 +50,7 @@ def decide(authz_request) -> Response:
         )
     except InvalidInput as exc:
         return _render(authz_request, exc.detail)
+    # Commits the grant together with the code, or neither.
     return issue_authorization_response(
         authz_request, user, actor.organization_id, context={"grant_id": grant.id}
     )

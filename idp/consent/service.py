@@ -58,7 +58,14 @@ def current_grant(partner_id: str, client_id: str) -> ConsentGrant | None:
     return active_grant(partner_id, client_id)
 
 
-def approve_consent(
+def approve_consent(actor: Actor, **approval) -> ConsentGrant:
+    """Create or change the partner's grant as ``stage_approval`` does, and commit."""
+    grant = stage_approval(actor, **approval)
+    db.session.commit()
+    return grant
+
+
+def stage_approval(
     actor: Actor,
     *,
     partner_id: str,
@@ -66,10 +73,12 @@ def approve_consent(
     scope: str,
     channel_ids: list[str],
 ) -> ConsentGrant:
-    """Create the partner's grant, or change it to exactly these channels and scopes; commit.
+    """Create the partner's grant, or change it to exactly these channels and scopes.
 
     Channels left out of a changed grant leave it, and the partner's keys on
-    them are revoked at once.
+    them are revoked. Adds to the caller's transaction (the authorization
+    response commits it together with the code, so a failed response leaves
+    no grant behind).
     """
     enforce(can_approve_consent(actor))
     client_id = actor.organization_id
@@ -95,7 +104,12 @@ def approve_consent(
         )
         grant.channels = [GrantChannel(channel_id=c, created_at=now) for c in sorted(wanted)]
         db.session.add(grant)
-        db.session.flush()
+        try:
+            # The partial unique index decides between two approvals racing.
+            db.session.flush()
+        except IntegrityError as exc:
+            db.session.rollback()
+            raise GrantChanged("The grant was changed at the same moment; try again.") from exc
         _announce("grant.created", "grant_created", actor, grant, None)
     else:
         before = grant_view(grant)
@@ -118,11 +132,6 @@ def approve_consent(
             )
         if before != grant_view(grant):
             _announce("grant.changed", "grant_changed", actor, grant, before)
-    try:
-        db.session.commit()
-    except IntegrityError as exc:
-        db.session.rollback()
-        raise GrantChanged("The grant was changed at the same moment; try again.") from exc
     return grant
 
 

@@ -222,3 +222,20 @@ def test_a_request_asking_nothing_grantable_is_refused(app, client, world):
     answer = flow.submit(screen, "approve", [world.channels[0]])
     assert query_of(answer.headers["Location"])["error"] == "access_denied"
     assert grants(app) == []
+
+
+def test_no_grant_is_left_behind_when_the_authorization_response_fails(app, client, world):
+    from idp.oauth.models import OAuthClient
+
+    flow = ConsentFlow(client, world.app)
+    screen = flow.start("owner@bakery.example")
+    with app.app_context():
+        # The partner changes its registration between the screen and the decision.
+        row = db.session.get(OAuthClient, world.app.client_id)
+        row.redirect_uris = ["https://partner.example/elsewhere"]
+        db.session.commit()
+        db.session.remove()
+    answer = flow.submit(screen, "approve", [world.channels[0]])
+    assert answer.status_code in (302, 400)
+    assert "code=" not in answer.headers.get("Location", "")
+    assert grants(app) == []
