@@ -1,0 +1,137 @@
+"""verify_jwt accepts exactly what PyJWT would, and refuses every forged or stale token."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from idp.keys.service import ALGORITHM, active_key, sign_jwt, verify_jwt
+
+AUDIENCE = "https://api.example"
+
+
+@pytest.fixture
+def claims(app_ctx):
+    now = int(time.time())
+    return {"iss": app_ctx.config["IDP_ISSUER"], "sub": "usr_1", "iat": now, "exp": now + 60}
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _signed(claims: dict, **headers) -> str:
+    """A token signed with the service's active key and the given extra headers."""
+    key = active_key()
+    return jwt.encode(
+        claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid} | headers
+    )
+
+
+def test_same_claims_as_pyjwt(claims):
+    token = sign_jwt(claims | {"aud": AUDIENCE, "roles": ["owner"]}, typ="at+jwt")
+    expected = jwt.decode(token, active_key().public_key, algorithms=[ALGORITHM], audience=AUDIENCE)
+    assert verify_jwt(token, audience=AUDIENCE, typ="at+jwt") == expected
+
+
+def test_an_altered_payload_fails_the_signature(claims):
+    header, _, signature = sign_jwt(claims).split(".")
+    forged = _b64(json.dumps(claims | {"sub": "usr_admin"}).encode())
+    with pytest.raises(jwt.InvalidSignatureError):
+        verify_jwt(f"{header}.{forged}.{signature}")
+
+
+def test_a_foreign_key_using_our_kid_fails(claims):
+    stranger = ec.generate_private_key(ec.SECP256R1())
+    token = jwt.encode(claims, stranger, algorithm=ALGORITHM, headers={"kid": active_key().kid})
+    with pytest.raises(jwt.InvalidSignatureError):
+        verify_jwt(token)
+
+
+@pytest.mark.parametrize("alg", ["none", "HS256", "ES384", "RS256"])
+def test_only_es256_is_accepted(claims, alg):
+    header = _b64(json.dumps({"alg": alg, "kid": active_key().kid, "typ": "JWT"}).encode())
+    _, body, signature = sign_jwt(claims).split(".")
+    with pytest.raises(jwt.InvalidAlgorithmError):
+        verify_jwt(f"{header}.{body}.{signature}")
+
+
+def test_critical_extensions_are_refused(claims):
+    with pytest.raises(jwt.InvalidTokenError):
+        verify_jwt(_signed(claims, crit=["exp"]))
+
+
+def test_expired_tokens_are_refused_unless_expiry_is_waived(claims):
+    token = sign_jwt(claims | {"iat": int(time.time()) - 120, "exp": int(time.time()) - 30})
+    with pytest.raises(jwt.ExpiredSignatureError):
+        verify_jwt(token)
+    assert verify_jwt(token, verify_exp=False)["sub"] == "usr_1"
+
+
+def test_small_clock_skew_is_tolerated(claims):
+    now = int(time.time())
+    assert verify_jwt(sign_jwt(claims | {"iat": now + 3, "exp": now - 2}))["sub"] == "usr_1"
+
+
+@pytest.mark.parametrize("name", ["iat", "nbf"])
+def test_tokens_from_the_future_are_refused(claims, name):
+    with pytest.raises(jwt.ImmatureSignatureError):
+        verify_jwt(sign_jwt(claims | {name: int(time.time()) + 120}))
+
+
+@pytest.mark.parametrize("missing", ["exp", "iat", "iss"])
+def test_required_claims(claims, missing):
+    del claims[missing]
+    with pytest.raises(jwt.MissingRequiredClaimError):
+        verify_jwt(sign_jwt(claims))
+
+
+def test_another_issuer_is_refused(claims):
+    with pytest.raises(jwt.InvalidIssuerError):
+        verify_jwt(sign_jwt(claims | {"iss": "https://evil.example"}))
+
+
+@pytest.mark.parametrize(
+    ("aud", "ok"), [(AUDIENCE, True), (["x", AUDIENCE], True), ("x", False), (None, False)]
+)
+def test_audience(claims, aud, ok):
+    token = sign_jwt(claims if aud is None else claims | {"aud": aud})
+    if ok:
+        assert verify_jwt(token, audience=AUDIENCE)["sub"] == "usr_1"
+    else:
+        with pytest.raises(jwt.InvalidTokenError):
+            verify_jwt(token, audience=AUDIENCE)
+
+
+def test_the_token_type_must_match(claims):
+    assert verify_jwt(sign_jwt(claims, typ="at+jwt"), typ="at+jwt")
+    assert verify_jwt(_signed(claims, typ="application/at+jwt"), typ="at+jwt")
+    with pytest.raises(jwt.InvalidTokenError):
+        verify_jwt(sign_jwt(claims, typ="JWT"), typ="at+jwt")
+
+
+def test_an_unknown_kid_is_refused(claims):
+    with pytest.raises(jwt.InvalidTokenError):
+        verify_jwt(_signed(claims, kid="key_unknown"))
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t.rsplit(".", 1)[0],
+        lambda t: t + ".x",
+        lambda t: t.replace(".", "=.", 1),
+        lambda t: "!" + t,
+        lambda t: _b64(b"not json") + "." + t.split(".", 1)[1],
+        lambda t: _b64(b"[1]") + "." + t.split(".", 1)[1],
+        lambda t: "",
+    ],
+)
+def test_malformed_tokens_are_invalid(claims, mangle):
+    with pytest.raises(jwt.InvalidTokenError):
+        verify_jwt(mangle(sign_jwt(claims)))
