@@ -11,7 +11,7 @@ from idp.auth.enforce import enforce
 from idp.extensions import db
 from idp.support.models import EmailConflict
 from idp.support.paging import DEFAULT_LIMIT, Page, decode_time_cursor, encode_cursor
-from idp.support.service import HELD_DOMAIN
+from idp.support.service import has_held_address
 from policies.actor import Actor
 from policies.permissions import Permission
 from policies.support import can_use_support_tool
@@ -32,7 +32,7 @@ class ConflictView:
         """``held`` (no new address yet), ``awaiting_verification`` or ``resolved``."""
         if self.conflict.resolved_at is not None:
             return "resolved"
-        if self.held.email_normalized.endswith("@" + HELD_DOMAIN):
+        if has_held_address(self.held):
             return "held"
         return "awaiting_verification"
 

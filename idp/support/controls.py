@@ -16,7 +16,13 @@ from idp.apikeys.service import revoke_client_keys
 from idp.audit.service import record_event
 from idp.extensions import db
 from idp.outbox.service import enqueue_templated_email
-from idp.support.service import AccountStateConflict, account_for, end_sessions_of
+from idp.support.service import (
+    AccountStateConflict,
+    account_for,
+    end_sessions_of,
+    has_held_address,
+)
+from idp.support.verification import send_verification
 from policies.actor import Actor
 from policies.permissions import Permission
 
@@ -111,5 +117,16 @@ def end_sessions(actor: Actor, user_id: str, *, ticket: str, reason: str) -> Use
     user = account_for(actor, Permission.SUPPORT_ACCOUNTS_END_SESSIONS, user_id)
     end_sessions_of(user, "sessions_ended_by_support", actor)
     _record("account.sessions_ended", actor, user, None, None, ticket, reason)
+    db.session.commit()
+    return user
+
+
+def resend_verification(actor: Actor, user_id: str, *, ticket: str, reason: str) -> User:
+    """Send a new link to an unverified address, so an expired link cannot strand an account."""
+    user = account_for(actor, Permission.SUPPORT_ACCOUNTS_REASSIGN_EMAIL, user_id)
+    if user.email_verified or has_held_address(user):
+        raise AccountStateConflict("The account has no unverified address to confirm.")
+    send_verification(user, held=user.status == "email_conflict")
+    _record("account.verification_resent", actor, user, None, None, ticket, reason)
     db.session.commit()
     return user

@@ -32,6 +32,7 @@ CONTROLS = {
     "enable": controls.enable_account,
     "password_reset": controls.trigger_password_reset,
     "end_sessions": controls.end_sessions,
+    "resend_verification": controls.resend_verification,
 }
 
 
@@ -69,6 +70,17 @@ def console_page(view):
     return wrapper
 
 
+def _account_page(found: User, status: int = 200, **context):
+    return _render(
+        "account.html",
+        status=status,
+        account=found,
+        conflict=service.open_conflict_of(found),
+        held_address=service.has_held_address(found),
+        **context,
+    )
+
+
 def _render(template: str, status: int = 200, **context):
     context.setdefault("messages", get_flashed_messages(with_categories=True))
     return render_template(f"support/{template}", user=g.console_user, **context), status
@@ -100,7 +112,7 @@ def search():
 def account(user_id: str):
     """One account, with the email reassignment form and the account controls."""
     found = service.get_account(g.actor, user_id)
-    return _render("account.html", account=found, conflict=service.open_conflict_of(found))
+    return _account_page(found)
 
 
 @blp.post("/support/accounts/<user_id>/email")
@@ -112,13 +124,8 @@ def reassign_email(user_id: str):
         service.reassign_email(g.actor, user_id, **EmailReassignmentIn().load(form))
     except (DomainError, ValidationError) as exc:
         found = service.get_account(g.actor, user_id)
-        return _render(
-            "account.html",
-            status=getattr(exc, "status", 422),
-            account=found,
-            conflict=service.open_conflict_of(found),
-            form=form,
-            error=_first_message(exc),
+        return _account_page(
+            found, getattr(exc, "status", 422), form=form, error=_first_message(exc)
         )
     flash(f"Email changed to {form['email'].strip()}; a verification link is on its way.", "ok")
     return redirect(url_for("support.account", user_id=user_id), 303)

@@ -72,6 +72,11 @@ def held_address(user_id: str) -> str:
     return f"{user_id}@{HELD_DOMAIN}"
 
 
+def has_held_address(user: User) -> bool:
+    """Whether the account still carries the placeholder of an account held for a conflict."""
+    return user.email_normalized.endswith("@" + HELD_DOMAIN)
+
+
 def account_for(actor: Actor, permission: Permission, user_id: str) -> User:
     """Load the target account after checking the actor may use ``permission`` on it."""
     enforce(can_use_support_tool(actor, permission))

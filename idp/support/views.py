@@ -75,6 +75,12 @@ CONTROL_ROUTES = [
         202,
     ),
     ("end-sessions", Permission.SUPPORT_ACCOUNTS_END_SESSIONS, controls.end_sessions, 200),
+    (
+        "resend-verification",
+        Permission.SUPPORT_ACCOUNTS_REASSIGN_EMAIL,
+        controls.resend_verification,
+        202,
+    ),
 ]
 
 

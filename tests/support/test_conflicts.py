@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
-from idp.accounts.models import User
+from idp.accounts.models import EmailToken, User
 from idp.audit.models import AuditEvent
 from idp.extensions import db
 from idp.support.importer import import_accounts
+from idp.timeutil import utcnow
 from tests.factories import make_org, make_user
 from tests.support.conftest import emails_to, fresh
 from tests.support.test_import import line
@@ -154,3 +156,34 @@ def test_moving_the_holder_away_frees_the_address_for_the_held_account(client, s
     assert resp.status_code == 200
     _confirm(client, _token_from(emails_to("sam@legacy.example")[-1].body))
     assert fresh(User, held.id).status == "active"
+
+
+def test_an_expired_link_is_replaced_by_a_new_one(client, staff):
+    _holder, held = _held_pair()
+    action = {"ticket": "SUP-11", "reason": "import duplicate"}
+    nothing_to_confirm = client.post(
+        f"/v1/support/accounts/{held.id}/resend-verification", json=action, headers=staff.agent_auth
+    )
+    assert nothing_to_confirm.status_code == 409  # no address of its own yet
+    client.post(
+        f"/v1/support/accounts/{held.id}/email",
+        json=action | {"email": "late@legacy.example"},
+        headers=staff.agent_auth,
+    )
+    first = _token_from(emails_to("late@legacy.example")[0].body)
+    db.session.execute(db.update(EmailToken).values(expires_at=utcnow() - timedelta(seconds=1)))
+    db.session.commit()
+    assert client.get(f"/verify-email?token={first}").status_code == 400
+
+    resp = client.post(
+        f"/v1/support/accounts/{held.id}/resend-verification", json=action, headers=staff.agent_auth
+    )
+
+    assert resp.status_code == 202
+    second = _token_from(emails_to("late@legacy.example")[1].body)
+    assert _confirm(client, second).status_code == 200
+    assert fresh(User, held.id).status == "active"
+    again = client.post(
+        f"/v1/support/accounts/{held.id}/resend-verification", json=action, headers=staff.agent_auth
+    )
+    assert again.status_code == 409  # verified now

@@ -15,10 +15,12 @@ ROUTES = {
     "disable": ("POST", "/v1/support/accounts/{target}/disable", BODY),
     "reset": ("POST", "/v1/support/accounts/{target}/password-reset", BODY),
     "end": ("POST", "/v1/support/accounts/{target}/end-sessions", BODY),
+    "resend": ("POST", "/v1/support/accounts/{target}/resend-verification", BODY),
     "conflicts": ("GET", "/v1/support/email-conflicts", None),
     "audit": ("GET", "/v1/audit-events", None),
 }
 OK = {"search": 200, "read": 200, "reassign": 200, "disable": 200, "reset": 202, "end": 200}
+OK["resend"] = 409  # allowed through the gate; the target's address is already verified
 
 
 def _callers(staff):
