@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from flask import current_app, url_for
 
+from idp.accounts.service import start_signup
 from idp.auth.enforce import enforce
 from idp.consent.events import audit
 from idp.consent.models import ConsentLink
@@ -105,8 +106,6 @@ def sign_up_through_link(link: ConsentLink, email: str, password: str, business_
 
     The verification email brings the new owner back to the consent screen.
     """
-    from idp.accounts.service import start_signup
-
     target, _ = resolve_link(link.id)
     start_signup(
         email,

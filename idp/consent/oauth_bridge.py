@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from idp.extensions import db
+from idp.oauth.models import OAuthClient
+
 
 @dataclass(frozen=True, slots=True)
 class ConsentClient:
@@ -18,9 +21,6 @@ class ConsentClient:
 
 def consent_client(client_id: str) -> ConsentClient | None:
     """The live partner client ``client_id`` with redirect URIs, or None."""
-    from idp.extensions import db
-    from idp.oauth.models import OAuthClient
-
     row = db.session.get(OAuthClient, client_id)
     if row is None or row.kind != "partner" or row.deleted_at is not None:
         return None

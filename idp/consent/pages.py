@@ -9,9 +9,11 @@ from wtforms.validators import DataRequired, Email, Length
 
 from idp.channels.models import Channel
 from idp.consent import links, screen, service
-from idp.consent.web import actor_for_user, current_user, login_redirect
+from idp.consent.web import actor_for_user, login_redirect
 from idp.errors import DomainError
 from idp.extensions import db
+from idp.login.session import current_user
+from idp.oauth.authorize import AuthorizationRequest
 from policies.consent import describe_scopes
 
 blp = Blueprint("consent_pages", __name__)
@@ -61,8 +63,6 @@ def open_link(link_id: str):
 @blp.post("/consent/<request_id>")
 def decide(request_id: str):
     """The consent screen's form: approve with the ticked numbers, or deny."""
-    from idp.oauth.authorize import AuthorizationRequest
-
     authz = AuthorizationRequest.load(request_id)
     client = authz.client if authz is not None else None
     if client is None or client.kind != "partner":

@@ -16,6 +16,12 @@ from idp.consent import service
 from idp.consent.web import actor_for_user
 from idp.errors import InvalidInput
 from idp.extensions import db
+from idp.oauth.authorize import (
+    AUTHORIZATION_HANDLERS,
+    deny_authorization,
+    issue_authorization_response,
+)
+from idp.oauth.issuance import TOKEN_RESPONSE_EXTRAS
 from idp.orgs.models import Organization
 from policies.consent import can_approve_consent, consent_scopes, describe_scopes
 
@@ -32,8 +38,6 @@ def show(authz_request) -> Response:
 
 def decide(authz_request) -> Response:
     """Apply the person's approval (the ticked numbers) or denial and answer the partner."""
-    from idp.oauth.authorize import deny_authorization, issue_authorization_response
-
     client = authz_request.client
     user = authz_request.user
     actor = actor_for_user(user)
@@ -92,9 +96,6 @@ def grant_token_extra(code) -> dict:
 
 def register() -> None:
     """Plug the consent screen and the token-response ``grant`` into the OAuth server."""
-    from idp.oauth.authorize import AUTHORIZATION_HANDLERS
-    from idp.oauth.issuance import TOKEN_RESPONSE_EXTRAS
-
     AUTHORIZATION_HANDLERS["partner"] = show
     if grant_token_extra not in TOKEN_RESPONSE_EXTRAS:
         TOKEN_RESPONSE_EXTRAS.append(grant_token_extra)

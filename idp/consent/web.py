@@ -22,13 +22,6 @@ def actor_for_user(user) -> Actor:
     )
 
 
-def current_user():
-    """The user logged in to this browser session, or None."""
-    from idp.login.session import current_user as session_user
-
-    return session_user()
-
-
 def login_redirect():
     """Send the browser to the Client Hub login and back to this page."""
     return redirect(url_for("login.login", hub="client", next=request.full_path.rstrip("?")))
