@@ -1,4 +1,4 @@
-"""Password reset: same answer for every address, single-use expiring link, everything signed out."""
+"""Password reset: the same answer for every address, a single-use link, everyone signed out."""
 
 from __future__ import annotations
 

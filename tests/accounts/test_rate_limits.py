@@ -1,0 +1,99 @@
+"""Sign-up and password-reset requests are rate-limited per client and per target address."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import pytest
+
+from idp import create_app
+from idp.extensions import db, limiter
+from tests.accounts.helpers import csrf_of
+from tests.conftest import app_config
+
+PASSWORD = "a long enough passphrase"
+
+
+def _limited_app(database_url, redis_prefix, redis_url=None):
+    overrides = {
+        "IDP_RATELIMIT_ENABLED": True,
+        "IDP_ACCOUNT_RATE_LIMIT": "4 per minute",
+        "IDP_ACCOUNT_EMAIL_RATE_LIMIT": "2 per hour",
+    }
+    if redis_url:
+        overrides["IDP_REDIS_URL"] = redis_url
+    return create_app(app_config(database_url, redis_prefix + "limits:", **overrides))
+
+
+@contextlib.contextmanager
+def _limits_on(database_url, redis_prefix, redis_url=None):
+    limited = _limited_app(database_url, redis_prefix, redis_url)
+    try:
+        yield limited.test_client()
+    finally:
+        limiter.enabled = False  # the limiter is process-wide: leave it as other tests expect
+        with limited.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def limited_client(app, database_url, redis_prefix):
+    """A client of an app with the rate limits on (the shared test app has them off)."""
+    with _limits_on(database_url, redis_prefix) as client:
+        yield client
+
+
+def _signup(client, email):
+    return client.post(
+        "/v1/signup", json={"email": email, "password": PASSWORD, "business_name": "Ann"}
+    )
+
+
+def test_signups_from_one_client_are_limited(limited_client):
+    answers = [_signup(limited_client, f"user{i}@example.com").status_code for i in range(5)]
+    assert answers == [202, 202, 202, 202, 429]
+    resp = _signup(limited_client, "another@example.com")
+    assert resp.mimetype == "application/problem+json"
+    assert resp.get_json()["code"] == "rate_limited"
+    assert int(resp.headers["Retry-After"]) > 0
+
+
+def test_one_address_cannot_be_flooded_with_signup_emails(limited_client):
+    answers = [_signup(limited_client, e).status_code for e in ("a@x.example", "A@X.example")]
+    assert answers == [202, 202]
+    assert _signup(limited_client, " a@x.example").status_code == 429
+    assert _signup(limited_client, "b@x.example").status_code == 202  # others still may
+
+
+def test_the_signup_page_shares_the_api_counters(limited_client):
+    for _ in range(2):
+        assert _signup(limited_client, "page@example.com").status_code == 202
+    page = limited_client.get("/signup")
+    assert page.status_code == 200  # looking at the form is never limited
+    resp = limited_client.post(
+        "/signup",
+        data={
+            "csrf_token": csrf_of(page.get_data(as_text=True)),
+            "email": "page@example.com",
+            "password": PASSWORD,
+            "business_name": "Page",
+        },
+        headers={"Accept": "text/html"},
+    )
+    assert resp.status_code == 429 and resp.mimetype == "text/html"
+
+
+def test_password_reset_requests_are_limited(limited_client):
+    answers = [
+        limited_client.post("/v1/password-reset", json={"email": "r@example.com"}).status_code
+        for _ in range(3)
+    ]
+    assert answers == [202, 202, 429]
+
+
+@pytest.mark.redis
+def test_limits_are_counted_in_redis_when_configured(app, database_url, redis_prefix):
+    with _limits_on(database_url, redis_prefix, os.environ["IDP_TEST_REDIS_URL"]) as client:
+        answers = [_signup(client, "redis@example.com").status_code for _ in range(3)]
+    assert answers == [202, 202, 429]
