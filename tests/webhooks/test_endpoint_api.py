@@ -168,3 +168,14 @@ def test_production_refuses_internal_ip_addresses(host):
     from idp.webhooks.urls import check_webhook_url
 
     assert check_webhook_url(f"https://{host}/hook", production=True) is not None
+
+
+def test_a_partner_never_lists_another_partners_deliveries(client, partners, receiver):
+    p, q, bearers = partners
+    _put(client, p, bearers["p_owner"], receiver.url)
+    _put(client, q, bearers["q_owner"], receiver.url)
+    emit_partner_event(p.id, "client_created", {"client_id": "cl_for_p"})
+    db.session.commit()
+    worker.run_once()
+    mine = client.get(f"/v1/partners/{q.id}/webhook-deliveries", headers=bearers["q_owner"])
+    assert mine.status_code == 200 and mine.json["items"] == []
