@@ -114,3 +114,30 @@ def test_a_replayed_nonce_is_refused(app, hub_clients, flow):
     flow.code_for(user.email)
     params = _error_redirect(flow.authorize())
     assert params["error"] == "invalid_request"
+
+
+def test_prompt_login_asks_for_the_password_again(app, hub_clients, flow):
+    from idp.extensions import db
+    from tests.factories import make_org, make_user
+
+    user = make_user("partner", make_org("partner"))
+    db.session.commit()
+    flow.code_for(user.email)
+    again = type(flow)(flow.http, nonce="second").authorize(prompt="login")
+    assert "/login?request_id=" in again.headers["Location"]
+    page = flow.http.get(again.headers["Location"])
+    assert page.status_code == 200
+    assert 'name="password"' in page.text
+
+
+def test_a_logged_in_user_of_another_hub_sees_where_to_go(app, hub_clients, flow):
+    from idp.extensions import db
+    from tests.factories import make_org, make_user
+
+    baker = make_user("client", make_org("client"))
+    db.session.commit()
+    type(flow)(flow.http, client_id="client-hub").code_for(baker.email)
+    response = type(flow)(flow.http, nonce="other").authorize()
+    assert response.status_code == 403
+    assert "This account belongs to the Client Hub" in response.text
+    assert "Use another account" in response.text

@@ -177,3 +177,9 @@ def test_unknown_fields_are_refused(browser, world):
         browser, world["acme"].id, world["actors"]["acme_owner"], client_secret="mine"
     )
     assert response.status_code == 422
+
+
+def test_the_endpoints_are_documented_in_openapi(browser, app_ctx):
+    paths = browser.get("/openapi.json").get_json()["paths"]
+    assert "/v1/partners/{partner_id}/oauth-clients" in paths
+    assert "/v1/partners/{partner_id}/oauth-clients/{client_id}/secret" in paths
