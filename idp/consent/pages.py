@@ -7,6 +7,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, Length
 
+from idp.accounts.limits import account_rate_limit
 from idp.channels.models import Channel
 from idp.consent import links, screen, service
 from idp.consent.web import actor_for_user, login_redirect
@@ -34,6 +35,7 @@ class LinkSignupForm(FlaskForm):
 
 
 @blp.route("/c/<link_id>", methods=["GET", "POST"])
+@account_rate_limit("signup")  # the same sign-up counters as the /signup page
 def open_link(link_id: str):
     """A consent link: the logged-in go to the consent screen, others log in or sign up."""
     target, link = links.resolve_link(link_id)
