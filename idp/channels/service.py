@@ -198,13 +198,14 @@ def change_status(actor: Actor, channel_id: str, status: str, reason: str | None
     _audit(
         "channel.status_changed", actor, channel, before=before_event, after=event, reason=reason
     )
-    if status == "terminated":
-        revoke_channel_keys(channel.id, reason or "channel terminated", actor=actor)
     notify_partners(
         partners_watching(channel.client_id),
         "channel_status_changed",
         event,
         ordering_key=channel.id,
     )
+    if status == "terminated":
+        # After the status event, so a partner reads "terminated" before the key revocations.
+        revoke_channel_keys(channel.id, reason or "channel terminated", actor=actor)
     db.session.commit()
     return channel

@@ -9,6 +9,7 @@ from standardwebhooks import Webhook
 from idp.extensions import db
 from idp.outbox import worker
 from tests.channels.conftest import provisioning_bearer
+from tests.consent.factories import make_grant, make_key
 from tests.factories import make_channel, make_org
 
 
@@ -77,3 +78,23 @@ def test_a_partner_without_relation_hears_nothing(client, hooked_partner, receiv
     assert res.status_code == 200
     worker.run_once()
     assert receiver.requests == []
+
+
+def test_termination_is_announced_before_the_key_revocation(client, hooked_partner, receiver):
+    bakery = make_org("client", "Bakery", onboarding_partner_id=hooked_partner.partner.id)
+    support = make_org("support", "Platform")
+    channel = make_channel(bakery, "live")
+    db.session.commit()
+    make_grant(bakery, hooked_partner.partner, [channel])
+    make_key(channel, partner=hooked_partner.partner)
+    worker.run_once()
+    receiver.requests.clear()
+
+    res = client.post(
+        f"/v1/channels/{channel.id}/status",
+        json={"status": "terminated", "reason": "client left"},
+        headers=provisioning_bearer(support),
+    )
+    assert res.status_code == 200
+    worker.run_once()
+    assert _types(receiver) == ["channel_status_changed", "api_key_revoked"]
