@@ -32,12 +32,8 @@ from idp.timeutil import utcnow
 PURPOSE = "password_reset"
 
 
-def request_password_reset(email: str) -> None:
-    """Email a reset link when an active account uses the address; silently nothing otherwise."""
-    address = parse_address(email)
-    user = user_by_email(address.normalized)
-    if user is None or not user.is_active:
-        return
+def send_password_reset(user: User) -> None:
+    """Queue a single-use password-reset link to the account's address; the caller commits."""
     ttl = current_app.config["IDP_PASSWORD_RESET_TTL"]
     raw = issue_email_token(PURPOSE, user.email_normalized, ttl, user_id=user.id)
     enqueue_templated_email(
@@ -46,8 +42,17 @@ def request_password_reset(email: str) -> None:
         "accounts/email/password_reset.txt",
         hub=hub_name(user.hub),
         reset_url=absolute_url("/password-reset/confirm", token=raw),
-        ttl_minutes=ttl // 60,
+        ttl_minutes=max(ttl // 60, 1),
     )
+
+
+def request_password_reset(email: str) -> None:
+    """Email a reset link when an active account uses the address; silently nothing otherwise."""
+    address = parse_address(email)
+    user = user_by_email(address.normalized)
+    if user is None or not user.is_active:
+        return
+    send_password_reset(user)
     record_event(
         "password_reset.requested",
         actor_type="anonymous",
