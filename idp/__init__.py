@@ -68,8 +68,8 @@ def _import_models() -> None:
     from idp.channels import models as _channels  # noqa: F401
     from idp.consent import models as _consent  # noqa: F401
     from idp.keys import models as _keys  # noqa: F401
-    from idp.oauth import models as _oauth  # noqa: F401
     from idp.login import models as _login  # noqa: F401
+    from idp.oauth import models as _oauth  # noqa: F401
     from idp.orgs import models as _orgs  # noqa: F401
     from idp.outbox import models as _outbox  # noqa: F401
     from idp.support import models as _support  # noqa: F401
