@@ -33,6 +33,8 @@ def _key_routes(kind: str, path: str):
     id_name = f"{kind}_id"
 
     class Keys(MethodView):
+        """A channel's keys."""
+
         @require_auth
         @blp.arguments(CreateKeySchema, required=False)
         @blp.response(201, CreatedKeySchema)
@@ -50,6 +52,8 @@ def _key_routes(kind: str, path: str):
             return service.list_keys(current_actor(), kind, path[id_name], channel_id)
 
     class Key(MethodView):
+        """One key of a channel."""
+
         @require_auth
         @blp.response(204)
         def delete(self, channel_id, key_id, **path):
@@ -68,6 +72,8 @@ _key_routes("partner", "/partners/<partner_id>/channels/<channel_id>/api-keys")
 
 @blp.route("/api-keys/check")
 class KeyCheck(MethodView):
+    """The messaging gateway's key check."""
+
     @blp.response(200, KeyIdentitySchema)
     @blp.doc(
         parameters=[

@@ -19,6 +19,8 @@ blp = Blueprint(
 
 @blp.route("/partners/<partner_id>/grants")
 class PartnerGrants(MethodView):
+    """The grants a partner holds."""
+
     @require_auth
     @blp.arguments(GrantListArgs, location="query")
     @blp.response(200, GrantSchema(many=True))
@@ -29,6 +31,8 @@ class PartnerGrants(MethodView):
 
 @blp.route("/clients/<client_id>/grants")
 class ClientGrants(MethodView):
+    """The grants a client gave."""
+
     @require_auth
     @blp.arguments(GrantListArgs, location="query")
     @blp.response(200, GrantSchema(many=True))
@@ -39,6 +43,8 @@ class ClientGrants(MethodView):
 
 @blp.route("/clients/<client_id>/grants/<grant_id>")
 class ClientGrant(MethodView):
+    """One grant of a client."""
+
     @require_auth
     @blp.response(204)
     def delete(self, client_id, grant_id):
@@ -48,6 +54,8 @@ class ClientGrant(MethodView):
 
 @blp.route("/clients/<client_id>/grants/<grant_id>/channels/<channel_id>")
 class ClientGrantChannel(MethodView):
+    """One channel of a client's grant."""
+
     @require_auth
     @blp.response(204)
     def delete(self, client_id, grant_id, channel_id):
@@ -57,6 +65,8 @@ class ClientGrantChannel(MethodView):
 
 @blp.route("/partners/<partner_id>/consent-links")
 class ConsentLinks(MethodView):
+    """A partner's consent links."""
+
     @require_auth
     @blp.arguments(ConsentLinkArgs)
     @blp.response(201, ConsentLinkSchema)
