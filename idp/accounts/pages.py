@@ -57,15 +57,13 @@ def signup_verify():
         result = service.complete_signup(token)
     except DomainError as exc:
         return _message(exc.title, exc.detail, exc.status)
-    logged_in = service.log_in_after_signup(result.user)
-    if result.continue_url and logged_in:
+    service.log_in_after_signup(result.user)
+    if result.continue_url:
         return redirect(result.continue_url, code=303)
-    link = {"href": result.continue_url, "text": "Continue"} if result.continue_url else None
     return _message(
         "Your account is ready",
-        f"{result.organization.name} has a Client Hub account. "
-        f"Log in with {result.user.email} to continue.",
-        link=link,
+        f"{result.organization.name} has a Client Hub account for {result.user.email}; "
+        "you are logged in.",
     )
 
 

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-
-import sqlalchemy as sa
 from flask import current_app
 
 from idp.accounts.models import User, new_security_stamp
@@ -25,7 +21,7 @@ from idp.accounts.tokens import (
 )
 from idp.audit.service import record_event
 from idp.extensions import db
-from idp.oauth.models import TokenFamily
+from idp.oauth.service import revoke_user_tokens
 from idp.outbox.service import enqueue_templated_email
 from idp.timeutil import utcnow
 
@@ -84,7 +80,7 @@ def complete_password_reset(raw_token: str | None, new_password: str) -> User:
     user.security_stamp = new_security_stamp()
     user.email_verified = True  # following the emailed link proves the mailbox
     spend_user_tokens(user.id, PURPOSE)
-    revoke_user_tokens(user.id, "password_changed")
+    revoke_user_tokens(user.id, "password_changed", actor_id=user.id)
     record_event(
         "password_reset.completed",
         actor_type="user",
@@ -94,19 +90,3 @@ def complete_password_reset(raw_token: str | None, new_password: str) -> User:
     )
     db.session.commit()
     return user
-
-
-def revoke_user_tokens(user_id: str, reason: str) -> None:
-    """End every token family of the user, through the OAuth revocation when installed."""
-    for module_name in ("idp.oauth.service", "idp.oauth.revocation"):
-        if importlib.util.find_spec(module_name) is None:
-            continue
-        revoke = getattr(importlib.import_module(module_name), "revoke_user_tokens", None)
-        if revoke is not None:
-            revoke(user_id, reason)
-            return
-    db.session.execute(
-        sa.update(TokenFamily)
-        .where(TokenFamily.user_id == user_id, TokenFamily.revoked_at.is_(None))
-        .values(revoked_at=utcnow(), revoked_reason=reason)
-    )

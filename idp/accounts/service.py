@@ -9,8 +9,6 @@ decides any race with another sign-up or an invitation acceptance.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -24,6 +22,7 @@ from idp.accounts.tokens import absolute_url, claim_token, find_usable_token, is
 from idp.audit.service import record_event
 from idp.errors import Conflict, DomainError, InvalidInput
 from idp.extensions import db
+from idp.login.session import login_user
 from idp.orgs.models import Membership, Organization
 from idp.outbox.service import enqueue_templated_email
 from idp.timeutil import utcnow
@@ -204,11 +203,7 @@ def complete_signup(raw_token: str | None) -> SignupResult:
     return SignupResult(user, organization, payload.get("continue_url"))
 
 
-def log_in_after_signup(user: User) -> bool:
-    """Open a browser session for the new account (when the login module is installed)."""
-    if importlib.util.find_spec("idp.login.session") is None:
-        return False
-    session_module = importlib.import_module("idp.login.session")
-    session_module.login_user(user)
+def log_in_after_signup(user: User) -> None:
+    """Open a browser session for the new account, as if it had just logged in."""
+    login_user(user)
     db.session.commit()
-    return True
