@@ -1,0 +1,42 @@
+"""A person signs up and resets a password in a real browser, following the real emails."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.accounts.helpers import deliver_mail
+from tests.fixtures.smtp import first_link
+
+PASSWORD = "sunny bakery morning bread"
+
+
+@pytest.mark.browser
+def test_sign_up_then_reset_the_password_in_a_browser(app, live_server, smtp_server, page):
+    mailbox, smtp_url = smtp_server
+    page.goto(f"{live_server.url}/signup")
+    page.fill("#email", "Bea@Bakery.example")
+    page.fill("#password", PASSWORD)
+    page.fill("#business_name", "Bea's Bakery")
+    page.click("button[type=submit]")
+    assert page.locator("h1").inner_text() == "Check your inbox"
+
+    deliver_mail(app, smtp_url)
+    page.goto(first_link(mailbox.wait_for("bea@bakery.example")[0]))
+    assert "Bea's Bakery" in page.content()
+    page.click("button[type=submit]")
+    assert page.locator("h1").inner_text() == "Your account is ready"
+
+    page.goto(f"{live_server.url}/password-reset")
+    page.fill("#email", "bea@bakery.example")
+    page.click("button[type=submit]")
+    assert page.locator("h1").inner_text() == "Check your inbox"
+    deliver_mail(app, smtp_url)
+    page.goto(first_link(mailbox.wait_for("bea@bakery.example", count=2)[1]))
+    page.fill("#password", "password")
+    page.fill("#password_confirm", "password")
+    page.click("button[type=submit]")
+    assert "too common" in page.locator("#password-error").inner_text()
+    page.fill("#password", "a fresher longer passphrase")
+    page.fill("#password_confirm", "a fresher longer passphrase")
+    page.click("button[type=submit]")
+    assert page.locator("h1").inner_text() == "Password changed"
