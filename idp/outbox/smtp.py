@@ -21,7 +21,14 @@ SMTP_TIMEOUT = 30
 
 
 class DeliveryDeferred(Exception):  # noqa: N818 (a state, not a failure)
-    """The message was not sent and stays pending without counting as a failed attempt."""
+    """The message was not sent and stays pending without counting as a failed attempt.
+
+    ``delay`` (seconds) says when to look again; the worker's default otherwise.
+    """
+
+    def __init__(self, reason: str, *, delay: float | None = None) -> None:
+        super().__init__(reason)
+        self.delay = delay
 
 
 class PermanentDeliveryError(Exception):

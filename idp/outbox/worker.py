@@ -92,9 +92,10 @@ def deliver(message_id: str) -> str:
         if deliverer is None:
             raise LookupError(f"no deliverer for {message.kind!r} messages")
         deliverer(message)
-    except DeliveryDeferred:
+    except DeliveryDeferred as deferred:
         db.session.rollback()
-        _record_outcome(message_id, next_attempt_at=utcnow() + timedelta(seconds=DEFER_SECONDS))
+        delay = DEFER_SECONDS if deferred.delay is None else deferred.delay
+        _record_outcome(message_id, next_attempt_at=utcnow() + timedelta(seconds=delay))
         return "pending"
     except Exception as exc:  # noqa: BLE001 (any failure of a deliverer is retried)
         db.session.rollback()

@@ -14,7 +14,7 @@ from idp.outbox import worker
 from idp.outbox.cli import worker_command
 from idp.outbox.models import OutboxMessage
 from idp.outbox.service import enqueue_email
-from idp.outbox.smtp import PermanentDeliveryError, parse_smtp_url
+from idp.outbox.smtp import DeliveryDeferred, PermanentDeliveryError, parse_smtp_url
 from idp.timeutil import utcnow
 from tests.fixtures.smtp import body_of
 
@@ -152,3 +152,16 @@ def test_smtp_urls_are_parsed(url, expected):
 def test_a_malformed_smtp_url_is_refused():
     with pytest.raises(ValueError, match="IDP_SMTP_URL"):
         parse_smtp_url("http://mail.example")
+
+
+def test_a_deliverer_may_defer_a_message_for_a_while_without_spending_an_attempt(app, monkeypatch):
+    def not_yet(message):
+        raise DeliveryDeferred("an earlier message must go first", delay=5)
+
+    monkeypatch.setitem(worker.DELIVERERS, "email", not_yet)
+    (message_id,) = _enqueue(app)
+    with app.app_context():
+        assert worker.run_once()["pending"] == 1
+    row = _row(app, message_id)
+    assert row.attempts == 0 and row.status == "pending"
+    assert timedelta(seconds=3) < row.next_attempt_at - utcnow() <= timedelta(seconds=5)
