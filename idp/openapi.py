@@ -74,6 +74,19 @@ def document_security(app: Flask) -> None:
         },
     )
     spec.components.schema("Problem", PROBLEM_SCHEMA)
+    _errors_are_problems(spec)
     plugin = BearerSecurityPlugin(app)
     plugin.init_spec(spec)
     spec.plugins.append(plugin)
+
+
+def _errors_are_problems(spec) -> None:
+    """Make flask-smorest's shared error responses describe what ``idp/errors.py`` sends."""
+    problem_ref = {"$ref": "#/components/schemas/Problem"}
+    if "Error" in spec.components.schemas:
+        spec.components.schemas["Error"] = problem_ref
+    # flask-smorest registers most of them lazily (on first reference).
+    for registry in (spec.components.responses, spec.components.responses_lazy):
+        for response in registry.values():
+            if "content" in response:
+                response["content"] = {PROBLEM_JSON: {"schema": problem_ref}}

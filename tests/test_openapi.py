@@ -68,3 +68,13 @@ def test_public_account_operations_need_no_token(document):
 def test_input_schemas_say_which_fields_are_required(document):
     schema = document["components"]["schemas"]["SignupIn"]
     assert set(schema["required"]) == {"email", "password", "business_name"}
+
+
+def test_error_responses_are_documented_as_problem_details(document):
+    unprocessable = document["paths"]["/v1/signup"]["post"]["responses"]["422"]
+    name = unprocessable["$ref"].rsplit("/", 1)[1]
+    content = document["components"]["responses"][name]["content"]
+    assert list(content) == ["application/problem+json"]
+    problem = document["components"]["schemas"]["Problem"]
+    assert {"code", "status", "title"} <= set(problem["required"])
+    assert problem["properties"]["code"]["type"] == "string"
