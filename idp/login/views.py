@@ -36,7 +36,7 @@ def _url_or_path(endpoint: str, path: str) -> str:
 
 def _render(hub: str | None, authz: AuthorizationRequest | None, status: int = 200, **extra):
     client = authz.client if authz else None
-    hub_title = HUB_TITLES.get(hub or "", "idp")
+    hub_title = HUB_TITLES.get(hub or "")
     body = render_template(
         "login/login.html",
         hub_title=hub_title,

@@ -11,6 +11,7 @@ needs (partner picker, consent screen) and finishes with
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -78,6 +79,7 @@ class AuthorizationRequest:
     params: dict = field(default_factory=dict)
     scope: str = ""
     force_login: bool = False
+    started: float = 0.0
 
     @property
     def client(self) -> OAuthClient | None:
@@ -114,15 +116,19 @@ class AuthorizationRequest:
         """Store a newly validated request in the session."""
         kept = {k: params[k] for k in STORED_PARAMS if params.get(k) is not None}
         authz = cls(id=secrets.token_urlsafe(12), params=kept, scope=scope, force_login=force_login)
-        pending = sorted(k for k in session if k.startswith(PENDING_PREFIX))
+        pending = sorted(
+            (k for k in session if k.startswith(PENDING_PREFIX)),
+            key=lambda k: session[k].get("started", 0) if isinstance(session[k], dict) else 0,
+        )
         for key in pending[: max(0, len(pending) - MAX_PENDING + 1)]:
-            session.pop(key, None)
+            session.pop(key, None)  # the oldest requests give way
         authz.save()
         return authz
 
     def save(self) -> None:
         """Write this request to the session."""
         session[PENDING_PREFIX + self.id] = {
+            "started": self.started or time.time(),
             "params": self.params,
             "scope": self.scope,
             "force_login": self.force_login,
@@ -139,6 +145,7 @@ class AuthorizationRequest:
             params=dict(data.get("params", {})),
             scope=data.get("scope", ""),
             force_login=bool(data.get("force_login")),
+            started=float(data.get("started", 0)),
         )
 
     def discard(self) -> None:

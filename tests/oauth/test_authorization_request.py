@@ -141,3 +141,16 @@ def test_a_logged_in_user_of_another_hub_sees_where_to_go(app, hub_clients, flow
     assert response.status_code == 403
     assert "This account belongs to the Client Hub" in response.text
     assert "Use another account" in response.text
+
+
+def test_only_the_latest_pending_requests_are_kept_in_the_session(app, hub_clients, flow):
+    from idp.oauth.authorize import MAX_PENDING
+
+    first = flow.authorize(state="first").headers["Location"]
+    for index in range(MAX_PENDING):
+        flow.authorize(state=f"later-{index}")
+    stale = flow.http.get(first)
+    assert "Sign in to your account" in stale.text  # no longer tied to the Partner Hub request
+    resumed = flow.http.get(first.replace("/login?request_id=", "/oauth/authorize/resume/"))
+    assert resumed.status_code == 400
+    assert "expired" in resumed.text
