@@ -11,7 +11,8 @@ end in ``failed`` after ``MAX_ATTEMPTS``.
 from __future__ import annotations
 
 import logging
-import time
+import signal
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -125,16 +126,22 @@ def run_once(limit: int = BATCH_SIZE) -> dict[str, int]:
     return counts
 
 
-def run_forever(interval: float = 2.0, limit: int = BATCH_SIZE) -> None:
-    """Deliver due messages until interrupted, sleeping ``interval`` seconds when idle."""
+def run_forever(
+    interval: float = 2.0, limit: int = BATCH_SIZE, stop: threading.Event | None = None
+) -> None:
+    """Deliver due messages until ``stop`` is set or SIGTERM arrives; the current batch finishes."""
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
     log.info("outbox worker started")
-    while True:
+    while not stop.is_set():
         try:
             counts = run_once(limit)
         except sa.exc.OperationalError:
             db.session.rollback()
             log.error("database unavailable; retrying in %.0f s", interval * 5)
-            time.sleep(interval * 5)
+            stop.wait(interval * 5)
             continue
         if sum(counts.values()) == 0:
-            time.sleep(interval)
+            stop.wait(interval)
+    log.info("outbox worker stopped")

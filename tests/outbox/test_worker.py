@@ -165,3 +165,26 @@ def test_a_deliverer_may_defer_a_message_for_a_while_without_spending_an_attempt
     row = _row(app, message_id)
     assert row.attempts == 0 and row.status == "pending"
     assert timedelta(seconds=3) < row.next_attempt_at - utcnow() <= timedelta(seconds=5)
+
+
+def test_the_worker_loop_keeps_delivering_until_stopped(app, smtp_server, monkeypatch):
+    mailbox, smtp_url = smtp_server
+    monkeypatch.setitem(app.config, "IDP_SMTP_URL", smtp_url)
+    stop = threading.Event()
+
+    def loop():
+        with app.app_context():
+            worker.run_forever(interval=0.05, stop=stop)
+            db.session.remove()
+
+    runner = threading.Thread(target=loop)
+    runner.start()
+    try:
+        _enqueue(app, to="first@example.com")
+        mailbox.wait_for("first@example.com")
+        _enqueue(app, to="later@example.com")  # written while the worker idles
+        mailbox.wait_for("later@example.com")
+    finally:
+        stop.set()
+        runner.join(timeout=10)
+    assert not runner.is_alive()
