@@ -26,6 +26,11 @@ class Browser:
         self.conn = http.client.HTTPConnection(host, port, timeout=30)
         self.cookies: dict[str, str] = {}
 
+    def reconnect(self) -> None:
+        """A new connection, same cookies."""
+        self.conn.close()
+        self.conn = http.client.HTTPConnection(self.conn.host, self.conn.port, timeout=30)
+
     def request(self, method: str, path: str, form: dict | None = None):
         """Send a request with the session cookie; returns (status, headers, body)."""
         headers = {}
@@ -104,6 +109,8 @@ def _client(job: dict, ready, results) -> None:
         results.put({"latencies": [], "errors": 1, "last_error": str(exc)})
         return
     ready.wait()
+    # The others' logins may have outlasted the server's keep-alive: start afresh.
+    browser.reconnect()
     latencies, errors, last_error = [], 0, ""
     deadline = time.perf_counter() + job["seconds"]
     while time.perf_counter() < deadline:

@@ -86,7 +86,8 @@ def measure(prepared: dict, args) -> None:
     for _, runner, levels in prepared.values():
         runner(max(levels), args.warmup)
     runs: dict[tuple[str, int], list[dict]] = {}
-    for _ in range(args.runs):
+    for run in range(args.runs):
+        print(f"  run {run + 1}/{args.runs} of every scenario ...", flush=True)
         for name, (_, runner, levels) in prepared.items():
             for level in levels:
                 runs.setdefault((name, level), []).append(runner(level, args.seconds))
@@ -106,8 +107,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options (``make bench`` passes ``--scale``)."""
     parser = argparse.ArgumentParser(prog="bench", description=__doc__)
     parser.add_argument("--scale", default="10k", help="10k, 100k, 1m or a user count")
-    parser.add_argument("--runs", type=int, default=3, help="runs per concurrency level")
-    parser.add_argument("--seconds", type=float, default=5, help="length of one run")
+    parser.add_argument("--runs", type=int, default=5, help="runs per concurrency level")
+    parser.add_argument("--seconds", type=float, default=3, help="length of one run")
     parser.add_argument("--warmup", type=float, default=2, help="unmeasured run per scenario")
     parser.add_argument(
         "--concurrency",
