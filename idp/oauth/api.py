@@ -32,6 +32,8 @@ def _with_secret(client, secret: str) -> dict:
 
 @blp.route("/partners/<partner_id>/oauth-clients")
 class PartnerClients(MethodView):
+    """The partner's clients."""
+
     @require_auth
     @blp.arguments(CreateClientSchema)
     @blp.response(201, ClientWithSecretSchema)
@@ -49,6 +51,8 @@ class PartnerClients(MethodView):
 
 @blp.route("/partners/<partner_id>/oauth-clients/<client_id>")
 class PartnerClient(MethodView):
+    """One client of the partner."""
+
     @require_auth
     @blp.response(204)
     def delete(self, partner_id, client_id):
@@ -58,6 +62,8 @@ class PartnerClient(MethodView):
 
 @blp.route("/partners/<partner_id>/oauth-clients/<client_id>/secret")
 class PartnerClientSecret(MethodView):
+    """A client's secret."""
+
     @require_auth
     @blp.response(201, ClientWithSecretSchema)
     def post(self, partner_id, client_id):

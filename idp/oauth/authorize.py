@@ -58,10 +58,12 @@ class _StoredOAuth2Request(OAuth2Request):
 
     @property
     def args(self):
+        """The stored parameters, as if from the query string."""
         return self.payload.data
 
     @property
     def form(self):
+        """No form body: an authorization request is a GET."""
         return {}
 
 

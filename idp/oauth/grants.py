@@ -5,7 +5,7 @@
 * ``RefreshTokenGrant`` rotating the refresh token on every use; a rotated
   token presented again revokes its whole family;
 * ``ClientCredentialsGrant`` for partner and platform services;
-* ``TokenExchangeGrant`` (RFC 8693) for switching partner.
+* ``TokenExchangeGrant`` (RFC 8693, in ``exchange``) for switching partner.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from authlib.oauth2.rfc6749.errors import (
     InvalidGrantError,
     InvalidRequestError,
     InvalidScopeError,
-    OAuth2Error,
-    UnauthorizedClientError,
 )
 from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -33,26 +31,17 @@ from idp.ids import new_id
 from idp.keys.service import sign_jwt
 from idp.oauth.issuance import TOKEN_RESPONSE_EXTRAS, issue_tokens, roles_in
 from idp.oauth.models import (
-    TOKEN_EXCHANGE,
     AuthorizationCode,
     RefreshToken,
     TokenFamily,
     sha256_hex,
 )
 from idp.oauth.revocation import revoke_family
-from idp.oauth.tokens_view import parse_access_token
 from idp.oauth.userinfo import user_claims
 from idp.timeutil import utcnow
 
 CLIENT_AUTH = ["client_secret_basic", "client_secret_post", "none"]
 CONFIDENTIAL_AUTH = ["client_secret_basic", "client_secret_post"]
-ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
-
-
-class InvalidTargetError(OAuth2Error):
-    """RFC 8693 section 2.2.2: the requested target (organization) is not allowed."""
-
-    error = "invalid_target"
 
 
 def claim_once(column, row_id: str) -> bool:
@@ -71,7 +60,7 @@ def claim_once(column, row_id: str) -> bool:
     return updated == 1
 
 
-class _IssuingGrant:
+class IssuingGrant:
     """Token generation through ``issue_tokens`` (our claims, our families).
 
     Each grant says, in ``token_target()``, which organization the tokens are
@@ -155,7 +144,7 @@ class IdTokenExtension(OpenIDCode):
         return sign_jwt(claims, typ="JWT")
 
 
-class AuthorizationCodeGrant(_IssuingGrant, grants.AuthorizationCodeGrant):
+class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
     """RFC 6749 section 4.1 with single-use, short-lived, hashed codes."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH
@@ -239,7 +228,7 @@ class AuthorizationCodeGrant(_IssuingGrant, grants.AuthorizationCodeGrant):
         return status, token, headers
 
 
-class RefreshTokenGrant(_IssuingGrant, grants.RefreshTokenGrant):
+class RefreshTokenGrant(IssuingGrant, grants.RefreshTokenGrant):
     """RFC 6749 section 6 with rotation; reuse of a rotated token revokes the family."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH
@@ -282,7 +271,7 @@ class RefreshTokenGrant(_IssuingGrant, grants.RefreshTokenGrant):
             raise InvalidGrantError()
 
 
-class ClientCredentialsGrant(_IssuingGrant, grants.ClientCredentialsGrant):
+class ClientCredentialsGrant(IssuingGrant, grants.ClientCredentialsGrant):
     """RFC 6749 section 4.4 for partner and platform services; only the client's own scopes."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_AUTH
@@ -303,55 +292,4 @@ class ClientCredentialsGrant(_IssuingGrant, grants.ClientCredentialsGrant):
     def create_token_response(self):
         """A machine token: ``hub`` and ``org`` of the client, no refresh token."""
         token = self.generate_token(scope=self.request.scope, include_refresh_token=False)
-        return 200, token, self.TOKEN_RESPONSE_HEADER
-
-
-class TokenExchangeGrant(_IssuingGrant, grants.BaseGrant, grants.TokenEndpointMixin):
-    """RFC 8693 token exchange, used to switch partner without a password prompt.
-
-    The hub frontend sends its current access token as ``subject_token``
-    (``subject_token_type`` access_token) and the target ``organization``;
-    a user who is a member of it gets a new token family for it.
-    """
-
-    GRANT_TYPE = TOKEN_EXCHANGE
-    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH
-
-    def token_target(self):
-        """The organization switched to; a new family."""
-        return self.request.target_organization_id, None
-
-    def validate_token_request(self):
-        """Check the subject token (ours, live, same client) and the membership in the target."""
-        client = self.authenticate_token_endpoint_client()
-        if not client.check_grant_type(self.GRANT_TYPE):
-            raise UnauthorizedClientError()
-        form = self.request.form
-        subject_token = form.get("subject_token")
-        target = form.get("organization")
-        if not subject_token or form.get("subject_token_type") != ACCESS_TOKEN_TYPE:
-            raise InvalidRequestError("Send 'subject_token' of type access_token.")
-        if not target:
-            raise InvalidRequestError("Missing 'organization'.")
-        subject = parse_access_token(subject_token)
-        if subject is None or subject.is_revoked() or subject.is_expired():
-            raise InvalidGrantError("The subject token is not active.")
-        if subject.client_id != client.client_id or subject.user_id is None:
-            raise InvalidGrantError("The subject token was not issued to this client for a user.")
-        user = db.session.get(User, subject.user_id)
-        if user is None or not user.is_active:
-            raise InvalidGrantError("The account can no longer use this token.")
-        if not roles_in(user, target):
-            raise InvalidTargetError("You are not a member of this organization.")
-        self.request.client = client
-        self.request.user = user
-        self.request.target_organization_id = target
-        self.request.scope = subject.claims.get("scope", "")
-
-    def create_token_response(self):
-        """A new family for the target organization; remembered as the last one used."""
-        user = self.request.user
-        token = self.generate_token(user=user, scope=self.request.scope, include_refresh_token=True)
-        token["issued_token_type"] = ACCESS_TOKEN_TYPE
-        user.last_organization_id = self.request.target_organization_id
         return 200, token, self.TOKEN_RESPONSE_HEADER

@@ -21,6 +21,7 @@ def server_metadata() -> dict:
     issuer = current_app.config["IDP_ISSUER"]
 
     def url(endpoint: str) -> str:
+        """Absolute URL of ``endpoint`` under the issuer."""
         return issuer + url_for(endpoint)
 
     return {

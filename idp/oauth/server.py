@@ -9,6 +9,7 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import Flask, current_app
 
 from idp.extensions import db
+from idp.oauth.exchange import TokenExchangeGrant
 from idp.oauth.grants import (
     CLIENT_AUTH,
     CONFIDENTIAL_AUTH,
@@ -17,7 +18,6 @@ from idp.oauth.grants import (
     IdTokenExtension,
     RefreshTokenGrant,
     S256CodeChallenge,
-    TokenExchangeGrant,
 )
 from idp.oauth.models import OAuthClient
 from idp.oauth.revocation import revoke_family

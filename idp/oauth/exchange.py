@@ -1,0 +1,77 @@
+"""RFC 8693 token exchange: switching partner without a password prompt."""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749.errors import (
+    InvalidGrantError,
+    InvalidRequestError,
+    OAuth2Error,
+    UnauthorizedClientError,
+)
+
+from idp.accounts.models import User
+from idp.extensions import db
+from idp.oauth.grants import CLIENT_AUTH, IssuingGrant
+from idp.oauth.issuance import roles_in
+from idp.oauth.models import TOKEN_EXCHANGE
+from idp.oauth.tokens_view import parse_access_token
+
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+
+
+class InvalidTargetError(OAuth2Error):
+    """RFC 8693 section 2.2.2: the requested target (organization) is not allowed."""
+
+    error = "invalid_target"
+
+
+class TokenExchangeGrant(IssuingGrant, grants.BaseGrant, grants.TokenEndpointMixin):
+    """RFC 8693 token exchange, used to switch partner without a password prompt.
+
+    The hub frontend sends its current access token as ``subject_token``
+    (``subject_token_type`` access_token) and the target ``organization``;
+    a user who is a member of it gets a new token family for it.
+    """
+
+    GRANT_TYPE = TOKEN_EXCHANGE
+    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH
+
+    def token_target(self):
+        """The organization switched to; a new family."""
+        return self.request.target_organization_id, None
+
+    def validate_token_request(self):
+        """Check the subject token (ours, live, same client) and the membership in the target."""
+        client = self.authenticate_token_endpoint_client()
+        if not client.check_grant_type(self.GRANT_TYPE):
+            raise UnauthorizedClientError()
+        form = self.request.form
+        subject_token = form.get("subject_token")
+        target = form.get("organization")
+        if not subject_token or form.get("subject_token_type") != ACCESS_TOKEN_TYPE:
+            raise InvalidRequestError("Send 'subject_token' of type access_token.")
+        if not target:
+            raise InvalidRequestError("Missing 'organization'.")
+        subject = parse_access_token(subject_token)
+        if subject is None or subject.is_revoked() or subject.is_expired():
+            raise InvalidGrantError("The subject token is not active.")
+        if subject.client_id != client.client_id or subject.user_id is None:
+            raise InvalidGrantError("The subject token was not issued to this client for a user.")
+        user = db.session.get(User, subject.user_id)
+        if user is None or not user.is_active:
+            raise InvalidGrantError("The account can no longer use this token.")
+        if not roles_in(user, target):
+            raise InvalidTargetError("You are not a member of this organization.")
+        self.request.client = client
+        self.request.user = user
+        self.request.target_organization_id = target
+        self.request.scope = subject.claims.get("scope", "")
+
+    def create_token_response(self):
+        """A new family for the target organization; remembered as the last one used."""
+        user = self.request.user
+        token = self.generate_token(user=user, scope=self.request.scope, include_refresh_token=True)
+        token["issued_token_type"] = ACCESS_TOKEN_TYPE
+        user.last_organization_id = self.request.target_organization_id
+        return 200, token, self.TOKEN_RESPONSE_HEADER
