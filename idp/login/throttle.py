@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, timedelta
 
+import sqlalchemy as sa
 from flask import current_app
 
 from idp.extensions import db
@@ -48,6 +49,7 @@ ACCOUNT = Rule("account", free=10, max_delay=30)
 
 def _keys(email_normalized: str, address: str) -> list[tuple[Rule, str]]:
     def digest(*parts: str) -> str:
+        """Counter key: no email or address is stored in clear."""
         return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
 
     return [
@@ -110,13 +112,28 @@ def record_failure(email_normalized: str, address: str) -> None:
             pipe.expire(name, FORGET_AFTER)
             pipe.execute()
             continue
-        row = db.session.get(LoginFailure, key)
-        stale = row is not None and row.last_failed_at < utcnow() - timedelta(seconds=FORGET_AFTER)
-        if row is None:
-            row = LoginFailure(key=key, failures=0, last_failed_at=utcnow())
-            db.session.add(row)
-        row.failures = 1 if stale else (row.failures or 0) + 1
-        row.last_failed_at = utcnow()
+        _count_in_database(key)
+
+
+def _count_in_database(key: str) -> None:
+    """Atomic upsert, so concurrent failures on several instances all count."""
+    now = utcnow()
+    cutoff = now - timedelta(seconds=FORGET_AFTER)
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    table = LoginFailure.__table__
+    statement = insert(table).values(key=key, failures=1, last_failed_at=now)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.key],
+        set_={
+            "failures": sa.case((table.c.last_failed_at < cutoff, 1), else_=table.c.failures + 1),
+            "last_failed_at": now,
+        },
+    )
+    db.session.execute(statement)
 
 
 def clear(email_normalized: str, address: str) -> None:

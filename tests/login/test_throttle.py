@@ -78,3 +78,20 @@ def test_counters_are_shared_through_redis(app, browser, user):
         for _, key in throttle._keys(user.email_normalized, "10.0.0.1"):
             client.delete(throttle._prefix() + key)
         app.config["IDP_REDIS_URL"] = None
+
+
+def test_database_counters_add_up_and_start_over_after_a_quiet_period(app_ctx):
+    from datetime import timedelta
+
+    throttle.record_failure("a@b.example", "10.9.9.9")
+    throttle.record_failure("a@b.example", "10.9.9.9")
+    db.session.commit()
+    assert {row.failures for row in db.session.scalars(db.select(LoginFailure))} == {2}
+    for row in db.session.scalars(db.select(LoginFailure)):
+        row.last_failed_at -= timedelta(seconds=throttle.FORGET_AFTER + 1)
+    db.session.commit()
+    assert throttle.retry_after("a@b.example", "10.9.9.9") == 0
+    throttle.record_failure("a@b.example", "10.9.9.9")
+    db.session.commit()
+    db.session.expire_all()
+    assert {row.failures for row in db.session.scalars(db.select(LoginFailure))} == {1}
