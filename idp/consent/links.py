@@ -30,7 +30,9 @@ def create_consent_link(actor: Actor, partner_id: str, request: dict) -> Consent
     """Store an authorization request of the partner's own client behind a short link; commit.
 
     The redirect URI must be exactly one registered for the client (RFC 9700
-    section 2.1), and the scopes among the client's registered consent scopes.
+    section 2.1); the scopes must be consent scopes (what the client will be
+    asked to grant); the PKCE challenge is required, as on every authorization
+    request, so only the partner's server (holding the verifier) can use the code.
     """
     enforce(can_create_consent_link(actor, partner_id))
     client = consent_client(request["client_id"])
