@@ -59,3 +59,13 @@ def test_the_check_names_channel_client_and_partner(world):
     assert identity == keys.KeyIdentity(ch1.id, client.id, partner.id)
     identity = keys.check_key(make_key(ch2))
     assert identity == keys.KeyIdentity(ch2.id, client.id, None)
+
+
+def test_whether_a_channel_has_a_key_is_told_without_the_key(world):
+    from idp.apikeys.models import channel_has_active_key
+
+    client, *_, ch1, ch2, _ = world
+    make_key(ch1)
+    assert channel_has_active_key(ch1.id) and not channel_has_active_key(ch2.id)
+    keys.revoke_channel_keys(ch1.id, "channel terminated")
+    assert not channel_has_active_key(ch1.id)

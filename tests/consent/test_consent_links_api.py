@@ -140,3 +140,19 @@ def test_an_expired_or_unknown_link_says_so_in_plain_words(client, world):
         page = client.get(url, headers={"Accept": "text/html"})
         assert page.status_code == 410
         assert "new link" in page.get_data(as_text=True)
+
+
+def test_creating_a_link_is_audited(client, world):
+    from idp.audit.models import AuditEvent
+
+    client.post(
+        f"/v1/partners/{world['p'].id}/consent-links",
+        json=body(world),
+        headers={**world["auth"]["p_machine"], "X-Request-Id": "req-link"},
+    )
+    event = db.session.scalar(
+        db.select(AuditEvent).where(AuditEvent.action == "consent_link.created")
+    )
+    assert event.actor_type == "client" and event.actor_id == world["p_app"].client_id
+    assert event.organization_id == world["p"].id and event.request_id == "req-link"
+    assert event.after["redirect_uri"] == CONSENT_REDIRECT
