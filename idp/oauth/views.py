@@ -14,11 +14,13 @@ from idp.oauth.authorize import (
     dispatch,
     error_redirect,
 )
+from idp.oauth.cors import add_cors_headers
 from idp.oauth.logout import end_session
 from idp.oauth.server import authorization_server
 from idp.oauth.userinfo_view import userinfo_response
 
 blp = Blueprint("oauth", __name__)
+blp.after_request(add_cors_headers)
 
 TOKEN_LIMIT = "60/minute;600/hour"
 
@@ -67,7 +69,7 @@ def resume(request_id: str):
 
 @blp.route("/oauth/token", methods=["POST"])
 @csrf.exempt
-@limiter.limit(TOKEN_LIMIT)
+@limiter.limit(TOKEN_LIMIT, methods=["POST"])
 def token():
     """RFC 6749 section 3.2: code, refresh, client credentials and token exchange grants."""
     response = authorization_server.create_token_response()
@@ -78,7 +80,7 @@ def token():
 
 @blp.route("/oauth/revoke", methods=["POST"])
 @csrf.exempt
-@limiter.limit(TOKEN_LIMIT)
+@limiter.limit(TOKEN_LIMIT, methods=["POST"])
 def revoke():
     """RFC 7009 token revocation."""
     response = authorization_server.create_endpoint_response("revocation")
