@@ -39,26 +39,38 @@ class DomainError(Exception):
 
 
 class NotFound(DomainError):
+    """The object does not exist, or the caller may not know it does."""
+
     status, code, title = 404, "not_found", "Not found"
 
 
 class Forbidden(DomainError):
+    """The caller is known but may not do this."""
+
     status, code, title = 403, "forbidden", "Forbidden"
 
 
 class Unauthorized(DomainError):
+    """The request carries no valid credentials."""
+
     status, code, title = 401, "unauthorized", "Authentication required"
 
 
 class Conflict(DomainError):
+    """The request contradicts the current state (a duplicate, a race lost)."""
+
     status, code, title = 409, "conflict", "Conflict"
 
 
 class InvalidInput(DomainError):
+    """The input breaks a rule; ``fields`` names the failing fields."""
+
     status, code, title = 422, "invalid_input", "Invalid input"
 
 
 class ServiceUnavailable(DomainError):
+    """A dependency is down; the client may retry later."""
+
     status, code, title = 503, "service_unavailable", "Service unavailable"
 
 

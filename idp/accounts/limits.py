@@ -45,6 +45,7 @@ def account_rate_limit(scope: str):
     )
 
     def decorate(view):
+        """Wrap ``view`` in both limits."""
         return per_client(per_address(view))
 
     return decorate
