@@ -27,6 +27,9 @@ def _allow(permission: Permission, partner_id: str) -> None:
 @require_auth
 @blp.arguments(InvitationIn)
 @blp.response(201, InvitationOut)
+@blp.alt_response(403, response="FORBIDDEN")
+@blp.alt_response(404, response="NOT_FOUND")
+@blp.alt_response(409, response="CONFLICT")
 def create(args: dict, partner_id: str):
     """Invite an address as owner or member; the invitee gets the accept link by email."""
     _allow(Permission.INVITATIONS_CREATE, partner_id)
@@ -36,6 +39,8 @@ def create(args: dict, partner_id: str):
 @blp.route("", methods=["GET"])
 @require_auth
 @blp.response(200, InvitationOut(many=True))
+@blp.alt_response(403, response="FORBIDDEN")
+@blp.alt_response(404, response="NOT_FOUND")
 def list_pending(partner_id: str):
     """List the invitations that can still be accepted."""
     _allow(Permission.INVITATIONS_READ, partner_id)
@@ -45,6 +50,9 @@ def list_pending(partner_id: str):
 @blp.route("/<string:invitation_id>", methods=["DELETE"])
 @require_auth
 @blp.response(204)
+@blp.alt_response(403, response="FORBIDDEN")
+@blp.alt_response(404, response="NOT_FOUND")
+@blp.alt_response(409, response="CONFLICT")
 def revoke(partner_id: str, invitation_id: str):
     """Revoke a pending invitation; its link stops working at once."""
     _allow(Permission.INVITATIONS_REVOKE, partner_id)
