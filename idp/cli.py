@@ -8,7 +8,7 @@ import click
 from flask.cli import FlaskGroup, with_appcontext
 
 from idp import create_app
-from idp.outbox.cli import worker_command
+from idp.outbox.cli import outbox_group, worker_command
 
 
 @click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_version_option=False)
@@ -17,6 +17,7 @@ def main() -> None:
 
 
 main.add_command(worker_command)
+main.add_command(outbox_group)
 
 
 @main.command("demo")

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import click
+import sqlalchemy as sa
 from flask.cli import with_appcontext
+
+from idp.extensions import db
+from idp.outbox.models import OUTBOX_STATUSES, OutboxMessage
 
 
 @click.command("worker")
@@ -23,3 +27,35 @@ def worker_command(once: bool, interval: float, batch: int) -> None:
         run_forever(interval, batch)
     except KeyboardInterrupt:
         click.echo("stopped")
+
+
+@click.group("outbox")
+def outbox_group() -> None:
+    """Read the outbox (messages stay there when no SMTP relay is configured)."""
+
+
+@outbox_group.command("list")
+@click.option("--status", type=click.Choice(OUTBOX_STATUSES), help="Only messages in this status.")
+@click.option("--limit", default=20, show_default=True, help="How many, newest first.")
+@with_appcontext
+def outbox_list(status: str | None, limit: int) -> None:
+    """List messages: id, status, attempts, recipient and subject."""
+    query = sa.select(OutboxMessage).order_by(OutboxMessage.created_at.desc()).limit(limit)
+    if status:
+        query = query.where(OutboxMessage.status == status)
+    for message in db.session.scalars(query):
+        click.echo(
+            f"{message.id}  {message.status:<7} {message.attempts:>2}  "
+            f"{message.recipient}  {message.subject or ''}"
+        )
+
+
+@outbox_group.command("show")
+@click.argument("message_id")
+@with_appcontext
+def outbox_show(message_id: str) -> None:
+    """Print one message as it would be sent (links included: this is the operator's console)."""
+    message = db.session.get(OutboxMessage, message_id)
+    if message is None:
+        raise click.ClickException(f"no message {message_id}")
+    click.echo(f"To: {message.recipient}\nSubject: {message.subject or ''}\n\n{message.body}")

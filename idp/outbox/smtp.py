@@ -91,7 +91,13 @@ def deliver_email(message: OutboxMessage) -> None:
     url = current_app.config.get("IDP_SMTP_URL")
     if not url:
         # Subject and recipient only: the body carries single-use link tokens.
-        log.info("would send email %s to %s: %s", message.id, message.recipient, message.subject)
+        log.info(
+            "would send email %s to %s: %s (read it with: idp outbox show %s)",
+            message.id,
+            message.recipient,
+            message.subject,
+            message.id,
+        )
         raise DeliveryDeferred("IDP_SMTP_URL is not set")
     target = parse_smtp_url(url)
     email = build_email(message, current_app.config["IDP_MAIL_FROM"])
