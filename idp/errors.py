@@ -127,6 +127,16 @@ def _html_error(status: int, title: str, detail: str | None) -> Response:
     )
 
 
+def _json_decode_failed(exc: HTTPException) -> bool:
+    """Whether a 400 comes from Flask failing to parse a JSON body (it hides the cause)."""
+    for error in (exc, exc.__cause__):
+        if isinstance(error, HTTPException) and str(error.description).startswith(
+            "Failed to decode JSON"
+        ):
+            return True
+    return False
+
+
 def _database_unreachable(exc: DBAPIError) -> bool:
     """Whether a database error means "cannot reach it" (503) rather than a bug (500)."""
     return exc.connection_invalidated or isinstance(exc, (OperationalError, InterfaceError))
@@ -162,6 +172,9 @@ def register_error_handlers(app: Flask) -> None:
                     code, detail = "malformed_json", "The request body is not valid JSON."
             if "_schema" in fields:
                 detail = "The request body must be a JSON object with the documented fields."
+        elif status == 400 and _json_decode_failed(exc):
+            # Flask's own request.get_json(): same code as the schema-parsed routes
+            code, detail = "malformed_json", "The request body is not valid JSON."
         if status == 413:
             limit = current_app.config.get("MAX_CONTENT_LENGTH")
             detail = f"The request body is larger than {limit} bytes." if limit else detail

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from flask import request
 
 from idp import create_app
-from idp.extensions import db
+from idp.extensions import csrf, db
 from idp.outbox.models import OutboxMessage
 from tests.conftest import app_config
 
@@ -104,13 +105,28 @@ def test_a_lost_database_shows_pages_a_human_503(app_without_database):
     assert "try again" in resp.get_data(as_text=True).lower()
 
 
-def test_an_unexpected_error_never_shows_a_stack_trace(redis_prefix, tmp_path):
-    app = create_app(app_config(f"sqlite:///{tmp_path / 'x.sqlite3'}", redis_prefix))
+@pytest.fixture
+def bare_app(redis_prefix, tmp_path):
+    """An app on a throw-away database, to which a test may add routes."""
+    return create_app(app_config(f"sqlite:///{tmp_path / 'x.sqlite3'}", redis_prefix))
 
-    @app.get("/v1/explode")
+
+def test_an_unexpected_error_never_shows_a_stack_trace(bare_app):
+    @bare_app.get("/v1/explode")
     def explode():
         raise RuntimeError("secret internals")
 
-    resp = app.test_client().get("/v1/explode")
+    resp = bare_app.test_client().get("/v1/explode")
     body = _problem(resp, 500, "internal_error")
     assert "secret internals" not in str(body)
+
+
+def test_malformed_json_read_without_a_schema_has_the_same_code(bare_app):
+    @bare_app.post("/v1/raw")
+    def raw():
+        return {"got": request.get_json()}
+
+    csrf.exempt(raw)
+
+    resp = bare_app.test_client().post("/v1/raw", data="{", content_type="application/json")
+    _problem(resp, 400, "malformed_json")
