@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, current_app, json, request
+from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -172,6 +173,9 @@ def register_error_handlers(app: Flask) -> None:
                     code, detail = "malformed_json", "The request body is not valid JSON."
             if "_schema" in fields:
                 detail = "The request body must be a JSON object with the documented fields."
+        elif isinstance(exc, CSRFError):
+            code = "csrf_failed"
+            detail = "This form has expired or was not sent by this site. Reload it and try again."
         elif status == 400 and _json_decode_failed(exc):
             # Flask's own request.get_json(): same code as the schema-parsed routes
             code, detail = "malformed_json", "The request body is not valid JSON."

@@ -212,11 +212,16 @@ def test_the_signup_page_shows_what_to_fix_and_keeps_the_typed_values(client):
     assert "at least 8 characters" in html and 'value="Page Co"' in html
 
 
-def test_the_signup_page_refuses_a_post_without_csrf_token(client):
+def test_the_signup_page_refuses_a_post_without_csrf_token(app, client):
     resp = client.post(
-        "/signup", data={"email": "x@example.com", "password": PASSWORD, "business_name": "X"}
+        "/signup",
+        data={"email": "x@example.com", "password": PASSWORD, "business_name": "X"},
+        headers={"Accept": "text/html"},
     )
     assert resp.status_code == 400
+    assert "Reload it and try again" in resp.get_data(as_text=True)
+    with app.app_context():
+        assert _count(EmailToken) == 0
 
 
 def test_a_signup_started_from_a_consent_link_keeps_its_partner_and_continue_url(
