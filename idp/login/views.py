@@ -65,7 +65,8 @@ def login():
             return redirect(authz.resume_url)
         if user is not None and authz is None and (hub is None or user.hub == hub):
             return redirect(target or url_for("login.signed_in"))
-        return _render(hub, authz)
+        hint = authz.params.get("login_hint") if authz else None
+        return _render(hub, authz, email=hint)
     outcome = attempt_login(
         request.form.get("email", ""),
         request.form.get("password", ""),

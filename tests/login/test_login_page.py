@@ -158,3 +158,8 @@ def test_logout_ends_the_session(app, partner_world, browser):
     page = browser.get("/logout")
     browser.post("/logout", data={"csrf_token": csrf_from(page.text)})
     assert browser.get("/login/done").status_code == 302
+
+
+def test_a_login_hint_prefills_the_email(app, hub_clients, flow):
+    page = flow.http.get(flow.authorize(login_hint="pat@partners.example").headers["Location"])
+    assert 'value="pat@partners.example"' in page.text
