@@ -180,6 +180,46 @@ def _code_flow(ctx: Context, clients: int, seconds: float) -> dict:
     return figures
 
 
+def token_revocation(ctx: Context) -> dict:
+    """Open a login for a seeded user, revoke it, and expect ``active: false`` from every worker."""
+    from idp.extensions import db
+    from idp.oauth.revocation import revoke_family
+    from idp.oauth.tokens import mint_access_token, open_family
+
+    ctx.require_route(INTROSPECT_PATH, "POST")
+    gateway = _basic(*_samples(ctx, "gateway_client"))
+    subject = _samples(ctx, "token_subjects")[0]
+    family = open_family(
+        client_id=f"{subject['hub']}-hub",
+        user_id=subject["user_id"],
+        organization_id=subject["org"],
+        lifetime=3600,
+    )
+    db.session.commit()
+    token, _ = mint_access_token(
+        client_id=family.client_id,
+        subject=subject["user_id"],
+        family_id=family.id,
+        hub=subject["hub"],
+        organization_id=subject["org"],
+        roles=[subject["role"]],
+        scope="openid",
+    )
+    body = urlencode({"token": token, "token_type_hint": "access_token"})
+    req = Req("POST", INTROSPECT_PATH, FORM | {"Authorization": gateway}, body)
+
+    def active_answers() -> list[bool]:
+        return [json.loads(send(ctx.base_url, req)[1]).get("active") for _ in range(PROBES)]
+
+    before = active_answers()
+    revoke_family(family, "benchmark revocation check")
+    db.session.commit()
+    after = active_answers()
+    ok = all(before) and not any(after)
+    detail = f"{sum(before)}/{PROBES} active before, {after.count(False)}/{PROBES} inactive after"
+    return {"what": "access token (introspection)", "ok": ok, "detail": detail}
+
+
 FLOWS: list[Scenario] = [
     Scenario(
         "client_credentials",
@@ -208,4 +248,4 @@ FLOWS: list[Scenario] = [
         levels=(8,),
     ),
 ]
-REVOCATION_CHECKS = [apikey_revocation]
+REVOCATION_CHECKS = [apikey_revocation, token_revocation]

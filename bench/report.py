@@ -149,7 +149,7 @@ def _scale_checks(results: dict, baseline: dict | None) -> list[dict]:
 
 
 def latest(users: int, database: str, exclude: Path | None = None) -> dict | None:
-    """The newest saved result at ``users`` accounts on ``database``."""
+    """The newest complete run (every scenario, the real app) at ``users`` on ``database``."""
     for path in sorted(RESULTS_DIR.glob("*.json"), reverse=True):
         if exclude is not None and path == exclude:
             continue
@@ -157,7 +157,8 @@ def latest(users: int, database: str, exclude: Path | None = None) -> dict | Non
             data = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        if data.get("users") == users and data.get("database") == database:
+        complete = not data.get("only") and data.get("gunicorn", {}).get("app") == "wsgi:app"
+        if complete and data.get("users") == users and data.get("database") == database:
             return data
     return None
 

@@ -162,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         "gunicorn": server.settings(),
         "wrk": {"threads": 1, "seconds": args.seconds, "runs": args.runs},
         "seed": {k: manifest[k] for k in ("counts", "seed_seconds", "reused") if k in manifest},
+        "only": args.only,
         "scenarios": {},
     }
     only = set(args.only.split(",")) if args.only else None
