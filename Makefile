@@ -28,15 +28,19 @@ migrate: $(STAMP) ## Apply the database migrations (SQLite under instance/ unles
 demo: migrate ## Load the demo data and print it
 	$(BIN)/idp demo
 
+run: export IDP_ISSUER ?= http://$(HOST):$(PORT)
 run: migrate ## Serve the demo on http://127.0.0.1:8000 with gunicorn
 	@$(BIN)/idp demo
 	@echo ""
 	@echo "Serving on http://$(HOST):$(PORT)"
+	@echo "  start here http://$(HOST):$(PORT)/demo  (log in to each hub as its frontend would)"
+	@echo "  support    http://$(HOST):$(PORT)/support/"
 	@echo "  discovery  http://$(HOST):$(PORT)/.well-known/openid-configuration"
 	@echo "  OpenAPI    http://$(HOST):$(PORT)/openapi.json"
 	@echo "  health     http://$(HOST):$(PORT)/readyz"
-	IDP_ISSUER=$${IDP_ISSUER:-http://$(HOST):$(PORT)} $(BIN)/gunicorn --workers $(WORKERS) \
-		--bind $(HOST):$(PORT) --access-logfile - wsgi:app
+	@echo "  (the outbox worker runs beside it: webhooks reach /demo/webhooks, emails are logged)"
+	$(BIN)/idp worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/gunicorn --workers $(WORKERS) --bind $(HOST):$(PORT) --access-logfile - wsgi:app
 
 worker: migrate ## Deliver outbox messages (email, webhooks) until stopped
 	$(BIN)/idp worker

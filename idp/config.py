@@ -55,9 +55,7 @@ def load_settings(instance_path: Path) -> dict:
         "IDP_ENV": env,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SECRET_KEY": secret_key,
-        "IDP_SECRET_KEY_IS_DEV": secret_key is None,
         "IDP_KEY_ENCRYPTION_KEY": kek,
-        "IDP_KEK_IS_DEV": kek is None,
         "IDP_REDIS_URL": os.environ.get("IDP_REDIS_URL") or None,
         "IDP_REDIS_PREFIX": os.environ.get("IDP_REDIS_PREFIX", "idp:"),
         "IDP_ISSUER": os.environ.get("IDP_ISSUER", "http://127.0.0.1:8000").rstrip("/"),
@@ -79,7 +77,7 @@ def load_settings(instance_path: Path) -> dict:
 def finalize(config: dict, instance_path: Path) -> None:
     """Fill development secrets, derive extension settings and refuse unsafe production setups."""
     production = config["IDP_ENV"] == "production"
-    if production and (config["IDP_SECRET_KEY_IS_DEV"] or config["IDP_KEK_IS_DEV"]):
+    if production and not (config.get("SECRET_KEY") and config.get("IDP_KEY_ENCRYPTION_KEY")):
         raise ConfigurationError(
             "IDP_ENV=production needs IDP_SECRET_KEY and IDP_KEY_ENCRYPTION_KEY to be set"
         )

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template, request
+import base64
+import hashlib
+import secrets
+from urllib.parse import urlencode
+
+from flask import Blueprint, abort, current_app, redirect, render_template, request
+from itsdangerous import BadSignature, URLSafeSerializer
 
 from idp.extensions import db
 from idp.oauth.clients import register_hub_client
@@ -25,10 +31,70 @@ PARTNER_SCOPE = (
 callback_bp = Blueprint("demo_oauth", __name__)
 
 
+DEMO_HUBS = {"partner": "partner-hub", "client": "client-hub", "support": "support-console"}
+# The demo relying party keeps its own cookie, as a real frontend would: the
+# identity provider's session is replaced at login and must not carry RP state.
+_RP_COOKIE = "idp_demo_rp"
+
+
+def _rp_state() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="demo-relying-party")
+
+
+def _pending_logins() -> dict:
+    try:
+        return _rp_state().loads(request.cookies.get(_RP_COOKIE, ""))
+    except BadSignature:
+        return {}
+
+
+@callback_bp.route("/demo")
+def start_page():
+    """List the hubs a person can log in to, as their frontends would send them (development only)."""
+    return render_template("oauth/demo_start.html", hubs=DEMO_HUBS)
+
+
+@callback_bp.route("/demo/login/<hub>")
+def start_login(hub: str):
+    """Start an authorization-code + PKCE login for a hub frontend, as a relying party would."""
+    client_id = DEMO_HUBS.get(hub) or abort(404)
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=")
+    state = secrets.token_urlsafe(16)
+    pending = dict(list(_pending_logins().items())[-4:])  # keep the cookie small
+    pending[state] = {"client_id": client_id, "verifier": verifier}
+    query = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": current_app.config["IDP_ISSUER"] + CALLBACK_PATH,
+        "scope": "openid email profile",
+        "state": state,
+        "nonce": secrets.token_urlsafe(16),
+        "code_challenge": challenge.decode(),
+        "code_challenge_method": "S256",
+    }
+    response = redirect("/oauth/authorize?" + urlencode(query))
+    response.set_cookie(
+        _RP_COOKIE, _rp_state().dumps(pending), path="/demo", httponly=True, samesite="Lax"
+    )
+    return response
+
+
 @callback_bp.route(CALLBACK_PATH)
 def callback():
-    """Show the authorization response parameters (development only)."""
-    return render_template("oauth/demo_callback.html", params=request.args.to_dict())
+    """Show the authorization response, and how the frontend exchanges it (development only)."""
+    params = request.args.to_dict()
+    started = _pending_logins().get(params.get("state", ""))
+    exchange = None
+    if started and "code" in params:
+        exchange = {
+            "token_endpoint": current_app.config["IDP_ISSUER"] + "/oauth/token",
+            "client_id": started["client_id"],
+            "code": params["code"],
+            "redirect_uri": current_app.config["IDP_ISSUER"] + CALLBACK_PATH,
+            "code_verifier": started["verifier"],
+        }
+    return render_template("oauth/demo_callback.html", params=params, exchange=exchange)
 
 
 def callback_uris() -> list[str]:
