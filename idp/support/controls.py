@@ -6,16 +6,11 @@ owner a reset link.
 
 from __future__ import annotations
 
-from flask import current_app
-
 from idp.accounts.models import User
-from idp.accounts.reset import PURPOSE as RESET_PURPOSE
-from idp.accounts.service import hub_name
-from idp.accounts.tokens import absolute_url, issue_email_token
+from idp.accounts.reset import send_password_reset
 from idp.apikeys.service import revoke_client_keys
 from idp.audit.service import record_event
 from idp.extensions import db
-from idp.outbox.service import enqueue_templated_email
 from idp.support.service import (
     AccountStateConflict,
     account_for,
@@ -83,20 +78,6 @@ def enable_account(actor: Actor, user_id: str, *, ticket: str, reason: str) -> U
     _record("account.enabled", actor, user, "disabled", "active", ticket, reason)
     db.session.commit()
     return user
-
-
-def send_password_reset(user: User) -> None:
-    """Queue a single-use password-reset link to the account's address; the caller commits."""
-    ttl = current_app.config["IDP_PASSWORD_RESET_TTL"]
-    raw = issue_email_token(RESET_PURPOSE, user.email_normalized, ttl, user_id=user.id)
-    enqueue_templated_email(
-        user.email,
-        "Choose a new password",
-        "accounts/email/password_reset.txt",
-        hub=hub_name(user.hub),
-        reset_url=absolute_url("/password-reset/confirm", token=raw),
-        ttl_minutes=max(ttl // 60, 1),
-    )
 
 
 def trigger_password_reset(actor: Actor, user_id: str, *, ticket: str, reason: str) -> User:

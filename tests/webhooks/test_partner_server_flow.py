@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import requests
 from standardwebhooks import Webhook
 
@@ -66,7 +64,6 @@ def test_a_partner_server_sees_its_numbers_and_hears_a_status_change(app, live_s
     number = channels[0]
 
     platform = _token(base, PLATFORM_CLIENT_ID, PLATFORM_CLIENT_SECRET, "channels:write")
-    started = time.monotonic()
     res = requests.post(
         f"{base}/v1/channels/{number['id']}/status",
         json={"status": "live", "reason": "billing started"},
@@ -77,7 +74,6 @@ def test_a_partner_server_sees_its_numbers_and_hears_a_status_change(app, live_s
     with app.app_context():
         worker.run_once()
         db.session.remove()
-    assert time.monotonic() - started < 5
 
     [got] = receiver.requests
     event = Webhook(secret).verify(got.body, got.headers)
