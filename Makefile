@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 migrate: $(STAMP) ## Apply the database migrations (SQLite under instance/ unless IDP_DATABASE_URL)
-	$(BIN)/idp db upgrade heads
+	$(BIN)/idp db upgrade
 
 demo: migrate ## Load the demo data and print it
 	$(BIN)/idp demo

@@ -112,7 +112,7 @@ def app(database_url, instance_dir, redis_prefix):
     with application.app_context():
         from flask_migrate import upgrade
 
-        upgrade(revision="heads")
+        upgrade()
     yield application
     with application.app_context():
         db.engine.dispose()

@@ -20,3 +20,12 @@ def test_the_app_never_creates_tables_itself():
 
     source = "\n".join(p.read_text() for p in pathlib.Path("idp").rglob("*.py"))
     assert "create_all(" not in source
+
+
+def test_the_schema_history_has_a_single_head(app_ctx):
+    from alembic.script import ScriptDirectory
+    from flask import current_app
+
+    config = current_app.extensions["migrate"].migrate.get_config()
+    heads = ScriptDirectory.from_config(config).get_heads()
+    assert len(heads) == 1, f"several heads: {heads}; add a merge revision"
