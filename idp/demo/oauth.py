@@ -50,7 +50,7 @@ def _pending_logins() -> dict:
 
 @callback_bp.route("/demo")
 def start_page():
-    """List the hubs a person can log in to, as their frontends would send them (development only)."""
+    """List the hubs a person can log in to, as their frontends would (development only)."""
     return render_template("oauth/demo_start.html", hubs=DEMO_HUBS)
 
 
