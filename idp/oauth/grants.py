@@ -132,7 +132,7 @@ class IdTokenExtension(OpenIDCode):
             "aud": request.client.client_id,
             "azp": request.client.client_id,
             "iat": now,
-            "exp": now + current_app.config.get("IDP_ID_TOKEN_TTL", 3600),
+            "exp": now + current_app.config["IDP_ID_TOKEN_TTL"],
             "auth_time": code.auth_time,
             "amr": code.get_amr(),
             "sid": request.token_family.id,
