@@ -21,7 +21,13 @@ from idp.extensions import db
 from idp.ids import new_id
 from idp.timeutil import isoformat, utcnow
 from policies.actor import Actor
-from policies.consent import can_approve_consent, can_read_grants, can_revoke_grant, consent_scopes
+from policies.consent import (
+    SCOPE_API_KEYS_MANAGE,
+    can_approve_consent,
+    can_read_grants,
+    can_revoke_grant,
+    consent_scopes,
+)
 
 
 class GrantChanged(Conflict):
@@ -123,7 +129,12 @@ def stage_approval(
         grant.granted_by_id = actor.user_id
         grant.updated_at = now
         db.session.flush()
-        if removed:
+        if SCOPE_API_KEYS_MANAGE not in grant.scopes:
+            # Keys the partner generated must not outlive its right to manage them.
+            revoke_grant_keys(
+                grant.id, "the client no longer lets the partner manage API keys", actor=actor
+            )
+        elif removed:
             revoke_grant_keys(
                 grant.id,
                 "the client removed the channel from the grant",

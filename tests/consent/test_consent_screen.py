@@ -239,3 +239,28 @@ def test_no_grant_is_left_behind_when_the_authorization_response_fails(app, clie
     assert answer.status_code in (302, 400)
     assert "code=" not in answer.headers.get("Location", "")
     assert grants(app) == []
+
+
+def test_approving_without_api_keys_ends_the_partners_keys_at_the_gateway(app, client, world):
+    ch1, ch2, _ = world.channels
+    with app.app_context():
+        from idp.channels.models import Channel
+        from tests.consent.factories import make_key
+
+        partner = db.session.get(Organization, world.partner)
+        make_grant(
+            db.session.get(Organization, world.shop),
+            partner,
+            [db.session.get(Channel, ch1), db.session.get(Channel, ch2)],
+        )
+        key = make_key(db.session.get(Channel, ch1), partner=partner)
+        db.session.remove()
+    assert client.get("/v1/api-keys/check", headers={"D360-API-KEY": key}).status_code == 200
+    # The partner now asks only to see channel status; the client approves that.
+    flow = ConsentFlow(client, world.app, scope="channels:read")
+    screen = flow.start("owner@bakery.example")
+    assert "generate and manage API keys" not in screen.text
+    answer = flow.submit(screen, "approve", [ch1, ch2])
+    token = flow.exchange(query_of(answer.headers["Location"])["code"]).get_json()
+    assert token["grant"]["scope"] == "channels:read"
+    assert client.get("/v1/api-keys/check", headers={"D360-API-KEY": key}).status_code == 401
