@@ -100,7 +100,12 @@ def resolve_link(link_id: str) -> tuple[str, ConsentLink]:
     if link.code_challenge:
         params["code_challenge"] = link.code_challenge
         params["code_challenge_method"] = link.code_challenge_method or "S256"
-    return "/oauth/authorize?" + urlencode(params), link
+    return authorization_path(params), link
+
+
+def authorization_path(params: dict) -> str:
+    """The relative ``/oauth/authorize`` URL that starts (or restarts) this request."""
+    return "/oauth/authorize?" + urlencode(params)
 
 
 def sign_up_through_link(link: ConsentLink, email: str, password: str, business_name: str) -> None:
@@ -115,4 +120,27 @@ def sign_up_through_link(link: ConsentLink, email: str, password: str, business_
         business_name,
         onboarding_partner_id=link.partner_id,
         continue_url=target,
+    )
+
+
+def sign_up_for_request(
+    client_id: str, params: dict, email: str, password: str, business_name: str
+) -> None:
+    """Start a client sign-up from the login page of a partner's own authorization request.
+
+    As through a consent link, the new organization records the client's
+    partner as its onboarding partner, and the verification email brings the
+    new owner back to the same authorization request (without ``prompt``, so
+    the fresh login is not asked for again).
+    """
+    client = consent_client(client_id)
+    if client is None:
+        raise ConsentLinkExpired("Start again from the partner's app.")
+    resumed = {k: v for k, v in params.items() if k != "prompt"}
+    start_signup(
+        email,
+        password,
+        business_name,
+        onboarding_partner_id=client.partner_id,
+        continue_url=authorization_path(resumed),
     )

@@ -15,6 +15,7 @@ from idp.errors import DomainError
 from idp.extensions import db
 from idp.login.session import current_user
 from idp.oauth.authorize import AuthorizationRequest
+from idp.orgs.models import Organization
 from policies.consent import describe_scopes
 
 blp = Blueprint("consent_pages", __name__)
@@ -41,12 +42,38 @@ def open_link(link_id: str):
     target, link = links.resolve_link(link_id)
     if current_user() is not None:
         return redirect(target)
-    form = LinkSignupForm(data={"email": link.login_hint} if request.method == "GET" else None)
+    return _signup_page(
+        link.partner,
+        url_for("login.login", hub="client", next=target),
+        link.login_hint,
+        lambda email, password, name: links.sign_up_through_link(link, email, password, name),
+    )
+
+
+@blp.route("/consent/<request_id>/signup", methods=["GET", "POST"])
+@account_rate_limit("signup")
+def signup(request_id: str):
+    """Sign-up from the login page of a partner's own authorization request (no consent link)."""
+    authz = _pending_partner_request(request_id)
+    if current_user() is not None:
+        return redirect(authz.resume_url)
+    client = authz.client
+    return _signup_page(
+        db.session.get(Organization, client.organization_id),
+        url_for("login.login", request_id=authz.id),
+        authz.params.get("login_hint"),
+        lambda email, password, name: links.sign_up_for_request(
+            client.client_id, authz.params, email, password, name
+        ),
+    )
+
+
+def _signup_page(partner, login_url: str, login_hint: str | None, sign_up):
+    """The sign-up form naming ``partner``; ``sign_up(email, password, name)`` on a valid post."""
+    form = LinkSignupForm(data={"email": login_hint} if request.method == "GET" else None)
     if form.validate_on_submit():
         try:
-            links.sign_up_through_link(
-                link, form.email.data, form.password.data, form.business_name.data
-            )
+            sign_up(form.email.data, form.password.data, form.business_name.data)
         except DomainError as exc:
             for name, messages in (exc.fields or {"email": [exc.detail]}).items():
                 field = getattr(form, name, form.email)
@@ -58,17 +85,22 @@ def open_link(link_id: str):
                 message="We sent you a link to confirm your address. "
                 "It brings you back here to finish connecting.",
             )
-    login = url_for("login.login", hub="client", next=target)
-    return render_template("consent/link.html", form=form, partner=link.partner, login_url=login)
+    return render_template("consent/link.html", form=form, partner=partner, login_url=login_url)
+
+
+def _pending_partner_request(request_id: str) -> AuthorizationRequest:
+    """This browser's pending authorization request of a partner client, or raise."""
+    authz = AuthorizationRequest.load(request_id)
+    client = authz.client if authz is not None else None
+    if client is None or client.kind != "partner":
+        raise ConsentRequestExpired("Start again from the partner's link or app.")
+    return authz
 
 
 @blp.post("/consent/<request_id>")
 def decide(request_id: str):
     """The consent screen's form: approve with the ticked numbers, or deny."""
-    authz = AuthorizationRequest.load(request_id)
-    client = authz.client if authz is not None else None
-    if client is None or client.kind != "partner":
-        raise ConsentRequestExpired("Start again from the partner's link or app.")
+    authz = _pending_partner_request(request_id)
     if current_user() is None:
         return redirect(url_for("login.login", request_id=authz.id))
     return screen.decide(authz)

@@ -27,11 +27,21 @@ def safe_next(value: str | None) -> str | None:
     return value if not parts.scheme and not parts.netloc else None
 
 
-def _url_or_path(endpoint: str, path: str) -> str:
+def _url_or_path(endpoint: str, path: str, **values) -> str:
     try:
-        return url_for(endpoint)
+        return url_for(endpoint, **values)
     except Exception:  # noqa: BLE001 - the page belongs to another package that may be absent
         return path
+
+
+def _signup_url(hub: str | None, authz: AuthorizationRequest | None) -> str | None:
+    """Client Hub sign-up; for a partner's request, the one that records the partner."""
+    if hub not in (None, "client"):
+        return None
+    client = authz.client if authz else None
+    if client is not None and client.kind == "partner":
+        return _url_or_path("consent_pages.signup", "/signup", request_id=authz.id)
+    return _url_or_path("accounts_pages.signup", "/signup")
 
 
 def _render(hub: str | None, authz: AuthorizationRequest | None, status: int = 200, **extra):
@@ -43,9 +53,7 @@ def _render(hub: str | None, authz: AuthorizationRequest | None, status: int = 2
         client_name=client.name if client is not None and client.kind != "hub" else None,
         action=request.full_path.rstrip("?"),
         reset_url=_url_or_path("accounts_pages.password_reset", "/password-reset"),
-        signup_url=(
-            _url_or_path("accounts_pages.signup", "/signup") if hub in (None, "client") else None
-        ),
+        signup_url=_signup_url(hub, authz),
         **extra,
     )
     return Response(body, status=status, mimetype="text/html")
