@@ -37,6 +37,7 @@ from idp.oauth.models import (
     sha256_hex,
 )
 from idp.oauth.revocation import revoke_family
+from idp.oauth.tokens import standing_machine_family
 from idp.oauth.userinfo import user_claims
 from idp.timeutil import utcnow
 
@@ -277,8 +278,12 @@ class ClientCredentialsGrant(IssuingGrant, grants.ClientCredentialsGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_AUTH
 
     def token_target(self):
-        """The client's own organization; a new family."""
-        return self.request.client.organization_id, None
+        """The client's own organization, in the client's standing family (no write per token)."""
+        client = self.request.client
+        family = standing_machine_family(
+            client_id=client.client_id, organization_id=client.organization_id
+        )
+        return client.organization_id, family
 
     def validate_token_request(self):
         """Refuse any scope the client was not given (``invalid_scope``)."""

@@ -32,6 +32,37 @@ def open_family(
     return family
 
 
+def standing_machine_family(*, client_id: str, organization_id: str | None) -> TokenFamily:
+    """The family shared by a service client's client-credentials tokens; opened when missing.
+
+    Issuing a machine token then writes nothing, which keeps the token endpoint
+    near the cost of signing. Revoking any of these tokens (RFC 7009), deleting the
+    client or its family's end revokes them all; the client simply asks again.
+    The family outlives every token minted from it by at least one token lifetime.
+    """
+    access_ttl = current_app.config["IDP_ACCESS_TOKEN_TTL"]
+    family = db.session.scalar(
+        db.select(TokenFamily)
+        .where(
+            TokenFamily.client_id == client_id,
+            TokenFamily.user_id.is_(None),
+            TokenFamily.revoked_at.is_(None),
+            TokenFamily.expires_at > utcnow() + timedelta(seconds=access_ttl),
+        )
+        .order_by(TokenFamily.expires_at.desc())
+        .limit(1)
+    )
+    if family is None:
+        family = open_family(
+            client_id=client_id,
+            user_id=None,
+            organization_id=organization_id,
+            lifetime=max(current_app.config["IDP_REFRESH_TOKEN_TTL"], 2 * access_ttl),
+        )
+        db.session.flush()
+    return family
+
+
 def mint_access_token(
     *,
     client_id: str,

@@ -96,3 +96,35 @@ def test_the_platform_client_gets_support_channel_scopes(browser, app_ctx):
     claims = verify_jwt(body["access_token"], typ="at+jwt")
     assert (claims["hub"], claims["org"]) == ("support", support.id)
     assert set(claims["scope"].split()) == {"channels:read", "channels:write"}
+
+
+def test_machine_tokens_of_one_client_share_a_family_and_issuing_writes_none(
+    browser, partner_client
+):
+    from idp.oauth.models import TokenFamily
+
+    _, client, secret = partner_client
+    first = verify_jwt(_token(browser, client.client_id, secret).get_json()["access_token"])
+    families = db.session.scalar(db.select(db.func.count()).select_from(TokenFamily))
+    second = verify_jwt(_token(browser, client.client_id, secret).get_json()["access_token"])
+    assert first["jti"] != second["jti"]
+    assert first["sid"] == second["sid"]
+    assert db.session.scalar(db.select(db.func.count()).select_from(TokenFamily)) == families
+
+
+def test_revoking_one_machine_token_ends_the_clients_tokens_and_a_new_one_works(
+    browser, partner_client
+):
+    from tests.oauth.conftest import introspect
+
+    _, client, secret = partner_client
+    first = _token(browser, client.client_id, secret).get_json()["access_token"]
+    second = _token(browser, client.client_id, secret).get_json()["access_token"]
+    revoked = browser.post(
+        "/oauth/revoke", data={"token": first}, headers=basic(client.client_id, secret)
+    )
+    assert revoked.status_code == 200
+    assert introspect(browser, first, client.client_id, secret).get_json()["active"] is False
+    assert introspect(browser, second, client.client_id, secret).get_json()["active"] is False
+    fresh = _token(browser, client.client_id, secret).get_json()["access_token"]
+    assert introspect(browser, fresh, client.client_id, secret).get_json()["active"] is True
