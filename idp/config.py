@@ -105,7 +105,10 @@ def finalize(config: dict, instance_path: Path) -> None:
     config["RATELIMIT_HEADERS_ENABLED"] = True
     config.setdefault("RATELIMIT_STORAGE_OPTIONS", {})
     uri = config["SQLALCHEMY_DATABASE_URI"]
-    engine_options: dict = {"pool_pre_ping": True}
+    # No pre-ping: it costs a database round trip on every request. A connection
+    # lost to a database restart fails its request with 503 (Retry-After), and
+    # SQLAlchemy then replaces the whole pool; recycling bounds connection age.
+    engine_options: dict = {"pool_pre_ping": False, "pool_recycle": 1800}
     if uri.startswith("sqlite"):
         engine_options["connect_args"] = {"timeout": 30, "check_same_thread": False}
     config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options)
