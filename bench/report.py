@@ -53,13 +53,17 @@ def machine() -> dict:
 
 
 def ratios(results: dict) -> None:
-    """Add each scenario's req/s ratio to its ceiling at the same concurrency."""
+    """Each scenario's req/s ratio to its ceiling at the same concurrency.
+
+    The runner already set the median of run-by-run ratios where it paired
+    runs; otherwise the ratio of the medians is the best available.
+    """
     scenarios = results["scenarios"]
     for data in scenarios.values():
         ceiling = scenarios.get(data.get("ceiling") or "", {})
         for level, figures in data.get("levels", {}).items():
             base = ceiling.get("levels", {}).get(level)
-            if base and base["rps"]:
+            if "rps_ratio" not in figures and base and base["rps"]:
                 figures["rps_ratio"] = round(figures["rps"] / base["rps"], 3)
 
 
@@ -148,6 +152,11 @@ def _scale_checks(results: dict, baseline: dict | None) -> list[dict]:
     return checks
 
 
+def is_complete(results: dict) -> bool:
+    """Every scenario ran against the real application (not ``--only``, not a variant)."""
+    return not results.get("only") and results.get("gunicorn", {}).get("app") == "wsgi:app"
+
+
 def latest(users: int, database: str, exclude: Path | None = None) -> dict | None:
     """The newest complete run (every scenario, the real app) at ``users`` on ``database``."""
     for path in sorted(RESULTS_DIR.glob("*.json"), reverse=True):
@@ -157,8 +166,7 @@ def latest(users: int, database: str, exclude: Path | None = None) -> dict | Non
             data = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        complete = not data.get("only") and data.get("gunicorn", {}).get("app") == "wsgi:app"
-        if complete and data.get("users") == users and data.get("database") == database:
+        if is_complete(data) and data.get("users") == users and data.get("database") == database:
             return data
     return None
 
@@ -220,7 +228,8 @@ def markdown(results: dict) -> str:
         f"- gunicorn: {g['workers']} {g['worker_class']} workers x {g['threads']} threads "
         f"({g.get('app', 'wsgi:app')}); wrk: 1 thread, {results['wrk']['runs']} runs of "
         f"{results['wrk']['seconds']:g} s per level, medians",
-        f"- data: {seed.get('counts', {})}",
+        f"- data: {seed.get('counts', {})}, "
+        + ("reused" if seed.get("reused") else f"seeded in {seed.get('seed_seconds')} s"),
         "",
         table(results),
         "",

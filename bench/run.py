@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -78,22 +79,36 @@ def prepare_scenario(scenario, ctx: Context, workdir: Path):
 
 
 def measure(prepared: dict, args) -> None:
-    """Warm every scenario up, then interleave them: run 1 of each, run 2 of each, ...
+    """Warm every scenario up, then run each one right after its ceiling, cycle after cycle.
 
-    Interleaving puts a scenario and its ceiling in the same stretch of time, so
-    a neighbour's load on a shared machine moves both and their ratio survives.
+    A shared machine's load drifts within seconds; dividing each run by the
+    ceiling run just before it, and taking the median of those ratios, keeps
+    that drift out of the ratio. Cycles repeat ``args.runs`` times.
     """
-    for _, runner, levels in prepared.values():
+    for _, runner, levels, _ in prepared.values():
         runner(max(levels), args.warmup)
     runs: dict[tuple[str, int], list[dict]] = {}
-    for run in range(args.runs):
-        print(f"  run {run + 1}/{args.runs} of every scenario ...", flush=True)
-        for name, (_, runner, levels) in prepared.items():
+    pairs: dict[tuple[str, int], list[float]] = {}
+    paired = {ceiling for *_, ceiling in prepared.values() if ceiling in prepared}
+    for cycle in range(args.runs):
+        print(f"  cycle {cycle + 1}/{args.runs} of every scenario ...", flush=True)
+        for name, (_, runner, levels, ceiling) in prepared.items():
+            if name in paired:
+                continue
             for level in levels:
-                runs.setdefault((name, level), []).append(runner(level, args.seconds))
-    for (name, level), level_runs in runs.items():
+                if ceiling in prepared:
+                    base = prepared[ceiling][1](level, args.seconds)
+                    runs.setdefault((ceiling, level), []).append(base)
+                figures = runner(level, args.seconds)
+                runs.setdefault((name, level), []).append(figures)
+                if ceiling in prepared and base["rps"]:
+                    pairs.setdefault((name, level), []).append(figures["rps"] / base["rps"])
+    for (name, level), level_runs in sorted(runs.items(), key=lambda item: _order(prepared, item)):
         data = prepared[name][0]
         figures = report.median_of(level_runs) | {"runs": level_runs}
+        if (name, level) in pairs:
+            figures["rps_ratio"] = round(statistics.median(pairs[(name, level)]), 3)
+            figures["paired_ratios"] = [round(r, 3) for r in pairs[(name, level)]]
         data.setdefault("levels", {})[str(level)] = figures
         print(
             f"  {data['title']:<34} c={level:<3} {figures['rps']:>9,.1f} req/s  "
@@ -101,6 +116,11 @@ def measure(prepared: dict, args) -> None:
             + (f"  errors {figures['errors']}" if figures["errors"] else ""),
             flush=True,
         )
+
+
+def _order(prepared: dict, item) -> tuple[int, int]:
+    (name, level), _ = item
+    return list(prepared).index(name), level
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -181,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
                     results["scenarios"][scenario.name] = data
                     if runner is not None:
                         levels = scenario.levels or args.concurrency
-                        prepared[scenario.name] = (data, runner, levels)
+                        prepared[scenario.name] = (data, runner, levels, scenario.ceiling)
                 measure(prepared, args)
                 results["revocation"] = revocation_checks(ctx)
             results["rss_mb"] = {str(k): round(v, 1) for k, v in srv.peak_rss_mb().items()}
@@ -192,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
     baseline = report.latest(parse_scale("10k"), target.kind)
     results["targets"] = report.check_targets(results, baseline)
     path = report.save(results, stamp)
-    report.save_markdown(results)
+    if report.is_complete(results):
+        report.save_markdown(results)
     print()
     print(report.table(results))
     print()
