@@ -25,7 +25,8 @@ def _hint_claims(hint: str | None) -> dict | None:
     from idp.keys.service import verify_jwt
 
     try:
-        return verify_jwt(hint, verify_exp=False)
+        # Only an ID token (typ JWT) names the login to end; an access token is no hint.
+        return verify_jwt(hint, verify_exp=False, typ="JWT")
     except (jwt.InvalidTokenError, ValueError):
         return None
 

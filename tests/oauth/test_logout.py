@@ -56,3 +56,15 @@ def test_without_a_hint_the_user_confirms_with_a_csrf_protected_form(app, partne
 def test_a_forged_hint_is_refused(app, hub_clients, flow):
     response = flow.http.get("/oauth/logout", query_string={"id_token_hint": "a.b.c"})
     assert response.status_code == 400
+
+
+def test_an_access_token_is_not_an_id_token_hint(app, partner_world, flow):
+    tokens = tokens_for(flow, partner_world["owner"].email)
+    response = flow.http.get(
+        "/oauth/logout", query_string={"id_token_hint": tokens["access_token"]}
+    )
+    assert response.status_code == 400
+    assert db.session.scalars(db.select(TokenFamily)).one().revoked_at is None
+    # Still signed in: a new authorization goes straight back with a code.
+    again = type(flow)(flow.http, nonce="still-in").authorize()
+    assert "code=" in again.headers["Location"]
