@@ -15,7 +15,9 @@ from idp.extensions import db
 from idp.oauth.grants import CLIENT_AUTH, IssuingGrant
 from idp.oauth.issuance import roles_in
 from idp.oauth.models import TOKEN_EXCHANGE
+from idp.oauth.tokens import open_family
 from idp.oauth.tokens_view import parse_access_token
+from idp.timeutil import utcnow
 
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 
@@ -38,8 +40,21 @@ class TokenExchangeGrant(IssuingGrant, grants.BaseGrant, grants.TokenEndpointMix
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH
 
     def token_target(self):
-        """The organization switched to; a new family."""
-        return self.request.target_organization_id, None
+        """The organization switched to; a new family that ends when the login's family does.
+
+        Switching must not renew the refresh tokens' absolute lifetime: only
+        typing the password again starts a new one.
+        """
+        subject_family = self.request.subject_family
+        remaining = (subject_family.expires_at - utcnow()).total_seconds()
+        family = open_family(
+            client_id=self.request.client.client_id,
+            user_id=subject_family.user_id,
+            organization_id=self.request.target_organization_id,
+            lifetime=max(1, int(remaining)),
+        )
+        db.session.flush()
+        return self.request.target_organization_id, family
 
     def validate_token_request(self):
         """Check the subject token (ours, live, same client) and the membership in the target."""
@@ -66,6 +81,7 @@ class TokenExchangeGrant(IssuingGrant, grants.BaseGrant, grants.TokenEndpointMix
         self.request.client = client
         self.request.user = user
         self.request.target_organization_id = target
+        self.request.subject_family = subject.family
         self.request.scope = subject.claims.get("scope", "")
 
     def create_token_response(self):

@@ -86,3 +86,26 @@ def test_authorize_with_a_foreign_organization_is_access_denied(app, partner_wor
     params = query_of(response.headers["Location"])
     assert params["error"] == "access_denied"
     assert params["state"] == "state-123"
+
+
+def test_switching_partner_does_not_outlive_the_login(app, partner_world, flow):
+    import time
+    from datetime import timedelta
+
+    from idp.oauth.models import TokenFamily
+    from idp.timeutil import utcnow
+    from tests.oauth.conftest import refresh
+
+    consultant = partner_world["consultant"]
+    tokens = tokens_for(flow, consultant.email, partner_world["acme"].id)
+    # The login is about to reach its absolute lifetime.
+    login = db.session.scalars(db.select(TokenFamily)).one()
+    login.expires_at = utcnow() + timedelta(seconds=2)
+    db.session.commit()
+    switched = _exchange(flow.http, tokens["access_token"], partner_world["globex"].id)
+    assert switched.status_code == 200, switched.text
+    time.sleep(2.5)
+    # Past the login's lifetime the switched session ends too: the password is asked again.
+    response = refresh(flow.http, switched.get_json()["refresh_token"])
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_grant"
