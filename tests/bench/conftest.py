@@ -9,11 +9,21 @@ from idp.extensions import db
 from tests.conftest import app_config
 
 
+def _second_app(database_url: str, redis_prefix: str, bench_mode: bool):
+    second = create_app(app_config(database_url, redis_prefix, IDP_BENCH_MODE=bench_mode))
+    yield second
+    with second.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
 @pytest.fixture
 def bench_app(app, database_url, redis_prefix):
     """The app as ``make bench`` starts it: ``IDP_BENCH_MODE`` on, same database."""
-    bench = create_app(app_config(database_url, redis_prefix, IDP_BENCH_MODE=True))
-    yield bench
-    with bench.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    yield from _second_app(database_url, redis_prefix, True)
+
+
+@pytest.fixture
+def production_like_app(app, database_url, redis_prefix):
+    """The app with ``IDP_BENCH_MODE`` off, whatever the environment of the test run says."""
+    yield from _second_app(database_url, redis_prefix, False)

@@ -15,7 +15,8 @@ CEILINGS = [
 
 
 @pytest.mark.parametrize(("method", "path"), CEILINGS)
-def test_ceilings_are_absent_outside_bench_mode(client, method, path):
+def test_ceilings_are_absent_outside_bench_mode(production_like_app, method, path):
+    client = production_like_app.test_client()
     assert getattr(client, method)(path).status_code == 404
 
 
