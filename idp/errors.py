@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, json, request
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -201,6 +201,11 @@ def register_error_handlers(app: Flask) -> None:
 
         with contextlib.suppress(Exception):
             db.session.rollback()
+        if isinstance(exc, DataError):
+            # The database refused a value the request carried (a NUL character, a
+            # string longer than its column, a number out of range): the caller's
+            # input is at fault, and nothing was written.
+            return _invalid_value()
         if not _database_unreachable(exc):
             return _unexpected(exc)
         log.error("database unavailable: %s", type(exc).__name__)
@@ -215,6 +220,12 @@ def register_error_handlers(app: Flask) -> None:
             "The database cannot be reached. Try again shortly.",
             headers={"Retry-After": "5"},
         )
+
+    def _invalid_value() -> Response:
+        detail = "A value in the request is too long, out of range or contains a NUL character."
+        if _wants_html():
+            return _html_error(422, "Invalid input", detail)
+        return problem(422, "invalid_input", "Invalid input", detail)
 
     def _unexpected(exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.path)

@@ -10,6 +10,7 @@ from idp import create_app
 from idp.extensions import csrf, db
 from idp.outbox.models import OutboxMessage
 from tests.conftest import app_config
+from tests.factories import bearer_for, make_org, make_user
 
 UNREACHABLE = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1"
 VALID = {"email": "ann@example.com", "password": "a long passphrase", "business_name": "Ann"}
@@ -130,3 +131,23 @@ def test_malformed_json_read_without_a_schema_has_the_same_code(bare_app):
 
     resp = bare_app.test_client().post("/v1/raw", data="{", content_type="application/json")
     _problem(resp, 400, "malformed_json")
+
+
+def test_a_control_character_in_a_name_is_422_and_writes_nothing(app, client):
+    resp = client.post("/v1/signup", json={**VALID, "business_name": "Ann\x00 Shoes"})
+    body = _problem(resp, 422, "invalid_input")
+    assert set(body["errors"]) == {"business_name"}
+    _nothing_written(app)
+
+
+@pytest.mark.postgres
+def test_a_nul_character_in_a_search_is_422_not_500(app, client):
+    with app.app_context():
+        partner = make_org("partner", "Partner N")
+        owner = make_user("partner", partner, "owner")
+        db.session.commit()
+        auth, partner_id = bearer_for(owner, partner), partner.id
+    for query in ("q=a%00b", "cursor=WyIyMDIwLTAxLTAxVDAwOjAwOjAwIiwiYVx1MDAwMCJd"):
+        resp = client.get(f"/v1/partners/{partner_id}/clients?{query}", headers=auth)
+        body = _problem(resp, 422, "invalid_input")
+        assert "NUL" in body["detail"]

@@ -9,6 +9,7 @@ decides any race with another sign-up or an invitation acceptance.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -88,6 +89,11 @@ def _business_name(raw: str) -> str:
     name = " ".join((raw or "").split())
     if not name or len(name) > MAX_NAME_LENGTH:
         message = f"Enter the business name (1 to {MAX_NAME_LENGTH} characters)."
+        raise InvalidInput(message, fields={"business_name": [message]})
+    # A control character (NUL above all, which PostgreSQL cannot store) is never
+    # part of a name a person typed; refusing it keeps SQLite and PostgreSQL alike.
+    if any(unicodedata.category(char) == "Cc" for char in name):
+        message = "The business name contains a control character."
         raise InvalidInput(message, fields={"business_name": [message]})
     return name
 
