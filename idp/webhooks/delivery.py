@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import requests
 import sqlalchemy as sa
@@ -23,6 +24,7 @@ from idp.timeutil import utcnow
 from idp.webhooks.models import WebhookAttempt
 from idp.webhooks.service import endpoint_for
 from idp.webhooks.signing import open_secret, sign
+from idp.webhooks.urls import resolves_to_internal_address
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,12 @@ def deliver_webhook(message: OutboxMessage) -> None:
     timeout = current_app.config.get("IDP_WEBHOOK_TIMEOUT", DEFAULT_TIMEOUT_SECONDS)
     url = endpoint.url
     started = time.monotonic()
+    if _internal_in_production(url):
+        # DNS may have changed since the URL was accepted: never reach inside.
+        error = "the URL resolves to an internal address"
+        _record(message, url, started, status_code=None, error=error)
+        _give_up_if_expired(message, error)
+        raise WebhookRejected(error)
     try:
         # stream=True: only the status line and headers are read, never a large body.
         response = requests.post(
@@ -122,6 +130,12 @@ def deliver_webhook(message: OutboxMessage) -> None:
     _record(message, url, started, status_code=response.status_code, error=error)
     _give_up_if_expired(message, error)
     raise WebhookRejected(error)
+
+
+def _internal_in_production(url: str) -> bool:
+    if current_app.config["IDP_ENV"] != "production":
+        return False
+    return resolves_to_internal_address(urlsplit(url).hostname or "")
 
 
 def _give_up_if_expired(message: OutboxMessage, error: str) -> None:

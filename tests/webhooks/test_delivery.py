@@ -148,3 +148,20 @@ def test_a_burst_of_events_for_one_channel_arrives_in_emission_order(hooked_part
     while worker.run_once(limit=7)["sent"]:
         pass
     assert [json.loads(b)["data"]["n"] for b in receiver.bodies()] == list(range(25))
+
+
+def test_production_never_posts_to_a_url_that_now_reaches_inside(
+    app, hooked_partner, receiver, monkeypatch
+):
+    # The URL was accepted earlier; its host now resolves to a loopback address.
+    monkeypatch.setitem(app.config, "IDP_ENV", "production")
+    message = emit_partner_event(hooked_partner.partner.id, "client_created", {"client_id": "c"})
+    db.session.commit()
+
+    assert worker.run_once() == {"sent": 0, "pending": 1, "failed": 0}
+
+    assert receiver.requests == []
+    [attempt] = db.session.scalars(
+        sa.select(WebhookAttempt).where(WebhookAttempt.message_id == message.id)
+    )
+    assert attempt.status_code is None and "internal address" in attempt.error

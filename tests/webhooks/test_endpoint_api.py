@@ -179,3 +179,12 @@ def test_a_partner_never_lists_another_partners_deliveries(client, partners, rec
     worker.run_once()
     mine = client.get(f"/v1/partners/{q.id}/webhook-deliveries", headers=bearers["q_owner"])
     assert mine.status_code == 200 and mine.json["items"] == []
+
+
+@pytest.mark.parametrize(
+    "host", ["localhost", "127.1", "2130706433", "0x7f000001", "[::ffff:10.0.0.1]"]
+)
+def test_production_refuses_names_and_numbers_that_reach_inside(host):
+    from idp.webhooks.urls import check_webhook_url
+
+    assert check_webhook_url(f"https://{host}/hook", production=True) is not None
