@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import hmac
-
 import jwt
 from flask import Response, redirect, render_template, request
 
 from idp.extensions import db
 from idp.login.session import current_user, logout_user
 from idp.oauth.authorize import with_issuer
-from idp.oauth.models import OAuthClient, TokenFamily
+from idp.oauth.models import OAuthClient, TokenFamily, uri_registered
 from idp.oauth.revocation import revoke_family
 from idp.oauth.server import query_client
 
@@ -47,7 +45,7 @@ def _post_logout_target(params, client: OAuthClient | None) -> str | None:
     if not uri:
         return None
     registered = client.post_logout_redirect_uris if client is not None else []
-    if not any(hmac.compare_digest(uri, r) for r in registered or []):
+    if not uri_registered(uri, registered):
         raise LogoutRefused("post_logout_redirect_uri is not registered for this client.")
     return uri
 

@@ -27,6 +27,12 @@ def sha256_hex(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+def uri_registered(uri: str, registered: list[str] | None) -> bool:
+    """Whether ``uri`` is exactly one of ``registered`` (compared as bytes: any text is safe)."""
+    presented = uri.encode()
+    return any(hmac.compare_digest(presented, r.encode()) for r in registered or [])
+
+
 def redirect_uri_allowed(uri: str) -> bool:
     """Whether a URI may be registered: https, or http on a loopback host (RFC 8252)."""
     try:
@@ -119,7 +125,7 @@ class OAuthClient(db.Model, ClientMixin):
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
         """Exact string match against a registered URI: no prefix, no wildcard."""
-        return any(hmac.compare_digest(redirect_uri, uri) for uri in self.redirect_uris or [])
+        return uri_registered(redirect_uri, self.redirect_uris)
 
     def check_client_secret(self, client_secret: str) -> bool:
         """Constant-time comparison of the presented secret's SHA-256 with the stored one."""

@@ -29,10 +29,25 @@ def _to_login(authz: AuthorizationRequest) -> Response:
     return redirect(url_for("login.login", request_id=authz.id))
 
 
+def _malformed_parameter() -> str | None:
+    """The first of redirect_uri and response_type that is not printable ASCII (RFC 3986)."""
+    for name in ("redirect_uri", "response_type"):
+        value = request.values.get(name) or ""
+        if not all(" " <= ch <= "~" for ch in value):
+            return name
+    return None
+
+
 @blp.route("/oauth/authorize", methods=["GET", "POST"])
 @csrf.exempt
 def authorize():
     """RFC 6749 section 4.1.1 / OpenID Connect Core 3.1.2: start a code flow."""
+    malformed = _malformed_parameter()
+    if malformed:
+        # Authlib quotes these in its error descriptions, which allow printable ASCII only.
+        return authorization_error_page(
+            OAuth2Error(f"Malformed '{malformed}'.", error="invalid_request")
+        )
     user = current_user()
     try:
         grant = authorization_server.get_consent_grant(end_user=user)

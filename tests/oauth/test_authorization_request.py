@@ -31,12 +31,19 @@ def test_an_unknown_client_gets_an_error_page_not_a_redirect(hub_clients, flow):
         HUB_REDIRECT.upper(),
         HUB_REDIRECT + "#frag",
         "https://evil.example/callback",
+        HUB_REDIRECT.replace("callback", "callbäck"),
     ],
 )
 def test_a_redirect_uri_that_is_not_exactly_registered_is_never_redirected_to(
     hub_clients, flow, tampered
 ):
     response = flow.authorize(redirect_uri=tampered)
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+
+
+def test_a_response_type_with_non_ascii_characters_is_refused(hub_clients, flow):
+    response = flow.authorize(response_type="cöde")
     assert response.status_code == 400
     assert "Location" not in response.headers
 

@@ -68,3 +68,12 @@ def test_an_access_token_is_not_an_id_token_hint(app, partner_world, flow):
     # Still signed in: a new authorization goes straight back with a code.
     again = type(flow)(flow.http, nonce="still-in").authorize()
     assert "code=" in again.headers["Location"]
+
+
+def test_a_post_logout_redirect_with_non_ascii_characters_is_refused(app, hub_clients, flow):
+    response = flow.http.get(
+        "/oauth/logout",
+        query_string={"client_id": "partner-hub", "post_logout_redirect_uri": HUB_REDIRECT + "ä"},
+    )
+    assert response.status_code == 400
+    assert "Location" not in response.headers
