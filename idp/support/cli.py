@@ -25,7 +25,7 @@ from idp.support.importer import (
     help="Lines committed together; a stopped run leaves only whole batches.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-@click.argument("file", type=click.File("r", encoding="utf-8-sig"))
+@click.argument("file", type=click.File("rb"))
 @with_appcontext
 def import_accounts_command(hub: str, batch_size: int, as_json: bool, file) -> None:
     """Import legacy accounts from FILE (JSON Lines); running it again changes nothing."""

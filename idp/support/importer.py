@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, StatementError
 
 from idp.accounts.emails import InvalidEmail, parse_email
 from idp.accounts.legacy import is_supported_legacy_hash
@@ -53,7 +54,10 @@ class LegacyLineSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     organization = fields.String(required=True, validate=validate.Length(min=1, max=200))
     role = fields.String(required=True)
-    password_hash = fields.String(load_default=None, allow_none=True)
+    # No legacy hash form is longer than its column; a longer one is not a hash.
+    password_hash = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=255)
+    )
 
 
 @dataclass
@@ -96,8 +100,11 @@ class ImportStopped(RuntimeError):
     """The run stopped at a line; every line before ``committed`` is safely in the database."""
 
     def __init__(self, line: int, committed: int, cause: Exception):
+        # A database error's text carries the statement's parameters (password
+        # hashes among them): say only what the driver said.
+        said = cause.orig if isinstance(cause, StatementError) and cause.orig else cause
         super().__init__(
-            f"stopped at line {line} ({type(cause).__name__}: {cause}); the first {committed} "
+            f"stopped at line {line} ({type(cause).__name__}: {said}); the first {committed} "
             "lines were committed in whole batches: run the same command again to complete"
         )
         self.line = line
@@ -110,7 +117,18 @@ class _Rejected(Exception):
         self.reason = reason
 
 
-def _parse(hub: str, text: str) -> tuple[dict, object]:
+def _has_control_character(text: str) -> bool:
+    return any(unicodedata.category(char) == "Cc" for char in text)
+
+
+def _parse(hub: str, line: str | bytes) -> tuple[dict, object]:
+    if isinstance(line, bytes):
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _Rejected(f"not valid UTF-8 text (byte {exc.start + 1})") from exc
+    else:
+        text = line
     if not text.strip():
         raise _Rejected("empty line")
     try:
@@ -141,6 +159,9 @@ def _parse(hub: str, text: str) -> tuple[dict, object]:
     data["organization"] = data["organization"].strip()
     if not data["name"] or not data["organization"]:
         raise _Rejected("name and organization must not be blank")
+    # PostgreSQL cannot store a NUL, and no real name holds a control character.
+    if _has_control_character(data["name"]) or _has_control_character(data["organization"]):
+        raise _Rejected("name and organization must not contain a control character")
     return data, address
 
 
@@ -204,8 +225,8 @@ def _create_active(hub: str, data: dict, address, org: Organization) -> User | N
     return user
 
 
-def import_line(hub: str, number: int, text: str) -> LineOutcome:
-    """Import one line inside the caller's transaction (the caller commits)."""
+def import_line(hub: str, number: int, text: str | bytes) -> LineOutcome:
+    """Import one line (text, or bytes read from a file) in the caller's transaction."""
     try:
         data, address = _parse(hub, text)
     except _Rejected as exc:
@@ -278,13 +299,20 @@ def _join_or_hold(hub, number, data, address, org, holder: User) -> LineOutcome:
     )
 
 
-def _numbered(lines: Iterable[str]) -> Iterable[tuple[int, str]]:
+def _numbered(lines: Iterable[str | bytes]) -> Iterable[tuple[int, str | bytes]]:
     for number, line in enumerate(lines, start=1):
-        yield number, line.rstrip("\r\n")
+        if isinstance(line, bytes):
+            # Bytes are decoded line by line, so one badly encoded line is a
+            # rejected line rather than an error that stops the whole run.
+            if number == 1:
+                line = line.removeprefix(b"\xef\xbb\xbf")
+            yield number, line.rstrip(b"\r\n")
+        else:
+            yield number, line.rstrip("\r\n")
 
 
 def import_accounts(
-    hub: str, lines: Iterable[str], *, batch_size: int = DEFAULT_BATCH_SIZE
+    hub: str, lines: Iterable[str | bytes], *, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> ImportReport:
     """Import every line, committing after each batch; the report covers every line.
 

@@ -280,3 +280,39 @@ def test_a_byte_order_mark_and_windows_line_ends_are_tolerated(app, app_ctx, tmp
     args = ["import-accounts", "--hub", "client", "--json", str(path)]
     result = app.test_cli_runner().invoke(main, args=args)
     assert json.loads(result.output)["summary"]["imported"] == 2
+
+
+def test_a_line_that_is_not_utf8_is_rejected_and_the_rest_imported(app, app_ctx, tmp_path):
+    path = tmp_path / "latin1.jsonl"
+    latin1 = '{"email": "jose@x.example", "name": "José", "organization": "O", "role": "owner"}'
+    latin1 = latin1.encode("latin-1")
+    path.write_bytes(
+        b"\n".join([line("a@x.example").encode(), latin1, line("b@x.example").encode()])
+    )
+    args = ["import-accounts", "--hub", "client", "--json", str(path)]
+    result = app.test_cli_runner().invoke(main, args=args)
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["summary"]["imported"] == 2 and report["summary"]["rejected"] == 1
+    [rejected] = [entry for entry in report["lines"] if entry["outcome"] == "rejected"]
+    assert rejected["line"] == 2 and "UTF-8" in rejected["detail"]
+
+
+def test_values_the_database_cannot_store_are_rejected_lines_not_a_stopped_run(
+    app_ctx, run_cli, tmp_path
+):
+    long_hash = "$argon2id$v=19$m=65536,t=3,p=4$" + "c2FsdA" * 30 + "$" + "aGFzaA" * 20
+    lines = [
+        line("nul@x.example", name="Nul\x00Name"),
+        line("ctl@x.example", organization="Shop\x07"),
+        line("long@x.example", password_hash=long_hash),
+        line("fine@x.example"),
+    ]
+
+    report = json.loads(run_cli(tmp_path, "client", lines, "--json"))
+
+    assert report["summary"]["rejected"] == 3 and report["summary"]["imported"] == 1
+    by_line = {entry["line"]: entry["detail"] for entry in report["lines"]}
+    assert "control character" in by_line[1] and "control character" in by_line[2]
+    assert "password_hash" in by_line[3]
