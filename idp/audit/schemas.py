@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from idp.support.paging import DEFAULT_LIMIT, MAX_LIMIT
 from idp.support.schemas import Timestamp
+
+
+def _representable_in_utc(value: datetime) -> None:
+    """Refuse a time that falls outside the calendar once moved to UTC (year 0 or 10000)."""
+    try:
+        value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValidationError("The time is out of range.") from exc
 
 
 class AuditEventArgs(Schema):
@@ -19,8 +27,8 @@ class AuditEventArgs(Schema):
     actor = fields.String(validate=validate.Length(min=1, max=80))
     target = fields.String(validate=validate.Length(min=1, max=80))
     action = fields.String(validate=validate.Length(min=1, max=80))
-    since = fields.AwareDateTime(default_timezone=UTC)
-    until = fields.AwareDateTime(default_timezone=UTC)
+    since = fields.AwareDateTime(default_timezone=UTC, validate=_representable_in_utc)
+    until = fields.AwareDateTime(default_timezone=UTC, validate=_representable_in_utc)
     limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(1, MAX_LIMIT))
     cursor = fields.String(validate=validate.Length(max=1000))
 

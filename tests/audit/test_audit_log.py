@@ -119,6 +119,16 @@ def test_bad_filters_are_422(client, admin_auth):
         assert resp.status_code == 422, args
 
 
+@pytest.mark.parametrize(
+    "args",
+    [{"since": "9999-12-31T23:59:59-12:00"}, {"until": "0001-01-01T00:00:00+12:00"}],
+)
+def test_a_time_outside_the_utc_calendar_is_422_not_500(client, admin_auth, args):
+    resp = client.get("/v1/audit-events", query_string=args, headers=admin_auth)
+    assert resp.status_code == 422 and resp.mimetype == "application/problem+json"
+    assert set(resp.get_json()["errors"]) == set(args)
+
+
 def test_agents_cannot_read_the_audit_log(client, app_ctx):
     org = make_org("support", "Support")
     agent = make_user("support", org, "agent")
