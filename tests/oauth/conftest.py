@@ -7,9 +7,10 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
+import requests
 from flask import has_app_context
 
 from idp.extensions import db
@@ -80,6 +81,27 @@ def csrf_from(html: str) -> str:
 def query_of(location: str) -> dict[str, str]:
     """The query parameters of a redirect location."""
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def login_over_http(
+    authorize_url: str, redirect_uri: str, email: str, password: str = PASSWORD
+) -> str:
+    """Play a browser against a live server: log in, return the redirect to ``redirect_uri``."""
+    browser = requests.Session()
+    response = browser.get(authorize_url, allow_redirects=False, timeout=10)
+    login_url = urljoin(authorize_url, response.headers["Location"])
+    page = browser.get(login_url, timeout=10)
+    response = browser.post(
+        login_url,
+        data={"email": email, "password": password, "csrf_token": csrf_from(page.text)},
+        allow_redirects=False,
+        timeout=10,
+    )
+    while not response.headers["Location"].startswith(redirect_uri):
+        response = browser.get(
+            urljoin(login_url, response.headers["Location"]), allow_redirects=False, timeout=10
+        )
+    return response.headers["Location"]
 
 
 @dataclass

@@ -6,9 +6,7 @@ the library that signed), refresh and revocation, with no special-casing.
 
 from __future__ import annotations
 
-import re
 import secrets
-from urllib.parse import urljoin
 
 import pytest
 import requests
@@ -19,8 +17,8 @@ from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
 
 from idp.extensions import db
-from tests.factories import PASSWORD, make_org, make_user
-from tests.oauth.conftest import HUB_REDIRECT, make_hub_clients, query_of
+from tests.factories import make_org, make_user
+from tests.oauth.conftest import HUB_REDIRECT, login_over_http, make_hub_clients, query_of
 
 
 @pytest.fixture
@@ -30,26 +28,6 @@ def rp_world(app_ctx):
     user = make_user("partner", acme, "owner")
     db.session.commit()
     return {"user": user, "acme": acme}
-
-
-def _browser_login(start_url: str, email: str) -> str:
-    """Play the browser: log in on the server's page and return the final redirect."""
-    browser = requests.Session()
-    response = browser.get(start_url, allow_redirects=False, timeout=10)
-    login_url = urljoin(start_url, response.headers["Location"])
-    page = browser.get(login_url, timeout=10)
-    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
-    response = browser.post(
-        login_url,
-        data={"email": email, "password": PASSWORD, "csrf_token": csrf},
-        allow_redirects=False,
-        timeout=10,
-    )
-    while not response.headers["Location"].startswith(HUB_REDIRECT):
-        response = browser.get(
-            urljoin(login_url, response.headers["Location"]), allow_redirects=False, timeout=10
-        )
-    return response.headers["Location"]
 
 
 def test_an_off_the_shelf_openid_client_completes_every_step(live_server, rp_world):
@@ -69,7 +47,7 @@ def test_an_off_the_shelf_openid_client_completes_every_step(live_server, rp_wor
     url, state = rp.create_authorization_url(
         meta["authorization_endpoint"], code_verifier=verifier, nonce=nonce
     )
-    callback = _browser_login(url, rp_world["user"].email)
+    callback = login_over_http(url, HUB_REDIRECT, rp_world["user"].email)
     assert query_of(callback)["iss"] == issuer
     assert query_of(callback)["state"] == state
 
