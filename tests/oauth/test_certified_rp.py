@@ -133,8 +133,10 @@ def test_certified_relying_party_completes_every_step_on_the_demo(live_server, d
     assert isinstance(refreshed, AccessTokenResponse), refreshed.to_dict()
     assert refreshed["refresh_token"] != first_refresh
     assert rp.get_token(state=state).access_token == refreshed["access_token"]
-    by_post = rp.do_user_info_request(state=state, behavior="use_authorization_header")
+    # The library's default: POST with the token in the form body (RFC 6750 2.2).
+    by_post = rp.do_user_info_request(state=state)
     assert isinstance(by_post, OpenIDSchema), by_post.to_dict()
+    assert by_post["sub"] == id_token["sub"]
 
     revoked = requests.post(
         rp.provider_info["revocation_endpoint"],

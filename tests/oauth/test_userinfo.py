@@ -39,3 +39,27 @@ def test_a_token_without_openid_scope_is_insufficient_scope(app, partner_world, 
     response = browser.get("/oauth/userinfo", headers=headers)
     assert response.status_code == 403
     assert 'error="insufficient_scope"' in response.headers["WWW-Authenticate"]
+
+
+def test_a_form_body_token_works_on_post_as_rfc_6750_allows(app, partner_world, flow):
+    tokens = tokens_for(flow, partner_world["consultant"].email, partner_world["acme"].id)
+    response = flow.http.post("/oauth/userinfo", data={"access_token": tokens["access_token"]})
+    assert response.status_code == 200
+    assert response.get_json()["sub"] == partner_world["consultant"].id
+
+
+def test_a_token_in_both_header_and_body_is_an_invalid_request(app, partner_world, flow):
+    tokens = tokens_for(flow, partner_world["consultant"].email, partner_world["acme"].id)
+    response = flow.http.post(
+        "/oauth/userinfo",
+        data={"access_token": tokens["access_token"]},
+        headers={"Authorization": f"Bearer {tokens['access_token']}"},
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_request"
+
+
+def test_a_token_in_the_query_string_is_not_accepted(app, partner_world, flow):
+    tokens = tokens_for(flow, partner_world["consultant"].email, partner_world["acme"].id)
+    response = flow.http.get(f"/oauth/userinfo?access_token={tokens['access_token']}")
+    assert response.status_code == 401
