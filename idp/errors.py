@@ -221,8 +221,21 @@ def register_error_handlers(app: Flask) -> None:
             headers={"Retry-After": "5"},
         )
 
+    @app.errorhandler(UnicodeEncodeError)
+    def _unencodable(exc: UnicodeEncodeError) -> Response:
+        from idp.extensions import db
+
+        # JSON may escape a lone surrogate (\ud800) that no database can store as
+        # UTF-8: the caller's text is at fault, and the transaction is dropped.
+        with contextlib.suppress(Exception):
+            db.session.rollback()
+        return _invalid_value()
+
     def _invalid_value() -> Response:
-        detail = "A value in the request is too long, out of range or contains a NUL character."
+        detail = (
+            "A value in the request is too long, out of range, contains a NUL character "
+            "or is not valid Unicode."
+        )
         if _wants_html():
             return _html_error(422, "Invalid input", detail)
         return problem(422, "invalid_input", "Invalid input", detail)

@@ -133,8 +133,9 @@ def test_malformed_json_read_without_a_schema_has_the_same_code(bare_app):
     _problem(resp, 400, "malformed_json")
 
 
-def test_a_control_character_in_a_name_is_422_and_writes_nothing(app, client):
-    resp = client.post("/v1/signup", json={**VALID, "business_name": "Ann\x00 Shoes"})
+@pytest.mark.parametrize("name", ["Ann\x00 Shoes", "Ann \ud800"])
+def test_a_control_character_in_a_name_is_422_and_writes_nothing(app, client, name):
+    resp = client.post("/v1/signup", json={**VALID, "business_name": name})
     body = _problem(resp, 422, "invalid_input")
     assert set(body["errors"]) == {"business_name"}
     _nothing_written(app)

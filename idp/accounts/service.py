@@ -90,10 +90,10 @@ def _business_name(raw: str) -> str:
     if not name or len(name) > MAX_NAME_LENGTH:
         message = f"Enter the business name (1 to {MAX_NAME_LENGTH} characters)."
         raise InvalidInput(message, fields={"business_name": [message]})
-    # A control character (NUL above all, which PostgreSQL cannot store) is never
-    # part of a name a person typed; refusing it keeps SQLite and PostgreSQL alike.
-    if any(unicodedata.category(char) == "Cc" for char in name):
-        message = "The business name contains a control character."
+    # A control character (NUL above all, which PostgreSQL cannot store) or a lone
+    # surrogate (not storable as UTF-8) is never part of a name a person typed.
+    if any(unicodedata.category(char) in ("Cc", "Cs") for char in name):
+        message = "The business name contains a control character or invalid text."
         raise InvalidInput(message, fields={"business_name": [message]})
     return name
 

@@ -136,3 +136,17 @@ def test_waba_verification_is_recorded(client, world):
     )
     assert res.status_code == 200
     assert res.json["verification_state"] == "verified"
+
+
+@pytest.mark.parametrize("name", ["\ud800", "Line \udfff"])
+def test_text_that_is_not_valid_unicode_is_422_and_registers_nothing(client, world, name):
+    waba = _waba(client, world)
+    res = client.post(
+        f"/v1/wabas/{waba['id']}/channels",
+        json={"phone_number": "+14155552671", "display_name": name},
+        headers=world.bearers["provisioning"],
+    )
+    assert res.status_code == 422 and res.mimetype == "application/problem+json"
+    assert res.json["code"] == "invalid_input"
+    # the number is still free: nothing of the refused request was kept
+    assert _register(client, world, waba["id"], "+14155552671").status_code == 201
