@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from flask import Blueprint, Response, jsonify, redirect, request, url_for
 
 from idp.extensions import csrf, db, limiter
-from idp.login.session import current_user
+from idp.login.session import auth_time, current_user
 from idp.oauth import hub as _hub  # noqa: F401  (registers the "hub" handler)
 from idp.oauth.authorize import (
     AuthorizationRequest,
@@ -38,6 +40,13 @@ def _malformed_parameter() -> str | None:
     return None
 
 
+def _login_older_than_max_age() -> bool:
+    """OpenID Connect Core 3.1.2.1: a login older than ``max_age`` seconds is asked again."""
+    max_age = request.values.get("max_age") or ""
+    started = auth_time()
+    return max_age.isdigit() and started is not None and time.time() - started > int(max_age)
+
+
 @blp.route("/oauth/authorize", methods=["GET", "POST"])
 @csrf.exempt
 def authorize():
@@ -57,7 +66,15 @@ def authorize():
                 error.redirect_uri, error.error, error.description, request.values.get("state")
             )
         return authorization_error_page(error)
-    force_login = "login" in (request.values.get("prompt") or "").split()
+    prompt = (request.values.get("prompt") or "").split()
+    force_login = "login" in prompt or _login_older_than_max_age()
+    if force_login and "none" in prompt:
+        return error_redirect(
+            grant.request.payload.redirect_uri,
+            "login_required",
+            "The login is older than max_age.",
+            request.values.get("state"),
+        )
     authz = AuthorizationRequest.start(
         request.values.to_dict(), grant.request.scope or "", force_login=force_login
     )

@@ -161,3 +161,47 @@ def test_only_the_latest_pending_requests_are_kept_in_the_session(app, hub_clien
     resumed = flow.http.get(first.replace("/login?request_id=", "/oauth/authorize/resume/"))
     assert resumed.status_code == 400
     assert "expired" in resumed.text
+
+
+def test_a_login_older_than_max_age_asks_for_the_password_again(app, hub_clients, flow):
+    import time
+
+    from idp.extensions import db
+    from tests.factories import make_org, make_user
+
+    user = make_user("partner", make_org("partner"))
+    db.session.commit()
+    flow.code_for(user.email)
+    with flow.http.client.session_transaction() as session:
+        session["auth_time"] = int(time.time()) - 600  # the password was typed ten minutes ago
+    from idp.keys.service import verify_jwt
+
+    recent = type(flow)(flow.http, nonce="recent").authorize(max_age="3600")
+    assert "code=" in recent.headers["Location"]
+    again = type(flow)(flow.http, nonce="again").authorize(max_age="300")
+    assert "/login?request_id=" in again.headers["Location"]
+    # After typing the password again, the ID token says the login is fresh.
+    fresh = type(flow)(flow.http, nonce="fresh")
+    response = fresh.login(user.email, login_response=fresh.authorize(max_age="300"))
+    while "code=" not in response.headers["Location"]:
+        response = flow.http.get(response.headers["Location"])
+    tokens = fresh.exchange(query_of(response.headers["Location"])["code"]).get_json()
+    claims = verify_jwt(tokens["id_token"], audience="partner-hub")
+    assert claims["auth_time"] >= int(time.time()) - 5
+
+
+def test_prompt_none_with_a_login_older_than_max_age_answers_login_required(app, hub_clients, flow):
+    import time
+
+    from idp.extensions import db
+    from tests.factories import make_org, make_user
+
+    user = make_user("partner", make_org("partner"))
+    db.session.commit()
+    flow.code_for(user.email)
+    with flow.http.client.session_transaction() as session:
+        session["auth_time"] = int(time.time()) - 600
+    params = _error_redirect(
+        type(flow)(flow.http, nonce="n2").authorize(max_age="60", prompt="none")
+    )
+    assert params["error"] == "login_required"
