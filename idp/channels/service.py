@@ -40,6 +40,12 @@ class IllegalTransition(Conflict):
     code, title = "illegal_transition", "Status change not allowed"
 
 
+class StatusChangedMeanwhile(Conflict):
+    """Another status change was committed while this one was being made."""
+
+    code, title = "status_changed", "The status changed meanwhile"
+
+
 def channel_event(channel: Channel) -> dict[str, Any]:
     """What partners (webhooks) and the audit log are told about a channel."""
     return {
@@ -189,10 +195,23 @@ def change_status(actor: Actor, channel_id: str, status: str, reason: str | None
             allowed=allowed,
         )
     before_event = channel_event(channel)
-    channel.status = status
-    channel.status_changed_at = utcnow()
-    if status == "terminated":
-        channel.terminated_at = channel.status_changed_at
+    now = utcnow()
+    # Compare-and-set on the status read above: of two racing changes from one
+    # status only the first applies, so none is lost and the lifecycle holds.
+    moved = db.session.execute(
+        sa.update(Channel)
+        .where(Channel.id == channel.id, Channel.status == before)
+        .values(
+            status=status,
+            status_changed_at=now,
+            terminated_at=now if status == "terminated" else Channel.terminated_at,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:
+        db.session.rollback()
+        raise StatusChangedMeanwhile("Another status change came first: read the channel again.")
+    db.session.refresh(channel)
     _history(channel, before, reason, actor)
     event = {**channel_event(channel), "previous_status": before, "reason": reason}
     _audit(
