@@ -34,6 +34,8 @@ RETRY_WINDOW = timedelta(days=3)
 # the window, not this count, is what ends the retries.
 MAX_ATTEMPTS = 30
 DEFAULT_TIMEOUT_SECONDS = 10.0
+# How soon an event held back by an earlier one of its subject is looked at again.
+ORDER_RECHECK_SECONDS = 5
 USER_AGENT = "idp-webhooks/1"
 
 
@@ -84,7 +86,11 @@ def _record(message: OutboxMessage, url: str, started: float, **outcome) -> None
 def deliver_webhook(message: OutboxMessage) -> None:
     """POST one event to the partner's endpoint; raise so the worker retries or fails it."""
     if _earlier_pending(message):
-        raise DeliveryDeferred("an earlier event for the same subject is still pending")
+        # Look again soon, not after the worker's default: the earlier event may be
+        # in another worker's hands right now and done within a second.
+        raise DeliveryDeferred(
+            "an earlier event for the same subject is still pending", delay=ORDER_RECHECK_SECONDS
+        )
     endpoint = endpoint_for(message.recipient)
     if endpoint is None:
         raise PermanentDeliveryError("the partner no longer has a webhook endpoint")

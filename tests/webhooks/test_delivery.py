@@ -118,6 +118,26 @@ def test_events_of_one_channel_wait_for_the_earlier_one(hooked_partner, receiver
     assert _status_of(first.id) == _status_of(second.id) == "sent"
 
 
+def test_a_waiting_event_is_looked_at_again_within_seconds(hooked_partner, receiver):
+    partner_id = hooked_partner.partner.id
+    first = emit_partner_event(partner_id, "channel_status_changed", {"n": 1}, ordering_key="ch_a")
+    second = emit_partner_event(partner_id, "channel_status_changed", {"n": 2}, ordering_key="ch_a")
+    # Another worker holds the first one (its lease), as when two workers run.
+    db.session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.id == first.id)
+        .values(next_attempt_at=utcnow() + timedelta(seconds=worker.LEASE_SECONDS))
+    )
+    db.session.commit()
+
+    assert worker.run_once() == {"sent": 0, "pending": 1, "failed": 0}
+
+    db.session.expire_all()
+    wait = db.session.get(OutboxMessage, second.id).next_attempt_at - utcnow()
+    # not the worker's five-minute default: the partner hears of it within seconds
+    assert wait <= timedelta(seconds=5)
+
+
 def test_retries_end_in_failed_after_three_days(hooked_partner, receiver):
     receiver.answer(500, 500)
     message = emit_partner_event(hooked_partner.partner.id, "client_created", {"client_id": "c"})
