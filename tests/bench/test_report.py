@@ -1,0 +1,72 @@
+"""The verdicts the benchmark prints: ratios against ceilings, RSS, scale, unavailable paths."""
+
+from __future__ import annotations
+
+from bench import report
+from bench.wrk import render
+
+
+def _level(rps: float, p99_ms: float = 5.0, **extra) -> dict:
+    return {"rps": rps, "p50_ms": 1.0, "p99_ms": p99_ms, "errors": 0} | extra
+
+
+def _results(users: int = 10_000, **scenarios) -> dict:
+    base = {
+        "ceiling_sign": {"title": "sign", "levels": {"8": _level(1000)}},
+        "ceiling_json": {"title": "json", "levels": {"8": _level(2000)}},
+    }
+    return {"users": users, "rss_mb": {"1": 120.0, "2": 160.0}, "scenarios": base | scenarios}
+
+
+def _verdicts(checks: list[dict]) -> dict:
+    return {c["target"]: c["met"] for c in checks}
+
+
+def test_a_ratio_to_the_ceiling_decides_the_target():
+    results = _results(
+        client_credentials={"title": "cc", "ceiling": "ceiling_sign", "levels": {"8": _level(850)}},
+        apikey_check={"title": "key", "ceiling": "ceiling_json", "levels": {"8": _level(1000)}},
+    )
+    report.ratios(results)
+    verdicts = _verdicts(report.check_targets(results, None))
+    assert verdicts["client_credentials req/s >= 0.8 x ceiling_sign (c=8)"] is True
+    assert verdicts["apikey_check req/s >= 0.7 x ceiling_json (c=8)"] is False
+
+
+def test_a_paired_ratio_wins_over_the_ratio_of_medians():
+    paired = _level(500, rps_ratio=0.75)
+    results = _results(
+        apikey_check={"title": "key", "ceiling": "ceiling_json", "levels": {"8": paired}}
+    )
+    report.ratios(results)
+    assert results["scenarios"]["apikey_check"]["levels"]["8"]["rps_ratio"] == 0.75
+
+
+def test_rss_over_the_limit_and_missing_endpoints_are_reported():
+    results = _results(introspection={"title": "i", "reason": "POST /oauth/introspect missing"})
+    checks = report.check_targets(results, None)
+    rss = next(c for c in checks if c["target"].startswith("peak RSS"))
+    assert (rss["measured"], rss["met"]) == (160.0, False)
+    missing = next(c for c in checks if c["target"].startswith("introspection"))
+    assert missing["met"] is None and "missing" in missing["note"]
+    assert "not available" in report.table(results)
+
+
+def test_scale_compares_each_figure_with_the_10k_run():
+    def run(users: int, ratio: float) -> dict:
+        level = _level(100, rps_ratio=ratio)
+        return _results(users, apikey_check={"title": "k", "ceiling": "ceiling_json",
+                                             "levels": {"8": level}})  # fmt: skip
+
+    checks = report.check_targets(run(10**6, 0.45), run(10_000, 0.5))
+    scale = [c for c in checks if c["target"].startswith("scale: apikey_check")]
+    assert scale == [
+        {"target": "scale: apikey_check c=8 rps_ratio >= 0.9 x 10k", "measured": 0.9, "met": True}
+    ]
+
+
+def test_rendered_requests_carry_host_and_length():
+    raw = render("POST", "http://127.0.0.1:5000/oauth/token?x=1", {"A": "b"}, "k=v")
+    head, body = raw.split(b"\r\n\r\n")
+    assert head.split(b"\r\n")[:2] == [b"POST /oauth/token?x=1 HTTP/1.1", b"Host: 127.0.0.1:5000"]
+    assert b"Content-Length: 3" in head and body == b"k=v"
