@@ -13,6 +13,7 @@ import http.client
 import multiprocessing
 import re
 import secrets
+import threading
 import time
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -108,7 +109,11 @@ def _client(job: dict, ready, results) -> None:
         ready.abort()
         results.put({"latencies": [], "errors": 1, "last_error": str(exc)})
         return
-    ready.wait()
+    try:
+        ready.wait(timeout=120)
+    except threading.BrokenBarrierError:
+        results.put({"latencies": [], "errors": 0, "last_error": "another client could not log in"})
+        return
     # The others' logins may have outlasted the server's keep-alive: start afresh.
     browser.reconnect()
     latencies, errors, last_error = [], 0, ""
