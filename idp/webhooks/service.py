@@ -8,12 +8,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
+from sqlalchemy.exc import IntegrityError
 
 from idp.audit.service import record_event
 from idp.auth.enforce import enforce
 from idp.channels.cursor import Page, cut, decode
 from idp.consent.events import actor_fields
-from idp.errors import InvalidInput, NotFound
+from idp.errors import Conflict, InvalidInput, NotFound
 from idp.extensions import db
 from idp.ids import PREFIXES, new_id
 from idp.outbox.models import OutboxMessage
@@ -54,6 +55,12 @@ class InvalidWebhookUrl(InvalidInput):
     """The webhook URL is not one events may be sent to."""
 
     code = "invalid_webhook_url"
+
+
+class EndpointSetMeanwhile(Conflict):
+    """Another request created the partner's endpoint while this one was creating it too."""
+
+    code, title = "webhook_set_meanwhile", "The webhook URL was just set by another request"
 
 
 def endpoint_for(partner_id: str) -> WebhookEndpoint | None:
@@ -154,7 +161,16 @@ def set_endpoint(actor: Actor, partner_id: str, url: str) -> tuple[WebhookEndpoi
         before = {"url": endpoint.url}
     endpoint.url = url
     endpoint.updated_at = utcnow()
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        # One endpoint per partner (UNIQUE): a racing first setting (a double
+        # click) created it, and its answer carried the only copy of the secret.
+        db.session.rollback()
+        raise EndpointSetMeanwhile(
+            "Another request set the webhook URL at the same moment: read it, and rotate "
+            "the secret if you did not receive it."
+        ) from exc
     _audit("webhook.url_set", actor, endpoint, before)
     db.session.commit()
     return endpoint, secret

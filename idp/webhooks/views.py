@@ -40,6 +40,7 @@ class PartnerWebhook(MethodView):
     @require_auth
     @blp.arguments(EndpointArgs)
     @blp.response(200, EndpointWithSecretSchema)
+    @blp.alt_response(409, response="CONFLICT")
     def put(self, args, partner_id):
         """Set the webhook URL; the first time, the answer carries the signing secret."""
         endpoint, secret = service.set_endpoint(current_actor(), partner_id, args["url"])
