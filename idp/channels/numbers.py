@@ -31,5 +31,12 @@ def normalize_number(text: str, region: str | None = None) -> str:
 
 
 def number_search_digits(text: str) -> str:
-    """The digits of a (partial) number typed into a search box."""
-    return "".join(ch for ch in text if ch.isdigit())
+    """The ASCII digits of a (partial) number typed into a search box; refuse one with none."""
+    digits = "".join(str(int(ch)) for ch in text if ch.isdecimal())
+    if not digits:
+        # Without a digit the search would match every number.
+        raise InvalidInput(
+            "Search numbers by some of their digits.",
+            fields={"number": ["Give at least one digit."]},
+        )
+    return digits

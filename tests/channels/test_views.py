@@ -59,6 +59,14 @@ def test_channels_filter_by_status_client_and_number(client, world):
     assert [r["id"] for r in found] == [world.channels["a2"].id]
 
 
+@pytest.mark.parametrize("number", ["abc", "+", "--"])
+def test_a_number_search_without_digits_is_422_not_every_number(client, world, number):
+    res = _get(
+        client, world, "p_owner", f"/v1/partners/{world.orgs['p'].id}/channels", number=number
+    )
+    assert res.status_code == 422 and "number" in res.json["errors"]
+
+
 def test_channel_details_show_history_grant_key_and_who_may_act(client, world):
     g1 = world.channels["g1"]
     make_key(g1, partner=world.orgs["p"])
