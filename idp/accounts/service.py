@@ -82,7 +82,11 @@ def hub_name(hub: str) -> str:
 
 def is_safe_continue_url(url: str | None) -> bool:
     """Whether ``url`` is a path on this service (no scheme, no host, no protocol-relative //)."""
-    return bool(url) and url.startswith("/") and not url.startswith("//") and "\\" not in url
+    if not url or any(char.isspace() or unicodedata.category(char) == "Cc" for char in url):
+        # Browsers drop tabs and line breaks from a URL, so "/\t/evil.example"
+        # would be followed as the protocol-relative "//evil.example".
+        return False
+    return url.startswith("/") and not url.startswith("//") and "\\" not in url
 
 
 def _business_name(raw: str) -> str:

@@ -227,7 +227,18 @@ def test_a_signup_started_from_a_consent_link_keeps_its_partner_and_continue_url
         assert org.onboarding_partner_id == partner_id
 
 
-@pytest.mark.parametrize("url", ["https://evil.example/x", "//evil.example/x", "/\\evil"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://evil.example/x",
+        "//evil.example/x",
+        "/\\evil",
+        # browsers drop tabs and line breaks from a URL: these become //evil.example
+        "/\t/evil.example/x",
+        "/\n/evil.example/x",
+        "/\r/evil.example/x",
+    ],
+)
 def test_a_continue_url_off_this_service_is_refused(app_ctx, url):
     from idp.errors import InvalidInput
 
