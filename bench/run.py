@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench import database, report, server, wrk
 from bench.scenarios import CEILINGS, Context, NotAvailable, WrongOutcome, verify
-from bench.seed import parse_scale
+from bench.seed import SCALES, parse_scale
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = PROJECT_ROOT / "instance" / "bench"
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     baseline = report.latest(parse_scale("10k"), target.kind)
     results["targets"] = report.check_targets(results, baseline)
     path = report.save(results, stamp)
-    if report.is_complete(results):
+    if report.is_complete(results) and scale_name in SCALES:
         report.save_markdown(results)
     print()
     print(report.table(results))
