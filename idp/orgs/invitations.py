@@ -178,7 +178,23 @@ def revoke_invitation(actor: Actor, partner_id: str, invitation_id: str) -> None
     if invitation.accepted_at is not None:
         raise Conflict("This invitation was accepted already.", code="invitation_accepted")
     if invitation.revoked_at is None:
-        invitation.revoked_at = utcnow()
+        # Compare-and-set: the invitee may accept between the read above and this write,
+        # and an accepted invitation must not also read as revoked.
+        revoked = db.session.execute(
+            sa.update(Invitation)
+            .where(
+                Invitation.id == invitation.id,
+                Invitation.accepted_at.is_(None),
+                Invitation.revoked_at.is_(None),
+            )
+            .values(revoked_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if revoked.rowcount != 1:
+            db.session.rollback()
+            if db.session.get(Invitation, invitation_id).accepted_at is not None:
+                raise Conflict("This invitation was accepted already.", code="invitation_accepted")
+            return  # revoked meanwhile by another request: the outcome asked for
         record_event(
             "invitation.revoked",
             actor_type="client" if actor.is_machine else "user",
