@@ -1,4 +1,4 @@
-"""Medians, ratios against the ceilings, the issue's targets, the table and the JSON file."""
+"""Medians, ratios against the ceilings, the performance targets, the table and the JSON file."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def _figure(results: dict, name: str, field: str, level: str) -> float | None:
 
 
 def check_targets(results: dict, baseline: dict | None) -> list[dict]:
-    """Every target of the issue with its measured value and whether it is met."""
+    """Every performance target with its measured value and whether it is met."""
     checks = []
     for name, ceiling, field, threshold, only_level in TARGETS:
         data = results["scenarios"].get(name, {})
