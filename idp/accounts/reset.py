@@ -43,18 +43,32 @@ def send_password_reset(user: User) -> None:
 
 
 def request_password_reset(email: str) -> None:
-    """Email a reset link when an active account uses the address; silently nothing otherwise."""
+    """Email the address a reset link, or a note that no active account uses it.
+
+    Both branches queue one message, record one event and commit once, so the
+    answer (always the same) also takes about as long either way: nobody learns
+    from it which addresses have accounts; only the mailbox owner does.
+    """
     address = parse_address(email)
     user = user_by_email(address.normalized)
-    if user is None or not user.is_active:
-        return
-    send_password_reset(user)
+    if user is not None and user.is_active:
+        send_password_reset(user)
+        target_id = user.id
+    else:
+        enqueue_templated_email(
+            address.display,
+            "Password reset requested",
+            "accounts/email/password_reset_no_account.txt",
+            signup_url=absolute_url("/signup"),
+        )
+        target_id = None
     record_event(
         "password_reset.requested",
         actor_type="anonymous",
         actor_id=None,
-        target_type="user",
-        target_id=user.id,
+        target_type="user" if target_id else None,
+        target_id=target_id,
+        after=None if target_id else {"account": False},
     )
     db.session.commit()
 
