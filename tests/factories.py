@@ -114,3 +114,19 @@ def bearer_for(
         scope=scope,
     )
     return {"Authorization": f"Bearer {token}"}
+
+
+def sign_in(client, user_id: str, security_stamp: str) -> None:
+    """Leave in ``client``'s cookie what a login leaves (``idp.login.session.login_user``).
+
+    Opens the server-side login session too, so the cookie is live; needs an app context.
+    """
+    import secrets
+
+    from idp.login.models import LoginSession
+
+    session_id = secrets.token_urlsafe(24)
+    db.session.add(LoginSession(id=session_id, user_id=user_id, created_at=utcnow()))
+    db.session.commit()
+    with client.session_transaction() as sess:
+        sess["uid"], sess["stamp"], sess["sid"] = user_id, security_stamp, session_id

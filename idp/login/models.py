@@ -15,3 +15,18 @@ class LoginFailure(db.Model):
     key = sa.Column(sa.String(64), primary_key=True)
     failures = sa.Column(sa.Integer, nullable=False, default=0)
     last_failed_at = sa.Column(sa.DateTime, nullable=False)
+
+
+class LoginSession(db.Model):
+    """One browser login, kept on the server so that logging out really ends it.
+
+    The session cookie only names this row (with the account's security stamp);
+    a copy of the cookie stops working once the row is ended, on every instance.
+    """
+
+    __tablename__ = "login_sessions"
+
+    id = sa.Column(sa.String(40), primary_key=True)
+    user_id = sa.Column(sa.String(40), sa.ForeignKey("users.id"), nullable=False, index=True)
+    created_at = sa.Column(sa.DateTime, nullable=False)
+    ended_at = sa.Column(sa.DateTime, nullable=True)

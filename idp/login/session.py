@@ -1,9 +1,10 @@
 """The browser session: who is logged in, for how long, and how it ends.
 
 The Flask session stores the user id, the account's ``security_stamp`` at
-login and the login time. Changing the stamp (password change, email
-reassignment, "end all sessions") or disabling the account logs every
-browser out at its next request, on every instance.
+login, the login time and the id of a server-side ``LoginSession``. Changing
+the stamp (password change, email reassignment, "end all sessions") or
+disabling the account logs every browser out at its next request, on every
+instance; logging out ends the ``LoginSession``, so a copied cookie dies too.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import hmac
 import secrets
 import time
 
+import sqlalchemy as sa
 from flask import request, session
 
 from idp.accounts.models import User
 from idp.extensions import db
+from idp.login.models import LoginSession
 from idp.timeutil import utcnow
 
 _USER = "uid"
@@ -40,12 +43,30 @@ def current_user() -> User | None:
             found is not None
             and found.is_active
             and hmac.compare_digest(found.security_stamp.encode(), str(stamp).encode())
+            and _is_live(session.get(_SESSION_ID), found.id)
         ):
             user = found
         else:
             logout_user()
     request.environ[_CACHE] = user
     return user
+
+
+def _is_live(login_session_id: str | None, user_id: str) -> bool:
+    """Whether the server still holds this login open for this user."""
+    if not login_session_id:
+        return False
+    row = db.session.get(LoginSession, login_session_id)
+    return row is not None and row.user_id == user_id and row.ended_at is None
+
+
+def _end(login_session_id: str | None) -> None:
+    if login_session_id:
+        db.session.execute(
+            sa.update(LoginSession)
+            .where(LoginSession.id == login_session_id, LoginSession.ended_at.is_(None))
+            .values(ended_at=utcnow())
+        )
 
 
 def auth_time() -> int | None:
@@ -61,9 +82,11 @@ def session_id() -> str | None:
 def login_user(user: User) -> None:
     """Start a fresh session for ``user`` (nothing of the old one is kept); caller commits."""
     pending = {k: v for k, v in session.items() if k.startswith(PENDING_PREFIX)}
+    _end(session.get(_SESSION_ID))
     session.clear()
     session.update(pending)
-    session[_SESSION_ID] = secrets.token_urlsafe(16)
+    session[_SESSION_ID] = secrets.token_urlsafe(24)
+    db.session.add(LoginSession(id=session[_SESSION_ID], user_id=user.id, created_at=utcnow()))
     session[_USER] = user.id
     session[_STAMP] = user.security_stamp
     session[_AUTH_TIME] = int(time.time())
@@ -73,6 +96,7 @@ def login_user(user: User) -> None:
 
 
 def logout_user() -> None:
-    """End this browser's session."""
+    """End this browser's session, here and on the server; the caller commits."""
+    _end(session.get(_SESSION_ID))
     session.clear()
     request.environ[_CACHE] = None

@@ -12,7 +12,7 @@ from idp.apikeys import service as keys
 from idp.consent.models import ConsentGrant
 from idp.extensions import db
 from tests.consent.factories import make_grant, make_key
-from tests.factories import make_channel, make_org, make_user
+from tests.factories import make_channel, make_org, make_user, sign_in
 from tests.oauth.conftest import csrf_from
 
 PAGE = "/client/connected-partners"
@@ -42,6 +42,7 @@ def world(app):
             grant_b=grant_b.id,
             key_a1=key_a1,
             users={name: (u.id, u.security_stamp) for name, u in users.items()},
+            app=app,
         )
         db.session.remove()
     return world
@@ -49,8 +50,8 @@ def world(app):
 
 def log_in(client, world, name: str) -> None:
     """What a login leaves in the session (``idp.login.session.login_user``)."""
-    with client.session_transaction() as sess:
-        sess["uid"], sess["stamp"] = world.users[name]
+    with world.app.app_context():
+        sign_in(client, *world.users[name])
 
 
 def grant_channels(app, grant_id: str) -> tuple[list[str], bool]:

@@ -18,7 +18,7 @@ from tests.consent.factories import (
     make_consent_client,
     make_grant,
 )
-from tests.factories import PASSWORD, make_channel, make_org, make_user
+from tests.factories import PASSWORD, make_channel, make_org, make_user, sign_in
 from tests.oauth.conftest import csrf_from, pkce_pair, query_of
 
 
@@ -181,9 +181,7 @@ def test_a_later_visit_shows_what_is_granted_and_unticking_removes_it(app, clien
 def test_partner_and_support_accounts_are_told_they_cannot_approve(app, client, world, email):
     with app.app_context():
         user = db.session.scalar(db.select(User).where(User.email == email))
-        # What a login of this account leaves in the session (idp.login.session.login_user).
-        with client.session_transaction() as sess:
-            sess["uid"], sess["stamp"] = user.id, user.security_stamp
+        sign_in(client, user.id, user.security_stamp)
         db.session.remove()
     flow = ConsentFlow(client, world.app)
     screen = flow.start(email)

@@ -77,3 +77,25 @@ def test_a_post_logout_redirect_with_non_ascii_characters_is_refused(app, hub_cl
     )
     assert response.status_code == 400
     assert "Location" not in response.headers
+
+
+def _session_cookie(http) -> str:
+    return http.get_cookie("idp_session").value
+
+
+def test_a_session_cookie_copied_before_logout_is_dead_after_it(app, partner_world, flow):
+    tokens = tokens_for(flow, partner_world["owner"].email)
+    copied = _session_cookie(flow.http)
+    response = flow.http.get(
+        "/oauth/logout",
+        query_string={
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": HUB_REDIRECT,
+        },
+    )
+    assert response.status_code == 302
+    # Someone who copied the cookie (shared computer, stolen file) replays it.
+    flow.http.client.set_cookie("idp_session", copied)
+    again = type(flow)(flow.http, nonce="replayed-cookie").authorize()
+    assert "/login?" in again.headers["Location"]
+
