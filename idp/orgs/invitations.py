@@ -114,15 +114,7 @@ def create_invitation(actor: Actor, partner_id: str, email: str, role: str) -> I
     account = user_by_email(address.normalized)
     if account is not None and any(m.organization_id == partner.id for m in account.memberships):
         raise AlreadyMember("This address is already a member of this partner.")
-    pending = db.session.scalar(
-        sa.select(Invitation.id).where(
-            Invitation.organization_id == partner.id,
-            Invitation.email_normalized == address.normalized,
-            _pending_clause(),
-        )
-    )
-    if pending is not None:
-        raise InvitationPending("Revoke the pending invitation first to send a new one.")
+    _close_expired(partner.id, address.normalized)
     raw, digest = new_link_secret()
     ttl = current_app.config["IDP_INVITATION_TTL"]
     invitation = Invitation(
@@ -154,8 +146,28 @@ def create_invitation(actor: Actor, partner_id: str, email: str, role: str) -> I
         organization_id=partner.id,
         after={"email": address.display, "role": role},
     )
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # The partial UNIQUE index: an open invitation exists (perhaps sent a moment ago).
+        db.session.rollback()
+        raise InvitationPending("Revoke the pending invitation first to send a new one.") from None
     return invitation
+
+
+def _close_expired(partner_id: str, email_normalized: str) -> None:
+    """Revoke the address's expired open invitation, so that a new one may be sent."""
+    db.session.execute(
+        sa.update(Invitation)
+        .where(
+            Invitation.organization_id == partner_id,
+            Invitation.email_normalized == email_normalized,
+            Invitation.accepted_at.is_(None),
+            Invitation.revoked_at.is_(None),
+            Invitation.expires_at <= utcnow(),
+        )
+        .values(revoked_at=utcnow())
+    )
 
 
 def list_pending_invitations(partner_id: str) -> list[Invitation]:

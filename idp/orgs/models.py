@@ -65,11 +65,28 @@ class Membership(db.Model):
         )
 
 
+_OPEN_INVITATION = "accepted_at IS NULL AND revoked_at IS NULL"
+
+
 class Invitation(db.Model):
-    """An emailed invitation to join a partner organization; the token is stored hashed."""
+    """An emailed invitation to join a partner organization; the token is stored hashed.
+
+    An address has at most one open (neither accepted nor revoked) invitation per
+    partner, a partial UNIQUE index; an expired one is revoked before a new one.
+    """
 
     __tablename__ = "invitations"
-    __table_args__ = (one_of("role", ALL_ROLES, "role"),)
+    __table_args__ = (
+        one_of("role", ALL_ROLES, "role"),
+        sa.Index(
+            "uq_invitations_open_per_address",
+            "organization_id",
+            "email_normalized",
+            unique=True,
+            sqlite_where=sa.text(_OPEN_INVITATION),
+            postgresql_where=sa.text(_OPEN_INVITATION),
+        ),
+    )
 
     id = id_column()
     organization_id = sa.Column(

@@ -51,3 +51,40 @@ def test_revoking_an_invitation_accepted_meanwhile_is_409_and_keeps_it_accepted(
             )
             == 2
         )  # the owner and the invitee
+
+
+@pytest.mark.postgres
+def test_owners_inviting_one_address_at_once_send_exactly_one_invitation(app):
+    from tests.factories import make_org, make_user
+
+    with app.app_context():
+        partner = make_org("partner", "Acme")
+        owners = [make_user("partner", partner, "owner") for _ in range(6)]
+        db.session.commit()
+        partner_id = partner.id
+        actors = [
+            Actor(
+                hub="partner", organization_id=partner_id, roles=frozenset({"owner"}), user_id=o.id
+            )
+            for o in owners
+        ]
+    barrier = threading.Barrier(len(actors))
+    outcomes: list[str] = []
+
+    def invite(actor):
+        with app.app_context():
+            barrier.wait(timeout=10)
+            try:
+                invitations.create_invitation(actor, partner_id, "Same@Example.com", "member")
+                outcomes.append("sent")
+            except invitations.InvitationPending:
+                outcomes.append("pending")
+
+    threads = [threading.Thread(target=invite, args=(a,)) for a in actors]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == ["pending"] * (len(actors) - 1) + ["sent"]
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Invitation)) == 1

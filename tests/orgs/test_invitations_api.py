@@ -164,3 +164,41 @@ def test_invalid_invitations_name_the_failing_field(client, world, body, field):
     )
     assert resp.status_code == 422
     assert field in resp.get_json()["errors"]
+
+
+def test_an_expired_invitation_does_not_block_a_new_one(client, world):
+    from datetime import timedelta
+
+    from idp.timeutil import utcnow
+
+    first_id = _invite(client, world).get_json()["id"]
+    first = db.session.get(Invitation, first_id)
+    first.expires_at = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    second = _invite(client, world)
+    assert second.status_code == 201
+    db.session.expire_all()
+    assert db.session.get(Invitation, first_id).revoked_at is not None  # closed, not reopened
+
+
+def test_the_database_refuses_a_second_open_invitation_for_an_address(client, world):
+    from sqlalchemy.exc import IntegrityError
+
+    from idp.timeutil import utcnow
+
+    assert _invite(client, world).status_code == 201
+    existing = db.session.scalar(sa.select(Invitation))
+    db.session.add(
+        Invitation(
+            id="inv_duplicate",
+            organization_id=existing.organization_id,
+            email=existing.email,
+            email_normalized=existing.email_normalized,
+            role="member",
+            token_hash="0" * 64,
+            expires_at=utcnow(),
+        )
+    )
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()
