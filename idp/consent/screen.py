@@ -19,6 +19,7 @@ from idp.extensions import db
 from idp.oauth.authorize import (
     AUTHORIZATION_HANDLERS,
     deny_authorization,
+    interaction_required,
     issue_authorization_response,
 )
 from idp.oauth.issuance import TOKEN_RESPONSE_EXTRAS
@@ -32,7 +33,11 @@ def requested_consent_scope(authz_request) -> str:
 
 
 def show(authz_request) -> Response:
-    """Render the consent screen for the logged-in person."""
+    """Render the consent screen for the logged-in person (``consent_required`` if silent)."""
+    if authz_request.silent:
+        return interaction_required(
+            authz_request, "consent_required", "The client must choose what to share."
+        )
     return _render(authz_request, None)
 
 

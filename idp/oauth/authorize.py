@@ -109,6 +109,11 @@ class AuthorizationRequest:
         return current_user()
 
     @property
+    def silent(self) -> bool:
+        """``prompt=none``: nothing may be shown to the person (OpenID Connect Core 3.1.2.1)."""
+        return "none" in (self.params.get("prompt") or "").split()
+
+    @property
     def resume_url(self) -> str:
         """Where the browser continues this request (after login, for instance)."""
         return url_for("oauth.resume", request_id=self.id)
@@ -210,6 +215,12 @@ def issue_authorization_response(
     db.session.commit()
     location = dict(headers)["Location"]
     return redirect(with_issuer(location, {}), code=302)
+
+
+def interaction_required(authz_request: AuthorizationRequest, error: str, description: str):
+    """Answer ``prompt=none`` that needs a page: the OpenID Connect Core 3.1.2.6 error."""
+    authz_request.discard()
+    return error_redirect(authz_request.redirect_uri, error, description, authz_request.state)
 
 
 def deny_authorization(authz_request: AuthorizationRequest, description: str | None = None):

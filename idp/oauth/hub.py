@@ -10,6 +10,7 @@ from idp.oauth.authorize import (
     AUTHORIZATION_HANDLERS,
     AuthorizationRequest,
     deny_authorization,
+    interaction_required,
     issue_authorization_response,
 )
 from idp.orgs.models import Membership, Organization
@@ -53,6 +54,8 @@ def hub_handler(authz: AuthorizationRequest) -> Response:
     user = authz.user
     client = authz.client
     if user.hub != client.hub:
+        if authz.silent:
+            return interaction_required(authz, "login_required", "Sign in with this hub's account.")
         authz.discard()
         return wrong_hub_page(user, client.hub)
     orgs = organizations_for(user)
@@ -67,6 +70,12 @@ def hub_handler(authz: AuthorizationRequest) -> Response:
         return Response(body, status=403, mimetype="text/html")
     if len(orgs) == 1:
         return choose(authz, user, orgs[0].id)
+    if authz.silent:
+        return interaction_required(
+            authz,
+            "account_selection_required",
+            "Name the organization, or ask without prompt=none.",
+        )
     return redirect(url_for("login.choose_organization", request_id=authz.id))
 
 

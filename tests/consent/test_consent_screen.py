@@ -262,3 +262,26 @@ def test_approving_without_api_keys_ends_the_partners_keys_at_the_gateway(app, c
     token = flow.exchange(query_of(answer.headers["Location"])["code"]).get_json()
     assert token["grant"]["scope"] == "channels:read"
     assert client.get("/v1/api-keys/check", headers={"D360-API-KEY": key}).status_code == 401
+
+
+def test_prompt_none_answers_consent_required_instead_of_showing_the_screen(app, client, world):
+    flow = ConsentFlow(client, world.app)
+    assert flow.start("owner@bakery.example").status_code == 200  # logged in, screen shown
+    silent = client.get(
+        "/oauth/authorize",
+        query_string={
+            "response_type": "code",
+            "client_id": world.app.client_id,
+            "redirect_uri": CONSENT_REDIRECT,
+            "scope": flow.scope,
+            "state": "silent-state",
+            "code_challenge": flow.challenge,
+            "code_challenge_method": "S256",
+            "prompt": "none",
+        },
+    )
+    assert silent.status_code == 302
+    answer = query_of(silent.headers["Location"])
+    assert answer["error"] == "consent_required"
+    assert answer["state"] == "silent-state"
+    assert silent.headers["Location"].startswith(CONSENT_REDIRECT)

@@ -205,3 +205,30 @@ def test_prompt_none_with_a_login_older_than_max_age_answers_login_required(app,
         type(flow)(flow.http, nonce="n2").authorize(max_age="60", prompt="none")
     )
     assert params["error"] == "login_required"
+
+
+def test_prompt_none_for_a_person_with_several_partners_answers_account_selection_required(
+    app, partner_world, flow
+):
+    from tests.oauth.conftest import tokens_for
+
+    tokens_for(flow, partner_world["consultant"].email, partner_world["acme"].id)
+    silent = type(flow)(flow.http, nonce="silent").authorize(prompt="none")
+    params = _error_redirect(silent)
+    assert params["error"] == "account_selection_required"
+    assert params["state"] == flow.state
+    # Naming the organization needs no page, so prompt=none can go through.
+    named = type(flow)(flow.http, nonce="named").authorize(
+        prompt="none", organization=partner_world["globex"].id
+    )
+    assert "code" in query_of(named.headers["Location"])
+
+
+def test_prompt_none_from_another_hubs_session_answers_login_required(app, partner_world, flow):
+    from tests.oauth.conftest import tokens_for
+
+    tokens_for(flow, partner_world["owner"].email)
+    silent = type(flow)(flow.http, client_id="client-hub", nonce="other-hub").authorize(
+        prompt="none"
+    )
+    assert _error_redirect(silent)["error"] == "login_required"
