@@ -22,4 +22,20 @@ PREFIXES = {
     "email_token": "et",
     "outbox": "msg",
     "audit": "evt",
+    "status_change": "csc",
+    "oauth_client": "oc",
+    "authorization_code": "ac",
+    "access_token": "at",
+    "refresh_token": "rt",
+    "token_family": "tf",
+    "signing_key": "sk",
+    "consent_link": "lnk",
+    "grant": "gr",
+    "api_key": "key",
+    "webhook_endpoint": "whe",
+    "webhook_attempt": "wha",
+    "import_record": "imp",
+    "email_conflict": "ecf",
 }
+# Every kind of object has its own prefix, so an id says what it names.
+assert len(set(PREFIXES.values())) == len(PREFIXES), "two kinds share a prefix"

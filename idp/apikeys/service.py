@@ -22,7 +22,7 @@ from idp.consent.models import ConsentGrant, GrantChannel
 from idp.consent.queries import active_grant, grant_facts, partners_granted_channel
 from idp.errors import DomainError, NotFound
 from idp.extensions import db
-from idp.ids import new_id
+from idp.ids import PREFIXES, new_id
 from idp.timeutil import isoformat, utcnow
 from policies.actor import Actor
 from policies.apikeys import ChannelFacts, KeyFacts, can_manage_channel_keys, gateway_accepts
@@ -93,7 +93,7 @@ def create_key(
     new = generate_key()
     who = actor_fields(actor)
     key = ChannelApiKey(
-        id=new_id("key"),
+        id=new_id(PREFIXES["api_key"]),
         lookup_id=new.lookup_id,
         secret_hash=new.secret_hash,
         last_four=new.last_four,

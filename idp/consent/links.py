@@ -14,7 +14,7 @@ from idp.consent.models import ConsentLink
 from idp.consent.oauth_bridge import consent_client
 from idp.errors import DomainError, InvalidInput
 from idp.extensions import db
-from idp.ids import new_id
+from idp.ids import PREFIXES, new_id
 from idp.timeutil import utcnow
 from policies.actor import Actor
 from policies.consent import DEFAULT_CONSENT_SCOPE, can_create_consent_link, can_request_scopes
@@ -52,7 +52,7 @@ def create_consent_link(actor: Actor, partner_id: str, request: dict) -> Consent
         raise InvalidInput(decision.reason, fields={"scope": [decision.reason]})
     now = utcnow()
     link = ConsentLink(
-        id=new_id("lnk"),
+        id=new_id(PREFIXES["consent_link"]),
         partner_id=partner_id,
         oauth_client_id=client.client_id,
         redirect_uri=request["redirect_uri"],

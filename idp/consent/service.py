@@ -18,7 +18,7 @@ from idp.consent.models import ConsentGrant, GrantChannel
 from idp.consent.queries import active_grant, grant_facts
 from idp.errors import Conflict, InvalidInput, NotFound
 from idp.extensions import db
-from idp.ids import new_id
+from idp.ids import PREFIXES, new_id
 from idp.timeutil import isoformat, utcnow
 from policies.actor import Actor
 from policies.consent import (
@@ -99,7 +99,7 @@ def stage_approval(
     now = utcnow()
     if grant is None:
         grant = ConsentGrant(
-            id=new_id("gr"),
+            id=new_id(PREFIXES["grant"]),
             client_id=client_id,
             partner_id=partner_id,
             oauth_client_id=oauth_client_id,

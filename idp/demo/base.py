@@ -7,7 +7,7 @@ from idp.accounts.models import User
 from idp.accounts.passwords import hash_password
 from idp.channels.models import Channel, ChannelStatusChange, Waba
 from idp.extensions import db
-from idp.ids import new_id
+from idp.ids import PREFIXES, new_id
 from idp.orgs.models import Membership, Organization
 from idp.timeutil import utcnow
 
@@ -125,7 +125,7 @@ def _channels(client: Organization, specs) -> list[dict]:
             for step in _PATHS[status]:
                 db.session.add(
                     ChannelStatusChange(
-                        id=new_id("csc"),
+                        id=new_id(PREFIXES["status_change"]),
                         channel=channel,
                         from_status=previous,
                         to_status=step,

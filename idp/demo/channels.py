@@ -11,7 +11,7 @@ from idp.channels.models import Channel, ChannelStatusChange, Waba
 from idp.channels.queries import partners_watching
 from idp.channels.service import channel_event
 from idp.extensions import db
-from idp.ids import new_id
+from idp.ids import PREFIXES, new_id
 from idp.timeutil import utcnow
 from idp.webhooks.demo import RECEIVER_PATH
 from idp.webhooks.models import WebhookEndpoint
@@ -33,7 +33,9 @@ def _acme_endpoint(partner_id: str) -> WebhookEndpoint:
     if endpoint is None:
         # The secret is random and never printed: the receiver page reads it from the
         # database to check signatures, as a partner's server would from its config.
-        endpoint = WebhookEndpoint(id=new_id("whe"), partner_id=partner_id, url=receiver_url())
+        endpoint = WebhookEndpoint(
+            id=new_id(PREFIXES["webhook_endpoint"]), partner_id=partner_id, url=receiver_url()
+        )
         endpoint.secret_encrypted = seal_secret(new_secret(), endpoint.id)
         endpoint.secret_created_at = endpoint.updated_at = utcnow()
         db.session.add(endpoint)
@@ -47,7 +49,7 @@ def _history(channel: Channel, path: list[str], start) -> None:
         reason = "number ported away by the client" if status == "terminated" else "demo data"
         db.session.add(
             ChannelStatusChange(
-                id=new_id("csc"),
+                id=new_id(PREFIXES["status_change"]),
                 channel=channel,
                 from_status=previous,
                 to_status=status,

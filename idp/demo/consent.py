@@ -15,7 +15,7 @@ from idp.consent.models import ConsentGrant, ConsentLink, GrantChannel
 from idp.consent.oauth_bridge import consent_client as consent_client_facts
 from idp.consent.queries import active_grant
 from idp.extensions import db
-from idp.ids import new_id
+from idp.ids import PREFIXES, new_id
 from idp.timeutil import utcnow
 from policies.consent import DEFAULT_CONSENT_SCOPE
 
@@ -42,7 +42,7 @@ def load(data: dict) -> None:
     grant = active_grant(acme["id"], bakery["id"])
     if grant is None:
         grant = ConsentGrant(
-            id=new_id("gr"),
+            id=new_id(PREFIXES["grant"]),
             client_id=bakery["id"],
             partner_id=acme["id"],
             oauth_client_id=data.get("consent_client", {}).get("client_id"),
@@ -59,7 +59,7 @@ def load(data: dict) -> None:
     )
     if key is None:
         key = ChannelApiKey(
-            id=new_id("key"),
+            id=new_id(PREFIXES["api_key"]),
             lookup_id=stored.lookup_id,
             secret_hash=stored.secret_hash,
             last_four=stored.last_four,

@@ -23,7 +23,7 @@ from flask import current_app
 from jwt.algorithms import ECAlgorithm
 
 from idp.extensions import db
-from idp.ids import new_id
+from idp.ids import PREFIXES, new_id
 from idp.keys.crypto import decrypt, encrypt
 from idp.keys.models import SigningKey
 from idp.timeutil import utcnow
@@ -96,7 +96,7 @@ def _max_token_lifetime() -> timedelta:
 def create_key(*, activate_immediately: bool) -> SigningKey:
     """Generate and store (encrypted) a new ES256 key; the caller commits."""
     private_key = ec.generate_private_key(ec.SECP256R1())
-    kid = new_id("key", 16)
+    kid = new_id(PREFIXES["signing_key"], 16)
     jwk = json.loads(ECAlgorithm.to_jwk(private_key.public_key()))
     jwk.update({"kid": kid, "alg": ALGORITHM, "use": "sig"})
     pem = private_key.private_bytes(

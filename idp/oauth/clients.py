@@ -8,7 +8,7 @@ from idp.audit.service import record_event
 from idp.auth.enforce import enforce
 from idp.errors import Conflict, InvalidInput, NotFound
 from idp.extensions import db
-from idp.ids import new_id
+from idp.ids import PREFIXES, new_id
 from idp.oauth.models import (
     HUB_CLIENT_IDS,
     OAuthClient,
@@ -89,7 +89,7 @@ def register_platform_client(
         raise ScopeNotAllowed(f"A platform client may only have: {' '.join(sorted(allowed))}.")
     secret = new_secret()
     client = OAuthClient(
-        client_id=client_id or new_id("oc", 24),
+        client_id=client_id or new_id(PREFIXES["oauth_client"], 24),
         client_secret_hash=sha256_hex(secret),
         name=name,
         kind="platform",
@@ -157,7 +157,7 @@ def create_partner_client(
         raise TooManyClients(f"A partner may have at most {MAX_CLIENTS_PER_PARTNER} clients.")
     secret = new_secret()
     client = OAuthClient(
-        client_id=new_id("oc", 24),
+        client_id=new_id(PREFIXES["oauth_client"], 24),
         client_secret_hash=sha256_hex(secret),
         name=name,
         kind="partner",

@@ -27,7 +27,7 @@ from flask import current_app
 
 from idp.accounts.models import User
 from idp.extensions import db
-from idp.ids import new_id
+from idp.ids import PREFIXES, new_id
 from idp.keys.service import sign_jwt
 from idp.oauth.issuance import TOKEN_RESPONSE_EXTRAS, issue_tokens, roles_in
 from idp.oauth.models import (
@@ -159,7 +159,7 @@ class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
         """Store the code's hash with what the user decided (organization, handler context)."""
         payload = request.payload.data
         row = AuthorizationCode(
-            id=new_id("ac"),
+            id=new_id(PREFIXES["authorization_code"]),
             code_hash=sha256_hex(code),
             client_id=request.client.client_id,
             user_id=request.user.id,

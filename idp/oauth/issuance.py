@@ -9,7 +9,7 @@ from flask import current_app
 
 from idp.accounts.models import User
 from idp.extensions import db
-from idp.ids import new_id
+from idp.ids import PREFIXES, new_id
 from idp.oauth.models import AuthorizationCode, OAuthClient, RefreshToken, TokenFamily, sha256_hex
 from idp.oauth.tokens import mint_access_token, open_family
 from idp.orgs.models import Membership
@@ -44,7 +44,10 @@ def new_refresh_token(family: TokenFamily, scope: str) -> str:
     value = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
     db.session.add(
         RefreshToken(
-            id=new_id("rt"), token_hash=sha256_hex(value), family_id=family.id, scope=scope
+            id=new_id(PREFIXES["refresh_token"]),
+            token_hash=sha256_hex(value),
+            family_id=family.id,
+            scope=scope,
         )
     )
     return value

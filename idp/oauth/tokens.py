@@ -10,7 +10,7 @@ from flask import current_app
 
 from idp.auth.bearer import api_audience
 from idp.extensions import db
-from idp.ids import new_id
+from idp.ids import PREFIXES, new_id
 from idp.keys.service import sign_jwt
 from idp.oauth.models import TokenFamily
 from idp.timeutil import utcnow
@@ -21,7 +21,7 @@ def open_family(
 ) -> TokenFamily:
     """Start a token family (one login or one client-credentials issuance); caller commits."""
     family = TokenFamily(
-        id=new_id("tf"),
+        id=new_id(PREFIXES["token_family"]),
         client_id=client_id,
         user_id=user_id,
         organization_id=organization_id,
@@ -87,7 +87,7 @@ def mint_access_token(
         "aud": api_audience(),
         "exp": now + lifetime,
         "iat": now,
-        "jti": new_id("at", 22),
+        "jti": new_id(PREFIXES["access_token"], 22),
         "client_id": client_id,
         "scope": scope,
         "hub": hub,

@@ -33,7 +33,7 @@ from idp.accounts.legacy import is_supported_legacy_hash
 from idp.accounts.models import User
 from idp.audit.service import record_event
 from idp.extensions import db
-from idp.ids import new_id
+from idp.ids import PREFIXES, new_id
 from idp.orgs.models import Membership, Organization
 from idp.support.models import EmailConflict, ImportedAccount
 from idp.support.service import held_address
@@ -195,7 +195,7 @@ def _organization(hub: str, name: str) -> Organization:
 
 
 def _new_user(hub: str, data: dict, address, *, held: bool) -> User:
-    user_id = new_id("usr")
+    user_id = new_id(PREFIXES["user"])
     return User(
         id=user_id,
         email=address.display,
@@ -247,7 +247,7 @@ def import_line(hub: str, number: int, text: str | bytes) -> LineOutcome:
         outcome = _join_or_hold(hub, number, data, address, org, holder)
     db.session.add(
         ImportedAccount(
-            id=new_id("imp"),
+            id=new_id(PREFIXES["import_record"]),
             source_key=key,
             hub=hub,
             email_normalized=address.normalized,
@@ -281,7 +281,7 @@ def _join_or_hold(hub, number, data, address, org, holder: User) -> LineOutcome:
     db.session.add(Membership.create(user, org, data["role"]))
     db.session.add(
         EmailConflict(
-            id=new_id("ecf"),
+            id=new_id(PREFIXES["email_conflict"]),
             held_user_id=user.id,
             holder_user_id=holder.id,
             email=address.display,

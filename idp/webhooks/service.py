@@ -152,7 +152,9 @@ def set_endpoint(actor: Actor, partner_id: str, url: str) -> tuple[WebhookEndpoi
     secret = None
     before = None
     if endpoint is None:
-        endpoint = WebhookEndpoint(id=new_id("whe"), partner_id=partner_id, url=url)
+        endpoint = WebhookEndpoint(
+            id=new_id(PREFIXES["webhook_endpoint"]), partner_id=partner_id, url=url
+        )
         secret = new_secret()
         endpoint.secret_encrypted = seal_secret(secret, endpoint.id)
         endpoint.secret_created_at = utcnow()

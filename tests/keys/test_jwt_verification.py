@@ -117,7 +117,7 @@ def test_the_token_type_must_match(claims):
 
 def test_an_unknown_kid_is_refused(claims):
     with pytest.raises(jwt.InvalidTokenError):
-        verify_jwt(_signed(claims, kid="key_unknown"))
+        verify_jwt(_signed(claims, kid="sk_unknown"))
 
 
 @pytest.mark.parametrize(

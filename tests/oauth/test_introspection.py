@@ -92,7 +92,7 @@ def test_a_token_signed_by_someone_else_is_inactive(app, partner_world, services
         },
         foreign_key,
         algorithm="ES256",
-        headers={"kid": "key_foreign", "typ": "at+jwt"},
+        headers={"kid": "sk_foreign", "typ": "at+jwt"},
     )
     assert introspect(flow.http, forged, *services["platform"]).get_json() == {"active": False}
 

@@ -94,7 +94,7 @@ def test_idp_keys_rotate_publishes_a_new_key(app):
     runner = CliRunner()
     result = runner.invoke(main, ["keys", "rotate"], obj=_script_info(app))
     assert result.exit_code == 0, result.output
-    assert "published key_" in result.output
+    assert "published sk_" in result.output
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count()).select_from(SigningKey)) == 2
         assert utcnow() < max(r.activates_at for r in db.session.scalars(db.select(SigningKey)))
