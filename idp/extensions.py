@@ -1,5 +1,8 @@
 """Unbound extensions, bound to an application in ``create_app``."""
 
+import functools
+
+from flask import current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
@@ -22,3 +25,16 @@ migrate = Migrate()
 api = Api()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+@functools.cache
+def _redis_for(url: str):
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+
+def shared_redis():
+    """The Redis every instance shares (``IDP_REDIS_URL``), or None in the embedded setup."""
+    url = current_app.config.get("IDP_REDIS_URL")
+    return _redis_for(url) if url else None

@@ -139,6 +139,17 @@ def _clean_database(request):
 
 
 @pytest.fixture
+def redis_instances(app, database_url, redis_prefix):
+    """Two more instances over the test database, sharing one fresh Redis namespace."""
+    from tests.instances import dispose, make_instance
+
+    prefix = f"{redis_prefix}instances-{secrets.token_hex(3)}:"
+    pair = [make_instance(database_url, prefix) for _ in range(2)]
+    yield pair
+    dispose(*pair)
+
+
+@pytest.fixture
 def app_ctx(app):
     with app.app_context():
         yield app

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
+from idp import changes
 from idp.apikeys.keyformat import generate_key, hash_key, parse_lookup_id
 from idp.apikeys.models import ChannelApiKey
 from idp.auth.enforce import enforce
@@ -237,19 +238,38 @@ _CHECK_QUERY = (
 )
 
 
-def check_key(text: str | None) -> KeyIdentity:
-    """Identify a presented key in one indexed query, or raise ``InvalidApiKey``.
+# What a gateway check reads; any change to these tables, committed anywhere,
+# drops every instance's cached check rows on its next request (``idp.changes``).
+KEY_STATE = changes.counter(
+    "api-keys",
+    "channel_api_keys",
+    "channels",
+    "consent_grants",
+    "consent_grant_channels",
+    inserts=True,
+)
+_checked = changes.cache("api-key-checks", KEY_STATE, max_entries=20_000)
 
-    Nothing is cached in the process, so a revocation committed by any
-    instance refuses the key on the very next check everywhere.
+
+def _read_check_row(lookup_id: str):
+    # A read-only autocommit connection: one round trip, no BEGIN/ROLLBACK around it.
+    with db.engine.connect() as conn:
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+        return conn.execute(_CHECK_QUERY, {"lookup_id": lookup_id}).first()
+
+
+def check_key(text: str | None) -> KeyIdentity:
+    """Identify a presented key, or raise ``InvalidApiKey``.
+
+    One indexed query, or with Redis a per-process copy of its row kept until
+    any key, channel or grant changes anywhere: a revocation committed by any
+    instance refuses the key on the very next check everywhere. The secret
+    and the key's state are checked on every call.
     """
     lookup_id = parse_lookup_id((text or "").strip())
     if lookup_id is None:
         raise InvalidApiKey("The API key is invalid or revoked.")
-    # A read-only autocommit connection: one round trip, no BEGIN/ROLLBACK around it.
-    with db.engine.connect() as conn:
-        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-        row = conn.execute(_CHECK_QUERY, {"lookup_id": lookup_id}).first()
+    row = _checked.get(lookup_id, lambda: _read_check_row(lookup_id))
     presented = hash_key(text.strip())
     stored = row.secret_hash if row is not None else _DUMMY_HASH
     if not hmac.compare_digest(presented, stored) or row is None:

@@ -9,9 +9,6 @@ import jwt
 from flask import current_app, g, request
 
 from idp.errors import DomainError
-from idp.extensions import db
-from idp.oauth.models import TokenFamily
-from idp.timeutil import utcnow
 from policies.actor import Actor
 
 
@@ -28,12 +25,10 @@ def api_audience() -> str:
 
 def family_is_active(sid: str | None) -> bool:
     """Whether the token family ``sid`` exists, is unrevoked and unexpired."""
-    if not sid:
-        return False
-    row = db.session.execute(
-        db.select(TokenFamily.revoked_at, TokenFamily.expires_at).where(TokenFamily.id == sid)
-    ).first()
-    return row is not None and row.revoked_at is None and row.expires_at > utcnow()
+    from idp.oauth.family_state import family_state
+
+    state = family_state(sid)
+    return state is not None and state.is_active
 
 
 def verify_access_token(token: str) -> dict:

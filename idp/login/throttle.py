@@ -11,7 +11,6 @@ instance), else in the database.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import time
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from datetime import UTC, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from idp.extensions import db
+from idp.extensions import db, shared_redis
 from idp.login.models import LoginFailure
 from idp.timeutil import utcnow
 
@@ -59,16 +58,8 @@ def _keys(email_normalized: str, address: str) -> list[tuple[Rule, str]]:
     ]
 
 
-@functools.cache
-def _redis_client(url: str):
-    import redis
-
-    return redis.Redis.from_url(url, socket_timeout=2)
-
-
 def _redis():
-    url = current_app.config.get("IDP_REDIS_URL")
-    return _redis_client(url) if url else None
+    return shared_redis()
 
 
 def _prefix() -> str:

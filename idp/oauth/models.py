@@ -71,35 +71,12 @@ class TokenFamily(db.Model):
         return self.revoked_at is None and self.expires_at > utcnow()
 
 
-class OAuthClient(db.Model, ClientMixin):
-    """A registered OAuth client.
+class ClientRules(ClientMixin):
+    """What a client may do, decided from its registration alone.
 
-    ``kind`` says who it is: ``hub`` (a first-party hub frontend, public, bound to
-    ``hub``), ``partner`` (a partner's confidential service or consent app, owned by
-    ``organization_id``), ``platform`` (our own services, e.g. provisioning).
-    Only the SHA-256 of the secret is stored; public clients have none.
+    Shared by the ``OAuthClient`` row and the immutable per-process snapshot of it
+    (``idp.oauth.client_cache``), so both answer Authlib identically.
     """
-
-    __tablename__ = "oauth_clients"
-    __table_args__ = (
-        one_of("kind", CLIENT_KINDS, "kind"),
-        one_of("hub", CLIENT_HUBS, "hub"),
-    )
-
-    client_id = sa.Column(sa.String(80), primary_key=True)
-    client_secret_hash = sa.Column(sa.String(64), nullable=True)
-    name = sa.Column(sa.String(200), nullable=False)
-    kind = sa.Column(sa.String(16), nullable=False, index=True)
-    hub = sa.Column(sa.String(16), nullable=False)
-    organization_id = sa.Column(
-        sa.String(40), sa.ForeignKey("organizations.id"), nullable=True, index=True
-    )
-    redirect_uris = sa.Column(sa.JSON, nullable=False, default=list)
-    post_logout_redirect_uris = sa.Column(sa.JSON, nullable=False, default=list)
-    scope = sa.Column(sa.Text, nullable=False, default="")
-    created_at = created_at_column()
-    secret_rotated_at = sa.Column(sa.DateTime, nullable=True)
-    deleted_at = sa.Column(sa.DateTime, nullable=True)
 
     @property
     def is_public(self) -> bool:
@@ -157,6 +134,37 @@ class OAuthClient(db.Model, ClientMixin):
             # The consent flow: the code tells the partner's server what was granted.
             grants.add("authorization_code")
         return frozenset(grants)
+
+
+class OAuthClient(db.Model, ClientRules):
+    """A registered OAuth client.
+
+    ``kind`` says who it is: ``hub`` (a first-party hub frontend, public, bound to
+    ``hub``), ``partner`` (a partner's confidential service or consent app, owned by
+    ``organization_id``), ``platform`` (our own services, e.g. provisioning).
+    Only the SHA-256 of the secret is stored; public clients have none.
+    """
+
+    __tablename__ = "oauth_clients"
+    __table_args__ = (
+        one_of("kind", CLIENT_KINDS, "kind"),
+        one_of("hub", CLIENT_HUBS, "hub"),
+    )
+
+    client_id = sa.Column(sa.String(80), primary_key=True)
+    client_secret_hash = sa.Column(sa.String(64), nullable=True)
+    name = sa.Column(sa.String(200), nullable=False)
+    kind = sa.Column(sa.String(16), nullable=False, index=True)
+    hub = sa.Column(sa.String(16), nullable=False)
+    organization_id = sa.Column(
+        sa.String(40), sa.ForeignKey("organizations.id"), nullable=True, index=True
+    )
+    redirect_uris = sa.Column(sa.JSON, nullable=False, default=list)
+    post_logout_redirect_uris = sa.Column(sa.JSON, nullable=False, default=list)
+    scope = sa.Column(sa.Text, nullable=False, default="")
+    created_at = created_at_column()
+    secret_rotated_at = sa.Column(sa.DateTime, nullable=True)
+    deleted_at = sa.Column(sa.DateTime, nullable=True)
 
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"

@@ -9,6 +9,7 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import Flask, current_app
 
 from idp.extensions import db
+from idp.oauth.client_cache import find_client
 from idp.oauth.exchange import TokenExchangeGrant
 from idp.oauth.grants import (
     CLIENT_AUTH,
@@ -19,16 +20,16 @@ from idp.oauth.grants import (
     RefreshTokenGrant,
     S256CodeChallenge,
 )
-from idp.oauth.models import OAuthClient
+from idp.oauth.models import ClientRules, TokenFamily
 from idp.oauth.revocation import revoke_family
 from idp.oauth.tokens_view import parse_token
 
 
-def query_client(client_id: str) -> OAuthClient | None:
-    """A registered, undeleted client."""
+def query_client(client_id: str) -> ClientRules | None:
+    """A registered, undeleted client (a per-process snapshot when Redis is configured)."""
     if not client_id or len(client_id) > 80:
         return None
-    client = db.session.get(OAuthClient, client_id)
+    client = find_client(client_id)
     return client if client is not None and client.deleted_at is None else None
 
 
@@ -53,8 +54,9 @@ class TokenRevocation(RevocationEndpoint):
 
     def revoke_token(self, token, request):
         """Revoke the family the token belongs to."""
-        if token.family is not None:
-            revoke_family(token.family, "revoked_by_client")
+        family = db.session.get(TokenFamily, token.family.id) if token.family else None
+        if family is not None:
+            revoke_family(family, "revoked_by_client")
 
 
 class TokenIntrospection(IntrospectionEndpoint):

@@ -12,6 +12,7 @@ from idp.auth.bearer import api_audience
 from idp.extensions import db
 from idp.ids import PREFIXES, new_id
 from idp.keys.service import sign_jwt
+from idp.oauth import client_cache
 from idp.oauth.models import TokenFamily
 from idp.timeutil import utcnow
 
@@ -32,15 +33,22 @@ def open_family(
     return family
 
 
-def standing_machine_family(*, client_id: str, organization_id: str | None) -> TokenFamily:
+def standing_machine_family(
+    *, client_id: str, organization_id: str | None
+) -> TokenFamily | client_cache.StandingFamily:
     """The family shared by a service client's client-credentials tokens; opened when missing.
 
     Issuing a machine token then writes nothing, which keeps the token endpoint
     near the cost of signing. Revoking any of these tokens (RFC 7009), deleting the
     client or its family's end revokes them all; the client simply asks again.
     The family outlives every token minted from it by at least one token lifetime.
+    With Redis, the process remembers it (``client_cache``) until that family's
+    revocation or any client change moves the shared counter.
     """
     access_ttl = current_app.config["IDP_ACCESS_TOKEN_TTL"]
+    known = client_cache.standing_family(client_id, min_remaining=access_ttl)
+    if known is not None:
+        return known
     family = db.session.scalar(
         db.select(TokenFamily)
         .where(
@@ -53,6 +61,7 @@ def standing_machine_family(*, client_id: str, organization_id: str | None) -> T
         .limit(1)
     )
     if family is None:
+        # Not remembered until a later request finds it committed.
         family = open_family(
             client_id=client_id,
             user_id=None,
@@ -60,6 +69,8 @@ def standing_machine_family(*, client_id: str, organization_id: str | None) -> T
             lifetime=max(current_app.config["IDP_REFRESH_TOKEN_TTL"], 2 * access_ttl),
         )
         db.session.flush()
+    else:
+        client_cache.remember_standing_family(client_id, family)
     return family
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import jwt
 
 from idp.extensions import db
+from idp.oauth.family_state import FamilyState, family_state
 from idp.oauth.models import RefreshToken, TokenFamily, sha256_hex
 from idp.timeutil import utcnow
 
@@ -18,7 +19,7 @@ class PresentedToken:
 
     kind: str  # "access_token" or "refresh_token"
     client_id: str
-    family: TokenFamily | None
+    family: FamilyState | TokenFamily | None
     claims: dict = field(default_factory=dict)
     expires_at: int = 0
     rotated: bool = False
@@ -56,7 +57,7 @@ def parse_access_token(value: str) -> PresentedToken | None:
         claims = verify_jwt(value, audience=api_audience(), typ="at+jwt")
     except (jwt.InvalidTokenError, ValueError):
         return None
-    family = db.session.get(TokenFamily, claims.get("sid") or "")
+    family = family_state(claims.get("sid"))
     return PresentedToken(
         kind="access_token",
         client_id=claims.get("client_id", ""),

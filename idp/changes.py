@@ -1,0 +1,197 @@
+"""Per-process caches that every instance drops on its next request after a commit changes them.
+
+The hot paths (the token endpoint, introspection, bearer checks, the API-key
+gateway check) read the same few rows over and over. With Redis configured,
+each process keeps what it read in a ``Cache``, valid while a change counter
+in Redis still holds the value it was read under:
+
+* every counter watches the tables its entries are read from. Session hooks
+  note each flush or bulk ``UPDATE``/``DELETE`` that touches a watched table
+  and, *after* the commit, increment that counter (one pipelined round
+  trip), so no write path can forget to;
+* the first cache lookup of a request reads every counter at once (one
+  ``MGET``); an entry read under another value is read again.
+
+A change committed by any instance is therefore seen by every instance on
+its next request: a revoked key, token family or client is refused at once.
+Without Redis, or while Redis cannot be read, every lookup reads the
+database. Should an increment be lost after a commit, no entry outlives
+``MAX_AGE`` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app, g, has_app_context, has_request_context
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from idp.extensions import shared_redis
+
+log = logging.getLogger(__name__)
+
+MAX_AGE = 30.0  # seconds: the backstop should an increment be lost
+_MARKS = "idp_changed_counters"
+_UNREAD = object()
+
+
+@dataclass(frozen=True)
+class Counter:
+    """A change counter and the tables whose changes move it."""
+
+    name: str
+    tables: frozenset[str]
+    inserts: bool  # whether a new row moves it too (not only changed or deleted ones)
+
+
+_COUNTERS: dict[str, Counter] = {}
+
+
+def counter(name: str, *tables: str, inserts: bool = False) -> Counter:
+    """Declare (once) the counter ``name``, moved by changes to ``tables``."""
+    declared = Counter(name, frozenset(tables), inserts)
+    existing = _COUNTERS.setdefault(name, declared)
+    if existing != declared:
+        raise ValueError(f"change counter {name!r} declared twice with different tables")
+    return existing
+
+
+@dataclass
+class Cache:
+    """Values read from the database, kept per application and process under one counter."""
+
+    name: str
+    counter: Counter
+    max_entries: int = 10_000
+
+    def get(self, key: Hashable, load: Callable[[], Any]) -> Any:
+        """The cached value of ``key``, else ``load()`` (a None result is never kept)."""
+        version = _versions().get(self.counter.name)
+        if version is None:
+            return load()
+        store = _store(self.name)
+        entry = store.get(key)
+        now = time.monotonic()
+        if entry is not None and entry[0] == version and now - entry[1] <= MAX_AGE:
+            return entry[2]
+        value = load()
+        if value is not None:
+            if len(store) >= self.max_entries:
+                store.clear()
+            store[key] = (version, now, value)
+        return value
+
+    def put(self, key: Hashable, value: Any) -> None:
+        """Keep ``value`` (read by the caller in this request) under the current counter."""
+        version = _versions().get(self.counter.name)
+        if version is not None and value is not None:
+            store = _store(self.name)
+            if len(store) >= self.max_entries:
+                store.clear()
+            store[key] = (version, time.monotonic(), value)
+
+
+def _store(name: str) -> dict:
+    return current_app.extensions.setdefault("idp_caches", {}).setdefault(name, {})
+
+
+def _redis_key(name: str) -> str:
+    return current_app.config["IDP_REDIS_PREFIX"] + "changes:" + name
+
+
+def _versions() -> dict[str, bytes]:
+    """Every counter's value, read once per request; empty when caches must not be used."""
+    if not has_request_context():
+        return {}  # a long-lived worker or CLI context would keep its first reading
+    cached = g.get("idp_change_versions", _UNREAD)
+    if cached is not _UNREAD:
+        return cached
+    versions: dict[str, bytes] = {}
+    redis = shared_redis()
+    if redis is not None and _COUNTERS:
+        names = sorted(_COUNTERS)
+        try:
+            values = redis.mget([_redis_key(name) for name in names])
+            versions = {name: value or b"0" for name, value in zip(names, values, strict=True)}
+        except Exception:  # a Redis outage must not stop logins: read the rows instead
+            log.warning("change counters unreadable; caches bypassed for this request")
+    g.idp_change_versions = versions
+    return versions
+
+
+def _forget(names: set[str]) -> None:
+    caches = current_app.extensions.get("idp_caches", {})
+    for cache_name in list(caches):
+        if _CACHES.get(cache_name) in names:
+            caches[cache_name].clear()
+    g.pop("idp_change_versions", None)
+
+
+_CACHES: dict[str, str] = {}  # cache name -> counter name
+
+
+def cache(name: str, counter_: Counter, *, max_entries: int = 10_000) -> Cache:
+    """A cache named ``name`` whose entries ``counter_`` invalidates."""
+    if _CACHES.setdefault(name, counter_.name) != counter_.name:
+        raise ValueError(f"cache {name!r} declared twice")
+    return Cache(name, counter_, max_entries)
+
+
+def _mark(session: Session, table: str, *, inserted: bool) -> None:
+    for watched in _COUNTERS.values():
+        if table in watched.tables and (watched.inserts or not inserted):
+            session.info.setdefault(_MARKS, set()).add(watched.name)
+
+
+@event.listens_for(Session, "before_flush")
+def _note_flushed_changes(session: Session, flush_context, instances) -> None:
+    for obj in session.new:
+        _mark(session, _table_of(obj), inserted=True)
+    for obj in (*session.dirty, *session.deleted):
+        _mark(session, _table_of(obj), inserted=False)
+
+
+def _table_of(obj) -> str:
+    table = getattr(obj, "__table__", None)
+    return table.name if table is not None else ""
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_bulk_changes(state) -> None:
+    if state.is_update or state.is_delete:
+        table = getattr(state.statement, "table", None)
+        if table is not None and getattr(table, "name", None):
+            _mark(state.session, table.name, inserted=False)
+
+
+@event.listens_for(Session, "after_commit")
+def _announce_changes(session: Session) -> None:
+    names = session.info.pop(_MARKS, None)
+    if not names or not has_app_context():
+        return
+    _forget(names)
+    redis = shared_redis()
+    if redis is None:
+        return
+    try:
+        pipe = redis.pipeline(transaction=False)
+        for name in sorted(names):
+            pipe.incr(_redis_key(name))
+        pipe.execute()
+    except Exception:
+        log.error(
+            "change counters %s not incremented; other instances may serve old entries "
+            "for up to %s s",
+            sorted(names),
+            MAX_AGE,
+        )
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_changes(session: Session) -> None:
+    session.info.pop(_MARKS, None)

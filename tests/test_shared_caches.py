@@ -1,0 +1,153 @@
+"""With Redis, instances cache hot rows; a change committed through any of them is seen at once.
+
+Two applications over one database and one Redis namespace stand for two
+instances. Every check is first served from the second instance's memory (the
+tests prove it reads nothing), then a change goes through the first instance,
+and the very next request to the second must reflect it.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from idp.extensions import db
+from tests.channels.conftest import provisioning_bearer
+from tests.consent.factories import make_grant
+from tests.factories import bearer_for, make_channel, make_org, make_user
+from tests.instances import Reads, dispose, make_instance
+
+pytestmark = pytest.mark.redis
+
+CHECK = "/v1/api-keys/check"
+
+
+@pytest.fixture
+def keyed(app):
+    """A client's live channel granted to a partner, with the actors that manage its keys."""
+    with app.app_context():
+        shop, partner, support = make_org("client"), make_org("partner"), make_org("support")
+        channel = make_channel(shop)
+        grant = make_grant(shop, partner, [channel])
+        world = {
+            "shop": shop.id,
+            "partner": partner.id,
+            "channel": channel.id,
+            "grant": grant.id,
+            "shop_auth": bearer_for(make_user("client", shop, "owner"), shop),
+            "partner_auth": bearer_for(make_user("partner", partner, "owner"), partner),
+            "provisioning": provisioning_bearer(support),
+        }
+        db.session.remove()
+    world["keys_url"] = f"/v1/partners/{world['partner']}/channels/{world['channel']}/api-keys"
+    return world
+
+
+def _check(instance, key: str) -> int:
+    return instance.test_client().get(CHECK, headers={"D360-API-KEY": key}).status_code
+
+
+def _new_key(instance, world) -> dict:
+    response = instance.test_client().post(world["keys_url"], headers=world["partner_auth"])
+    assert response.status_code == 201, response.text
+    return response.get_json()
+
+
+def test_a_warm_instance_checks_a_key_without_a_query(redis_instances, keyed):
+    one, two = redis_instances
+    key = _new_key(one, keyed)["api_key"]
+    assert _check(two, key) == 200
+    with Reads(two, "channel_api_keys") as reads:
+        assert [_check(two, key) for _ in range(3)] == [200, 200, 200]
+    assert reads.count == 0
+    # A wrong secret for the same lookup id is refused from the cached row too.
+    assert _check(two, key[:-8] + "AAAAAAAA") == 401
+
+
+def test_a_revoked_key_is_refused_by_the_other_instance_on_its_next_check(redis_instances, keyed):
+    one, two = redis_instances
+    created = _new_key(one, keyed)
+    assert _check(two, created["api_key"]) == 200
+    revoked = one.test_client().delete(
+        f"{keyed['keys_url']}/{created['id']}", headers=keyed["partner_auth"]
+    )
+    assert revoked.status_code == 204
+    assert _check(two, created["api_key"]) == 401
+
+
+def test_a_new_key_retires_the_old_one_everywhere(redis_instances, keyed):
+    one, two = redis_instances
+    first = _new_key(one, keyed)["api_key"]
+    assert _check(two, first) == 200
+    second = _new_key(one, keyed)["api_key"]
+    assert _check(two, first) == 401
+    assert _check(two, second) == 200
+
+
+def test_a_revoked_grant_ends_the_partners_key_everywhere(redis_instances, keyed):
+    one, two = redis_instances
+    key = _new_key(one, keyed)["api_key"]
+    assert _check(two, key) == 200
+    url = f"/v1/clients/{keyed['shop']}/grants/{keyed['grant']}"
+    assert one.test_client().delete(url, headers=keyed["shop_auth"]).status_code == 204
+    assert _check(two, key) == 401
+
+
+def test_a_suspended_channel_refuses_its_keys_everywhere(redis_instances, keyed):
+    # The status change is a compare-and-set UPDATE statement, not a flushed row.
+    one, two = redis_instances
+    key = _new_key(one, keyed)["api_key"]
+    assert _check(two, key) == 200
+    moved = one.test_client().post(
+        f"/v1/channels/{keyed['channel']}/status",
+        json={"status": "suspended", "reason": "billing"},
+        headers=keyed["provisioning"],
+    )
+    assert moved.status_code == 200, moved.text
+    assert _check(two, key) == 401
+
+
+def _me(instance, auth) -> int:
+    return instance.test_client().get("/oauth/userinfo", headers=auth).status_code
+
+
+def test_a_revoked_login_is_refused_by_every_instance_on_its_next_request(redis_instances, app):
+    one, two = redis_instances
+    with app.app_context():
+        shop = make_org("client")
+        user = make_user("client", shop, "owner")
+        support = make_org("support")
+        auth = bearer_for(user, shop)
+        admin = bearer_for(make_user("support", support, "admin"), support)
+        user_id = user.id
+        db.session.remove()
+    assert _me(two, auth) == 200
+    with Reads(two, "token_families") as reads:
+        assert _me(two, auth) == 200
+    assert reads.count == 0
+    ended = one.test_client().post(
+        f"/v1/support/accounts/{user_id}/end-sessions",
+        json={"ticket": "T-1", "reason": "lost laptop"},
+        headers=admin,
+    )
+    assert ended.status_code == 200, ended.text
+    assert _me(two, auth) == 401
+
+
+def test_without_a_reachable_redis_every_check_reads_the_database(app, database_url, keyed):
+    # Nothing listens on port 9: counters cannot be read, so nothing is served from memory.
+    prefix = f"down-{secrets.token_hex(3)}:"
+    up = make_instance(database_url, prefix, redis_url=None)
+    down = make_instance(database_url, prefix, redis_url="redis://127.0.0.1:9/0")
+    try:
+        created = _new_key(up, keyed)
+        assert _check(down, created["api_key"]) == 200
+        with Reads(down, "channel_api_keys") as reads:
+            assert _check(down, created["api_key"]) == 200
+        assert reads.count == 1
+        url = f"{keyed['keys_url']}/{created['id']}"
+        assert up.test_client().delete(url, headers=keyed["partner_auth"]).status_code == 204
+        assert _check(down, created["api_key"]) == 401
+    finally:
+        dispose(up, down)
