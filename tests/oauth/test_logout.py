@@ -98,4 +98,3 @@ def test_a_session_cookie_copied_before_logout_is_dead_after_it(app, partner_wor
     flow.http.client.set_cookie("idp_session", copied)
     again = type(flow)(flow.http, nonce="replayed-cookie").authorize()
     assert "/login?" in again.headers["Location"]
-
