@@ -10,21 +10,32 @@ in Redis still holds the value it was read under:
   and, *after* the commit, increment that counter (one pipelined round
   trip), so no write path can forget to;
 * the first cache lookup of a request reads every counter at once (one
-  ``MGET``); an entry read under another value is read again.
+  ``MGET`` on a connection of its own per thread, about a quarter of the
+  client library's full command path); an entry read under another value
+  is read again.
 
 A change committed by any instance is therefore seen by every instance on
 its next request: a revoked key, token family or client is refused at once.
 Without Redis, or while Redis cannot be read, every lookup reads the
-database. Should an increment be lost after a commit, no entry outlives
-``MAX_AGE`` seconds.
+database.
+
+A counter never returns to a value it held: it starts at a random base far
+above what ``INCR`` on a missing key gives, so a Redis restart (which loses
+the counters) cannot make an old entry look current. An increment that fails
+after a commit is retried before this process next reads the counters; should
+one still be lost (the process dies between its commit and the increment), no
+entry outlives ``MAX_AGE`` seconds.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import secrets
+import threading
 import time
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app, g, has_app_context, has_request_context
@@ -36,6 +47,9 @@ from idp.extensions import shared_redis
 log = logging.getLogger(__name__)
 
 MAX_AGE = 30.0  # seconds: the backstop should an increment be lost
+REDIAL_AFTER = 1.0  # seconds a broken counter connection waits before dialling again
+# Counters live at or above this; a lower value was made by INCR on a missing key.
+BASE_FLOOR = 1 << 40
 _MARKS = "idp_changed_counters"
 _UNREAD = object()
 
@@ -115,13 +129,94 @@ def _versions() -> dict[str, bytes]:
     redis = shared_redis()
     if redis is not None and _COUNTERS:
         names = sorted(_COUNTERS)
-        try:
-            values = redis.mget([_redis_key(name) for name in names])
-            versions = {name: value or b"0" for name, value in zip(names, values, strict=True)}
-        except Exception:  # a Redis outage must not stop logins: read the rows instead
+        keys = [_redis_key(name) for name in names]
+        values = _read_counters(redis, keys) if _announce_pending(redis) else None
+        if values is None:
             log.warning("change counters unreadable; caches bypassed for this request")
+        else:
+            versions = dict(zip(names, values, strict=True))
     g.idp_change_versions = versions
     return versions
+
+
+@dataclass
+class _Link:
+    """One thread's own connection for reading the counters."""
+
+    pid: int
+    connection: Any
+    down_until: float = 0.0
+    commands: dict[tuple[str, ...], Any] = field(default_factory=dict)  # packed MGETs
+
+
+_links = threading.local()
+
+
+def _link(redis) -> _Link:
+    pool = redis.connection_pool
+    links = _links.__dict__.setdefault("by_pool", {})
+    link = links.get(id(pool))
+    if link is None or link.pid != os.getpid():  # a forked worker dials its own
+        link = _Link(os.getpid(), pool.connection_class(**pool.connection_kwargs))
+        links[id(pool)] = link
+    return link
+
+
+def _read_counters(redis, keys: list[str]) -> list[bytes] | None:
+    """The counters' values, each made current-and-unique if missing; None if Redis fails."""
+    link = _link(redis)
+    if time.monotonic() < link.down_until:
+        return None  # do not make every request wait for a dial that just failed
+    connection = link.connection
+    try:
+        # Straight onto the connection: the pool, retry and health-check layers of
+        # the full command path cost three times the round trip itself.
+        packed = link.commands.get(tuple(keys))
+        if packed is None:
+            packed = link.commands[tuple(keys)] = connection.pack_command("MGET", *keys)
+        connection.send_packed_command(packed, False)
+        values = connection.read_response()
+        return [
+            value if value is not None and int(value) >= BASE_FLOOR else _rebase(redis, key)
+            for key, value in zip(keys, values, strict=True)
+        ]
+    except Exception:  # any failure: drop the connection, read the database meanwhile
+        connection.disconnect()
+        link.down_until = time.monotonic() + REDIAL_AFTER
+        return None
+
+
+def _rebase(redis, key: str) -> bytes:
+    """Move a missing (or freshly INCRed) counter to a random base no entry was read under."""
+    return str(redis.incrby(key, BASE_FLOOR + secrets.randbits(52))).encode()
+
+
+_pending: dict[int, set[str]] = {}  # id(redis client) -> counter keys whose INCR failed
+_pending_lock = threading.Lock()
+
+
+def _announce(redis, keys: set[str]) -> bool:
+    """Increment ``keys`` in one round trip; remember them for a retry if Redis fails."""
+    try:
+        pipe = redis.pipeline(transaction=False)
+        for key in sorted(keys):
+            pipe.incr(key)
+        pipe.execute()
+        return True
+    except Exception:
+        with _pending_lock:
+            _pending.setdefault(id(redis), set()).update(keys)
+        return False
+
+
+def _announce_pending(redis) -> bool:
+    """Retry increments that failed after earlier commits; False while they still fail."""
+    if not _pending.get(id(redis)):
+        return True
+    with _pending_lock:
+        keys = _pending.pop(id(redis), set())
+    # Until the others have heard of those changes, this process reads the database.
+    return not keys or _announce(redis, keys)
 
 
 def _forget(names: set[str]) -> None:
@@ -176,17 +271,10 @@ def _announce_changes(session: Session) -> None:
         return
     _forget(names)
     redis = shared_redis()
-    if redis is None:
-        return
-    try:
-        pipe = redis.pipeline(transaction=False)
-        for name in sorted(names):
-            pipe.incr(_redis_key(name))
-        pipe.execute()
-    except Exception:
+    if redis is not None and not _announce(redis, {_redis_key(name) for name in names}):
         log.error(
-            "change counters %s not incremented; other instances may serve old entries "
-            "for up to %s s",
+            "change counters %s not incremented; retried before this process reads them "
+            "again, and no entry elsewhere outlives %s s",
             sorted(names),
             MAX_AGE,
         )

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
+
 import sqlalchemy as sa
 
 from idp import create_app
@@ -39,3 +43,69 @@ class Reads:
 
     def __exit__(self, *exc):
         sa.event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+class Partition:
+    """A TCP forwarder to a real server that a test can cut and mend, as a network fault would.
+
+    While cut, every forwarded connection is closed and new ones are closed on arrival.
+    """
+
+    def __init__(self, host: str, port: int):
+        self.target = (host, port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.cut_off = False
+        self.open: list[socket.socket] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, path: str = "/0") -> str:
+        """A redis:// URL that reaches the server through this forwarder."""
+        return f"redis://127.0.0.1:{self.port}{path}"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                inbound, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.cut_off:
+                inbound.close()
+                continue
+            outbound = socket.create_connection(self.target)
+            with self.lock:
+                self.open += [inbound, outbound]
+            for src, dst in ((inbound, outbound), (outbound, inbound)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (src, dst):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        """Drop every forwarded connection and refuse new ones."""
+        self.cut_off = True
+        with self.lock:
+            for sock in self.open:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+                sock.close()
+            self.open.clear()
+
+    def mend(self) -> None:
+        """Forward again."""
+        self.cut_off = False
+
+    def close(self) -> None:
+        """Stop listening and drop everything."""
+        self.cut()
+        self.listener.close()

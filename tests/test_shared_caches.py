@@ -9,14 +9,18 @@ and the very next request to the second must reflect it.
 from __future__ import annotations
 
 import secrets
+from urllib.parse import urlsplit
 
 import pytest
+import redis
 
+from idp import changes
 from idp.extensions import db
 from tests.channels.conftest import provisioning_bearer
+from tests.conftest import REDIS_URL
 from tests.consent.factories import make_grant
 from tests.factories import bearer_for, make_channel, make_org, make_user
-from tests.instances import Reads, dispose, make_instance
+from tests.instances import Partition, Reads, dispose, make_instance
 
 pytestmark = pytest.mark.redis
 
@@ -151,3 +155,67 @@ def test_without_a_reachable_redis_every_check_reads_the_database(app, database_
         assert _check(down, created["api_key"]) == 401
     finally:
         dispose(up, down)
+
+
+def _revoke(instance, world, key_id: str) -> int:
+    url = f"{world['keys_url']}/{key_id}"
+    return instance.test_client().delete(url, headers=world["partner_auth"]).status_code
+
+
+def test_counters_lost_in_a_redis_restart_never_make_an_old_entry_current(
+    redis_instances, keyed, redis_prefix
+):
+    # Redis keeps nothing on disk: a restart loses every counter. The changes that
+    # follow must not climb back to a value some instance cached a row under.
+    one, two = redis_instances
+    created = _new_key(one, keyed)
+    assert _check(two, created["api_key"]) == 200
+    server = redis.Redis.from_url(REDIS_URL)
+    prefix = one.config["IDP_REDIS_PREFIX"]
+    values = server.mget(server.keys(prefix + "changes:*"))
+    assert values and all(int(v) >= changes.BASE_FLOOR for v in values)
+    server.delete(*server.keys(prefix + "changes:*"))  # the restart
+
+    assert _revoke(one, keyed, created["id"]) == 204
+    assert _check(two, created["api_key"]) == 401
+
+
+@pytest.fixture
+def partition():
+    target = urlsplit(REDIS_URL)
+    link = Partition(target.hostname, target.port or 6379)
+    yield link
+    link.close()
+
+
+def test_an_increment_lost_to_a_partition_is_sent_as_soon_as_redis_is_back(
+    app, database_url, keyed, partition
+):
+    prefix = f"partition-{secrets.token_hex(3)}:"
+    writer = make_instance(database_url, prefix, redis_url=partition.url())
+    reader = make_instance(database_url, prefix)
+    try:
+        created = _new_key(writer, keyed)
+        assert _check(reader, created["api_key"]) == 200
+        partition.cut()
+        # Revoking works while the writer cannot reach Redis...
+        assert _revoke(writer, keyed, created["id"]) == 204
+        assert _check(writer, created["api_key"]) == 401
+        partition.mend()
+        # ...and the writer's next request announces it before anything else.
+        assert _check(writer, created["api_key"]) == 401
+        assert _check(reader, created["api_key"]) == 401
+    finally:
+        dispose(writer, reader)
+
+
+def test_a_dropped_counter_connection_costs_one_database_read(redis_instances, keyed, monkeypatch):
+    one, two = redis_instances
+    key = _new_key(one, keyed)["api_key"]
+    assert _check(two, key) == 200
+    redis.Redis.from_url(REDIS_URL).client_kill_filter(_type="normal", skipme=True)
+    monkeypatch.setattr(changes, "REDIAL_AFTER", 0.0)
+    with Reads(two, "channel_api_keys") as reads:
+        assert _check(two, key) == 200  # counters unreadable: the row is read
+        assert [_check(two, key) for _ in range(3)] == [200, 200, 200]
+    assert reads.count == 1
