@@ -7,8 +7,12 @@ in Redis still holds the value it was read under:
 
 * every counter watches the tables its entries are read from. Session hooks
   note each flush or bulk ``UPDATE``/``DELETE`` that touches a watched table
-  and, *after* the commit, increment that counter (one pipelined round
-  trip), so no write path can forget to;
+  and increment that counter twice: as the change reaches the database
+  (inside the transaction) and again after the commit, so no write path can
+  forget to. The second increment drops what other instances read while the
+  transaction was open; the first one means that should the second be lost,
+  only rows read during that transaction can be stale, not everything cached
+  before it;
 * the first cache lookup of a request reads every counter at once (one
   ``MGET`` on a connection of its own per thread, about a quarter of the
   client library's full command path); an entry read under another value
@@ -24,7 +28,7 @@ above what ``INCR`` on a missing key gives, so a Redis restart (which loses
 the counters) cannot make an old entry look current. An increment that fails
 after a commit is retried before this process next reads the counters; should
 one still be lost (the process dies between its commit and the increment), no
-entry outlives ``MAX_AGE`` seconds.
+entry read during that transaction outlives ``MAX_AGE`` seconds.
 """
 
 from __future__ import annotations
@@ -46,11 +50,11 @@ from idp.extensions import shared_redis
 
 log = logging.getLogger(__name__)
 
-MAX_AGE = 30.0  # seconds: the backstop should an increment be lost
+MAX_AGE = 300.0  # seconds: the backstop should a post-commit increment be lost
 REDIAL_AFTER = 1.0  # seconds a broken counter connection waits before dialling again
 # Counters live at or above this; a lower value was made by INCR on a missing key.
 BASE_FLOOR = 1 << 40
-_MARKS = "idp_changed_counters"
+_MARKS = "idp_changed_counters"  # session.info: counters this transaction moves
 _UNREAD = object()
 
 
@@ -60,15 +64,19 @@ class Counter:
 
     name: str
     tables: frozenset[str]
-    inserts: bool  # whether a new row moves it too (not only changed or deleted ones)
+    # Tables whose new rows move it too: those a cached answer reads by a link
+    # that a new row can add (a row that did not exist was never cached).
+    inserts: frozenset[str]
 
 
 _COUNTERS: dict[str, Counter] = {}
 
 
-def counter(name: str, *tables: str, inserts: bool = False) -> Counter:
+def counter(name: str, *tables: str, inserts: tuple[str, ...] = ()) -> Counter:
     """Declare (once) the counter ``name``, moved by changes to ``tables``."""
-    declared = Counter(name, frozenset(tables), inserts)
+    if not set(inserts) <= set(tables):
+        raise ValueError(f"change counter {name!r}: inserts of a table it does not watch")
+    declared = Counter(name, frozenset(tables), frozenset(inserts))
     existing = _COUNTERS.setdefault(name, declared)
     if existing != declared:
         raise ValueError(f"change counter {name!r} declared twice with different tables")
@@ -237,18 +245,34 @@ def cache(name: str, counter_: Counter, *, max_entries: int = 10_000) -> Cache:
     return Cache(name, counter_, max_entries)
 
 
-def _mark(session: Session, table: str, *, inserted: bool) -> None:
-    for watched in _COUNTERS.values():
-        if table in watched.tables and (watched.inserts or not inserted):
-            session.info.setdefault(_MARKS, set()).add(watched.name)
+def _moved_by(table: str, *, inserted: bool) -> set[str]:
+    return {
+        watched.name
+        for watched in _COUNTERS.values()
+        if table in (watched.inserts if inserted else watched.tables)
+    }
+
+
+def _mark(session: Session, names: set[str]) -> None:
+    """Note that this transaction moves ``names``; increment the new ones right away."""
+    marked = session.info.setdefault(_MARKS, set())
+    new = names - marked
+    if not new:
+        return
+    marked |= new
+    redis = shared_redis() if has_app_context() else None
+    if redis is not None:
+        _announce(redis, {_redis_key(name) for name in new})
 
 
 @event.listens_for(Session, "before_flush")
 def _note_flushed_changes(session: Session, flush_context, instances) -> None:
+    names: set[str] = set()
     for obj in session.new:
-        _mark(session, _table_of(obj), inserted=True)
+        names |= _moved_by(_table_of(obj), inserted=True)
     for obj in (*session.dirty, *session.deleted):
-        _mark(session, _table_of(obj), inserted=False)
+        names |= _moved_by(_table_of(obj), inserted=False)
+    _mark(session, names)
 
 
 def _table_of(obj) -> str:
@@ -261,7 +285,7 @@ def _note_bulk_changes(state) -> None:
     if state.is_update or state.is_delete:
         table = getattr(state.statement, "table", None)
         if table is not None and getattr(table, "name", None):
-            _mark(state.session, table.name, inserted=False)
+            _mark(state.session, _moved_by(table.name, inserted=False))
 
 
 @event.listens_for(Session, "after_commit")

@@ -219,3 +219,27 @@ def test_a_dropped_counter_connection_costs_one_database_read(redis_instances, k
         assert _check(two, key) == 200  # counters unreadable: the row is read
         assert [_check(two, key) for _ in range(3)] == [200, 200, 200]
     assert reads.count == 1
+
+
+def test_a_writer_that_dies_after_its_commit_has_already_moved_the_counters(
+    app, database_url, keyed, partition
+):
+    # The post-commit increment never happens: Redis is cut off right after the
+    # change reached the database, and the writer is gone before it could retry.
+    from idp.apikeys.models import ChannelApiKey
+    from idp.timeutil import utcnow
+
+    prefix = f"dying-{secrets.token_hex(3)}:"
+    writer = make_instance(database_url, prefix, redis_url=partition.url())
+    reader = make_instance(database_url, prefix)
+    try:
+        created = _new_key(writer, keyed)
+        assert _check(reader, created["api_key"]) == 200
+        with writer.app_context():
+            db.session.get(ChannelApiKey, created["id"]).revoked_at = utcnow()
+            db.session.flush()
+            partition.cut()
+            db.session.commit()
+        assert _check(reader, created["api_key"]) == 401
+    finally:
+        dispose(writer, reader)

@@ -240,13 +240,15 @@ _CHECK_QUERY = (
 
 # What a gateway check reads; any change to these tables, committed anywhere,
 # drops every instance's cached check rows on its next request (``idp.changes``).
+# Of new rows only a grant's new channel matters: it can newly cover a cached
+# key's channel, while a new key, channel or grant was never cached.
 KEY_STATE = changes.counter(
     "api-keys",
     "channel_api_keys",
     "channels",
     "consent_grants",
     "consent_grant_channels",
-    inserts=True,
+    inserts=("consent_grant_channels",),
 )
 _checked = changes.cache("api-key-checks", KEY_STATE, max_entries=20_000)
 

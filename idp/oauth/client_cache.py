@@ -20,7 +20,7 @@ from idp.oauth.family_state import FAMILIES
 from idp.oauth.models import ClientRules, OAuthClient, TokenFamily
 from idp.timeutil import utcnow
 
-CLIENTS = changes.counter("oauth-clients", "oauth_clients", inserts=True)
+CLIENTS = changes.counter("oauth-clients", "oauth_clients", inserts=("oauth_clients",))
 _clients = changes.cache("oauth-clients", CLIENTS)
 _standing = changes.cache("standing-families", FAMILIES)
 
