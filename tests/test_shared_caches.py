@@ -188,25 +188,29 @@ def partition():
     link.close()
 
 
-def test_an_increment_lost_to_a_partition_is_sent_as_soon_as_redis_is_back(
-    app, database_url, keyed, partition
-):
+@pytest.fixture
+def writer_and_reader(app, database_url, partition):
+    """A writer that reaches Redis through ``partition``, and a reader that reaches it directly."""
     prefix = f"partition-{secrets.token_hex(3)}:"
-    writer = make_instance(database_url, prefix, redis_url=partition.url())
-    reader = make_instance(database_url, prefix)
-    try:
-        created = _new_key(writer, keyed)
-        assert _check(reader, created["api_key"]) == 200
-        partition.cut()
-        # Revoking works while the writer cannot reach Redis...
-        assert _revoke(writer, keyed, created["id"]) == 204
-        assert _check(writer, created["api_key"]) == 401
-        partition.mend()
-        # ...and the writer's next request announces it before anything else.
-        assert _check(writer, created["api_key"]) == 401
-        assert _check(reader, created["api_key"]) == 401
-    finally:
-        dispose(writer, reader)
+    pair = make_instance(database_url, prefix, partition.url()), make_instance(database_url, prefix)
+    yield pair
+    dispose(*pair)
+
+
+def test_an_increment_lost_to_a_partition_is_sent_as_soon_as_redis_is_back(
+    writer_and_reader, keyed, partition
+):
+    writer, reader = writer_and_reader
+    created = _new_key(writer, keyed)
+    assert _check(reader, created["api_key"]) == 200
+    partition.cut()
+    # Revoking works while the writer cannot reach Redis...
+    assert _revoke(writer, keyed, created["id"]) == 204
+    assert _check(writer, created["api_key"]) == 401
+    partition.mend()
+    # ...and the writer's next request announces it before anything else.
+    assert _check(writer, created["api_key"]) == 401
+    assert _check(reader, created["api_key"]) == 401
 
 
 def test_a_dropped_counter_connection_costs_one_database_read(redis_instances, keyed, monkeypatch):
@@ -222,24 +226,19 @@ def test_a_dropped_counter_connection_costs_one_database_read(redis_instances, k
 
 
 def test_a_writer_that_dies_after_its_commit_has_already_moved_the_counters(
-    app, database_url, keyed, partition
+    writer_and_reader, keyed, partition
 ):
     # The post-commit increment never happens: Redis is cut off right after the
     # change reached the database, and the writer is gone before it could retry.
     from idp.apikeys.models import ChannelApiKey
     from idp.timeutil import utcnow
 
-    prefix = f"dying-{secrets.token_hex(3)}:"
-    writer = make_instance(database_url, prefix, redis_url=partition.url())
-    reader = make_instance(database_url, prefix)
-    try:
-        created = _new_key(writer, keyed)
-        assert _check(reader, created["api_key"]) == 200
-        with writer.app_context():
-            db.session.get(ChannelApiKey, created["id"]).revoked_at = utcnow()
-            db.session.flush()
-            partition.cut()
-            db.session.commit()
-        assert _check(reader, created["api_key"]) == 401
-    finally:
-        dispose(writer, reader)
+    writer, reader = writer_and_reader
+    created = _new_key(writer, keyed)
+    assert _check(reader, created["api_key"]) == 200
+    with writer.app_context():
+        db.session.get(ChannelApiKey, created["id"]).revoked_at = utcnow()
+        db.session.flush()
+        partition.cut()
+        db.session.commit()
+    assert _check(reader, created["api_key"]) == 401
