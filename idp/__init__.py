@@ -33,6 +33,9 @@ def create_app(config: dict | None = None) -> Flask:
         app.config.update(config)
     settings.finalize(app.config, instance_path)
     _configure_logging(app)
+    from idp.login.session import CookieSessionInterface
+
+    app.session_interface = CookieSessionInterface()
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))

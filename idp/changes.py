@@ -134,10 +134,9 @@ def _versions() -> dict[str, bytes]:
     if cached is not _UNREAD:
         return cached
     versions: dict[str, bytes] = {}
-    redis = shared_redis()
-    if redis is not None and _COUNTERS:
-        names = sorted(_COUNTERS)
-        keys = [_redis_key(name) for name in names]
+    plan = _plan()
+    if plan is not None:
+        redis, names, keys = plan
         values = _read_counters(redis, keys) if _announce_pending(redis) else None
         if values is None:
             log.warning("change counters unreadable; caches bypassed for this request")
@@ -145,6 +144,21 @@ def _versions() -> dict[str, bytes]:
             versions = dict(zip(names, values, strict=True))
     g.idp_change_versions = versions
     return versions
+
+
+def _plan() -> tuple[Any, list[str], list[str]] | None:
+    """This application's Redis, counter names and their keys (None without Redis)."""
+    config = current_app.config
+    # Counters are declared as modules load; the settings may change under a test.
+    key = (len(_COUNTERS), config.get("IDP_REDIS_URL"), config["IDP_REDIS_PREFIX"])
+    plans = current_app.extensions.setdefault("idp_change_plans", {})
+    plan = plans.get(key, _UNREAD)
+    if plan is _UNREAD:
+        redis = shared_redis()
+        names = sorted(_COUNTERS)
+        plan = (redis, names, [_redis_key(name) for name in names]) if redis and names else None
+        plans[key] = plan
+    return plan
 
 
 @dataclass

@@ -15,6 +15,7 @@ import time
 
 import sqlalchemy as sa
 from flask import request, session
+from flask.sessions import SecureCookieSessionInterface
 
 from idp.accounts.models import User
 from idp.extensions import db
@@ -28,6 +29,20 @@ _SESSION_ID = "sid"
 _CACHE = "idp.session_user"  # per request, never shared between requests
 # Pending authorization requests survive the session renewal at login.
 PENDING_PREFIX = "authz:"
+
+
+class CookieSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, with no signer built for a request that sends no cookie.
+
+    API clients and the gateway never send the session cookie: their session
+    is empty, and a cookie is signed only when a page writes to the session.
+    """
+
+    def open_session(self, app, request):
+        """An empty session without a cookie; otherwise Flask's own loading."""
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 def current_user() -> User | None:
