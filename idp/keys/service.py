@@ -9,6 +9,7 @@ published until every token it signed has expired.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import threading
@@ -32,6 +33,7 @@ ALGORITHM = "ES256"
 JWKS_MAX_AGE = 300  # seconds relying parties may cache the JWKS
 PUBLISH_AHEAD = timedelta(seconds=2 * JWKS_MAX_AGE)
 _CACHE_SECONDS = 30
+VERIFIED_MAX_ENTRIES = 10_000  # tokens per process whose signature is known good
 
 
 @dataclass(frozen=True)
@@ -45,13 +47,32 @@ class LoadedKey:
     activates_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class Verified:
+    """A token whose signature a key of the ring verified: its parsed header and claims."""
+
+    kid: str
+    header: dict
+    claims: dict
+
+
 class KeyRing:
-    """Process-local cache of the stored keys, reloaded at most every few seconds."""
+    """Process-local cache of the stored keys, reloaded at most every few seconds.
+
+    It also remembers, by SHA-256 of the whole compact token, which tokens a
+    key of the ring has verified, so a token presented again (a gateway
+    introspects the same access token on every call it carries) costs no
+    ECDSA verification and no parsing. A remembered token still meets every
+    other check on every use (type, expiry, issuer, audience, revocation);
+    the memory is dropped whenever the ring's keys change, and a token is
+    trusted from it only while the key that verified it is in the ring.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loaded_at = 0.0
         self._keys: dict[str, LoadedKey] = {}
+        self.verified: dict[bytes, Verified] = {}
 
     def invalidate(self) -> None:
         """Forget the cache so the next use reloads from the database."""
@@ -63,9 +84,18 @@ class KeyRing:
         if time.monotonic() - self._loaded_at > _CACHE_SECONDS:
             with self._lock:
                 if time.monotonic() - self._loaded_at > _CACHE_SECONDS:
-                    self._keys = self._load()
+                    keys = self._load()
+                    if _fingerprint(keys) != _fingerprint(self._keys):
+                        self.verified = {}
+                    self._keys = keys
                     self._loaded_at = time.monotonic()
         return self._keys
+
+    def remember(self, digest: bytes, entry: Verified) -> None:
+        """Keep a verified token, forgetting all of them when the memory is full."""
+        if len(self.verified) >= VERIFIED_MAX_ENTRIES:
+            self.verified = {}
+        self.verified[digest] = entry
 
     def _load(self) -> dict[str, LoadedKey]:
         kek = current_app.config["IDP_KEY_ENCRYPTION_KEY"]
@@ -81,6 +111,10 @@ class KeyRing:
                 activates_at=row.activates_at,
             )
         return loaded
+
+
+def _fingerprint(keys: dict[str, LoadedKey]) -> set[tuple[str, str]]:
+    return {(kid, json.dumps(key.public_jwk, sort_keys=True)) for kid, key in keys.items()}
 
 
 def keyring() -> KeyRing:
@@ -182,10 +216,38 @@ def verify_jwt(
 
     This runs on every bearer request and introspection, so the compact form is
     parsed once with C-speed base64 (PyJWT parses it twice, checking every
-    character in Python, which cost more than the ECDSA verification itself);
-    the checks are PyJWT's, in its order: signature first, then the claims.
+    character in Python, which cost more than the ECDSA verification itself),
+    and a token seen before skips parsing and signature (``KeyRing``); the
+    checks are PyJWT's, in its order: header, signature, then the claims.
     """
-    header, claims, signing_input, signature = _parse_compact(token)
+    ring = keyring()
+    if not isinstance(token, str):
+        raise jwt.DecodeError("Not enough segments")
+    digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+    known = ring.verified.get(digest)
+    loaded = ring.keys()
+    if known is not None and known.kid in loaded:
+        _check_header(known.header, typ)
+        claims = dict(known.claims)
+    else:
+        header, claims, signing_input, signature = _parse_compact(token)
+        _check_header(header, typ)
+        kid = header.get("kid")
+        key = loaded.get(kid) if isinstance(kid, str) else None
+        if key is None and isinstance(kid, str):
+            ring.invalidate()
+            key = ring.keys().get(kid)
+        if key is None:
+            raise jwt.InvalidTokenError("unknown key")
+        if not _ES256.verify(signing_input, key.public_key, signature):
+            raise jwt.InvalidSignatureError("Signature verification failed")
+        ring.remember(digest, Verified(key.kid, header, dict(claims)))
+    _validate_claims(claims, audience=audience, verify_exp=verify_exp)
+    return claims
+
+
+def _check_header(header: dict, typ: str | None) -> None:
+    """The JOSE header checks, before the signature's (PyJWT's order)."""
     if header.get("alg") != ALGORITHM:
         raise jwt.InvalidAlgorithmError("The specified alg value is not allowed")
     if "crit" in header:
@@ -195,17 +257,6 @@ def verify_jwt(
         f"application/{typ.lower()}",
     }:
         raise jwt.InvalidTokenError("wrong token type")
-    kid = header.get("kid")
-    key = keyring().keys().get(kid) if isinstance(kid, str) else None
-    if key is None and isinstance(kid, str):
-        keyring().invalidate()
-        key = keyring().keys().get(kid)
-    if key is None:
-        raise jwt.InvalidTokenError("unknown key")
-    if not _ES256.verify(signing_input, key.public_key, signature):
-        raise jwt.InvalidSignatureError("Signature verification failed")
-    _validate_claims(claims, audience=audience, verify_exp=verify_exp)
-    return claims
 
 
 _ES256 = ECAlgorithm(ECAlgorithm.SHA256)
