@@ -272,29 +272,49 @@ class RefreshTokenGrant(IssuingGrant, grants.RefreshTokenGrant):
             raise InvalidGrantError()
 
 
-class ClientCredentialsGrant(IssuingGrant, grants.ClientCredentialsGrant):
+def machine_scope(client, requested: str | None) -> str | None:
+    """The scope a client-credentials token gets: all of the client's, or those asked for.
+
+    None when anything asked for is not the client's (``invalid_scope``).
+    """
+    if not set(scope_to_list(requested) or []) <= set(scope_to_list(client.scope) or []):
+        return None
+    return client.get_allowed_scope(requested)
+
+
+def machine_token(client, scope: str) -> dict:
+    """A client-credentials token of ``client``'s own organization, in its standing family.
+
+    ``scope`` comes from ``machine_scope``. Issuing one writes nothing once the
+    standing family exists (``standing_machine_family``).
+    """
+    family = standing_machine_family(
+        client_id=client.client_id, organization_id=client.organization_id
+    )
+    token, _ = issue_tokens(
+        client=client,
+        user=None,
+        scope=scope,
+        organization_id=client.organization_id,
+        family=family,
+    )
+    return token
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     """RFC 6749 section 4.4 for partner and platform services; only the client's own scopes."""
 
     TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_AUTH
 
-    def token_target(self):
-        """The client's own organization, in the client's standing family (no write per token)."""
-        client = self.request.client
-        family = standing_machine_family(
-            client_id=client.client_id, organization_id=client.organization_id
-        )
-        return client.organization_id, family
-
     def validate_token_request(self):
         """Refuse any scope the client was not given (``invalid_scope``)."""
         super().validate_token_request()
-        requested = set(scope_to_list(self.request.payload.scope) or [])
-        allowed = set(scope_to_list(self.request.client.scope) or [])
-        if not requested <= allowed:
+        scope = machine_scope(self.request.client, self.request.payload.scope)
+        if scope is None:
             raise InvalidScopeError()
-        self.request.scope = self.request.client.get_allowed_scope(self.request.payload.scope)
+        self.request.scope = scope
 
     def create_token_response(self):
         """A machine token: ``hub`` and ``org`` of the client, no refresh token."""
-        token = self.generate_token(scope=self.request.scope, include_refresh_token=False)
+        token = machine_token(self.request.client, self.request.scope)
         return 200, token, self.TOKEN_RESPONSE_HEADER

@@ -9,6 +9,7 @@ from flask import Blueprint, Response, jsonify, redirect, request, url_for
 
 from idp.extensions import csrf, db, limiter
 from idp.login.session import auth_time, current_user
+from idp.oauth import hot_paths
 from idp.oauth import hub as _hub  # noqa: F401  (registers the "hub" handler)
 from idp.oauth.authorize import (
     AuthorizationRequest,
@@ -104,10 +105,18 @@ def resume(request_id: str):
 @limiter.limit(TOKEN_LIMIT, methods=["POST"])
 def token():
     """RFC 6749 section 3.2: code, refresh, client credentials and token exchange grants."""
-    response = authorization_server.create_token_response()
+    response = hot_paths.client_credentials()
+    if response is None:
+        response = authorization_server.create_token_response()
     # Also commits what a refused request revoked (a replayed code or refresh token).
-    db.session.commit()
+    _commit_if_begun()
     return response
+
+
+def _commit_if_begun() -> None:
+    """Commit the request's transaction if anything began one (most tokens write nothing)."""
+    if db.session.registry.has() and db.session().in_transaction():
+        db.session.commit()
 
 
 @blp.route("/oauth/revoke", methods=["POST"])
@@ -124,7 +133,10 @@ def revoke():
 @csrf.exempt
 def introspect():
     """RFC 7662 token introspection for confidential clients."""
-    return authorization_server.create_endpoint_response("introspection")
+    response = hot_paths.introspection()
+    if response is None:
+        response = authorization_server.create_endpoint_response("introspection")
+    return response
 
 
 @blp.route("/oauth/userinfo", methods=["GET", "POST"])

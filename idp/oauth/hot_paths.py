@@ -1,0 +1,124 @@
+"""The everyday requests of the token and introspection endpoints, without Authlib's plumbing.
+
+A partner's server asking for a client-credentials token, and the gateway
+introspecting an access token, are most of what these two endpoints serve.
+For that one well-formed shape of request (an urlencoded body holding only
+the expected fields, once each, and HTTP Basic client authentication that
+succeeds), building Authlib's generic request object, walking its grant and
+client-authentication registries and rendering through its response hook
+cost more than the work itself. Here the request is read once and the same
+hooks our Authlib subclasses implement are called directly: the client's
+rules (``ClientRules``), the client-credentials grant's ``machine_scope`` and
+``machine_token``, and the introspection endpoint's own ``query_token``,
+``check_permission`` and ``create_introspection_payload``.
+
+Anything else (another grant or authentication method, an unknown or
+repeated field, a query string, a failed authentication, a scope the client
+lacks) returns None and the view hands the request to Authlib, so every
+refusal is Authlib's RFC 6749 section 5.2 or RFC 7662 answer.
+``tests/oauth/test_hot_paths.py`` sends requests of both kinds through both
+paths and expects the same answers.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qsl
+
+from authlib.common.security import is_secure_transport
+from authlib.consts import default_json_headers
+from authlib.oauth2.rfc6749.errors import InvalidScopeError
+from authlib.oauth2.rfc6749.util import extract_basic_authorization
+from flask import Response, request
+
+from idp.oauth.grants import machine_scope, machine_token
+from idp.oauth.models import ClientRules
+from idp.oauth.server import TokenIntrospection, authorization_server, query_client
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+MAX_BODY = 16 * 1024  # larger bodies are Authlib's (and the request size limit's) to judge
+_TOKEN_FIELDS = frozenset({"grant_type", "scope"})
+_INTROSPECTION_FIELDS = frozenset({"token", "token_type_hint"})
+
+
+def _form(fields: frozenset[str]) -> dict[str, str] | None:
+    """The urlencoded body as one value per field, or None unless it holds only ``fields``."""
+    if (
+        request.method != "POST"
+        or request.query_string
+        or request.mimetype != FORM_TYPE
+        or (request.content_length or 0) > MAX_BODY
+        # Authlib's transport rule reads only the scheme and host of the URL.
+        or not is_secure_transport(f"{request.scheme}://{request.host}/")
+    ):
+        return None
+    body = request.get_data(cache=True)  # kept for Authlib, should it take over
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8"), keep_blank_values=True, strict_parsing=True, max_num_fields=4
+        )
+    except ValueError:  # not UTF-8, malformed, or too many fields
+        return None
+    form = dict(pairs)
+    if len(form) != len(pairs) or not form.keys() <= fields:
+        return None
+    return form
+
+
+def _basic_client(endpoint: str) -> ClientRules | None:
+    """The client that authenticated with HTTP Basic (RFC 6749 section 2.3.1), else None."""
+    client_id, secret = extract_basic_authorization(request.headers)
+    if not client_id or not secret:
+        return None
+    client = query_client(client_id)
+    if (
+        client is None
+        or not client.check_client_secret(secret)
+        or not client.check_endpoint_auth_method("client_secret_basic", endpoint)
+    ):
+        return None
+    return client
+
+
+def _json(body: dict) -> Response:
+    """What Authlib's Flask integration answers: the JSON body with ``no-store`` headers."""
+    return Response(json.dumps(body), status=200, headers=default_json_headers)
+
+
+def client_credentials() -> Response | None:
+    """RFC 6749 section 4.4.3 success for a client authenticated with HTTP Basic, else None."""
+    form = _form(_TOKEN_FIELDS)
+    if form is None or form.get("grant_type") != "client_credentials":
+        return None
+    client = _basic_client("token")
+    if client is None or not client.check_grant_type("client_credentials"):
+        return None
+    requested = form.get("scope")
+    try:
+        authorization_server.validate_requested_scope(requested)
+    except InvalidScopeError:
+        return None
+    scope = machine_scope(client, requested)
+    if scope is None:
+        return None
+    return _json(machine_token(client, scope))
+
+
+_introspection = TokenIntrospection(authorization_server)
+
+
+def introspection() -> Response | None:
+    """RFC 7662 section 2.2 answer for a client authenticated with HTTP Basic, else None."""
+    form = _form(_INTROSPECTION_FIELDS)
+    if form is None or "token" not in form:
+        return None
+    hint = form.get("token_type_hint")
+    if hint and hint not in _introspection.SUPPORTED_TOKEN_TYPES:
+        return None
+    client = _basic_client(_introspection.ENDPOINT_NAME)
+    if client is None:
+        return None
+    token = _introspection.query_token(form["token"], hint)
+    if token and not _introspection.check_permission(token, client, request):
+        token = None
+    return _json(_introspection.create_introspection_payload(token))
