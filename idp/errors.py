@@ -6,6 +6,7 @@ import contextlib
 import logging
 from typing import Any
 
+from authlib.oauth2.rfc6749.errors import OAuth2Error
 from flask import Flask, Response, current_app, json, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
@@ -194,6 +195,13 @@ def register_error_handlers(app: Flask) -> None:
             resp.headers.update(headers)
             return resp
         return problem(status, code, exc.name, detail, fields, headers)
+
+    @app.errorhandler(OAuth2Error)
+    def _oauth(exc: OAuth2Error) -> Response:
+        # Raised before Authlib's own handling begins (plain http to a public host
+        # fails while Authlib builds its request): answered as RFC 6749 section 5.2.
+        status, body, headers = exc()
+        return Response(json.dumps(body), status=status, headers=headers)
 
     @app.errorhandler(DBAPIError)
     def _database(exc: DBAPIError) -> Response:

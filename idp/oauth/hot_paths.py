@@ -22,6 +22,7 @@ paths and expects the same answers.
 
 from __future__ import annotations
 
+import functools
 import json
 from urllib.parse import parse_qsl
 
@@ -48,8 +49,7 @@ def _form(fields: frozenset[str]) -> dict[str, str] | None:
         or request.query_string
         or request.mimetype != FORM_TYPE
         or (request.content_length or 0) > MAX_BODY
-        # Authlib's transport rule reads only the scheme and host of the URL.
-        or not is_secure_transport(f"{request.scheme}://{request.host}/")
+        or not _secure_transport(request.scheme, request.host)
     ):
         return None
     body = request.get_data(cache=True)  # kept for Authlib, should it take over
@@ -63,6 +63,12 @@ def _form(fields: frozenset[str]) -> dict[str, str] | None:
     if len(form) != len(pairs) or not form.keys() <= fields:
         return None
     return form
+
+
+@functools.lru_cache(maxsize=64)
+def _secure_transport(scheme: str, host: str) -> bool:
+    """Authlib's transport rule (https, or http to a loopback host), which reads nothing else."""
+    return is_secure_transport(f"{scheme}://{host}/")
 
 
 def _basic_client(endpoint: str) -> ClientRules | None:

@@ -12,6 +12,7 @@ import base64
 from urllib.parse import urlencode
 
 import pytest
+from authlib.oauth2.rfc6749.errors import InsecureTransportError
 
 from idp.extensions import db
 from idp.keys.service import verify_jwt
@@ -48,14 +49,15 @@ def world(app, app_ctx):
     }
 
 
-def _answers(app, path: str, body: str, headers: dict, lean, authlib, query: str = ""):
+def _answers(app, path, body, headers, lean, authlib, query="", base_url="http://localhost"):
     """(lean path's Response or None, the endpoint's response, Authlib's own response)."""
     url = path + (f"?{query}" if query else "")
     context = {"method": "POST", "data": body, "headers": headers, "content_type": FORM}
+    context["base_url"] = base_url
     with app.test_request_context(url, **context):
         took = lean()
         db.session.commit()  # as the endpoint does: the first token opens the standing family
-    endpoint = app.test_client().post(url, data=body, headers=headers, content_type=FORM)
+    endpoint = app.test_client().post(url, **context)
     with app.test_request_context(url, **context):
         direct = authlib()
         db.session.commit()
@@ -70,7 +72,7 @@ def _comparable(response) -> tuple:
     return response.status_code, {h: response.headers.get(h) for h in HEADERS}, body
 
 
-def _token_answers(app, body: str, headers: dict, query: str = ""):
+def _token_answers(app, body: str, headers: dict, **where):
     return _answers(
         app,
         "/oauth/token",
@@ -78,7 +80,7 @@ def _token_answers(app, body: str, headers: dict, query: str = ""):
         headers,
         hot_paths.client_credentials,
         authorization_server.create_token_response,
-        query,
+        **where,
     )
 
 
@@ -135,9 +137,28 @@ def test_every_other_token_request_is_left_to_authlib(app, world, case):
 
 
 def test_a_query_string_is_left_to_authlib(app, world):
-    took, endpoint, direct = _token_answers(app, _grant(), basic(*world["client"]), "scope=x")
+    took, endpoint, direct = _token_answers(app, _grant(), basic(*world["client"]), query="scope=x")
     assert took is None
     assert _comparable(endpoint) == _comparable(direct)
+
+
+@pytest.mark.parametrize("path", ["/oauth/token", "/oauth/introspect", "/oauth/revoke"])
+def test_plain_http_to_a_public_host_gets_authlibs_refusal_not_a_500(app, world, path):
+    body = _grant() + "&token=x"
+    with app.test_request_context(
+        path, method="POST", data=body, content_type=FORM, base_url="http://idp.example"
+    ):
+        assert hot_paths.client_credentials() is None
+        assert hot_paths.introspection() is None
+        with pytest.raises(InsecureTransportError):
+            authorization_server.create_token_response()
+    answer = app.test_client().post(
+        path, data=body, headers=basic(*world["client"]), content_type=FORM,
+        base_url="http://idp.example",
+    )  # fmt: skip
+    status, expected, _ = InsecureTransportError()()
+    assert (answer.status_code, answer.get_json()) == (status, expected)
+    assert answer.get_json()["error"] == "insecure_transport"
 
 
 def _introspection_answers(app, body: str, headers: dict):
