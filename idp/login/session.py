@@ -52,13 +52,12 @@ def current_user() -> User | None:
     user = None
     user_id = session.get(_USER)
     if user_id:
-        found = db.session.get(User, user_id)
+        found = _live_user(user_id, session.get(_SESSION_ID))
         stamp = session.get(_STAMP, "")
         if (
             found is not None
             and found.is_active
             and hmac.compare_digest(found.security_stamp.encode(), str(stamp).encode())
-            and _is_live(session.get(_SESSION_ID), found.id)
         ):
             user = found
         else:
@@ -67,12 +66,19 @@ def current_user() -> User | None:
     return user
 
 
-def _is_live(login_session_id: str | None, user_id: str) -> bool:
-    """Whether the server still holds this login open for this user."""
-    if not login_session_id:
-        return False
-    row = db.session.get(LoginSession, login_session_id)
-    return row is not None and row.user_id == user_id and row.ended_at is None
+def _live_user(user_id: str, login_session_id: str | None) -> User | None:
+    """The user, if the server still holds this login open for them: one query for both."""
+    if not login_session_id or not isinstance(login_session_id, str):
+        return None
+    return db.session.scalar(
+        sa.select(User)
+        .join(LoginSession, LoginSession.user_id == User.id)
+        .where(
+            User.id == user_id,
+            LoginSession.id == login_session_id,
+            LoginSession.ended_at.is_(None),
+        )
+    )
 
 
 def _end(login_session_id: str | None) -> None:

@@ -178,26 +178,40 @@ class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
         return row
 
     def query_authorization_code(self, code, client):
-        """Claim the code atomically; a used code revokes what it issued (RFC 6749 4.1.2)."""
+        """Claim the code atomically; a used code revokes what it issued (RFC 6749 4.1.2).
+
+        One conditional ``UPDATE ... RETURNING``: of two concurrent exchanges (on
+        any instance) exactly one gets the row back.
+        """
+        digest = sha256_hex(code)
         row = db.session.scalar(
-            db.select(AuthorizationCode).where(
-                AuthorizationCode.code_hash == sha256_hex(code),
+            db.update(AuthorizationCode)
+            .where(
+                AuthorizationCode.code_hash == digest,
                 AuthorizationCode.client_id == client.client_id,
+                AuthorizationCode.used_at.is_(None),
             )
+            .values(used_at=utcnow())
+            .returning(AuthorizationCode)
         )
         if row is None:
-            return None
-        claimed = claim_once(AuthorizationCode.used_at, row.id)
-        db.session.refresh(row)
-        if not claimed:
-            if row.family_id:
-                family = db.session.get(TokenFamily, row.family_id)
-                if family is not None:
-                    revoke_family(family, "authorization_code_reused")
+            self._revoke_what_a_replayed_code_issued(digest, client)
             return None
         if row.expires_at <= utcnow():
             return None
         return row
+
+    @staticmethod
+    def _revoke_what_a_replayed_code_issued(digest: str, client) -> None:
+        family_id = db.session.scalar(
+            db.select(AuthorizationCode.family_id).where(
+                AuthorizationCode.code_hash == digest,
+                AuthorizationCode.client_id == client.client_id,
+            )
+        )
+        family = db.session.get(TokenFamily, family_id) if family_id else None
+        if family is not None:
+            revoke_family(family, "authorization_code_reused")
 
     def delete_authorization_code(self, authorization_code):
         """Codes are kept (used) to detect replays; link the code to what it issued."""
