@@ -127,8 +127,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options (``make bench`` passes ``--scale``)."""
     parser = argparse.ArgumentParser(prog="bench", description=__doc__)
     parser.add_argument("--scale", default="10k", help="10k, 100k, 1m or a user count")
-    parser.add_argument("--runs", type=int, default=5, help="runs per concurrency level")
-    parser.add_argument("--seconds", type=float, default=3, help="length of one run")
+    parser.add_argument("--runs", type=int, default=9, help="runs per concurrency level")
+    parser.add_argument("--seconds", type=float, default=2, help="length of one run")
     parser.add_argument("--warmup", type=float, default=2, help="unmeasured run per scenario")
     parser.add_argument(
         "--concurrency",
