@@ -238,6 +238,7 @@ FLOWS: list[Scenario] = [
         _password_login,
         _logged_in,
         "ceiling_argon2",
+        min_seconds=5,
     ),  # fmt: skip
     Scenario(
         "authorization_code",

@@ -74,7 +74,7 @@ def prepare_scenario(scenario, ctx: Context, workdir: Path):
     rendered = [wrk.render(r.method, ctx.base_url + r.path, r.headers, r.body) for r in requests]
     path = wrk.write_requests(workdir / f"{scenario.name}.http", rendered)
     return data, lambda level, seconds: wrk.run(
-        ctx.base_url, path, connections=level, seconds=seconds
+        ctx.base_url, path, connections=level, seconds=max(seconds, scenario.min_seconds)
     )
 
 
