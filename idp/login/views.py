@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
-from idp.extensions import db, limiter
+from idp.extensions import db, rate_limited
 from idp.login.service import attempt_login
 from idp.login.session import current_user, logout_user
 from idp.oauth.authorize import AuthorizationRequest
@@ -60,7 +60,7 @@ def _render(hub: str | None, authz: AuthorizationRequest | None, status: int = 2
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(LOGIN_LIMIT, methods=["POST"])
+@rate_limited(LOGIN_LIMIT, methods=["POST"])
 def login():
     """Sign in for an authorization request (``request_id``) or a hub page (``hub``, ``next``)."""
     authz = AuthorizationRequest.load(request.args.get("request_id"))

@@ -7,7 +7,7 @@ import time
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from flask import Blueprint, Response, jsonify, redirect, request, url_for
 
-from idp.extensions import csrf, db, limiter
+from idp.extensions import csrf, db, rate_limited
 from idp.login.session import auth_time, current_user
 from idp.oauth import hot_paths
 from idp.oauth import hub as _hub  # noqa: F401  (registers the "hub" handler)
@@ -102,7 +102,7 @@ def resume(request_id: str):
 
 @blp.route("/oauth/token", methods=["POST"])
 @csrf.exempt
-@limiter.limit(TOKEN_LIMIT, methods=["POST"])
+@rate_limited(TOKEN_LIMIT, methods=["POST"])
 def token():
     """RFC 6749 section 3.2: code, refresh, client credentials and token exchange grants."""
     response = hot_paths.client_credentials()
@@ -121,7 +121,7 @@ def _commit_if_begun() -> None:
 
 @blp.route("/oauth/revoke", methods=["POST"])
 @csrf.exempt
-@limiter.limit(TOKEN_LIMIT, methods=["POST"])
+@rate_limited(TOKEN_LIMIT, methods=["POST"])
 def revoke():
     """RFC 7009 token revocation."""
     response = authorization_server.create_endpoint_response("revocation")
