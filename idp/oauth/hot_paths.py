@@ -44,15 +44,16 @@ _INTROSPECTION_FIELDS = frozenset({"token", "token_type_hint"})
 
 def _form(fields: frozenset[str]) -> dict[str, str] | None:
     """The urlencoded body as one value per field, or None unless it holds only ``fields``."""
+    req = request._get_current_object()  # one context lookup instead of one per attribute
     if (
-        request.method != "POST"
-        or request.query_string
-        or request.mimetype != FORM_TYPE
-        or (request.content_length or 0) > MAX_BODY
-        or not _secure_transport(request.scheme, request.host)
+        req.method != "POST"
+        or req.query_string
+        or req.mimetype != FORM_TYPE
+        or (req.content_length or 0) > MAX_BODY
+        or not _secure_transport(req.scheme, req.host)
     ):
         return None
-    body = request.get_data(cache=True)  # kept for Authlib, should it take over
+    body = req.get_data(cache=True)  # kept for Authlib, should it take over
     try:
         pairs = parse_qsl(
             body.decode("utf-8"), keep_blank_values=True, strict_parsing=True, max_num_fields=4
