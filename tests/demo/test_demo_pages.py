@@ -18,6 +18,9 @@ def demo(app, live_server):
 def test_client_hub_login_from_the_demo_page_ends_in_an_exchangeable_code(live_server, demo, page):
     page.goto(f"{live_server.url}/demo")
     page.click("#login-client")
+    # The click starts a chain of redirects: wait for the login page it ends on.
+    page.wait_for_url(f"{live_server.url}/login?*")
+    page.wait_for_load_state()
     assert "Client Hub" in page.title()
     page.fill("input[name=email]", "owner@bluebakery.example")
     page.fill("input[name=password]", demo["password"])
