@@ -32,10 +32,13 @@ class Browser:
         self.conn.close()
         self.conn = http.client.HTTPConnection(self.conn.host, self.conn.port, timeout=30)
 
-    def request(self, method: str, path: str, form: dict | None = None):
-        """Send a request with the session cookie; returns (status, headers, body)."""
+    def request(self, method: str, path: str, form: dict | None = None, *, cookies: bool = True):
+        """Send a request (with the session cookie unless ``cookies`` is false).
+
+        Returns (status, headers, body).
+        """
         headers = {}
-        if self.cookies:
+        if cookies and self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         body = None
         if form is not None:
@@ -95,7 +98,9 @@ def round_trip(browser: Browser, client_id: str, redirect_uri: str) -> None:
         "client_id": client_id,
         "code_verifier": verifier,
     }
-    status, _, body = browser.request("POST", "/oauth/token", form)
+    # The hub's code (its backend, or its page's cross-origin fetch) redeems the code:
+    # a request that carries no idp session cookie.
+    status, _, body = browser.request("POST", "/oauth/token", form, cookies=False)
     if status != 200 or b"access_token" not in body:
         raise RuntimeError(f"token answered {status}: {body[:200]!r}")
 
