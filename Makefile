@@ -11,10 +11,10 @@ WORKERS ?= 2
 SCALE ?= 10k
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint migrate demo worker browser-deps clean bench bench-deps
+.PHONY: help run test lint migrate demo worker browser-deps clean bench bench-deps bench-instructions
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -61,15 +61,24 @@ test: $(STAMP) browser-deps ## Run the whole suite (PostgreSQL/Redis too when ID
 	$(BIN)/ruff check idp policies tests
 	$(BIN)/pytest
 
-bench-deps: ## Install Debian's wrk (the load generator) when missing (needs root)
-	@if command -v wrk >/dev/null 2>&1; then :; \
+# $(call debian_tool,PACKAGE,WHAT FOR): install a Debian package whose command is missing.
+define debian_tool
+	@if command -v $(1) >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "installing wrk for the benchmark"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
-	else echo "wrk is missing and we are not root: apt-get install wrk" >&2; exit 1; fi
+		echo "installing $(1) $(2)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(1) >/dev/null; \
+	else echo "$(1) is missing and we are not root: apt-get install $(1)" >&2; exit 1; fi
+endef
+
+bench-deps: ## Install Debian's wrk (the load generator) when missing (needs root)
+	$(call debian_tool,wrk,for the benchmark)
 
 bench: $(STAMP) bench-deps ## Benchmark under gunicorn: make bench [SCALE=10k|100k|1m] (PostgreSQL when reachable)
 	$(BIN)/python -m bench.run --scale $(SCALE) $(BENCH_ARGS)
+
+bench-instructions: $(STAMP) ## Instructions per request of the hot paths, under callgrind: make bench-instructions [SCALE=10k]
+	$(call debian_tool,valgrind,to count instructions)
+	$(BIN)/python -m bench.instructions --scale $(SCALE) $(BENCH_ARGS)
 
 clean: ## Remove the virtualenv and local state
 	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,30 @@
+"""The instruction counter replays each counted scenario to a success and reads callgrind."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.instructions import SCENARIOS, instructions_in, wsgi_calls
+from bench.seed import seed
+from idp.extensions import db
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_each_counted_scenario_replays_to_a_success(bench_app, name):
+    with bench_app.app_context(), db.engine.begin() as conn:
+        seeded = seed(conn, users=200)
+    manifest = {
+        "users": 200,
+        "plan": {"partner_users": seeded.plan.partner_users, "clients": seeded.plan.clients},
+        "samples": seeded.extra,
+    }
+    call = wsgi_calls(bench_app, manifest, name)
+    for i in range(6):
+        status, body = call(i)
+        assert status == 200, body[:300]
+
+
+def test_the_total_is_read_from_callgrind_output():
+    assert instructions_in("events: Ir\nsummary: 1234567\n") == 1234567
+    assert instructions_in("events: Ir\ntotals: 42\n") == 42
+    assert instructions_in("events: Ir\n") == 0
