@@ -98,29 +98,27 @@ def wsgi_calls(app, manifest: dict, name: str):
     return call
 
 
-def _child(args) -> int:
-    """Inside valgrind: replay, counting only the measured requests."""
+def _child(args, target: database.Target) -> int:
+    """Inside valgrind: replay, counting only the measured requests, every one a success."""
     import ctypes
 
     from idp import create_app
 
     marks = ctypes.CDLL(str(args.marks))
     app = create_app()
-    manifest = _manifest(app, args.scale)
-    call = wsgi_calls(app, manifest, args.child)
+    call = wsgi_calls(app, _manifest(app, target, args.scale), args.child)
     for i in range(WARMUP):
-        status, body = call(i)
+        call(i)
+    marks.marks_start()
+    answers = [call(i) for i in range(args.requests)]
+    marks.marks_stop()
+    for status, body in answers:
         if status != 200:
             raise SystemExit(f"{args.child}: request answered {status}: {body[:200]!r}")
-    marks.marks_start()
-    for i in range(args.requests):
-        call(i)
-    marks.marks_stop()
     return 0
 
 
-def _manifest(app, scale: str) -> dict:
-    target = database.choose(scale, INSTANCE)
+def _manifest(app, target: database.Target, scale: str) -> dict:
     with app.app_context():
         return database.prepare(
             target, parse_scale(scale), INSTANCE / f"{target.name}.json", fresh=False
@@ -140,12 +138,12 @@ def main(argv: list[str] | None = None) -> int:
     target = database.choose(args.scale, INSTANCE)
     os.environ.update(bench_env(target, PORT))
     if args.child:
-        return _child(args)
+        return _child(args, target)
     if shutil.which("valgrind") is None:
         raise SystemExit("bench.instructions needs valgrind (apt-get install valgrind)")
     from idp import create_app
 
-    _manifest(create_app(), args.scale)  # seed before valgrind slows everything down
+    _manifest(create_app(), target, args.scale)  # seed before valgrind slows everything down
     marks = marks_library(INSTANCE)
     names = args.only.split(",") if args.only else list(SCENARIOS)
     print(f"database: {target.kind} ({target.name}); redis: {'yes' if target.redis_url else 'no'}")
