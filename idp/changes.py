@@ -13,15 +13,21 @@ in Redis still holds the value it was read under:
   transaction was open; the first one means that should the second be lost,
   only rows read during that transaction can be stale, not everything cached
   before it;
-* the first cache lookup of a request reads every counter at once (one
-  ``MGET`` on a connection of its own per thread, about a quarter of the
-  client library's full command path); an entry read under another value
-  is read again.
+* a process reads every counter at once (one ``MGET`` on a connection of its
+  own per thread, about a quarter of the client library's full command path)
+  and holds that reading for a short lease (``IDP_CHANGE_LEASE_MS``, 20 ms
+  by default), timed from before the read was sent; every request uses the
+  reading current when it starts, and an entry read under another value is
+  read again;
+* a commit that moved a counter returns only once the lease has run out
+  after its increment: by then no instance holds a reading from before it.
 
 A change committed by any instance is therefore seen by every instance on
-its next request: a revoked key, token family or client is refused at once.
-Without Redis, or while Redis cannot be read, every lookup reads the
-database.
+the first request that starts after the commit returned: a revoked key,
+token family or client is refused at once. The counters are read at most
+once per lease per process instead of once per request, and a revocation
+takes a lease longer. Without Redis, or while Redis cannot be read, every
+lookup reads the database.
 
 A counter never returns to a value it held: it starts at a random base far
 above what ``INCR`` on a missing key gives, so a Redis restart (which loses
@@ -127,27 +133,31 @@ def _redis_key(name: str) -> str:
 
 
 def _versions() -> dict[str, bytes]:
-    """Every counter's value, read once per request; empty when caches must not be used."""
+    """Every counter's value, fixed for the request; empty when caches must not be used."""
     if not has_request_context():
         return {}  # a long-lived worker or CLI context would keep its first reading
     cached = g.get("idp_change_versions", _UNREAD)
     if cached is not _UNREAD:
         return cached
-    versions: dict[str, bytes] = {}
     plan = _plan()
-    if plan is not None:
-        redis, names, keys = plan
-        values = _read_counters(redis, keys) if _announce_pending(redis) else None
-        if values is None:
-            log.warning("change counters unreadable; caches bypassed for this request")
-        else:
-            versions = dict(zip(names, values, strict=True))
+    versions = _reading(plan) if plan is not None else {}
     g.idp_change_versions = versions
     return versions
 
 
-def _plan() -> tuple[Any, list[str], list[str]] | None:
-    """This application's Redis, counter names and their keys (None without Redis)."""
+@dataclass
+class _Plan:
+    """This application's Redis, its counters' names and keys, and the reading it holds."""
+
+    redis: Any
+    names: list[str]
+    keys: list[str]
+    # (monotonic time the read was sent, {name: value}), replaced whole, never mutated.
+    held: tuple[float, dict[str, bytes]] | None = None
+
+
+def _plan() -> _Plan | None:
+    """This application's counter plan (None without Redis)."""
     config = current_app.config
     # Counters are declared as modules load; the settings may change under a test.
     key = (len(_COUNTERS), config.get("IDP_REDIS_URL"), config["IDP_REDIS_PREFIX"])
@@ -156,9 +166,38 @@ def _plan() -> tuple[Any, list[str], list[str]] | None:
     if plan is _UNREAD:
         redis = shared_redis()
         names = sorted(_COUNTERS)
-        plan = (redis, names, [_redis_key(name) for name in names]) if redis and names else None
+        plan = None
+        if redis and names:
+            plan = _Plan(redis, names, [_redis_key(name) for name in names])
         plans[key] = plan
     return plan
+
+
+def _lease() -> float:
+    return current_app.config["IDP_CHANGE_LEASE_MS"] / 1000
+
+
+def _reading(plan: _Plan) -> dict[str, bytes]:
+    """The counters as read less than a lease ago, else read now; empty if Redis fails."""
+    held = plan.held
+    started = time.monotonic()  # before the read: a lease can only end early
+    if held is not None and started - held[0] < _lease():
+        return held[1]
+    values = _read_counters(plan.redis, plan.keys) if _announce_pending(plan.redis) else None
+    if values is None:
+        log.warning("change counters unreadable; caches bypassed for this request")
+        return {}
+    versions = dict(zip(plan.names, values, strict=True))
+    plan.held = (started, versions)
+    return versions
+
+
+def _outlast_readings() -> None:
+    """Return once every reading taken before now, by any instance, has run out."""
+    # A margin for clocks that run at slightly different rates on other hosts.
+    remaining = _lease() * 1.01
+    if remaining > 0:
+        time.sleep(remaining)
 
 
 @dataclass
@@ -238,7 +277,12 @@ def _announce_pending(redis) -> bool:
     with _pending_lock:
         keys = _pending.pop(id(redis), set())
     # Until the others have heard of those changes, this process reads the database.
-    return not keys or _announce(redis, keys)
+    if not keys:
+        return True
+    if not _announce(redis, keys):
+        return False
+    _outlast_readings()  # as the commit that could not announce them would have
+    return True
 
 
 def _forget(names: set[str]) -> None:
@@ -246,6 +290,9 @@ def _forget(names: set[str]) -> None:
     for cache_name in list(caches):
         if _CACHES.get(cache_name) in names:
             caches[cache_name].clear()
+    for plan in current_app.extensions.get("idp_change_plans", {}).values():
+        if plan is not None:
+            plan.held = None  # read the moved counters again, right away
     g.pop("idp_change_versions", None)
 
 
@@ -309,13 +356,18 @@ def _announce_changes(session: Session) -> None:
         return
     _forget(names)
     redis = shared_redis()
-    if redis is not None and not _announce(redis, {_redis_key(name) for name in names}):
+    if redis is None:
+        return
+    if not _announce(redis, {_redis_key(name) for name in names}):
         log.error(
             "change counters %s not incremented; retried before this process reads them "
             "again, and no entry elsewhere outlives %s s",
             sorted(names),
             MAX_AGE,
         )
+    # Even without the second increment the first one, made before the commit,
+    # retires every reading older than the transaction once the lease runs out.
+    _outlast_readings()
 
 
 @event.listens_for(Session, "after_rollback")

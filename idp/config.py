@@ -9,6 +9,8 @@ from pathlib import Path
 
 DEV_SECRET_FILE = "dev-secret-key"
 DEV_KEK_FILE = "dev-key-encryption-key"
+# Every commit that moves a change counter waits this long (idp.changes): keep it short.
+MAX_LEASE_MS = 1000
 
 
 class ConfigurationError(RuntimeError):
@@ -58,6 +60,7 @@ def load_settings(instance_path: Path) -> dict:
         "IDP_KEY_ENCRYPTION_KEY": kek,
         "IDP_REDIS_URL": os.environ.get("IDP_REDIS_URL") or None,
         "IDP_REDIS_PREFIX": os.environ.get("IDP_REDIS_PREFIX", "idp:"),
+        "IDP_CHANGE_LEASE_MS": _env_int("IDP_CHANGE_LEASE_MS", 20),
         "IDP_ISSUER": os.environ.get("IDP_ISSUER", "http://127.0.0.1:8000").rstrip("/"),
         "IDP_SMTP_URL": os.environ.get("IDP_SMTP_URL") or None,
         "IDP_MAIL_FROM": os.environ.get("IDP_MAIL_FROM", "idp <no-reply@idp.localhost>"),
@@ -85,6 +88,12 @@ def finalize(config: dict, instance_path: Path) -> None:
         )
     if production and config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         raise ConfigurationError("IDP_ENV=production needs IDP_DATABASE_URL (PostgreSQL)")
+    lease = config.get("IDP_CHANGE_LEASE_MS")
+    if not isinstance(lease, int) or isinstance(lease, bool) or not 0 <= lease <= MAX_LEASE_MS:
+        raise ConfigurationError(
+            f"IDP_CHANGE_LEASE_MS must be a whole number of milliseconds from 0 to "
+            f"{MAX_LEASE_MS}, got {lease!r}"
+        )
     if not config.get("SECRET_KEY"):
         config["SECRET_KEY"] = _dev_secret(instance_path, DEV_SECRET_FILE)
     if not config.get("IDP_KEY_ENCRYPTION_KEY"):

@@ -13,9 +13,9 @@ from idp.extensions import db
 from tests.conftest import REDIS_URL, app_config
 
 
-def make_instance(database_url: str, prefix: str, redis_url: str | None = REDIS_URL):
+def make_instance(database_url: str, prefix: str, redis_url: str | None = REDIS_URL, **overrides):
     """One more application process's worth of state over the test database."""
-    return create_app(app_config(database_url, prefix, IDP_REDIS_URL=redis_url))
+    return create_app(app_config(database_url, prefix, IDP_REDIS_URL=redis_url, **overrides))
 
 
 def dispose(*instances) -> None:

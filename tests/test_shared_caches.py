@@ -3,12 +3,14 @@
 Two applications over one database and one Redis namespace stand for two
 instances. Every check is first served from the second instance's memory (the
 tests prove it reads nothing), then a change goes through the first instance,
-and the very next request to the second must reflect it.
+and the very next request to the second must reflect it: also while the
+second still holds a counter reading it took within its lease.
 """
 
 from __future__ import annotations
 
 import secrets
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -213,11 +215,16 @@ def test_an_increment_lost_to_a_partition_is_sent_as_soon_as_redis_is_back(
     assert _check(reader, created["api_key"]) == 401
 
 
+def _outlive_the_lease(instance) -> None:
+    time.sleep(instance.config["IDP_CHANGE_LEASE_MS"] / 1000 * 1.1)
+
+
 def test_a_dropped_counter_connection_costs_one_database_read(redis_instances, keyed, monkeypatch):
     one, two = redis_instances
     key = _new_key(one, keyed)["api_key"]
     assert _check(two, key) == 200
     redis.Redis.from_url(REDIS_URL).client_kill_filter(_type="normal", skipme=True)
+    _outlive_the_lease(two)  # so that the next check must read the counters
     monkeypatch.setattr(changes, "REDIAL_AFTER", 0.0)
     with Reads(two, "channel_api_keys") as reads:
         assert _check(two, key) == 200  # counters unreadable: the row is read
@@ -242,3 +249,54 @@ def test_a_writer_that_dies_after_its_commit_has_already_moved_the_counters(
         partition.cut()
         db.session.commit()
     assert _check(reader, created["api_key"]) == 401
+
+
+LONG_LEASE_MS = 400  # far longer than a test request, so a reader surely holds its reading
+
+
+@pytest.fixture
+def leased_instances(database_url, redis_prefix):
+    """Two instances that hold each counter reading for ``LONG_LEASE_MS``."""
+    prefix = f"{redis_prefix}leased-{secrets.token_hex(3)}:"
+    pair = [make_instance(database_url, prefix, IDP_CHANGE_LEASE_MS=LONG_LEASE_MS) for _ in "ab"]
+    yield pair
+    dispose(*pair)
+
+
+def _mgets() -> int:
+    stats = redis.Redis.from_url(REDIS_URL).info("commandstats")
+    return stats.get("cmdstat_mget", {}).get("calls", 0)
+
+
+def test_within_its_lease_an_instance_checks_keys_without_asking_redis(leased_instances, keyed):
+    one, two = leased_instances
+    key = _new_key(one, keyed)["api_key"]
+    assert _check(two, key) == 200
+    before = _mgets()
+    assert [_check(two, key) for _ in range(5)] == [200] * 5
+    assert _mgets() - before <= 1  # at most one reading, should the lease run out meanwhile
+    _outlive_the_lease(two)
+    assert _check(two, key) == 200
+    assert _mgets() - before >= 1  # a lease that ran out is read again
+
+
+def test_a_revocation_returns_only_once_no_instance_holds_an_older_reading(leased_instances, keyed):
+    one, two = leased_instances
+    created = _new_key(one, keyed)
+    assert _check(two, created["api_key"]) == 200  # two now holds a reading for 400 ms
+    assert _revoke(one, keyed, created["id"]) == 204
+    assert _check(two, created["api_key"]) == 401
+
+
+def test_a_lease_of_zero_reads_the_counters_on_every_request(database_url, redis_prefix, keyed):
+    prefix = f"{redis_prefix}unleased-{secrets.token_hex(3)}:"
+    one, two = (make_instance(database_url, prefix, IDP_CHANGE_LEASE_MS=0) for _ in "ab")
+    try:
+        key = _new_key(one, keyed)["api_key"]
+        assert _check(two, key) == 200
+        before = _mgets()
+        with Reads(two, "channel_api_keys") as reads:
+            assert [_check(two, key) for _ in range(3)] == [200] * 3
+        assert (_mgets() - before, reads.count) == (3, 0)
+    finally:
+        dispose(one, two)
