@@ -48,8 +48,9 @@ def attempt_login(
 ) -> LoginOutcome:
     """Check the credentials and start a session; the same answer for unknown and wrong."""
     normalized = _normalized(email)
-    wait = throttle.retry_after(normalized, address)
-    if wait:
+    counted = throttle.standing(normalized, address)
+    if counted.retry_after:
+        wait = counted.retry_after
         return LoginOutcome(
             error=f"Too many failed attempts. Try again in {wait} seconds.",
             status=429,
@@ -65,7 +66,8 @@ def attempt_login(
     if not user.is_active:
         _failed(f"account_{user.status}", user, normalized, address)
         return LoginOutcome(error="This account cannot sign in. Contact support.", status=403)
-    throttle.clear(normalized, address)
+    if counted.on_record:
+        throttle.clear(normalized, address)
     if expected_hub and user.hub != expected_hub:
         _failed("wrong_hub", user, normalized, address)
         return LoginOutcome(user=user, wrong_hub=True, status=403)

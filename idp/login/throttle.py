@@ -66,44 +66,66 @@ def _prefix() -> str:
     return current_app.config["IDP_REDIS_PREFIX"] + "login-fail:"
 
 
-def _read(key: str) -> tuple[int, float]:
+def _read(keys: list[str]) -> list[tuple[int, float]]:
+    """(failures, time of the last one) of each counter, in one round trip."""
     client = _redis()
     if client is not None:
-        data = client.hgetall(_prefix() + key)
-        if not data:
-            return 0, 0.0
-        return int(data.get(b"n", 0)), float(data.get(b"t", 0))
-    row = db.session.get(LoginFailure, key)
-    if row is None or row.last_failed_at < utcnow() - timedelta(seconds=FORGET_AFTER):
-        return 0, 0.0
-    return row.failures, row.last_failed_at.replace(tzinfo=UTC).timestamp()
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hgetall(_prefix() + key)
+        return [
+            (int(d.get(b"n", 0)), float(d.get(b"t", 0))) if d else (0, 0.0) for d in pipe.execute()
+        ]
+    cutoff = utcnow() - timedelta(seconds=FORGET_AFTER)
+    rows = db.session.scalars(sa.select(LoginFailure).where(LoginFailure.key.in_(keys)))
+    found = {
+        row.key: (row.failures, row.last_failed_at.replace(tzinfo=UTC).timestamp())
+        for row in rows
+        if row.last_failed_at >= cutoff
+    }
+    return [found.get(key, (0, 0.0)) for key in keys]
+
+
+@dataclass(frozen=True)
+class Standing:
+    """What the counters say about an attempt before it is checked."""
+
+    retry_after: int  # seconds the caller must still wait (0 = go ahead)
+    on_record: bool  # a pair or account counter exists (a success has something to clear)
+
+
+def standing(email_normalized: str, address: str) -> Standing:
+    """Read every counter of this attempt at once."""
+    now = time.time()
+    wait, on_record = 0.0, False
+    keyed = _keys(email_normalized, address)
+    for (rule, _), (failures, last) in zip(keyed, _read([key for _, key in keyed]), strict=True):
+        if failures:
+            wait = max(wait, last + rule.delay(failures) - now)
+            on_record = on_record or rule is not ADDRESS
+    return Standing(max(0, int(wait + 0.999)), on_record)
 
 
 def retry_after(email_normalized: str, address: str) -> int:
     """Seconds the caller must still wait before another attempt (0 = go ahead)."""
-    now = time.time()
-    wait = 0.0
-    for rule, key in _keys(email_normalized, address):
-        failures, last = _read(key)
-        if failures:
-            wait = max(wait, last + rule.delay(failures) - now)
-    return max(0, int(wait + 0.999))
+    return standing(email_normalized, address).retry_after
 
 
 def record_failure(email_normalized: str, address: str) -> None:
     """Count one failed attempt on every key (database rows are committed by the caller)."""
     client = _redis()
     now = time.time()
+    if client is None:
+        for _, key in _keys(email_normalized, address):
+            _count_in_database(key)
+        return
+    pipe = client.pipeline()  # MULTI/EXEC: each counter and its time move together
     for _, key in _keys(email_normalized, address):
-        if client is not None:
-            name = _prefix() + key
-            pipe = client.pipeline()
-            pipe.hincrby(name, "n", 1)
-            pipe.hset(name, "t", now)
-            pipe.expire(name, FORGET_AFTER)
-            pipe.execute()
-            continue
-        _count_in_database(key)
+        name = _prefix() + key
+        pipe.hincrby(name, "n", 1)
+        pipe.hset(name, "t", now)
+        pipe.expire(name, FORGET_AFTER)
+    pipe.execute()
 
 
 def _count_in_database(key: str) -> None:
@@ -134,7 +156,4 @@ def clear(email_normalized: str, address: str) -> None:
     if client is not None:
         client.delete(*(_prefix() + key for key in keys))
         return
-    for key in keys:
-        row = db.session.get(LoginFailure, key)
-        if row is not None:
-            db.session.delete(row)
+    db.session.execute(sa.delete(LoginFailure).where(LoginFailure.key.in_(keys)))

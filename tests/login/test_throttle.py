@@ -95,3 +95,25 @@ def test_database_counters_add_up_and_start_over_after_a_quiet_period(app_ctx):
     db.session.commit()
     db.session.expire_all()
     assert {row.failures for row in db.session.scalars(db.select(LoginFailure))} == {1}
+
+
+def _counted(user, address: str = "10.0.0.1") -> list[int]:
+    keys = [key for _, key in throttle._keys(user.email_normalized, address)]
+    client = throttle._redis()
+    if client is not None:
+        return [int(client.hget(throttle._prefix() + key, "n") or 0) for key in keys]
+    rows = {row.key: row.failures for row in db.session.scalars(db.select(LoginFailure))}
+    return [rows.get(key, 0) for key in keys]
+
+
+def test_a_successful_login_forgets_its_account_and_pair_failures(app, browser, user):
+    _fail(browser, user, throttle.PAIR.free - 1)
+    assert _counted(user) == [throttle.PAIR.free - 1] * 3  # pair, address, account
+    assert _attempt(browser, user.email, PASSWORD).status_code == 302
+    db.session.expire_all()
+    # The address keeps its count: many accounts tried from one place still add up.
+    assert _counted(user) == [0, throttle.PAIR.free - 1, 0]
+    # The user has every free attempt again (in a browser not logged in yet).
+    again = app.test_client()
+    _fail(again, user, throttle.PAIR.free - 1)
+    assert _attempt(again, user.email, PASSWORD).status_code == 302
