@@ -235,11 +235,24 @@ FLOWS: list[Scenario] = [
         _client_credentials,
         _issued_token,
         "ceiling_sign",
+        cached=True,
     ),
     Scenario(
-        "introspection", "introspection (valid token)", _introspection, _active, "ceiling_json"
+        "introspection",
+        "introspection (valid token)",
+        _introspection,
+        _active,
+        "ceiling_json",
+        cached=True,
     ),
-    Scenario("apikey_check", "API-key gateway check", _apikey_check, _accepted_key, "ceiling_json"),
+    Scenario(
+        "apikey_check",
+        "API-key gateway check",
+        _apikey_check,
+        _accepted_key,
+        "ceiling_json",
+        cached=True,
+    ),
     Scenario(
         "password_login",
         "password login (form post)",

@@ -74,6 +74,9 @@ class Scenario:
     levels: tuple[int, ...] | None = None
     # Slow requests (one argon2id each) need longer runs for as many samples as the rest.
     min_seconds: float = 0
+    # What the service caches per process (clients, families, key rows): the warm-up
+    # lasts until each distinct request has reached every worker a few times.
+    cached: bool = False
 
 
 def send(base_url: str, req: Req) -> tuple[int, bytes]:
