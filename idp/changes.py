@@ -16,9 +16,9 @@ in Redis still holds the value it was read under:
 * a process reads every counter at once (one ``MGET`` on a connection of its
   own per thread, about a quarter of the client library's full command path)
   and holds that reading for a short lease (``IDP_CHANGE_LEASE_MS``, 20 ms
-  by default), timed from before the read was sent; every request uses the
-  reading current when it starts, and an entry read under another value is
-  read again;
+  by default), timed from before the read was sent; a request uses the
+  reading current at its first cache lookup for all of them, and an entry
+  read under another value is read again;
 * a commit that moved a counter returns only once the lease has run out
   after its increment: by then no instance holds a reading from before it.
 

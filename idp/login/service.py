@@ -50,11 +50,10 @@ def attempt_login(
     normalized = _normalized(email)
     counted = throttle.standing(normalized, address)
     if counted.retry_after:
-        wait = counted.retry_after
         return LoginOutcome(
-            error=f"Too many failed attempts. Try again in {wait} seconds.",
+            error=f"Too many failed attempts. Try again in {counted.retry_after} seconds.",
             status=429,
-            retry_after=wait,
+            retry_after=counted.retry_after,
         )
     user = db.session.scalar(db.select(User).where(User.email_normalized == normalized))
     if not verify_password(user.password_hash if user else None, password or ""):

@@ -106,11 +106,6 @@ def standing(email_normalized: str, address: str) -> Standing:
     return Standing(max(0, int(wait + 0.999)), on_record)
 
 
-def retry_after(email_normalized: str, address: str) -> int:
-    """Seconds the caller must still wait before another attempt (0 = go ahead)."""
-    return standing(email_normalized, address).retry_after
-
-
 def record_failure(email_normalized: str, address: str) -> None:
     """Count one failed attempt on every key (database rows are committed by the caller)."""
     client = _redis()

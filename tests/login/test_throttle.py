@@ -54,7 +54,7 @@ def test_an_attacker_elsewhere_delays_the_real_user_only_briefly(app, browser, u
     # Many failures from many addresses: the account-wide delay stays small.
     for index in range(throttle.ACCOUNT.free + 5):
         _attempt(browser, user.email, "wrong-password", f"10.0.1.{index}")
-    wait = throttle.retry_after(user.email_normalized, "192.0.2.7")
+    wait = throttle.standing(user.email_normalized, "192.0.2.7").retry_after
     assert 0 < wait <= throttle.ACCOUNT.max_delay
 
 
@@ -71,7 +71,7 @@ def test_counters_are_shared_through_redis(app, browser, user):
     try:
         _fail(browser, user, throttle.PAIR.free)
         assert db.session.scalar(db.select(db.func.count()).select_from(LoginFailure)) == 0
-        assert throttle.retry_after(user.email_normalized, "10.0.0.1") > 0
+        assert throttle.standing(user.email_normalized, "10.0.0.1").retry_after > 0
         assert _attempt(browser, user.email, PASSWORD).status_code == 429
     finally:
         client = throttle._redis()
@@ -90,7 +90,7 @@ def test_database_counters_add_up_and_start_over_after_a_quiet_period(app_ctx):
     for row in db.session.scalars(db.select(LoginFailure)):
         row.last_failed_at -= timedelta(seconds=throttle.FORGET_AFTER + 1)
     db.session.commit()
-    assert throttle.retry_after("a@b.example", "10.9.9.9") == 0
+    assert throttle.standing("a@b.example", "10.9.9.9").retry_after == 0
     throttle.record_failure("a@b.example", "10.9.9.9")
     db.session.commit()
     db.session.expire_all()
