@@ -73,7 +73,17 @@ def log_in(browser: Browser, hub: str, email: str, password: str) -> None:
         raise RuntimeError(f"login of {email} answered {status}: {body[:200]!r}")
 
 
-def round_trip(browser: Browser, client_id: str, redirect_uri: str) -> None:
+AUTHORIZE_PATH = "/oauth/authorize"
+TOKEN_PATH = "/oauth/token"
+
+
+def round_trip(
+    browser: Browser,
+    client_id: str,
+    redirect_uri: str,
+    authorize_path: str = AUTHORIZE_PATH,
+    token_path: str = TOKEN_PATH,
+) -> None:
     """authorize (live session) -> code -> token; raises unless tokens come back."""
     verifier = secrets.token_urlsafe(32)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
@@ -86,7 +96,7 @@ def round_trip(browser: Browser, client_id: str, redirect_uri: str) -> None:
         "code_challenge": challenge.decode().rstrip("="),
         "code_challenge_method": "S256",
     }
-    status, resp, body = browser.request("GET", "/oauth/authorize?" + urlencode(params))
+    status, resp, body = browser.request("GET", f"{authorize_path}?{urlencode(params)}")
     location = resp.getheader("Location", "")
     code = parse_qs(urlsplit(location).query).get("code", [None])[0]
     if status != 302 or code is None:
@@ -100,7 +110,7 @@ def round_trip(browser: Browser, client_id: str, redirect_uri: str) -> None:
     }
     # The hub's code (its backend, or its page's cross-origin fetch) redeems the code:
     # a request that carries no idp session cookie.
-    status, _, body = browser.request("POST", "/oauth/token", form, cookies=False)
+    status, _, body = browser.request("POST", token_path, form, cookies=False)
     if status != 200 or b"access_token" not in body:
         raise RuntimeError(f"token answered {status}: {body[:200]!r}")
 
@@ -126,7 +136,7 @@ def _client(job: dict, ready, results) -> None:
     while time.perf_counter() < deadline:
         started = time.perf_counter()
         try:
-            round_trip(browser, job["client_id"], job["redirect_uri"])
+            round_trip(browser, job["client_id"], job["redirect_uri"], *job.get("paths", ()))
         except (RuntimeError, OSError, http.client.HTTPException) as exc:
             errors += 1
             last_error = str(exc)

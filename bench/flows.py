@@ -167,7 +167,7 @@ def _code_flow_ready(ctx: Context) -> list[Req]:
     return []
 
 
-def _code_flow(ctx: Context, clients: int, seconds: float) -> dict:
+def _code_flow(ctx: Context, clients: int, seconds: float, paths: tuple[str, str] = ()) -> dict:
     """``clients`` browsers with live sessions, each repeating authorize -> code -> token."""
     plan = ctx.manifest["plan"]
     first = plan["partner_users"]
@@ -179,6 +179,7 @@ def _code_flow(ctx: Context, clients: int, seconds: float) -> dict:
             "password": BENCH_PASSWORD,
             "client_id": "client-hub",
             "redirect_uri": BENCH_REDIRECT_URI,
+            "paths": paths,
         }
         for n in range(clients)
     ]
@@ -186,6 +187,21 @@ def _code_flow(ctx: Context, clients: int, seconds: float) -> dict:
     if figures["requests"] == 0:
         raise RuntimeError(f"no round trip succeeded: {figures['last_error']}")
     return figures
+
+
+EMPTY_FLOW_PATHS = ("/bench/ceiling/authorize", "/bench/ceiling/token")
+
+
+def _empty_flow_ready(ctx: Context) -> list[Req]:
+    for path, method in zip(EMPTY_FLOW_PATHS, ("GET", "POST"), strict=True):
+        ctx.require_route(path, method)
+    ctx.require_route("/login", "POST")
+    return []
+
+
+def _empty_flow(ctx: Context, clients: int, seconds: float) -> dict:
+    """The same clients, sessions and requests against the empty code-flow endpoints."""
+    return _code_flow(ctx, clients, seconds, EMPTY_FLOW_PATHS)
 
 
 def token_revocation(ctx: Context) -> dict:
@@ -261,11 +277,21 @@ FLOWS: list[Scenario] = [
         "ceiling_argon2",
         min_seconds=5,
     ),  # fmt: skip
+    # The floor of the round trip below: a ceiling, yet a flow (it needs logged-in users).
+    Scenario(
+        "ceiling_round_trip",
+        "ceiling: empty code round trip",
+        _empty_flow_ready,
+        _logged_in,
+        drive=_empty_flow,
+        levels=(8,),
+    ),
     Scenario(
         "authorization_code",
         "authorization code round trip",
         _code_flow_ready,
         _logged_in,
+        "ceiling_round_trip",
         drive=_code_flow,
         levels=(8,),
     ),

@@ -16,7 +16,7 @@ TARGETS = [
     ("introspection", "ceiling_json", "rps_ratio", 0.7, None),
     ("apikey_check", "ceiling_json", "rps_ratio", 0.7, None),
     ("password_login", "ceiling_argon2", "rps_ratio", 0.8, None),
-    ("authorization_code", None, "p99_ms_max", 25.0, 8),
+    ("authorization_code", "ceiling_round_trip", "p99_ms_max", 25.0, 8),
 ]
 RSS_LIMIT_MB = 150.0
 SCALE_RATIO = 0.9
@@ -97,7 +97,12 @@ def check_targets(results: dict, baseline: dict | None) -> list[dict]:
                 value = _figure(results, name, "p99_ms", level)
                 met = value is not None and value <= threshold
                 label = f"{name} p99 <= {threshold:g} ms (c={level})"
-            checks.append({"target": label, "measured": value, "met": met})
+            check = {"target": label, "measured": value, "met": met}
+            floor = _figure(results, ceiling, "p99_ms", level) if ceiling else None
+            if field != "rps_ratio" and floor is not None:
+                # What the same clients see when the endpoints do nothing of their own.
+                check["context"] = f"{ceiling} p99 {floor:g} ms"
+            checks.append(check)
     peak = max(results.get("rss_mb", {}).values(), default=None)
     checks.append(
         {
@@ -202,6 +207,8 @@ def targets_table(checks: list[dict]) -> str:
     for c in checks:
         verdict = {True: "yes", False: "NO", None: "n/a"}[c["met"]]
         measured = c["measured"] if c["measured"] is not None else c.get("note", "-")
+        if c.get("context"):
+            measured = f"{measured} ({c['context']})"
         rows.append(f"| {c['target']} | {measured} | {verdict} |")
     return "\n".join(rows)
 

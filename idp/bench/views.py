@@ -1,4 +1,12 @@
-"""The three ceiling endpoints: bare JSON, sign-only JWT, one argon2id verification.
+"""The ceiling endpoints: bare JSON, sign-only JWT, one argon2id verification, empty code flow.
+
+The last two stand for the authorization-code round trip with everything of
+the service's own taken out: ``/bench/ceiling/authorize`` redirects with a
+random code (nothing checked or stored) and ``/bench/ceiling/token`` answers
+with an access token and an ID token signed like the real ones (nothing
+looked up or written). The benchmark's browser-like clients drive them exactly
+as they drive the real endpoints, so the pair measures what the framework, the
+signatures and the clients themselves cost on this machine.
 
 Registered only when ``IDP_BENCH_MODE`` is true (see ``idp._register_blueprints``);
 they expose nothing secret but cost CPU on demand, so production never has them.
@@ -6,9 +14,11 @@ they expose nothing secret but cost CPU on demand, so production never has them.
 
 from __future__ import annotations
 
+import secrets
 import time
+from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, abort, current_app, jsonify, redirect, request
 
 from idp.accounts.passwords import HASHER, verify_password
 from idp.extensions import csrf
@@ -50,6 +60,42 @@ def sign_only():
         "scope": "bench",
     }
     return jsonify(access_token=sign_jwt(claims, typ="at+jwt"), token_type="Bearer")
+
+
+def _bench_claims(audience: str) -> dict:
+    now = int(time.time())
+    return {
+        "iss": current_app.config["IDP_ISSUER"],
+        "sub": "bench",
+        "aud": audience,
+        "exp": now + 900,
+        "iat": now,
+    }
+
+
+@blp.get("/ceiling/authorize")
+def empty_authorize():
+    """A code redirect with nothing checked or stored (to this service's own callback path)."""
+    code = secrets.token_urlsafe(32)
+    query = urlencode({"code": code, "state": request.args.get("state", "")})
+    return redirect(f"/bench/ceiling/callback?{query}", code=302)
+
+
+@blp.post("/ceiling/token")
+def empty_token():
+    """A token response for any code: an access token and an ID token, both signed."""
+    form = request.form
+    if not form.get("code") or not form.get("client_id"):
+        abort(400)
+    access = sign_jwt(_bench_claims(current_app.config["IDP_ISSUER"]), typ="at+jwt")
+    id_token = sign_jwt(_bench_claims(form["client_id"]), typ="JWT")
+    return jsonify(
+        token_type="Bearer",
+        access_token=access,
+        id_token=id_token,
+        refresh_token=secrets.token_urlsafe(32),
+        expires_in=900,
+    )
 
 
 @blp.post("/ceiling/argon2")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 
 from idp.bench.views import CEILING_PASSWORD
@@ -11,6 +13,8 @@ CEILINGS = [
     ("get", "/bench/ceiling/json"),
     ("get", "/bench/ceiling/sign"),
     ("post", "/bench/ceiling/argon2"),
+    ("get", "/bench/ceiling/authorize"),
+    ("post", "/bench/ceiling/token"),
 ]
 
 
@@ -41,3 +45,32 @@ def test_argon2_ceiling_verifies_a_password(bench_app):
     wrong = client.post("/bench/ceiling/argon2", data={"password": "not-the-passphrase"})
     assert right.get_json() == {"valid": True}
     assert wrong.get_json() == {"valid": False}
+
+
+def test_empty_authorize_redirects_with_a_fresh_code_and_the_state(bench_app):
+    client = bench_app.test_client()
+    first = client.get("/bench/ceiling/authorize?state=s1&redirect_uri=https://evil.example/")
+    second = client.get("/bench/ceiling/authorize?state=s1")
+    assert first.status_code == 302
+    location = urlsplit(first.headers["Location"])
+    # Never to a URI from the request: this service's own path only.
+    assert (location.netloc, location.path) == ("", "/bench/ceiling/callback")
+    query = parse_qs(location.query)
+    assert query["state"] == ["s1"]
+    assert query["code"] != parse_qs(urlsplit(second.headers["Location"]).query)["code"]
+
+
+def test_empty_token_signs_an_access_and_an_id_token(bench_app):
+    client = bench_app.test_client()
+    resp = client.post("/bench/ceiling/token", data={"code": "any", "client_id": "client-hub"})
+    assert resp.status_code == 200
+    body = resp.get_json()
+    with bench_app.app_context():
+        assert verify_jwt(body["access_token"], typ="at+jwt")["sub"] == "bench"
+        assert verify_jwt(body["id_token"], audience="client-hub", typ="JWT")["sub"] == "bench"
+    assert body["refresh_token"]
+
+
+@pytest.mark.parametrize("form", [{}, {"code": "any"}, {"client_id": "client-hub"}])
+def test_empty_token_refuses_a_request_without_code_or_client(bench_app, form):
+    assert bench_app.test_client().post("/bench/ceiling/token", data=form).status_code == 400

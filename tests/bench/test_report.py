@@ -70,3 +70,23 @@ def test_rendered_requests_carry_host_and_length():
     head, body = raw.split(b"\r\n\r\n")
     assert head.split(b"\r\n")[:2] == [b"POST /oauth/token?x=1 HTTP/1.1", b"Host: 127.0.0.1:5000"]
     assert b"Content-Length: 3" in head and body == b"k=v"
+
+
+def test_the_code_round_trip_is_judged_by_its_p99_beside_the_empty_round_trip():
+    results = _results(
+        ceiling_round_trip={"title": "empty", "levels": {"8": _level(400, p99_ms=30.0)}},
+        authorization_code={
+            "title": "code",
+            "ceiling": "ceiling_round_trip",
+            "levels": {"8": _level(100, p99_ms=120.0)},
+        },
+    )
+    report.ratios(results)
+    assert results["scenarios"]["authorization_code"]["levels"]["8"]["rps_ratio"] == 0.25
+    check = next(c for c in report.check_targets(results, None) if "p99" in c["target"])
+    assert (check["target"], check["measured"], check["met"]) == (
+        "authorization_code p99 <= 25 ms (c=8)",
+        120.0,
+        False,
+    )
+    assert "| 120.0 (ceiling_round_trip p99 30 ms) | NO |" in report.targets_table([check])
