@@ -343,10 +343,11 @@ def _table_of(obj) -> str:
 
 @event.listens_for(Session, "do_orm_execute")
 def _note_bulk_changes(state) -> None:
-    if state.is_update or state.is_delete:
+    """Statements run through the session (an INSERT too) move counters like a flush would."""
+    if state.is_insert or state.is_update or state.is_delete:
         table = getattr(state.statement, "table", None)
         if table is not None and getattr(table, "name", None):
-            _mark(state.session, _moved_by(table.name, inserted=False))
+            _mark(state.session, _moved_by(table.name, inserted=state.is_insert))
 
 
 @event.listens_for(Session, "after_commit")

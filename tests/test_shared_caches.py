@@ -308,3 +308,28 @@ def test_a_lease_of_zero_reads_the_counters_on_every_request(instances_leasing, 
     with Reads(two, "channel_api_keys") as reads:
         assert [_check(two, key) for _ in range(3)] == [200] * 3
     assert (_mgets() - before, reads.count) == (3, 0)
+
+
+def test_a_row_added_by_a_plain_insert_moves_its_counter_like_a_flushed_one(redis_instances):
+    from idp.oauth.models import OAuthClient
+    from idp.timeutil import utcnow
+
+    one, _ = redis_instances
+    client = redis.Redis.from_url(REDIS_URL)
+    key = one.config["IDP_REDIS_PREFIX"] + "changes:oauth-clients"
+    with one.test_request_context():
+        changes._versions()  # the counter exists before the insert
+        before = client.get(key)
+        db.session.execute(
+            db.insert(OAuthClient.__table__).values(
+                client_id=f"plain-{secrets.token_hex(4)}",
+                kind="platform",
+                hub="support",
+                name="Plain insert",
+                created_at=utcnow(),
+            )
+        )
+        db.session.commit()
+    assert before is not None
+    # Twice: inside the transaction and after the commit, as for a flushed row.
+    assert int(client.get(key)) == int(before) + 2
