@@ -10,10 +10,9 @@ from authlib.oauth2.rfc6749.errors import (
     UnauthorizedClientError,
 )
 
-from idp.accounts.models import User
 from idp.extensions import db
 from idp.oauth.grants import CLIENT_AUTH, IssuingGrant
-from idp.oauth.issuance import roles_in
+from idp.oauth.issuance import user_with_roles
 from idp.oauth.models import TOKEN_EXCHANGE
 from idp.oauth.tokens import open_family
 from idp.oauth.tokens_view import parse_access_token
@@ -73,11 +72,12 @@ class TokenExchangeGrant(IssuingGrant, grants.BaseGrant, grants.TokenEndpointMix
             raise InvalidGrantError("The subject token is not active.")
         if subject.client_id != client.client_id or subject.user_id is None:
             raise InvalidGrantError("The subject token was not issued to this client for a user.")
-        user = db.session.get(User, subject.user_id)
+        user, roles = user_with_roles(subject.user_id, target)
         if user is None or not user.is_active:
             raise InvalidGrantError("The account can no longer use this token.")
-        if not roles_in(user, target):
+        if not roles:
             raise InvalidTargetError("You are not a member of this organization.")
+        self.request.idp_roles = roles
         self.request.client = client
         self.request.user = user
         self.request.target_organization_id = target

@@ -24,12 +24,12 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
 from authlib.oidc.core.util import create_half_hash
 from flask import current_app
+from sqlalchemy.orm.attributes import set_committed_value
 
-from idp.accounts.models import User
 from idp.extensions import db
 from idp.ids import PREFIXES, new_id
 from idp.keys.service import sign_jwt
-from idp.oauth.issuance import TOKEN_RESPONSE_EXTRAS, issue_tokens, roles_in
+from idp.oauth.issuance import TOKEN_RESPONSE_EXTRAS, issue_tokens, user_with_roles
 from idp.oauth.models import (
     AuthorizationCode,
     RefreshToken,
@@ -80,6 +80,8 @@ class IssuingGrant:
             organization_id=organization_id,
             family=family,
             include_refresh_token=include_refresh_token,
+            # Read with the user by ``authenticate_user``, in the same organization.
+            roles=getattr(self.request, "idp_roles", None),
         )
         self.request.token_family = family
         return token
@@ -145,6 +147,14 @@ class IdTokenExtension(OpenIDCode):
         return sign_jwt(claims, typ="JWT")
 
 
+_INSERT_CODE = db.insert(AuthorizationCode.__table__)
+_LINK_CODE = (
+    db.update(AuthorizationCode.__table__)
+    .where(AuthorizationCode.__table__.c.id == db.bindparam("code_id"))
+    .values(family_id=db.bindparam("family_id"))
+)
+
+
 class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
     """RFC 6749 section 4.1 with single-use, short-lived, hashed codes."""
 
@@ -156,26 +166,32 @@ class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
         return code.organization_id, None
 
     def save_authorization_code(self, code, request):
-        """Store the code's hash with what the user decided (organization, handler context)."""
+        """Store the code's hash with what the user decided (organization, handler context).
+
+        One plain INSERT: nothing else in the request reads the row back, so it
+        need not pass through the session's unit of work.
+        """
         payload = request.payload.data
-        row = AuthorizationCode(
-            id=new_id(PREFIXES["authorization_code"]),
-            code_hash=sha256_hex(code),
-            client_id=request.client.client_id,
-            user_id=request.user.id,
-            organization_id=getattr(request, "idp_organization_id", None),
-            redirect_uri=request.payload.redirect_uri,
-            scope=request.scope or "",
-            nonce=payload.get("nonce"),
-            code_challenge=payload["code_challenge"],
-            code_challenge_method=payload["code_challenge_method"],
-            auth_time=getattr(request, "idp_auth_time", None) or int(time.time()),
-            context=getattr(request, "idp_context", None),
-            created_at=utcnow(),
-            expires_at=utcnow() + timedelta(seconds=current_app.config["IDP_AUTH_CODE_TTL"]),
+        now = utcnow()
+        db.session.execute(
+            _INSERT_CODE,
+            dict(
+                id=new_id(PREFIXES["authorization_code"]),
+                code_hash=sha256_hex(code),
+                client_id=request.client.client_id,
+                user_id=request.user.id,
+                organization_id=getattr(request, "idp_organization_id", None),
+                redirect_uri=request.payload.redirect_uri,
+                scope=request.scope or "",
+                nonce=payload.get("nonce"),
+                code_challenge=payload["code_challenge"],
+                code_challenge_method=payload["code_challenge_method"],
+                auth_time=getattr(request, "idp_auth_time", None) or int(time.time()),
+                context=getattr(request, "idp_context", None),
+                created_at=now,
+                expires_at=now + timedelta(seconds=current_app.config["IDP_AUTH_CODE_TTL"]),
+            ),
         )
-        db.session.add(row)
-        return row
 
     def query_authorization_code(self, code, client):
         """Claim the code atomically; a used code revokes what it issued (RFC 6749 4.1.2).
@@ -193,6 +209,8 @@ class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
             )
             .values(used_at=utcnow())
             .returning(AuthorizationCode)
+            # The row comes back from RETURNING; nothing in the session to bring up to date.
+            .execution_options(synchronize_session=False)
         )
         if row is None:
             self._revoke_what_a_replayed_code_issued(digest, client)
@@ -214,12 +232,20 @@ class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
             revoke_family(family, "authorization_code_reused")
 
     def delete_authorization_code(self, authorization_code):
-        """Codes are kept (used) to detect replays; link the code to what it issued."""
-        authorization_code.family_id = self.request.token_family.id
+        """Codes are kept (used) to detect replays; link the code to what it issued.
+
+        The UPDATE first flushes the new family and refresh token (autoflush),
+        so the link never precedes the row it names: one flush for all three.
+        """
+        family_id = self.request.token_family.id
+        db.session.execute(_LINK_CODE, {"code_id": authorization_code.id, "family_id": family_id})
+        set_committed_value(authorization_code, "family_id", family_id)
 
     def authenticate_user(self, authorization_code):
-        """The code's user, if the account may still log in."""
-        user = db.session.get(User, authorization_code.user_id)
+        """The code's user, if the account may still log in (with their roles, for the token)."""
+        user, self.request.idp_roles = user_with_roles(
+            authorization_code.user_id, authorization_code.organization_id
+        )
         return user if user is not None and user.is_active else None
 
     def generate_token(self, user=None, scope=None, **kwargs):
@@ -271,12 +297,17 @@ class RefreshTokenGrant(IssuingGrant, grants.RefreshTokenGrant):
     def authenticate_user(self, refresh_token):
         """The family's user while active and still a member of the family's organization."""
         family = refresh_token.family
-        user = db.session.get(User, family.user_id) if family.user_id else None
+        user, roles = (
+            user_with_roles(family.user_id, family.organization_id)
+            if family.user_id
+            else (None, [])
+        )
         if user is None or not user.is_active:
             raise InvalidGrantError("The account can no longer use this token.")
-        if family.organization_id and not roles_in(user, family.organization_id):
+        if family.organization_id and not roles:
             revoke_family(family, "membership_ended")
             raise InvalidGrantError("The membership this token was issued for has ended.")
+        self.request.idp_roles = roles
         return user
 
     def revoke_old_credential(self, refresh_token):

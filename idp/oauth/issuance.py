@@ -34,6 +34,23 @@ def roles_in(user: User, organization_id: str | None) -> list[str]:
     )
 
 
+def user_with_roles(user_id: str, organization_id: str | None) -> tuple[User | None, list[str]]:
+    """The user and their roles in ``organization_id``, read in one query."""
+    if organization_id is None:
+        return db.session.get(User, user_id), []
+    rows = db.session.execute(
+        db.select(User, Membership.role)
+        .outerjoin(
+            Membership,
+            (Membership.user_id == User.id) & (Membership.organization_id == organization_id),
+        )
+        .where(User.id == user_id)
+    ).all()
+    if not rows:
+        return None, []
+    return rows[0][0], [role for _, role in rows if role is not None]
+
+
 def token_hub(client: OAuthClient, user: User | None) -> str:
     """The ``hub`` claim: the user's hub for people, the client's hub for machines."""
     return user.hub if user is not None else client.hub
@@ -61,8 +78,13 @@ def issue_tokens(
     organization_id: str | None,
     family: TokenFamily | None = None,
     include_refresh_token: bool = False,
+    roles: list[str] | None = None,
 ) -> tuple[dict, TokenFamily]:
-    """Build the RFC 6749 section 5.1 token response; opens a family unless one is given."""
+    """Build the RFC 6749 section 5.1 token response; opens a family unless one is given.
+
+    ``roles`` are the user's roles in ``organization_id`` when the caller has
+    just read them (``user_with_roles``); otherwise they are read here.
+    """
     config = current_app.config
     if family is None:
         lifetime = (
@@ -70,20 +92,21 @@ def issue_tokens(
             if include_refresh_token
             else config["IDP_ACCESS_TOKEN_TTL"]
         )
+        # Not flushed here: the unit of work inserts it before its refresh token, and
+        # whoever links another row to it by a plain column flushes first.
         family = open_family(
             client_id=client.client_id,
             user_id=user.id if user else None,
             organization_id=organization_id,
             lifetime=lifetime,
         )
-        db.session.flush()
     access_token, expires_in = mint_access_token(
         client_id=client.client_id,
         subject=user.id if user else client.client_id,
         family_id=family.id,
         hub=token_hub(client, user),
         organization_id=organization_id,
-        roles=roles_in(user, organization_id) if user else [],
+        roles=(roles if roles is not None else roles_in(user, organization_id)) if user else [],
         scope=scope,
     )
     token = {
