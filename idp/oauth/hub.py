@@ -32,6 +32,17 @@ def organizations_for(user: User) -> list[Organization]:
     return orgs
 
 
+def organization_ids_for(user: User) -> set[str]:
+    """The ids of the user's organizations of the user's own hub (no rows loaded)."""
+    return set(
+        db.session.scalars(
+            db.select(Membership.organization_id)
+            .join(Organization, Membership.organization_id == Organization.id)
+            .where(Membership.user_id == user.id, Organization.kind == user.hub)
+        )
+    )
+
+
 def wrong_hub_page(user: User, expected_hub: str) -> Response:
     """Tell a person whose account belongs to another hub where to sign in instead."""
     body = render_template(
@@ -45,7 +56,8 @@ def wrong_hub_page(user: User, expected_hub: str) -> Response:
 
 def choose(authz: AuthorizationRequest, user: User, organization_id: str) -> Response:
     """Issue the code for ``organization_id`` and remember it as the last one used."""
-    user.last_organization_id = organization_id
+    if user.last_organization_id != organization_id:  # else nothing for the commit to flush
+        user.last_organization_id = organization_id
     return issue_authorization_response(authz, user, organization_id)
 
 
@@ -58,18 +70,19 @@ def hub_handler(authz: AuthorizationRequest) -> Response:
             return interaction_required(authz, "login_required", "Sign in with this hub's account.")
         authz.discard()
         return wrong_hub_page(user, client.hub)
-    orgs = organizations_for(user)
+    # Only ids here: the picker page reads the organizations it shows.
+    org_ids = organization_ids_for(user)
     if authz.organization:
         # Switching organization with the live session: only to one of the user's own.
-        if authz.organization not in {org.id for org in orgs}:
+        if authz.organization not in org_ids:
             return deny_authorization(authz, "You are not a member of this organization.")
         return choose(authz, user, authz.organization)
-    if not orgs:
+    if not org_ids:
         authz.discard()
         body = render_template("login/no_organization.html", hub_title=HUB_TITLES[user.hub])
         return Response(body, status=403, mimetype="text/html")
-    if len(orgs) == 1:
-        return choose(authz, user, orgs[0].id)
+    if len(org_ids) == 1:
+        return choose(authz, user, next(iter(org_ids)))
     if authz.silent:
         return interaction_required(
             authz,
