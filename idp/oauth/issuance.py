@@ -93,7 +93,8 @@ def issue_tokens(
             else config["IDP_ACCESS_TOKEN_TTL"]
         )
         # Not flushed here: the unit of work inserts it before its refresh token, and
-        # whoever links another row to it by a plain column flushes first.
+        # whoever links another row to it by a plain column flushes first
+        # (``AuthorizationCodeGrant.delete_authorization_code``).
         family = open_family(
             client_id=client.client_id,
             user_id=user.id if user else None,
