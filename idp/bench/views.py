@@ -46,22 +46,6 @@ def bare_json():
     return jsonify(status="ok")
 
 
-@blp.get("/ceiling/sign")
-def sign_only():
-    """Sign one access-token-shaped JWT with the service's active key and algorithm."""
-    now = int(time.time())
-    claims = {
-        "iss": current_app.config["IDP_ISSUER"],
-        "sub": "bench",
-        "aud": current_app.config["IDP_ISSUER"],
-        "exp": now + 900,
-        "iat": now,
-        "client_id": "bench",
-        "scope": "bench",
-    }
-    return jsonify(access_token=sign_jwt(claims, typ="at+jwt"), token_type="Bearer")
-
-
 def _bench_claims(audience: str) -> dict:
     now = int(time.time())
     return {
@@ -71,6 +55,16 @@ def _bench_claims(audience: str) -> dict:
         "exp": now + 900,
         "iat": now,
     }
+
+
+@blp.get("/ceiling/sign")
+def sign_only():
+    """Sign one access-token-shaped JWT with the service's active key and algorithm."""
+    claims = _bench_claims(current_app.config["IDP_ISSUER"]) | {
+        "client_id": "bench",
+        "scope": "bench",
+    }
+    return jsonify(access_token=sign_jwt(claims, typ="at+jwt"), token_type="Bearer")
 
 
 @blp.get("/ceiling/authorize")

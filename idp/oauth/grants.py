@@ -80,8 +80,8 @@ class IssuingGrant:
             organization_id=organization_id,
             family=family,
             include_refresh_token=include_refresh_token,
-            # Read with the user by ``authenticate_user``, in the same organization.
-            roles=getattr(self.request, "idp_roles", None),
+            # Read with the user by the grant's own check, for the same organization.
+            roles=self.request.idp_roles if user is not None else None,
         )
         self.request.token_family = family
         return token

@@ -21,19 +21,6 @@ TOKEN_RESPONSE_EXTRAS: list[Callable[[AuthorizationCode], dict]] = []
 REFRESH_TOKEN_BYTES = 32  # 256 random bits
 
 
-def roles_in(user: User, organization_id: str | None) -> list[str]:
-    """The user's roles in ``organization_id`` (empty when not a member)."""
-    if organization_id is None:
-        return []
-    return list(
-        db.session.scalars(
-            db.select(Membership.role).where(
-                Membership.user_id == user.id, Membership.organization_id == organization_id
-            )
-        )
-    )
-
-
 def user_with_roles(user_id: str, organization_id: str | None) -> tuple[User | None, list[str]]:
     """The user and their roles in ``organization_id``, read in one query."""
     if organization_id is None:
@@ -82,9 +69,11 @@ def issue_tokens(
 ) -> tuple[dict, TokenFamily]:
     """Build the RFC 6749 section 5.1 token response; opens a family unless one is given.
 
-    ``roles`` are the user's roles in ``organization_id`` when the caller has
-    just read them (``user_with_roles``); otherwise they are read here.
+    ``roles`` are the user's roles in ``organization_id``, read with the user
+    by the grant (``user_with_roles``); required when there is a user.
     """
+    if user is not None and roles is None:
+        raise ValueError("issue_tokens: a user's token needs the roles read with the user")
     config = current_app.config
     if family is None:
         lifetime = (
@@ -107,7 +96,7 @@ def issue_tokens(
         family_id=family.id,
         hub=token_hub(client, user),
         organization_id=organization_id,
-        roles=(roles if roles is not None else roles_in(user, organization_id)) if user else [],
+        roles=roles if user else [],
         scope=scope,
     )
     token = {

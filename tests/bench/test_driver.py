@@ -60,7 +60,6 @@ def test_each_counted_round_trip_exchanged_one_real_code(bench_server, bench_app
     figures = driver.run(_jobs(server, email, 2), seconds=1.0)
     assert figures["errors"]["status"] == 0, figures["last_error"]
     assert figures["requests"] > 0
-    assert figures["latency_us"]["p50"] <= figures["latency_us"]["p99"]
     with bench_app.app_context():
         stored, used = _codes()
     assert stored == used == figures["requests"]
