@@ -101,6 +101,20 @@ def warm_up(runner, level: int, seconds: float, distinct: int) -> None:
             return
 
 
+def settling(runner, settle):
+    """``runner`` followed by ``settle``, so no run meets the backlog of the one before.
+
+    The seconds spent settling are kept with the run's figures (``settle_s``).
+    """
+
+    def run(level: int, seconds: float) -> dict:
+        figures = runner(level, seconds)
+        figures["settle_s"] = round(settle(), 3)
+        return figures
+
+    return run
+
+
 def measure(prepared: dict, args) -> None:
     """Warm every scenario up, then run each one right after its ceiling, cycle after cycle.
 
@@ -129,6 +143,7 @@ def measure(prepared: dict, args) -> None:
     for (name, level), level_runs in sorted(runs.items(), key=lambda item: _order(prepared, item)):
         data = prepared[name][0]
         figures = report.median_of(level_runs) | {"runs": level_runs}
+        figures["settle_max_s"] = max(r.get("settle_s", 0) for r in level_runs)
         if (name, level) in pairs:
             figures["rps_ratio"] = round(statistics.median(pairs[(name, level)]), 3)
             figures["paired_ratios"] = [round(r, 3) for r in pairs[(name, level)]]
@@ -146,6 +161,24 @@ def _order(prepared: dict, item) -> tuple[int, int]:
     return list(prepared).index(name), level
 
 
+def selected(every: list, only: str | None) -> set[str] | None:
+    """The scenarios ``--only`` names and the ceilings they are divided by (None: all).
+
+    An unknown name is an error, so a typo cannot pass for a run of nothing.
+    """
+    if not only:
+        return None
+    names = {name.strip() for name in only.split(",") if name.strip()}
+    by_name = {scenario.name: scenario for scenario in every}
+    unknown = sorted(names - by_name.keys())
+    if unknown or not names:
+        raise SystemExit(
+            f"--only: unknown scenario {', '.join(unknown) or '(none named)'}; "
+            f"choose from {', '.join(by_name)}"
+        )
+    return names | {by_name[name].ceiling for name in names if by_name[name].ceiling}
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options (``make bench`` passes ``--scale``)."""
     parser = argparse.ArgumentParser(prog="bench", description=__doc__)
@@ -159,7 +192,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=[8, 32],
         help="comma-separated connection counts",
     )
-    parser.add_argument("--only", help="comma-separated scenario names (ceilings always run)")
+    parser.add_argument(
+        "--only", help="comma-separated scenario names (with the ceilings they are divided by)"
+    )
     parser.add_argument("--fresh", action="store_true", help="re-seed even if a seed matches")
     parser.add_argument("--seed-only", action="store_true", help="prepare the data and stop")
     return parser.parse_args(argv)
@@ -168,6 +203,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and return the process exit status."""
     args = parse_args(argv)
+    only = selected(scenarios(), args.only)
     users = parse_scale(args.scale)
     scale_name = args.scale.lower()
     INSTANCE.mkdir(parents=True, exist_ok=True)
@@ -208,7 +244,6 @@ def main(argv: list[str] | None = None) -> int:
         "only": args.only,
         "scenarios": {},
     }
-    only = set(args.only.split(",")) if args.only else None
     with tempfile.TemporaryDirectory(prefix="idp-bench-") as tmp:
         srv = server.Server(env, port, Path(tmp) / "gunicorn.log")
         try:
@@ -218,11 +253,12 @@ def main(argv: list[str] | None = None) -> int:
             prepared = {}
             with app.app_context():
                 for scenario in scenarios():
-                    if only and scenario.ceiling is not None and scenario.name not in only:
+                    if only is not None and scenario.name not in only:
                         continue
                     data, runner = prepare_scenario(scenario, ctx, Path(tmp))
                     results["scenarios"][scenario.name] = data
                     if runner is not None:
+                        runner = settling(runner, srv.settle)
                         levels = scenario.levels or args.concurrency
                         prepared[scenario.name] = (data, runner, levels, scenario.ceiling)
                 measure(prepared, args)

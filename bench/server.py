@@ -29,6 +29,31 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def settle(url: str, *, prompt: float = 0.025, in_a_row: int = 6, limit: float = 10.0) -> float:
+    """Wait until the workers have served what the last run left queued; return the seconds.
+
+    wrk stops at its deadline, but requests it had already sent still wait in the
+    workers' queues (argon2id at 32 connections leaves close to a second of them),
+    and the next run would meet that backlog. A probe of ``/healthz`` on a new
+    connection waits behind whatever its worker still holds; each connection goes
+    to either worker at random, so ``in_a_row`` prompt answers mean both are idle.
+    After ``limit`` seconds it gives up and the next run starts anyway.
+    """
+    started = time.monotonic()
+    prompt_answers = 0
+    while prompt_answers < in_a_row and time.monotonic() - started < limit:
+        sent = time.monotonic()
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=limit) as resp:  # noqa: S310
+                resp.read()
+        except OSError:
+            prompt_answers = 0
+            time.sleep(0.05)
+            continue
+        prompt_answers = prompt_answers + 1 if time.monotonic() - sent <= prompt else 0
+    return time.monotonic() - started
+
+
 def settings() -> dict:
     """The gunicorn settings, as recorded in the results."""
     return {
@@ -71,6 +96,10 @@ class Server:
                 pass
             time.sleep(0.2)
         raise RuntimeError(f"gunicorn did not answer within {wait}s; see {self.log_path}")
+
+    def settle(self) -> float:
+        """``settle`` on this server: wait until its workers are idle."""
+        return settle(self.url)
 
     def worker_pids(self) -> list[int]:
         """Process ids of the gunicorn workers (children of the master)."""
