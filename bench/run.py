@@ -143,7 +143,6 @@ def measure(prepared: dict, args) -> None:
     for (name, level), level_runs in sorted(runs.items(), key=lambda item: _order(prepared, item)):
         data = prepared[name][0]
         figures = report.median_of(level_runs) | {"runs": level_runs}
-        figures["settle_max_s"] = max(r.get("settle_s", 0) for r in level_runs)
         if (name, level) in pairs:
             figures["rps_ratio"] = round(statistics.median(pairs[(name, level)]), 3)
             figures["paired_ratios"] = [round(r, 3) for r in pairs[(name, level)]]
@@ -268,7 +267,9 @@ def main(argv: list[str] | None = None) -> int:
             srv.stop()
     results["elapsed_seconds"] = round(time.monotonic() - started, 1)
     report.ratios(results)
-    baseline = report.latest(parse_scale("10k"), target.kind)
+    # A 10k run is its own baseline, whether or not an older one exists.
+    baseline_users = parse_scale("10k")
+    baseline = results if users == baseline_users else report.latest(baseline_users, target.kind)
     results["targets"] = report.check_targets(results, baseline)
     path = report.save(results, stamp)
     if report.is_complete(results) and scale_name in SCALES:

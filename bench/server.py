@@ -41,10 +41,10 @@ def settle(url: str, *, prompt: float = 0.025, in_a_row: int = 6, limit: float =
     """
     started = time.monotonic()
     prompt_answers = 0
-    while prompt_answers < in_a_row and time.monotonic() - started < limit:
+    while prompt_answers < in_a_row and (left := limit - (time.monotonic() - started)) > 0:
         sent = time.monotonic()
         try:
-            with urllib.request.urlopen(url + "/healthz", timeout=limit) as resp:  # noqa: S310
+            with urllib.request.urlopen(url + "/healthz", timeout=left) as resp:  # noqa: S310
                 resp.read()
         except OSError:
             prompt_answers = 0
