@@ -48,7 +48,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import current_app, g, has_app_context, has_request_context
+from flask import Flask, current_app, g, has_app_context, has_request_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -136,12 +136,15 @@ def _versions() -> dict[str, bytes]:
     """Every counter's value, fixed for the request; empty when caches must not be used."""
     if not has_request_context():
         return {}  # a long-lived worker or CLI context would keep its first reading
-    cached = g.get("idp_change_versions", _UNREAD)
+    # Each proxy lookup costs about as much as the rest of a cache hit: one each.
+    request_g = g._get_current_object()
+    cached = getattr(request_g, "idp_change_versions", _UNREAD)
     if cached is not _UNREAD:
         return cached
-    plan = _plan()
-    versions = _reading(plan) if plan is not None else {}
-    g.idp_change_versions = versions
+    app = current_app._get_current_object()
+    plan = _plan(app)
+    versions = {} if plan is None else _reading(plan, _lease(app))
+    request_g.idp_change_versions = versions
     return versions
 
 
@@ -156,12 +159,12 @@ class _Plan:
     held: tuple[float, dict[str, bytes]] | None = None
 
 
-def _plan() -> _Plan | None:
-    """This application's counter plan (None without Redis)."""
-    config = current_app.config
+def _plan(app: Flask) -> _Plan | None:
+    """``app``'s counter plan (None without Redis)."""
+    config = app.config
     # Counters are declared as modules load; the settings may change under a test.
     key = (len(_COUNTERS), config.get("IDP_REDIS_URL"), config["IDP_REDIS_PREFIX"])
-    plans = current_app.extensions.setdefault("idp_change_plans", {})
+    plans = app.extensions.setdefault("idp_change_plans", {})
     plan = plans.get(key, _UNREAD)
     if plan is _UNREAD:
         redis = shared_redis()
@@ -173,15 +176,15 @@ def _plan() -> _Plan | None:
     return plan
 
 
-def _lease() -> float:
-    return current_app.config["IDP_CHANGE_LEASE_MS"] / 1000
+def _lease(app: Flask) -> float:
+    return app.config["IDP_CHANGE_LEASE_MS"] / 1000
 
 
-def _reading(plan: _Plan) -> dict[str, bytes]:
-    """The counters as read less than a lease ago, else read now; empty if Redis fails."""
+def _reading(plan: _Plan, lease: float) -> dict[str, bytes]:
+    """The counters as read less than ``lease`` ago, else read now; empty if Redis fails."""
     held = plan.held
     started = time.monotonic()  # before the read: a lease can only end early
-    if held is not None and started - held[0] < _lease():
+    if held is not None and started - held[0] < lease:
         return held[1]
     values = _read_counters(plan.redis, plan.keys) if _announce_pending(plan.redis) else None
     if values is None:
@@ -195,7 +198,7 @@ def _reading(plan: _Plan) -> dict[str, bytes]:
 def _outlast_readings() -> None:
     """Return once every reading taken before now, by any instance, has run out."""
     # A margin for clocks that run at slightly different rates on other hosts.
-    remaining = _lease() * 1.01
+    remaining = _lease(current_app) * 1.01
     if remaining > 0:
         time.sleep(remaining)
 

@@ -9,10 +9,12 @@ that a lean path that never runs cannot pass for one that agrees.
 from __future__ import annotations
 
 import base64
+import io
 from urllib.parse import urlencode
 
 import pytest
 from authlib.oauth2.rfc6749.errors import InsecureTransportError
+from flask import request
 
 from idp.extensions import db
 from idp.keys.service import verify_jwt
@@ -228,3 +230,49 @@ def test_every_other_introspection_is_left_to_authlib(app, world, case):
     )
     assert took is None
     assert _comparable(endpoint) == _comparable(direct)
+
+
+def test_a_chunked_body_is_left_to_authlib_and_still_gets_its_token(app, world):
+    body = _grant(scope="channels:read").encode()
+    headers = basic(*world["client"]) | {"Transfer-Encoding": "chunked"}
+    # As gunicorn hands it over: de-chunked, with no length, and says so.
+    context = {
+        "method": "POST", "input_stream": io.BytesIO(body), "headers": headers,
+        "environ_overrides": {"wsgi.input_terminated": True},
+    }  # fmt: skip
+    with app.test_request_context("/oauth/token", content_type=FORM, **context):
+        assert request.content_length is None
+        assert hot_paths.client_credentials() is None
+    context["input_stream"] = io.BytesIO(body)
+    answer = app.test_client().post("/oauth/token", content_type=FORM, **context)
+    assert answer.status_code == 200, answer.text
+    assert verify_jwt(answer.get_json()["access_token"], typ="at+jwt")["scope"] == "channels:read"
+
+
+def test_a_body_shorter_than_its_declared_length_is_refused_as_before(app, world):
+    body = _grant()
+    context = {
+        "method": "POST", "data": body, "content_type": FORM, "headers": basic(*world["client"]),
+        "environ_overrides": {"CONTENT_LENGTH": str(len(body) + 10)},
+    }  # fmt: skip
+    with app.test_request_context("/oauth/token", **context):
+        assert hot_paths.client_credentials() is None
+    answer = app.test_client().post("/oauth/token", **context)
+    assert answer.status_code == 400
+    assert "access_token" not in answer.text
+
+
+def test_the_request_size_limit_holds_on_the_lean_path(app, world, monkeypatch):
+    monkeypatch.setitem(app.config, "MAX_CONTENT_LENGTH", 32)
+    body = _grant(scope="channels:read")
+    assert len(body) > 32
+    with app.test_request_context(
+        "/oauth/token", method="POST", data=body, content_type=FORM,
+        headers=basic(*world["client"]),
+    ):  # fmt: skip
+        assert hot_paths.client_credentials() is None
+    answer = app.test_client().post(
+        "/oauth/token", data=body, content_type=FORM, headers=basic(*world["client"])
+    )
+    assert answer.status_code == 413
+    assert "access_token" not in answer.text
