@@ -136,7 +136,7 @@ def _versions() -> dict[str, bytes]:
     """Every counter's value, fixed for the request; empty when caches must not be used."""
     if not has_request_context():
         return {}  # a long-lived worker or CLI context would keep its first reading
-    # Each proxy lookup costs about as much as the rest of a cache hit: one each.
+    # One lookup per context proxy: each costs about as much as the rest of a cache hit.
     request_g = g._get_current_object()
     cached = getattr(request_g, "idp_change_versions", _UNREAD)
     if cached is not _UNREAD:

@@ -63,13 +63,12 @@ def _form(fields: frozenset[str]) -> dict[str, str] | None:
         or environ.get("QUERY_STRING")
         or not 0 <= length <= min(MAX_BODY, req.max_content_length or MAX_BODY)
         or environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() != FORM_TYPE
-        or "stream" in req.__dict__  # something read the body already: leave it to Authlib
         or not _secure_transport(req.scheme, req.host)
     ):
         return None
     body = environ["wsgi.input"].read(length)
     environ["wsgi.input"] = io.BytesIO(body)
-    if len(body) != length:  # the client hung up early
+    if len(body) != length:  # the client hung up early, or the body was read before
         return None
     try:
         pairs = parse_qsl(
