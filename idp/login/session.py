@@ -16,6 +16,7 @@ import time
 import sqlalchemy as sa
 from flask import request, session
 from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import BadSignature
 
 from idp.accounts.models import User
 from idp.extensions import db
@@ -29,20 +30,45 @@ _SESSION_ID = "sid"
 _CACHE = "idp.session_user"  # per request, never shared between requests
 # Pending authorization requests survive the session renewal at login.
 PENDING_PREFIX = "authz:"
+# A live session's cookie is re-signed at most this often (seconds) to slide its expiry.
+REFRESH_AFTER = 60
 
 
 class CookieSessionInterface(SecureCookieSessionInterface):
-    """Flask's signed-cookie session, with no signer built for a request that sends no cookie.
+    """Flask's signed-cookie session, signed only when there is something new to sign.
 
     API clients and the gateway never send the session cookie: their session
-    is empty, and a cookie is signed only when a page writes to the session.
+    is empty, and no signer is built for them. A live session's cookie is
+    re-signed when a page writes to the session, and otherwise at most once
+    every ``REFRESH_AFTER`` seconds to slide its expiry (Flask would re-sign
+    and send it on every request).
     """
 
     def open_session(self, app, request):
-        """An empty session without a cookie; otherwise Flask's own loading."""
-        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+        """An empty session without a cookie; otherwise the cookie's data and when it was signed."""
+        value = request.cookies.get(self.get_cookie_name(app))
+        if app.secret_key and not value:
             return self.session_class()
-        return super().open_session(app, request)
+        serializer = self.get_signing_serializer(app)
+        if serializer is None:
+            return None
+        max_age = int(app.permanent_session_lifetime.total_seconds())
+        try:
+            data, signed_at = serializer.loads(value, max_age=max_age, return_timestamp=True)
+        except BadSignature:
+            return self.session_class()
+        session = self.session_class(data)
+        session.signed_at = signed_at.timestamp()
+        return session
+
+    def should_set_cookie(self, app, session) -> bool:
+        """When written to, or when a permanent session's expiry is due to slide."""
+        if session.modified:
+            return True
+        if not (session.permanent and app.config["SESSION_REFRESH_EACH_REQUEST"]):
+            return False
+        signed_at = getattr(session, "signed_at", None)
+        return signed_at is None or time.time() - signed_at >= REFRESH_AFTER
 
 
 def current_user() -> User | None:

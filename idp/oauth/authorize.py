@@ -75,13 +75,25 @@ class AuthorizationRequest:
     the client's registration), ``redirect_uri``, ``state``, ``user`` (the
     logged-in User or None), ``organization`` (requested organization id or
     None), ``id`` and ``resume_url`` (where to send the browser to continue).
+
+    A new request is written to the browser session only once something reads
+    its ``id`` (a URL of a later page: login, picker, consent screen), so one
+    that is answered at once leaves the session cookie as it was.
     """
 
-    id: str
+    request_id: str
     params: dict = field(default_factory=dict)
     scope: str = ""
     force_login: bool = False
     started: float = 0.0
+    kept: bool = False
+
+    @property
+    def id(self) -> str:
+        """This request's id in the session; reading it keeps the request there."""
+        if not self.kept:
+            self.save()
+        return self.request_id
 
     @property
     def client(self) -> OAuthClient | None:
@@ -120,21 +132,27 @@ class AuthorizationRequest:
 
     @classmethod
     def start(cls, params: dict, scope: str, *, force_login: bool = False) -> AuthorizationRequest:
-        """Store a newly validated request in the session."""
+        """A newly validated request, kept in the session once its ``id`` is read."""
         kept = {k: params[k] for k in STORED_PARAMS if params.get(k) is not None}
-        authz = cls(id=secrets.token_urlsafe(12), params=kept, scope=scope, force_login=force_login)
-        pending = sorted(
-            (k for k in session if k.startswith(PENDING_PREFIX)),
-            key=lambda k: session[k].get("started", 0) if isinstance(session[k], dict) else 0,
+        return cls(
+            request_id=secrets.token_urlsafe(12),
+            params=kept,
+            scope=scope,
+            force_login=force_login,
+            started=time.time(),
         )
-        for key in pending[: max(0, len(pending) - MAX_PENDING + 1)]:
-            session.pop(key, None)  # the oldest requests give way
-        authz.save()
-        return authz
 
     def save(self) -> None:
-        """Write this request to the session."""
-        session[PENDING_PREFIX + self.id] = {
+        """Write this request to the session; the oldest pending ones give way to a new one."""
+        if not self.kept:
+            pending = sorted(
+                (k for k in session if k.startswith(PENDING_PREFIX)),
+                key=lambda k: session[k].get("started", 0) if isinstance(session[k], dict) else 0,
+            )
+            for key in pending[: max(0, len(pending) - MAX_PENDING + 1)]:
+                session.pop(key, None)
+            self.kept = True
+        session[PENDING_PREFIX + self.request_id] = {
             "started": self.started or time.time(),
             "params": self.params,
             "scope": self.scope,
@@ -148,16 +166,19 @@ class AuthorizationRequest:
         if not request_id or not isinstance(data, dict):
             return None
         return cls(
-            id=request_id,
+            request_id=request_id,
             params=dict(data.get("params", {})),
             scope=data.get("scope", ""),
             force_login=bool(data.get("force_login")),
             started=float(data.get("started", 0)),
+            kept=True,
         )
 
     def discard(self) -> None:
         """Forget this request (it was answered)."""
-        session.pop(PENDING_PREFIX + self.id, None)
+        if self.kept:
+            session.pop(PENDING_PREFIX + self.request_id, None)
+            self.kept = False
 
     def hub(self) -> str | None:
         """Which hub's login page serves this request (partner apps serve Client Hub users)."""

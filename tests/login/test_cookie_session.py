@@ -30,3 +30,25 @@ def test_a_page_signs_its_session_and_reads_it_back(client):
 def test_a_forged_cookie_is_replaced_by_a_fresh_session(client):
     client.set_cookie("idp_session", "eyJ1aWQiOiJ1c3JfYWRtaW4ifQ.forged.signature")
     assert _wrong_password_after_the_page(client).status_code == 401
+
+
+def test_a_live_session_is_re_signed_at_most_once_a_minute_and_still_slides(
+    partner_world, flow, monkeypatch
+):
+    import time
+    from types import SimpleNamespace
+
+    from idp.login import session as session_module
+    from tests.oauth.conftest import tokens_for
+
+    tokens_for(flow, partner_world["owner"].email)
+    flow.http.get("/login/done")  # its logout form writes a CSRF token to the session
+    quiet = flow.http.get("/login/done")
+    assert quiet.status_code == 200
+    assert "Set-Cookie" not in quiet.headers
+    a_minute_on = time.time() + session_module.REFRESH_AFTER + 1
+    monkeypatch.setattr(session_module, "time", SimpleNamespace(time=lambda: a_minute_on))
+    slid = flow.http.get("/login/done")
+    assert slid.status_code == 200
+    assert "idp_session=" in slid.headers["Set-Cookie"]
+    assert "Expires=" in slid.headers["Set-Cookie"]

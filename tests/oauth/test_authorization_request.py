@@ -163,6 +163,31 @@ def test_only_the_latest_pending_requests_are_kept_in_the_session(app, hub_clien
     assert "expired" in resumed.text
 
 
+def test_requests_answered_at_once_leave_the_session_and_other_tabs_alone(app, partner_world, flow):
+    from idp.oauth.authorize import MAX_PENDING
+    from tests.oauth.conftest import csrf_from, tokens_for
+
+    tokens_for(flow, partner_world["consultant"].email, partner_world["acme"].id)
+    # One tab waits on the partner picker ...
+    picker = type(flow)(flow.http, nonce="picker")
+    location = picker.authorize().headers["Location"]
+    assert "/login/organization/" in location
+    # ... while more sign-ins than the session keeps pending are answered at once.
+    for index in range(MAX_PENDING + 1):
+        answered = type(flow)(flow.http, nonce=f"at-once-{index}").authorize(
+            organization=partner_world["globex"].id
+        )
+        assert "code" in query_of(answered.headers["Location"])
+        assert "Set-Cookie" not in answered.headers
+    page = flow.http.get(location)
+    chosen = flow.http.post(
+        location,
+        data={"organization_id": partner_world["acme"].id, "csrf_token": csrf_from(page.text)},
+    )
+    tokens = picker.exchange(query_of(chosen.headers["Location"])["code"])
+    assert tokens.status_code == 200, tokens.get_data(as_text=True)
+
+
 def test_a_login_older_than_max_age_asks_for_the_password_again(app, hub_clients, flow):
     import time
 
