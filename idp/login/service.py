@@ -24,6 +24,9 @@ class LoginOutcome:
     wrong_hub: bool = False
 
 
+_USER_BY_EMAIL = db.select(User).where(User.email_normalized == db.bindparam("email"))
+
+
 def _normalized(email: str) -> str:
     try:
         return normalize_email(email)
@@ -55,7 +58,7 @@ def attempt_login(
             status=429,
             retry_after=counted.retry_after,
         )
-    user = db.session.scalar(db.select(User).where(User.email_normalized == normalized))
+    user = db.session.scalar(_USER_BY_EMAIL, {"email": normalized})
     if not verify_password(user.password_hash if user else None, password or ""):
         throttle.record_failure(normalized, address)
         _failed("bad_credentials", user, normalized, address)

@@ -92,19 +92,22 @@ def current_user() -> User | None:
     return user
 
 
+_LIVE_USER = (
+    sa.select(User)
+    .join(LoginSession, LoginSession.user_id == User.id)
+    .where(
+        User.id == sa.bindparam("user_id"),
+        LoginSession.id == sa.bindparam("login_session_id"),
+        LoginSession.ended_at.is_(None),
+    )
+)
+
+
 def _live_user(user_id: str, login_session_id: str | None) -> User | None:
     """The user, if the server still holds this login open for them: one query for both."""
     if not login_session_id or not isinstance(login_session_id, str):
         return None
-    return db.session.scalar(
-        sa.select(User)
-        .join(LoginSession, LoginSession.user_id == User.id)
-        .where(
-            User.id == user_id,
-            LoginSession.id == login_session_id,
-            LoginSession.ended_at.is_(None),
-        )
-    )
+    return db.session.scalar(_LIVE_USER, {"user_id": user_id, "login_session_id": login_session_id})
 
 
 def _end(login_session_id: str | None) -> None:

@@ -109,20 +109,23 @@ class S256CodeChallenge(CodeChallenge):
         super().validate_code_verifier(grant, result)
 
 
+_NONCE_USED = (
+    db.select(AuthorizationCode.id)
+    .where(
+        AuthorizationCode.client_id == db.bindparam("client_id"),
+        AuthorizationCode.nonce == db.bindparam("nonce"),
+    )
+    .limit(1)
+)
+
+
 class IdTokenExtension(OpenIDCode):
     """OpenID Connect Core 3.1: an ES256 ID token from our key ring, with ``nonce``."""
 
     def exists_nonce(self, nonce, request):
         """A nonce already used by this client is refused (replay)."""
-        return (
-            db.session.scalar(
-                db.select(AuthorizationCode.id).where(
-                    AuthorizationCode.client_id == request.payload.client_id,
-                    AuthorizationCode.nonce == nonce,
-                )
-            )
-            is not None
-        )
+        params = {"client_id": request.payload.client_id, "nonce": nonce}
+        return db.session.scalar(_NONCE_USED, params) is not None
 
     def encode_id_token(self, token, request):
         """Sign the ID token for the user and client of this code exchange."""
@@ -148,6 +151,18 @@ class IdTokenExtension(OpenIDCode):
 
 
 _INSERT_CODE = db.insert(AuthorizationCode.__table__)
+_CLAIM_CODE = (
+    db.update(AuthorizationCode)
+    .where(
+        AuthorizationCode.code_hash == db.bindparam("digest"),
+        AuthorizationCode.client_id == db.bindparam("claimant"),
+        AuthorizationCode.used_at.is_(None),
+    )
+    .values(used_at=db.bindparam("now"))
+    .returning(AuthorizationCode)
+    # The row comes back from RETURNING; nothing in the session to bring up to date.
+    .execution_options(synchronize_session=False)
+)
 _LINK_CODE = (
     db.update(AuthorizationCode.__table__)
     .where(AuthorizationCode.__table__.c.id == db.bindparam("code_id"))
@@ -201,16 +216,7 @@ class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
         """
         digest = sha256_hex(code)
         row = db.session.scalar(
-            db.update(AuthorizationCode)
-            .where(
-                AuthorizationCode.code_hash == digest,
-                AuthorizationCode.client_id == client.client_id,
-                AuthorizationCode.used_at.is_(None),
-            )
-            .values(used_at=utcnow())
-            .returning(AuthorizationCode)
-            # The row comes back from RETURNING; nothing in the session to bring up to date.
-            .execution_options(synchronize_session=False)
+            _CLAIM_CODE, {"digest": digest, "claimant": client.client_id, "now": utcnow()}
         )
         if row is None:
             self._revoke_what_a_replayed_code_issued(digest, client)
@@ -270,6 +276,9 @@ class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
         return status, token, headers
 
 
+_REFRESH_TOKEN = db.select(RefreshToken).where(RefreshToken.token_hash == db.bindparam("digest"))
+
+
 class RefreshTokenGrant(IssuingGrant, grants.RefreshTokenGrant):
     """RFC 6749 section 6 with rotation; reuse of a rotated token revokes the family."""
 
@@ -283,9 +292,7 @@ class RefreshTokenGrant(IssuingGrant, grants.RefreshTokenGrant):
 
     def authenticate_refresh_token(self, refresh_token):
         """The stored token; a rotated one revokes its family (RFC 9700 4.14.2)."""
-        row = db.session.scalar(
-            db.select(RefreshToken).where(RefreshToken.token_hash == sha256_hex(refresh_token))
-        )
+        row = db.session.scalar(_REFRESH_TOKEN, {"digest": sha256_hex(refresh_token)})
         if row is None:
             return None
         if row.rotated_at is not None:

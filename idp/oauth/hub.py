@@ -32,15 +32,16 @@ def organizations_for(user: User) -> list[Organization]:
     return orgs
 
 
+_ORGANIZATION_IDS = (
+    db.select(Membership.organization_id)
+    .join(Organization, Membership.organization_id == Organization.id)
+    .where(Membership.user_id == db.bindparam("user_id"), Organization.kind == db.bindparam("hub"))
+)
+
+
 def organization_ids_for(user: User) -> set[str]:
     """The ids of the user's organizations of the user's own hub (no rows loaded)."""
-    return set(
-        db.session.scalars(
-            db.select(Membership.organization_id)
-            .join(Organization, Membership.organization_id == Organization.id)
-            .where(Membership.user_id == user.id, Organization.kind == user.hub)
-        )
-    )
+    return set(db.session.scalars(_ORGANIZATION_IDS, {"user_id": user.id, "hub": user.hub}))
 
 
 def wrong_hub_page(user: User, expected_hub: str) -> Response:

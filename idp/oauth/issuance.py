@@ -21,17 +21,23 @@ TOKEN_RESPONSE_EXTRAS: list[Callable[[AuthorizationCode], dict]] = []
 REFRESH_TOKEN_BYTES = 32  # 256 random bits
 
 
+_USER_WITH_ROLES = (
+    db.select(User, Membership.role)
+    .outerjoin(
+        Membership,
+        (Membership.user_id == User.id)
+        & (Membership.organization_id == db.bindparam("organization_id")),
+    )
+    .where(User.id == db.bindparam("user_id"))
+)
+
+
 def user_with_roles(user_id: str, organization_id: str | None) -> tuple[User | None, list[str]]:
     """The user and their roles in ``organization_id``, read in one query."""
     if organization_id is None:
         return db.session.get(User, user_id), []
     rows = db.session.execute(
-        db.select(User, Membership.role)
-        .outerjoin(
-            Membership,
-            (Membership.user_id == User.id) & (Membership.organization_id == organization_id),
-        )
-        .where(User.id == user_id)
+        _USER_WITH_ROLES, {"user_id": user_id, "organization_id": organization_id}
     ).all()
     if not rows:
         return None, []
