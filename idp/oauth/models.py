@@ -179,12 +179,14 @@ class AuthorizationCode(db.Model):
     """
 
     __tablename__ = "oauth_authorization_codes"
+    # A nonce seen before from the same client is a replay (``IdTokenExtension.exists_nonce``).
+    __table_args__ = (
+        sa.Index("ix_oauth_authorization_codes_client_id_nonce", "client_id", "nonce"),
+    )
 
     id = id_column()
     code_hash = sa.Column(sa.String(64), nullable=False, unique=True)
-    client_id = sa.Column(
-        sa.String(80), sa.ForeignKey("oauth_clients.client_id"), nullable=False, index=True
-    )
+    client_id = sa.Column(sa.String(80), sa.ForeignKey("oauth_clients.client_id"), nullable=False)
     user_id = sa.Column(sa.String(40), sa.ForeignKey("users.id"), nullable=False, index=True)
     organization_id = sa.Column(sa.String(40), nullable=True)
     redirect_uri = sa.Column(sa.String(2000), nullable=False)

@@ -123,6 +123,28 @@ def test_a_replayed_nonce_is_refused(app, hub_clients, flow):
     assert params["error"] == "invalid_request"
 
 
+def test_the_nonce_check_reads_one_index_entry_not_every_code_of_the_client(app, hub_clients):
+    import sqlalchemy as sa
+
+    from idp.extensions import db
+    from idp.oauth.grants import _NONCE_USED
+
+    with db.engine.connect() as conn:
+        postgresql = conn.dialect.name == "postgresql"
+        if postgresql:
+            conn.execute(sa.text("SET enable_seqscan = off"))  # as on a table too big to scan
+        compiled = _NONCE_USED.compile(dialect=conn.dialect)
+        bound = compiled.construct_params({"client_id": "partner-hub", "nonce": "n"})
+        args = tuple(bound[k] for k in compiled.positiontup) if compiled.positional else bound
+        explain = "EXPLAIN" if postgresql else "EXPLAIN QUERY PLAN"
+        plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(f"{explain} {compiled}", args))
+    assert "ix_oauth_authorization_codes_client_id_nonce" in plan
+    if postgresql:
+        assert "Filter" not in plan  # the nonce is in the index condition, not checked row by row
+    else:
+        assert "(client_id=? AND nonce=?)" in plan
+
+
 def test_prompt_login_asks_for_the_password_again(app, hub_clients, flow):
     from idp.extensions import db
     from tests.factories import make_org, make_user
