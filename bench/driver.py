@@ -17,7 +17,7 @@ import threading
 import time
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
 class Browser:
@@ -57,7 +57,7 @@ class Browser:
 def login_form(browser: Browser, path: str) -> str:
     """GET the login page and return its CSRF token."""
     status, _, body = browser.request("GET", path)
-    match = _CSRF.search(body.decode("utf-8", "replace"))
+    match = CSRF.search(body.decode("utf-8", "replace"))
     if status != 200 or match is None:
         raise RuntimeError(f"GET {path} answered {status} without a CSRF token")
     return match.group(1)
@@ -77,14 +77,8 @@ AUTHORIZE_PATH = "/oauth/authorize"
 TOKEN_PATH = "/oauth/token"
 
 
-def round_trip(
-    browser: Browser,
-    client_id: str,
-    redirect_uri: str,
-    authorize_path: str = AUTHORIZE_PATH,
-    token_path: str = TOKEN_PATH,
-) -> None:
-    """authorize (live session) -> code -> token; raises unless tokens come back."""
+def authorization_query(client_id: str, redirect_uri: str) -> tuple[dict, str]:
+    """A code request's parameters with a fresh PKCE S256 pair, and its verifier."""
     verifier = secrets.token_urlsafe(32)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
     params = {
@@ -93,21 +87,44 @@ def round_trip(
         "redirect_uri": redirect_uri,
         "scope": "openid",
         "state": secrets.token_urlsafe(8),
+        "nonce": secrets.token_urlsafe(16),  # as a hub's OpenID Connect login sends one
         "code_challenge": challenge.decode().rstrip("="),
         "code_challenge_method": "S256",
     }
-    status, resp, body = browser.request("GET", f"{authorize_path}?{urlencode(params)}")
-    location = resp.getheader("Location", "")
-    code = parse_qs(urlsplit(location).query).get("code", [None])[0]
-    if status != 302 or code is None:
-        raise RuntimeError(f"authorize answered {status} -> {location[:120]!r} {body[:200]!r}")
-    form = {
+    return params, verifier
+
+
+def code_of(location: str) -> str | None:
+    """The ``code`` of an authorization response's redirect, if any."""
+    return parse_qs(urlsplit(location).query).get("code", [None])[0]
+
+
+def token_form(code: str, client_id: str, redirect_uri: str, verifier: str) -> dict:
+    """The code exchange of a public client (RFC 6749 4.1.3 with the PKCE verifier)."""
+    return {
         "grant_type": "authorization_code",
         "code": code,
         "redirect_uri": redirect_uri,
         "client_id": client_id,
         "code_verifier": verifier,
     }
+
+
+def round_trip(
+    browser: Browser,
+    client_id: str,
+    redirect_uri: str,
+    authorize_path: str = AUTHORIZE_PATH,
+    token_path: str = TOKEN_PATH,
+) -> None:
+    """authorize (live session) -> code -> token; raises unless tokens come back."""
+    params, verifier = authorization_query(client_id, redirect_uri)
+    status, resp, body = browser.request("GET", f"{authorize_path}?{urlencode(params)}")
+    location = resp.getheader("Location", "")
+    code = code_of(location)
+    if status != 302 or code is None:
+        raise RuntimeError(f"authorize answered {status} -> {location[:120]!r} {body[:200]!r}")
+    form = token_form(code, client_id, redirect_uri, verifier)
     # The hub's code (its backend, or its page's cross-origin fetch) redeems the code:
     # a request that carries no idp session cookie.
     status, _, body = browser.request("POST", token_path, form, cookies=False)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 from urllib.parse import urlencode, urlsplit
 
 from bench import driver
@@ -127,17 +126,18 @@ def _active(status: int, body: bytes) -> bool:
     return status == 200 and json.loads(body or b"{}").get("active") is True
 
 
-_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-
-
 def _password_login(ctx: Context) -> list[Req]:
     """Form posts to the login page, each a full login of a random Client Hub account."""
     ctx.require_route("/login", "POST")
     browser = driver.Browser(*_host_port(ctx))
     csrf = driver.login_form(browser, LOGIN_PATH)
     cookie = "; ".join(f"{k}={v}" for k, v in browser.cookies.items())
-    plan = ctx.manifest["plan"]
-    first, users = plan["partner_users"], ctx.manifest["users"]
+    return login_requests(ctx.manifest, cookie, csrf)
+
+
+def login_requests(manifest: dict, cookie: str, csrf: str) -> list[Req]:
+    """Logins of up to 2,000 Client Hub accounts, all with one login page's cookie and token."""
+    first, users = manifest["plan"]["partner_users"], manifest["users"]
     step = max(1, (users - first) // 2_000)
     headers = FORM | {"Cookie": cookie}
     return [
@@ -167,17 +167,23 @@ def _code_flow_ready(ctx: Context) -> list[Req]:
     return []
 
 
+ROUND_TRIP_CLIENT = "client-hub"
+
+
+def round_trip_user(manifest: dict, n: int) -> str:
+    """The email of the ``n``-th round-trip client's Client Hub account."""
+    return user_email(manifest["plan"]["partner_users"] + n * 7)
+
+
 def _code_flow(ctx: Context, clients: int, seconds: float, paths: tuple[str, str] = ()) -> dict:
     """``clients`` browsers with live sessions, each repeating authorize -> code -> token."""
-    plan = ctx.manifest["plan"]
-    first = plan["partner_users"]
     jobs = [
         {
             "base_url": ctx.base_url,
             "hub": "client",
-            "email": user_email(first + n * 7),
+            "email": round_trip_user(ctx.manifest, n),
             "password": BENCH_PASSWORD,
-            "client_id": "client-hub",
+            "client_id": ROUND_TRIP_CLIENT,
             "redirect_uri": BENCH_REDIRECT_URI,
             "paths": paths,
         }

@@ -1,4 +1,4 @@
-"""Seeding at scale: users, organizations, channels, API keys, grants, refresh tokens.
+"""Seeding at scale: users, organizations, channels, API keys, grants, logins and their codes.
 
 Rows go in with PostgreSQL ``COPY`` (``executemany`` on SQLite), all sharing one
 precomputed argon2id hash, so a million accounts seed in minutes. Emails are
@@ -337,6 +337,31 @@ def _refresh_tokens(writer: BulkWriter, seeded: Seeded) -> None:
     seeded.counts["oauth_refresh_tokens"] = writer.write("oauth_refresh_tokens", columns, rows)
 
 
+def _authorization_codes(writer: BulkWriter, seeded: Seeded) -> None:
+    """The used code (with its nonce) that opened each login, as a hub's code flow leaves it."""
+    from idp.oauth.models import sha256_hex
+
+    now = utcnow()
+    hub_client = {"partner": "partner-hub", "client": "client-hub"}
+
+    def rows() -> Iterator[tuple]:
+        for i, (uid, fid) in enumerate(zip(seeded.user_ids, seeded.family_ids, strict=True)):
+            hub, org, _ = _membership_of(seeded, i)
+            challenge = sha256_hex(secret_for("verifier", i))[:43]
+            yield (fast_id("ac"), sha256_hex(secret_for("code", i)), hub_client[hub], uid, org,
+                   BENCH_REDIRECT_URI, "openid", secret_for("nonce", i), challenge, "S256",
+                   int(now.timestamp()), now, now, now, fid)  # fmt: skip
+
+    columns = [
+        "id", "code_hash", "client_id", "user_id", "organization_id", "redirect_uri", "scope",
+        "nonce", "code_challenge", "code_challenge_method", "auth_time", "created_at",
+        "expires_at", "used_at", "family_id",
+    ]  # fmt: skip
+    seeded.counts["oauth_authorization_codes"] = writer.write(
+        "oauth_authorization_codes", columns, rows()
+    )
+
+
 # Order matters: later seeders use the ids earlier ones made.
 SEEDERS: list[tuple[str, Seeder]] = [
     ("organizations", _organizations),
@@ -348,6 +373,7 @@ SEEDERS: list[tuple[str, Seeder]] = [
     ("channel_api_keys", _api_keys),
     ("oauth_clients", _oauth_clients),
     ("oauth_refresh_tokens", _refresh_tokens),
+    ("oauth_authorization_codes", _authorization_codes),
 ]
 
 

@@ -31,10 +31,32 @@ def test_seed_writes_the_planned_counts(app_ctx):
         "channel_api_keys": 2 * plan.channels,
         "oauth_clients": 3 + plan.partners,
         "oauth_refresh_tokens": 200,
+        "oauth_authorization_codes": 200,
     }
     for table, count in expected.items():
         assert seeded.counts[table] == count, table
         assert db.session.scalar(db.text(f"SELECT count(*) FROM {table}")) == count, table
+
+
+def test_a_seeded_login_code_presented_again_revokes_the_login_it_opened(app_ctx, client):
+    from bench.seed import BENCH_REDIRECT_URI, secret_for
+    from idp.oauth.models import TokenFamily
+
+    with db.engine.begin() as conn:
+        seeded = seed(conn, users=20)
+    family = db.session.get(TokenFamily, seeded.family_ids[3])
+    replay = {
+        "grant_type": "authorization_code",
+        "code": secret_for("code", 3),
+        "redirect_uri": BENCH_REDIRECT_URI,
+        "client_id": family.client_id,
+        "code_verifier": "v" * 43,
+    }
+    response = client.post("/oauth/token", data=replay)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_grant"
+    db.session.expire_all()
+    assert db.session.get(TokenFamily, family.id).revoked_reason == "authorization_code_reused"
 
 
 def test_sampled_api_keys_pass_the_gateway_check(app_ctx):
