@@ -10,7 +10,6 @@ from authlib.oauth2.rfc6749.errors import (
     UnauthorizedClientError,
 )
 
-from idp.extensions import db
 from idp.oauth.grants import CLIENT_AUTH, IssuingGrant
 from idp.oauth.issuance import user_with_roles
 from idp.oauth.models import TOKEN_EXCHANGE
@@ -52,7 +51,6 @@ class TokenExchangeGrant(IssuingGrant, grants.BaseGrant, grants.TokenEndpointMix
             organization_id=self.request.target_organization_id,
             lifetime=max(1, int(remaining)),
         )
-        db.session.flush()
         return self.request.target_organization_id, family
 
     def validate_token_request(self):

@@ -13,6 +13,7 @@ from idp.ids import PREFIXES, new_id
 from idp.oauth.models import AuthorizationCode, OAuthClient, RefreshToken, TokenFamily, sha256_hex
 from idp.oauth.tokens import mint_access_token, open_family
 from idp.orgs.models import Membership
+from idp.timeutil import utcnow
 
 # Each callable gets the authorization code row being exchanged and returns a
 # dict merged into the token response (the consent flow adds its ``grant``).
@@ -49,16 +50,22 @@ def token_hub(client: OAuthClient, user: User | None) -> str:
     return user.hub if user is not None else client.hub
 
 
+_INSERT_REFRESH_TOKEN = db.insert(RefreshToken.__table__)
+
+
 def new_refresh_token(family: TokenFamily, scope: str) -> str:
-    """Store (hashed) and return a new opaque refresh token of ``family``."""
+    """Store (hashed, with one plain INSERT) and return a new opaque refresh token of ``family``."""
     value = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
-    db.session.add(
-        RefreshToken(
-            id=new_id(PREFIXES["refresh_token"]),
-            token_hash=sha256_hex(value),
-            family_id=family.id,
-            scope=scope,
-        )
+    db.session.execute(
+        _INSERT_REFRESH_TOKEN,
+        {
+            "id": new_id(PREFIXES["refresh_token"]),
+            "token_hash": sha256_hex(value),
+            "family_id": family.id,
+            "scope": scope,
+            "created_at": utcnow(),
+            "rotated_at": None,
+        },
     )
     return value
 
@@ -87,9 +94,6 @@ def issue_tokens(
             if include_refresh_token
             else config["IDP_ACCESS_TOKEN_TTL"]
         )
-        # Not flushed here: the unit of work inserts it before its refresh token, and
-        # whoever links another row to it by a plain column flushes first
-        # (``AuthorizationCodeGrant.delete_authorization_code``).
         family = open_family(
             client_id=client.client_id,
             user_id=user.id if user else None,

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 
 from flask import current_app
+from sqlalchemy.orm import make_transient_to_detached
 
 from idp.auth.bearer import api_audience
 from idp.extensions import db
@@ -16,19 +17,32 @@ from idp.oauth import client_cache
 from idp.oauth.models import TokenFamily
 from idp.timeutil import utcnow
 
+_INSERT_FAMILY = db.insert(TokenFamily.__table__)
+
 
 def open_family(
     *, client_id: str, user_id: str | None, organization_id: str | None, lifetime: int
 ) -> TokenFamily:
-    """Start a token family (one login or one client-credentials issuance); caller commits."""
-    family = TokenFamily(
-        id=new_id(PREFIXES["token_family"]),
-        client_id=client_id,
-        user_id=user_id,
-        organization_id=organization_id,
-        created_at=utcnow(),
-        expires_at=utcnow() + timedelta(seconds=lifetime),
-    )
+    """Start a token family (one login or one client-credentials issuance); caller commits.
+
+    The row is written at once with one plain INSERT, so rows that name it (a
+    refresh token, the code that opened it) can follow without a flush; the
+    returned object is in the session like a loaded row, for later changes.
+    """
+    now = utcnow()
+    values = {
+        "id": new_id(PREFIXES["token_family"]),
+        "client_id": client_id,
+        "user_id": user_id,
+        "organization_id": organization_id,
+        "created_at": now,
+        "expires_at": now + timedelta(seconds=lifetime),
+        "revoked_at": None,
+        "revoked_reason": None,
+    }
+    db.session.execute(_INSERT_FAMILY, values)
+    family = TokenFamily(**values)
+    make_transient_to_detached(family)
     db.session.add(family)
     return family
 
@@ -68,7 +82,6 @@ def standing_machine_family(
             organization_id=organization_id,
             lifetime=max(current_app.config["IDP_REFRESH_TOKEN_TTL"], 2 * access_ttl),
         )
-        db.session.flush()
     else:
         client_cache.remember_standing_family(client_id, family)
     return family
