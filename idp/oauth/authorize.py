@@ -87,6 +87,9 @@ class AuthorizationRequest:
     force_login: bool = False
     started: float = 0.0
     kept: bool = False
+    # The grant that validated this request during the current HTTP request (never stored):
+    # a handler answering at once issues the code without validating it all again.
+    grant: object | None = field(default=None, repr=False, compare=False)
 
     @property
     def id(self) -> str:
@@ -131,15 +134,16 @@ class AuthorizationRequest:
         return url_for("oauth.resume", request_id=self.id)
 
     @classmethod
-    def start(cls, params: dict, scope: str, *, force_login: bool = False) -> AuthorizationRequest:
-        """A newly validated request, kept in the session once its ``id`` is read."""
+    def start(cls, params: dict, grant, *, force_login: bool = False) -> AuthorizationRequest:
+        """A request ``grant`` has just validated, kept in the session once its ``id`` is read."""
         kept = {k: params[k] for k in STORED_PARAMS if params.get(k) is not None}
         return cls(
             request_id=secrets.token_urlsafe(12),
             params=kept,
-            scope=scope,
+            scope=grant.request.scope or "",
             force_login=force_login,
             started=time.time(),
+            grant=grant,
         )
 
     def save(self) -> None:
@@ -209,17 +213,23 @@ def issue_authorization_response(
 ) -> Response:
     """Approve: store a code for ``user`` acting in ``organization_id`` and redirect.
 
-    The request is validated again (the client may have changed meanwhile);
+    A request resumed from the session is validated again (the client may have
+    changed meanwhile); one answered in the request that validated it is not.
     ``context`` is kept on the code and reaches ``TOKEN_RESPONSE_EXTRAS`` at the
     exchange. Commits the session, so whatever the handler added is saved
     with the code. Returns the 302 to ``redirect_uri`` with ``code``,
     ``state`` and ``iss``.
     """
-    oauth_request = _StoredOAuth2Request(authz_request.params)
-    oauth_request.user = user
+    grant = authz_request.grant
     try:
-        grant = authorization_server.get_authorization_grant(oauth_request)
-        redirect_uri = grant.validate_authorization_request()
+        if grant is None:
+            oauth_request = _StoredOAuth2Request(authz_request.params)
+            oauth_request.user = user
+            grant = authorization_server.get_authorization_grant(oauth_request)
+            redirect_uri = grant.validate_authorization_request()
+        else:
+            oauth_request, redirect_uri = grant.request, grant.redirect_uri
+            oauth_request.user = user
         oauth_request.idp_organization_id = organization_id
         oauth_request.idp_context = context
         oauth_request.idp_auth_time = auth_time()

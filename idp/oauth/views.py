@@ -76,9 +76,7 @@ def authorize():
             "The login is older than max_age.",
             request.values.get("state"),
         )
-    authz = AuthorizationRequest.start(
-        request.values.to_dict(), grant.request.scope or "", force_login=force_login
-    )
+    authz = AuthorizationRequest.start(request.values.to_dict(), grant, force_login=force_login)
     if user is None or force_login:
         return _to_login(authz)
     return dispatch(authz)
