@@ -24,6 +24,7 @@ from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
 from authlib.oidc.core.util import create_half_hash
 from flask import current_app
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from idp.extensions import db
@@ -119,13 +120,22 @@ _NONCE_USED = (
 )
 
 
+def nonce_used(client_id: str, nonce: str) -> bool:
+    """Whether ``client_id`` already has a code with ``nonce``."""
+    return db.session.scalar(_NONCE_USED, {"client_id": client_id, "nonce": nonce}) is not None
+
+
 class IdTokenExtension(OpenIDCode):
     """OpenID Connect Core 3.1: an ES256 ID token from our key ring, with ``nonce``."""
 
     def exists_nonce(self, nonce, request):
-        """A nonce already used by this client is refused (replay)."""
-        params = {"client_id": request.payload.client_id, "nonce": nonce}
-        return db.session.scalar(_NONCE_USED, params) is not None
+        """Never asked here: the code's INSERT refuses a nonce this client used before.
+
+        A UNIQUE index on (client, nonce) decides, so that of two simultaneous
+        requests with one nonce only one gets a code, with no lookup beforehand
+        (``AuthorizationCodeGrant.save_authorization_code``).
+        """
+        return False
 
     def encode_id_token(self, token, request):
         """Sign the ID token for the user and client of this code exchange."""
@@ -184,29 +194,38 @@ class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
         """Store the code's hash with what the user decided (organization, handler context).
 
         One plain INSERT: nothing else in the request reads the row back, so it
-        need not pass through the session's unit of work.
+        need not pass through the session's unit of work. A nonce the client used
+        before fails it (the UNIQUE index); the transaction is rolled back and the
+        client gets ``invalid_request`` at its (validated) redirect URI.
         """
         payload = request.payload.data
         now = utcnow()
-        db.session.execute(
-            _INSERT_CODE,
-            dict(
-                id=new_id(PREFIXES["authorization_code"]),
-                code_hash=sha256_hex(code),
-                client_id=request.client.client_id,
-                user_id=request.user.id,
-                organization_id=getattr(request, "idp_organization_id", None),
-                redirect_uri=request.payload.redirect_uri,
-                scope=request.scope or "",
-                nonce=payload.get("nonce"),
-                code_challenge=payload["code_challenge"],
-                code_challenge_method=payload["code_challenge_method"],
-                auth_time=getattr(request, "idp_auth_time", None) or int(time.time()),
-                context=getattr(request, "idp_context", None),
-                created_at=now,
-                expires_at=now + timedelta(seconds=current_app.config["IDP_AUTH_CODE_TTL"]),
-            ),
+        row = dict(
+            id=new_id(PREFIXES["authorization_code"]),
+            code_hash=sha256_hex(code),
+            client_id=request.client.client_id,
+            user_id=request.user.id,
+            organization_id=getattr(request, "idp_organization_id", None),
+            redirect_uri=request.payload.redirect_uri,
+            scope=request.scope or "",
+            nonce=payload.get("nonce"),
+            code_challenge=payload["code_challenge"],
+            code_challenge_method=payload["code_challenge_method"],
+            auth_time=getattr(request, "idp_auth_time", None) or int(time.time()),
+            context=getattr(request, "idp_context", None),
+            created_at=now,
+            expires_at=now + timedelta(seconds=current_app.config["IDP_AUTH_CODE_TTL"]),
         )
+        try:
+            db.session.execute(_INSERT_CODE, row)
+        except IntegrityError:
+            db.session.rollback()
+            if row["nonce"] is not None and nonce_used(row["client_id"], row["nonce"]):
+                # OpenID Connect Core 3.1.2.1; Authlib's own wording for a replayed nonce.
+                raise InvalidRequestError(
+                    "Replay attack", redirect_uri=request.payload.redirect_uri
+                ) from None
+            raise
 
     def query_authorization_code(self, code, client):
         """Claim the code atomically; a used code revokes what it issued (RFC 6749 4.1.2).

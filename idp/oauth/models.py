@@ -179,9 +179,9 @@ class AuthorizationCode(db.Model):
     """
 
     __tablename__ = "oauth_authorization_codes"
-    # A nonce seen before from the same client is a replay (``IdTokenExtension.exists_nonce``).
+    # A nonce a client used before is a replay: its second code is refused by the database.
     __table_args__ = (
-        sa.Index("ix_oauth_authorization_codes_client_id_nonce", "client_id", "nonce"),
+        sa.Index("uq_oauth_authorization_codes_client_nonce", "client_id", "nonce", unique=True),
     )
 
     id = id_column()

@@ -138,7 +138,7 @@ def test_the_nonce_check_reads_one_index_entry_not_every_code_of_the_client(app,
         args = tuple(bound[k] for k in compiled.positiontup) if compiled.positional else bound
         explain = "EXPLAIN" if postgresql else "EXPLAIN QUERY PLAN"
         plan = " ".join(str(row[-1]) for row in conn.exec_driver_sql(f"{explain} {compiled}", args))
-    assert "ix_oauth_authorization_codes_client_id_nonce" in plan
+    assert "uq_oauth_authorization_codes_client_nonce" in plan
     if postgresql:
         assert "Filter" not in plan  # the nonce is in the index condition, not checked row by row
     else:

@@ -58,3 +58,37 @@ def test_two_simultaneous_code_exchanges_cannot_both_succeed(app, live_server, p
         },
     )
     assert sorted(r.status_code for r in results) == [200, 400]
+
+
+def test_two_simultaneous_sign_ins_with_one_nonce_get_one_code(app, live_server, partner_world):
+    from urllib.parse import urlencode
+
+    from tests.factories import PASSWORD
+    from tests.oauth.conftest import HUB_REDIRECT, Flow, csrf_from, query_of
+
+    browser = requests.Session()
+    flow = Flow(browser, nonce="once-only")
+    authorize_url = f"{live_server.url}/oauth/authorize?{urlencode(flow.params())}"
+    login_url = f"{live_server.url}/login?hub=partner"
+    page = browser.get(login_url, timeout=10)
+    form = {"email": partner_world["owner"].email, "password": PASSWORD}
+    form["csrf_token"] = csrf_from(page.text)
+    assert browser.post(login_url, data=form, allow_redirects=False, timeout=10).ok
+    barrier = threading.Barrier(2)
+    locations: list[str] = []
+
+    def sign_in():
+        barrier.wait()
+        answer = browser.get(authorize_url, allow_redirects=False, timeout=20)
+        locations.append(answer.headers["Location"])
+
+    threads = [threading.Thread(target=sign_in) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    answers = [query_of(location) for location in locations]
+    assert all(location.startswith(HUB_REDIRECT) for location in locations)
+    assert sorted("code" in answer for answer in answers) == [False, True]
+    refused = next(answer for answer in answers if "code" not in answer)
+    assert refused["error"] == "invalid_request"
