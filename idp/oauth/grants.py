@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from datetime import timedelta
 
@@ -42,6 +43,7 @@ from idp.oauth.tokens import standing_machine_family
 from idp.oauth.userinfo import user_claims
 from idp.timeutil import utcnow
 
+CODE_BYTES = 36  # 48 URL-safe characters, as long as Authlib's codes
 CLIENT_AUTH = ["client_secret_basic", "client_secret_post", "none"]
 CONFIDENTIAL_AUTH = ["client_secret_basic", "client_secret_post"]
 
@@ -189,6 +191,10 @@ class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
         """The organization chosen at authorization; a new family."""
         code = self.request.authorization_code
         return code.organization_id, None
+
+    def generate_authorization_code(self) -> str:
+        """288 random bits, URL-safe: one read of the OS's randomness, not one per character."""
+        return secrets.token_urlsafe(CODE_BYTES)
 
     def save_authorization_code(self, code, request):
         """Store the code's hash with what the user decided (organization, handler context).

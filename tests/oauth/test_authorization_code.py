@@ -29,6 +29,20 @@ def test_a_partner_user_gets_a_code_with_state_and_iss_and_a_role_scoped_token(
     assert body["refresh_token"]
 
 
+def test_codes_are_long_url_safe_and_never_repeat(app, partner_world, flow):
+    import re
+
+    from tests.oauth.conftest import tokens_for
+
+    tokens_for(flow, partner_world["owner"].email)
+    codes = {
+        query_of(type(flow)(flow.http, nonce=f"n{i}").authorize().headers["Location"])["code"]
+        for i in range(20)
+    }
+    assert len(codes) == 20
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{48}", code) for code in codes)
+
+
 def test_the_redirect_carries_state_and_issuer(app, partner_world, flow):
     response = flow.login(partner_world["owner"].email)
     response = flow.http.get(response.headers["Location"])
