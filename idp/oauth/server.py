@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import Flask, current_app
+from flask import request as flask_request
 
 from idp.extensions import db
 from idp.oauth.client_cache import find_client
@@ -37,10 +39,14 @@ class IdpAuthorizationServer(AuthorizationServer):
     """Flask authorization server that also accepts a stored (resumed) authorization request."""
 
     def create_oauth2_request(self, request):
-        """Use ``request`` when it already is an OAuth2Request (a resumed authorization)."""
+        """Use ``request`` when it already is an OAuth2Request (a resumed authorization).
+
+        Otherwise wrap Flask's request object itself, not its context-local proxy:
+        Authlib reads the parameters through it dozens of times per request.
+        """
         if isinstance(request, OAuth2Request):
             return request
-        return super().create_oauth2_request(request)
+        return FlaskOAuth2Request(flask_request._get_current_object())
 
 
 class TokenRevocation(RevocationEndpoint):
