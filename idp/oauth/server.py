@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -35,6 +35,26 @@ def query_client(client_id: str) -> ClientRules | None:
     return client if client is not None and client.deleted_at is None else None
 
 
+class _Request(FlaskOAuth2Request):
+    """Authlib's Flask request, its URL spelled from parts Flask already parsed.
+
+    Authlib only checks the URL's transport (https, or http on a loopback host)
+    and keeps it; Werkzeug's ``request.url`` re-encodes the whole of it as an IRI.
+    """
+
+    def __init__(self, request):
+        query = request.environ.get("QUERY_STRING", "")
+        url = f"{request.scheme}://{request.host}{request.root_path}{request.path}"
+        OAuth2Request.__init__(
+            self,
+            method=request.method,
+            uri=f"{url}?{query}" if query else url,
+            headers=request.headers,
+        )
+        self._request = request
+        self.payload = FlaskOAuth2Payload(request)
+
+
 class IdpAuthorizationServer(AuthorizationServer):
     """Flask authorization server that also accepts a stored (resumed) authorization request."""
 
@@ -46,7 +66,7 @@ class IdpAuthorizationServer(AuthorizationServer):
         """
         if isinstance(request, OAuth2Request):
             return request
-        return FlaskOAuth2Request(flask_request._get_current_object())
+        return _Request(flask_request._get_current_object())
 
 
 class TokenRevocation(RevocationEndpoint):
