@@ -162,8 +162,9 @@ def wsgi_calls(app, manifest: dict, name: str, round_trips: int = 64):
     """A function replaying the ``i``-th request (or round trip) of scenario ``name``.
 
     It returns the answer's ``(status, body)``, which ``outcome(name)`` judges
-    once the counting has stopped. A flow has ``round_trips`` of them, each
-    with its own PKCE pair and nonce (a nonce used twice is refused).
+    once the counting has stopped. A flow ignores ``i``: each of its
+    ``round_trips`` calls starts a new authorization, with its own PKCE pair
+    and nonce (a nonce used twice is refused).
     """
     replay = Replay(app)
     if name in FLOWS:
@@ -213,10 +214,11 @@ def _round_trips(replay: Replay, manifest: dict, paths: tuple[str, ...], count: 
         params, verifier = driver.authorization_query(client, redirect_uri)
         query = f"{authorize_path}?{urlencode(params)}"
         pending.append((replay.environ("GET", query, {"Cookie": cookie}), verifier))
+    pending.reverse()
     exchange, _ = replay.environ("POST", token_path, FORM)
 
     def call(i: int) -> tuple[int, bytes]:
-        authorize, verifier = pending[i]
+        authorize, verifier = pending.pop()  # each its own code, PKCE pair and nonce
         status, headers, data = replay.send(*authorize)
         code = driver.code_of(headers.get("Location", ""))
         if code is None:
@@ -242,7 +244,8 @@ def _child(args, target: database.Target) -> int:
     for i in range(warmup):
         call(i)
     marks.marks_start()
-    answers = [call(warmup + i) for i in range(args.requests)]
+    # The same requests again (caches warm), but a round trip is always a new one.
+    answers = [call(i) for i in range(args.requests)]
     marks.marks_stop()
     succeeded = outcome(args.child)
     for status, body in answers:
