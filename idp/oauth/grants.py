@@ -23,6 +23,7 @@ from authlib.oauth2.rfc6749.errors import (
 from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
+from authlib.oidc.core.grants.util import is_openid_scope
 from authlib.oidc.core.util import create_half_hash
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
@@ -214,7 +215,9 @@ class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
             organization_id=getattr(request, "idp_organization_id", None),
             redirect_uri=request.payload.redirect_uri,
             scope=request.scope or "",
-            nonce=payload.get("nonce"),
+            # Only an OpenID Connect request's nonce means anything (it goes into the ID
+            # token), and only one that is there can be replayed.
+            nonce=(payload.get("nonce") or None) if is_openid_scope(request.scope) else None,
             code_challenge=payload["code_challenge"],
             code_challenge_method=payload["code_challenge_method"],
             auth_time=getattr(request, "idp_auth_time", None) or int(time.time()),

@@ -123,6 +123,20 @@ def test_a_replayed_nonce_is_refused(app, hub_clients, flow):
     assert params["error"] == "invalid_request"
 
 
+def test_an_empty_nonce_or_one_outside_openid_connect_is_never_a_replay(
+    app, partner_world, flow
+):
+    from tests.oauth.conftest import tokens_for
+
+    tokens_for(flow, partner_world["owner"].email)
+    for attempt in range(2):
+        empty = type(flow)(flow.http, nonce="").authorize()
+        assert "code" in query_of(empty.headers["Location"]), attempt
+    for attempt in range(2):
+        plain_oauth = type(flow)(flow.http, nonce="fixed", scope="email").authorize()
+        assert "code" in query_of(plain_oauth.headers["Location"]), attempt
+
+
 def test_the_nonce_check_reads_one_index_entry_not_every_code_of_the_client(app, hub_clients):
     import sqlalchemy as sa
 
