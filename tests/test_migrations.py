@@ -29,3 +29,69 @@ def test_the_schema_history_has_a_single_head(app_ctx):
     config = current_app.extensions["migrate"].migrate.get_config()
     heads = ScriptDirectory.from_config(config).get_heads()
     assert len(heads) == 1, f"several heads: {heads}; add a merge revision"
+
+
+def test_the_nonce_index_keeps_one_openid_nonce_per_client_and_clears_the_rest(
+    tmp_path, redis_prefix
+):
+    """0009 on a database with codes: empty, non-OpenID and older repeated nonces go."""
+    import sqlalchemy as sa
+    from flask_migrate import upgrade
+
+    from idp import create_app
+    from tests.conftest import app_config
+
+    url = f"sqlite:///{tmp_path / 'codes.db'}"
+    old = create_app(app_config(url, redis_prefix))
+    codes = {  # id: (scope, nonce, created second)
+        "ac_older": ("openid", "again", 1),
+        "ac_newer": ("openid email", "again", 2),
+        "ac_unique": ("openid", "once", 3),
+        "ac_empty": ("openid", "", 4),
+        "ac_plain": ("email", "whatever", 5),
+    }
+    with old.app_context():
+        upgrade(revision="0008_open_invitations")
+        with db.engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO users (id, email, email_normalized, email_verified, name, hub,"
+                    " status, security_stamp, created_at) VALUES ('usr_1', 'a@x.example',"
+                    " 'a@x.example', 1, 'A', 'partner', 'active', 's', '2026-01-01 00:00:00')"
+                )
+            )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO oauth_clients (client_id, name, kind, hub, redirect_uris,"
+                    " post_logout_redirect_uris, scope, created_at) VALUES ('partner-hub',"
+                    " 'Partner Hub', 'hub', 'partner', '[]', '[]', 'openid', '2026-01-01')"
+                )
+            )
+            for code_id, (scope, nonce, second) in codes.items():
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO oauth_authorization_codes (id, code_hash, client_id, user_id,"
+                        " redirect_uri, scope, nonce, code_challenge, code_challenge_method,"
+                        " auth_time, created_at, expires_at) VALUES (:id, :id, 'partner-hub',"
+                        " 'usr_1', 'https://hub.example/cb', :scope, :nonce, 'c', 'S256', 0,"
+                        " :at, :at)"
+                    ),
+                    {
+                        "id": code_id,
+                        "scope": scope,
+                        "nonce": nonce,
+                        "at": f"2026-01-01 00:00:0{second}",
+                    },
+                )
+        upgrade()
+        with db.engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT id, nonce FROM oauth_authorization_codes"))
+            nonces = {code_id: nonce for code_id, nonce in rows}
+        db.engine.dispose()
+    assert nonces == {
+        "ac_older": None,
+        "ac_newer": "again",
+        "ac_unique": "once",
+        "ac_empty": None,
+        "ac_plain": None,
+    }

@@ -10,8 +10,13 @@ each login got slower with every login before it; and as a check before the
 INSERT it let two simultaneous requests with one nonce both through. A
 UNIQUE index on ``(client_id, nonce)`` now refuses the second INSERT (codes
 without a nonce are NULLs, which never collide) and still serves lookups by
-``client_id`` alone, so it replaces that index. Older duplicates, which only
-such a race could have made, keep their nonce on the newest code.
+``client_id`` alone, so it replaces that index.
+
+Only an OpenID Connect request's non-empty nonce is kept from now on, so
+older empty or non-OpenID nonces are cleared, and of older duplicates (which
+only such a race could make) the newest code keeps its nonce. The cleanup
+visits only the (client, nonce) pairs that repeat. Building the index locks
+new codes (logins) out for the seconds it takes on a large table.
 """
 
 import sqlalchemy as sa
@@ -24,11 +29,20 @@ depends_on = None
 
 
 def upgrade():
-    """Clear duplicate nonces but the newest, then swap the index."""
+    """Clear nonces that are empty, outside OpenID Connect or repeated, then swap the index."""
     op.execute(
         sa.text(
             "UPDATE oauth_authorization_codes SET nonce = NULL "
-            "WHERE nonce IS NOT NULL AND EXISTS ("
+            "WHERE nonce = '' OR (' ' || scope || ' ') NOT LIKE '% openid %'"
+        )
+    )
+    op.execute(
+        sa.text(
+            "UPDATE oauth_authorization_codes SET nonce = NULL "
+            "WHERE (client_id, nonce) IN ("
+            " SELECT client_id, nonce FROM oauth_authorization_codes WHERE nonce IS NOT NULL"
+            " GROUP BY client_id, nonce HAVING count(*) > 1)"
+            " AND EXISTS ("
             " SELECT 1 FROM oauth_authorization_codes AS newer"
             " WHERE newer.client_id = oauth_authorization_codes.client_id"
             " AND newer.nonce = oauth_authorization_codes.nonce"
