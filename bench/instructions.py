@@ -207,19 +207,22 @@ def _round_trips(replay: Replay, manifest: dict, paths: tuple[str, ...], count: 
     """
     authorize_path, token_path = paths or (driver.AUTHORIZE_PATH, driver.TOKEN_PATH)
     with replay.app.app_context():
-        cookie = replay.logged_in(round_trip_user(manifest, 0))
+        jar = {"HTTP_COOKIE": replay.logged_in(round_trip_user(manifest, 0))}
     client, redirect_uri = ROUND_TRIP_CLIENT, BENCH_REDIRECT_URI
     pending = []
     for _ in range(count):
         params, verifier = driver.authorization_query(client, redirect_uri)
         query = f"{authorize_path}?{urlencode(params)}"
-        pending.append((replay.environ("GET", query, {"Cookie": cookie}), verifier))
+        pending.append((replay.environ("GET", query, {"Cookie": jar["HTTP_COOKIE"]}), verifier))
     pending.reverse()
     exchange, _ = replay.environ("POST", token_path, FORM)
 
     def call(i: int) -> tuple[int, bytes]:
-        authorize, verifier = pending.pop()  # each its own code, PKCE pair and nonce
-        status, headers, data = replay.send(*authorize)
+        (authorize, body), verifier = pending.pop()  # each its own code, PKCE pair and nonce
+        # The cookie the service sent last, as a browser keeps it (it slides once a minute).
+        status, headers, data = replay.send(dict(authorize, **jar), body)
+        if "Set-Cookie" in headers:
+            jar["HTTP_COOKIE"] = _cookie(headers)
         code = driver.code_of(headers.get("Location", ""))
         if code is None:
             return status, data
