@@ -134,11 +134,9 @@ class Replay:
         """Build and send one request."""
         return self.send(*self.environ(method, path, headers or {}, body))
 
-    def login_page(self, cookie: str = "") -> tuple[str, str]:
+    def login_page(self) -> tuple[str, str]:
         """The Client Hub login page's session cookie and CSRF token."""
-        status, headers, body = self.request(
-            "GET", LOGIN_PATH, {"Cookie": cookie} if cookie else {}
-        )
+        status, headers, body = self.request("GET", LOGIN_PATH)
         match = driver.CSRF.search(body.decode())
         if status != 200 or match is None:
             raise SystemExit(f"the login page answered {status}")
@@ -213,13 +211,13 @@ def _round_trips(replay: Replay, manifest: dict, paths: tuple[str, ...], count: 
     for _ in range(count):
         params, verifier = driver.authorization_query(client, redirect_uri)
         query = f"{authorize_path}?{urlencode(params)}"
-        pending.append((replay.environ("GET", query, {"Cookie": jar["HTTP_COOKIE"]}), verifier))
+        pending.append((replay.environ("GET", query, {}), verifier))
     pending.reverse()
     exchange, _ = replay.environ("POST", token_path, FORM)
 
     def call(i: int) -> tuple[int, bytes]:
         (authorize, body), verifier = pending.pop()  # each its own code, PKCE pair and nonce
-        # The cookie the service sent last, as a browser keeps it (it slides once a minute).
+        # With the cookie the service sent last, as a browser keeps it (it slides once a minute).
         status, headers, data = replay.send(dict(authorize, **jar), body)
         if "Set-Cookie" in headers:
             jar["HTTP_COOKIE"] = _cookie(headers)

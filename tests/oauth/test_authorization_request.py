@@ -123,9 +123,7 @@ def test_a_replayed_nonce_is_refused(app, hub_clients, flow):
     assert params["error"] == "invalid_request"
 
 
-def test_an_empty_nonce_or_one_outside_openid_connect_is_never_a_replay(
-    app, partner_world, flow
-):
+def test_an_empty_nonce_or_one_outside_openid_connect_is_never_a_replay(app, partner_world, flow):
     from tests.oauth.conftest import tokens_for
 
     tokens_for(flow, partner_world["owner"].email)

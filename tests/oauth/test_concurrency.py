@@ -11,20 +11,25 @@ from idp.oauth.models import TokenFamily
 from tests.oauth.conftest import tokens_for
 
 
-def _race(url: str, data: dict, attempts: int = 2) -> list[requests.Response]:
+def _at_once(call, attempts: int = 2) -> list:
+    """What ``call`` returns, called from ``attempts`` threads released together."""
     barrier = threading.Barrier(attempts)
-    results: list[requests.Response] = []
+    results: list = []
 
-    def post():
+    def run():
         barrier.wait()
-        results.append(requests.post(url, data=data, timeout=20))
+        results.append(call())
 
-    threads = [threading.Thread(target=post) for _ in range(attempts)]
+    threads = [threading.Thread(target=run) for _ in range(attempts)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     return results
+
+
+def _race(url: str, data: dict, attempts: int = 2) -> list[requests.Response]:
+    return _at_once(lambda: requests.post(url, data=data, timeout=20), attempts)
 
 
 def test_two_simultaneous_refreshes_cannot_both_succeed(app, live_server, partner_world, flow):
@@ -74,19 +79,9 @@ def test_two_simultaneous_sign_ins_with_one_nonce_get_one_code(app, live_server,
     form = {"email": partner_world["owner"].email, "password": PASSWORD}
     form["csrf_token"] = csrf_from(page.text)
     assert browser.post(login_url, data=form, allow_redirects=False, timeout=10).ok
-    barrier = threading.Barrier(2)
-    locations: list[str] = []
-
-    def sign_in():
-        barrier.wait()
-        answer = browser.get(authorize_url, allow_redirects=False, timeout=20)
-        locations.append(answer.headers["Location"])
-
-    threads = [threading.Thread(target=sign_in) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    locations = _at_once(
+        lambda: browser.get(authorize_url, allow_redirects=False, timeout=20).headers["Location"]
+    )
     answers = [query_of(location) for location in locations]
     assert all(location.startswith(HUB_REDIRECT) for location in locations)
     assert sorted("code" in answer for answer in answers) == [False, True]
