@@ -27,7 +27,6 @@ from authlib.oidc.core.grants.util import is_openid_scope
 from authlib.oidc.core.util import create_half_hash
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.attributes import set_committed_value
 
 from idp.extensions import db
 from idp.ids import PREFIXES, new_id
@@ -69,8 +68,13 @@ class IssuingGrant:
     """Token generation through ``issue_tokens`` (our claims, our families).
 
     Each grant says, in ``token_target()``, which organization the tokens are
-    for and which existing family (if any) they join.
+    for and which existing family (if any) they join, and in ``new_family_id()``
+    the id of the family it opens otherwise (None: a new random one).
     """
+
+    def new_family_id(self) -> str | None:
+        """The id of the family these tokens open when they join none; None for a random one."""
+        return None
 
     def generate_token(
         self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True
@@ -86,6 +90,7 @@ class IssuingGrant:
             include_refresh_token=include_refresh_token,
             # Read with the user by the grant's own check, for the same organization.
             roles=self.request.idp_roles if user is not None else None,
+            new_family_id=self.new_family_id(),
         )
         self.request.token_family = family
         return token
@@ -176,10 +181,9 @@ _CLAIM_CODE = (
     # The row comes back from RETURNING; nothing in the session to bring up to date.
     .execution_options(synchronize_session=False)
 )
-_LINK_CODE = (
-    db.update(AuthorizationCode.__table__)
-    .where(AuthorizationCode.__table__.c.id == db.bindparam("code_id"))
-    .values(family_id=db.bindparam("family_id"))
+_REPLAYED_CODE = db.select(AuthorizationCode).where(
+    AuthorizationCode.code_hash == db.bindparam("digest"),
+    AuthorizationCode.client_id == db.bindparam("claimant"),
 )
 
 
@@ -192,6 +196,10 @@ class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
         """The organization chosen at authorization; a new family."""
         code = self.request.authorization_code
         return code.organization_id, None
+
+    def new_family_id(self) -> str:
+        """The family is named after the code, so that a replay of the code finds it."""
+        return self.request.authorization_code.issued_family_id
 
     def generate_authorization_code(self) -> str:
         """288 random bits, URL-safe: one read of the OS's randomness, not one per character."""
@@ -255,25 +263,17 @@ class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
 
     @staticmethod
     def _revoke_what_a_replayed_code_issued(digest: str, client) -> None:
-        family_id = db.session.scalar(
-            db.select(AuthorizationCode.family_id).where(
-                AuthorizationCode.code_hash == digest,
-                AuthorizationCode.client_id == client.client_id,
-            )
-        )
-        family = db.session.get(TokenFamily, family_id) if family_id else None
+        code = db.session.scalar(_REPLAYED_CODE, {"digest": digest, "claimant": client.client_id})
+        family = db.session.get(TokenFamily, code.issued_family_id) if code is not None else None
         if family is not None:
             revoke_family(family, "authorization_code_reused")
 
     def delete_authorization_code(self, authorization_code):
-        """Codes are kept (used) to detect replays; link the code to what it issued.
+        """Codes are kept (used) to detect replays; nothing to write.
 
-        The new family is already written (``open_family``), so the link never
-        precedes the row it names.
+        The claim marked it used, and the family its exchange opened is named
+        after it (``AuthorizationCode.issued_family_id``).
         """
-        family_id = self.request.token_family.id
-        db.session.execute(_LINK_CODE, {"code_id": authorization_code.id, "family_id": family_id})
-        set_committed_value(authorization_code, "family_id", family_id)
 
     def authenticate_user(self, authorization_code):
         """The code's user, if the account may still log in (with their roles, for the token)."""
@@ -289,7 +289,11 @@ class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
         if client.kind != "hub":
             organization_id = client.organization_id
             token, family = issue_tokens(
-                client=client, user=None, scope=scope or "", organization_id=organization_id
+                client=client,
+                user=None,
+                scope=scope or "",
+                organization_id=organization_id,
+                new_family_id=self.new_family_id(),
             )
             self.request.token_family = family
             return token

@@ -79,11 +79,13 @@ def issue_tokens(
     family: TokenFamily | None = None,
     include_refresh_token: bool = False,
     roles: list[str] | None = None,
+    new_family_id: str | None = None,
 ) -> tuple[dict, TokenFamily]:
     """Build the RFC 6749 section 5.1 token response; opens a family unless one is given.
 
     ``roles`` are the user's roles in ``organization_id``, read with the user
     by the grant (``user_with_roles``); required when there is a user.
+    ``new_family_id`` is the id of the family opened, when what opens it names it.
     """
     if user is not None and roles is None:
         raise ValueError("issue_tokens: a user's token needs the roles read with the user")
@@ -99,6 +101,7 @@ def issue_tokens(
             user_id=user.id if user else None,
             organization_id=organization_id,
             lifetime=lifetime,
+            family_id=new_family_id,
         )
     access_token, expires_in = mint_access_token(
         client_id=client.client_id,

@@ -12,6 +12,7 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 from sqlalchemy.orm import relationship
 
 from idp.extensions import db
+from idp.ids import PREFIXES
 from idp.models import created_at_column, id_column, one_of
 from idp.timeutil import utcnow
 
@@ -20,6 +21,11 @@ CLIENT_HUBS = ("partner", "client", "support")
 # The hub frontends are first-party public clients with fixed, well-known ids.
 HUB_CLIENT_IDS = {"partner": "partner-hub", "client": "client-hub", "support": "support-console"}
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+
+
+def family_id_of_code(code_id: str) -> str:
+    """The id of the token family that the code ``code_id`` opens when it is exchanged."""
+    return f"{PREFIXES['token_family']}_{code_id.partition('_')[2]}"
 
 
 def sha256_hex(value: str) -> str:
@@ -173,9 +179,10 @@ TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 class AuthorizationCode(db.Model):
     """A single-use, short-lived authorization code; only its SHA-256 is stored.
 
-    ``family_id`` names what the code issued, so a replayed code revokes it
-    (RFC 6749 section 4.1.2). ``context`` is filled by the client kind's
-    authorization handler (the consent flow stores its grant id there).
+    A replayed code revokes what it issued (RFC 6749 section 4.1.2): the
+    family its exchange opened, found by ``issued_family_id``. ``context`` is
+    filled by the client kind's authorization handler (the consent flow stores
+    its grant id there).
     """
 
     __tablename__ = "oauth_authorization_codes"
@@ -199,7 +206,19 @@ class AuthorizationCode(db.Model):
     created_at = created_at_column()
     expires_at = sa.Column(sa.DateTime, nullable=False)
     used_at = sa.Column(sa.DateTime, nullable=True)
+    # Written by exchanges before families were named after their code; kept for their replays.
     family_id = sa.Column(sa.String(40), sa.ForeignKey("token_families.id"), nullable=True)
+
+    @property
+    def issued_family_id(self) -> str:
+        """The id of the family this code's exchange opens (or opened).
+
+        The code's own random part under the family prefix: a code is exchanged
+        at most once, so the id is unique, and a replay finds the family from the
+        code alone, with nothing written to the code at the exchange. Codes
+        exchanged before this naming carry the family's id in ``family_id``.
+        """
+        return self.family_id or family_id_of_code(self.id)
 
     # Authlib AuthorizationCodeMixin / OpenID hooks.
 

@@ -21,17 +21,23 @@ _INSERT_FAMILY = db.insert(TokenFamily.__table__)
 
 
 def open_family(
-    *, client_id: str, user_id: str | None, organization_id: str | None, lifetime: int
+    *,
+    client_id: str,
+    user_id: str | None,
+    organization_id: str | None,
+    lifetime: int,
+    family_id: str | None = None,
 ) -> TokenFamily:
     """Start a token family (one login or one client-credentials issuance); caller commits.
 
     The row is written at once with one plain INSERT, so rows that name it (a
-    refresh token, the code that opened it) can follow without a flush; the
-    returned object is in the session like a loaded row, for later changes.
+    refresh token) can follow without a flush; the returned object is in the
+    session like a loaded row, for later changes. ``family_id`` names it when
+    its id is given by what opens it (an authorization code); else it is new.
     """
     now = utcnow()
     values = {
-        "id": new_id(PREFIXES["token_family"]),
+        "id": family_id or new_id(PREFIXES["token_family"]),
         "client_id": client_id,
         "user_id": user_id,
         "organization_id": organization_id,

@@ -143,8 +143,15 @@ def test_approving_two_of_three_numbers_returns_a_code_whose_exchange_names_the_
     assert grant["scope"] == "api_keys:manage channels:read"
     (stored,) = grants(app)
     assert stored.id == grant["id"] and stored.granted_by_id == world.owner
-    # the code is single-use: a replay learns nothing
+    # the code is single-use: a replay learns nothing, and revokes the token it issued
     assert flow.exchange(query["code"]).status_code == 400
+    basic = base64.b64encode(f"{flow.app.client_id}:{CONSENT_SECRET}".encode()).decode()
+    introspected = client.post(
+        "/oauth/introspect",
+        data={"token": token.get_json()["access_token"]},
+        headers={"Authorization": f"Basic {basic}"},
+    )
+    assert introspected.status_code == 200 and introspected.get_json() == {"active": False}
 
 
 def test_denying_returns_access_denied_with_the_state(app, client, world):

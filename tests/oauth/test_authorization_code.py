@@ -72,6 +72,30 @@ def test_a_code_works_once_and_a_replay_revokes_what_it_issued(app, partner_worl
     db.session.remove()
 
 
+def test_a_replayed_code_from_before_family_naming_revokes_its_linked_family(
+    app, partner_world, flow
+):
+    """Codes exchanged before families were named after them name their family in ``family_id``."""
+    from idp.oauth.models import AuthorizationCode, TokenFamily, sha256_hex
+    from idp.oauth.tokens import open_family
+
+    owner = partner_world["owner"]
+    code = flow.code_for(owner.email)
+    assert flow.exchange(code).status_code == 200
+    row = db.session.scalar(
+        db.select(AuthorizationCode).where(AuthorizationCode.code_hash == sha256_hex(code))
+    )
+    legacy = open_family(
+        client_id="partner-hub", user_id=owner.id, organization_id=row.organization_id, lifetime=60
+    )
+    row.family_id = legacy.id  # as the link an earlier exchange wrote
+    db.session.commit()
+    assert flow.exchange(code).get_json()["error"] == "invalid_grant"
+    db.session.expire_all()
+    assert db.session.get(TokenFamily, legacy.id).revoked_reason == "authorization_code_reused"
+    db.session.remove()
+
+
 def _code(partner_world, flow) -> str:
     return flow.code_for(partner_world["owner"].email)
 
