@@ -11,7 +11,7 @@ from idp.accounts.models import User
 from idp.extensions import db
 from idp.ids import PREFIXES, new_id
 from idp.oauth.models import AuthorizationCode, OAuthClient, RefreshToken, TokenFamily, sha256_hex
-from idp.oauth.tokens import mint_access_token, open_family
+from idp.oauth.tokens import mint_access_token, new_family_row, write_family, written_family
 from idp.orgs.models import Membership
 from idp.timeutil import utcnow
 
@@ -50,24 +50,50 @@ def token_hub(client: OAuthClient, user: User | None) -> str:
     return user.hub if user is not None else client.hub
 
 
-_INSERT_REFRESH_TOKEN = db.insert(RefreshToken.__table__)
+_FAMILIES = TokenFamily.__table__
+_REFRESH_TOKENS = RefreshToken.__table__
+_INSERT_REFRESH_TOKEN = db.insert(_REFRESH_TOKENS)
+# PostgreSQL writes a new family and its first refresh token in one statement
+# (a data-modifying WITH; the token's foreign key is checked when both rows are in).
+_INSERT_FAMILY_AND_REFRESH_TOKEN = db.insert(_REFRESH_TOKENS).add_cte(
+    db.insert(_FAMILIES)
+    .values({c.name: db.bindparam(f"new_family_{c.name}") for c in _FAMILIES.c})
+    .cte("new_family")
+)
 
 
 def new_refresh_token(family: TokenFamily, scope: str) -> str:
     """Store (hashed, with one plain INSERT) and return a new opaque refresh token of ``family``."""
-    value = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
-    db.session.execute(
-        _INSERT_REFRESH_TOKEN,
-        {
-            "id": new_id(PREFIXES["refresh_token"]),
-            "token_hash": sha256_hex(value),
-            "family_id": family.id,
-            "scope": scope,
-            "created_at": utcnow(),
-            "rotated_at": None,
-        },
-    )
+    value, row = _refresh_token_row(family.id, scope)
+    db.session.execute(_INSERT_REFRESH_TOKEN, row)
     return value
+
+
+def _refresh_token_row(family_id: str, scope: str) -> tuple[str, dict]:
+    """A new refresh token's value and the row that stores its hash."""
+    value = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
+    row = {
+        "id": new_id(PREFIXES["refresh_token"]),
+        "token_hash": sha256_hex(value),
+        "family_id": family_id,
+        "scope": scope,
+        "created_at": utcnow(),
+        "rotated_at": None,
+    }
+    return value, row
+
+
+def _open_family_with_refresh_token(family_row: dict, scope: str) -> tuple[TokenFamily, str]:
+    """Write a new family and its first refresh token: one round trip on PostgreSQL."""
+    value, token_row = _refresh_token_row(family_row["id"], scope)
+    if db.session.get_bind().dialect.name == "postgresql":
+        params = token_row | {f"new_family_{name}": v for name, v in family_row.items()}
+        db.session.execute(_INSERT_FAMILY_AND_REFRESH_TOKEN, params)
+        return written_family(family_row), value
+    # SQLite has no data-modifying WITH, and its statements cost no round trip.
+    family = write_family(family_row)
+    db.session.execute(_INSERT_REFRESH_TOKEN, token_row)
+    return family, value
 
 
 def issue_tokens(
@@ -90,19 +116,26 @@ def issue_tokens(
     if user is not None and roles is None:
         raise ValueError("issue_tokens: a user's token needs the roles read with the user")
     config = current_app.config
+    refresh_token = None
     if family is None:
         lifetime = (
             config["IDP_REFRESH_TOKEN_TTL"]
             if include_refresh_token
             else config["IDP_ACCESS_TOKEN_TTL"]
         )
-        family = open_family(
+        family_row = new_family_row(
             client_id=client.client_id,
             user_id=user.id if user else None,
             organization_id=organization_id,
             lifetime=lifetime,
             family_id=new_family_id,
         )
+        if include_refresh_token:
+            family, refresh_token = _open_family_with_refresh_token(family_row, scope)
+        else:
+            family = write_family(family_row)
+    elif include_refresh_token:
+        refresh_token = new_refresh_token(family, scope)
     access_token, expires_in = mint_access_token(
         client_id=client.client_id,
         subject=user.id if user else client.client_id,
@@ -118,6 +151,6 @@ def issue_tokens(
         "expires_in": expires_in,
         "scope": scope,
     }
-    if include_refresh_token:
-        token["refresh_token"] = new_refresh_token(family, scope)
+    if refresh_token is not None:
+        token["refresh_token"] = refresh_token
     return token, family

@@ -31,12 +31,31 @@ def open_family(
     """Start a token family (one login or one client-credentials issuance); caller commits.
 
     The row is written at once with one plain INSERT, so rows that name it (a
-    refresh token) can follow without a flush; the returned object is in the
-    session like a loaded row, for later changes. ``family_id`` names it when
-    its id is given by what opens it (an authorization code); else it is new.
+    refresh token) can follow without a flush. ``family_id`` names it when its
+    id is given by what opens it (an authorization code); else it is new.
     """
+    return write_family(
+        new_family_row(
+            client_id=client_id,
+            user_id=user_id,
+            organization_id=organization_id,
+            lifetime=lifetime,
+            family_id=family_id,
+        )
+    )
+
+
+def new_family_row(
+    *,
+    client_id: str,
+    user_id: str | None,
+    organization_id: str | None,
+    lifetime: int,
+    family_id: str | None = None,
+) -> dict:
+    """The row of a new token family, for ``open_family`` or a caller that writes it."""
     now = utcnow()
-    values = {
+    return {
         "id": family_id or new_id(PREFIXES["token_family"]),
         "client_id": client_id,
         "user_id": user_id,
@@ -46,7 +65,19 @@ def open_family(
         "revoked_at": None,
         "revoked_reason": None,
     }
+
+
+def write_family(values: dict) -> TokenFamily:
+    """Write the family row ``values`` with one plain INSERT; see ``written_family``."""
     db.session.execute(_INSERT_FAMILY, values)
+    return written_family(values)
+
+
+def written_family(values: dict) -> TokenFamily:
+    """The family whose row ``values`` was just written, in the session like a loaded row.
+
+    Later changes to it (a revocation) flush as an UPDATE.
+    """
     family = TokenFamily(**values)
     make_transient_to_detached(family)
     db.session.add(family)
