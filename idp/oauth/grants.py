@@ -28,6 +28,7 @@ from authlib.oidc.core.util import create_half_hash
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from idp.accounts.models import User
 from idp.extensions import db
 from idp.ids import PREFIXES, new_id
 from idp.keys.service import sign_jwt
@@ -41,6 +42,7 @@ from idp.oauth.models import (
 from idp.oauth.revocation import revoke_family
 from idp.oauth.tokens import standing_machine_family
 from idp.oauth.userinfo import user_claims
+from idp.orgs.models import Membership
 from idp.timeutil import utcnow
 
 CODE_BYTES = 36  # 48 URL-safe characters, as long as Authlib's codes
@@ -170,6 +172,7 @@ class IdTokenExtension(OpenIDCode):
 
 _CODES = AuthorizationCode.__table__
 _INSERT_CODE = db.insert(_CODES)
+_CODE_FIELDS = tuple(column.name for column in _CODES.c)
 # A plain statement: the row comes back from RETURNING, and nothing in the
 # session needs bringing up to date (the ORM's bulk UPDATE costs 0.1 ms more).
 _CLAIM_CODE = (
@@ -181,6 +184,19 @@ _CLAIM_CODE = (
     )
     .values(used_at=db.bindparam("now"))
     .returning(*_CODES.c)
+)
+# PostgreSQL claims the code and reads its user, with their roles in the code's
+# organization, in one statement (what ``user_with_roles`` reads elsewhere).
+_CLAIMED = _CLAIM_CODE.cte("claimed")
+_CLAIM_CODE_WITH_USER = (
+    db.select(_CLAIMED, User, Membership.role)
+    .select_from(_CLAIMED)
+    .outerjoin(User, User.id == _CLAIMED.c.user_id)
+    .outerjoin(
+        Membership,
+        (Membership.user_id == _CLAIMED.c.user_id)
+        & (Membership.organization_id == _CLAIMED.c.organization_id),
+    )
 )
 _REPLAYED_CODE = db.select(AuthorizationCode).where(
     AuthorizationCode.code_hash == db.bindparam("digest"),
@@ -249,19 +265,26 @@ class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
         """Claim the code atomically; a used code revokes what it issued (RFC 6749 4.1.2).
 
         One conditional ``UPDATE ... RETURNING``: of two concurrent exchanges (on
-        any instance) exactly one gets the row back.
+        any instance) exactly one gets the row back. On PostgreSQL the same
+        statement reads the code's user for ``authenticate_user``.
         """
         digest = sha256_hex(code)
-        row = db.session.execute(
-            _CLAIM_CODE, {"digest": digest, "claimant": client.client_id, "now": utcnow()}
-        ).first()
+        params = {"digest": digest, "claimant": client.client_id, "now": utcnow()}
+        if db.session.get_bind().dialect.name == "postgresql":
+            rows = db.session.execute(_CLAIM_CODE_WITH_USER, params).all()
+            if rows:
+                roles = [r.role for r in rows if r.role is not None]
+                self.request.idp_code_user = rows[0].User, roles
+            row = rows[0] if rows else None
+        else:
+            row = db.session.execute(_CLAIM_CODE, params).first()
         if row is None:
             self._revoke_what_a_replayed_code_issued(digest, client)
             return None
         if row.expires_at <= utcnow():
             return None
         # Read-only from here on: a detached copy of the claimed row.
-        return AuthorizationCode(**row._mapping)
+        return AuthorizationCode(**{name: getattr(row, name) for name in _CODE_FIELDS})
 
     @staticmethod
     def _revoke_what_a_replayed_code_issued(digest: str, client) -> None:
@@ -279,7 +302,8 @@ class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
 
     def authenticate_user(self, authorization_code):
         """The code's user, if the account may still log in (with their roles, for the token)."""
-        user, self.request.idp_roles = user_with_roles(
+        read_with_the_code = getattr(self.request, "idp_code_user", None)
+        user, self.request.idp_roles = read_with_the_code or user_with_roles(
             authorization_code.user_id, authorization_code.organization_id
         )
         return user if user is not None and user.is_active else None
