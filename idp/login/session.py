@@ -21,6 +21,7 @@ from itsdangerous import BadSignature
 from idp.accounts.models import User
 from idp.extensions import db
 from idp.login.models import LoginSession
+from idp.orgs.models import Membership, Organization
 from idp.timeutil import utcnow
 
 _USER = "uid"
@@ -28,6 +29,7 @@ _STAMP = "stamp"
 _AUTH_TIME = "auth_time"
 _SESSION_ID = "sid"
 _CACHE = "idp.session_user"  # per request, never shared between requests
+_ORGANIZATIONS = "idp.session_organizations"  # read with the session's user, per request
 # Pending authorization requests survive the session renewal at login.
 PENDING_PREFIX = "authz:"
 # A live session's cookie is re-signed at most this often (seconds) to slide its expiry.
@@ -76,9 +78,10 @@ def current_user() -> User | None:
     if _CACHE in request.environ:
         return request.environ[_CACHE]
     user = None
+    organization_ids = frozenset()
     user_id = session.get(_USER)
     if user_id:
-        found = _live_user(user_id, session.get(_SESSION_ID))
+        found, organization_ids = _live_user(user_id, session.get(_SESSION_ID))
         stamp = session.get(_STAMP, "")
         if (
             found is not None
@@ -89,25 +92,61 @@ def current_user() -> User | None:
         else:
             logout_user()
     request.environ[_CACHE] = user
+    request.environ[_ORGANIZATIONS] = organization_ids if user is not None else frozenset()
     return user
 
 
+def current_organization_ids() -> frozenset[str]:
+    """The ids of the logged-in user's organizations of their own hub; empty if nobody is.
+
+    Read in the same query as the session's user, so that an authorization
+    request needs one query for both.
+    """
+    if _ORGANIZATIONS not in request.environ:  # logged in or out during this request
+        user = current_user()
+        request.environ[_ORGANIZATIONS] = (
+            frozenset(db.session.scalars(_ORGANIZATION_IDS, {"user_id": user.id, "hub": user.hub}))
+            if user is not None
+            else frozenset()
+        )
+    return request.environ[_ORGANIZATIONS]
+
+
+# One row per membership, the organization's id only where it is of the user's own hub.
 _LIVE_USER = (
-    sa.select(User)
+    sa.select(User, Organization.id)
     .join(LoginSession, LoginSession.user_id == User.id)
+    .outerjoin(Membership, Membership.user_id == User.id)
+    .outerjoin(
+        Organization,
+        (Organization.id == Membership.organization_id) & (Organization.kind == User.hub),
+    )
     .where(
         User.id == sa.bindparam("user_id"),
         LoginSession.id == sa.bindparam("login_session_id"),
         LoginSession.ended_at.is_(None),
     )
 )
+_ORGANIZATION_IDS = (
+    sa.select(Membership.organization_id)
+    .join(Organization, Membership.organization_id == Organization.id)
+    .where(Membership.user_id == sa.bindparam("user_id"), Organization.kind == sa.bindparam("hub"))
+)
 
 
-def _live_user(user_id: str, login_session_id: str | None) -> User | None:
-    """The user, if the server still holds this login open for them: one query for both."""
+def _live_user(user_id: str, login_session_id: str | None) -> tuple[User | None, frozenset[str]]:
+    """The user, if the server still holds this login open for them, and their organizations.
+
+    One query for the three.
+    """
     if not login_session_id or not isinstance(login_session_id, str):
-        return None
-    return db.session.scalar(_LIVE_USER, {"user_id": user_id, "login_session_id": login_session_id})
+        return None, frozenset()
+    rows = db.session.execute(
+        _LIVE_USER, {"user_id": user_id, "login_session_id": login_session_id}
+    ).all()
+    if not rows:
+        return None, frozenset()
+    return rows[0][0], frozenset(org_id for _, org_id in rows if org_id is not None)
 
 
 def _end(login_session_id: str | None) -> None:
@@ -143,6 +182,7 @@ def login_user(user: User) -> None:
     session.permanent = True
     user.last_login_at = utcnow()
     request.environ[_CACHE] = user
+    request.environ.pop(_ORGANIZATIONS, None)
 
 
 def logout_user() -> None:
@@ -150,3 +190,4 @@ def logout_user() -> None:
     _end(session.get(_SESSION_ID))
     session.clear()
     request.environ[_CACHE] = None
+    request.environ.pop(_ORGANIZATIONS, None)

@@ -6,6 +6,7 @@ from flask import Response, redirect, render_template, url_for
 
 from idp.accounts.models import User
 from idp.extensions import db
+from idp.login.session import current_organization_ids
 from idp.oauth.authorize import (
     AUTHORIZATION_HANDLERS,
     AuthorizationRequest,
@@ -30,18 +31,6 @@ def organizations_for(user: User) -> list[Organization]:
     )
     orgs.sort(key=lambda org: org.id != user.last_organization_id)
     return orgs
-
-
-_ORGANIZATION_IDS = (
-    db.select(Membership.organization_id)
-    .join(Organization, Membership.organization_id == Organization.id)
-    .where(Membership.user_id == db.bindparam("user_id"), Organization.kind == db.bindparam("hub"))
-)
-
-
-def organization_ids_for(user: User) -> set[str]:
-    """The ids of the user's organizations of the user's own hub (no rows loaded)."""
-    return set(db.session.scalars(_ORGANIZATION_IDS, {"user_id": user.id, "hub": user.hub}))
 
 
 def wrong_hub_page(user: User, expected_hub: str) -> Response:
@@ -71,8 +60,8 @@ def hub_handler(authz: AuthorizationRequest) -> Response:
             return interaction_required(authz, "login_required", "Sign in with this hub's account.")
         authz.discard()
         return wrong_hub_page(user, client.hub)
-    # Only ids here: the picker page reads the organizations it shows.
-    org_ids = organization_ids_for(user)
+    # Only ids here, read with the session: the picker page reads the organizations it shows.
+    org_ids = current_organization_ids()
     if authz.organization:
         # Switching organization with the live session: only to one of the user's own.
         if authz.organization not in org_ids:

@@ -109,3 +109,24 @@ def test_switching_partner_does_not_outlive_the_login(app, partner_world, flow):
     response = refresh(flow.http, switched.get_json()["refresh_token"])
     assert response.status_code == 400
     assert response.get_json()["error"] == "invalid_grant"
+
+
+def test_a_membership_removed_after_login_is_refused_at_the_next_authorize(
+    app, partner_world, flow
+):
+    from idp.orgs.models import Membership
+
+    consultant, acme, globex = (partner_world[k] for k in ("consultant", "acme", "globex"))
+    tokens_for(flow, consultant.email, acme.id)
+    db.session.execute(
+        db.delete(Membership).where(
+            Membership.user_id == consultant.id, Membership.organization_id == globex.id
+        )
+    )
+    db.session.commit()
+    again = type(flow)(flow.http, nonce="switch-nonce")
+    params = query_of(again.authorize(organization=globex.id).headers["Location"])
+    assert params["error"] == "access_denied"
+    # Still a member of the other one, in the same browser session.
+    again = type(flow)(flow.http, nonce="stay-nonce")
+    assert "code" in query_of(again.authorize(organization=acme.id).headers["Location"])
