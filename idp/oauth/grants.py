@@ -37,6 +37,7 @@ from idp.oauth.models import (
     AuthorizationCode,
     RefreshToken,
     TokenFamily,
+    family_id_of_code,
     sha256_hex,
 )
 from idp.oauth.revocation import revoke_family
@@ -216,7 +217,7 @@ class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
 
     def new_family_id(self) -> str:
         """The family is named after the code, so that a replay of the code finds it."""
-        return self.request.authorization_code.issued_family_id
+        return family_id_of_code(self.request.authorization_code.id)
 
     def generate_authorization_code(self) -> str:
         """288 random bits, URL-safe: one read of the OS's randomness, not one per character."""
@@ -283,7 +284,7 @@ class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
             return None
         if row.expires_at <= utcnow():
             return None
-        # Read-only from here on: a detached copy of the claimed row.
+        # Read-only from here on: a transient copy of the claimed row (never add it to the session).
         return AuthorizationCode(**{name: getattr(row, name) for name in _CODE_FIELDS})
 
     @staticmethod

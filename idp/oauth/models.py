@@ -25,7 +25,8 @@ LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
 def family_id_of_code(code_id: str) -> str:
     """The id of the token family that the code ``code_id`` opens when it is exchanged."""
-    return f"{PREFIXES['token_family']}_{code_id.partition('_')[2]}"
+    code_prefix = f"{PREFIXES['authorization_code']}_"
+    return f"{PREFIXES['token_family']}_{code_id.removeprefix(code_prefix)}"
 
 
 def sha256_hex(value: str) -> str:

@@ -26,13 +26,11 @@ def open_family(
     user_id: str | None,
     organization_id: str | None,
     lifetime: int,
-    family_id: str | None = None,
 ) -> TokenFamily:
-    """Start a token family (one login or one client-credentials issuance); caller commits.
+    """Start a token family with a new id (a token exchange, a standing machine family).
 
     The row is written at once with one plain INSERT, so rows that name it (a
-    refresh token) can follow without a flush. ``family_id`` names it when its
-    id is given by what opens it (an authorization code); else it is new.
+    refresh token) can follow without a flush; the caller commits.
     """
     return write_family(
         new_family_row(
@@ -40,7 +38,6 @@ def open_family(
             user_id=user_id,
             organization_id=organization_id,
             lifetime=lifetime,
-            family_id=family_id,
         )
     )
 

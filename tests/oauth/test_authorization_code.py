@@ -173,3 +173,12 @@ def test_a_partner_user_of_several_partners_picks_one_and_the_last_one_comes_fir
     assert "Acme" in picker.text, picker.text
     assert picker.text.index("Globex") < picker.text.index("Acme")
     assert "(last used)" in picker.text
+
+
+def test_a_new_family_row_names_every_column_of_the_table(app):
+    """PostgreSQL writes the row through a statement that binds every column."""
+    from idp.oauth.models import TokenFamily
+    from idp.oauth.tokens import new_family_row
+
+    row = new_family_row(client_id="c", user_id=None, organization_id=None, lifetime=60)
+    assert set(row) == {column.name for column in TokenFamily.__table__.c}
