@@ -60,3 +60,8 @@ def shared_redis():
     """The Redis every instance shares (``IDP_REDIS_URL``), or None in the embedded setup."""
     url = current_app.config.get("IDP_REDIS_URL")
     return _redis_for(url) if url else None
+
+
+def on_postgresql() -> bool:
+    """Whether the session's database is PostgreSQL (some writes take one statement there)."""
+    return db.session.get_bind().dialect.name == "postgresql"

@@ -19,7 +19,7 @@ from datetime import UTC, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
-from idp.extensions import db, shared_redis
+from idp.extensions import db, on_postgresql, shared_redis
 from idp.login.models import LoginFailure
 from idp.timeutil import utcnow
 
@@ -127,8 +127,7 @@ def _count_in_database(key: str) -> None:
     """Atomic upsert, so concurrent failures on several instances all count."""
     now = utcnow()
     cutoff = now - timedelta(seconds=FORGET_AFTER)
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
+    if on_postgresql():
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert

@@ -28,13 +28,12 @@ from authlib.oidc.core.util import create_half_hash
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from idp.accounts.models import User
 from idp.extensions import db
 from idp.ids import PREFIXES, new_id
 from idp.keys.service import sign_jwt
+from idp.oauth.code_store import claim_code, insert_code, nonce_used, stored_code
 from idp.oauth.issuance import TOKEN_RESPONSE_EXTRAS, issue_tokens, user_with_roles
 from idp.oauth.models import (
-    AuthorizationCode,
     RefreshToken,
     TokenFamily,
     family_id_of_code,
@@ -43,7 +42,6 @@ from idp.oauth.models import (
 from idp.oauth.revocation import revoke_family
 from idp.oauth.tokens import standing_machine_family
 from idp.oauth.userinfo import user_claims
-from idp.orgs.models import Membership
 from idp.timeutil import utcnow
 
 CODE_BYTES = 36  # 48 URL-safe characters, as long as Authlib's codes
@@ -121,21 +119,6 @@ class S256CodeChallenge(CodeChallenge):
         super().validate_code_verifier(grant, result)
 
 
-_NONCE_USED = (
-    db.select(AuthorizationCode.id)
-    .where(
-        AuthorizationCode.client_id == db.bindparam("client_id"),
-        AuthorizationCode.nonce == db.bindparam("nonce"),
-    )
-    .limit(1)
-)
-
-
-def nonce_used(client_id: str, nonce: str) -> bool:
-    """Whether ``client_id`` already has a code with ``nonce``."""
-    return db.session.scalar(_NONCE_USED, {"client_id": client_id, "nonce": nonce}) is not None
-
-
 class IdTokenExtension(OpenIDCode):
     """OpenID Connect Core 3.1: an ES256 ID token from our key ring, with ``nonce``."""
 
@@ -169,40 +152,6 @@ class IdTokenExtension(OpenIDCode):
             claims["nonce"] = code.nonce
         claims.update(user_claims(user, code.organization_id, token.get("scope", "")))
         return sign_jwt(claims, typ="JWT")
-
-
-_CODES = AuthorizationCode.__table__
-_INSERT_CODE = db.insert(_CODES)
-_CODE_FIELDS = tuple(column.name for column in _CODES.c)
-# A plain statement: the row comes back from RETURNING, and nothing in the
-# session needs bringing up to date (the ORM's bulk UPDATE costs 0.1 ms more).
-_CLAIM_CODE = (
-    db.update(_CODES)
-    .where(
-        _CODES.c.code_hash == db.bindparam("digest"),
-        _CODES.c.client_id == db.bindparam("claimant"),
-        _CODES.c.used_at.is_(None),
-    )
-    .values(used_at=db.bindparam("now"))
-    .returning(*_CODES.c)
-)
-# PostgreSQL claims the code and reads its user, with their roles in the code's
-# organization, in one statement (what ``user_with_roles`` reads elsewhere).
-_CLAIMED = _CLAIM_CODE.cte("claimed")
-_CLAIM_CODE_WITH_USER = (
-    db.select(_CLAIMED, User, Membership.role)
-    .select_from(_CLAIMED)
-    .outerjoin(User, User.id == _CLAIMED.c.user_id)
-    .outerjoin(
-        Membership,
-        (Membership.user_id == _CLAIMED.c.user_id)
-        & (Membership.organization_id == _CLAIMED.c.organization_id),
-    )
-)
-_REPLAYED_CODE = db.select(AuthorizationCode).where(
-    AuthorizationCode.code_hash == db.bindparam("digest"),
-    AuthorizationCode.client_id == db.bindparam("claimant"),
-)
 
 
 class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
@@ -252,7 +201,7 @@ class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
             expires_at=now + timedelta(seconds=current_app.config["IDP_AUTH_CODE_TTL"]),
         )
         try:
-            db.session.execute(_INSERT_CODE, row)
+            insert_code(row)
         except IntegrityError:
             db.session.rollback()
             if row["nonce"] is not None and nonce_used(row["client_id"], row["nonce"]):
@@ -270,26 +219,17 @@ class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
         statement reads the code's user for ``authenticate_user``.
         """
         digest = sha256_hex(code)
-        params = {"digest": digest, "claimant": client.client_id, "now": utcnow()}
-        if db.session.get_bind().dialect.name == "postgresql":
-            rows = db.session.execute(_CLAIM_CODE_WITH_USER, params).all()
-            if rows:
-                roles = [r.role for r in rows if r.role is not None]
-                self.request.idp_code_user = rows[0].User, roles
-            row = rows[0] if rows else None
-        else:
-            row = db.session.execute(_CLAIM_CODE, params).first()
-        if row is None:
+        claimed, self.request.idp_code_user = claim_code(digest, client.client_id)
+        if claimed is None:
             self._revoke_what_a_replayed_code_issued(digest, client)
             return None
-        if row.expires_at <= utcnow():
+        if claimed.expires_at <= utcnow():
             return None
-        # Read-only from here on: a transient copy of the claimed row (never add it to the session).
-        return AuthorizationCode(**{name: getattr(row, name) for name in _CODE_FIELDS})
+        return claimed
 
     @staticmethod
     def _revoke_what_a_replayed_code_issued(digest: str, client) -> None:
-        code = db.session.scalar(_REPLAYED_CODE, {"digest": digest, "claimant": client.client_id})
+        code = stored_code(digest, client.client_id)
         family = db.session.get(TokenFamily, code.issued_family_id) if code is not None else None
         if family is not None:
             revoke_family(family, "authorization_code_reused")

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from flask import current_app
 
 from idp.accounts.models import User
-from idp.extensions import db
+from idp.extensions import db, on_postgresql
 from idp.ids import PREFIXES, new_id
 from idp.oauth.models import AuthorizationCode, OAuthClient, RefreshToken, TokenFamily, sha256_hex
 from idp.oauth.tokens import mint_access_token, new_family_row, write_family, written_family
@@ -86,7 +86,7 @@ def _refresh_token_row(family_id: str, scope: str) -> tuple[str, dict]:
 def _open_family_with_refresh_token(family_row: dict, scope: str) -> tuple[TokenFamily, str]:
     """Write a new family and its first refresh token: one round trip on PostgreSQL."""
     value, token_row = _refresh_token_row(family_row["id"], scope)
-    if db.session.get_bind().dialect.name == "postgresql":
+    if on_postgresql():
         params = token_row | {f"new_family_{name}": v for name, v in family_row.items()}
         db.session.execute(_INSERT_FAMILY_AND_REFRESH_TOKEN, params)
         return written_family(family_row), value

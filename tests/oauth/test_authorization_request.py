@@ -139,7 +139,7 @@ def test_the_nonce_check_reads_one_index_entry_not_every_code_of_the_client(app,
     import sqlalchemy as sa
 
     from idp.extensions import db
-    from idp.oauth.grants import _NONCE_USED
+    from idp.oauth.code_store import _NONCE_USED
 
     with db.engine.connect() as conn:
         postgresql = conn.dialect.name == "postgresql"
