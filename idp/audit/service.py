@@ -8,7 +8,7 @@ from flask import g, has_request_context, request
 
 from idp.audit.models import AuditEvent
 from idp.extensions import db
-from idp.ids import PREFIXES, new_id
+from idp.ids import PREFIXES, new_time_ordered_id
 from idp.timeutil import utcnow
 
 
@@ -27,7 +27,7 @@ def record_event(
 ) -> AuditEvent:
     """Add an audit event to the current session; the caller's commit makes it durable."""
     event = AuditEvent(
-        id=new_id(PREFIXES["audit"]),
+        id=new_time_ordered_id(PREFIXES["audit"]),
         occurred_at=utcnow(),
         action=action,
         actor_type=actor_type,

@@ -20,7 +20,7 @@ from idp.channels.queries import partners_watching
 from idp.consent.events import audit, notify_partners
 from idp.errors import Conflict, NotFound
 from idp.extensions import db
-from idp.ids import PREFIXES, new_id
+from idp.ids import PREFIXES, new_time_ordered_id
 from idp.orgs.models import Organization
 from idp.timeutil import isoformat, utcnow
 from policies.actor import Actor
@@ -112,7 +112,7 @@ def set_waba_verification(actor: Actor, waba_id: str, verification_state: str) -
 def _history(channel: Channel, before: str | None, reason: str | None, actor: Actor) -> None:
     db.session.add(
         ChannelStatusChange(
-            id=new_id(PREFIXES["status_change"]),
+            id=new_time_ordered_id(PREFIXES["status_change"]),
             channel_id=channel.id,
             from_status=before,
             to_status=channel.status,

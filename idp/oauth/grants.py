@@ -29,7 +29,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from idp.extensions import db
-from idp.ids import PREFIXES, new_id
+from idp.ids import PREFIXES, new_time_ordered_id
 from idp.keys.service import sign_jwt
 from idp.oauth.code_store import claim_code, insert_code, nonce_used, stored_code
 from idp.oauth.issuance import TOKEN_RESPONSE_EXTRAS, issue_tokens, user_with_roles
@@ -183,7 +183,7 @@ class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
         payload = request.payload.data
         now = utcnow()
         row = dict(
-            id=new_id(PREFIXES["authorization_code"]),
+            id=new_time_ordered_id(PREFIXES["authorization_code"]),
             code_hash=sha256_hex(code),
             client_id=request.client.client_id,
             user_id=request.user.id,

@@ -9,7 +9,7 @@ from flask import current_app
 
 from idp.accounts.models import User
 from idp.extensions import db, on_postgresql
-from idp.ids import PREFIXES, new_id
+from idp.ids import PREFIXES, new_time_ordered_id
 from idp.oauth.models import AuthorizationCode, OAuthClient, RefreshToken, TokenFamily, sha256_hex
 from idp.oauth.tokens import mint_access_token, new_family_row, write_family, written_family
 from idp.orgs.models import Membership
@@ -73,7 +73,7 @@ def _refresh_token_row(family_id: str, scope: str) -> tuple[str, dict]:
     """A new refresh token's value and the row that stores its hash."""
     value = secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
     row = {
-        "id": new_id(PREFIXES["refresh_token"]),
+        "id": new_time_ordered_id(PREFIXES["refresh_token"]),
         "token_hash": sha256_hex(value),
         "family_id": family_id,
         "scope": scope,

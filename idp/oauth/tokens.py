@@ -11,7 +11,7 @@ from sqlalchemy.orm import make_transient_to_detached
 
 from idp.auth.bearer import api_audience
 from idp.extensions import db
-from idp.ids import PREFIXES, new_id
+from idp.ids import PREFIXES, new_id, new_time_ordered_id
 from idp.keys.service import sign_jwt
 from idp.oauth import client_cache
 from idp.oauth.models import TokenFamily
@@ -53,7 +53,7 @@ def new_family_row(
     """The row of a new token family, for ``open_family`` or a caller that writes it."""
     now = utcnow()
     return {
-        "id": family_id or new_id(PREFIXES["token_family"]),
+        "id": family_id or new_time_ordered_id(PREFIXES["token_family"]),
         "client_id": client_id,
         "user_id": user_id,
         "organization_id": organization_id,

@@ -7,7 +7,7 @@ import logging
 from flask import render_template
 
 from idp.extensions import db
-from idp.ids import PREFIXES, new_id
+from idp.ids import PREFIXES, new_time_ordered_id
 from idp.outbox.models import OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -18,7 +18,7 @@ def enqueue_email(
 ) -> OutboxMessage:
     """Add an email to the outbox; the caller's commit makes it (and its cause) durable."""
     message = OutboxMessage(
-        id=new_id(PREFIXES["outbox"]),
+        id=new_time_ordered_id(PREFIXES["outbox"]),
         kind="email",
         recipient=to,
         subject=subject,

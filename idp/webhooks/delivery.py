@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from idp.extensions import db
-from idp.ids import PREFIXES, new_id
+from idp.ids import PREFIXES, new_time_ordered_id
 from idp.outbox.models import OutboxMessage
 from idp.outbox.smtp import DeliveryDeferred, PermanentDeliveryError
 from idp.timeutil import utcnow
@@ -67,7 +67,7 @@ def _earlier_pending(message: OutboxMessage) -> bool:
 def _record(message: OutboxMessage, url: str, started: float, **outcome) -> None:
     db.session.add(
         WebhookAttempt(
-            id=new_id(PREFIXES["webhook_attempt"]),
+            id=new_time_ordered_id(PREFIXES["webhook_attempt"]),
             partner_id=message.recipient,
             message_id=message.id,
             event_id=(message.payload or {}).get("event_id", message.id),

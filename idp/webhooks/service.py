@@ -16,7 +16,7 @@ from idp.channels.cursor import Page, cut, decode
 from idp.consent.events import actor_fields
 from idp.errors import Conflict, InvalidInput, NotFound
 from idp.extensions import db
-from idp.ids import PREFIXES, new_id
+from idp.ids import PREFIXES, new_id, new_time_ordered_id
 from idp.outbox.models import OutboxMessage
 from idp.timeutil import isoformat, utcnow
 from idp.webhooks.models import WebhookAttempt, WebhookEndpoint
@@ -99,7 +99,7 @@ def emit_partner_event(
         raise UnknownEventType(event_type)
     if endpoint_for(partner_id) is None:
         return None
-    message_id = new_id(PREFIXES["outbox"])
+    message_id = new_time_ordered_id(PREFIXES["outbox"])
     created_at = _next_moment()
     body = {"type": event_type, "timestamp": isoformat(created_at), "data": data}
     message = OutboxMessage(
@@ -227,7 +227,7 @@ def redeliver(actor: Actor, partner_id: str, attempt_id: str) -> OutboxMessage:
     if original is None:
         raise NotFound("The event of this delivery is no longer kept.")
     message = OutboxMessage(
-        id=new_id(PREFIXES["outbox"]),
+        id=new_time_ordered_id(PREFIXES["outbox"]),
         kind="webhook",
         recipient=partner_id,
         subject=original.subject,

@@ -96,6 +96,38 @@ def test_a_replayed_code_from_before_family_naming_revokes_its_linked_family(
     db.session.remove()
 
 
+def test_each_sign_in_writes_its_rows_with_ids_in_the_order_they_were_written(
+    app, partner_world, flow
+):
+    """Codes, families and refresh tokens get time-ordered ids (their inserts append)."""
+    import time
+
+    from idp.audit.models import AuditEvent
+    from idp.oauth.models import AuthorizationCode, RefreshToken, TokenFamily, sha256_hex
+    from tests.oauth.conftest import tokens_for
+
+    tokens_for(flow, partner_world["owner"].email)  # logged in: the next codes come at once
+    rows = []
+    for i in range(5):
+        again = type(flow)(flow.http, nonce=f"again-{i}")
+        code = query_of(again.authorize().headers["Location"])["code"]
+        refresh_token = again.exchange(code).get_json()["refresh_token"]
+        code_row = db.session.scalar(
+            db.select(AuthorizationCode).where(AuthorizationCode.code_hash == sha256_hex(code))
+        )
+        token_row = db.session.scalar(
+            db.select(RefreshToken).where(RefreshToken.token_hash == sha256_hex(refresh_token))
+        )
+        rows.append((code_row.id, token_row.family_id, token_row.id))
+        time.sleep(0.002)  # the next sign-in starts in a later millisecond
+    for kind in zip(*rows, strict=True):
+        assert list(kind) == sorted(kind) and len(set(kind)) == 5
+    assert all(db.session.get(TokenFamily, family_id) for _, family_id, _ in rows)
+    events = db.session.scalars(db.select(AuditEvent).order_by(AuditEvent.occurred_at)).all()
+    assert [e.id for e in events] == sorted(e.id for e in events)
+    db.session.remove()
+
+
 def _code(partner_world, flow) -> str:
     return flow.code_for(partner_world["owner"].email)
 
