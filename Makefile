@@ -11,7 +11,7 @@ WORKERS ?= 2
 SCALE ?= 10k
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lint migrate demo worker browser-deps clean bench bench-deps bench-instructions
+.PHONY: help run test lint migrate demo worker browser-deps clean bench bench-deps bench-instructions bench-buffers
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -79,6 +79,9 @@ bench: $(STAMP) bench-deps ## Benchmark under gunicorn: make bench [SCALE=10k|10
 bench-instructions: $(STAMP) ## Instructions per request of the hot paths, under callgrind: make bench-instructions [SCALE=10k]
 	$(call debian_tool,valgrind,to count instructions)
 	$(BIN)/python -m bench.instructions --scale $(SCALE) $(BENCH_ARGS)
+
+bench-buffers: $(STAMP) ## Pages the hot paths read from outside PostgreSQL's buffers: make bench-buffers SCALE=1m
+	$(BIN)/python -m bench.buffers --scale $(SCALE) $(BENCH_ARGS)
 
 clean: ## Remove the virtualenv and local state
 	rm -rf $(VENV) instance .pytest_cache

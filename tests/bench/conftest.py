@@ -27,3 +27,17 @@ def bench_app(app, database_url, redis_prefix):
 def production_like_app(app, database_url, redis_prefix):
     """The app with ``IDP_BENCH_MODE`` off, whatever the environment of the test run says."""
     yield from _second_app(database_url, redis_prefix, False)
+
+
+@pytest.fixture
+def bench_manifest(bench_app):
+    """200 seeded accounts, described as ``bench.database.prepare`` describes a seeded scale."""
+    from bench.seed import seed
+
+    with bench_app.app_context(), db.engine.begin() as conn:
+        seeded = seed(conn, users=200)
+    return {
+        "users": 200,
+        "plan": {"partner_users": seeded.plan.partner_users, "clients": seeded.plan.clients},
+        "samples": seeded.extra,
+    }

@@ -5,20 +5,11 @@ from __future__ import annotations
 import pytest
 
 from bench.instructions import SCENARIOS, instructions_in, outcome, wsgi_calls
-from bench.seed import seed
-from idp.extensions import db
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
-def test_each_counted_scenario_replays_to_a_success(bench_app, name):
-    with bench_app.app_context(), db.engine.begin() as conn:
-        seeded = seed(conn, users=200)
-    manifest = {
-        "users": 200,
-        "plan": {"partner_users": seeded.plan.partner_users, "clients": seeded.plan.clients},
-        "samples": seeded.extra,
-    }
-    call = wsgi_calls(bench_app, manifest, name)
+def test_each_counted_scenario_replays_to_a_success(bench_app, bench_manifest, name):
+    call = wsgi_calls(bench_app, bench_manifest, name)
     for i in range(3):
         status, body = call(i)
         assert outcome(name)(status, body), (status, body[:300])
