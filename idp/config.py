@@ -69,6 +69,8 @@ def load_settings(instance_path: Path) -> dict:
         "IDP_ID_TOKEN_TTL": _env_int("IDP_ID_TOKEN_TTL", 3600),
         "IDP_REFRESH_TOKEN_TTL": _env_int("IDP_REFRESH_TOKEN_TTL", 30 * 24 * 3600),
         "IDP_AUTH_CODE_TTL": _env_int("IDP_AUTH_CODE_TTL", 60),
+        "IDP_SESSION_IDLE_TIMEOUT": _env_int("IDP_SESSION_IDLE_TIMEOUT", 12 * 3600),
+        "IDP_SESSION_MAX_AGE": _env_int("IDP_SESSION_MAX_AGE", 7 * 24 * 3600),
         "IDP_EMAIL_TOKEN_TTL": _env_int("IDP_EMAIL_TOKEN_TTL", 24 * 3600),
         "IDP_PASSWORD_RESET_TTL": _env_int("IDP_PASSWORD_RESET_TTL", 3600),
         "IDP_INVITATION_TTL": _env_int("IDP_INVITATION_TTL", 7 * 24 * 3600),
@@ -94,6 +96,12 @@ def finalize(config: dict, instance_path: Path) -> None:
             f"IDP_CHANGE_LEASE_MS must be a whole number of milliseconds from 0 to "
             f"{MAX_LEASE_MS}, got {lease!r}"
         )
+    for name in ("IDP_SESSION_IDLE_TIMEOUT", "IDP_SESSION_MAX_AGE"):
+        seconds = config.get(name)
+        if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds <= 0:
+            raise ConfigurationError(
+                f"{name} must be a positive number of seconds, got {seconds!r}"
+            )
     if not config.get("SECRET_KEY"):
         config["SECRET_KEY"] = _dev_secret(instance_path, DEV_SECRET_FILE)
     if not config.get("IDP_KEY_ENCRYPTION_KEY"):
@@ -105,8 +113,10 @@ def finalize(config: dict, instance_path: Path) -> None:
     config["SESSION_COOKIE_HTTPONLY"] = True
     config["SESSION_COOKIE_SAMESITE"] = "Lax"
     config["SESSION_COOKIE_SECURE"] = https
+    # The cookie's lifetime is the idle timeout: it slides with activity (idp.login.session),
+    # while IDP_SESSION_MAX_AGE bounds the login itself on the server.
     if config.get("PERMANENT_SESSION_LIFETIME") in (None, timedelta(days=31)):
-        config["PERMANENT_SESSION_LIFETIME"] = timedelta(hours=12)
+        config["PERMANENT_SESSION_LIFETIME"] = timedelta(seconds=config["IDP_SESSION_IDLE_TIMEOUT"])
     config["WTF_CSRF_TIME_LIMIT"] = None  # bound to the session instead of a clock
     config["RATELIMIT_ENABLED"] = config["IDP_RATELIMIT_ENABLED"]
     config["RATELIMIT_STORAGE_URI"] = config["IDP_REDIS_URL"] or "memory://"

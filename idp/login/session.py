@@ -5,6 +5,12 @@ login, the login time and the id of a server-side ``LoginSession``. Changing
 the stamp (password change, email reassignment, "end all sessions") or
 disabling the account logs every browser out at its next request, on every
 instance; logging out ends the ``LoginSession``, so a copied cookie dies too.
+
+Two clocks end a login. The cookie's signature expires after
+``IDP_SESSION_IDLE_TIMEOUT`` without a request (it slides with activity), and
+the ``LoginSession`` row stops counting ``IDP_SESSION_MAX_AGE`` after the
+login however active the browser is: then the user types their password
+again.
 """
 
 from __future__ import annotations
@@ -12,9 +18,10 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
+from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import request, session
+from flask import current_app, request, session
 from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import BadSignature
 
@@ -125,6 +132,7 @@ _LIVE_USER = (
         User.id == sa.bindparam("user_id"),
         LoginSession.id == sa.bindparam("login_session_id"),
         LoginSession.ended_at.is_(None),
+        LoginSession.created_at > sa.bindparam("started_after"),
     )
 )
 _ORGANIZATION_IDS = (
@@ -137,12 +145,19 @@ _ORGANIZATION_IDS = (
 def _live_user(user_id: str, login_session_id: str | None) -> tuple[User | None, frozenset[str]]:
     """The user, if the server still holds this login open for them, and their organizations.
 
-    One query for the three.
+    One query for the three. A login older than ``IDP_SESSION_MAX_AGE`` is no
+    longer open.
     """
     if not login_session_id or not isinstance(login_session_id, str):
         return None, frozenset()
+    max_age = timedelta(seconds=current_app.config["IDP_SESSION_MAX_AGE"])
     rows = db.session.execute(
-        _LIVE_USER, {"user_id": user_id, "login_session_id": login_session_id}
+        _LIVE_USER,
+        {
+            "user_id": user_id,
+            "login_session_id": login_session_id,
+            "started_after": utcnow() - max_age,
+        },
     ).all()
     if not rows:
         return None, frozenset()
