@@ -33,6 +33,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.config.update(config)
     settings.finalize(app.config, instance_path)
     _configure_logging(app)
+    _trust_proxies(app)
     from idp.login.session import CookieSessionInterface
 
     app.session_interface = CookieSessionInterface()
@@ -55,6 +56,24 @@ def create_app(config: dict | None = None) -> Flask:
     register_error_handlers(app)
     _register_request_hooks(app)
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Behind ``IDP_PROXY_HOPS`` reverse proxies, take the client's address and scheme from them.
+
+    Each trusted proxy appends to X-Forwarded-For, so the address that many
+    hops from the right is the one the nearest untrusted party connected
+    from; anything a client wrote further left is ignored. Without this every
+    request behind a proxy would come from the proxy: one shared rate limit
+    and failed-login counter for every user, and the proxy's address in the
+    audit log. With 0 (the default) the headers are ignored, since a client
+    talking to the service directly could write them.
+    """
+    hops = app.config["IDP_PROXY_HOPS"]
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0)
 
 
 def _configure_logging(app: Flask) -> None:

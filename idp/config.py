@@ -13,8 +13,32 @@ DEV_KEK_FILE = "dev-key-encryption-key"
 MAX_LEASE_MS = 1000
 
 
+# Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto the service may believe.
+MAX_PROXY_HOPS = 5
+RATE_LIMIT_SETTINGS = (
+    "IDP_LOGIN_RATE_LIMIT",
+    "IDP_TOKEN_RATE_LIMIT",
+    "IDP_ACCOUNT_RATE_LIMIT",
+    "IDP_ACCOUNT_EMAIL_RATE_LIMIT",
+)
+
+
 class ConfigurationError(RuntimeError):
     """The service refuses to start with this configuration."""
+
+
+def _check_rate_limit(name: str, value) -> None:
+    """A rate limit that Flask-Limiter would fail to read on every request is refused at start."""
+    from limits import parse_many
+
+    try:
+        parsed = parse_many(value) if isinstance(value, str) else []
+    except ValueError:
+        parsed = []
+    if not parsed or any(limit.amount < 1 for limit in parsed):
+        raise ConfigurationError(
+            f"{name} must be one or more limits such as '60/minute;600/hour', got {value!r}"
+        )
 
 
 def _env_int(name: str, default: int) -> int:
@@ -76,6 +100,13 @@ def load_settings(instance_path: Path) -> dict:
         "IDP_INVITATION_TTL": _env_int("IDP_INVITATION_TTL", 7 * 24 * 3600),
         "IDP_BENCH_MODE": _env_bool("IDP_BENCH_MODE"),
         "IDP_RATELIMIT_ENABLED": _env_bool("IDP_RATELIMIT_ENABLED", True),
+        "IDP_LOGIN_RATE_LIMIT": os.environ.get("IDP_LOGIN_RATE_LIMIT") or "10/minute;100/hour",
+        "IDP_TOKEN_RATE_LIMIT": os.environ.get("IDP_TOKEN_RATE_LIMIT") or "60/minute;600/hour",
+        "IDP_ACCOUNT_RATE_LIMIT": os.environ.get("IDP_ACCOUNT_RATE_LIMIT")
+        or "10 per minute;100 per hour",
+        "IDP_ACCOUNT_EMAIL_RATE_LIMIT": os.environ.get("IDP_ACCOUNT_EMAIL_RATE_LIMIT")
+        or "5 per hour",
+        "IDP_PROXY_HOPS": _env_int("IDP_PROXY_HOPS", 0),
         "MAX_CONTENT_LENGTH": _env_int("IDP_MAX_BODY_BYTES", 64 * 1024),
     }
     return settings
@@ -102,6 +133,14 @@ def finalize(config: dict, instance_path: Path) -> None:
             raise ConfigurationError(
                 f"{name} must be a positive number of seconds, got {seconds!r}"
             )
+    hops = config.get("IDP_PROXY_HOPS")
+    if not isinstance(hops, int) or isinstance(hops, bool) or not 0 <= hops <= MAX_PROXY_HOPS:
+        raise ConfigurationError(
+            f"IDP_PROXY_HOPS must be the number of trusted reverse proxies, 0 to "
+            f"{MAX_PROXY_HOPS}, got {hops!r}"
+        )
+    for name in RATE_LIMIT_SETTINGS:
+        _check_rate_limit(name, config.get(name))
     if not config.get("SECRET_KEY"):
         config["SECRET_KEY"] = _dev_secret(instance_path, DEV_SECRET_FILE)
     if not config.get("IDP_KEY_ENCRYPTION_KEY"):

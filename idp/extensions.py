@@ -27,8 +27,8 @@ csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
 
 
-def rate_limited(limit_value: str, **options):
-    """``limiter.limit(limit_value, **options)``, skipped outright while limits are off.
+def rate_limited(setting: str, **options):
+    """``limiter.limit`` with the limits of the ``setting`` named, skipped outright while off.
 
     Flask-Limiter's decorator resolves and evaluates a view's limits on every
     call even when the extension is disabled (``RATELIMIT_ENABLED`` off, as
@@ -38,7 +38,7 @@ def rate_limited(limit_value: str, **options):
     """
 
     def decorate(view):
-        limited = limiter.limit(limit_value, **options)(view)
+        limited = limiter.limit(lambda: current_app.config[setting], **options)(view)
 
         @functools.wraps(view)
         def call(*args, **kwargs):

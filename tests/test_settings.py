@@ -21,3 +21,34 @@ def test_the_change_lease_is_read_from_the_environment(monkeypatch, database_url
     monkeypatch.setenv("IDP_CHANGE_LEASE_MS", value)
     app = create_app(app_config(database_url, "settings:"))
     assert app.config["IDP_CHANGE_LEASE_MS"] == expected
+
+
+@pytest.mark.parametrize("value", ["-1", "6", "two"])
+def test_a_proxy_count_out_of_range_refuses_to_start(monkeypatch, database_url, value):
+    monkeypatch.setenv("IDP_PROXY_HOPS", value)
+    with pytest.raises(ConfigurationError, match="IDP_PROXY_HOPS"):
+        create_app(app_config(database_url, "settings:"))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "IDP_LOGIN_RATE_LIMIT",
+        "IDP_TOKEN_RATE_LIMIT",
+        "IDP_ACCOUNT_RATE_LIMIT",
+        "IDP_ACCOUNT_EMAIL_RATE_LIMIT",
+    ],
+)
+@pytest.mark.parametrize("value", ["soon", "0/minute", "10/minute;none", "5/fortnight"])
+def test_a_rate_limit_that_cannot_be_read_refuses_to_start(monkeypatch, database_url, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=name):
+        create_app(app_config(database_url, "settings:"))
+
+
+def test_rate_limits_are_read_from_the_environment(monkeypatch, database_url):
+    monkeypatch.setenv("IDP_TOKEN_RATE_LIMIT", "6000/minute")
+    monkeypatch.setenv("IDP_LOGIN_RATE_LIMIT", "")
+    configured = create_app(app_config(database_url, "settings:"))
+    assert configured.config["IDP_TOKEN_RATE_LIMIT"] == "6000/minute"
+    assert configured.config["IDP_LOGIN_RATE_LIMIT"] == "10/minute;100/hour"

@@ -7,27 +7,17 @@ The page and the JSON API share the same counters.
 
 from __future__ import annotations
 
-import os
-
 from flask import current_app, request
 
 from idp.extensions import limiter
 
-DEFAULT_PER_CLIENT = "10 per minute;100 per hour"
-DEFAULT_PER_ADDRESS = "5 per hour"
-
-
-def _setting(name: str, default: str) -> str:
-    """An app setting, else the ``IDP_*`` environment variable, else the default."""
-    return current_app.config.get(name) or os.environ.get(name) or default
-
 
 def _per_client() -> str:
-    return _setting("IDP_ACCOUNT_RATE_LIMIT", DEFAULT_PER_CLIENT)
+    return current_app.config["IDP_ACCOUNT_RATE_LIMIT"]
 
 
 def _per_address() -> str:
-    return _setting("IDP_ACCOUNT_EMAIL_RATE_LIMIT", DEFAULT_PER_ADDRESS)
+    return current_app.config["IDP_ACCOUNT_EMAIL_RATE_LIMIT"]
 
 
 def _target_address() -> str:

@@ -14,8 +14,6 @@ from idp.oauth.hub import HUB_TITLES, choose, organizations_for, wrong_hub_page
 
 bp = Blueprint("login", __name__)
 
-LOGIN_LIMIT = "10/minute;100/hour"
-
 
 def safe_next(value: str | None) -> str | None:
     """A relative path on this host, or None (no open redirect)."""
@@ -60,7 +58,7 @@ def _render(hub: str | None, authz: AuthorizationRequest | None, status: int = 2
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@rate_limited(LOGIN_LIMIT, methods=["POST"])
+@rate_limited("IDP_LOGIN_RATE_LIMIT", methods=["POST"])
 def login():
     """Sign in for an authorization request (``request_id``) or a hub page (``hub``, ``next``)."""
     authz = AuthorizationRequest.load(request.args.get("request_id"))

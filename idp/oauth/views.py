@@ -25,8 +25,6 @@ from idp.oauth.userinfo_view import userinfo_response
 blp = Blueprint("oauth", __name__)
 blp.after_request(add_cors_headers)
 
-TOKEN_LIMIT = "60/minute;600/hour"
-
 
 def _to_login(authz: AuthorizationRequest) -> Response:
     return redirect(url_for("login.login", request_id=authz.id))
@@ -100,7 +98,7 @@ def resume(request_id: str):
 
 @blp.route("/oauth/token", methods=["POST"])
 @csrf.exempt
-@rate_limited(TOKEN_LIMIT, methods=["POST"])
+@rate_limited("IDP_TOKEN_RATE_LIMIT", methods=["POST"])
 def token():
     """RFC 6749 section 3.2: code, refresh, client credentials and token exchange grants."""
     response = hot_paths.client_credentials()
@@ -119,7 +117,7 @@ def _commit_if_begun() -> None:
 
 @blp.route("/oauth/revoke", methods=["POST"])
 @csrf.exempt
-@rate_limited(TOKEN_LIMIT, methods=["POST"])
+@rate_limited("IDP_TOKEN_RATE_LIMIT", methods=["POST"])
 def revoke():
     """RFC 7009 token revocation."""
     response = authorization_server.create_endpoint_response("revocation")

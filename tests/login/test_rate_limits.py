@@ -20,30 +20,37 @@ SCRIPT = textwrap.dedent(
     from idp import create_app
     from tests.conftest import app_config
 
-    database_url, redis_url, prefix = sys.argv[1], sys.argv[2] or None, sys.argv[3]
+    database_url, redis_url, prefix, overrides, plan = sys.argv[1:6]
     app = create_app(app_config(
         database_url, prefix,
         IDP_RATELIMIT_ENABLED=True, RATELIMIT_ENABLED=True, WTF_CSRF_ENABLED=False,
-        IDP_REDIS_URL=redis_url,
+        IDP_REDIS_URL=redis_url or None,
         RATELIMIT_STORAGE_URI=redis_url or "memory://",
+        **json.loads(overrides),
     ))
     client = app.test_client()
-    # A different email each time, so the failed-login slowdown stays out of the way.
-    login = [client.post("/login?hub=partner", data={"email": f"x{i}@y.example", "password": "p"},
-                         environ_base={"REMOTE_ADDR": "198.51.100.9"}).status_code
-             for i in range(12)]
-    token = [client.post("/oauth/token", data={"grant_type": "bogus"},
-                         environ_base={"REMOTE_ADDR": "198.51.100.9"}).status_code
-             for _ in range(62)]
-    print(json.dumps({"login": login, "token": token}))
+    answers = []
+    for step in json.loads(plan):
+        response = client.post(
+            step["path"], data=step["data"], headers=step.get("headers", {}),
+            base_url=step.get("base_url", "http://localhost"),
+            environ_base={"REMOTE_ADDR": step.get("remote_addr", "198.51.100.9")},
+        )
+        body = response.get_json(silent=True)
+        answers.append([response.status_code, body.get("error") if body else None])
+    print(json.dumps(answers))
     """
 )
+ADDRESS = "198.51.100.9"
+PROXY = "10.0.0.2"
 
 
-def _run(database_url: str, redis_url: str | None, prefix: str) -> dict:
+def _run(database_url: str, redis_url: str | None, prefix: str, plan: list, **overrides) -> list:
+    """Send ``plan``'s POSTs to a fresh app with limits on; ``[status, error]`` for each."""
     env = {**os.environ, "IDP_INSTANCE_PATH": os.environ.get("IDP_INSTANCE_PATH", "")}
+    argv = [database_url, redis_url or "", prefix, json.dumps(overrides), json.dumps(plan)]
     result = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", SCRIPT, database_url, redis_url or "", prefix],
+        [sys.executable, "-W", "ignore", "-c", SCRIPT, *argv],
         capture_output=True,
         text=True,
         timeout=120,
@@ -54,15 +61,40 @@ def _run(database_url: str, redis_url: str | None, prefix: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def _assert_limited(statuses: dict) -> None:
-    assert statuses["login"][:10] == [401] * 10
-    assert statuses["login"][10:] == [429, 429]
-    assert 429 not in statuses["token"][:60]
-    assert statuses["token"][60:] == [429, 429]
+def _logins(count: int, **step) -> list:
+    # A different email each time, so the failed-login slowdown stays out of the way.
+    return [
+        {
+            "path": "/login?hub=partner",
+            "data": {"email": f"x{i}@y.example", "password": "p"},
+            **step,
+        }
+        for i in range(count)
+    ]
+
+
+def _tokens(count: int, **step) -> list:
+    return [{"path": "/oauth/token", "data": {"grant_type": "bogus"}, **step}] * count
+
+
+def _default_plan() -> list:
+    return _logins(12) + _tokens(62)
+
+
+def _statuses(answers: list) -> list[int]:
+    return [status for status, _ in answers]
+
+
+def _assert_limited(answers: list) -> None:
+    login, token = _statuses(answers[:12]), _statuses(answers[12:])
+    assert login[:10] == [401] * 10
+    assert login[10:] == [429, 429]
+    assert 429 not in token[:60]
+    assert token[60:] == [429, 429]
 
 
 def test_login_and_token_endpoints_are_rate_limited(app, database_url, redis_prefix):
-    _assert_limited(_run(database_url, None, redis_prefix + "mem-"))
+    _assert_limited(_run(database_url, None, redis_prefix + "mem-", _default_plan()))
 
 
 @pytest.mark.redis
@@ -70,9 +102,79 @@ def test_the_limits_hold_across_instances_through_redis(app, database_url, redis
     from tests.conftest import REDIS_URL
 
     prefix = redis_prefix + "shared-"
-    first = _run(database_url, REDIS_URL, prefix)
+    first = _run(database_url, REDIS_URL, prefix, _default_plan())
     _assert_limited(first)
     # A second process (another instance) sees the same counters.
-    second = _run(database_url, REDIS_URL, prefix)
-    assert second["login"][0] == 429
-    assert second["token"][0] == 429
+    second = _run(database_url, REDIS_URL, prefix, _logins(1) + _tokens(1))
+    assert _statuses(second) == [429, 429]
+
+
+def test_the_limits_are_the_configured_ones(app, database_url, redis_prefix):
+    answers = _run(
+        database_url,
+        None,
+        redis_prefix + "configured-",
+        _logins(4) + _tokens(6),
+        IDP_LOGIN_RATE_LIMIT="3/minute",
+        IDP_TOKEN_RATE_LIMIT="5/minute;100/hour",
+    )
+    assert _statuses(answers) == [401, 401, 401, 429] + [400] * 5 + [429]
+
+
+def _failed_login_addresses() -> list[str]:
+    from idp.audit.models import AuditEvent
+    from idp.extensions import db
+
+    query = db.select(AuditEvent.ip).where(AuditEvent.action == "login.failed")
+    return list(db.session.scalars(query.order_by(AuditEvent.id)))
+
+
+def test_behind_a_trusted_proxy_each_client_address_has_its_own_limit(
+    app_ctx, database_url, redis_prefix
+):
+    def through_proxy(forwarded_for: str) -> dict:
+        return {"remote_addr": PROXY, "headers": {"X-Forwarded-For": forwarded_for}}
+
+    plan = (
+        _logins(3, **through_proxy("203.0.113.1"))
+        + _logins(1, **through_proxy("203.0.113.2"))
+        # What a client writes left of the address the proxy saw is not believed.
+        + _logins(1, **through_proxy("203.0.113.7, 203.0.113.1"))
+    )
+    answers = _run(
+        database_url,
+        None,
+        redis_prefix + "proxied-",
+        plan,
+        IDP_PROXY_HOPS=1,
+        IDP_LOGIN_RATE_LIMIT="2/minute",
+    )
+    assert _statuses(answers) == [401, 401, 429, 401, 429]
+    # The audit log names the people, not the proxy.
+    assert _failed_login_addresses() == ["203.0.113.1", "203.0.113.1", "203.0.113.2"]
+
+
+def test_without_trusted_proxies_a_forwarded_address_is_ignored(
+    app_ctx, database_url, redis_prefix
+):
+    plan = [
+        {**step, "headers": {"X-Forwarded-For": f"203.0.113.{i}"}}
+        for i, step in enumerate(_logins(3))
+    ]
+    answers = _run(
+        database_url, None, redis_prefix + "direct-", plan, IDP_LOGIN_RATE_LIMIT="2/minute"
+    )
+    assert _statuses(answers) == [401, 401, 429]
+    assert _failed_login_addresses() == [ADDRESS, ADDRESS]
+
+
+def test_https_ended_at_a_trusted_proxy_is_https_to_the_token_endpoint(
+    app, database_url, redis_prefix
+):
+    public = {"base_url": "http://idp.example", "remote_addr": PROXY}
+    told_https = {**public, "headers": {"X-Forwarded-Proto": "https"}}
+    plan = _tokens(1, **public) + _tokens(1, **told_https)
+    proxied = _run(database_url, None, redis_prefix + "proto-", plan, IDP_PROXY_HOPS=1)
+    direct = _run(database_url, None, redis_prefix + "proto-direct-", plan)
+    assert proxied == [[400, "insecure_transport"], [400, "unsupported_grant_type"]]
+    assert direct == [[400, "insecure_transport"], [400, "insecure_transport"]]
