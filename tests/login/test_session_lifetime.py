@@ -6,15 +6,11 @@ import time
 from datetime import timedelta
 from email.utils import parsedate_to_datetime
 
-import pytest
 import sqlalchemy as sa
 
-from idp import create_app
-from idp.config import ConfigurationError
 from idp.extensions import db
 from idp.login.models import LoginSession
 from idp.timeutil import utcnow
-from tests.conftest import app_config
 from tests.oauth.conftest import query_of, tokens_for
 
 
@@ -75,21 +71,3 @@ def test_the_session_cookie_expires_after_the_idle_timeout(app, partner_world, f
     cookie = response.headers["Set-Cookie"]
     expires = parsedate_to_datetime(cookie.split("Expires=")[1].split(";")[0]).timestamp()
     assert abs(expires - (time.time() + 600)) < 30
-
-
-@pytest.mark.parametrize("name", ["IDP_SESSION_IDLE_TIMEOUT", "IDP_SESSION_MAX_AGE"])
-@pytest.mark.parametrize("value", ["0", "-5", "1.5", "a week"])
-def test_a_session_lifetime_that_cannot_work_refuses_to_start(
-    monkeypatch, database_url, name, value
-):
-    monkeypatch.setenv(name, value)
-    with pytest.raises(ConfigurationError, match=name):
-        create_app(app_config(database_url, "settings:"))
-
-
-def test_the_idle_timeout_is_read_from_the_environment(monkeypatch, database_url):
-    monkeypatch.setenv("IDP_SESSION_IDLE_TIMEOUT", "900")
-    monkeypatch.setenv("IDP_SESSION_MAX_AGE", "86400")
-    configured = create_app(app_config(database_url, "settings:"))
-    assert configured.config["PERMANENT_SESSION_LIFETIME"] == timedelta(seconds=900)
-    assert configured.config["IDP_SESSION_MAX_AGE"] == 86400
