@@ -8,6 +8,7 @@ import click
 from flask.cli import FlaskGroup, with_appcontext
 
 from idp import create_app
+from idp.janitor import BATCH_SIZE, purge
 from idp.outbox.cli import outbox_group, worker_command
 
 
@@ -34,6 +35,27 @@ def demo_command(as_json: bool) -> None:
         from idp.demo import describe
 
         click.echo(describe(data))
+
+
+@main.command("purge")
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
+@click.option(
+    "--batch",
+    default=BATCH_SIZE,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Rows deleted per transaction.",
+)
+@with_appcontext
+def purge_command(dry_run: bool, batch: int) -> None:
+    """Delete codes, token families, login sessions and failed-login counters past use.
+
+    Each row is kept IDP_PURGE_AFTER seconds after it stopped counting; the worker runs this
+    hourly too.
+    """
+    verb = "would delete" if dry_run else "deleted"
+    for table, count in purge(batch=batch, dry_run=dry_run).items():
+        click.echo(f"{verb} {count} {table}")
 
 
 @main.group("keys")

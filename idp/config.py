@@ -95,6 +95,7 @@ def load_settings(instance_path: Path) -> dict:
         "IDP_AUTH_CODE_TTL": _env_int("IDP_AUTH_CODE_TTL", 60),
         "IDP_SESSION_IDLE_TIMEOUT": _env_int("IDP_SESSION_IDLE_TIMEOUT", 12 * 3600),
         "IDP_SESSION_MAX_AGE": _env_int("IDP_SESSION_MAX_AGE", 7 * 24 * 3600),
+        "IDP_PURGE_AFTER": _env_int("IDP_PURGE_AFTER", 7 * 24 * 3600),
         "IDP_EMAIL_TOKEN_TTL": _env_int("IDP_EMAIL_TOKEN_TTL", 24 * 3600),
         "IDP_PASSWORD_RESET_TTL": _env_int("IDP_PASSWORD_RESET_TTL", 3600),
         "IDP_INVITATION_TTL": _env_int("IDP_INVITATION_TTL", 7 * 24 * 3600),
@@ -127,7 +128,7 @@ def finalize(config: dict, instance_path: Path) -> None:
             f"IDP_CHANGE_LEASE_MS must be a whole number of milliseconds from 0 to "
             f"{MAX_LEASE_MS}, got {lease!r}"
         )
-    for name in ("IDP_SESSION_IDLE_TIMEOUT", "IDP_SESSION_MAX_AGE"):
+    for name in ("IDP_SESSION_IDLE_TIMEOUT", "IDP_SESSION_MAX_AGE", "IDP_PURGE_AFTER"):
         seconds = config.get(name)
         if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds <= 0:
             raise ConfigurationError(

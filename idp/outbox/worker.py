@@ -6,6 +6,10 @@ compare-and-set UPDATE (PostgreSQL also skips rows another worker has locked,
 mid-delivery leaves the row to be claimed again when the lease ends, so
 delivery is at least once. Failures are retried with exponential backoff and
 end in ``failed`` after ``MAX_ATTEMPTS``.
+
+A running worker also purges what has outlived any use (``idp.janitor``)
+when it starts and then about once an hour; a failed purge is logged and
+never stops delivery.
 """
 
 from __future__ import annotations
@@ -13,12 +17,14 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
 import sqlalchemy as sa
 
 from idp.extensions import db
+from idp.janitor import purge
 from idp.outbox.models import OutboxMessage
 from idp.outbox.smtp import DeliveryDeferred, PermanentDeliveryError, deliver_email
 from idp.timeutil import utcnow
@@ -40,6 +46,7 @@ BACKOFF_MAX_SECONDS = 6 * 3600
 LEASE_SECONDS = 300
 DEFER_SECONDS = 300
 BATCH_SIZE = 20
+PURGE_EVERY = 3600.0  # seconds between the purges of a running worker
 
 
 def backoff(attempts: int) -> timedelta:
@@ -126,6 +133,23 @@ def run_once(limit: int = BATCH_SIZE) -> dict[str, int]:
     return counts
 
 
+def purge_when_due(due: float, now: float) -> float:
+    """Purge if ``due`` (a ``time.monotonic()`` reading) has come; return when the next one is.
+
+    A failure is logged and tried again ``PURGE_EVERY`` later: delivery goes on.
+    """
+    if now < due:
+        return due
+    try:
+        counts = purge()
+    except Exception:  # noqa: BLE001 (whatever the purge hit, messages must still go out)
+        db.session.rollback()
+        log.exception("purge failed; next try in %.0f s", PURGE_EVERY)
+    else:
+        log.info("purged %s", ", ".join(f"{n} {table}" for table, n in counts.items()))
+    return now + PURGE_EVERY
+
+
 def run_forever(
     interval: float = 2.0, limit: int = BATCH_SIZE, stop: threading.Event | None = None
 ) -> None:
@@ -134,7 +158,9 @@ def run_forever(
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
     log.info("outbox worker started")
+    purge_due = time.monotonic()
     while not stop.is_set():
+        purge_due = purge_when_due(purge_due, time.monotonic())
         try:
             counts = run_once(limit)
         except sa.exc.OperationalError:

@@ -1,0 +1,174 @@
+"""Deleting the rows that have outlived any use, so that the tables stop growing.
+
+Every sign-in leaves an authorization code, a token family with its refresh
+tokens and a login session; failed logins leave counters. A row is kept
+``IDP_PURGE_AFTER`` seconds after it stopped deciding anything, then ``purge``
+(``idp purge``, and the outbox worker once an hour) deletes it:
+
+* an authorization code once it has expired, used or not;
+* a token family once it has expired or was revoked, its refresh tokens first;
+* a login session once it was ended, or once past ``IDP_SESSION_MAX_AGE``;
+* a failed-login counter once it has been quiet that long, and never before
+  the throttle forgets it (``throttle.FORGET_AFTER``).
+
+What the retention means:
+
+* a used code is kept so that its replay is refused and revokes what its
+  exchange issued (RFC 6749 section 4.1.2). A code replayed after its row is
+  purged is still refused, as unknown (``invalid_grant``), but no longer
+  revokes its family (which may live on: refresh tokens outlast the
+  retention). The UNIQUE (client, nonce) index lives in the same rows, so a
+  client's nonce is refused as a replay for the retention period only;
+* a purged family is simply missing, which every reader takes as inactive:
+  its access tokens fail bearer checks and introspect ``active: false``, its
+  refresh tokens go with it (``invalid_grant``), revoking or logging out with
+  them does nothing. Only families that are already inactive are purged, so
+  no token becomes valid again, and any cached state of them says inactive;
+* a purged login session is missing: its cookie no longer logs anyone in,
+  which it already did not.
+
+Rows go in batches of ``batch``, each in its own short transaction, so that
+no lock is held for long however large the backlog. Two purges at once (two
+workers) only find less to delete. Audit events, outbox messages, webhook
+attempts and everything else are never touched here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from idp.extensions import db
+from idp.login.models import LoginFailure, LoginSession
+from idp.login.throttle import FORGET_AFTER
+from idp.oauth.models import AuthorizationCode, RefreshToken, TokenFamily
+from idp.timeutil import utcnow
+
+BATCH_SIZE = 1000
+
+_CODES = AuthorizationCode.__table__
+_FAMILIES = TokenFamily.__table__
+_REFRESH_TOKENS = RefreshToken.__table__
+_SESSIONS = LoginSession.__table__
+_FAILURES = LoginFailure.__table__
+# The tables purged, in the order of the counts reported.
+TABLES = tuple(t.name for t in (_CODES, _REFRESH_TOKENS, _FAMILIES, _SESSIONS, _FAILURES))
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """Rows whose ``key`` matches ``condition`` go.
+
+    Rows of ``dependents`` that reference them go first; the nullable
+    references ``unlinked`` to them are cleared first.
+    """
+
+    key: sa.Column
+    condition: sa.ColumnElement[bool]
+    dependents: tuple[sa.Column, ...] = ()
+    unlinked: tuple[sa.Column, ...] = ()
+
+
+def _rules(now: datetime) -> list[_Rule]:
+    config = current_app.config
+    kept = timedelta(seconds=config["IDP_PURGE_AFTER"])
+    cutoff = now - kept
+    session_max_age = timedelta(seconds=config["IDP_SESSION_MAX_AGE"])
+    return [
+        _Rule(_CODES.c.id, _CODES.c.expires_at < cutoff),
+        _Rule(
+            _FAMILIES.c.id,
+            sa.or_(_FAMILIES.c.expires_at < cutoff, _FAMILIES.c.revoked_at < cutoff),
+            dependents=(_REFRESH_TOKENS.c.family_id,),
+            unlinked=(_CODES.c.family_id,),
+        ),
+        _Rule(
+            _SESSIONS.c.id,
+            sa.or_(
+                _SESSIONS.c.ended_at < cutoff,
+                _SESSIONS.c.created_at < cutoff - session_max_age,
+            ),
+        ),
+        # The throttle reads a counter for FORGET_AFTER seconds: never purged sooner.
+        _Rule(
+            _FAILURES.c.key,
+            _FAILURES.c.last_failed_at < now - max(kept, timedelta(seconds=FORGET_AFTER)),
+        ),
+    ]
+
+
+def purge(
+    now: datetime | None = None, batch: int = BATCH_SIZE, *, dry_run: bool = False
+) -> dict[str, int]:
+    """Delete what has been useless for ``IDP_PURGE_AFTER``; return how many rows, per table.
+
+    ``dry_run`` counts the same rows and deletes nothing. Codes go before
+    families, so that hardly any code still names a family that goes.
+    """
+    if batch < 1:
+        raise ValueError(f"batch must be at least 1, got {batch}")
+    now = now or utcnow()
+    counts = dict.fromkeys(TABLES, 0)
+    for rule in _rules(now):
+        if dry_run:
+            _count(rule, counts)
+            continue
+        for column in rule.unlinked:
+            _unlink(column, rule)
+        _delete(rule, batch, counts)
+    db.session.commit()
+    return counts
+
+
+def _count(rule: _Rule, counts: dict[str, int]) -> None:
+    table = rule.key.table
+    counts[table.name] += db.session.scalar(
+        sa.select(sa.func.count()).select_from(table).where(rule.condition)
+    )
+    doomed = sa.select(rule.key).where(rule.condition)
+    for column in rule.dependents:
+        counts[column.table.name] += db.session.scalar(
+            sa.select(sa.func.count()).select_from(column.table).where(column.in_(doomed))
+        )
+
+
+def _delete(rule: _Rule, batch: int, counts: dict[str, int]) -> None:
+    """Delete the rule's rows ``batch`` at a time, one transaction each.
+
+    The DELETE checks the condition again: a failed-login counter counted
+    again since it was selected stays.
+    """
+    table = rule.key.table
+    while True:
+        keys = db.session.scalars(sa.select(rule.key).where(rule.condition).limit(batch)).all()
+        if keys:
+            for column in rule.dependents:
+                counts[column.table.name] += db.session.execute(
+                    sa.delete(column.table).where(column.in_(keys))
+                ).rowcount
+            counts[table.name] += db.session.execute(
+                sa.delete(table).where(rule.key.in_(keys), rule.condition)
+            ).rowcount
+        db.session.commit()
+        if len(keys) < batch:
+            return
+
+
+def _unlink(column: sa.Column, rule: _Rule) -> None:
+    """Clear ``column`` where it names a row about to go, in one statement.
+
+    Only codes exchanged before families were named after their code name a
+    family (``AuthorizationCode.family_id``), and a code is purged before its
+    family unless that family was revoked within the code's own lifetime: a
+    handful of rows at most. The code stays, used, so its replay and its nonce
+    are still refused.
+    """
+    db.session.execute(
+        sa.update(column.table)
+        .where(column.is_not(None), column.in_(sa.select(rule.key).where(rule.condition)))
+        .values({column.name: None})
+    )
+    db.session.commit()
