@@ -270,12 +270,17 @@ def main(argv: list[str] | None = None) -> int:
         "--requests", type=int, help="measured requests per scenario (default 200; 20 if slow)"
     )
     parser.add_argument("--only", help="comma-separated scenario names")
+    parser.add_argument(
+        "--rate-limits",
+        action="store_true",
+        help="login and token rate limits on (never reached), to count their cost",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--marks", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     INSTANCE.mkdir(parents=True, exist_ok=True)
     target = database.choose(args.scale, INSTANCE)
-    os.environ.update(bench_env(target, PORT))
+    os.environ.update(bench_env(target, PORT, rate_limits=args.rate_limits))
     if args.child:
         return _child(args, target)
     if shutil.which("valgrind") is None:
@@ -288,12 +293,15 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(names) - set(SCENARIOS))
     if unknown:
         raise SystemExit(f"--only: unknown scenario {', '.join(unknown)}; choose from {SCENARIOS}")
-    print(f"database: {target.kind} ({target.name}); redis: {'yes' if target.redis_url else 'no'}")
+    print(
+        f"database: {target.kind} ({target.name}); redis: {'yes' if target.redis_url else 'no'}"
+        + ("; rate limits on (never reached)" if args.rate_limits else "")
+    )
     ceilings = {s.name: s.ceiling for s in scenarios()}
     totals = {}
     for name in names:
         requests = args.requests or MEASURED[_kind(name)]
-        totals[name] = _count(name, args.scale, requests, marks) / requests
+        totals[name] = _count(name, args.scale, requests, marks, args.rate_limits) / requests
         unit = "round trip" if name in FLOWS else "request"
         line = f"  {name:<20} {totals[name] / 1000:>9,.0f} k instructions per {unit}"
         ceiling = "ceiling_round_trip" if name == "authorization_code" else ceilings[name]
@@ -303,14 +311,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _count(name: str, scale: str, requests: int, marks: Path) -> int:
+def _count(name: str, scale: str, requests: int, marks: Path, rate_limits: bool = False) -> int:
     """The instructions of ``requests`` replays of ``name``, counted under callgrind."""
     with tempfile.TemporaryDirectory(prefix="idp-callgrind-") as tmp:
         command = [
             "valgrind", "--tool=callgrind", "--instr-atstart=no",
             f"--callgrind-out-file={tmp}/out.%p", sys.executable, "-m", "bench.instructions",
             "--scale", scale, "--requests", str(requests), "--child", name, "--marks", str(marks),
-        ]  # fmt: skip
+        ] + (["--rate-limits"] if rate_limits else [])  # fmt: skip
         run = subprocess.run(command, capture_output=True, text=True)  # noqa: S603
         if run.returncode != 0:
             print(run.stderr[-2000:], file=sys.stderr)

@@ -158,8 +158,16 @@ def _scale_checks(results: dict, baseline: dict | None) -> list[dict]:
 
 
 def is_complete(results: dict) -> bool:
-    """Every scenario ran against the real application (not ``--only``, not a variant)."""
-    return not results.get("only") and results.get("gunicorn", {}).get("app") == "wsgi:app"
+    """Every scenario ran against the real application (not ``--only``, not a variant).
+
+    A run with rate limits on is a variant too: its figures are compared with
+    a run without, never taken as the baseline or the latest sample.
+    """
+    return (
+        not results.get("only")
+        and not results.get("rate_limits")
+        and results.get("gunicorn", {}).get("app") == "wsgi:app"
+    )
 
 
 def latest(users: int, database: str, exclude: Path | None = None) -> dict | None:
@@ -231,7 +239,8 @@ def markdown(results: dict) -> str:
         f"- run: {results['started_at']}, {results.get('elapsed_seconds', '?')} s in all",
         f"- machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB, "
         f"Linux {m['kernel']}, Python {m['python']}",
-        f"- database: {results['database']}; Redis: {'yes' if results['redis'] else 'no'}",
+        f"- database: {results['database']}; Redis: {'yes' if results['redis'] else 'no'}"
+        + ("; rate limits on (never reached)" if results.get("rate_limits") else ""),
         f"- gunicorn: {g['workers']} {g['worker_class']} workers x {g['threads']} threads "
         f"({g.get('app', 'wsgi:app')}); wrk: 1 thread, {results['wrk']['runs']} runs of "
         f"{results['wrk']['seconds']:g} s per level, medians",

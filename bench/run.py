@@ -24,8 +24,18 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = PROJECT_ROOT / "instance" / "bench"
 
 
-def bench_env(target: database.Target, port: int) -> dict[str, str]:
-    """The fixed environment of the service under test (and of this process's app)."""
+# With --rate-limits: two limits per endpoint as in production, counted on every request
+# and never reached.
+UNREACHED_LIMIT = "100000000/minute;1000000000/hour"
+
+
+def bench_env(target: database.Target, port: int, rate_limits: bool = False) -> dict[str, str]:
+    """The fixed environment of the service under test (and of this process's app).
+
+    Rate limits are off: at their production values they would cap the very
+    throughput being measured. ``rate_limits`` turns them on at values never
+    reached, so that a run measures what evaluating and counting them costs.
+    """
     env = dict(os.environ)
     env.update(
         IDP_ENV="development",
@@ -36,8 +46,9 @@ def bench_env(target: database.Target, port: int) -> dict[str, str]:
         IDP_SECRET_KEY="bench-secret-key-not-for-production",
         IDP_KEY_ENCRYPTION_KEY="bench-key-encryption-key-not-for-production",
         IDP_REDIS_PREFIX="idp-bench:",
-        # Rate limits would cap the very throughput being measured.
-        IDP_RATELIMIT_ENABLED="0",
+        IDP_RATELIMIT_ENABLED="1" if rate_limits else "0",
+        IDP_LOGIN_RATE_LIMIT=UNREACHED_LIMIT,
+        IDP_TOKEN_RATE_LIMIT=UNREACHED_LIMIT,
         IDP_LOG_LEVEL="WARNING",
     )
     env.pop("IDP_REDIS_URL", None)
@@ -194,6 +205,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only", help="comma-separated scenario names (with the ceilings they are divided by)"
     )
+    parser.add_argument(
+        "--rate-limits",
+        action="store_true",
+        help="login and token rate limits on (never reached), to measure their cost",
+    )
     parser.add_argument("--fresh", action="store_true", help="re-seed even if a seed matches")
     parser.add_argument("--seed-only", action="store_true", help="prepare the data and stop")
     return parser.parse_args(argv)
@@ -208,12 +224,13 @@ def main(argv: list[str] | None = None) -> int:
     INSTANCE.mkdir(parents=True, exist_ok=True)
     target = database.choose(scale_name, INSTANCE)
     port = server.free_port()
-    env = bench_env(target, port)
+    env = bench_env(target, port, rate_limits=args.rate_limits)
     os.environ.update(env)
     print(
         f"database: {target.kind} ({target.name})"
         + ("" if target.kind == "postgresql" else " -- PostgreSQL unreachable, using SQLite")
-        + f"; redis: {'yes' if target.redis_url else 'no (in-process counters)'}",
+        + f"; redis: {'yes' if target.redis_url else 'no (in-process counters)'}"
+        + ("; rate limits on (never reached)" if args.rate_limits else ""),
         flush=True,
     )
 
@@ -241,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         "wrk": {"threads": 1, "seconds": args.seconds, "runs": args.runs},
         "seed": {k: manifest[k] for k in ("counts", "seed_seconds", "reused") if k in manifest},
         "only": args.only,
+        "rate_limits": args.rate_limits,
         "scenarios": {},
     }
     with tempfile.TemporaryDirectory(prefix="idp-bench-") as tmp:

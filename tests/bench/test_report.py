@@ -90,3 +90,35 @@ def test_the_code_round_trip_is_judged_by_its_p99_beside_the_empty_round_trip():
         False,
     )
     assert "| 120.0 (ceiling_round_trip p99 30 ms) | NO |" in report.targets_table([check])
+
+
+def _complete_run(stamp: str, **extra) -> dict:
+    run = {"started_at": stamp, "users": 10_000, "database": "postgresql", "only": None}
+    return run | {"gunicorn": {"app": "wsgi:app"}} | extra
+
+
+def test_a_run_with_rate_limits_is_never_the_baseline_or_the_latest_sample(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setattr(report, "RESULTS_DIR", tmp_path)
+    plain = _complete_run("20261201T000000Z", rate_limits=False)
+    limited = _complete_run("20261202T000000Z", rate_limits=True)
+    for run in (plain, limited):
+        (tmp_path / f"{run['started_at']}.json").write_text(json.dumps(run))
+    assert report.is_complete(plain)
+    assert not report.is_complete(limited)
+    assert report.latest(10_000, "postgresql")["started_at"] == plain["started_at"]
+
+
+def test_the_rate_limited_environment_counts_limits_it_never_reaches():
+    from bench.database import Target
+    from bench.run import UNREACHED_LIMIT, bench_env
+    from idp.config import _check_rate_limit
+
+    target = Target(kind="sqlite", name="idp_bench_10k", url="sqlite://", redis_url=None)
+    assert bench_env(target, 8000)["IDP_RATELIMIT_ENABLED"] == "0"
+    limited = bench_env(target, 8000, rate_limits=True)
+    assert limited["IDP_RATELIMIT_ENABLED"] == "1"
+    for name in ("IDP_LOGIN_RATE_LIMIT", "IDP_TOKEN_RATE_LIMIT"):
+        assert limited[name] == UNREACHED_LIMIT
+        _check_rate_limit(name, limited[name])
