@@ -11,7 +11,8 @@ from pathlib import Path
 from flask import Flask, g, request
 
 from idp import config as settings
-from idp.extensions import api, csrf, db, limiter, migrate
+from idp import ratelimits
+from idp.extensions import api, csrf, db, migrate
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS_DIR = PROJECT_ROOT / "migrations"
@@ -41,7 +42,7 @@ def create_app(config: dict | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     csrf.init_app(app)
-    limiter.init_app(app)
+    ratelimits.init_app(app)
     api.init_app(app)
 
     from idp.keys.service import KeyRing

@@ -158,11 +158,6 @@ def finalize(config: dict, instance_path: Path) -> None:
     if config.get("PERMANENT_SESSION_LIFETIME") in (None, timedelta(days=31)):
         config["PERMANENT_SESSION_LIFETIME"] = timedelta(seconds=config["IDP_SESSION_IDLE_TIMEOUT"])
     config["WTF_CSRF_TIME_LIMIT"] = None  # bound to the session instead of a clock
-    config["RATELIMIT_ENABLED"] = config["IDP_RATELIMIT_ENABLED"]
-    config["RATELIMIT_STORAGE_URI"] = config["IDP_REDIS_URL"] or "memory://"
-    config["RATELIMIT_KEY_PREFIX"] = config["IDP_REDIS_PREFIX"] + "rl"
-    config["RATELIMIT_HEADERS_ENABLED"] = True
-    config.setdefault("RATELIMIT_STORAGE_OPTIONS", {})
     uri = config["SQLALCHEMY_DATABASE_URI"]
     # No pre-ping: it costs a database round trip on every request. A connection
     # lost to a database restart fails its request with 503 (Retry-After), and

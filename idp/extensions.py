@@ -3,8 +3,6 @@
 import functools
 
 from flask import current_app
-from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_migrate import Migrate
 from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
@@ -24,29 +22,6 @@ db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 migrate = Migrate()
 api = Api()
 csrf = CSRFProtect()
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
-
-
-def rate_limited(setting: str, **options):
-    """``limiter.limit`` with the limits of the ``setting`` named, skipped outright while off.
-
-    Flask-Limiter's decorator resolves and evaluates a view's limits on every
-    call even when the extension is disabled (``RATELIMIT_ENABLED`` off, as
-    behind an edge proxy that limits instead): a tenth of a client-credentials
-    token's cost. Here the view is then called directly; with limits on,
-    nothing changes.
-    """
-
-    def decorate(view):
-        limited = limiter.limit(lambda: current_app.config[setting], **options)(view)
-
-        @functools.wraps(view)
-        def call(*args, **kwargs):
-            return limited(*args, **kwargs) if limiter.enabled else view(*args, **kwargs)
-
-        return call
-
-    return decorate
 
 
 @functools.cache

@@ -98,7 +98,6 @@ def app_config(database_url: str, redis_prefix: str, **overrides) -> dict:
         "IDP_KEY_ENCRYPTION_KEY": "test-key-encryption-key",
         "IDP_REDIS_PREFIX": redis_prefix,
         "IDP_RATELIMIT_ENABLED": False,
-        "RATELIMIT_ENABLED": False,
     }
     config.update(overrides)
     return config

@@ -7,17 +7,9 @@ The page and the JSON API share the same counters.
 
 from __future__ import annotations
 
-from flask import current_app, request
+from flask import request
 
-from idp.extensions import limiter
-
-
-def _per_client() -> str:
-    return current_app.config["IDP_ACCOUNT_RATE_LIMIT"]
-
-
-def _per_address() -> str:
-    return current_app.config["IDP_ACCOUNT_EMAIL_RATE_LIMIT"]
+from idp.ratelimits import rate_limited
 
 
 def _target_address() -> str:
@@ -29,9 +21,9 @@ def _target_address() -> str:
 
 def account_rate_limit(scope: str):
     """Decorator: both limits for ``scope`` (``signup`` or ``password_reset``) on POST requests."""
-    per_client = limiter.shared_limit(_per_client, scope=f"{scope}-client", methods=["POST"])
-    per_address = limiter.shared_limit(
-        _per_address, scope=f"{scope}-address", key_func=_target_address, methods=["POST"]
+    per_client = rate_limited("IDP_ACCOUNT_RATE_LIMIT", scope=f"{scope}-client")
+    per_address = rate_limited(
+        "IDP_ACCOUNT_EMAIL_RATE_LIMIT", scope=f"{scope}-address", key=_target_address
     )
 
     def decorate(view):

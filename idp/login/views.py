@@ -6,11 +6,12 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
-from idp.extensions import db, rate_limited
+from idp.extensions import db
 from idp.login.service import attempt_login
 from idp.login.session import current_user, logout_user
 from idp.oauth.authorize import AuthorizationRequest
 from idp.oauth.hub import HUB_TITLES, choose, organizations_for, wrong_hub_page
+from idp.ratelimits import rate_limited
 
 bp = Blueprint("login", __name__)
 
@@ -58,7 +59,7 @@ def _render(hub: str | None, authz: AuthorizationRequest | None, status: int = 2
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@rate_limited("IDP_LOGIN_RATE_LIMIT", methods=["POST"])
+@rate_limited("IDP_LOGIN_RATE_LIMIT")
 def login():
     """Sign in for an authorization request (``request_id``) or a hub page (``hub``, ``next``)."""
     authz = AuthorizationRequest.load(request.args.get("request_id"))

@@ -7,7 +7,7 @@ import time
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from flask import Blueprint, Response, jsonify, redirect, request, url_for
 
-from idp.extensions import csrf, db, rate_limited
+from idp.extensions import csrf, db
 from idp.login.session import auth_time, current_user
 from idp.oauth import hot_paths
 from idp.oauth import hub as _hub  # noqa: F401  (registers the "hub" handler)
@@ -21,6 +21,7 @@ from idp.oauth.cors import add_cors_headers
 from idp.oauth.logout import end_session
 from idp.oauth.server import authorization_server
 from idp.oauth.userinfo_view import userinfo_response
+from idp.ratelimits import rate_limited
 
 blp = Blueprint("oauth", __name__)
 blp.after_request(add_cors_headers)
@@ -98,7 +99,7 @@ def resume(request_id: str):
 
 @blp.route("/oauth/token", methods=["POST"])
 @csrf.exempt
-@rate_limited("IDP_TOKEN_RATE_LIMIT", methods=["POST"])
+@rate_limited("IDP_TOKEN_RATE_LIMIT")
 def token():
     """RFC 6749 section 3.2: code, refresh, client credentials and token exchange grants."""
     response = hot_paths.client_credentials()
@@ -117,7 +118,7 @@ def _commit_if_begun() -> None:
 
 @blp.route("/oauth/revoke", methods=["POST"])
 @csrf.exempt
-@rate_limited("IDP_TOKEN_RATE_LIMIT", methods=["POST"])
+@rate_limited("IDP_TOKEN_RATE_LIMIT")
 def revoke():
     """RFC 7009 token revocation."""
     response = authorization_server.create_endpoint_response("revocation")

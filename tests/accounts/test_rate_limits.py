@@ -8,7 +8,7 @@ import os
 import pytest
 
 from idp import create_app
-from idp.extensions import db, limiter
+from idp.extensions import db
 from tests.accounts.helpers import csrf_of
 from tests.conftest import app_config
 
@@ -32,7 +32,6 @@ def _limits_on(database_url, redis_prefix, redis_url=None):
     try:
         yield limited.test_client()
     finally:
-        limiter.enabled = False  # the limiter is process-wide: leave it as other tests expect
         with limited.app_context():
             db.engine.dispose()
 

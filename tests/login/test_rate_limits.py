@@ -1,7 +1,7 @@
-"""Login and token endpoints are rate-limited (Flask-Limiter), in memory or in Redis.
+"""Login and token endpoints are rate-limited, in memory or in Redis.
 
-The limiter is a process-wide extension, so these run the app in a child
-process with limits on and leave the suite's own app untouched.
+Each case runs a fresh app with limits on in a child process, as another
+instance would: the in-process counters start empty, Redis's are shared.
 """
 
 from __future__ import annotations
@@ -23,9 +23,7 @@ SCRIPT = textwrap.dedent(
     database_url, redis_url, prefix, overrides, plan = sys.argv[1:6]
     app = create_app(app_config(
         database_url, prefix,
-        IDP_RATELIMIT_ENABLED=True, RATELIMIT_ENABLED=True, WTF_CSRF_ENABLED=False,
-        IDP_REDIS_URL=redis_url or None,
-        RATELIMIT_STORAGE_URI=redis_url or "memory://",
+        IDP_RATELIMIT_ENABLED=True, WTF_CSRF_ENABLED=False, IDP_REDIS_URL=redis_url or None,
         **json.loads(overrides),
     ))
     client = app.test_client()
@@ -37,7 +35,12 @@ SCRIPT = textwrap.dedent(
             environ_base={"REMOTE_ADDR": step.get("remote_addr", "198.51.100.9")},
         )
         body = response.get_json(silent=True)
-        answers.append([response.status_code, body.get("error") if body else None])
+        answers.append([
+            response.status_code,
+            body.get("error") if body else None,
+            response.headers.get("Retry-After"),
+            any(name.startswith("X-RateLimit") for name in response.headers.keys()),
+        ])
     print(json.dumps(answers))
     """
 )
@@ -46,7 +49,10 @@ PROXY = "10.0.0.2"
 
 
 def _run(database_url: str, redis_url: str | None, prefix: str, plan: list, **overrides) -> list:
-    """Send ``plan``'s POSTs to a fresh app with limits on; ``[status, error]`` for each."""
+    """Send ``plan``'s POSTs to a fresh app with limits on.
+
+    For each: ``[status, error, Retry-After, whether X-RateLimit-* headers came]``.
+    """
     env = {**os.environ, "IDP_INSTANCE_PATH": os.environ.get("IDP_INSTANCE_PATH", "")}
     argv = [database_url, redis_url or "", prefix, json.dumps(overrides), json.dumps(plan)]
     result = subprocess.run(
@@ -82,7 +88,11 @@ def _default_plan() -> list:
 
 
 def _statuses(answers: list) -> list[int]:
-    return [status for status, _ in answers]
+    return [answer[0] for answer in answers]
+
+
+def _errors(answers: list) -> list:
+    return [answer[:2] for answer in answers]
 
 
 def _assert_limited(answers: list) -> None:
@@ -109,16 +119,24 @@ def test_the_limits_hold_across_instances_through_redis(app, database_url, redis
     assert _statuses(second) == [429, 429]
 
 
-def test_the_limits_are_the_configured_ones(app, database_url, redis_prefix):
+def test_the_limits_are_the_configured_ones_and_a_refusal_says_when_to_retry(
+    app, database_url, redis_prefix
+):
     answers = _run(
         database_url,
         None,
         redis_prefix + "configured-",
         _logins(4) + _tokens(6),
-        IDP_LOGIN_RATE_LIMIT="3/minute",
-        IDP_TOKEN_RATE_LIMIT="5/minute;100/hour",
+        IDP_LOGIN_RATE_LIMIT="3/minute;100/hour",
+        IDP_TOKEN_RATE_LIMIT="5/hour",
     )
     assert _statuses(answers) == [401, 401, 401, 429] + [400] * 5 + [429]
+    # Retry-After is when the full window resets; no X-RateLimit-* headers on any answer.
+    login_refused, token_refused = answers[3], answers[9]
+    assert 0 < int(login_refused[2]) <= 60
+    assert 60 < int(token_refused[2]) <= 3600
+    assert [answer[2] for answer in answers[:3]] == [None] * 3
+    assert not any(answer[3] for answer in answers)
 
 
 def _failed_login_addresses() -> list[str]:
@@ -176,5 +194,5 @@ def test_https_ended_at_a_trusted_proxy_is_https_to_the_token_endpoint(
     plan = _tokens(1, **public) + _tokens(1, **told_https)
     proxied = _run(database_url, None, redis_prefix + "proto-", plan, IDP_PROXY_HOPS=1)
     direct = _run(database_url, None, redis_prefix + "proto-direct-", plan)
-    assert proxied == [[400, "insecure_transport"], [400, "unsupported_grant_type"]]
-    assert direct == [[400, "insecure_transport"], [400, "insecure_transport"]]
+    assert _errors(proxied) == [[400, "insecure_transport"], [400, "unsupported_grant_type"]]
+    assert _errors(direct) == [[400, "insecure_transport"], [400, "insecure_transport"]]
