@@ -5,7 +5,9 @@ tokens and a login session; failed logins leave counters. A row is kept
 ``IDP_PURGE_AFTER`` seconds after it stopped deciding anything, then ``purge``
 (``idp purge``, and the outbox worker once an hour) deletes it:
 
-* an authorization code once it has expired, used or not;
+* an authorization code once it has expired, used or not, and no sooner than
+  ``IDP_REFRESH_TOKEN_TTL`` after: as long as the family a code opened can
+  live, a replay of the code must find and revoke it;
 * a token family once it has expired or was revoked, its refresh tokens first;
 * a login session once it was ended, or once past ``IDP_SESSION_MAX_AGE``;
 * a failed-login counter once it has been quiet that long, and never before
@@ -14,11 +16,10 @@ tokens and a login session; failed logins leave counters. A row is kept
 What the retention means:
 
 * a used code is kept so that its replay is refused and revokes what its
-  exchange issued (RFC 6749 section 4.1.2). A code replayed after its row is
-  purged is still refused, as unknown (``invalid_grant``), but no longer
-  revokes its family (which may live on: refresh tokens outlast the
-  retention). The UNIQUE (client, nonce) index lives in the same rows, so a
-  client's nonce is refused as a replay for the retention period only;
+  exchange issued (RFC 6749 section 4.1.2), for as long as that can still
+  be live. A code replayed after its row is purged is still refused, as
+  unknown (``invalid_grant``). The UNIQUE (client, nonce) index lives in the
+  same rows, so a client's nonce is refused as a replay for that long only;
 * a purged family is simply missing, which every reader takes as inactive:
   its access tokens fail bearer checks and introspect ``active: false``, its
   refresh tokens go with it (``invalid_grant``), revoking or logging out with
@@ -35,6 +36,7 @@ attempts and everything else are never touched here.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -56,6 +58,8 @@ _SESSIONS = LoginSession.__table__
 _FAILURES = LoginFailure.__table__
 # The tables purged, in the order of the counts reported.
 TABLES = tuple(t.name for t in (_CODES, _REFRESH_TOKENS, _FAMILIES, _SESSIONS, _FAILURES))
+# The tables whose rows a rule selects in batches (refresh tokens go with their family).
+_RULE_TABLES = tuple(t.name for t in (_CODES, _FAMILIES, _SESSIONS, _FAILURES))
 
 
 @dataclass(frozen=True)
@@ -77,8 +81,9 @@ def _rules(now: datetime) -> list[_Rule]:
     kept = timedelta(seconds=config["IDP_PURGE_AFTER"])
     cutoff = now - kept
     session_max_age = timedelta(seconds=config["IDP_SESSION_MAX_AGE"])
+    families_live = timedelta(seconds=config["IDP_REFRESH_TOKEN_TTL"])
     return [
-        _Rule(_CODES.c.id, _CODES.c.expires_at < cutoff),
+        _Rule(_CODES.c.id, _CODES.c.expires_at < now - max(kept, families_live)),
         _Rule(
             _FAMILIES.c.id,
             sa.or_(_FAMILIES.c.expires_at < cutoff, _FAMILIES.c.revoked_at < cutoff),
@@ -101,12 +106,18 @@ def _rules(now: datetime) -> list[_Rule]:
 
 
 def purge(
-    now: datetime | None = None, batch: int = BATCH_SIZE, *, dry_run: bool = False
+    now: datetime | None = None,
+    batch: int = BATCH_SIZE,
+    *,
+    dry_run: bool = False,
+    max_batches: int | None = None,
 ) -> dict[str, int]:
     """Delete what has been useless for ``IDP_PURGE_AFTER``; return how many rows, per table.
 
     ``dry_run`` counts the same rows and deletes nothing. Codes go before
     families, so that hardly any code still names a family that goes.
+    ``max_batches`` bounds the batches of each table in this call, so that a
+    backlog is worked off over several calls (``unfinished`` tells).
     """
     if batch < 1:
         raise ValueError(f"batch must be at least 1, got {batch}")
@@ -118,9 +129,14 @@ def purge(
             continue
         for column in rule.unlinked:
             _unlink(column, rule)
-        _delete(rule, batch, counts)
+        _delete(rule, batch, counts, max_batches)
     db.session.commit()
     return counts
+
+
+def unfinished(counts: dict[str, int], batch: int, max_batches: int) -> bool:
+    """Whether a bounded ``purge`` stopped at its bound in some table (more may be left)."""
+    return any(counts[rule_table] >= batch * max_batches for rule_table in _RULE_TABLES)
 
 
 def _count(rule: _Rule, counts: dict[str, int]) -> None:
@@ -135,14 +151,14 @@ def _count(rule: _Rule, counts: dict[str, int]) -> None:
         )
 
 
-def _delete(rule: _Rule, batch: int, counts: dict[str, int]) -> None:
-    """Delete the rule's rows ``batch`` at a time, one transaction each.
+def _delete(rule: _Rule, batch: int, counts: dict[str, int], max_batches: int | None) -> None:
+    """Delete the rule's rows ``batch`` at a time, one transaction each, ``max_batches`` at most.
 
     The DELETE checks the condition again: a failed-login counter counted
     again since it was selected stays.
     """
     table = rule.key.table
-    while True:
+    for _ in itertools.count() if max_batches is None else range(max_batches):
         keys = db.session.scalars(sa.select(rule.key).where(rule.condition).limit(batch)).all()
         if keys:
             for column in rule.dependents:

@@ -53,7 +53,14 @@ def world(app_ctx):
     user = make_user("partner", make_org("partner", "Acme"), "owner")
     db.session.commit()
     kept = timedelta(seconds=app_ctx.config["IDP_PURGE_AFTER"])
-    return {"user": user, "flow": Flow(BrowserClient(app_ctx)), "cutoff": utcnow() - kept}
+    # A code is kept as long as the family it opened can live, if that is longer.
+    codes_kept = max(kept, timedelta(seconds=app_ctx.config["IDP_REFRESH_TOKEN_TTL"]))
+    return {
+        "user": user,
+        "flow": Flow(BrowserClient(app_ctx)),
+        "cutoff": utcnow() - kept,
+        "code_cutoff": utcnow() - codes_kept,
+    }
 
 
 def _code(user, *, expires_at, used=True, family_id=None, plain=None) -> str:
@@ -132,16 +139,17 @@ def _rows() -> dict[str, int]:
     }
 
 
-def _one_of_each_to_purge(user, cutoff) -> None:
+def _one_of_each_to_purge(world) -> None:
+    user, cutoff = world["user"], world["cutoff"]
     long_ago = cutoff - timedelta(minutes=1)
-    _code(user, expires_at=long_ago)
+    _code(user, expires_at=world["code_cutoff"] - timedelta(minutes=1))
     _family(user, expires_at=long_ago)
     _session(user, created_at=long_ago, ended_at=long_ago)
     _failure(long_ago)
 
 
 def test_old_codes_go_used_or_not_and_those_within_retention_stay(app, world):
-    user, cutoff = world["user"], world["cutoff"]
+    user, cutoff = world["user"], world["code_cutoff"]
     old_used = _code(user, expires_at=cutoff - timedelta(minutes=1))
     old_unused = _code(user, expires_at=cutoff - timedelta(minutes=1), used=False)
     kept_used = _code(user, expires_at=cutoff + timedelta(minutes=1))
@@ -236,24 +244,41 @@ def test_a_short_retention_never_lifts_a_throttle_early(app, app_ctx, monkeypatc
     assert purge(now=later)["login_failures"] == 3
 
 
-def test_a_week_later_the_code_is_gone_and_the_login_still_refreshes(app, world):
+def test_a_used_code_is_kept_while_its_login_can_live_so_its_replay_still_revokes(app, world):
     flow = world["flow"]
     code = flow.code_for(world["user"].email)
     tokens = flow.exchange(code).get_json()
-    a_week_later = utcnow() + timedelta(
+    past_retention = utcnow() + timedelta(
         seconds=app.config["IDP_PURGE_AFTER"] + app.config["IDP_AUTH_CODE_TTL"] + 60
     )
 
-    counts = purge(now=a_week_later)
+    assert purge(now=past_retention) == dict.fromkeys(TABLES, 0)
 
-    assert counts == {**dict.fromkeys(TABLES, 0), "oauth_authorization_codes": 1}
-    response = refresh(flow.http, tokens["refresh_token"])
-    assert response.status_code == 200, response.get_data(as_text=True)
-    assert flow.http.get("/login/done").status_code == 200  # still signed in
-    # The purged code is refused as unknown; it no longer revokes what it issued.
     replay = flow.exchange(code)
     assert replay.status_code == 400 and replay.get_json()["error"] == "invalid_grant"
-    assert refresh(flow.http, response.get_json()["refresh_token"]).status_code == 200
+    assert refresh(flow.http, tokens["refresh_token"]).get_json()["error"] == "invalid_grant"
+
+
+def test_once_the_login_it_opened_can_no_longer_live_the_code_goes(app, world):
+    flow = world["flow"]
+    code = flow.code_for(world["user"].email)
+    tokens = flow.exchange(code).get_json()
+    kept = max(app.config["IDP_PURGE_AFTER"], app.config["IDP_REFRESH_TOKEN_TTL"])
+    later = utcnow() + timedelta(seconds=kept + app.config["IDP_AUTH_CODE_TTL"] + 60)
+
+    counts = purge(now=later)
+
+    # By then the browser's login is past its maximum age and retention too.
+    assert counts == {
+        **dict.fromkeys(TABLES, 0),
+        "oauth_authorization_codes": 1,
+        "login_sessions": 1,
+    }
+    # The family has not expired yet today, so it still refreshes; the code is unknown.
+    response = refresh(flow.http, tokens["refresh_token"])
+    assert response.status_code == 200, response.get_data(as_text=True)
+    replay = flow.exchange(code)
+    assert replay.status_code == 400 and replay.get_json()["error"] == "invalid_grant"
 
 
 def test_the_tokens_of_a_purged_family_are_inactive_not_an_error(app, world):
@@ -277,7 +302,7 @@ def test_the_tokens_of_a_purged_family_are_inactive_not_an_error(app, world):
 
 
 def test_a_dry_run_deletes_nothing_and_counts_what_a_purge_deletes(app, world):
-    _one_of_each_to_purge(world["user"], world["cutoff"])
+    _one_of_each_to_purge(world)
     _code(world["user"], expires_at=utcnow())  # within retention
     before = _rows()
 
@@ -290,7 +315,7 @@ def test_a_dry_run_deletes_nothing_and_counts_what_a_purge_deletes(app, world):
 
 
 def test_the_command_prints_the_counts_and_deletes_only_without_dry_run(app, world):
-    _one_of_each_to_purge(world["user"], world["cutoff"])
+    _one_of_each_to_purge(world)
     runner = app.test_cli_runner()
 
     dry = runner.invoke(purge_command, ["--dry-run"])
@@ -314,7 +339,7 @@ def test_the_command_prints_the_counts_and_deletes_only_without_dry_run(app, wor
 def test_batches_smaller_than_the_backlog_still_delete_everything(app, world):
     user, long_ago = world["user"], world["cutoff"] - timedelta(minutes=1)
     for _ in range(5):
-        _code(user, expires_at=long_ago)
+        _code(user, expires_at=world["code_cutoff"] - timedelta(minutes=1))
         _family(user, expires_at=long_ago, tokens=3)
         _session(user, created_at=long_ago, ended_at=long_ago)
         _failure(long_ago)
@@ -342,7 +367,7 @@ def test_users_clients_audit_events_and_outbox_messages_are_never_purged(app, wo
 
 
 def test_the_worker_purges_at_start_then_once_an_hour(app, world):
-    user, long_ago = world["user"], world["cutoff"] - timedelta(minutes=1)
+    user, long_ago = world["user"], world["code_cutoff"] - timedelta(minutes=1)
     _code(user, expires_at=long_ago)
 
     due = worker.purge_when_due(due=100.0, now=100.0)
@@ -356,11 +381,27 @@ def test_the_worker_purges_at_start_then_once_an_hour(app, world):
     assert _ids(AuthorizationCode) == set()
 
 
+def test_the_worker_works_off_a_backlog_in_bounded_passes_a_few_seconds_apart(
+    app, world, monkeypatch
+):
+    monkeypatch.setattr(worker, "PURGE_BATCH", 2)
+    monkeypatch.setattr(worker, "PURGE_BATCHES_PER_PASS", 2)
+    for _ in range(5):
+        _code(world["user"], expires_at=world["code_cutoff"] - timedelta(minutes=1))
+
+    due = worker.purge_when_due(due=100.0, now=100.0)
+
+    assert due == 100.0 + worker.PURGE_BACKLOG_EVERY
+    assert len(_ids(AuthorizationCode)) == 1
+    assert worker.purge_when_due(due, now=due) == due + worker.PURGE_EVERY
+    assert _ids(AuthorizationCode) == set()
+
+
 def test_a_failing_purge_is_logged_and_messages_still_go_out(app, monkeypatch, caplog):
     stop = threading.Event()
     delivered = []
 
-    def fail():
+    def fail(**_):
         raise sa.exc.OperationalError("DELETE", {}, Exception("disk full"))
 
     def send(message):

@@ -291,7 +291,7 @@ class RefreshTokenGrant(IssuingGrant, grants.RefreshTokenGrant):
     def authenticate_refresh_token(self, refresh_token):
         """The stored token; a rotated one revokes its family (RFC 9700 4.14.2)."""
         row = db.session.scalar(_REFRESH_TOKEN, {"digest": sha256_hex(refresh_token)})
-        if row is None:
+        if row is None or row.family is None:  # the family purged since the row was read
             return None
         if row.rotated_at is not None:
             revoke_family(row.family, "refresh_token_reused")

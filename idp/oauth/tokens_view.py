@@ -72,7 +72,7 @@ def parse_refresh_token(value: str) -> PresentedToken | None:
     row = db.session.scalar(
         db.select(RefreshToken).where(RefreshToken.token_hash == sha256_hex(value))
     )
-    if row is None:
+    if row is None or row.family is None:  # the family purged since the row was read
         return None
     family = row.family
     return PresentedToken(

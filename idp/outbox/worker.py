@@ -24,7 +24,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from idp.extensions import db
-from idp.janitor import purge
+from idp.janitor import BATCH_SIZE as PURGE_BATCH
+from idp.janitor import purge, unfinished
 from idp.outbox.models import OutboxMessage
 from idp.outbox.smtp import DeliveryDeferred, PermanentDeliveryError, deliver_email
 from idp.timeutil import utcnow
@@ -47,6 +48,10 @@ LEASE_SECONDS = 300
 DEFER_SECONDS = 300
 BATCH_SIZE = 20
 PURGE_EVERY = 3600.0  # seconds between the purges of a running worker
+# A pass deletes at most this many batches per table, so that a backlog (the first purge of
+# a large database) never holds messages back for long: the rest goes in later passes.
+PURGE_BATCHES_PER_PASS = 20
+PURGE_BACKLOG_EVERY = 5.0  # seconds between passes while a backlog is worked off
 
 
 def backoff(attempts: int) -> timedelta:
@@ -136,17 +141,21 @@ def run_once(limit: int = BATCH_SIZE) -> dict[str, int]:
 def purge_when_due(due: float, now: float) -> float:
     """Purge if ``due`` (a ``time.monotonic()`` reading) has come; return when the next one is.
 
-    A failure is logged and tried again ``PURGE_EVERY`` later: delivery goes on.
+    One pass deletes a bounded number of batches; while a backlog remains the
+    next pass comes ``PURGE_BACKLOG_EVERY`` later, else ``PURGE_EVERY``. A
+    failure is logged and tried again ``PURGE_EVERY`` later: delivery goes on.
     """
     if now < due:
         return due
     try:
-        counts = purge()
+        counts = purge(batch=PURGE_BATCH, max_batches=PURGE_BATCHES_PER_PASS)
     except Exception:  # noqa: BLE001 (whatever the purge hit, messages must still go out)
         db.session.rollback()
         log.exception("purge failed; next try in %.0f s", PURGE_EVERY)
-    else:
-        log.info("purged %s", ", ".join(f"{n} {table}" for table, n in counts.items()))
+        return now + PURGE_EVERY
+    log.info("purged %s", ", ".join(f"{n} {table}" for table, n in counts.items()))
+    if unfinished(counts, PURGE_BATCH, PURGE_BATCHES_PER_PASS):
+        return now + PURGE_BACKLOG_EVERY
     return now + PURGE_EVERY
 
 
