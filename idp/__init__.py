@@ -64,17 +64,20 @@ def _trust_proxies(app: Flask) -> None:
 
     Each trusted proxy appends to X-Forwarded-For, so the address that many
     hops from the right is the one the nearest untrusted party connected
-    from; anything a client wrote further left is ignored. Without this every
-    request behind a proxy would come from the proxy: one shared rate limit
-    and failed-login counter for every user, and the proxy's address in the
-    audit log. With 0 (the default) the headers are ignored, since a client
-    talking to the service directly could write them.
+    from; anything a client wrote further left is ignored. The scheme is the
+    last X-Forwarded-Proto, the one the nearest proxy set: proxies in a chain
+    overwrite it with the scheme they were reached by (or pass the outer
+    one's on) rather than append. Without this every request behind a proxy
+    would come from the proxy: one shared rate limit and failed-login counter
+    for every user, and the proxy's address in the audit log. With 0 (the
+    default) the headers are ignored, since a client talking to the service
+    directly could write them.
     """
     hops = app.config["IDP_PROXY_HOPS"]
     if hops:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0, x_port=0)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=1, x_host=0, x_port=0)
 
 
 def _configure_logging(app: Flask) -> None:

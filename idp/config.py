@@ -28,7 +28,7 @@ class ConfigurationError(RuntimeError):
 
 
 def _check_rate_limit(name: str, value) -> None:
-    """A rate limit that Flask-Limiter would fail to read on every request is refused at start."""
+    """A rate limit that could not be read on every request is refused when the service starts."""
     from limits import parse_many
 
     try:

@@ -37,7 +37,12 @@ class _Counters:
     def __init__(self, app: Flask):
         redis_url = app.config["IDP_REDIS_URL"]
         storage = (
-            storage_from_string(redis_url, key_prefix=app.config["IDP_REDIS_PREFIX"] + "rl")
+            storage_from_string(
+                redis_url,
+                key_prefix=app.config["IDP_REDIS_PREFIX"] + "rl",
+                socket_timeout=2,
+                socket_connect_timeout=2,
+            )
             if redis_url
             else storage_from_string("memory://")
         )

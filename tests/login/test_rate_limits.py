@@ -196,3 +196,20 @@ def test_https_ended_at_a_trusted_proxy_is_https_to_the_token_endpoint(
     direct = _run(database_url, None, redis_prefix + "proto-direct-", plan)
     assert _errors(proxied) == [[400, "insecure_transport"], [400, "unsupported_grant_type"]]
     assert _errors(direct) == [[400, "insecure_transport"], [400, "insecure_transport"]]
+
+
+def test_behind_two_proxies_the_client_is_two_hops_in_and_the_nearest_says_the_scheme(
+    app_ctx, database_url, redis_prefix
+):
+    # The client forged the first address; the outer proxy saw 203.0.113.1, the inner one
+    # saw the outer proxy (10.0.0.1) and passed on the scheme the outer one was reached by.
+    forwarded = {"X-Forwarded-For": "203.0.113.7, 203.0.113.1, 10.0.0.1"}
+    plan = _logins(1, remote_addr=PROXY, headers=forwarded) + _tokens(
+        1,
+        remote_addr=PROXY,
+        base_url="http://idp.example",
+        headers={**forwarded, "X-Forwarded-Proto": "https"},
+    )
+    answers = _run(database_url, None, redis_prefix + "two-hops-", plan, IDP_PROXY_HOPS=2)
+    assert _errors(answers)[1] == [400, "unsupported_grant_type"]
+    assert _failed_login_addresses() == ["203.0.113.1"]
