@@ -27,6 +27,19 @@ class ConfigurationError(RuntimeError):
     """The service refuses to start with this configuration."""
 
 
+def _check_whole_number(config: dict, name: str, low: int, high: int | None, what: str) -> None:
+    """An integer setting outside ``low``..``high`` (no upper bound if None) refuses to start."""
+    value = config.get(name)
+    if (
+        not isinstance(value, int)
+        or isinstance(value, bool)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise ConfigurationError(f"{name} must be {what}, {bounds}, got {value!r}")
+
+
 def _check_rate_limit(name: str, value) -> None:
     """A rate limit that could not be read on every request is refused when the service starts."""
     from limits import parse_many
@@ -122,24 +135,14 @@ def finalize(config: dict, instance_path: Path) -> None:
         )
     if production and config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         raise ConfigurationError("IDP_ENV=production needs IDP_DATABASE_URL (PostgreSQL)")
-    lease = config.get("IDP_CHANGE_LEASE_MS")
-    if not isinstance(lease, int) or isinstance(lease, bool) or not 0 <= lease <= MAX_LEASE_MS:
-        raise ConfigurationError(
-            f"IDP_CHANGE_LEASE_MS must be a whole number of milliseconds from 0 to "
-            f"{MAX_LEASE_MS}, got {lease!r}"
-        )
+    _check_whole_number(
+        config, "IDP_CHANGE_LEASE_MS", 0, MAX_LEASE_MS, "a whole number of milliseconds"
+    )
     for name in ("IDP_SESSION_IDLE_TIMEOUT", "IDP_SESSION_MAX_AGE", "IDP_PURGE_AFTER"):
-        seconds = config.get(name)
-        if not isinstance(seconds, int) or isinstance(seconds, bool) or seconds <= 0:
-            raise ConfigurationError(
-                f"{name} must be a positive number of seconds, got {seconds!r}"
-            )
-    hops = config.get("IDP_PROXY_HOPS")
-    if not isinstance(hops, int) or isinstance(hops, bool) or not 0 <= hops <= MAX_PROXY_HOPS:
-        raise ConfigurationError(
-            f"IDP_PROXY_HOPS must be the number of trusted reverse proxies, 0 to "
-            f"{MAX_PROXY_HOPS}, got {hops!r}"
-        )
+        _check_whole_number(config, name, 1, None, "a positive number of seconds")
+    _check_whole_number(
+        config, "IDP_PROXY_HOPS", 0, MAX_PROXY_HOPS, "the number of trusted reverse proxies"
+    )
     for name in RATE_LIMIT_SETTINGS:
         _check_rate_limit(name, config.get(name))
     if not config.get("SECRET_KEY"):

@@ -114,8 +114,7 @@ def purge(
 ) -> dict[str, int]:
     """Delete what has been useless for ``IDP_PURGE_AFTER``; return how many rows, per table.
 
-    ``dry_run`` counts the same rows and deletes nothing. Codes go before
-    families, so that hardly any code still names a family that goes.
+    ``dry_run`` counts the same rows and deletes nothing.
     ``max_batches`` bounds the batches of each table in this call, so that a
     backlog is worked off over several calls (``unfinished`` tells).
     """
@@ -177,10 +176,10 @@ def _unlink(column: sa.Column, rule: _Rule) -> None:
     """Clear ``column`` where it names a row about to go, in one statement.
 
     Only codes exchanged before families were named after their code name a
-    family (``AuthorizationCode.family_id``), and a code is purged before its
-    family unless that family was revoked within the code's own lifetime: a
-    handful of rows at most. The code stays, used, so its replay and its nonce
-    are still refused.
+    family (``AuthorizationCode.family_id``). Such a code outlives a family
+    revoked early (codes are kept as long as a family could live), so the
+    link is cleared; the code stays, used, so its replay and its nonce are
+    still refused.
     """
     db.session.execute(
         sa.update(column.table)
