@@ -81,7 +81,7 @@ def _trust_proxies(app: Flask) -> None:
 
 
 def _configure_logging(app: Flask) -> None:
-    level = os.environ.get("IDP_LOG_LEVEL", "INFO").upper()
+    level = app.config["IDP_LOG_LEVEL"]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app.logger.setLevel(level)
 

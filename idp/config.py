@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from datetime import timedelta
+from email.utils import parseaddr
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEV_SECRET_FILE = "dev-secret-key"
 DEV_KEK_FILE = "dev-key-encryption-key"
@@ -15,6 +18,25 @@ MAX_LEASE_MS = 1000
 
 # Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto the service may believe.
 MAX_PROXY_HOPS = 5
+ENVIRONMENTS = ("development", "production")
+# RFC 6749 section 4.1.2: a code lives at most ten minutes.
+MAX_AUTH_CODE_TTL = 600
+# Below this a login form or a token request no longer fits in a body.
+MIN_BODY_BYTES = 4096
+LIFETIME_SETTINGS = (
+    "IDP_ACCESS_TOKEN_TTL",
+    "IDP_ID_TOKEN_TTL",
+    "IDP_REFRESH_TOKEN_TTL",
+    "IDP_SESSION_IDLE_TIMEOUT",
+    "IDP_SESSION_MAX_AGE",
+    "IDP_PURGE_AFTER",
+    "IDP_EMAIL_TOKEN_TTL",
+    "IDP_PASSWORD_RESET_TTL",
+    "IDP_INVITATION_TTL",
+)
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
 RATE_LIMIT_SETTINGS = (
     "IDP_LOGIN_RATE_LIMIT",
     "IDP_TOKEN_RATE_LIMIT",
@@ -27,9 +49,14 @@ class ConfigurationError(RuntimeError):
     """The service refuses to start with this configuration."""
 
 
-def _check_whole_number(config: dict, name: str, low: int, high: int | None, what: str) -> None:
-    """An integer setting outside ``low``..``high`` (no upper bound if None) refuses to start."""
-    value = config.get(name)
+def _check_whole_number(
+    config: dict, name: str, low: int, high: int | None, what: str, *, key: str | None = None
+) -> None:
+    """An integer setting outside ``low``..``high`` (no upper bound if None) refuses to start.
+
+    ``key`` is the config key when it differs from the variable's ``name``.
+    """
+    value = config.get(key or name)
     if (
         not isinstance(value, int)
         or isinstance(value, bool)
@@ -52,6 +79,59 @@ def _check_rate_limit(name: str, value) -> None:
         raise ConfigurationError(
             f"{name} must be one or more limits such as '60/minute;600/hour', got {value!r}"
         )
+    windows = [(limit.multiples, limit.GRANULARITY.name) for limit in parsed]
+    if len(set(windows)) != len(windows):
+        # Two limits on one window would share its counter and count every request twice.
+        raise ConfigurationError(f"{name} names the same window twice, got {value!r}")
+
+
+def _check_issuer(config: dict, production: bool) -> None:
+    """The base URL every token and discovery names (RFC 8414 section 2); https in production."""
+    issuer = config.get("IDP_ISSUER")
+    try:
+        parts = urlsplit(issuer) if isinstance(issuer, str) else None
+    except ValueError:  # an unclosed IPv6 bracket, say
+        parts = None
+    schemes = ("https",) if production else ("http", "https")
+    if (
+        parts is None
+        or parts.scheme not in schemes
+        or not parts.hostname
+        or parts.username is not None
+        or parts.query
+        or parts.fragment
+        or "?" in issuer
+        or "#" in issuer
+    ):
+        needed = "an https URL" if production else "an http or https URL"
+        raise ConfigurationError(
+            f"IDP_ISSUER must be {needed} with a host and no query or fragment, got {issuer!r}"
+        )
+
+
+def _check_services(config: dict) -> None:
+    """Redis, SMTP and the sender address are read now, not at the first request that needs them."""
+    redis_url = config.get("IDP_REDIS_URL")
+    if redis_url is not None and redis_url.partition("://")[0] not in _REDIS_SCHEMES:
+        raise ConfigurationError(
+            f"IDP_REDIS_URL must be a redis://, rediss:// or unix:// URL, got {redis_url!r}"
+        )
+    smtp_url = config.get("IDP_SMTP_URL")
+    if smtp_url is not None:
+        from idp.outbox.smtp import parse_smtp_url
+
+        try:
+            parse_smtp_url(smtp_url)
+        except ValueError as exc:
+            # The URL may hold a password: the message names the setting, never the value.
+            raise ConfigurationError(str(exc)) from None
+    sender = config.get("IDP_MAIL_FROM")
+    address = parseaddr(sender)[1] if isinstance(sender, str) else ""
+    local, at, domain = address.rpartition("@")
+    if not (local and at and domain) or any(c in sender for c in "\r\n"):
+        raise ConfigurationError(
+            f"IDP_MAIL_FROM must be an address such as 'idp <no-reply@example.com>', got {sender!r}"
+        )
 
 
 def _env_int(name: str, default: int) -> int:
@@ -66,9 +146,15 @@ def _env_int(name: str, default: int) -> int:
 
 def _env_bool(name: str, default: bool = False) -> bool:
     raw = os.environ.get(name)
-    if raw is None or raw == "":
+    if raw is None or raw.strip() == "":
         return default
-    return raw.strip().lower() in {"1", "true", "yes", "on"}
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    # A typo must not quietly turn a protection off (or a bench endpoint on).
+    raise ConfigurationError(f"{name} must be 1 or 0 (or true/false, yes/no, on/off), got {raw!r}")
 
 
 def _dev_secret(instance_path: Path, filename: str) -> str:
@@ -122,13 +208,20 @@ def load_settings(instance_path: Path) -> dict:
         or "5 per hour",
         "IDP_PROXY_HOPS": _env_int("IDP_PROXY_HOPS", 0),
         "MAX_CONTENT_LENGTH": _env_int("IDP_MAX_BODY_BYTES", 64 * 1024),
+        "IDP_LOG_LEVEL": (os.environ.get("IDP_LOG_LEVEL") or "INFO").strip().upper(),
     }
     return settings
 
 
 def finalize(config: dict, instance_path: Path) -> None:
     """Fill development secrets, derive extension settings and refuse unsafe production setups."""
+    if config.get("IDP_ENV") not in ENVIRONMENTS:
+        raise ConfigurationError(
+            f"IDP_ENV must be one of {', '.join(ENVIRONMENTS)}, got {config.get('IDP_ENV')!r}"
+        )
     production = config["IDP_ENV"] == "production"
+    if production and config.get("IDP_BENCH_MODE"):
+        raise ConfigurationError("IDP_BENCH_MODE must never be on with IDP_ENV=production")
     if production and not (config.get("SECRET_KEY") and config.get("IDP_KEY_ENCRYPTION_KEY")):
         raise ConfigurationError(
             "IDP_ENV=production needs IDP_SECRET_KEY and IDP_KEY_ENCRYPTION_KEY to be set"
@@ -138,8 +231,24 @@ def finalize(config: dict, instance_path: Path) -> None:
     _check_whole_number(
         config, "IDP_CHANGE_LEASE_MS", 0, MAX_LEASE_MS, "a whole number of milliseconds"
     )
-    for name in ("IDP_SESSION_IDLE_TIMEOUT", "IDP_SESSION_MAX_AGE", "IDP_PURGE_AFTER"):
+    for name in LIFETIME_SETTINGS:
         _check_whole_number(config, name, 1, None, "a positive number of seconds")
+    _check_whole_number(config, "IDP_AUTH_CODE_TTL", 1, MAX_AUTH_CODE_TTL, "a number of seconds")
+    _check_whole_number(
+        config,
+        "IDP_MAX_BODY_BYTES",
+        MIN_BODY_BYTES,
+        None,
+        "a number of bytes",
+        key="MAX_CONTENT_LENGTH",
+    )
+    if not isinstance(logging.getLevelName(config.get("IDP_LOG_LEVEL")), int):
+        raise ConfigurationError(
+            "IDP_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, "
+            f"got {config.get('IDP_LOG_LEVEL')!r}"
+        )
+    _check_issuer(config, production)
+    _check_services(config)
     _check_whole_number(
         config, "IDP_PROXY_HOPS", 0, MAX_PROXY_HOPS, "the number of trusted reverse proxies"
     )

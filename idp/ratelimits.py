@@ -38,7 +38,8 @@ class _Counters:
         redis_url = app.config["IDP_REDIS_URL"]
         storage = (
             storage_from_string(
-                redis_url,
+                # redis-py's unix:// is redis+unix:// to the limits library.
+                "redis+" + redis_url if redis_url.startswith("unix://") else redis_url,
                 key_prefix=app.config["IDP_REDIS_PREFIX"] + "rl",
                 socket_timeout=2,
                 socket_connect_timeout=2,

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from idp import create_app
-from idp.config import RATE_LIMIT_SETTINGS, ConfigurationError
+from idp.config import LIFETIME_SETTINGS, RATE_LIMIT_SETTINGS, ConfigurationError
 from tests.conftest import app_config
 
 
@@ -32,11 +32,32 @@ REFUSED = (
         for name in RATE_LIMIT_SETTINGS
         for value in ("soon", "0/minute", "10/minute;none", "5/fortnight")
     ]
+    + [(name, "60/minute;600/hour;60/minute") for name in RATE_LIMIT_SETTINGS]
+    + [(name, value) for name in LIFETIME_SETTINGS for value in ("0", "-5", "1.5", "a week")]
+    + [("IDP_AUTH_CODE_TTL", value) for value in ("0", "601", "1m")]
+    + [("IDP_MAX_BODY_BYTES", value) for value in ("0", "4095", "64k")]
     + [
         (name, value)
-        for name in ("IDP_SESSION_IDLE_TIMEOUT", "IDP_SESSION_MAX_AGE")
-        for value in ("0", "-5", "1.5", "a week")
+        for name in ("IDP_RATELIMIT_ENABLED", "IDP_BENCH_MODE")
+        for value in ("flase", "2")
     ]
+    + [("IDP_ENV", value) for value in ("prod", "Production", "staging")]
+    + [("IDP_LOG_LEVEL", value) for value in ("VERBOSE", "5x")]
+    + [
+        ("IDP_ISSUER", value)
+        for value in (
+            "idp.example",
+            "ftp://idp.example",
+            "https://",
+            "https://idp.example/?tenant=1",
+            "https://idp.example#top",
+            "https://admin@idp.example",
+            "https://[::1",
+        )
+    ]
+    + [("IDP_REDIS_URL", value) for value in ("127.0.0.1:6379", "http://127.0.0.1:6379")]
+    + [("IDP_SMTP_URL", value) for value in ("mail.example", "smtp://", "smtp://mail.example:x")]
+    + [("IDP_MAIL_FROM", value) for value in ("idp", "idp <>", "@example.com", "a@b\nBcc: x@y")]
 )
 
 
@@ -46,7 +67,14 @@ def test_a_setting_that_cannot_work_refuses_to_start_and_names_it(
 ):
     monkeypatch.setenv(name, value)
     with pytest.raises(ConfigurationError, match=name):
-        create_app(app_config(database_url, "settings:"))
+        create_app(_from_environment(database_url, name))
+
+
+def _from_environment(database_url: str, name: str) -> dict:
+    """The test configuration, but ``name`` is left to the environment."""
+    config = app_config(database_url, "settings:")
+    config.pop(name, None)
+    return config
 
 
 def test_session_lifetimes_are_read_from_the_environment(monkeypatch, database_url):
@@ -63,3 +91,57 @@ def test_rate_limits_are_read_from_the_environment(monkeypatch, database_url):
     configured = create_app(app_config(database_url, "settings:"))
     assert configured.config["IDP_TOKEN_RATE_LIMIT"] == "6000/minute"
     assert configured.config["IDP_LOGIN_RATE_LIMIT"] == "10/minute;100/hour"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("IDP_RATELIMIT_ENABLED", "off", False),
+        ("IDP_RATELIMIT_ENABLED", " Yes ", True),
+        ("IDP_RATELIMIT_ENABLED", "", True),
+        ("IDP_BENCH_MODE", "FALSE", False),
+        ("IDP_LOG_LEVEL", "warning", "WARNING"),
+        ("IDP_ISSUER", "https://idp.example/tenant/", "https://idp.example/tenant"),
+        ("IDP_REDIS_URL", "rediss://cache.example:6380/1", "rediss://cache.example:6380/1"),
+        ("IDP_MAIL_FROM", "no-reply@example.com", "no-reply@example.com"),
+    ],
+)
+def test_a_setting_is_read_in_any_of_its_spellings(
+    monkeypatch, database_url, name, value, expected
+):
+    monkeypatch.setenv(name, value)
+    configured = create_app(_from_environment(database_url, name))
+    assert configured.config[name] == expected
+
+
+def test_a_bad_smtp_url_is_refused_without_echoing_its_password(monkeypatch, database_url):
+    monkeypatch.setenv("IDP_SMTP_URL", "smtp://mailer:hunter2-secret@mail.example:25x")
+    with pytest.raises(ConfigurationError, match="IDP_SMTP_URL") as refused:
+        create_app(app_config(database_url, "settings:"))
+    assert "hunter2" not in str(refused.value)
+
+
+def test_production_needs_an_https_issuer(monkeypatch, database_url):
+    production = {"IDP_ENV": "production", "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://x@h/d"}
+    with pytest.raises(ConfigurationError, match="IDP_ISSUER must be an https URL"):
+        create_app(
+            app_config(database_url, "settings:", **production, IDP_ISSUER="http://idp.example")
+        )
+    secure = create_app(
+        app_config(database_url, "settings:", **production, IDP_ISSUER="https://idp.example")
+    )
+    assert secure.config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_production_never_exposes_the_benchmark_endpoints(database_url):
+    with pytest.raises(ConfigurationError, match="IDP_BENCH_MODE"):
+        create_app(
+            app_config(
+                database_url,
+                "settings:",
+                IDP_ENV="production",
+                IDP_BENCH_MODE=True,
+                IDP_ISSUER="https://idp.example",
+                SQLALCHEMY_DATABASE_URI="postgresql+psycopg://x@h/d",
+            )
+        )

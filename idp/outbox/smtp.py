@@ -48,15 +48,19 @@ class SmtpTarget:
 
 def parse_smtp_url(url: str) -> SmtpTarget:
     """Parse ``smtp[s|+starttls]://[user:pass@]host[:port]``; raise ``ValueError`` otherwise."""
-    parts = urlsplit(url)
-    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # a port that is no number raises here
+    except ValueError:
+        parts, port = None, None
+    if parts is None or parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
         raise ValueError(
             "IDP_SMTP_URL must look like smtp://host:port, smtps:// or smtp+starttls://"
         )
     return SmtpTarget(
         scheme=parts.scheme,
         host=parts.hostname,
-        port=parts.port or _DEFAULT_PORTS[parts.scheme],
+        port=port or _DEFAULT_PORTS[parts.scheme],
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
     )

@@ -48,7 +48,9 @@ def test_demo_pages_do_not_exist_in_production(database_url, redis_prefix, monke
     from tests.conftest import app_config
 
     monkeypatch.setenv("IDP_ENV", "production")
-    config = app_config(database_url, redis_prefix, IDP_ENV="production")
+    config = app_config(
+        database_url, redis_prefix, IDP_ENV="production", IDP_ISSUER="https://idp.example"
+    )
     config["SQLALCHEMY_DATABASE_URI"] = "postgresql+psycopg://nobody@127.0.0.1:1/none"
     app = create_app(config)
     http = app.test_client()
