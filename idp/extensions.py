@@ -1,6 +1,8 @@
 """Unbound extensions, bound to an application in ``create_app``."""
 
 import functools
+import logging
+import time
 
 from flask import current_app
 from flask_migrate import Migrate
@@ -23,6 +25,12 @@ migrate = Migrate()
 api = Api()
 csrf = CSRFProtect()
 
+log = logging.getLogger(__name__)
+
+# Seconds the login throttle and the rate limits count without Redis after it failed.
+REDIS_REDIAL_AFTER = 5.0
+_redis_down_until: dict[str, float] = {}
+
 
 @functools.cache
 def _redis_for(url: str):
@@ -35,6 +43,34 @@ def shared_redis():
     """The Redis every instance shares (``IDP_REDIS_URL``), or None in the embedded setup."""
     url = current_app.config.get("IDP_REDIS_URL")
     return _redis_for(url) if url else None
+
+
+def reachable_redis():
+    """``shared_redis()``, or None for ``REDIS_REDIAL_AFTER`` seconds after ``redis_failed``.
+
+    Redis makes counters shared and cheap; it is not allowed to stop logins.
+    While it is down its users count elsewhere (the login throttle in the
+    database, rate limits in the process) instead of failing every request,
+    and only one request per process and interval waits for a dial that may
+    time out.
+    """
+    url = current_app.config.get("IDP_REDIS_URL")
+    if not url or time.monotonic() < _redis_down_until.get(url, 0.0):
+        return None
+    return _redis_for(url)
+
+
+def redis_failed(error: BaseException) -> None:
+    """Note that Redis failed; ``reachable_redis`` answers None for a while."""
+    url = current_app.config["IDP_REDIS_URL"]
+    _redis_down_until[url] = time.monotonic() + REDIS_REDIAL_AFTER
+    # The class only: a message could carry the URL, and with it a password.
+    log.warning(
+        "Redis failed (%s); for %.0f s failed logins are counted in the database "
+        "and rate limits in each process",
+        type(error).__name__,
+        REDIS_REDIAL_AFTER,
+    )
 
 
 def on_postgresql() -> bool:

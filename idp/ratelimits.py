@@ -5,6 +5,9 @@ and the like, in the ``limits`` notation) against a key, the client's
 address unless the view names another, and refuses with 429 and
 ``Retry-After`` once a window is full. With ``IDP_REDIS_URL`` the counters
 live in Redis, so every instance shares them; otherwise in the process.
+While Redis fails they live in the process too: each instance then allows
+the full limit on its own, which is weaker than shared counting but keeps
+logins and token requests answered (``idp.extensions.reachable_redis``).
 
 This is the whole of the Flask side, in place of Flask-Limiter's extension:
 that one runs its own hooks before and after every request, limited or not
@@ -21,9 +24,12 @@ from collections.abc import Callable, Iterable
 
 from flask import Flask, current_app, request
 from limits import RateLimitItem, parse_many
+from limits.errors import StorageError
 from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from werkzeug.exceptions import TooManyRequests
+
+from idp.extensions import reachable_redis, redis_failed
 
 _EXTENSION = "idp_ratelimits"
 
@@ -36,24 +42,40 @@ def init_app(app: Flask) -> None:
 class _Counters:
     def __init__(self, app: Flask):
         redis_url = app.config["IDP_REDIS_URL"]
-        storage = (
-            storage_from_string(
-                # redis-py's unix:// is redis+unix:// to the limits library.
-                "redis+" + redis_url if redis_url.startswith("unix://") else redis_url,
-                key_prefix=app.config["IDP_REDIS_PREFIX"] + "rl",
-                socket_timeout=2,
-                socket_connect_timeout=2,
+        self.in_process = FixedWindowRateLimiter(storage_from_string("memory://"))
+        self.shared = (
+            FixedWindowRateLimiter(
+                storage_from_string(
+                    # redis-py's unix:// is redis+unix:// to the limits library.
+                    "redis+" + redis_url if redis_url.startswith("unix://") else redis_url,
+                    key_prefix=app.config["IDP_REDIS_PREFIX"] + "rl",
+                    socket_timeout=2,
+                    socket_connect_timeout=2,
+                    wrap_exceptions=True,
+                )
             )
             if redis_url
-            else storage_from_string("memory://")
+            else None
         )
-        self.windows = FixedWindowRateLimiter(storage)
 
     def hit(self, limits: Iterable[RateLimitItem], scope: str, key: str) -> None:
         """Count this request in every window; refuse it if any is full."""
+        windows = self.in_process
+        if self.shared is not None and reachable_redis() is not None:
+            windows = self.shared
+        try:
+            self._hit(windows, limits, scope, key)
+        except StorageError as error:
+            redis_failed(error.storage_error)
+            self._hit(self.in_process, limits, scope, key)
+
+    @staticmethod
+    def _hit(
+        windows: FixedWindowRateLimiter, limits: Iterable[RateLimitItem], scope: str, key: str
+    ) -> None:
         for limit in limits:
-            if not self.windows.hit(limit, scope, key):
-                reset_at = self.windows.get_window_stats(limit, scope, key).reset_time
+            if not windows.hit(limit, scope, key):
+                reset_at = windows.get_window_stats(limit, scope, key).reset_time
                 retry_after = max(1, int(reset_at - time.time()) + 1)
                 raise TooManyRequests(
                     f"Too many requests: at most {limit}. Try again later.",

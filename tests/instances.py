@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
@@ -109,3 +111,14 @@ class Partition:
         """Stop listening and drop everything."""
         self.cut()
         self.listener.close()
+
+
+@contextlib.contextmanager
+def redis_partition() -> Iterator[Partition]:
+    """A ``Partition`` in front of the test Redis, closed afterwards."""
+    target = urlsplit(REDIS_URL)
+    link = Partition(target.hostname, target.port or 6379)
+    try:
+        yield link
+    finally:
+        link.close()

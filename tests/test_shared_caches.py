@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -22,7 +21,7 @@ from tests.channels.conftest import provisioning_bearer
 from tests.conftest import REDIS_URL
 from tests.consent.factories import make_grant
 from tests.factories import bearer_for, make_channel, make_org, make_user
-from tests.instances import Partition, Reads, dispose, make_instance
+from tests.instances import Reads, dispose, make_instance, redis_partition
 
 pytestmark = pytest.mark.redis
 
@@ -184,10 +183,8 @@ def test_counters_lost_in_a_redis_restart_never_make_an_old_entry_current(
 
 @pytest.fixture
 def partition():
-    target = urlsplit(REDIS_URL)
-    link = Partition(target.hostname, target.port or 6379)
-    yield link
-    link.close()
+    with redis_partition() as link:
+        yield link
 
 
 @pytest.fixture

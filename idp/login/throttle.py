@@ -6,7 +6,10 @@ must wait ``2 ** extra`` seconds since its last failure, capped; counters
 are forgotten after a quiet period. A real user from another address is at
 most delayed by the account-wide key's small cap, never locked out.
 Counters live in Redis when ``IDP_REDIS_URL`` is set (shared by every
-instance), else in the database.
+instance), else in the database, and in the database too while Redis fails
+(``idp.extensions.reachable_redis``), so that a Redis outage fails no login.
+Counts made on one side are not seen from the other: a switch forgets at
+most what one side had counted.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ from datetime import UTC, timedelta
 
 import sqlalchemy as sa
 from flask import current_app
+from redis.exceptions import RedisError
 
-from idp.extensions import db, on_postgresql, shared_redis
+from idp.extensions import db, on_postgresql, reachable_redis, redis_failed
 from idp.login.models import LoginFailure
 from idp.timeutil import utcnow
 
 FORGET_AFTER = 900  # seconds without failures before a counter is dropped
+REDIS_ERRORS = (RedisError, OSError)
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,7 @@ def _keys(email_normalized: str, address: str) -> list[tuple[Rule, str]]:
 
 
 def _redis():
-    return shared_redis()
+    return reachable_redis()
 
 
 def _prefix() -> str:
@@ -73,9 +78,12 @@ def _read(keys: list[str]) -> list[tuple[int, float]]:
         pipe = client.pipeline(transaction=False)
         for key in keys:
             pipe.hgetall(_prefix() + key)
-        return [
-            (int(d.get(b"n", 0)), float(d.get(b"t", 0))) if d else (0, 0.0) for d in pipe.execute()
-        ]
+        try:
+            found = pipe.execute()
+        except REDIS_ERRORS as error:
+            redis_failed(error)
+        else:
+            return [(int(d.get(b"n", 0)), float(d.get(b"t", 0))) if d else (0, 0.0) for d in found]
     cutoff = utcnow() - timedelta(seconds=FORGET_AFTER)
     rows = db.session.scalars(sa.select(LoginFailure).where(LoginFailure.key.in_(keys)))
     found = {
@@ -110,17 +118,20 @@ def record_failure(email_normalized: str, address: str) -> None:
     """Count one failed attempt on every key (database rows are committed by the caller)."""
     client = _redis()
     now = time.time()
-    if client is None:
+    if client is not None:
+        pipe = client.pipeline()  # MULTI/EXEC: each counter and its time move together
         for _, key in _keys(email_normalized, address):
-            _count_in_database(key)
-        return
-    pipe = client.pipeline()  # MULTI/EXEC: each counter and its time move together
+            name = _prefix() + key
+            pipe.hincrby(name, "n", 1)
+            pipe.hset(name, "t", now)
+            pipe.expire(name, FORGET_AFTER)
+        try:
+            pipe.execute()
+            return
+        except REDIS_ERRORS as error:
+            redis_failed(error)
     for _, key in _keys(email_normalized, address):
-        name = _prefix() + key
-        pipe.hincrby(name, "n", 1)
-        pipe.hset(name, "t", now)
-        pipe.expire(name, FORGET_AFTER)
-    pipe.execute()
+        _count_in_database(key)
 
 
 def _count_in_database(key: str) -> None:
@@ -148,6 +159,9 @@ def clear(email_normalized: str, address: str) -> None:
     client = _redis()
     keys = [key for rule, key in _keys(email_normalized, address) if rule is not ADDRESS]
     if client is not None:
-        client.delete(*(_prefix() + key for key in keys))
-        return
+        try:
+            client.delete(*(_prefix() + key for key in keys))
+            return
+        except REDIS_ERRORS as error:
+            redis_failed(error)
     db.session.execute(sa.delete(LoginFailure).where(LoginFailure.key.in_(keys)))
