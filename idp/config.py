@@ -6,7 +6,7 @@ import logging
 import os
 import secrets
 from datetime import timedelta
-from email.utils import parseaddr
+from email.utils import getaddresses
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -79,43 +79,66 @@ def _check_rate_limit(name: str, value) -> None:
         raise ConfigurationError(
             f"{name} must be one or more limits such as '60/minute;600/hour', got {value!r}"
         )
-    windows = [(limit.multiples, limit.GRANULARITY.name) for limit in parsed]
-    if len(set(windows)) != len(windows):
-        # Two limits on one window would share its counter and count every request twice.
-        raise ConfigurationError(f"{name} names the same window twice, got {value!r}")
+    counted = [(limit.amount, limit.multiples, limit.GRANULARITY.name) for limit in parsed]
+    if len(set(counted)) != len(counted):
+        # The same limit twice shares one counter and counts every request twice.
+        raise ConfigurationError(f"{name} names the same limit twice, got {value!r}")
+
+
+def _shown(url: str) -> str:
+    """``url`` fit for an error message: any user name or password replaced."""
+    scheme, sep, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    if sep and "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return scheme + sep + authority + slash + path
 
 
 def _check_issuer(config: dict, production: bool) -> None:
     """The base URL every token and discovery names (RFC 8414 section 2); https in production."""
     issuer = config.get("IDP_ISSUER")
+    if not isinstance(issuer, str):
+        issuer = ""
+    schemes = ("https",) if production else ("http", "https")
     try:
-        parts = urlsplit(issuer) if isinstance(issuer, str) else None
+        parts = urlsplit(issuer)
     except ValueError:  # an unclosed IPv6 bracket, say
         parts = None
-    schemes = ("https",) if production else ("http", "https")
     if (
         parts is None
-        or parts.scheme not in schemes
+        # Exactly as written: clients compare the iss claim as a string, and the
+        # session cookie is Secure only for an issuer that starts with https://.
+        or not any(issuer.startswith(scheme + "://") for scheme in schemes)
+        # urlsplit drops tabs and line breaks without a word (a CRLF .env file).
+        or any(c <= " " or c == "\x7f" for c in issuer)
         or not parts.hostname
-        or parts.username is not None
-        or parts.query
-        or parts.fragment
+        or "@" in parts.netloc
         or "?" in issuer
         or "#" in issuer
     ):
         needed = "an https URL" if production else "an http or https URL"
         raise ConfigurationError(
-            f"IDP_ISSUER must be {needed} with a host and no query or fragment, got {issuer!r}"
+            f"IDP_ISSUER must be {needed} with a host, no user, query or fragment, "
+            f"got {_shown(issuer)!r}"
         )
 
 
 def _check_services(config: dict) -> None:
     """Redis, SMTP and the sender address are read now, not at the first request that needs them."""
     redis_url = config.get("IDP_REDIS_URL")
-    if redis_url is not None and redis_url.partition("://")[0] not in _REDIS_SCHEMES:
-        raise ConfigurationError(
-            f"IDP_REDIS_URL must be a redis://, rediss:// or unix:// URL, got {redis_url!r}"
-        )
+    if redis_url is not None:
+        from redis.connection import parse_url
+
+        try:
+            parse_url(redis_url)  # what redis-py reads; it dials nothing
+            readable = redis_url.partition("://")[0] in _REDIS_SCHEMES
+        except (ValueError, TypeError):
+            readable = False
+        if not readable:
+            raise ConfigurationError(
+                "IDP_REDIS_URL must be a redis://, rediss:// or unix:// URL, "
+                f"got {_shown(str(redis_url))!r}"
+            )
     smtp_url = config.get("IDP_SMTP_URL")
     if smtp_url is not None:
         from idp.outbox.smtp import parse_smtp_url
@@ -126,7 +149,8 @@ def _check_services(config: dict) -> None:
             # The URL may hold a password: the message names the setting, never the value.
             raise ConfigurationError(str(exc)) from None
     sender = config.get("IDP_MAIL_FROM")
-    address = parseaddr(sender)[1] if isinstance(sender, str) else ""
+    named = getaddresses([sender]) if isinstance(sender, str) else []
+    address = named[0][1] if len(named) == 1 else ""
     local, at, domain = address.rpartition("@")
     if not (local and at and domain) or any(c in sender for c in "\r\n"):
         raise ConfigurationError(
@@ -170,7 +194,7 @@ def _dev_secret(instance_path: Path, filename: str) -> str:
 
 def load_settings(instance_path: Path) -> dict:
     """Read every ``IDP_*`` setting, documented in the README, into Flask config keys."""
-    env = os.environ.get("IDP_ENV", "development")
+    env = os.environ.get("IDP_ENV") or "development"
     database_url = os.environ.get("IDP_DATABASE_URL") or (
         f"sqlite:///{instance_path / 'idp.sqlite3'}"
     )

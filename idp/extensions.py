@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 # Seconds the login throttle and the rate limits count without Redis after it failed.
 REDIS_REDIAL_AFTER = 5.0
 _redis_down_until: dict[str, float] = {}
+_clock = time.monotonic  # tests move it instead of waiting
 
 
 @functools.cache
@@ -50,24 +51,37 @@ def reachable_redis():
 
     Redis makes counters shared and cheap; it is not allowed to stop logins.
     While it is down its users count elsewhere (the login throttle in the
-    database, rate limits in the process) instead of failing every request,
-    and only one request per process and interval waits for a dial that may
-    time out.
+    database, rate limits in the process) instead of failing every request.
+    Once the interval is over one request tries Redis again; the process's
+    other threads keep counting elsewhere until it answers (``redis_answered``)
+    or fails, so that at most one request per process and interval waits for
+    a dial that may time out.
     """
     url = current_app.config.get("IDP_REDIS_URL")
-    if not url or time.monotonic() < _redis_down_until.get(url, 0.0):
+    if not url:
         return None
+    down_until = _redis_down_until.get(url)
+    if down_until is not None:
+        now = _clock()
+        if now < down_until:
+            return None
+        _redis_down_until[url] = now + REDIS_REDIAL_AFTER  # this request is the one that tries
     return _redis_for(url)
+
+
+def redis_answered() -> None:
+    """Redis answered a ``reachable_redis`` user: every thread uses it again."""
+    if _redis_down_until:
+        _redis_down_until.pop(current_app.config["IDP_REDIS_URL"], None)
 
 
 def redis_failed(error: BaseException) -> None:
     """Note that Redis failed; ``reachable_redis`` answers None for a while."""
-    url = current_app.config["IDP_REDIS_URL"]
-    _redis_down_until[url] = time.monotonic() + REDIS_REDIAL_AFTER
+    _redis_down_until[current_app.config["IDP_REDIS_URL"]] = _clock() + REDIS_REDIAL_AFTER
     # The class only: a message could carry the URL, and with it a password.
     log.warning(
         "Redis failed (%s); for %.0f s failed logins are counted in the database "
-        "and rate limits in each process",
+        "and rate limits in each worker process",
         type(error).__name__,
         REDIS_REDIAL_AFTER,
     )

@@ -5,9 +5,9 @@ and the like, in the ``limits`` notation) against a key, the client's
 address unless the view names another, and refuses with 429 and
 ``Retry-After`` once a window is full. With ``IDP_REDIS_URL`` the counters
 live in Redis, so every instance shares them; otherwise in the process.
-While Redis fails they live in the process too: each instance then allows
-the full limit on its own, which is weaker than shared counting but keeps
-logins and token requests answered (``idp.extensions.reachable_redis``).
+While Redis fails they live in the process too: each worker process then
+allows the full limit on its own, which is weaker than shared counting but
+keeps logins and token requests answered (``idp.extensions.reachable_redis``).
 
 This is the whole of the Flask side, in place of Flask-Limiter's extension:
 that one runs its own hooks before and after every request, limited or not
@@ -29,7 +29,7 @@ from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from werkzeug.exceptions import TooManyRequests
 
-from idp.extensions import reachable_redis, redis_failed
+from idp.extensions import reachable_redis, redis_answered, redis_failed
 
 _EXTENSION = "idp_ratelimits"
 
@@ -60,27 +60,36 @@ class _Counters:
 
     def hit(self, limits: Iterable[RateLimitItem], scope: str, key: str) -> None:
         """Count this request in every window; refuse it if any is full."""
-        windows = self.in_process
-        if self.shared is not None and reachable_redis() is not None:
-            windows = self.shared
-        try:
-            self._hit(windows, limits, scope, key)
-        except StorageError as error:
-            redis_failed(error.storage_error)
-            self._hit(self.in_process, limits, scope, key)
+        if self.shared is None or reachable_redis() is None:
+            refusal = self._count(self.in_process, limits, scope, key)
+        else:
+            try:
+                refusal = self._count(self.shared, limits, scope, key)
+            except StorageError as error:
+                redis_failed(error.storage_error)
+                refusal = self._count(self.in_process, limits, scope, key)
+            else:
+                redis_answered()
+        if refusal is not None:
+            raise refusal
 
     @staticmethod
-    def _hit(
+    def _count(
         windows: FixedWindowRateLimiter, limits: Iterable[RateLimitItem], scope: str, key: str
-    ) -> None:
+    ) -> TooManyRequests | None:
+        """Count the request in each window up to the first full one, whose refusal it returns."""
         for limit in limits:
             if not windows.hit(limit, scope, key):
-                reset_at = windows.get_window_stats(limit, scope, key).reset_time
+                try:
+                    reset_at = windows.get_window_stats(limit, scope, key).reset_time
+                except StorageError:  # refused already: say the whole window
+                    reset_at = time.time() + limit.get_expiry()
                 retry_after = max(1, int(reset_at - time.time()) + 1)
-                raise TooManyRequests(
+                return TooManyRequests(
                     f"Too many requests: at most {limit}. Try again later.",
                     retry_after=min(retry_after, limit.get_expiry()),
                 )
+        return None
 
 
 @functools.lru_cache(maxsize=32)

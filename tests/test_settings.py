@@ -53,11 +53,20 @@ REFUSED = (
             "https://idp.example#top",
             "https://admin@idp.example",
             "https://[::1",
+            "HTTPS://idp.example",
+            "https://idp.example\r",
+            "https://idp.example /tenant",
         )
     ]
-    + [("IDP_REDIS_URL", value) for value in ("127.0.0.1:6379", "http://127.0.0.1:6379")]
+    + [
+        ("IDP_REDIS_URL", value)
+        for value in ("127.0.0.1:6379", "http://127.0.0.1:6379", "redis://cache.example:port/0")
+    ]
     + [("IDP_SMTP_URL", value) for value in ("mail.example", "smtp://", "smtp://mail.example:x")]
-    + [("IDP_MAIL_FROM", value) for value in ("idp", "idp <>", "@example.com", "a@b\nBcc: x@y")]
+    + [
+        ("IDP_MAIL_FROM", value)
+        for value in ("idp", "idp <>", "@example.com", "a@b\nBcc: x@y", "a@b.example, c@d.example")
+    ]
 )
 
 
@@ -104,6 +113,8 @@ def test_rate_limits_are_read_from_the_environment(monkeypatch, database_url):
         ("IDP_ISSUER", "https://idp.example/tenant/", "https://idp.example/tenant"),
         ("IDP_REDIS_URL", "rediss://cache.example:6380/1", "rediss://cache.example:6380/1"),
         ("IDP_MAIL_FROM", "no-reply@example.com", "no-reply@example.com"),
+        ("IDP_ENV", "", "development"),
+        ("IDP_TOKEN_RATE_LIMIT", "5/minute;10/minute", "5/minute;10/minute"),
     ],
 )
 def test_a_setting_is_read_in_any_of_its_spellings(
@@ -114,10 +125,19 @@ def test_a_setting_is_read_in_any_of_its_spellings(
     assert configured.config[name] == expected
 
 
-def test_a_bad_smtp_url_is_refused_without_echoing_its_password(monkeypatch, database_url):
-    monkeypatch.setenv("IDP_SMTP_URL", "smtp://mailer:hunter2-secret@mail.example:25x")
-    with pytest.raises(ConfigurationError, match="IDP_SMTP_URL") as refused:
-        create_app(app_config(database_url, "settings:"))
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("IDP_SMTP_URL", "smtp://mailer:hunter2-secret@mail.example:25x"),
+        ("IDP_REDIS_URL", "tcp://:hunter2-secret@cache.example:6379"),
+        ("IDP_REDIS_URL", "redis://:hunter2-secret@cache.example:port/0"),
+        ("IDP_ISSUER", "https://admin:hunter2-secret@idp.example"),
+    ],
+)
+def test_a_refused_url_is_not_echoed_with_its_password(monkeypatch, database_url, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=name) as refused:
+        create_app(_from_environment(database_url, name))
     assert "hunter2" not in str(refused.value)
 
 

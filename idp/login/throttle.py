@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from flask import current_app
 from redis.exceptions import RedisError
 
-from idp.extensions import db, on_postgresql, reachable_redis, redis_failed
+from idp.extensions import db, on_postgresql, reachable_redis, redis_answered, redis_failed
 from idp.login.models import LoginFailure
 from idp.timeutil import utcnow
 
@@ -83,6 +83,7 @@ def _read(keys: list[str]) -> list[tuple[int, float]]:
         except REDIS_ERRORS as error:
             redis_failed(error)
         else:
+            redis_answered()
             return [(int(d.get(b"n", 0)), float(d.get(b"t", 0))) if d else (0, 0.0) for d in found]
     cutoff = utcnow() - timedelta(seconds=FORGET_AFTER)
     rows = db.session.scalars(sa.select(LoginFailure).where(LoginFailure.key.in_(keys)))
@@ -127,6 +128,7 @@ def record_failure(email_normalized: str, address: str) -> None:
             pipe.expire(name, FORGET_AFTER)
         try:
             pipe.execute()
+            redis_answered()
             return
         except REDIS_ERRORS as error:
             redis_failed(error)
@@ -161,6 +163,7 @@ def clear(email_normalized: str, address: str) -> None:
     if client is not None:
         try:
             client.delete(*(_prefix() + key for key in keys))
+            redis_answered()
             return
         except REDIS_ERRORS as error:
             redis_failed(error)
