@@ -58,26 +58,30 @@ def reachable_redis():
     a dial that may time out.
     """
     url = current_app.config.get("IDP_REDIS_URL")
-    if not url:
-        return None
+    return _redis_for(url) if url and redis_usable(url) else None
+
+
+def redis_usable(url: str) -> bool:
+    """Whether a request may use the Redis at ``url`` now (see ``reachable_redis``)."""
     down_until = _redis_down_until.get(url)
-    if down_until is not None:
-        now = _clock()
-        if now < down_until:
-            return None
-        _redis_down_until[url] = now + REDIS_REDIAL_AFTER  # this request is the one that tries
-    return _redis_for(url)
+    if down_until is None:
+        return True
+    now = _clock()
+    if now < down_until:
+        return False
+    _redis_down_until[url] = now + REDIS_REDIAL_AFTER  # this request is the one that tries
+    return True
 
 
-def redis_answered() -> None:
+def redis_answered(url: str | None = None) -> None:
     """Redis answered a ``reachable_redis`` user: every thread uses it again."""
     if _redis_down_until:
-        _redis_down_until.pop(current_app.config["IDP_REDIS_URL"], None)
+        _redis_down_until.pop(url or current_app.config["IDP_REDIS_URL"], None)
 
 
-def redis_failed(error: BaseException) -> None:
+def redis_failed(error: BaseException, url: str | None = None) -> None:
     """Note that Redis failed; ``reachable_redis`` answers None for a while."""
-    _redis_down_until[current_app.config["IDP_REDIS_URL"]] = _clock() + REDIS_REDIAL_AFTER
+    _redis_down_until[url or current_app.config["IDP_REDIS_URL"]] = _clock() + REDIS_REDIAL_AFTER
     # The class only: a message could carry the URL, and with it a password.
     log.warning(
         "Redis failed (%s); for %.0f s failed logins are counted in the database "

@@ -7,7 +7,7 @@ address unless the view names another, and refuses with 429 and
 live in Redis, so every instance shares them; otherwise in the process.
 While Redis fails they live in the process too: each worker process then
 allows the full limit on its own, which is weaker than shared counting but
-keeps logins and token requests answered (``idp.extensions.reachable_redis``).
+keeps logins and token requests answered (``idp.extensions.redis_usable``).
 
 This is the whole of the Flask side, in place of Flask-Limiter's extension:
 that one runs its own hooks before and after every request, limited or not
@@ -29,7 +29,7 @@ from limits.storage import storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 from werkzeug.exceptions import TooManyRequests
 
-from idp.extensions import reachable_redis, redis_answered, redis_failed
+from idp.extensions import redis_answered, redis_failed, redis_usable
 
 _EXTENSION = "idp_ratelimits"
 
@@ -41,7 +41,7 @@ def init_app(app: Flask) -> None:
 
 class _Counters:
     def __init__(self, app: Flask):
-        redis_url = app.config["IDP_REDIS_URL"]
+        redis_url = self.redis_url = app.config["IDP_REDIS_URL"]
         self.in_process = FixedWindowRateLimiter(storage_from_string("memory://"))
         self.shared = (
             FixedWindowRateLimiter(
@@ -60,16 +60,16 @@ class _Counters:
 
     def hit(self, limits: Iterable[RateLimitItem], scope: str, key: str) -> None:
         """Count this request in every window; refuse it if any is full."""
-        if self.shared is None or reachable_redis() is None:
+        if self.shared is None or not redis_usable(self.redis_url):
             refusal = self._count(self.in_process, limits, scope, key)
         else:
             try:
                 refusal = self._count(self.shared, limits, scope, key)
             except StorageError as error:
-                redis_failed(error.storage_error)
+                redis_failed(error.storage_error, self.redis_url)
                 refusal = self._count(self.in_process, limits, scope, key)
             else:
-                redis_answered()
+                redis_answered(self.redis_url)
         if refusal is not None:
             raise refusal
 
