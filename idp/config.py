@@ -36,7 +36,6 @@ LIFETIME_SETTINGS = (
 )
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
-_REDIS_SCHEMES = ("redis", "rediss", "unix")
 RATE_LIMIT_SETTINGS = (
     "IDP_LOGIN_RATE_LIMIT",
     "IDP_TOKEN_RATE_LIMIT",
@@ -130,15 +129,12 @@ def _check_services(config: dict) -> None:
         from redis.connection import parse_url
 
         try:
-            parse_url(redis_url)  # what redis-py reads; it dials nothing
-            readable = redis_url.partition("://")[0] in _REDIS_SCHEMES
+            parse_url(redis_url)  # what redis-py reads, schemes included; it dials nothing
         except (ValueError, TypeError):
-            readable = False
-        if not readable:
             raise ConfigurationError(
                 "IDP_REDIS_URL must be a redis://, rediss:// or unix:// URL, "
                 f"got {_shown(str(redis_url))!r}"
-            )
+            ) from None
     smtp_url = config.get("IDP_SMTP_URL")
     if smtp_url is not None:
         from idp.outbox.smtp import parse_smtp_url

@@ -71,20 +71,31 @@ def _prefix() -> str:
     return current_app.config["IDP_REDIS_PREFIX"] + "login-fail:"
 
 
+def _in_redis(commands: list[tuple], *, transaction: bool) -> list | None:
+    """The replies to ``commands``, sent in one round trip; None without Redis or if it fails.
+
+    On None the caller counts in the database instead (see the module's docstring).
+    """
+    client = _redis()
+    if client is None:
+        return None
+    pipe = client.pipeline(transaction=transaction)
+    for command in commands:
+        pipe.execute_command(*command)
+    try:
+        replies = pipe.execute()
+    except REDIS_ERRORS as error:
+        redis_failed(error)
+        return None
+    redis_answered()
+    return replies
+
+
 def _read(keys: list[str]) -> list[tuple[int, float]]:
     """(failures, time of the last one) of each counter, in one round trip."""
-    client = _redis()
-    if client is not None:
-        pipe = client.pipeline(transaction=False)
-        for key in keys:
-            pipe.hgetall(_prefix() + key)
-        try:
-            found = pipe.execute()
-        except REDIS_ERRORS as error:
-            redis_failed(error)
-        else:
-            redis_answered()
-            return [(int(d.get(b"n", 0)), float(d.get(b"t", 0))) if d else (0, 0.0) for d in found]
+    found = _in_redis([("HGETALL", _prefix() + key) for key in keys], transaction=False)
+    if found is not None:
+        return [(int(d.get(b"n", 0)), float(d.get(b"t", 0))) if d else (0, 0.0) for d in found]
     cutoff = utcnow() - timedelta(seconds=FORGET_AFTER)
     rows = db.session.scalars(sa.select(LoginFailure).where(LoginFailure.key.in_(keys)))
     found = {
@@ -117,23 +128,19 @@ def standing(email_normalized: str, address: str) -> Standing:
 
 def record_failure(email_normalized: str, address: str) -> None:
     """Count one failed attempt on every key (database rows are committed by the caller)."""
-    client = _redis()
     now = time.time()
-    if client is not None:
-        pipe = client.pipeline()  # MULTI/EXEC: each counter and its time move together
-        for _, key in _keys(email_normalized, address):
-            name = _prefix() + key
-            pipe.hincrby(name, "n", 1)
-            pipe.hset(name, "t", now)
-            pipe.expire(name, FORGET_AFTER)
-        try:
-            pipe.execute()
-            redis_answered()
-            return
-        except REDIS_ERRORS as error:
-            redis_failed(error)
+    commands = []
     for _, key in _keys(email_normalized, address):
-        _count_in_database(key)
+        name = _prefix() + key
+        commands += [
+            ("HINCRBY", name, "n", 1),
+            ("HSET", name, "t", now),
+            ("EXPIRE", name, FORGET_AFTER),
+        ]
+    # MULTI/EXEC: each counter and its time move together.
+    if _in_redis(commands, transaction=True) is None:
+        for _, key in _keys(email_normalized, address):
+            _count_in_database(key)
 
 
 def _count_in_database(key: str) -> None:
@@ -158,13 +165,6 @@ def _count_in_database(key: str) -> None:
 
 def clear(email_normalized: str, address: str) -> None:
     """Forget the pair and account counters after a successful login."""
-    client = _redis()
     keys = [key for rule, key in _keys(email_normalized, address) if rule is not ADDRESS]
-    if client is not None:
-        try:
-            client.delete(*(_prefix() + key for key in keys))
-            redis_answered()
-            return
-        except REDIS_ERRORS as error:
-            redis_failed(error)
-    db.session.execute(sa.delete(LoginFailure).where(LoginFailure.key.in_(keys)))
+    if _in_redis([("DEL", *(_prefix() + key for key in keys))], transaction=False) is None:
+        db.session.execute(sa.delete(LoginFailure).where(LoginFailure.key.in_(keys)))
