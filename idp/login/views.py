@@ -8,9 +8,10 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 
 from idp.extensions import db
 from idp.login.service import attempt_login
-from idp.login.session import current_user, logout_user
+from idp.login.session import current_user
 from idp.oauth.authorize import AuthorizationRequest
 from idp.oauth.hub import HUB_TITLES, choose, organizations_for, wrong_hub_page
+from idp.oauth.logout import sign_out
 from idp.ratelimits import rate_limited
 
 bp = Blueprint("login", __name__)
@@ -133,11 +134,11 @@ def signed_in():
 
 @bp.route("/logout", methods=["GET", "POST"])
 def logout():
-    """End this browser's session (POST with CSRF; GET asks first)."""
+    """End this browser's session and its login's tokens (POST with CSRF; GET asks first)."""
     if request.method == "GET":
         return render_template(
             "oauth/logout_confirm.html", params={}, action=url_for("login.logout")
         )
-    logout_user()
+    sign_out()
     db.session.commit()
     return render_template("message.html", title="Signed out", message="You are signed out.")

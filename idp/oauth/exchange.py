@@ -10,9 +10,10 @@ from authlib.oauth2.rfc6749.errors import (
     UnauthorizedClientError,
 )
 
+from idp.extensions import db
 from idp.oauth.grants import CLIENT_AUTH, IssuingGrant
 from idp.oauth.issuance import user_with_roles
-from idp.oauth.models import TOKEN_EXCHANGE
+from idp.oauth.models import TOKEN_EXCHANGE, TokenFamily
 from idp.oauth.tokens import open_family
 from idp.oauth.tokens_view import parse_access_token
 from idp.timeutil import utcnow
@@ -41,15 +42,20 @@ class TokenExchangeGrant(IssuingGrant, grants.BaseGrant, grants.TokenEndpointMix
         """The organization switched to; a new family that ends when the login's family does.
 
         Switching must not renew the refresh tokens' absolute lifetime: only
-        typing the password again starts a new one.
+        typing the password again starts a new one. The new family names the
+        one it was exchanged from and its browser login, so that revoking that
+        family or logging out ends it too (``idp.oauth.revocation``).
         """
-        subject_family = self.request.subject_family
+        subject_family = db.session.get(TokenFamily, self.request.subject_family.id)
+        if subject_family is None or not subject_family.is_active:  # since its state was read
+            raise InvalidGrantError("The subject token is not active.")
         remaining = (subject_family.expires_at - utcnow()).total_seconds()
         family = open_family(
             client_id=self.request.client.client_id,
             user_id=subject_family.user_id,
             organization_id=self.request.target_organization_id,
             lifetime=max(1, int(remaining)),
+            parent=subject_family,
         )
         return self.request.target_organization_id, family
 

@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from idp.extensions import db
 from idp.ids import PREFIXES, new_time_ordered_id
 from idp.keys.service import sign_jwt
+from idp.login.session import session_id
 from idp.oauth.code_store import claim_code, insert_code, nonce_used, stored_code
 from idp.oauth.issuance import TOKEN_RESPONSE_EXTRAS, issue_tokens, user_with_roles
 from idp.oauth.models import (
@@ -77,6 +78,14 @@ class IssuingGrant:
         """The id of the family these tokens open when they join none; None for a random one."""
         return None
 
+    def new_family_login(self) -> str | None:
+        """The browser login the family these tokens open belongs to; None for none."""
+        return None
+
+    def refresh_scope(self) -> str | None:
+        """The scope of the new refresh token; None for the access token's."""
+        return None
+
     def generate_token(
         self, user=None, scope=None, grant_type=None, expires_in=None, include_refresh_token=True
     ):
@@ -92,6 +101,8 @@ class IssuingGrant:
             # Read with the user by the grant's own check, for the same organization.
             roles=self.request.idp_roles if user is not None else None,
             new_family_id=self.new_family_id(),
+            login_session_id=self.new_family_login(),
+            refresh_scope=self.refresh_scope(),
         )
         self.request.token_family = family
         return token
@@ -168,6 +179,10 @@ class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
         """The family is named after the code, so that a replay of the code finds it."""
         return family_id_of_code(self.request.authorization_code.id)
 
+    def new_family_login(self) -> str | None:
+        """The browser login the code was issued in: logging out of it ends the family."""
+        return self.request.authorization_code.login_session_id
+
     def generate_authorization_code(self) -> str:
         """288 random bits, URL-safe: one read of the OS's randomness, not one per character."""
         return secrets.token_urlsafe(CODE_BYTES)
@@ -197,6 +212,7 @@ class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
             code_challenge_method=payload["code_challenge_method"],
             auth_time=getattr(request, "idp_auth_time", None) or int(time.time()),
             context=getattr(request, "idp_context", None),
+            login_session_id=session_id(),
             created_at=now,
             expires_at=now + timedelta(seconds=current_app.config["IDP_AUTH_CODE_TTL"]),
         )
@@ -288,6 +304,10 @@ class RefreshTokenGrant(IssuingGrant, grants.RefreshTokenGrant):
         family = self.request.refresh_token.family
         return family.organization_id, family
 
+    def refresh_scope(self) -> str:
+        """The presented token's: a narrower access token asked for narrows only itself."""
+        return self.request.refresh_token.scope
+
     def authenticate_refresh_token(self, refresh_token):
         """The stored token; a rotated one revokes its family (RFC 9700 4.14.2)."""
         row = db.session.scalar(_REFRESH_TOKEN, {"digest": sha256_hex(refresh_token)})
@@ -311,7 +331,8 @@ class RefreshTokenGrant(IssuingGrant, grants.RefreshTokenGrant):
         if user is None or not user.is_active:
             raise InvalidGrantError("The account can no longer use this token.")
         if family.organization_id and not roles:
-            revoke_family(family, "membership_ended")
+            # Families exchanged from it are for other organizations: they stay.
+            revoke_family(family, "membership_ended", exchanged=False)
             raise InvalidGrantError("The membership this token was issued for has ended.")
         self.request.idp_roles = roles
         return user

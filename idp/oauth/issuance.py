@@ -106,12 +106,18 @@ def issue_tokens(
     include_refresh_token: bool = False,
     roles: list[str] | None = None,
     new_family_id: str | None = None,
+    login_session_id: str | None = None,
+    refresh_scope: str | None = None,
 ) -> tuple[dict, TokenFamily]:
     """Build the RFC 6749 section 5.1 token response; opens a family unless one is given.
 
     ``roles`` are the user's roles in ``organization_id``, read with the user
     by the grant (``user_with_roles``); required when there is a user.
-    ``new_family_id`` is the id of the family opened, when what opens it names it.
+    ``new_family_id`` is the id of the family opened, when what opens it names it,
+    and ``login_session_id`` the browser login it belongs to.
+    ``refresh_scope`` is the new refresh token's scope when it differs from the
+    access token's: a refresh that narrows the access token keeps the refresh
+    token's scope (RFC 6749 section 6).
     """
     if user is not None and roles is None:
         raise ValueError("issue_tokens: a user's token needs the roles read with the user")
@@ -129,13 +135,16 @@ def issue_tokens(
             organization_id=organization_id,
             lifetime=lifetime,
             family_id=new_family_id,
+            login_session_id=login_session_id,
         )
         if include_refresh_token:
-            family, refresh_token = _open_family_with_refresh_token(family_row, scope)
+            family, refresh_token = _open_family_with_refresh_token(
+                family_row, refresh_scope or scope
+            )
         else:
             family = write_family(family_row)
     elif include_refresh_token:
-        refresh_token = new_refresh_token(family, scope)
+        refresh_token = new_refresh_token(family, refresh_scope or scope)
     access_token, expires_in = mint_access_token(
         client_id=client.client_id,
         subject=user.id if user else client.client_id,

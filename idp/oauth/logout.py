@@ -6,10 +6,10 @@ import jwt
 from flask import Response, redirect, render_template, request
 
 from idp.extensions import db
-from idp.login.session import current_user, logout_user
+from idp.login.session import current_user, logout_user, session_id
 from idp.oauth.authorize import with_issuer
 from idp.oauth.models import OAuthClient, TokenFamily, uri_registered
-from idp.oauth.revocation import revoke_family
+from idp.oauth.revocation import revoke_family, revoke_login_families
 from idp.oauth.server import query_client
 
 
@@ -50,6 +50,18 @@ def _post_logout_target(params, client: OAuthClient | None) -> str | None:
     return uri
 
 
+def sign_out() -> None:
+    """Log this browser out and revoke the token families of its login; the caller commits.
+
+    Every family a hub obtained in this browser login (its code's, a partner
+    switch's) ends with it, as the user who signs out expects.
+    """
+    user, login_session_id = current_user(), session_id()
+    if user is not None and login_session_id:
+        revoke_login_families(user.id, login_session_id, "logged_out", actor_id=user.id)
+    logout_user()
+
+
 def end_session() -> Response:
     """Log out; ask first unless a valid ``id_token_hint`` of this user came with a GET."""
     params = request.values
@@ -74,7 +86,11 @@ def end_session() -> Response:
         family = db.session.get(TokenFamily, claims["sid"])
         if family is not None and family.user_id == claims.get("sub"):
             revoke_family(family, "logged_out", actor_id=family.user_id)
-    logout_user()
+            if family.login_session_id:
+                revoke_login_families(
+                    family.user_id, family.login_session_id, "logged_out", actor_id=family.user_id
+                )
+    sign_out()
     db.session.commit()
     if target:
         return redirect(with_issuer(target, {"state": params.get("state")}), code=302)

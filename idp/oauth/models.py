@@ -59,6 +59,11 @@ class TokenFamily(db.Model):
     Refresh-token rotation stays inside a family; revoking the family (reuse of a
     rotated refresh token, logout, password change, account disabled) makes every
     access token carrying its ``sid`` inactive at once, on every instance.
+    A partner switch opens a family of its own that names the family it was
+    exchanged from (``parent_id``); a hub login's families name the browser
+    login their code was issued in (``login_session_id``). Revoking a family
+    revokes the families exchanged from it; logging out revokes every family
+    of that login (``idp.oauth.revocation``).
     """
 
     __tablename__ = "token_families"
@@ -71,6 +76,9 @@ class TokenFamily(db.Model):
     expires_at = sa.Column(sa.DateTime, nullable=False)
     revoked_at = sa.Column(sa.DateTime, nullable=True)
     revoked_reason = sa.Column(sa.String(80), nullable=True)
+    # Read only among one user's families (the index on user_id finds them): no index.
+    parent_id = sa.Column(sa.String(40), nullable=True)
+    login_session_id = sa.Column(sa.String(40), nullable=True)
 
     @property
     def is_active(self) -> bool:
@@ -207,6 +215,8 @@ class AuthorizationCode(db.Model):
     created_at = created_at_column()
     expires_at = sa.Column(sa.DateTime, nullable=False)
     used_at = sa.Column(sa.DateTime, nullable=True)
+    # The browser login the code was issued in; a hub login's family inherits it.
+    login_session_id = sa.Column(sa.String(40), nullable=True)
     # Written by exchanges before families were named after their code; kept for their replays.
     family_id = sa.Column(sa.String(40), sa.ForeignKey("token_families.id"), nullable=True)
 

@@ -1,17 +1,85 @@
-"""Revoking token families: one family, or every family of a user (the caller commits)."""
+"""Revoking token families: one family and what was exchanged from it, a login's, a user's.
+
+The caller commits. A family's access tokens and refresh tokens die with it
+on every instance (``idp.oauth.family_state``).
+"""
 
 from __future__ import annotations
 
 from idp.audit.service import record_event
 from idp.extensions import db
-from idp.oauth.models import TokenFamily
+from idp.oauth.models import AuthorizationCode, TokenFamily
 from idp.timeutil import utcnow
 
 
-def revoke_family(family: TokenFamily, reason: str, *, actor_id: str | None = None) -> bool:
-    """Revoke one family (its refresh tokens and access tokens); False when already revoked."""
+def revoke_family(
+    family: TokenFamily, reason: str, *, actor_id: str | None = None, exchanged: bool = True
+) -> bool:
+    """Revoke one family (its refresh tokens and access tokens); False when already revoked.
+
+    With ``exchanged`` the families exchanged from it (a partner switch), and
+    those exchanged from them, go too: they were obtained with its tokens
+    (RFC 9700 section 4.14.2).
+    """
     if family.revoked_at is not None:
         return False
+    _revoke(family, reason, actor_id)
+    if exchanged and family.user_id is not None:
+        parents = [family.id]
+        while parents:
+            children = _live_families(family.user_id, TokenFamily.parent_id.in_(parents))
+            for child in children:
+                _revoke(child, reason, actor_id)
+            parents = [child.id for child in children]
+    return True
+
+
+def revoke_login_families(
+    user_id: str, login_session_id: str, reason: str, *, actor_id: str | None = None
+) -> int:
+    """Revoke every live family of ``user_id`` issued in one browser login; how many."""
+    families = _live_families(user_id, TokenFamily.login_session_id == login_session_id)
+    for family in families:
+        _revoke(family, reason, actor_id)
+    return len(families)
+
+
+def revoke_user_tokens(user_id: str, reason: str, *, actor_id: str | None = None) -> int:
+    """Revoke every live token family of ``user_id`` (refresh and access tokens) at once.
+
+    Used when a password changes, an email is reassigned, an account is
+    disabled or support ends the sessions. The user's codes not yet exchanged
+    are spent too, so that none is exchanged for new tokens afterwards (its
+    exchange is refused as a replay). Does not commit: the caller does.
+    Returns how many families were revoked.
+    """
+    now = utcnow()
+    db.session.execute(
+        db.update(AuthorizationCode)
+        .where(
+            AuthorizationCode.user_id == user_id,
+            AuthorizationCode.used_at.is_(None),
+            AuthorizationCode.expires_at > now,
+        )
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    families = _live_families(user_id)
+    for family in families:
+        _revoke(family, reason, actor_id)
+    return len(families)
+
+
+def _live_families(user_id: str, *conditions) -> list[TokenFamily]:
+    """The unrevoked families of ``user_id`` that meet ``conditions`` (the user_id index)."""
+    return db.session.scalars(
+        db.select(TokenFamily).where(
+            TokenFamily.user_id == user_id, TokenFamily.revoked_at.is_(None), *conditions
+        )
+    ).all()
+
+
+def _revoke(family: TokenFamily, reason: str, actor_id: str | None) -> None:
     family.revoked_at = utcnow()
     family.revoked_reason = reason[:80]
     record_event(
@@ -24,19 +92,3 @@ def revoke_family(family: TokenFamily, reason: str, *, actor_id: str | None = No
         after={"client_id": family.client_id, "user_id": family.user_id},
         reason=reason,
     )
-    return True
-
-
-def revoke_user_tokens(user_id: str, reason: str, *, actor_id: str | None = None) -> int:
-    """Revoke every live token family of ``user_id`` (refresh and access tokens) at once.
-
-    Used when a password changes, an email is reassigned, an account is
-    disabled or support ends the sessions. Does not commit: the caller does.
-    Returns how many families were revoked.
-    """
-    families = db.session.scalars(
-        db.select(TokenFamily).where(
-            TokenFamily.user_id == user_id, TokenFamily.revoked_at.is_(None)
-        )
-    ).all()
-    return sum(revoke_family(f, reason, actor_id=actor_id) for f in families)

@@ -26,9 +26,11 @@ def open_family(
     user_id: str | None,
     organization_id: str | None,
     lifetime: int,
+    parent: TokenFamily | None = None,
 ) -> TokenFamily:
     """Start a token family with a new id (a token exchange, a standing machine family).
 
+    A family exchanged from ``parent`` names it and inherits its browser login.
     The row is written at once with one plain INSERT, so rows that name it (a
     refresh token) can follow without a flush; the caller commits.
     """
@@ -38,6 +40,8 @@ def open_family(
             user_id=user_id,
             organization_id=organization_id,
             lifetime=lifetime,
+            parent_id=parent.id if parent is not None else None,
+            login_session_id=parent.login_session_id if parent is not None else None,
         )
     )
 
@@ -49,6 +53,8 @@ def new_family_row(
     organization_id: str | None,
     lifetime: int,
     family_id: str | None = None,
+    parent_id: str | None = None,
+    login_session_id: str | None = None,
 ) -> dict:
     """The row of a new token family, for ``open_family`` or a caller that writes it."""
     now = utcnow()
@@ -61,6 +67,8 @@ def new_family_row(
         "expires_at": now + timedelta(seconds=lifetime),
         "revoked_at": None,
         "revoked_reason": None,
+        "parent_id": parent_id,
+        "login_session_id": login_session_id,
     }
 
 
