@@ -52,3 +52,17 @@ def parse_email(raw: str) -> EmailAddress:
 def normalize_email(raw: str) -> str:
     """Return the comparison form of ``raw`` (see the module docstring for the rule)."""
     return parse_email(raw).normalized
+
+
+def comparison_form(raw: object) -> str:
+    """``normalize_email(raw)``, or for input that is no address, its trimmed case-folded text.
+
+    For keys that must treat every spelling of one address alike (rate limits,
+    failed-login counters) while still accepting whatever a person typed.
+    """
+    text = raw if isinstance(raw, str) else "" if raw is None else str(raw)
+    try:
+        return normalize_email(text)
+    except InvalidEmail:
+        return text.strip().casefold()[:320]
+

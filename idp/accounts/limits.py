@@ -9,14 +9,18 @@ from __future__ import annotations
 
 from flask import request
 
+from idp.accounts.emails import comparison_form
 from idp.ratelimits import rate_limited
 
 
 def _target_address() -> str:
-    """The email the request is about, roughly normalized; counters never hold more than that."""
+    """The email the request is about, normalized as accounts are (every spelling counts as one).
+
+    Input that is no valid address is counted by its trimmed, case-folded text.
+    """
     body = request.get_json(silent=True) if request.is_json else request.form
     email = body.get("email") if isinstance(body, dict) or hasattr(body, "get") else None
-    return str(email or "").strip().casefold()[:320] or request.remote_addr or ""
+    return comparison_form(email) or request.remote_addr or ""
 
 
 def account_rate_limit(scope: str):

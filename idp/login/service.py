@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from idp.accounts.emails import InvalidEmail, normalize_email
+from idp.accounts.emails import comparison_form
 from idp.accounts.models import User
 from idp.accounts.passwords import hash_password, needs_rehash, verify_password
 from idp.audit.service import record_event
@@ -27,13 +27,6 @@ class LoginOutcome:
 _USER_BY_EMAIL = db.select(User).where(User.email_normalized == db.bindparam("email"))
 
 
-def _normalized(email: str) -> str:
-    try:
-        return normalize_email(email)
-    except InvalidEmail:
-        return (email or "").strip().casefold()[:320]
-
-
 def _failed(reason: str, user: User | None, email_normalized: str, address: str) -> None:
     record_event(
         "login.failed",
@@ -50,7 +43,7 @@ def attempt_login(
     email: str, password: str, expected_hub: str | None, address: str
 ) -> LoginOutcome:
     """Check the credentials and start a session; the same answer for unknown and wrong."""
-    normalized = _normalized(email)
+    normalized = comparison_form(email)
     counted = throttle.standing(normalized, address)
     if counted.retry_after:
         return LoginOutcome(

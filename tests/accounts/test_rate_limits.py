@@ -96,3 +96,25 @@ def test_limits_are_counted_in_redis_when_configured(app, database_url, redis_pr
     with _limits_on(database_url, redis_prefix, os.environ["IDP_TEST_REDIS_URL"]) as client:
         answers = [_signup(client, "redis@example.com").status_code for _ in range(3)]
     assert answers == [202, 202, 429]
+
+
+@pytest.mark.parametrize("path", ["/v1/password-reset", "/v1/signup"])
+def test_every_spelling_of_one_address_shares_its_limit(limited_client, path):
+    # Full-width letters, a full-width @ and an ideographic full stop all reach one mailbox.
+    spellings = [
+        "victim@example.com",
+        "ｖictim@example.com",
+        "victim＠example.com",
+        "VICTIM@EXAMPLＥ。COM",
+    ]
+    body = {"password": PASSWORD, "business_name": "Victim"} if path == "/v1/signup" else {}
+    answers = [limited_client.post(path, json=body | {"email": e}).status_code for e in spellings]
+    assert answers == [202, 202, 429, 429]
+
+
+def test_input_that_is_no_address_is_still_counted(limited_client):
+    answers = [
+        limited_client.post("/v1/password-reset", json={"email": e}).status_code
+        for e in ("not an address", " NOT AN ADDRESS", "not an address")
+    ]
+    assert answers == [422, 422, 429]
