@@ -11,14 +11,23 @@
 
 No provider-specific rewriting (dots or ``+tags`` in Gmail addresses) is done:
 those are distinct mailboxes for most providers.
+
+``email_hmac`` names a normalized address in the audit log without writing it
+there: a keyed HMAC that only this service (its ``SECRET_KEY``) can compute.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import unicodedata
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+
+# Fixed label of the key derived from SECRET_KEY for email_hmac (never used for anything else).
+_HMAC_KEY_LABEL = b"idp audit email-hmac v1"
 
 
 class InvalidEmail(ValueError):
@@ -66,3 +75,15 @@ def comparison_form(raw: object) -> str:
     except InvalidEmail:
         return text.strip().casefold()[:320]
 
+
+def email_hmac(email_normalized: str) -> str:
+    """HMAC-SHA256 (hex) of a normalized address, keyed from the app's ``SECRET_KEY``.
+
+    Equal for every spelling of one address, so audit events can be matched to an
+    address an investigator names, while the log itself never holds the address.
+    """
+    secret = current_app.config["SECRET_KEY"]
+    secret = secret.encode() if isinstance(secret, str) else secret
+    key = hmac.new(secret, _HMAC_KEY_LABEL, hashlib.sha256).digest()
+    message = email_normalized.encode("utf-8", "surrogatepass")
+    return hmac.new(key, message, hashlib.sha256).hexdigest()

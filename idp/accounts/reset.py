@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import current_app
 
+from idp.accounts.emails import email_hmac
 from idp.accounts.models import User, new_security_stamp
 from idp.accounts.service import (
     LinkInvalid,
@@ -51,6 +52,8 @@ def request_password_reset(email: str) -> None:
     """
     address = parse_address(email)
     user = user_by_email(address.normalized)
+    # Which address was asked about, for investigators, without the address itself.
+    after = {"email_hmac": email_hmac(address.normalized)}
     if user is not None and user.is_active:
         send_password_reset(user)
         target_id = user.id
@@ -62,13 +65,14 @@ def request_password_reset(email: str) -> None:
             signup_url=absolute_url("/signup"),
         )
         target_id = None
+        after["account"] = False
     record_event(
         "password_reset.requested",
         actor_type="anonymous",
         actor_id=None,
         target_type="user" if target_id else None,
         target_id=target_id,
-        after=None if target_id else {"account": False},
+        after=after,
     )
     db.session.commit()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from idp.accounts.emails import comparison_form
+from idp.accounts.emails import comparison_form, email_hmac
 from idp.accounts.models import User
 from idp.accounts.passwords import hash_password, needs_rehash, verify_password
 from idp.audit.service import record_event
@@ -27,13 +27,14 @@ class LoginOutcome:
 _USER_BY_EMAIL = db.select(User).where(User.email_normalized == db.bindparam("email"))
 
 
-def _failed(reason: str, user: User | None, email_normalized: str, address: str) -> None:
+def _failed(reason: str, user: User | None, email_normalized: str) -> None:
     record_event(
         "login.failed",
         actor_type="anonymous" if user is None else "user",
         actor_id=user.id if user else None,
         target_type="user" if user else None,
         target_id=user.id if user else None,
+        after={"email_hmac": email_hmac(email_normalized)},
         reason=reason,
     )
     db.session.commit()
@@ -54,17 +55,17 @@ def attempt_login(
     user = db.session.scalar(_USER_BY_EMAIL, {"email": normalized})
     if not verify_password(user.password_hash if user else None, password or ""):
         throttle.record_failure(normalized, address)
-        _failed("bad_credentials", user, normalized, address)
+        _failed("bad_credentials", user, normalized)
         return LoginOutcome(error="The email or password is wrong.", status=401)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     if not user.is_active:
-        _failed(f"account_{user.status}", user, normalized, address)
+        _failed(f"account_{user.status}", user, normalized)
         return LoginOutcome(error="This account cannot sign in. Contact support.", status=403)
     if counted.on_record:
         throttle.clear(normalized, address)
     if expected_hub and user.hub != expected_hub:
-        _failed("wrong_hub", user, normalized, address)
+        _failed("wrong_hub", user, normalized)
         return LoginOutcome(user=user, wrong_hub=True, status=403)
     login_user(user)
     record_event(
