@@ -27,6 +27,14 @@ class LoginOutcome:
 _USER_BY_EMAIL = db.select(User).where(User.email_normalized == db.bindparam("email"))
 
 
+@dataclass(frozen=True)
+class PasswordCheck:
+    """A password checked behind the failed-login throttle."""
+
+    refusal: LoginOutcome | None  # why the password is not accepted: a wait, or a mismatch
+    on_record: bool  # earlier failures are counted: ``forgive`` them once the user is let in
+
+
 def _failed(reason: str, user: User | None, email_normalized: str) -> None:
     record_event(
         "login.failed",
@@ -40,30 +48,53 @@ def _failed(reason: str, user: User | None, email_normalized: str) -> None:
     db.session.commit()
 
 
+def check_password(
+    user: User | None, email_normalized: str, password: str, address: str
+) -> PasswordCheck:
+    """Check a password typed for ``email_normalized`` from ``address``, as every login does.
+
+    While the failed-login counters say to wait, nothing is checked (429 with
+    ``retry_after``). A mismatch is counted and recorded as ``login.failed`` (401).
+    A match rehashes a hash of older parameters; the caller then calls ``forgive``
+    when the person is let in.
+    """
+    counted = throttle.standing(email_normalized, address)
+    if counted.retry_after:
+        refusal = LoginOutcome(
+            error=f"Too many failed attempts. Try again in {counted.retry_after} seconds.",
+            status=429,
+            retry_after=counted.retry_after,
+        )
+        return PasswordCheck(refusal, counted.on_record)
+    if not verify_password(user.password_hash if user else None, password or ""):
+        throttle.record_failure(email_normalized, address)
+        _failed("bad_credentials", user, email_normalized)
+        wrong = LoginOutcome(error="The email or password is wrong.", status=401)
+        return PasswordCheck(wrong, on_record=True)
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return PasswordCheck(None, counted.on_record)
+
+
+def forgive(checked: PasswordCheck, email_normalized: str, address: str) -> None:
+    """Forget the failures counted before a password that let its person in."""
+    if checked.on_record:
+        throttle.clear(email_normalized, address)
+
+
 def attempt_login(
     email: str, password: str, expected_hub: str | None, address: str
 ) -> LoginOutcome:
     """Check the credentials and start a session; the same answer for unknown and wrong."""
     normalized = comparison_form(email)
-    counted = throttle.standing(normalized, address)
-    if counted.retry_after:
-        return LoginOutcome(
-            error=f"Too many failed attempts. Try again in {counted.retry_after} seconds.",
-            status=429,
-            retry_after=counted.retry_after,
-        )
     user = db.session.scalar(_USER_BY_EMAIL, {"email": normalized})
-    if not verify_password(user.password_hash if user else None, password or ""):
-        throttle.record_failure(normalized, address)
-        _failed("bad_credentials", user, normalized)
-        return LoginOutcome(error="The email or password is wrong.", status=401)
-    if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    checked = check_password(user, normalized, password, address)
+    if checked.refusal is not None:
+        return checked.refusal
     if not user.is_active:
         _failed(f"account_{user.status}", user, normalized)
         return LoginOutcome(error="This account cannot sign in. Contact support.", status=403)
-    if counted.on_record:
-        throttle.clear(normalized, address)
+    forgive(checked, normalized, address)
     if expected_hub and user.hub != expected_hub:
         _failed("wrong_hub", user, normalized)
         return LoginOutcome(user=user, wrong_hub=True, status=403)

@@ -5,7 +5,10 @@ password on the accept page. An address that already belongs to a partner user
 becomes a new membership of that same account, and the page asks for that
 account's current password, so both the mailbox and the account are proven
 (a forwarded invitation email alone cannot attach a partner to someone's
-account). Client and support addresses cannot accept: one address, one hub.
+account). That password check is a login attempt: it waits on, counts towards
+and is audited with the account's failed logins (``idp.login.service``), and
+the page is rate-limited like ``POST /login``. Client and support addresses
+cannot accept: one address, one hub.
 """
 
 from __future__ import annotations
@@ -18,7 +21,6 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from idp.accounts.models import User
-from idp.accounts.passwords import verify_password
 from idp.accounts.service import (
     EmailTaken,
     checked_password_hash,
@@ -31,6 +33,7 @@ from idp.audit.service import record_event
 from idp.errors import Conflict, DomainError, InvalidInput, NotFound
 from idp.extensions import db
 from idp.ids import PREFIXES, new_id
+from idp.login.service import check_password, forgive
 from idp.orgs.models import Invitation, Membership, Organization
 from idp.outbox.service import enqueue_templated_email
 from idp.timeutil import utcnow
@@ -60,6 +63,16 @@ class OtherHubAddress(Conflict):
     """The address belongs to a client or support account, so it cannot join a partner."""
 
     code, title = "email_in_other_hub", "This address belongs to another hub"
+
+
+class TooManyAttempts(DomainError):
+    """Too many wrong passwords for this account: wait ``retry_after`` seconds first."""
+
+    status, code, title = 429, "too_many_attempts", "Too many failed attempts"
+
+    def __init__(self, detail: str, retry_after: int):
+        super().__init__(detail, retry_after=retry_after)
+        self.retry_after = retry_after
 
 
 class AccountDisabled(Conflict):
@@ -247,15 +260,28 @@ def _refuse(opened: OpenInvitation) -> None:
         raise AlreadyMember(f"You are already a member of {opened.partner.name}.")
 
 
-def accept_invitation(raw_token: str | None, password: str) -> User:
-    """Accept: a new account with ``password``, or a new membership proven by the account's own."""
-    opened = open_invitation(raw_token)
-    _refuse(opened)
-    invitation, partner, user = opened.invitation, opened.partner, opened.account
-    if user is not None and not verify_password(user.password_hash, password):
+def _prove_account(user: User, password: str, address: str) -> None:
+    """Check the account's password from client ``address`` as a login would, or raise."""
+    checked = check_password(user, user.email_normalized, password, address)
+    if checked.refusal is not None and checked.refusal.retry_after:
+        raise TooManyAttempts(checked.refusal.error, checked.refusal.retry_after)
+    if checked.refusal is not None:
         raise InvalidInput(
             "The password is not this account's.", fields={"password": ["wrong password"]}
         )
+    forgive(checked, user.email_normalized, address)
+
+
+def accept_invitation(raw_token: str | None, password: str, *, address: str) -> User:
+    """Accept: a new account with ``password``, or a new membership proven by the account's own.
+
+    ``address`` is the client's, for the failed-login counters of an existing account.
+    """
+    opened = open_invitation(raw_token)
+    _refuse(opened)
+    invitation, partner, user = opened.invitation, opened.partner, opened.account
+    if user is not None:
+        _prove_account(user, password, address)
     password_hash = checked_password_hash(password) if user is None else None
     claimed = db.session.execute(
         sa.update(Invitation)

@@ -6,6 +6,7 @@ from flask import Blueprint, render_template, request
 
 from idp.errors import DomainError, InvalidInput
 from idp.orgs import invitations
+from idp.ratelimits import rate_limited
 
 bp = Blueprint("orgs_pages", __name__)
 
@@ -21,6 +22,7 @@ def _page(opened, token: str, errors: dict | None = None, status: int = 200):
 
 
 @bp.route("/invitations/accept", methods=["GET", "POST"])
+@rate_limited("IDP_LOGIN_RATE_LIMIT")  # an existing account's password is checked, as at /login
 def accept():
     """Show what accepting means for this address, and accept on POST."""
     token = request.values.get("token", "")
@@ -34,9 +36,12 @@ def accept():
         ):
             return _page(opened, token, {"password_confirm": ["The two passwords differ."]}, 422)
         try:
-            user = invitations.accept_invitation(token, password)
+            user = invitations.accept_invitation(token, password, address=request.remote_addr or "")
         except InvalidInput as exc:
             return _page(opened, token, exc.fields, 422)
+        except invitations.TooManyAttempts as exc:
+            page, status = _page(opened, token, {"password": [exc.detail]}, exc.status)
+            return page, status, {"Retry-After": str(exc.retry_after)}
     except DomainError as exc:
         return render_template("message.html", title=exc.title, message=exc.detail), exc.status
     membership = next(m for m in user.memberships if m.organization_id == opened.partner.id)

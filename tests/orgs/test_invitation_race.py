@@ -26,7 +26,7 @@ def test_revoking_an_invitation_accepted_meanwhile_is_409_and_keeps_it_accepted(
 
     def accept():
         with app.app_context():
-            invitations.accept_invitation(token, NEW_PASSWORD)
+            invitations.accept_invitation(token, NEW_PASSWORD, address="192.0.2.1")
 
     with app.app_context():
         invitation = db.session.scalar(sa.select(Invitation))  # the owner's page loaded it
