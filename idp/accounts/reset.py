@@ -43,6 +43,21 @@ def send_password_reset(user: User) -> None:
     )
 
 
+def send_password_changed_notice(user: User) -> None:
+    """Tell the account's address that its password changed; the caller commits.
+
+    No link in it: nothing to undo by email, only whom to ask if it was not the owner.
+    """
+    enqueue_templated_email(
+        user.email,
+        f"The password of your {hub_name(user.hub)} account was changed",
+        "accounts/email/password_changed_notice.txt",
+        hub=hub_name(user.hub),
+        email=user.email,
+        changed_at=user.password_changed_at.strftime("%Y-%m-%d %H:%M UTC"),
+    )
+
+
 def request_password_reset(email: str) -> None:
     """Email the address a reset link, or a note that no active account uses it.
 
@@ -99,6 +114,7 @@ def complete_password_reset(raw_token: str | None, new_password: str) -> User:
     user.email_verified = True  # following the emailed link proves the mailbox
     spend_user_tokens(user.id, PURPOSE)
     revoke_user_tokens(user.id, "password_changed", actor_id=user.id)
+    send_password_changed_notice(user)
     record_event(
         "password_reset.completed",
         actor_type="user",
