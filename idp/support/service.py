@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
+import idna
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
@@ -96,6 +98,47 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _domain_label_forms(label: str) -> list[str]:
+    """How a domain label that may continue beyond what was typed can start, stored.
+
+    An internationalized label is stored in IDNA ASCII (``xn--`` Punycode), which
+    begins with the label's ASCII letters in order: ``bü`` of ``bücher`` can only
+    be the start of ``xn--b...``. An ASCII start may be a plain label or such a one.
+    """
+    if not label.isascii():
+        return ["xn--" + "".join(char for char in label if char.isascii())]
+    if label.startswith("xn--") or "xn--".startswith(label):
+        return [label]
+    return [label, "xn--" + label]
+
+
+def _ascii_label(label: str) -> str:
+    """A complete domain label as stored (IDNA ASCII), or as typed when it cannot be one."""
+    try:
+        return idna.alabel(label).decode("ascii") if label else label
+    except idna.IDNAError:
+        return label  # no stored address has such a label: it matches nothing
+
+
+def prefix_forms(prefix: str) -> list[str]:
+    """The normalized forms an address typed as ``prefix`` can start with (see ``normalize_email``).
+
+    Like an address: NFKC, case-folded, and after the ``@`` the complete labels
+    IDNA-encoded; the label being typed keeps every form it can still match.
+    """
+    text = unicodedata.normalize("NFKC", prefix.strip())
+    local, at, domain = text.rpartition("@")
+    if not at:
+        return [text.casefold()]
+    try:
+        domain = idna.uts46_remap(domain, std3_rules=False, transitional=False)
+    except idna.IDNAError:
+        domain = domain.casefold()  # no stored domain has such characters: it matches nothing
+    *complete, partial = domain.split(".")
+    start = f"{local}@".casefold() + "".join(_ascii_label(label) + "." for label in complete)
+    return [start + form for form in _domain_label_forms(partial)]
+
+
 def _address_filter(query: AccountSearch):
     """The SQL condition for the search: claimed addresses of held accounts count too."""
     if query.user_id:
@@ -108,9 +151,9 @@ def _address_filter(query: AccountSearch):
         users = User.email_normalized == normalized
         claimed = EmailConflict.email_normalized == normalized
     else:
-        prefix = _escape_like(query.email_prefix.strip().casefold()) + "%"
-        users = User.email_normalized.like(prefix, escape="\\")
-        claimed = EmailConflict.email_normalized.like(prefix, escape="\\")
+        patterns = [_escape_like(form) + "%" for form in prefix_forms(query.email_prefix)]
+        users = sa.or_(*(User.email_normalized.like(p, escape="\\") for p in patterns))
+        claimed = sa.or_(*(EmailConflict.email_normalized.like(p, escape="\\") for p in patterns))
     held = db.select(EmailConflict.held_user_id).where(claimed)
     return sa.or_(users, User.id.in_(held))
 

@@ -214,3 +214,40 @@ def test_no_route_sets_another_persons_password(app, client, staff):
         headers=staff.agent_auth,
     )
     assert resp.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("ann@bü", ["ann@bücher.example"]),
+        ("ANN@BÜCH", ["ann@bücher.example"]),
+        ("ann@bücher.", ["ann@bücher.example"]),
+        ("ann@bücher.ex", ["ann@bücher.example"]),
+        ("ann＠b", ["ann@bücher.example"]),
+        ("ann@xn--b", ["ann@bücher.example"]),
+        ("ＡＮＮ@", ["ann@bücher.example", "ann@other.example"]),
+    ],
+)
+def test_prefix_search_reads_an_address_typed_as_it_is_shown(client, staff, typed, expected):
+    # The console shows ann@bücher.example; the account is stored as ann@xn--bcher-kva.example.
+    for email in ("ann@bücher.example", "ann@other.example", "anna@bücher.example"):
+        make_user("client", email=email)
+    resp = client.get(
+        "/v1/support/accounts", query_string={"email_prefix": typed}, headers=staff.agent_auth
+    )
+    assert resp.status_code == 200
+    assert sorted(i["email"] for i in resp.json["items"]) == expected
+
+
+def test_prefix_search_finds_a_held_account_by_the_address_it_claims_as_shown(client, staff):
+    from idp.support.importer import import_accounts
+    from tests.support.test_import import line
+
+    holder = make_user("partner", make_org("partner"), "owner", email="jo@straße.example")
+    db.session.commit()
+    import_accounts("client", [line("Jo@Straße.example", name="Jo", organization="Jo's")])
+    held = db.session.scalar(db.select(User).where(User.status == "email_conflict"))
+    resp = client.get(
+        "/v1/support/accounts", query_string={"email_prefix": "JO@STRAß"}, headers=staff.agent_auth
+    )
+    assert {i["id"] for i in resp.json["items"]} == {holder.id, held.id}
