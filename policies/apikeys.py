@@ -34,6 +34,7 @@ class KeyFacts:
     partner_id: str | None
     grant_revoked_at: datetime | None = None
     grant_covers_channel: bool = False
+    grant_scopes: frozenset[str] = frozenset()
 
 
 def can_manage_channel_keys(
@@ -89,7 +90,11 @@ def _partner_grant_covers(partner_id: str, channel: ChannelFacts, grant: GrantFa
 
 
 def gateway_accepts(key: KeyFacts, now: datetime) -> Decision:
-    """The gateway accepts an unrevoked, in-date key on a keyed channel that is still granted."""
+    """The gateway accepts an unrevoked, in-date key on a keyed channel that is still granted.
+
+    A partner's key needs its grant active, covering the channel and still
+    allowing the partner to manage keys.
+    """
     if key.revoked_at is not None:
         return Decision.deny("the key is revoked", "revoked")
     if key.expires_at is not None and key.expires_at <= now:
@@ -97,8 +102,10 @@ def gateway_accepts(key: KeyFacts, now: datetime) -> Decision:
     status = allows_api_keys(key.channel_status)
     if not status:
         return status
-    if key.partner_id is not None and (
-        key.grant_revoked_at is not None or not key.grant_covers_channel
-    ):
+    if key.partner_id is None:
+        return Decision.allow("the key is valid")
+    if key.grant_revoked_at is not None or not key.grant_covers_channel:
         return Decision.deny("the client no longer grants this channel", "grant_revoked")
+    if SCOPE_API_KEYS_MANAGE not in key.grant_scopes:
+        return Decision.deny("the client no longer lets the partner manage keys", "scope_required")
     return Decision.allow("the key is valid")

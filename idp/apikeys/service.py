@@ -53,12 +53,17 @@ def _authorize(
 ) -> tuple[Channel | None, ConsentGrant | None]:
     query = sa.select(Channel).where(Channel.id == channel_id)
     if lock:
-        # Serialises concurrent generations on PostgreSQL so one key survives.
-        query = query.with_for_update()
+        # Serialises concurrent generations on PostgreSQL so one key survives. FOR NO
+        # KEY UPDATE: a grant change adding the number (its foreign key check shares
+        # the channel's key) must not wait for this generation, which waits for it.
+        query = query.with_for_update(key_share=True)
     channel = db.session.scalar(query)
     grant = None
     if channel is not None and via_kind == "partner":
-        grant = active_grant(via_id, channel.client_id)
+        # Locked too when generating: a change of the grant (it locks the same row
+        # first) either commits before this decision reads the grant, or waits for
+        # the new key to commit and then revokes it if the grant no longer allows it.
+        grant = active_grant(via_id, channel.client_id, lock=lock)
     facts = ChannelFacts(channel.id, channel.client_id, channel.status) if channel else None
     enforce(can_manage_channel_keys(actor, permission, via_kind, via_id, facts, grant_facts(grant)))
     return channel, grant
@@ -116,7 +121,12 @@ def create_key(
 def _announce(
     action: str, event: str | None, actor: Actor | None, key: ChannelApiKey, before, reason=None
 ) -> None:
-    """Audit a key change and tell the partners concerned with the channel."""
+    """Audit a key change and tell the partners concerned with the key.
+
+    Those are the partner that generated it and the partners whose active grant
+    covers its number (they may manage that number's keys): the event names the
+    key's partner, so other partners watching the client are not told.
+    """
     announce(
         action,
         event,
@@ -223,6 +233,7 @@ _CHECK_QUERY = (
         ChannelApiKey.expires_at,
         Channel.status,
         ConsentGrant.revoked_at.label("grant_revoked_at"),
+        ConsentGrant.scope.label("grant_scope"),
         GrantChannel.channel_id.label("granted_channel_id"),
     )
     .join(Channel, Channel.id == ChannelApiKey.channel_id)
@@ -283,6 +294,7 @@ def check_key(text: str | None) -> KeyIdentity:
         partner_id=row.partner_id,
         grant_revoked_at=row.grant_revoked_at,
         grant_covers_channel=row.granted_channel_id is not None,
+        grant_scopes=frozenset(row.grant_scope.split()) if row.grant_scope else frozenset(),
     )
     if not gateway_accepts(facts, utcnow()):
         raise InvalidApiKey("The API key is invalid or revoked.")

@@ -9,15 +9,28 @@ from idp.extensions import db
 from policies.consent import GrantFacts
 
 
-def active_grant(partner_id: str, client_id: str) -> ConsentGrant | None:
-    """The partner's active grant from the client, if there is one."""
-    return db.session.scalar(
-        sa.select(ConsentGrant).where(
-            ConsentGrant.partner_id == partner_id,
-            ConsentGrant.client_id == client_id,
-            ConsentGrant.revoked_at.is_(None),
-        )
+def active_grant(partner_id: str, client_id: str, *, lock: bool = False) -> ConsentGrant | None:
+    """The partner's active grant from the client, if there is one (``lock``: see ``_locked``)."""
+    query = sa.select(ConsentGrant).where(
+        ConsentGrant.partner_id == partner_id,
+        ConsentGrant.client_id == client_id,
+        ConsentGrant.revoked_at.is_(None),
     )
+    return db.session.scalar(_locked(query) if lock else query)
+
+
+def grant_by_id(grant_id: str, *, lock: bool = False) -> ConsentGrant | None:
+    """One grant, active or not (``lock``: see ``_locked``)."""
+    query = sa.select(ConsentGrant).where(ConsentGrant.id == grant_id)
+    return db.session.scalar(_locked(query) if lock else query)
+
+
+def _locked(query: sa.Select) -> sa.Select:
+    # The grant row is where a grant's changes and the partner's key generations
+    # under it take turns (PostgreSQL; SQLite runs one writer at a time anyway):
+    # the second waits for the first to commit, then reads the grant, and its
+    # channels, afresh.
+    return query.with_for_update().execution_options(populate_existing=True)
 
 
 def grant_facts(grant: ConsentGrant | None) -> GrantFacts | None:

@@ -15,7 +15,7 @@ from idp.auth.enforce import enforce
 from idp.channels.models import Channel
 from idp.consent.events import announce
 from idp.consent.models import ConsentGrant, GrantChannel
-from idp.consent.queries import active_grant, grant_facts
+from idp.consent.queries import active_grant, grant_by_id, grant_facts
 from idp.errors import Conflict, InvalidInput, NotFound
 from idp.extensions import db
 from idp.ids import PREFIXES, new_id
@@ -84,7 +84,8 @@ def stage_approval(
     Channels left out of a changed grant leave it, and the partner's keys on
     them are revoked. Adds to the caller's transaction (the authorization
     response commits it together with the code, so a failed response leaves
-    no grant behind).
+    no grant behind). An approval that loses a race with another change of the
+    same grant raises ``GrantChanged``.
     """
     enforce(can_approve_consent(actor))
     client_id = actor.organization_id
@@ -95,7 +96,9 @@ def stage_approval(
     scopes = " ".join(consent_scopes(scope))
     if not scopes:
         raise InvalidInput("Nothing to grant.", fields={"scope": ["no consent scope"]})
-    grant = active_grant(partner_id, client_id)
+    # Locked: a second approval (a double-submitted form) or a key generation under
+    # the grant waits here until this one commits, and then sees what it did.
+    grant = active_grant(partner_id, client_id, lock=True)
     now = utcnow()
     if grant is None:
         grant = ConsentGrant(
@@ -110,17 +113,13 @@ def stage_approval(
         )
         grant.channels = [GrantChannel(channel_id=c, created_at=now) for c in sorted(wanted)]
         db.session.add(grant)
-        try:
-            # The partial unique index decides between two approvals racing.
-            db.session.flush()
-        except IntegrityError as exc:
-            db.session.rollback()
-            raise GrantChanged("The grant was changed at the same moment; try again.") from exc
+        # The partial unique index decides between two approvals racing.
+        _flush_or_grant_changed()
         _announce("grant.created", "grant_created", actor, grant, None)
     else:
         before = grant_view(grant)
         current = set(grant.channel_ids)
-        removed = sorted(current - wanted)
+        had_keys_scope = SCOPE_API_KEYS_MANAGE in grant.scopes
         grant.channels = [gc for gc in grant.channels if gc.channel_id in wanted] + [
             GrantChannel(channel_id=c, created_at=now) for c in sorted(wanted - current)
         ]
@@ -128,22 +127,59 @@ def stage_approval(
         grant.oauth_client_id = oauth_client_id or grant.oauth_client_id
         grant.granted_by_id = actor.user_id
         grant.updated_at = now
-        db.session.flush()
-        if SCOPE_API_KEYS_MANAGE not in grant.scopes:
-            # Keys the partner generated must not outlive its right to manage them.
-            revoke_grant_keys(
-                grant.id, "the client no longer lets the partner manage API keys", actor=actor
-            )
-        elif removed:
-            revoke_grant_keys(
-                grant.id,
-                "the client removed the channel from the grant",
-                channel_ids=removed,
-                actor=actor,
-            )
+        # Without row locks (SQLite) a concurrent approval may have added the same number.
+        _flush_or_grant_changed()
+        _revoke_keys_not_allowed(
+            grant,
+            actor,
+            removed=sorted(current - wanted),
+            added=sorted(wanted - current),
+            had_keys_scope=had_keys_scope,
+        )
         if before != grant_view(grant):
             _announce("grant.changed", "grant_changed", actor, grant, before)
     return grant
+
+
+def _flush_or_grant_changed() -> None:
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise GrantChanged("The grant was changed at the same moment; try again.") from exc
+
+
+def _revoke_keys_not_allowed(
+    grant: ConsentGrant,
+    actor: Actor,
+    *,
+    removed: list[str],
+    added: list[str],
+    had_keys_scope: bool,
+) -> None:
+    """Revoke the partner's keys the changed grant does not allow.
+
+    Keys must not outlive the partner's right to manage them. A number shared
+    again, or the key scope given again, never revives a key from before: every
+    such key was revoked when the number or the scope left the grant, so one
+    still unrevoked could only have slipped past that change.
+    """
+    if SCOPE_API_KEYS_MANAGE not in grant.scopes:
+        revoke_grant_keys(
+            grant.id, "the client no longer lets the partner manage API keys", actor=actor
+        )
+        return
+    if not had_keys_scope:
+        revoke_grant_keys(
+            grant.id, "generated before the client let the partner manage API keys", actor=actor
+        )
+        return
+    for channel_ids, reason in (
+        (removed, "the client removed the channel from the grant"),
+        (added, "generated before the client shared the channel again"),
+    ):
+        if channel_ids:
+            revoke_grant_keys(grant.id, reason, channel_ids=channel_ids, actor=actor)
 
 
 def _announce(action: str, event: str, actor: Actor, grant: ConsentGrant, before, reason=None):
@@ -175,7 +211,8 @@ def list_grants(
 
 
 def _grant_for_revocation(actor: Actor, client_id: str, grant_id: str) -> ConsentGrant:
-    grant = db.session.get(ConsentGrant, grant_id)
+    # Locked like an approval: a key generated under the grant meanwhile is revoked too.
+    grant = grant_by_id(grant_id, lock=True)
     enforce(can_revoke_grant(actor, client_id, grant_facts(grant)))
     return grant
 

@@ -14,6 +14,7 @@ from policies.actor import Actor
 from policies.apikeys import ChannelFacts, KeyFacts, can_manage_channel_keys, gateway_accepts
 from policies.consent import (
     CONSENT_SCOPES,
+    SCOPE_API_KEYS_MANAGE,
     GrantFacts,
     can_approve_consent,
     can_create_consent_link,
@@ -279,7 +280,14 @@ EARLIER = NOW.replace(hour=11)
     ("facts", "outcome"),
     [
         (KeyFacts(None, None, "live", None), "allow"),
-        (KeyFacts(None, None, "running", "pa", None, True), "allow"),
+        (
+            KeyFacts(None, None, "running", "pa", None, True, frozenset({SCOPE_API_KEYS_MANAGE})),
+            "allow",
+        ),
+        (
+            KeyFacts(None, None, "running", "pa", None, True, frozenset({"channels:read"})),
+            "scope_required",
+        ),
         (KeyFacts(EARLIER, None, "live", None), "revoked"),
         (KeyFacts(None, LATER, "live", None), "allow"),
         (KeyFacts(None, EARLIER, "live", None), "replaced"),
