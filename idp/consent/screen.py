@@ -59,13 +59,22 @@ def decide(authz_request) -> Response:
         )
     except InvalidInput as exc:
         return _render(authz_request, exc.detail)
+    except service.GrantChanged:
+        # Another approval of the same grant (a second click, another tab) won the
+        # race: show the grant as it is now and let the person decide again.
+        return _render(
+            authz_request,
+            "Your numbers with this partner were changed at the same moment, perhaps in "
+            "another window. Check the numbers below and allow again.",
+            status=409,
+        )
     # Commits the grant together with the code, or neither.
     return issue_authorization_response(
         authz_request, user, actor.organization_id, context={"grant_id": grant.id}
     )
 
 
-def _render(authz_request, error: str | None) -> Response:
+def _render(authz_request, error: str | None, status: int = 422) -> Response:
     client = authz_request.client
     actor = actor_for_user(authz_request.user)
     decision = can_approve_consent(actor)
@@ -90,7 +99,7 @@ def _render(authz_request, error: str | None) -> Response:
         context["client_name"] = db.session.get(Organization, actor.organization_id).name
         context["channels"] = service.client_channels(actor.organization_id)
         context["granted"] = set(grant.channel_ids) if grant else set()
-    status = 422 if error else (403 if context["refusal"] else 200)
+    status = status if error else (403 if context["refusal"] else 200)
     return Response(render_template("consent/authorize.html", **context), status=status)
 
 

@@ -9,15 +9,18 @@ from urllib.parse import urlsplit
 import pytest
 
 from idp.accounts.models import User
+from idp.consent import service
 from idp.consent.models import ConsentGrant
 from idp.extensions import db
 from idp.orgs.models import Organization
 from tests.consent.factories import (
     CONSENT_REDIRECT,
     CONSENT_SECRET,
+    client_actor,
     make_consent_client,
     make_grant,
 )
+from tests.consent.interleave import Competitor, pause_before
 from tests.factories import PASSWORD, make_channel, make_org, make_user, sign_in
 from tests.oauth.conftest import csrf_from, pkce_pair, query_of
 
@@ -292,3 +295,51 @@ def test_prompt_none_answers_consent_required_instead_of_showing_the_screen(app,
     assert answer["error"] == "consent_required"
     assert answer["state"] == "silent-state"
     assert silent.headers["Location"].startswith(CONSENT_REDIRECT)
+
+
+@pytest.mark.parametrize("granted_before", [False, True], ids=["first approval", "adding a number"])
+def test_a_double_submitted_allow_never_fails(app, client, world, monkeypatch, granted_before):
+    """The other click commits between this one's read of the grant and its write."""
+    ch1, ch2, _ = world.channels
+    with app.app_context():
+        if granted_before:
+            from idp.channels.models import Channel
+
+            make_grant(
+                db.session.get(Organization, world.shop),
+                db.session.get(Organization, world.partner),
+                [db.session.get(Channel, ch1)],
+            )
+        db.session.remove()
+    actor = client_actor(SimpleNamespace(id=world.shop), SimpleNamespace(id=world.owner))
+    other_click = Competitor(
+        app,
+        lambda: service.approve_consent(
+            actor,
+            partner_id=world.partner,
+            oauth_client_id=world.app.client_id,
+            scope="api_keys:manage channels:read",
+            channel_ids=[ch1, ch2],
+        ),
+    )
+    flow = ConsentFlow(client, world.app)
+    screen = flow.start("owner@bakery.example")
+    pause_before(monkeypatch, service, "GrantChannel", other_click)
+    answer = flow.submit(screen, "approve", [ch1, ch2])
+    other_click.finish()
+    with app.app_context():
+        waits_its_turn = granted_before and db.engine.dialect.name == "postgresql"
+    if waits_its_turn:
+        # The grant's row lock: this click waits for the other, then finds nothing to add.
+        assert answer.status_code == 302 and query_of(answer.headers["Location"])["code"]
+    else:
+        # Both wrote at once and the database refused the second: the person is asked again.
+        assert answer.status_code == 409, answer.text
+        assert "changed at the same moment" in answer.text and "allow again" in answer.text
+        assert answer.text.count("checked") == 2
+        answer = flow.submit(answer, "approve", [ch1, ch2])
+        assert answer.status_code == 302 and query_of(answer.headers["Location"])["code"]
+    with app.app_context():
+        (grant,) = db.session.scalars(db.select(ConsentGrant)).all()
+        assert sorted(grant.channel_ids) == sorted([ch1, ch2])
+        db.session.remove()
