@@ -73,3 +73,36 @@ def test_a_partner_without_an_endpoint_gets_nothing_and_nothing_breaks(world):
     make_grant(client, deaf, [ch1])
     make_key(ch1, partner=deaf)
     assert events_for(deaf) == []
+
+
+def listening(kind: str):
+    partner = make_org(kind)
+    db.session.add(
+        WebhookEndpoint(
+            id=f"we_{partner.id[-12:]}",
+            partner_id=partner.id,
+            url="https://other.example/hook",
+            secret_encrypted="unused-by-these-tests",
+        )
+    )
+    return partner
+
+
+def test_key_events_go_only_to_the_partners_granted_the_number(world):
+    """Key events name the key's partner: one watching the client but not the number hears none."""
+    client, partner, _, _, (ch1, ch2) = world
+    onboarder, elsewhere = listening("partner"), listening("partner")
+    client.onboarding_partner_id = onboarder.id
+    db.session.commit()
+    make_grant(client, partner, [ch1])
+    make_grant(client, elsewhere, [ch2])
+    make_key(ch1)  # the client's own key
+    make_key(ch1, partner=partner)  # revokes the client's key at once
+    make_key(ch2)
+
+    def key_events(whom):
+        return [e["type"] for e in events_for(whom) if e["type"].startswith("api_key")]
+
+    assert key_events(partner) == ["api_key_created", "api_key_revoked", "api_key_created"]
+    assert key_events(elsewhere) == ["api_key_created"]  # its own number's key only
+    assert key_events(onboarder) == []
