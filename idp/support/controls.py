@@ -7,7 +7,9 @@ owner a reset link.
 from __future__ import annotations
 
 from idp.accounts.models import User
+from idp.accounts.reset import PURPOSE as RESET_PURPOSE
 from idp.accounts.reset import send_password_reset
+from idp.accounts.tokens import spend_user_tokens
 from idp.apikeys.service import revoke_client_keys
 from idp.audit.service import record_event
 from idp.extensions import db
@@ -61,6 +63,8 @@ def disable_account(actor: Actor, user_id: str, *, ticket: str, reason: str) -> 
         raise AccountStateConflict(f"Only an active account can be disabled ({user.status}).")
     user.status = "disabled"
     end_sessions_of(user, "account_disabled", actor)
+    # A reset link sent before must not let anyone in once the account is enabled again.
+    spend_user_tokens(user.id, RESET_PURPOSE)
     if user.hub == "client":
         for organization_id in _client_organization_ids(user):
             revoke_client_keys(organization_id, "account_disabled", actor=actor)

@@ -105,3 +105,23 @@ def test_every_control_needs_ticket_and_reason(client, staff, action):
     resp = _post(client, staff.agent_auth, user.id, action, body={"ticket": "T-1"})
     assert resp.status_code == 422
     assert "reason" in resp.json["errors"]
+
+
+def test_a_reset_link_sent_before_a_disable_is_dead_after_the_enable(
+    app, client, staff, smtp_server
+):
+    from tests.accounts.helpers import deliver_mail, received_link
+
+    mailbox, smtp_url = smtp_server
+    user = make_user("partner", email="rae@example.com")
+    db.session.commit()
+    assert client.post("/v1/password-reset", json={"email": user.email}).status_code == 202
+    deliver_mail(app, smtp_url)
+    link = received_link(mailbox, user.email)
+    changed_at = user.password_changed_at
+    # Support stops the account (reported compromised), then lets its owner back in.
+    assert _post(client, staff.agent_auth, user.id, "disable").status_code == 200
+    assert _post(client, staff.agent_auth, user.id, "enable").status_code == 200
+    page = client.get(link).get_data(as_text=True)
+    assert "This link is invalid or has expired" in page
+    assert fresh(User, user.id).password_changed_at == changed_at
