@@ -15,7 +15,11 @@ rules (``ClientRules``), the client-credentials grant's ``machine_scope`` and
 Anything else (another grant or authentication method, an unknown or
 repeated field, a query string, a failed authentication, a scope the client
 lacks) returns None and the view hands the request to Authlib, so every
-refusal is Authlib's RFC 6749 section 5.2 or RFC 7662 answer.
+refusal is Authlib's RFC 6749 section 5.2 or RFC 7662 answer. The rules
+the server adds to Authlib's (parameters from the form body only, each once,
+one client authentication: ``server.IdpAuthorizationServer``) cost nothing
+here: a request this path answers already holds only the expected fields,
+once each, in the body, and authenticates with HTTP Basic alone.
 ``tests/oauth/test_hot_paths.py`` sends requests of both kinds through both
 paths and expects the same answers.
 """
@@ -30,12 +34,16 @@ from urllib.parse import parse_qsl
 from authlib.common.security import is_secure_transport
 from authlib.consts import default_json_headers
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
-from authlib.oauth2.rfc6749.util import extract_basic_authorization
 from flask import Response, request
 
 from idp.oauth.grants import machine_scope, machine_token
 from idp.oauth.models import ClientRules
-from idp.oauth.server import TokenIntrospection, authorization_server, query_client
+from idp.oauth.server import (
+    TokenIntrospection,
+    authorization_server,
+    basic_credentials,
+    query_client,
+)
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 MAX_BODY = 16 * 1024  # larger bodies are Authlib's (and the request size limit's) to judge
@@ -90,7 +98,7 @@ def _secure_transport(scheme: str, host: str) -> bool:
 
 def _basic_client(endpoint: str) -> ClientRules | None:
     """The client that authenticated with HTTP Basic (RFC 6749 section 2.3.1), else None."""
-    client_id, secret = extract_basic_authorization(request.headers)
+    client_id, secret = basic_credentials(request.headers)
     if not client_id or not secret:
         return None
     client = query_client(client_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC
 
 import jwt
 
@@ -84,7 +85,7 @@ def parse_refresh_token(value: str) -> PresentedToken | None:
             "sub": family.user_id or family.client_id,
             "client_id": family.client_id,
             "org": family.organization_id,
-            "iat": int(row.created_at.timestamp()),
+            "iat": int(row.created_at.replace(tzinfo=UTC).timestamp()),  # stored as naive UTC
         },
         rotated=row.rotated_at is not None,
     )
