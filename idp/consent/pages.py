@@ -14,7 +14,7 @@ from idp.consent.web import actor_for_user, login_redirect
 from idp.errors import DomainError
 from idp.extensions import db
 from idp.login.session import current_user
-from idp.oauth.authorize import AuthorizationRequest
+from idp.oauth.authorize import AuthorizationRequest, to_login
 from idp.orgs.models import Organization
 from policies.consent import describe_scopes
 
@@ -99,10 +99,13 @@ def _pending_partner_request(request_id: str) -> AuthorizationRequest:
 
 @blp.post("/consent/<request_id>")
 def decide(request_id: str):
-    """The consent screen's form: approve with the ticked numbers, or deny."""
+    """The consent screen's form: approve with the ticked numbers, or deny.
+
+    Nothing is decided for a request that asked for the password again until it is typed.
+    """
     authz = _pending_partner_request(request_id)
-    if current_user() is None:
-        return redirect(url_for("login.login", request_id=authz.id))
+    if current_user() is None or authz.force_login:
+        return to_login(authz)
     return screen.decide(authz)
 
 

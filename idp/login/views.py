@@ -9,7 +9,7 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 from idp.extensions import db
 from idp.login.service import attempt_login
 from idp.login.session import current_user
-from idp.oauth.authorize import AuthorizationRequest
+from idp.oauth.authorize import AuthorizationRequest, to_login
 from idp.oauth.hub import HUB_TITLES, choose, organizations_for, wrong_hub_page
 from idp.oauth.logout import sign_out
 from idp.ratelimits import rate_limited
@@ -93,6 +93,7 @@ def login():
             response.headers["Retry-After"] = str(outcome.retry_after)
         return response
     if authz is not None:
+        # The password was typed: only now may a request that asked for it be answered.
         authz.force_login = False
         authz.save()
         return redirect(authz.resume_url)
@@ -101,13 +102,16 @@ def login():
 
 @bp.route("/login/organization/<request_id>", methods=["GET", "POST"])
 def choose_organization(request_id: str):
-    """The partner picker: the last one used first; the choice goes into the token."""
+    """The partner picker: the last one used first; the choice goes into the token.
+
+    A request that asked for the password again is not answered from here.
+    """
     authz = AuthorizationRequest.load(request_id)
     user = current_user()
     if authz is None:
         return redirect(url_for("login.login"))
-    if user is None:
-        return redirect(url_for("login.login", request_id=authz.id))
+    if user is None or authz.force_login:
+        return to_login(authz)
     organizations = organizations_for(user)
     if request.method == "POST":
         chosen = request.form.get("organization_id")

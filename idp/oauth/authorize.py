@@ -76,6 +76,11 @@ class AuthorizationRequest:
     logged-in User or None), ``organization`` (requested organization id or
     None), ``id`` and ``resume_url`` (where to send the browser to continue).
 
+    ``force_login`` marks a request that asked for the password again
+    (``prompt=login``, or a login older than ``max_age``): nothing answers it
+    until a password login at the login page clears it (OpenID Connect Core
+    3.1.2.1), whichever page the browser comes back through.
+
     A new request is written to the browser session only once something reads
     its ``id`` (a URL of a later page: login, picker, consent screen), so one
     that is answered at once leaves the session cookie as it was.
@@ -192,6 +197,11 @@ class AuthorizationRequest:
         return client.hub if client.kind == "hub" else "client"
 
 
+def to_login(authz_request: AuthorizationRequest) -> Response:
+    """Send the browser to the login page, which resumes ``authz_request`` after the password."""
+    return redirect(url_for("login.login", request_id=authz_request.id))
+
+
 def with_issuer(uri: str, params: dict) -> str:
     """Add response parameters and ``iss`` (RFC 9207 section 2) to a redirect URI."""
     values = [(k, v) for k, v in params.items() if v is not None]
@@ -218,8 +228,13 @@ def issue_authorization_response(
     ``context`` is kept on the code and reaches ``TOKEN_RESPONSE_EXTRAS`` at the
     exchange. Commits the session, so whatever the handler added is saved
     with the code. Returns the 302 to ``redirect_uri`` with ``code``,
-    ``state`` and ``iss``.
+    ``state`` and ``iss``. A request still waiting for the password to be typed
+    again (``force_login``) gets no code: what the handler added is rolled back
+    and the browser goes to the login page.
     """
+    if authz_request.force_login:
+        db.session.rollback()
+        return to_login(authz_request)
     grant = authz_request.grant
     try:
         if grant is None:
@@ -276,7 +291,12 @@ def authorization_error_page(error: OAuth2Error) -> Response:
 
 
 def dispatch(authz_request: AuthorizationRequest) -> Response:
-    """Hand a request with a logged-in user to the handler of its client's kind."""
+    """Hand a request with a logged-in user to the handler of its client's kind.
+
+    One that asked for the password again goes to the login page instead.
+    """
+    if authz_request.force_login:
+        return to_login(authz_request)
     client = authz_request.client
     handler = AUTHORIZATION_HANDLERS.get(client.kind) if client is not None else None
     if handler is None:

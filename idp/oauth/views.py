@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
-from flask import Blueprint, Response, jsonify, redirect, request, url_for
+from flask import Blueprint, jsonify, request
 
 from idp.extensions import csrf, db
 from idp.login.session import auth_time, current_user
@@ -16,68 +16,140 @@ from idp.oauth.authorize import (
     authorization_error_page,
     dispatch,
     error_redirect,
+    to_login,
 )
 from idp.oauth.cors import add_cors_headers
 from idp.oauth.logout import end_session
-from idp.oauth.server import authorization_server
+from idp.oauth.server import authorization_server, query_client, repeated_parameter
 from idp.oauth.userinfo_view import userinfo_response
 from idp.ratelimits import rate_limited
 
 blp = Blueprint("oauth", __name__)
 blp.after_request(add_cors_headers)
 
+# OpenID Connect Core 6.1 and 6.2: request objects are not supported (the metadata says so).
+UNSUPPORTED_PARAMETERS = {
+    "request": "request_not_supported",
+    "request_uri": "request_uri_not_supported",
+}
+# The largest max_age taken: what Keycloak reads (a Java int), 68 years in seconds.
+MAX_AGE_LIMIT = 2**31 - 1
 
-def _to_login(authz: AuthorizationRequest) -> Response:
-    return redirect(url_for("login.login", request_id=authz.id))
 
-
-def _malformed_parameter() -> str | None:
+def _malformed_parameter(values) -> str | None:
     """The first of redirect_uri and response_type that is not printable ASCII (RFC 3986)."""
     for name in ("redirect_uri", "response_type"):
-        value = request.values.get(name) or ""
+        value = values.get(name) or ""
         if not all(" " <= ch <= "~" for ch in value):
             return name
     return None
 
 
-def _login_older_than_max_age() -> bool:
+def _refusal_before_validation(values) -> OAuth2Error | None:
+    """A repeated parameter (RFC 6749 section 3.1), or a request object we do not read.
+
+    Any parameter sent twice is ``invalid_request``, whichever it is: Authlib
+    checks only some of them, and which of two values each check and handler
+    reads would otherwise be up to each.
+    """
+    repeated = repeated_parameter(*values.dicts)  # the query string and, for a POST, the form
+    if repeated:
+        return OAuth2Error(repeated, error="invalid_request")
+    for name, error in UNSUPPORTED_PARAMETERS.items():
+        if name in values:
+            return OAuth2Error(f"The '{name}' parameter is not supported.", error=error)
+    return None
+
+
+def _registered_redirect_uri(values) -> str | None:
+    """The request's one redirect URI if its one client registered it exactly, else None."""
+    client_ids = values.getlist("client_id")
+    redirect_uris = values.getlist("redirect_uri")
+    if len(client_ids) != 1 or len(redirect_uris) != 1:
+        return None
+    client = query_client(client_ids[0])
+    if client is None or not client.check_redirect_uri(redirect_uris[0]):
+        return None
+    return redirect_uris[0]
+
+
+def _requested_max_age(values) -> int | None:
+    """OpenID Connect Core 3.1.2.1 ``max_age`` in seconds; None when absent or empty.
+
+    Raises ValueError unless it is ASCII digits worth at most ``MAX_AGE_LIMIT``
+    seconds: a sign, another script's digits or a longer number is an invalid
+    request, as Keycloak (a Java int) and node-oidc-provider (a non-negative
+    safe integer) answer, rather than a login that never or always expires.
+    """
+    value = values.get("max_age") or ""
+    if not value:
+        return None
+    if not (value.isascii() and value.isdigit() and len(value) <= 10) or int(value) > MAX_AGE_LIMIT:
+        raise ValueError(value)
+    return int(value)
+
+
+def _login_older_than(max_age: int | None) -> bool:
     """OpenID Connect Core 3.1.2.1: a login older than ``max_age`` seconds is asked again."""
-    max_age = request.values.get("max_age") or ""
+    if max_age is None:
+        return False
     started = auth_time()
-    return max_age.isdigit() and started is not None and time.time() - started > int(max_age)
+    return started is not None and time.time() - started > max_age
 
 
 @blp.route("/oauth/authorize", methods=["GET", "POST"])
 @csrf.exempt
 def authorize():
-    """RFC 6749 section 4.1.1 / OpenID Connect Core 3.1.2: start a code flow."""
-    malformed = _malformed_parameter()
+    """RFC 6749 section 4.1.1 / OpenID Connect Core 3.1.2: start a code flow.
+
+    Errors found once the client's redirect URI is known to be registered go
+    back to it (with ``state`` and ``iss``); others are shown on an error page.
+    """
+    values = request.values
+    malformed = _malformed_parameter(values)
     if malformed:
         # Authlib quotes these in its error descriptions, which allow printable ASCII only.
         return authorization_error_page(
             OAuth2Error(f"Malformed '{malformed}'.", error="invalid_request")
         )
+    refusal = _refusal_before_validation(values)
+    if refusal is not None:
+        redirect_uri = _registered_redirect_uri(values)
+        if redirect_uri is None:
+            return authorization_error_page(refusal)
+        # A repeated state is echoed in neither of its values.
+        state = values.get("state") if len(values.getlist("state")) == 1 else None
+        return error_redirect(redirect_uri, refusal.error, refusal.description, state)
     user = current_user()
+    state = values.get("state")
     try:
         grant = authorization_server.get_consent_grant(end_user=user)
     except OAuth2Error as error:
         if error.redirect_uri:
-            return error_redirect(
-                error.redirect_uri, error.error, error.description, request.values.get("state")
-            )
+            return error_redirect(error.redirect_uri, error.error, error.description, state)
         return authorization_error_page(error)
-    prompt = (request.values.get("prompt") or "").split()
-    force_login = "login" in prompt or _login_older_than_max_age()
+    redirect_uri = grant.request.payload.redirect_uri
+    try:
+        max_age = _requested_max_age(values)
+    except ValueError:
+        return error_redirect(
+            redirect_uri,
+            "invalid_request",
+            f"'max_age' must be a number of seconds up to {MAX_AGE_LIMIT}.",
+            state,
+        )
+    prompt = (values.get("prompt") or "").split()
+    if user is None and "none" in prompt:
+        # Authlib answers this for OpenID Connect requests only; plain OAuth ones too.
+        return error_redirect(redirect_uri, "login_required", "Nobody is signed in.", state)
+    force_login = "login" in prompt or _login_older_than(max_age)
     if force_login and "none" in prompt:
         return error_redirect(
-            grant.request.payload.redirect_uri,
-            "login_required",
-            "The login is older than max_age.",
-            request.values.get("state"),
+            redirect_uri, "login_required", "The login is older than max_age.", state
         )
-    authz = AuthorizationRequest.start(request.values.to_dict(), grant, force_login=force_login)
-    if user is None or force_login:
-        return _to_login(authz)
+    authz = AuthorizationRequest.start(values.to_dict(), grant, force_login=force_login)
+    if user is None:
+        return to_login(authz)
     return dispatch(authz)
 
 
@@ -93,7 +165,7 @@ def resume(request_id: str):
             )
         )
     if current_user() is None:
-        return _to_login(authz)
+        return to_login(authz)
     return dispatch(authz)
 
 
