@@ -9,12 +9,31 @@ from urllib.parse import urlsplit
 _LOOPBACK_NAMES = {"localhost"}
 
 
+# IPv6 prefixes whose last 32 bits are an IPv4 address a gateway or the host may reach:
+# NAT64 (RFC 6052) and the deprecated IPv4-compatible form (RFC 4291 section 2.5.5.1).
+_EMBEDDING_PREFIXES = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96"))
+
+
 def _is_internal_address(host: str) -> bool:
-    """Whether ``host`` is an IP literal outside the public internet (private, link-local...)."""
+    """Whether ``host`` is an IP literal outside the public internet (private, link-local...).
+
+    An IPv6 address that carries an IPv4 address (mapped, 6to4, Teredo, NAT64,
+    IPv4-compatible) is internal when that IPv4 address is.
+    """
     try:
-        return not ipaddress.ip_address(host).is_global
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    return not address.is_global or any(not v4.is_global for v4 in _embedded_ipv4(address))
+
+
+def _embedded_ipv4(address) -> list[ipaddress.IPv4Address]:
+    if address.version != 6:
+        return []
+    found = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+    if any(address in prefix for prefix in _EMBEDDING_PREFIXES):
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return [v4 for v4 in found if v4 is not None]
 
 
 def resolves_to_internal_address(host: str) -> bool:

@@ -182,9 +182,31 @@ def test_a_partner_never_lists_another_partners_deliveries(client, partners, rec
 
 
 @pytest.mark.parametrize(
-    "host", ["localhost", "127.1", "2130706433", "0x7f000001", "[::ffff:10.0.0.1]"]
+    "host",
+    [
+        "localhost",
+        "127.1",
+        "2130706433",
+        "0x7f000001",
+        "[::ffff:10.0.0.1]",
+        "[::7f00:1]",  # IPv4-compatible 127.0.0.1
+        "[2002:7f00:1::]",  # 6to4 of 127.0.0.1
+        "[2002:a9fe:a9fe::]",  # 6to4 of the cloud metadata address 169.254.169.254
+        "[64:ff9b::7f00:1]",  # NAT64 of 127.0.0.1
+        "[64:ff9b::a00:1]",  # NAT64 of 10.0.0.1
+        "[2001:0:4136:e378:8000:63bf:f5ff:fffe]",  # Teredo to client 10.0.0.1
+    ],
 )
 def test_production_refuses_names_and_numbers_that_reach_inside(host):
     from idp.webhooks.urls import check_webhook_url
 
     assert check_webhook_url(f"https://{host}/hook", production=True) is not None
+
+
+@pytest.mark.parametrize(
+    "host", ["8.8.8.8", "[2606:4700:4700::1111]", "[2002:808:808::]", "[64:ff9b::808:808]"]
+)
+def test_production_accepts_public_addresses_in_any_form(host):
+    from idp.webhooks.urls import check_webhook_url
+
+    assert check_webhook_url(f"https://{host}/hook", production=True) is None
