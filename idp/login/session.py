@@ -18,6 +18,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -41,6 +42,9 @@ _ORGANIZATIONS = "idp.session_organizations"  # read with the session's user, pe
 PENDING_PREFIX = "authz:"
 # A live session's cookie is re-signed at most this often (seconds) to slide its expiry.
 REFRESH_AFTER = 60
+# Called as (previous user id, previous login id, user id, new login id) when a
+# login replaces this browser's earlier one (the token families follow or end).
+LOGIN_REPLACED: list[Callable[[str, str, str, str], None]] = []
 
 
 class CookieSessionInterface(SecureCookieSessionInterface):
@@ -183,14 +187,30 @@ def session_id() -> str | None:
     return session.get(_SESSION_ID)
 
 
+def signed_login() -> tuple[str, str] | None:
+    """(user id, login id) the signed cookie names, whether or not that login still counts.
+
+    For signing out: a login past ``IDP_SESSION_MAX_AGE`` no longer logs
+    anyone in, but what it issued should still end with it.
+    """
+    user_id, login_id = session.get(_USER), session.get(_SESSION_ID)
+    if isinstance(user_id, str) and isinstance(login_id, str):
+        return user_id, login_id
+    return None
+
+
 def login_user(user: User) -> None:
     """Start a fresh session for ``user`` (nothing of the old one is kept); caller commits."""
     pending = {k: v for k, v in session.items() if k.startswith(PENDING_PREFIX)}
+    previous = signed_login()
     _end(session.get(_SESSION_ID))
     session.clear()
     session.update(pending)
     session[_SESSION_ID] = secrets.token_urlsafe(24)
     db.session.add(LoginSession(id=session[_SESSION_ID], user_id=user.id, created_at=utcnow()))
+    if previous is not None:
+        for replaced in LOGIN_REPLACED:
+            replaced(*previous, user.id, session[_SESSION_ID])
     session[_USER] = user.id
     session[_STAMP] = user.security_stamp
     session[_AUTH_TIME] = int(time.time())

@@ -46,8 +46,16 @@ class TokenExchangeGrant(IssuingGrant, grants.BaseGrant, grants.TokenEndpointMix
         one it was exchanged from and its browser login, so that revoking that
         family or logging out ends it too (``idp.oauth.revocation``).
         """
-        subject_family = db.session.get(TokenFamily, self.request.subject_family.id)
-        if subject_family is None or not subject_family.is_active:  # since its state was read
+        # FOR SHARE until this request commits: a revocation of the subject family
+        # waits for the new family, then finds it and revokes it too; one that came
+        # first is seen here.
+        subject_family = db.session.get(
+            TokenFamily,
+            self.request.subject_family.id,
+            with_for_update={"read": True},
+            populate_existing=True,
+        )
+        if subject_family is None or not subject_family.is_active:
             raise InvalidGrantError("The subject token is not active.")
         remaining = (subject_family.expires_at - utcnow()).total_seconds()
         family = open_family(

@@ -6,7 +6,7 @@ import jwt
 from flask import Response, redirect, render_template, request
 
 from idp.extensions import db
-from idp.login.session import current_user, logout_user, session_id
+from idp.login.session import current_user, logout_user, signed_login
 from idp.oauth.authorize import with_issuer
 from idp.oauth.models import OAuthClient, TokenFamily, uri_registered
 from idp.oauth.revocation import revoke_family, revoke_login_families
@@ -54,11 +54,13 @@ def sign_out() -> None:
     """Log this browser out and revoke the token families of its login; the caller commits.
 
     Every family a hub obtained in this browser login (its code's, a partner
-    switch's) ends with it, as the user who signs out expects.
+    switch's) ends with it, as the user who signs out expects, even when the
+    login itself has outlived ``IDP_SESSION_MAX_AGE``.
     """
-    user, login_session_id = current_user(), session_id()
-    if user is not None and login_session_id:
-        revoke_login_families(user.id, login_session_id, "logged_out", actor_id=user.id)
+    login = signed_login()
+    if login is not None:
+        user_id, login_session_id = login
+        revoke_login_families(user_id, login_session_id, "logged_out", actor_id=user_id)
     logout_user()
 
 
@@ -85,11 +87,9 @@ def end_session() -> Response:
     if claims is not None and claims.get("sid"):
         family = db.session.get(TokenFamily, claims["sid"])
         if family is not None and family.user_id == claims.get("sub"):
+            # This family and the switches made from it; the rest of its login only
+            # from the browser that holds the login (sign_out), not from a bare hint.
             revoke_family(family, "logged_out", actor_id=family.user_id)
-            if family.login_session_id:
-                revoke_login_families(
-                    family.user_id, family.login_session_id, "logged_out", actor_id=family.user_id
-                )
     sign_out()
     db.session.commit()
     if target:

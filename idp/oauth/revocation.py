@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from idp.audit.service import record_event
 from idp.extensions import db
+from idp.login.session import LOGIN_REPLACED
 from idp.oauth.models import AuthorizationCode, TokenFamily
 from idp.timeutil import utcnow
 
@@ -19,11 +20,12 @@ def revoke_family(
 
     With ``exchanged`` the families exchanged from it (a partner switch), and
     those exchanged from them, go too: they were obtained with its tokens
-    (RFC 9700 section 4.14.2).
+    (RFC 9700 section 4.14.2). They go even when the family itself was revoked
+    before without them (its membership ended).
     """
-    if family.revoked_at is not None:
-        return False
-    _revoke(family, reason, actor_id)
+    newly = family.revoked_at is None
+    if newly:
+        _revoke(family, reason, actor_id)
     if exchanged and family.user_id is not None:
         parents = [family.id]
         while parents:
@@ -31,7 +33,7 @@ def revoke_family(
             for child in children:
                 _revoke(child, reason, actor_id)
             parents = [child.id for child in children]
-    return True
+    return newly
 
 
 def revoke_login_families(
@@ -42,6 +44,33 @@ def revoke_login_families(
     for family in families:
         _revoke(family, reason, actor_id)
     return len(families)
+
+
+def follow_replaced_login(
+    previous_user_id: str, previous_login_id: str, user_id: str, login_id: str
+) -> None:
+    """A new login in the same browser: its person's families follow it, another's end.
+
+    The same person typing the password again (``prompt=login``, ``max_age``)
+    continues the login, so logging out later still ends what the hubs got
+    before. Someone else signing in on that browser ends the earlier login.
+    """
+    if previous_user_id != user_id:
+        revoke_login_families(previous_user_id, previous_login_id, "signed_in_as_another")
+        return
+    for model, live in (
+        (TokenFamily, TokenFamily.revoked_at.is_(None)),
+        (AuthorizationCode, AuthorizationCode.used_at.is_(None)),
+    ):
+        db.session.execute(
+            db.update(model)
+            .where(model.user_id == user_id, model.login_session_id == previous_login_id, live)
+            .values(login_session_id=login_id)
+            .execution_options(synchronize_session=False)
+        )
+
+
+LOGIN_REPLACED.append(follow_replaced_login)
 
 
 def revoke_user_tokens(user_id: str, reason: str, *, actor_id: str | None = None) -> int:

@@ -8,10 +8,15 @@ refresh token that outlives all of them.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import pytest
+
 from idp.accounts.models import new_security_stamp
 from idp.extensions import db
-from idp.oauth.models import TOKEN_EXCHANGE
-from idp.oauth.revocation import revoke_user_tokens
+from idp.oauth.models import TOKEN_EXCHANGE, TokenFamily
+from idp.oauth.revocation import revoke_family, revoke_user_tokens
+from idp.timeutil import utcnow
 from tests.oauth.conftest import HUB_REDIRECT, csrf_from, query_of, refresh, tokens_for
 
 ACCESS = "urn:ietf:params:oauth:token-type:access_token"
@@ -102,12 +107,17 @@ def test_revoking_a_switch_leaves_the_family_it_came_from(app, partner_world, fl
     assert _alive(flow.http, acme)
 
 
-def test_logging_out_ends_the_login_switched_away_from_by_authorize(app, partner_world, flow):
-    consultant, acme_org, globex_org = (partner_world[k] for k in ("consultant", "acme", "globex"))
-    acme = tokens_for(flow, consultant.email, acme_org.id)
+def _switched_by_authorize(partner_world, flow) -> tuple[dict, dict]:
+    """Tokens for Acme, then for Globex from ``/authorize?organization=`` in the same login."""
+    acme = _consultant_in_acme(partner_world, flow)
     again = type(flow)(flow.http, nonce="switch-nonce")
-    code = query_of(again.authorize(organization=globex_org.id).headers["Location"])["code"]
-    globex = again.exchange(code).get_json()
+    response = again.authorize(organization=partner_world["globex"].id)
+    globex = again.exchange(query_of(response.headers["Location"])["code"]).get_json()
+    return acme, globex
+
+
+def test_logging_out_ends_the_login_switched_away_from_by_authorize(app, partner_world, flow):
+    acme, globex = _switched_by_authorize(partner_world, flow)
     # The hub logs out with the ID token of the partner it shows now.
     assert _logout(flow.http, globex["id_token"]).status_code == 302
     assert not _alive(flow.http, acme)
@@ -125,10 +135,62 @@ def test_signing_out_without_a_hint_ends_the_login_s_tokens(app, partner_world, 
 
 def test_signing_out_from_the_account_pages_ends_the_login_s_tokens(app, partner_world, flow):
     acme = _consultant_in_acme(partner_world, flow)
-    page = flow.http.get("/logout")
-    response = flow.http.post("/logout", data={"csrf_token": csrf_from(page.text)})
-    assert response.status_code == 200
+    _sign_out(flow.http)
     assert not _alive(flow.http, acme)
+
+
+def _sign_in_again(flow, email: str) -> dict:
+    """``prompt=login`` in the same browser: the password typed again, a new code."""
+    again = type(flow)(flow.http, nonce=f"again-{email}")
+    response = again.login(email, login_response=again.authorize(prompt="login"))
+    while response.status_code == 302 and "code=" not in response.headers["Location"]:
+        response = flow.http.get(response.headers["Location"])
+    tokens = again.exchange(query_of(response.headers["Location"])["code"])
+    assert tokens.status_code == 200, tokens.get_data(as_text=True)
+    return tokens.get_json()
+
+
+def _sign_out(http):
+    page = http.get("/logout")
+    assert http.post("/logout", data={"csrf_token": csrf_from(page.text)}).status_code == 200
+
+
+def test_typing_the_password_again_keeps_one_login_to_sign_out_of(app, partner_world, flow):
+    email = partner_world["owner"].email
+    first = tokens_for(flow, email)
+    second = _sign_in_again(flow, email)
+    assert _alive(flow.http, first)
+    _sign_out(flow.http)
+    assert not _alive(flow.http, first)
+    assert not _alive(flow.http, second)
+
+
+def test_someone_else_signing_in_on_the_browser_ends_the_earlier_login(app, partner_world, flow):
+    first = _consultant_in_acme(partner_world, flow)
+    second = _sign_in_again(flow, partner_world["owner"].email)
+    assert not _alive(flow.http, first)
+    assert _alive(flow.http, second)
+
+
+def test_signing_out_after_the_login_s_lifetime_still_ends_its_tokens(app, partner_world, flow):
+    from idp.login.models import LoginSession
+
+    tokens = tokens_for(flow, partner_world["owner"].email)
+    too_old = utcnow() - timedelta(seconds=app.config["IDP_SESSION_MAX_AGE"] + 60)
+    db.session.execute(db.update(LoginSession).values(created_at=too_old))
+    db.session.commit()
+    _sign_out(flow.http)
+    assert not _alive(flow.http, tokens)
+
+
+def test_a_bare_id_token_hint_ends_its_family_not_the_whole_login(app, partner_world, flow):
+    from tests.oauth.conftest import BrowserClient
+
+    acme, globex = _switched_by_authorize(partner_world, flow)
+    # From a browser without the login (anyone who got hold of an old ID token).
+    assert _logout(BrowserClient(app), globex["id_token"]).status_code == 302
+    assert not _alive(flow.http, globex)
+    assert _alive(flow.http, acme)
 
 
 def test_logging_out_in_one_browser_leaves_another_browser_s_login(app, partner_world, flow):
@@ -157,6 +219,25 @@ def test_an_ended_membership_leaves_the_partner_switched_to(app, partner_world, 
     db.session.commit()
     assert not _alive(flow.http, acme)
     assert _alive(flow.http, globex)
+
+
+def test_a_reuse_after_the_membership_ended_still_ends_the_switches(app, partner_world, flow):
+    from idp.orgs.models import Membership
+
+    acme = _consultant_in_acme(partner_world, flow)
+    globex = _switch(flow.http, acme["access_token"], partner_world["globex"].id)
+    stolen = acme["refresh_token"]
+    assert _alive(flow.http, acme)  # rotated: the stolen copy is now a used token
+    db.session.execute(
+        db.delete(Membership).where(
+            Membership.user_id == partner_world["consultant"].id,
+            Membership.organization_id == partner_world["acme"].id,
+        )
+    )
+    db.session.commit()
+    assert not _alive(flow.http, acme)  # ended with the membership, the switch kept
+    assert refresh(flow.http, stolen).get_json()["error"] == "invalid_grant"
+    assert not _alive(flow.http, globex)
 
 
 def test_a_code_issued_before_the_password_changed_gets_no_tokens(app, partner_world, flow):
@@ -190,3 +271,37 @@ def test_a_narrower_refresh_narrows_the_access_token_only(app, partner_world, fl
     assert full.get_json()["scope"] == granted
     again = refresh(flow.http, full.get_json()["refresh_token"], scope="openid email")
     assert again.get_json()["scope"] == "openid email"
+
+
+@pytest.mark.postgres
+def test_a_logout_racing_a_switch_ends_the_switch_too(app, partner_world, flow, monkeypatch):
+    from idp.oauth import exchange
+    from idp.oauth.logout import revoke_login_families  # what a logout elsewhere runs
+    from tests.consent.interleave import Competitor, pause_before
+
+    consultant = partner_world["consultant"]
+    acme = _consultant_in_acme(partner_world, flow)
+    family = db.session.scalars(db.select(TokenFamily)).one()
+
+    def log_out_elsewhere():
+        revoke_family(db.session.get(TokenFamily, family.id), "logged_out")
+        revoke_login_families(consultant.id, family.login_session_id, "logged_out")
+        db.session.commit()
+
+    # The logout lands after the switch checked its subject token, before it writes.
+    competitor = Competitor(app, log_out_elsewhere)
+    pause_before(monkeypatch, exchange, "open_family", competitor)
+    response = flow.http.post(
+        "/oauth/token",
+        data={
+            "grant_type": TOKEN_EXCHANGE,
+            "client_id": "partner-hub",
+            "subject_token": acme["access_token"],
+            "subject_token_type": ACCESS,
+            "organization": partner_world["globex"].id,
+        },
+    )
+    assert response.status_code == 200, response.get_data(as_text=True)
+    competitor.finish()
+    assert not _alive(flow.http, response.get_json())
+    assert not _alive(flow.http, acme)
