@@ -123,6 +123,7 @@ def issue_tokens(
         raise ValueError("issue_tokens: a user's token needs the roles read with the user")
     config = current_app.config
     refresh_token = None
+    refresh_scope = scope if refresh_scope is None else refresh_scope
     if family is None:
         lifetime = (
             config["IDP_REFRESH_TOKEN_TTL"]
@@ -138,13 +139,11 @@ def issue_tokens(
             login_session_id=login_session_id,
         )
         if include_refresh_token:
-            family, refresh_token = _open_family_with_refresh_token(
-                family_row, refresh_scope or scope
-            )
+            family, refresh_token = _open_family_with_refresh_token(family_row, refresh_scope)
         else:
             family = write_family(family_row)
     elif include_refresh_token:
-        refresh_token = new_refresh_token(family, refresh_scope or scope)
+        refresh_token = new_refresh_token(family, refresh_scope)
     access_token, expires_in = mint_access_token(
         client_id=client.client_id,
         subject=user.id if user else client.client_id,

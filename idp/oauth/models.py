@@ -77,6 +77,8 @@ class TokenFamily(db.Model):
     revoked_at = sa.Column(sa.DateTime, nullable=True)
     revoked_reason = sa.Column(sa.String(80), nullable=True)
     # Read only among one user's families (the index on user_id finds them): no index.
+    # No foreign keys: a family outlives the login session row, and may outlive its
+    # parent's row (a family revoked alone, its membership ended, is purged first).
     parent_id = sa.Column(sa.String(40), nullable=True)
     login_session_id = sa.Column(sa.String(40), nullable=True)
 

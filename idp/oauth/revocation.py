@@ -1,5 +1,8 @@
 """Revoking token families: one family and what was exchanged from it, a login's, a user's.
 
+A new login in a browser that held one carries that login's families over,
+or ends them (``follow_replaced_login``, called by ``idp.login.session``).
+
 The caller commits. A family's access tokens and refresh tokens die with it
 on every instance (``idp.oauth.family_state``).
 """

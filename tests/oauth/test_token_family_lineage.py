@@ -65,46 +65,10 @@ def _consultant_in_acme(partner_world, flow) -> dict:
     return tokens_for(flow, partner_world["consultant"].email, partner_world["acme"].id)
 
 
-def test_logging_out_ends_the_partner_switched_to(app, partner_world, flow):
+def _switched_by_exchange(partner_world, flow) -> tuple[dict, dict]:
+    """Tokens for Acme, then for Globex exchanged from Acme's access token."""
     acme = _consultant_in_acme(partner_world, flow)
-    globex = _switch(flow.http, acme["access_token"], partner_world["globex"].id)
-    assert _alive(flow.http, globex)
-    assert _logout(flow.http, acme["id_token"]).status_code == 302
-    assert not _alive(flow.http, globex)
-    assert not _alive(flow.http, acme)
-
-
-def test_a_reused_refresh_token_ends_every_switch_made_from_its_login(app, partner_world, flow):
-    acme = _consultant_in_acme(partner_world, flow)
-    globex = _switch(flow.http, acme["access_token"], partner_world["globex"].id)
-    # A switch made from the switch, back to the first partner.
-    back = _switch(flow.http, globex["access_token"], partner_world["acme"].id)
-    stolen = acme["refresh_token"]
-    assert refresh(flow.http, stolen).status_code == 200  # the hub rotates it
-    replayed = refresh(flow.http, stolen)  # the thief's copy comes second
-    assert replayed.get_json()["error"] == "invalid_grant"
-    assert not _alive(flow.http, globex)
-    assert not _alive(flow.http, back)
-
-
-def test_revoking_a_refresh_token_ends_the_switches_made_from_it(app, partner_world, flow):
-    acme = _consultant_in_acme(partner_world, flow)
-    globex = _switch(flow.http, acme["access_token"], partner_world["globex"].id)
-    response = flow.http.post(
-        "/oauth/revoke", data={"token": acme["refresh_token"], "client_id": "partner-hub"}
-    )
-    assert response.status_code == 200
-    assert not _alive(flow.http, globex)
-
-
-def test_revoking_a_switch_leaves_the_family_it_came_from(app, partner_world, flow):
-    acme = _consultant_in_acme(partner_world, flow)
-    globex = _switch(flow.http, acme["access_token"], partner_world["globex"].id)
-    flow.http.post(
-        "/oauth/revoke", data={"token": globex["refresh_token"], "client_id": "partner-hub"}
-    )
-    assert not _alive(flow.http, globex)
-    assert _alive(flow.http, acme)
+    return acme, _switch(flow.http, acme["access_token"], partner_world["globex"].id)
 
 
 def _switched_by_authorize(partner_world, flow) -> tuple[dict, dict]:
@@ -116,6 +80,44 @@ def _switched_by_authorize(partner_world, flow) -> tuple[dict, dict]:
     return acme, globex
 
 
+def test_logging_out_ends_the_partner_switched_to(app, partner_world, flow):
+    acme, globex = _switched_by_exchange(partner_world, flow)
+    assert _alive(flow.http, globex)
+    assert _logout(flow.http, acme["id_token"]).status_code == 302
+    assert not _alive(flow.http, globex)
+    assert not _alive(flow.http, acme)
+
+
+def test_a_reused_refresh_token_ends_every_switch_made_from_its_login(app, partner_world, flow):
+    acme, globex = _switched_by_exchange(partner_world, flow)
+    # A switch made from the switch, back to the first partner.
+    back = _switch(flow.http, globex["access_token"], partner_world["acme"].id)
+    stolen = acme["refresh_token"]
+    assert refresh(flow.http, stolen).status_code == 200  # the hub rotates it
+    replayed = refresh(flow.http, stolen)  # the thief's copy comes second
+    assert replayed.get_json()["error"] == "invalid_grant"
+    assert not _alive(flow.http, globex)
+    assert not _alive(flow.http, back)
+
+
+def test_revoking_a_refresh_token_ends_the_switches_made_from_it(app, partner_world, flow):
+    acme, globex = _switched_by_exchange(partner_world, flow)
+    response = flow.http.post(
+        "/oauth/revoke", data={"token": acme["refresh_token"], "client_id": "partner-hub"}
+    )
+    assert response.status_code == 200
+    assert not _alive(flow.http, globex)
+
+
+def test_revoking_a_switch_leaves_the_family_it_came_from(app, partner_world, flow):
+    acme, globex = _switched_by_exchange(partner_world, flow)
+    flow.http.post(
+        "/oauth/revoke", data={"token": globex["refresh_token"], "client_id": "partner-hub"}
+    )
+    assert not _alive(flow.http, globex)
+    assert _alive(flow.http, acme)
+
+
 def test_logging_out_ends_the_login_switched_away_from_by_authorize(app, partner_world, flow):
     acme, globex = _switched_by_authorize(partner_world, flow)
     # The hub logs out with the ID token of the partner it shows now.
@@ -125,10 +127,8 @@ def test_logging_out_ends_the_login_switched_away_from_by_authorize(app, partner
 
 
 def test_signing_out_without_a_hint_ends_the_login_s_tokens(app, partner_world, flow):
-    acme = _consultant_in_acme(partner_world, flow)
-    globex = _switch(flow.http, acme["access_token"], partner_world["globex"].id)
-    page = flow.http.get("/oauth/logout")
-    assert flow.http.post("/oauth/logout", data={"csrf_token": csrf_from(page.text)}).status_code
+    acme, globex = _switched_by_exchange(partner_world, flow)
+    _sign_out(flow.http, "/oauth/logout")
     assert not _alive(flow.http, acme)
     assert not _alive(flow.http, globex)
 
@@ -150,9 +150,10 @@ def _sign_in_again(flow, email: str) -> dict:
     return tokens.get_json()
 
 
-def _sign_out(http):
-    page = http.get("/logout")
-    assert http.post("/logout", data={"csrf_token": csrf_from(page.text)}).status_code == 200
+def _sign_out(http, path: str = "/logout"):
+    """Confirm the sign-out page's CSRF-protected form."""
+    page = http.get(path)
+    assert http.post(path, data={"csrf_token": csrf_from(page.text)}).status_code == 200
 
 
 def test_typing_the_password_again_keeps_one_login_to_sign_out_of(app, partner_world, flow):
@@ -208,8 +209,7 @@ def test_an_ended_membership_leaves_the_partner_switched_to(app, partner_world, 
     from idp.orgs.models import Membership
 
     consultant = partner_world["consultant"]
-    acme = _consultant_in_acme(partner_world, flow)
-    globex = _switch(flow.http, acme["access_token"], partner_world["globex"].id)
+    acme, globex = _switched_by_exchange(partner_world, flow)
     db.session.execute(
         db.delete(Membership).where(
             Membership.user_id == consultant.id,
@@ -224,8 +224,7 @@ def test_an_ended_membership_leaves_the_partner_switched_to(app, partner_world, 
 def test_a_reuse_after_the_membership_ended_still_ends_the_switches(app, partner_world, flow):
     from idp.orgs.models import Membership
 
-    acme = _consultant_in_acme(partner_world, flow)
-    globex = _switch(flow.http, acme["access_token"], partner_world["globex"].id)
+    acme, globex = _switched_by_exchange(partner_world, flow)
     stolen = acme["refresh_token"]
     assert _alive(flow.http, acme)  # rotated: the stolen copy is now a used token
     db.session.execute(
