@@ -168,12 +168,22 @@ def _live_user(user_id: str, login_session_id: str | None) -> tuple[User | None,
     return rows[0][0], frozenset(org_id for _, org_id in rows if org_id is not None)
 
 
-def _end(login_session_id: str | None) -> None:
-    if login_session_id:
+def end_logins(*, user_id: str | None = None, login_session_id: str | None = None) -> None:
+    """End the open server-side logins of ``user_id``, or the one ``login_session_id``.
+
+    A code issued in an ended login is exchanged for nothing
+    (``idp.oauth.code_store``): end the login before revoking what it issued,
+    so that an exchange racing the end either finished first (its family is
+    found) or waits for this transaction and finds the login ended.
+    The caller commits.
+    """
+    condition = LoginSession.user_id == user_id if user_id else LoginSession.id == login_session_id
+    if user_id or login_session_id:
         db.session.execute(
             sa.update(LoginSession)
-            .where(LoginSession.id == login_session_id, LoginSession.ended_at.is_(None))
+            .where(condition, LoginSession.ended_at.is_(None))
             .values(ended_at=utcnow())
+            .execution_options(synchronize_session=False)
         )
 
 
@@ -203,14 +213,17 @@ def login_user(user: User) -> None:
     """Start a fresh session for ``user`` (nothing of the old one is kept); caller commits."""
     pending = {k: v for k, v in session.items() if k.startswith(PENDING_PREFIX)}
     previous = signed_login()
-    _end(session.get(_SESSION_ID))
+    login_id = secrets.token_urlsafe(24)
+    db.session.add(LoginSession(id=login_id, user_id=user.id, created_at=utcnow()))
+    if previous is not None:
+        # Before the earlier login ends: its codes move to this one first, in the
+        # order a racing code exchange takes its locks (the code, then its login).
+        for replaced in LOGIN_REPLACED:
+            replaced(*previous, user.id, login_id)
+    end_logins(login_session_id=session.get(_SESSION_ID))
     session.clear()
     session.update(pending)
-    session[_SESSION_ID] = secrets.token_urlsafe(24)
-    db.session.add(LoginSession(id=session[_SESSION_ID], user_id=user.id, created_at=utcnow()))
-    if previous is not None:
-        for replaced in LOGIN_REPLACED:
-            replaced(*previous, user.id, session[_SESSION_ID])
+    session[_SESSION_ID] = login_id
     session[_USER] = user.id
     session[_STAMP] = user.security_stamp
     session[_AUTH_TIME] = int(time.time())
@@ -222,7 +235,7 @@ def login_user(user: User) -> None:
 
 def logout_user() -> None:
     """End this browser's session, here and on the server; the caller commits."""
-    _end(session.get(_SESSION_ID))
+    end_logins(login_session_id=session.get(_SESSION_ID))
     session.clear()
     request.environ[_CACHE] = None
     request.environ.pop(_ORGANIZATIONS, None)

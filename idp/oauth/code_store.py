@@ -1,13 +1,20 @@
 """Where authorization codes are kept: written once, claimed once, looked up on a replay.
 
+A code is worth tokens only while the browser login it was issued in is
+open: logging out, a password change or support ending the sessions makes
+the codes of that login worthless, even one issued a moment before.
+
 Plain statements built once: nothing in the session needs the rows
 synchronised (the ORM's bulk UPDATE cost 0.1 ms more per claim).
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from idp.accounts.models import User
 from idp.extensions import db, on_postgresql
+from idp.login.models import LoginSession
 from idp.oauth.models import AuthorizationCode
 from idp.orgs.models import Membership
 from idp.timeutil import utcnow
@@ -40,11 +47,26 @@ _CLAIM_CODE = (
     .values(used_at=db.bindparam("now"))
     .returning(*_CODES.c)
 )
+# The code's login, if still open. On PostgreSQL it is read FOR SHARE after the
+# code's row is locked: a logout or revocation (``idp.login.session.end_logins``)
+# either waits for this exchange to commit, and then finds its family, or has
+# ended the login, and this exchange sees it ended.
+_OPEN_LOGIN = db.select(LoginSession.id).where(
+    LoginSession.id == db.bindparam("login_session_id"), LoginSession.ended_at.is_(None)
+)
 # PostgreSQL claims the code and reads its user, with their roles in the code's
-# organization, in one statement (what ``user_with_roles`` reads elsewhere).
+# organization, and whether its login is open, in one statement (what
+# ``user_with_roles`` and ``_OPEN_LOGIN`` read elsewhere).
 _CLAIMED = _CLAIM_CODE.cte("claimed")
+_CLAIMED_LOGIN_OPEN = (
+    db.select(LoginSession.id)
+    .where(LoginSession.id == _CLAIMED.c.login_session_id, LoginSession.ended_at.is_(None))
+    .with_for_update(read=True)
+    .scalar_subquery()
+    .label("open_login")
+)
 _CLAIM_CODE_WITH_USER = (
-    db.select(_CLAIMED, User, Membership.role)
+    db.select(_CLAIMED, User, Membership.role, _CLAIMED_LOGIN_OPEN)
     .select_from(_CLAIMED)
     .outerjoin(User, User.id == _CLAIMED.c.user_id)
     .outerjoin(
@@ -64,29 +86,45 @@ def insert_code(row: dict) -> None:
     db.session.execute(_INSERT_CODE, row)
 
 
-def claim_code(
-    digest: str, client_id: str
-) -> tuple[AuthorizationCode | None, tuple[User | None, list[str]] | None]:
+class Claim(NamedTuple):
+    """A code just claimed: a transient, read-only copy (never add it to the session).
+
+    ``user_and_roles`` is the code's user with their roles in its organization
+    where the claim read them too (PostgreSQL), else None; ``login_open`` tells
+    whether the browser login the code was issued in is still open.
+    """
+
+    code: AuthorizationCode
+    user_and_roles: tuple[User | None, list[str]] | None
+    login_open: bool
+
+
+def claim_code(digest: str, client_id: str) -> Claim | None:
     """Mark the unused code ``digest`` of ``client_id`` used and return it, or None.
 
     One conditional ``UPDATE ... RETURNING``: of two concurrent claims (on any
-    instance) exactly one gets the row. The code comes back as a transient
-    copy, read-only (never add it to the session). On PostgreSQL the same
-    statement reads the code's user and their roles in its organization,
-    returned second (what ``issuance.user_with_roles`` reads); elsewhere None.
+    instance) exactly one gets the row. On PostgreSQL the same statement reads
+    the code's user, their roles and the code's login (``Claim``).
     """
     params = {"digest": digest, "claimant": client_id, "now": utcnow()}
-    user_and_roles = None
     if on_postgresql():
         rows = db.session.execute(_CLAIM_CODE_WITH_USER, params).all()
-        if rows:
-            user_and_roles = rows[0].User, [r.role for r in rows if r.role is not None]
-        row = rows[0] if rows else None
+        if not rows:
+            return None
+        row = rows[0]
+        user_and_roles = row.User, [r.role for r in rows if r.role is not None]
+        login_open = row.open_login is not None
     else:
+        # SQLite lets one transaction write at a time: the claim holds off any logout.
         row = db.session.execute(_CLAIM_CODE, params).first()
-    if row is None:
-        return None, None
-    return AuthorizationCode(**{name: getattr(row, name) for name in _CODE_FIELDS}), user_and_roles
+        if row is None:
+            return None
+        user_and_roles = None
+        login_open = row.login_session_id is not None and (
+            db.session.scalar(_OPEN_LOGIN, {"login_session_id": row.login_session_id}) is not None
+        )
+    code = AuthorizationCode(**{name: getattr(row, name) for name in _CODE_FIELDS})
+    return Claim(code, user_and_roles, login_open)
 
 
 def stored_code(digest: str, client_id: str) -> AuthorizationCode | None:

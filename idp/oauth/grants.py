@@ -232,16 +232,19 @@ class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
 
         One conditional ``UPDATE ... RETURNING``: of two concurrent exchanges (on
         any instance) exactly one gets the row back. On PostgreSQL the same
-        statement reads the code's user for ``authenticate_user``.
+        statement reads the code's user for ``authenticate_user``. A code whose
+        browser login has ended since (logout, password change, support) is
+        spent and gets nothing.
         """
         digest = sha256_hex(code)
-        claimed, self.request.idp_code_user = claim_code(digest, client.client_id)
-        if claimed is None:
+        claim = claim_code(digest, client.client_id)
+        if claim is None:
             self._revoke_what_a_replayed_code_issued(digest, client)
             return None
-        if claimed.expires_at <= utcnow():
+        self.request.idp_code_user = claim.user_and_roles
+        if claim.code.expires_at <= utcnow() or not claim.login_open:
             return None
-        return claimed
+        return claim.code
 
     @staticmethod
     def _revoke_what_a_replayed_code_issued(digest: str, client) -> None:

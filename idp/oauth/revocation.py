@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from idp.audit.service import record_event
 from idp.extensions import db
-from idp.login.session import LOGIN_REPLACED
+from idp.login.session import LOGIN_REPLACED, end_logins
 from idp.oauth.models import AuthorizationCode, TokenFamily
 from idp.timeutil import utcnow
 
@@ -42,7 +42,12 @@ def revoke_family(
 def revoke_login_families(
     user_id: str, login_session_id: str, reason: str, *, actor_id: str | None = None
 ) -> int:
-    """Revoke every live family of ``user_id`` issued in one browser login; how many."""
+    """End one browser login of ``user_id`` and revoke every live family issued in it; how many.
+
+    The login ends first: a code of it exchanged meanwhile either opened its
+    family before (found here) or is refused (``idp.login.session.end_logins``).
+    """
+    end_logins(login_session_id=login_session_id)
     families = _live_families(user_id, TokenFamily.login_session_id == login_session_id)
     for family in families:
         _revoke(family, reason, actor_id)
@@ -61,9 +66,10 @@ def follow_replaced_login(
     if previous_user_id != user_id:
         revoke_login_families(previous_user_id, previous_login_id, "signed_in_as_another")
         return
+    # Codes first: an exchange holding one commits before its family is looked for.
     for model, live in (
-        (TokenFamily, TokenFamily.revoked_at.is_(None)),
         (AuthorizationCode, AuthorizationCode.used_at.is_(None)),
+        (TokenFamily, TokenFamily.revoked_at.is_(None)),
     ):
         db.session.execute(
             db.update(model)
@@ -82,8 +88,9 @@ def revoke_user_tokens(user_id: str, reason: str, *, actor_id: str | None = None
     Used when a password changes, an email is reassigned, an account is
     disabled or support ends the sessions. The user's codes not yet exchanged
     are spent too, so that none is exchanged for new tokens afterwards (its
-    exchange is refused as a replay). Does not commit: the caller does.
-    Returns how many families were revoked.
+    exchange is refused as a replay), and their server-side logins end, so
+    that a code being issued meanwhile is refused too. Does not commit: the
+    caller does. Returns how many families were revoked.
     """
     now = utcnow()
     db.session.execute(
@@ -96,6 +103,7 @@ def revoke_user_tokens(user_id: str, reason: str, *, actor_id: str | None = None
         .values(used_at=now)
         .execution_options(synchronize_session=False)
     )
+    end_logins(user_id=user_id)
     families = _live_families(user_id)
     for family in families:
         _revoke(family, reason, actor_id)

@@ -258,6 +258,45 @@ def test_a_code_issued_after_the_password_changed_works(app, partner_world, flow
     assert tokens_for(flow, owner.email)["access_token"]
 
 
+def _pending_code(flow, nonce: str) -> tuple[object, str]:
+    """A second code in the browser's current login, not exchanged yet (the hub is slow)."""
+    pending = type(flow)(flow.http, nonce=nonce)
+    response = pending.authorize()
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return pending, query_of(response.headers["Location"])["code"]
+
+
+def _refused(response) -> bool:
+    assert response.status_code == 400, response.get_data(as_text=True)
+    return response.get_json()["error"] == "invalid_grant"
+
+
+def test_a_code_of_a_login_that_logged_out_gets_no_tokens(app, partner_world, flow):
+    tokens = tokens_for(flow, partner_world["owner"].email)
+    pending, code = _pending_code(flow, "before-logout")
+    assert _logout(flow.http, tokens["id_token"]).status_code == 302
+    assert _refused(pending.exchange(code))
+    assert db.session.scalar(db.select(db.func.count()).select_from(TokenFamily)) == 1
+
+
+def test_a_code_of_a_login_someone_else_replaced_gets_no_tokens(app, partner_world, flow):
+    code = flow.code_for(partner_world["consultant"].email, partner_world["acme"].id)
+    _sign_in_again(flow, partner_world["owner"].email)
+    assert _refused(flow.exchange(code))
+
+
+def test_a_code_from_before_the_password_was_typed_again_works_and_ends_with_the_login(
+    app, partner_world, flow
+):
+    email = partner_world["owner"].email
+    code = flow.code_for(email)
+    _sign_in_again(flow, email)
+    earlier = flow.exchange(code)
+    assert earlier.status_code == 200, earlier.get_data(as_text=True)
+    _sign_out(flow.http)
+    assert not _alive(flow.http, earlier.get_json())
+
+
 def test_a_narrower_refresh_narrows_the_access_token_only(app, partner_world, flow):
     tokens = tokens_for(flow, partner_world["owner"].email)
     granted = tokens["scope"]
@@ -304,3 +343,64 @@ def test_a_logout_racing_a_switch_ends_the_switch_too(app, partner_world, flow, 
     competitor.finish()
     assert not _alive(flow.http, response.get_json())
     assert not _alive(flow.http, acme)
+
+
+@pytest.mark.postgres
+def test_a_logout_racing_a_code_exchange_ends_the_family_it_opens(
+    app, partner_world, flow, monkeypatch
+):
+    from idp.login.models import LoginSession
+    from idp.oauth import grants
+    from idp.oauth.revocation import revoke_login_families  # what a logout elsewhere runs
+    from tests.consent.interleave import Competitor, pause_before
+
+    owner = partner_world["owner"]
+    tokens_for(flow, owner.email)
+    pending, code = _pending_code(flow, "racing-logout")
+    login = db.session.scalars(
+        db.select(LoginSession).where(LoginSession.user_id == owner.id)
+    ).one()
+
+    def log_out_elsewhere():
+        revoke_login_families(owner.id, login.id, "logged_out")
+        db.session.commit()
+
+    # The logout lands after the exchange claimed the code, before it writes the family.
+    competitor = Competitor(app, log_out_elsewhere)
+    pause_before(monkeypatch, grants, "issue_tokens", competitor)
+    response = pending.exchange(code)
+    competitor.finish()
+    # The logout waited for the exchange to commit, then found and ended its family.
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert not _alive(flow.http, response.get_json())
+    assert (
+        db.session.scalar(db.select(db.func.count()).where(TokenFamily.revoked_at.is_(None))) == 0
+    )
+
+
+@pytest.mark.postgres
+def test_a_code_issued_while_support_ends_the_sessions_gets_no_tokens(
+    app, partner_world, flow, monkeypatch
+):
+    from idp.accounts.models import User
+    from idp.oauth import grants
+    from tests.consent.interleave import Competitor, pause_before
+
+    owner = partner_world["owner"]
+    tokens_for(flow, owner.email)
+
+    def end_sessions():
+        user = db.session.get(User, owner.id)
+        user.security_stamp = new_security_stamp()
+        revoke_user_tokens(owner.id, "sessions_ended_by_support")
+        db.session.commit()
+
+    # The authorization request checked the browser's login; its code is written after.
+    competitor = Competitor(app, end_sessions)
+    pause_before(monkeypatch, grants, "insert_code", competitor)
+    pending, code = _pending_code(flow, "racing-end-sessions")
+    competitor.finish()
+    assert _refused(pending.exchange(code))
+    assert (
+        db.session.scalar(db.select(db.func.count()).where(TokenFamily.revoked_at.is_(None))) == 0
+    )
