@@ -22,7 +22,7 @@ import functools
 import time
 from collections.abc import Callable, Iterable
 
-from flask import Flask, current_app, request
+from flask import Flask, Response, current_app, make_response, request
 from limits import RateLimitItem, parse_many
 from limits.errors import StorageError
 from limits.storage import storage_from_string
@@ -58,20 +58,36 @@ class _Counters:
             else None
         )
 
-    def hit(self, limits: Iterable[RateLimitItem], scope: str, key: str) -> None:
-        """Count this request in every window; refuse it if any is full."""
+    def hit(self, limits: Iterable[RateLimitItem], scope: str, key: str) -> FixedWindowRateLimiter:
+        """Count this request in every window; refuse it if any is full.
+
+        Returns the counters it was counted in, for ``give_back``.
+        """
+        windows = self.in_process
         if self.shared is None or not redis_usable(self.redis_url):
-            refusal = self._count(self.in_process, limits, scope, key)
+            refusal = self._count(windows, limits, scope, key)
         else:
             try:
                 refusal = self._count(self.shared, limits, scope, key)
             except StorageError as error:
                 redis_failed(error.storage_error, self.redis_url)
-                refusal = self._count(self.in_process, limits, scope, key)
+                refusal = self._count(windows, limits, scope, key)
             else:
                 redis_answered(self.redis_url)
+                windows = self.shared
         if refusal is not None:
             raise refusal
+        return windows
+
+    def give_back(
+        self, windows: FixedWindowRateLimiter, limits: Iterable[RateLimitItem], scope: str, key: str
+    ) -> None:
+        """Uncount a request ``hit`` counted (in every window: it was let through all of them)."""
+        try:
+            for limit in limits:
+                windows.hit(limit, scope, key, cost=-1)
+        except StorageError as error:  # it stays counted: the safe side
+            redis_failed(error.storage_error, self.redis_url)
 
     @staticmethod
     def _count(
@@ -103,16 +119,27 @@ def remote_address() -> str:
     return request.remote_addr or ""
 
 
+def succeeded(response: Response) -> bool:
+    """Whether a limited view's answer is a success (below 400): for ``given_back_when``."""
+    return response.status_code < 400
+
+
 def rate_limited(
     setting: str,
     *,
     scope: str | None = None,
     key: Callable[[], str] = remote_address,
     methods: tuple[str, ...] = ("POST",),
+    given_back_when: Callable[[Response], bool] | None = None,
 ):
     """Decorator: count ``methods`` requests of the view against the limits in ``setting``.
 
-    Views sharing a ``scope`` share counters (the view's name otherwise).
+    Views sharing a ``scope`` share counters (the view's name otherwise). A
+    request whose response ``given_back_when`` accepts is uncounted once
+    answered: a sign-in that let its person in costs nobody behind the same
+    address (an office, a carrier's shared address) one of their attempts.
+    Counted first and given back after, never the other way round, so that
+    requests running at once can never pass more than the limit.
     """
 
     def decorate(view):
@@ -121,9 +148,16 @@ def rate_limited(
         @functools.wraps(view)
         def call(*args, **kwargs):
             counters = current_app.extensions[_EXTENSION]
-            if counters is not None and request.method in methods:
-                counters.hit(parsed(current_app.config[setting]), counted_as, key())
-            return view(*args, **kwargs)
+            if counters is None or request.method not in methods:
+                return view(*args, **kwargs)
+            limits, client = parsed(current_app.config[setting]), key()
+            windows = counters.hit(limits, counted_as, client)
+            if given_back_when is None:
+                return view(*args, **kwargs)
+            response = make_response(view(*args, **kwargs))
+            if given_back_when(response):
+                counters.give_back(windows, limits, counted_as, client)
+            return response
 
         return call
 

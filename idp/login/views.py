@@ -12,7 +12,7 @@ from idp.login.session import current_user
 from idp.oauth.authorize import AuthorizationRequest, to_login
 from idp.oauth.hub import HUB_TITLES, choose, organizations_for, wrong_hub_page
 from idp.oauth.logout import sign_out
-from idp.ratelimits import rate_limited
+from idp.ratelimits import rate_limited, succeeded
 
 bp = Blueprint("login", __name__)
 
@@ -60,7 +60,7 @@ def _render(hub: str | None, authz: AuthorizationRequest | None, status: int = 2
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@rate_limited("IDP_LOGIN_RATE_LIMIT")
+@rate_limited("IDP_LOGIN_RATE_LIMIT", given_back_when=succeeded)
 def login():
     """Sign in for an authorization request (``request_id``) or a hub page (``hub``, ``next``)."""
     authz = AuthorizationRequest.load(request.args.get("request_id"))

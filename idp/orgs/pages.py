@@ -6,7 +6,7 @@ from flask import Blueprint, render_template, request
 
 from idp.errors import DomainError, InvalidInput
 from idp.orgs import invitations
-from idp.ratelimits import rate_limited
+from idp.ratelimits import rate_limited, succeeded
 
 bp = Blueprint("orgs_pages", __name__)
 
@@ -22,7 +22,8 @@ def _page(opened, token: str, errors: dict | None = None, status: int = 200):
 
 
 @bp.route("/invitations/accept", methods=["GET", "POST"])
-@rate_limited("IDP_LOGIN_RATE_LIMIT")  # an existing account's password is checked, as at /login
+# An existing account's password is checked, as at /login.
+@rate_limited("IDP_LOGIN_RATE_LIMIT", given_back_when=succeeded)
 def accept():
     """Show what accepting means for this address, and accept on POST."""
     token = request.values.get("token", "")

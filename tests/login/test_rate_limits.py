@@ -139,6 +139,31 @@ def test_the_limits_are_the_configured_ones_and_a_refusal_says_when_to_retry(
     assert not any(answer[3] for answer in answers)
 
 
+@pytest.mark.parametrize("shared", [False, pytest.param(True, marks=pytest.mark.redis)])
+def test_people_who_sign_in_use_up_none_of_their_address_s_attempts(
+    app_ctx, database_url, redis_prefix, shared
+):
+    from idp.extensions import db
+    from tests.conftest import REDIS_URL
+    from tests.factories import PASSWORD, make_user
+
+    # One office behind one address: five colleagues sign in, then someone guesses.
+    colleagues = [make_user("partner").email for _ in range(5)]
+    db.session.commit()
+    plan = [
+        {"path": "/login?hub=partner", "data": {"email": email, "password": PASSWORD}}
+        for email in colleagues
+    ] + _logins(3)
+    answers = _run(
+        database_url,
+        REDIS_URL if shared else None,
+        redis_prefix + f"office-{shared}-",
+        plan,
+        IDP_LOGIN_RATE_LIMIT="2/minute;100/hour",
+    )
+    assert _statuses(answers) == [302] * 5 + [401, 401, 429]
+
+
 def _failed_login_addresses() -> list[str]:
     from idp.audit.models import AuditEvent
     from idp.extensions import db
