@@ -82,10 +82,16 @@ class _Counters:
     def give_back(
         self, windows: FixedWindowRateLimiter, limits: Iterable[RateLimitItem], scope: str, key: str
     ) -> None:
-        """Uncount a request ``hit`` counted (in every window: it was let through all of them)."""
+        """Uncount a request ``hit`` counted (in every window: it was let through all of them).
+
+        A window that ended meanwhile is not credited for the next one: a count
+        taken below zero is put back to zero.
+        """
         try:
             for limit in limits:
-                windows.hit(limit, scope, key, cost=-1)
+                counter, expiry = limit.key_for(scope, key), limit.get_expiry()
+                if windows.storage.incr(counter, expiry, amount=-1) < 0:
+                    windows.storage.incr(counter, expiry, amount=1)
         except StorageError as error:  # it stays counted: the safe side
             redis_failed(error.storage_error, self.redis_url)
 

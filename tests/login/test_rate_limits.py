@@ -238,3 +238,27 @@ def test_behind_two_proxies_the_client_is_two_hops_in_and_the_nearest_says_the_s
     answers = _run(database_url, None, redis_prefix + "two-hops-", plan, IDP_PROXY_HOPS=2)
     assert _errors(answers)[1] == [400, "unsupported_grant_type"]
     assert _failed_login_addresses() == ["203.0.113.1"]
+
+
+@pytest.mark.parametrize("shared", [False, pytest.param(True, marks=pytest.mark.redis)])
+def test_a_hit_given_back_after_its_window_ended_is_no_credit_for_the_next(
+    app_ctx, redis_prefix, shared
+):
+    from types import SimpleNamespace
+
+    from werkzeug.exceptions import TooManyRequests
+
+    from idp.ratelimits import _Counters, parsed
+    from tests.conftest import REDIS_URL
+
+    config = {"IDP_REDIS_URL": REDIS_URL if shared else None, "IDP_REDIS_PREFIX": redis_prefix}
+    counters = _Counters(SimpleNamespace(config=config))
+    limits = parsed("2/minute")
+    windows = counters.hit(limits, "login", ADDRESS)  # a sign-in starts
+    # Its window ends while the password is checked (as if the minute were up).
+    windows.storage.clear(limits[0].key_for("login", ADDRESS))
+    counters.give_back(windows, limits, "login", ADDRESS)  # it let its person in
+    counters.hit(limits, "login", ADDRESS)
+    counters.hit(limits, "login", ADDRESS)
+    with pytest.raises(TooManyRequests):
+        counters.hit(limits, "login", ADDRESS)
