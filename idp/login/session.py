@@ -43,7 +43,8 @@ PENDING_PREFIX = "authz:"
 # A live session's cookie is re-signed at most this often (seconds) to slide its expiry.
 REFRESH_AFTER = 60
 # Called as (previous user id, previous login id, user id, new login id) when a
-# login replaces this browser's earlier one (the token families follow or end).
+# login replaces this browser's earlier one: the token families follow or end,
+# and the earlier login is ended before its families are touched.
 LOGIN_REPLACED: list[Callable[[str, str, str, str], None]] = []
 
 
@@ -210,14 +211,19 @@ def signed_login() -> tuple[str, str] | None:
 
 
 def login_user(user: User) -> None:
-    """Start a fresh session for ``user`` (nothing of the old one is kept); caller commits."""
+    """Start a fresh session for ``user`` (nothing of the old one is kept); caller commits.
+
+    The account's row is written first: a password change or support ending
+    the sessions locks it first too, then codes, logins and families, in the
+    order this login takes them when it replaces one (``LOGIN_REPLACED``).
+    """
+    user.last_login_at = utcnow()
+    db.session.flush()
     pending = {k: v for k, v in session.items() if k.startswith(PENDING_PREFIX)}
     previous = signed_login()
     login_id = secrets.token_urlsafe(24)
     db.session.add(LoginSession(id=login_id, user_id=user.id, created_at=utcnow()))
-    if previous is not None:
-        # Before the earlier login ends: its codes move to this one first, in the
-        # order a racing code exchange takes its locks (the code, then its login).
+    if previous is not None:  # the hooks end the earlier login, in their order
         for replaced in LOGIN_REPLACED:
             replaced(*previous, user.id, login_id)
     end_logins(login_session_id=session.get(_SESSION_ID))
@@ -228,7 +234,6 @@ def login_user(user: User) -> None:
     session[_STAMP] = user.security_stamp
     session[_AUTH_TIME] = int(time.time())
     session.permanent = True
-    user.last_login_at = utcnow()
     request.environ[_CACHE] = user
     request.environ.pop(_ORGANIZATIONS, None)
 

@@ -51,8 +51,10 @@ _CLAIM_CODE = (
 # code's row is locked: a logout or revocation (``idp.login.session.end_logins``)
 # either waits for this exchange to commit, and then finds its family, or has
 # ended the login, and this exchange sees it ended.
-_OPEN_LOGIN = db.select(LoginSession.id).where(
-    LoginSession.id == db.bindparam("login_session_id"), LoginSession.ended_at.is_(None)
+_OPEN_LOGIN = (
+    db.select(LoginSession.id)
+    .where(LoginSession.id == db.bindparam("login_session_id"), LoginSession.ended_at.is_(None))
+    .with_for_update(read=True)
 )
 # PostgreSQL claims the code and reads its user, with their roles in the code's
 # organization, and whether its login is open, in one statement (what
@@ -113,18 +115,24 @@ def claim_code(digest: str, client_id: str) -> Claim | None:
             return None
         row = rows[0]
         user_and_roles = row.User, [r.role for r in rows if r.role is not None]
-        login_open = row.open_login is not None
+        # The statement's snapshot predates a login that moved the code to itself
+        # (typing the password again) while the claim waited: look again.
+        login_open = row.open_login is not None or _login_open(row.login_session_id)
     else:
         # SQLite lets one transaction write at a time: the claim holds off any logout.
         row = db.session.execute(_CLAIM_CODE, params).first()
         if row is None:
             return None
         user_and_roles = None
-        login_open = row.login_session_id is not None and (
-            db.session.scalar(_OPEN_LOGIN, {"login_session_id": row.login_session_id}) is not None
-        )
+        login_open = _login_open(row.login_session_id)
     code = AuthorizationCode(**{name: getattr(row, name) for name in _CODE_FIELDS})
     return Claim(code, user_and_roles, login_open)
+
+
+def _login_open(login_session_id: str | None) -> bool:
+    return login_session_id is not None and (
+        db.session.scalar(_OPEN_LOGIN, {"login_session_id": login_session_id}) is not None
+    )
 
 
 def stored_code(digest: str, client_id: str) -> AuthorizationCode | None:

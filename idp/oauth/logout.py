@@ -84,13 +84,15 @@ def end_session() -> Response:
     if not confirmed:
         body = render_template("oauth/logout_confirm.html", params=params.to_dict())
         return Response(body, mimetype="text/html")
+    # The browser's login first: every path that ends a login locks it before its
+    # families (``idp.oauth.revocation``), so two logouts at once cannot deadlock.
+    sign_out()
     if claims is not None and claims.get("sid"):
         family = db.session.get(TokenFamily, claims["sid"])
         if family is not None and family.user_id == claims.get("sub"):
             # This family and the switches made from it; the rest of its login only
             # from the browser that holds the login (sign_out), not from a bare hint.
             revoke_family(family, "logged_out", actor_id=family.user_id)
-    sign_out()
     db.session.commit()
     if target:
         return redirect(with_issuer(target, {"state": params.get("state")}), code=302)

@@ -5,12 +5,18 @@ or ends them (``follow_replaced_login``, called by ``idp.login.session``).
 
 The caller commits. A family's access tokens and refresh tokens die with it
 on every instance (``idp.oauth.family_state``).
+
+Every path that ends logins locks rows in one order, so that two of them at
+once (a logout in two tabs, a password reset during a new sign-in) never
+deadlock: the account's row, its codes, its logins, then their families. A
+code exchange takes the code, then its login (``idp.oauth.code_store``).
 """
 
 from __future__ import annotations
 
 from idp.audit.service import record_event
 from idp.extensions import db
+from idp.login.models import LoginSession
 from idp.login.session import LOGIN_REPLACED, end_logins
 from idp.oauth.models import AuthorizationCode, TokenFamily
 from idp.timeutil import utcnow
@@ -61,22 +67,42 @@ def follow_replaced_login(
 
     The same person typing the password again (``prompt=login``, ``max_age``)
     continues the login, so logging out later still ends what the hubs got
-    before. Someone else signing in on that browser ends the earlier login.
+    before; codes on their way to a hub follow too, unless the earlier login
+    had been ended (by support, a password change, a logout elsewhere).
+    Someone else signing in on that browser ends the earlier login.
+
+    Locks in the order of every path that ends a login: the account's row
+    (``login_user``), the login's codes, the login, its families. An exchange
+    holding one of the codes commits before its family is looked for.
     """
     if previous_user_id != user_id:
         revoke_login_families(previous_user_id, previous_login_id, "signed_in_as_another")
         return
-    # Codes first: an exchange holding one commits before its family is looked for.
-    for model, live in (
-        (AuthorizationCode, AuthorizationCode.used_at.is_(None)),
-        (TokenFamily, TokenFamily.revoked_at.is_(None)),
-    ):
-        db.session.execute(
-            db.update(model)
-            .where(model.user_id == user_id, model.login_session_id == previous_login_id, live)
-            .values(login_session_id=login_id)
-            .execution_options(synchronize_session=False)
+    of_previous = (AuthorizationCode.user_id == user_id) & (
+        AuthorizationCode.login_session_id == previous_login_id
+    )
+    still_open = (
+        db.select(LoginSession.id)
+        .where(LoginSession.id == previous_login_id, LoginSession.ended_at.is_(None))
+        .exists()
+    )
+    db.session.execute(
+        db.update(AuthorizationCode)
+        .where(of_previous, AuthorizationCode.used_at.is_(None), still_open)
+        .values(login_session_id=login_id)
+        .execution_options(synchronize_session=False)
+    )
+    end_logins(login_session_id=previous_login_id)
+    db.session.execute(
+        db.update(TokenFamily)
+        .where(
+            TokenFamily.user_id == user_id,
+            TokenFamily.login_session_id == previous_login_id,
+            TokenFamily.revoked_at.is_(None),
         )
+        .values(login_session_id=login_id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 LOGIN_REPLACED.append(follow_replaced_login)

@@ -12,11 +12,17 @@ from datetime import timedelta
 
 import pytest
 
-from idp.accounts.models import new_security_stamp
+from idp.accounts.models import User, new_security_stamp
 from idp.extensions import db
+from idp.login import session as login_session
+from idp.login.models import LoginSession
+from idp.login.session import end_logins
+from idp.oauth import exchange, grants, logout, revocation
 from idp.oauth.models import TOKEN_EXCHANGE, TokenFamily
-from idp.oauth.revocation import revoke_family, revoke_user_tokens
+from idp.oauth.revocation import revoke_family, revoke_login_families, revoke_user_tokens
 from idp.timeutil import utcnow
+from tests.consent.interleave import Competitor, pause_before
+from tests.factories import PASSWORD
 from tests.oauth.conftest import HUB_REDIRECT, csrf_from, query_of, refresh, tokens_for
 
 ACCESS = "urn:ietf:params:oauth:token-type:access_token"
@@ -174,8 +180,6 @@ def test_someone_else_signing_in_on_the_browser_ends_the_earlier_login(app, part
 
 
 def test_signing_out_after_the_login_s_lifetime_still_ends_its_tokens(app, partner_world, flow):
-    from idp.login.models import LoginSession
-
     tokens = tokens_for(flow, partner_world["owner"].email)
     too_old = utcnow() - timedelta(seconds=app.config["IDP_SESSION_MAX_AGE"] + 60)
     db.session.execute(db.update(LoginSession).values(created_at=too_old))
@@ -297,6 +301,24 @@ def test_a_code_from_before_the_password_was_typed_again_works_and_ends_with_the
     assert not _alive(flow.http, earlier.get_json())
 
 
+def test_a_code_of_an_ended_login_stays_worthless_when_its_person_signs_in_again(
+    app, partner_world, flow
+):
+    email = partner_world["owner"].email
+    code = flow.code_for(email)
+    again = type(flow)(flow.http, nonce="again")
+    login_url = again.authorize(prompt="login").headers["Location"]
+    page = flow.http.get(login_url)  # the login page, open in the browser
+    # Support ends the login, while this code was being written (so it was not spent).
+    end_logins(login_session_id=db.session.scalars(db.select(LoginSession.id)).one())
+    db.session.commit()
+    signed_in = flow.http.post(
+        login_url, data={"email": email, "password": PASSWORD, "csrf_token": csrf_from(page.text)}
+    )
+    assert signed_in.status_code == 302, signed_in.get_data(as_text=True)
+    assert _refused(flow.exchange(code))
+
+
 def test_a_narrower_refresh_narrows_the_access_token_only(app, partner_world, flow):
     tokens = tokens_for(flow, partner_world["owner"].email)
     granted = tokens["scope"]
@@ -313,10 +335,6 @@ def test_a_narrower_refresh_narrows_the_access_token_only(app, partner_world, fl
 
 @pytest.mark.postgres
 def test_a_logout_racing_a_switch_ends_the_switch_too(app, partner_world, flow, monkeypatch):
-    from idp.oauth import exchange
-    from idp.oauth.logout import revoke_login_families  # what a logout elsewhere runs
-    from tests.consent.interleave import Competitor, pause_before
-
     consultant = partner_world["consultant"]
     acme = _consultant_in_acme(partner_world, flow)
     family = db.session.scalars(db.select(TokenFamily)).one()
@@ -349,11 +367,6 @@ def test_a_logout_racing_a_switch_ends_the_switch_too(app, partner_world, flow, 
 def test_a_logout_racing_a_code_exchange_ends_the_family_it_opens(
     app, partner_world, flow, monkeypatch
 ):
-    from idp.login.models import LoginSession
-    from idp.oauth import grants
-    from idp.oauth.revocation import revoke_login_families  # what a logout elsewhere runs
-    from tests.consent.interleave import Competitor, pause_before
-
     owner = partner_world["owner"]
     tokens_for(flow, owner.email)
     pending, code = _pending_code(flow, "racing-logout")
@@ -382,10 +395,6 @@ def test_a_logout_racing_a_code_exchange_ends_the_family_it_opens(
 def test_a_code_issued_while_support_ends_the_sessions_gets_no_tokens(
     app, partner_world, flow, monkeypatch
 ):
-    from idp.accounts.models import User
-    from idp.oauth import grants
-    from tests.consent.interleave import Competitor, pause_before
-
     owner = partner_world["owner"]
     tokens_for(flow, owner.email)
 
@@ -404,3 +413,68 @@ def test_a_code_issued_while_support_ends_the_sessions_gets_no_tokens(
     assert (
         db.session.scalar(db.select(db.func.count()).where(TokenFamily.revoked_at.is_(None))) == 0
     )
+
+
+@pytest.mark.postgres
+def test_two_logouts_of_one_login_at_once_both_finish(app, partner_world, flow, monkeypatch):
+    owner = partner_world["owner"]
+    tokens = tokens_for(flow, owner.email)
+    family = db.session.scalars(db.select(TokenFamily)).one()
+
+    def log_out_in_another_tab():
+        revoke_login_families(owner.id, family.login_session_id, "logged_out")
+        db.session.commit()
+
+    competitor = Competitor(app, log_out_in_another_tab)
+    pause_before(monkeypatch, logout, "sign_out", competitor)
+    assert _logout(flow.http, tokens["id_token"]).status_code == 302
+    competitor.finish()
+    assert not _alive(flow.http, tokens)
+
+
+@pytest.mark.postgres
+def test_a_code_exchanged_while_its_person_signs_in_again_still_works(
+    app, partner_world, flow, monkeypatch
+):
+    email = partner_world["owner"].email
+    code = flow.code_for(email)
+
+    def hub_exchanges_the_earlier_code():
+        # In the competitor's own connection: it waits for the sign-in, which moved the code.
+        hub = type(flow)(app.test_client())
+        hub.verifier = flow.verifier
+        return hub.exchange(code)
+
+    competitor = Competitor(app, hub_exchanges_the_earlier_code)
+    pause_before(monkeypatch, revocation, "end_logins", competitor)
+    again = _sign_in_again(flow, email)
+    earlier = competitor.finish()
+    assert earlier.status_code == 200, earlier.get_data(as_text=True)
+    _sign_out(flow.http)
+    assert not _alive(flow.http, earlier.get_json())
+    assert not _alive(flow.http, again)
+
+
+@pytest.mark.postgres
+def test_a_password_reset_while_its_person_signs_in_again_ends_both_logins(
+    app, partner_world, flow, monkeypatch
+):
+    owner = partner_world["owner"]
+    code = flow.code_for(owner.email)  # on its way to the hub
+
+    def reset_password():
+        user = db.session.get(User, owner.id)
+        user.security_stamp = new_security_stamp()
+        revoke_user_tokens(owner.id, "password_changed")
+        db.session.commit()
+
+    # The reset lands while the new login has carried the earlier one's code over.
+    competitor = Competitor(app, reset_password)
+    pause_before(monkeypatch, login_session, "end_logins", competitor)
+    again = type(flow)(flow.http, nonce="again")
+    signed_in = again.login(owner.email, login_response=again.authorize(prompt="login"))
+    assert signed_in.status_code == 302, signed_in.get_data(as_text=True)
+    competitor.finish()
+    assert _refused(flow.exchange(code))
+    after = type(flow)(flow.http, nonce="after-reset").authorize()
+    assert "/login?" in after.headers["Location"]
