@@ -221,6 +221,10 @@ def reassign_email(actor: Actor, user_id: str, *, email: str, ticket: str, reaso
     held = user.status == "email_conflict"
     before = {"email": user.email, "email_verified": user.email_verified, "status": user.status}
     old_email = user.email
+    # Sessions first, the address after: changing a UNIQUE column locks the row
+    # against the foreign-key check of a code exchange's new family, which may
+    # hold a code these revocations wait for. A taken address undoes them all.
+    end_sessions_of(user, "email_reassigned", actor)
     user.email = address.display
     user.email_normalized = address.normalized
     user.email_verified = False
@@ -229,7 +233,6 @@ def reassign_email(actor: Actor, user_id: str, *, email: str, ticket: str, reaso
     except IntegrityError as exc:
         db.session.rollback()
         raise EmailTaken("Another account already uses this address.") from exc
-    end_sessions_of(user, "email_reassigned", actor)
     # a reset link mailed to the old address must not outlive the address
     spend_user_tokens(user.id, RESET_PURPOSE)
     send_verification(user, held=held)

@@ -61,6 +61,12 @@ class Competitor:
         raise AssertionError("the competing change neither finished nor waited for a lock")
 
     def _waits_for_a_lock(self) -> bool:
+        """Whether a connection of this database waits for a lock.
+
+        The paused request runs nothing, so a waiting connection is the
+        competitor's: its own, or another one if it committed on the way (the
+        session then takes whichever connection the pool hands it).
+        """
         if self._pid is None:
             return False
         with db.engine.connect() as conn:
@@ -68,9 +74,8 @@ class Competitor:
                 conn.scalar(
                     sa.text(
                         "SELECT count(*) FROM pg_stat_activity"
-                        " WHERE pid = :pid AND wait_event_type = 'Lock'"
-                    ),
-                    {"pid": self._pid},
+                        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                    )
                 )
             )
 

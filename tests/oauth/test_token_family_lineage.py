@@ -478,3 +478,33 @@ def test_a_password_reset_while_its_person_signs_in_again_ends_both_logins(
     assert _refused(flow.exchange(code))
     after = type(flow)(flow.http, nonce="after-reset").authorize()
     assert "/login?" in after.headers["Location"]
+
+
+@pytest.mark.postgres
+def test_an_email_reassigned_while_a_code_is_exchanged_ends_its_family(
+    app, partner_world, flow, monkeypatch
+):
+    from tests.factories import bearer_for, make_org, make_user
+
+    support = make_org("support", "Support")
+    agent = make_user("support", support, "agent")
+    db.session.commit()
+    owner = partner_world["owner"]
+    tokens_for(flow, owner.email)
+    pending, code = _pending_code(flow, "racing-reassignment")
+
+    def support_reassigns_the_address():
+        return app.test_client().post(
+            f"/v1/support/accounts/{owner.id}/email",
+            json={"email": "new.owner@example.com", "ticket": "SUP-7", "reason": "lost mailbox"},
+            headers=bearer_for(agent, support),
+        )
+
+    # The reassignment lands after the exchange claimed the code, before it writes.
+    competitor = Competitor(app, support_reassigns_the_address)
+    pause_before(monkeypatch, grants, "issue_tokens", competitor)
+    response = pending.exchange(code)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert competitor.finish().status_code == 200
+    assert not _alive(flow.http, response.get_json())
+    assert db.session.get(User, owner.id).email == "new.owner@example.com"
