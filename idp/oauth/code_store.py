@@ -56,10 +56,28 @@ _OPEN_LOGIN = (
     .where(LoginSession.id == db.bindparam("login_session_id"), LoginSession.ended_at.is_(None))
     .with_for_update(read=True)
 )
+# The code's account, locked FOR KEY SHARE (what the new family's foreign key
+# takes anyway) before the code itself: the order of every path that ends
+# logins, which locks the account first (``idp.oauth.revocation``). The claim
+# below names it, so it runs before the code's row is locked.
+_OWNER = (
+    db.select(User.id)
+    .where(
+        User.id
+        == db.select(_CODES.c.user_id)
+        .where(
+            _CODES.c.code_hash == db.bindparam("digest"),
+            _CODES.c.client_id == db.bindparam("claimant"),
+        )
+        .scalar_subquery()
+    )
+    .with_for_update(read=True, key_share=True)
+    .cte("owner")
+)
 # PostgreSQL claims the code and reads its user, with their roles in the code's
 # organization, and whether its login is open, in one statement (what
 # ``user_with_roles`` and ``_OPEN_LOGIN`` read elsewhere).
-_CLAIMED = _CLAIM_CODE.cte("claimed")
+_CLAIMED = _CLAIM_CODE.where(_CODES.c.user_id.in_(db.select(_OWNER.c.id))).cte("claimed")
 _CLAIMED_LOGIN_OPEN = (
     db.select(LoginSession.id)
     .where(LoginSession.id == _CLAIMED.c.login_session_id, LoginSession.ended_at.is_(None))

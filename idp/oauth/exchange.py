@@ -10,6 +10,7 @@ from authlib.oauth2.rfc6749.errors import (
     UnauthorizedClientError,
 )
 
+from idp.accounts.models import User
 from idp.extensions import db
 from idp.oauth.grants import CLIENT_AUTH, IssuingGrant
 from idp.oauth.issuance import user_with_roles
@@ -19,6 +20,11 @@ from idp.oauth.tokens_view import parse_access_token
 from idp.timeutil import utcnow
 
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
+_ACCOUNT_KEY_SHARE = (
+    db.select(User.id)
+    .where(User.id == db.bindparam("user_id"))
+    .with_for_update(read=True, key_share=True)
+)
 
 
 class InvalidTargetError(OAuth2Error):
@@ -46,6 +52,14 @@ class TokenExchangeGrant(IssuingGrant, grants.BaseGrant, grants.TokenEndpointMix
         one it was exchanged from and its browser login, so that revoking that
         family or logging out ends it too (``idp.oauth.revocation``).
         """
+        # The account's row first, as every path that ends logins locks it: the
+        # organization switched to is written now, and the new family's foreign
+        # key needs the row's KEY SHARE lock anyway.
+        user = self.request.user
+        if user.last_organization_id != self.request.target_organization_id:
+            user.last_organization_id = self.request.target_organization_id
+            db.session.flush()
+        db.session.execute(_ACCOUNT_KEY_SHARE, {"user_id": user.id})
         # FOR SHARE until this request commits: a revocation of the subject family
         # waits for the new family, then finds it and revokes it too; one that came
         # first is seen here.
@@ -97,9 +111,8 @@ class TokenExchangeGrant(IssuingGrant, grants.BaseGrant, grants.TokenEndpointMix
         self.request.scope = subject.claims.get("scope", "")
 
     def create_token_response(self):
-        """A new family for the target organization; remembered as the last one used."""
+        """A new family for the target organization (remembered as the last one used)."""
         user = self.request.user
         token = self.generate_token(user=user, scope=self.request.scope, include_refresh_token=True)
         token["issued_token_type"] = ACCESS_TOKEN_TYPE
-        user.last_organization_id = self.request.target_organization_id
         return 200, token, self.TOKEN_RESPONSE_HEADER

@@ -46,8 +46,10 @@ def wrong_hub_page(user: User, expected_hub: str) -> Response:
 
 def choose(authz: AuthorizationRequest, user: User, organization_id: str) -> Response:
     """Issue the code for ``organization_id`` and remember it as the last one used."""
-    if user.last_organization_id != organization_id:  # else nothing for the commit to flush
+    if user.last_organization_id != organization_id:  # else nothing to write
         user.last_organization_id = organization_id
+        # Written before the code, which references the account: its row first.
+        db.session.flush()
     return issue_authorization_response(authz, user, organization_id)
 
 

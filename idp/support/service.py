@@ -221,10 +221,9 @@ def reassign_email(actor: Actor, user_id: str, *, email: str, ticket: str, reaso
     held = user.status == "email_conflict"
     before = {"email": user.email, "email_verified": user.email_verified, "status": user.status}
     old_email = user.email
-    # Sessions first, the address after: changing a UNIQUE column locks the row
-    # against the foreign-key check of a code exchange's new family, which may
-    # hold a code these revocations wait for. A taken address undoes them all.
-    end_sessions_of(user, "email_reassigned", actor)
+    # The address first: changing a UNIQUE column locks the account's row FOR
+    # UPDATE, before any code, login or family, the order every other path
+    # takes (a code exchange locks the account first too, ``code_store``).
     user.email = address.display
     user.email_normalized = address.normalized
     user.email_verified = False
@@ -233,6 +232,7 @@ def reassign_email(actor: Actor, user_id: str, *, email: str, ticket: str, reaso
     except IntegrityError as exc:
         db.session.rollback()
         raise EmailTaken("Another account already uses this address.") from exc
+    end_sessions_of(user, "email_reassigned", actor)
     # a reset link mailed to the old address must not outlive the address
     spend_user_tokens(user.id, RESET_PURPOSE)
     send_verification(user, held=held)

@@ -508,3 +508,25 @@ def test_an_email_reassigned_while_a_code_is_exchanged_ends_its_family(
     assert competitor.finish().status_code == 200
     assert not _alive(flow.http, response.get_json())
     assert db.session.get(User, owner.id).email == "new.owner@example.com"
+
+
+@pytest.mark.postgres
+def test_a_password_reset_racing_a_switch_ends_the_switch_too(
+    app, partner_world, flow, monkeypatch
+):
+    consultant = partner_world["consultant"]
+    acme = _consultant_in_acme(partner_world, flow)
+
+    def reset_password():
+        user = db.session.get(User, consultant.id)
+        user.security_stamp = new_security_stamp()
+        revoke_user_tokens(consultant.id, "password_changed")
+        db.session.commit()
+
+    # The reset lands after the switch read the family it comes from, before it writes.
+    competitor = Competitor(app, reset_password)
+    pause_before(monkeypatch, exchange, "open_family", competitor)
+    globex = _switch(flow.http, acme["access_token"], partner_world["globex"].id)
+    competitor.finish()
+    assert not _alive(flow.http, globex)
+    assert not _alive(flow.http, acme)
