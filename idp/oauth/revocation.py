@@ -36,13 +36,33 @@ def revoke_family(
     if newly:
         _revoke(family, reason, actor_id)
     if exchanged and family.user_id is not None:
-        parents = [family.id]
-        while parents:
-            children = _live_families(family.user_id, TokenFamily.parent_id.in_(parents))
-            for child in children:
-                _revoke(child, reason, actor_id)
-            parents = [child.id for child in children]
+        _revoke_exchanged_from([family], reason, actor_id)
     return newly
+
+
+def _revoke_all(families: list[TokenFamily], reason: str, actor_id: str | None) -> int:
+    """Revoke ``families`` and every family exchanged from them; how many of the first."""
+    for family in families:
+        _revoke(family, reason, actor_id)
+    _revoke_exchanged_from(families, reason, actor_id)
+    return len(families)
+
+
+def _revoke_exchanged_from(families: list[TokenFamily], reason: str, actor_id: str | None) -> None:
+    """Revoke the live families exchanged from ``families`` (of one user), at any depth.
+
+    Looked for after the revocations are written: a partner switch holding one
+    of ``families`` FOR SHARE (``idp.oauth.exchange``) commits its new family
+    first, and the next look finds it.
+    """
+    parents = [family.id for family in families]
+    user_id = families[0].user_id if families else None
+    while parents:
+        db.session.flush()
+        children = _live_families(user_id, TokenFamily.parent_id.in_(parents))
+        for child in children:
+            _revoke(child, reason, actor_id)
+        parents = [child.id for child in children]
 
 
 def revoke_login_families(
@@ -55,9 +75,7 @@ def revoke_login_families(
     """
     end_logins(login_session_id=login_session_id)
     families = _live_families(user_id, TokenFamily.login_session_id == login_session_id)
-    for family in families:
-        _revoke(family, reason, actor_id)
-    return len(families)
+    return _revoke_all(families, reason, actor_id)
 
 
 def follow_replaced_login(
@@ -130,10 +148,7 @@ def revoke_user_tokens(user_id: str, reason: str, *, actor_id: str | None = None
         .execution_options(synchronize_session=False)
     )
     end_logins(user_id=user_id)
-    families = _live_families(user_id)
-    for family in families:
-        _revoke(family, reason, actor_id)
-    return len(families)
+    return _revoke_all(_live_families(user_id), reason, actor_id)
 
 
 def _live_families(user_id: str, *conditions) -> list[TokenFamily]:

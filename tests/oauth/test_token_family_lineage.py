@@ -463,9 +463,7 @@ def test_a_password_reset_while_its_person_signs_in_again_ends_both_logins(
     code = flow.code_for(owner.email)  # on its way to the hub
 
     def reset_password():
-        user = db.session.get(User, owner.id)
-        user.security_stamp = new_security_stamp()
-        revoke_user_tokens(owner.id, "password_changed")
+        _reset_password(owner.id)
         db.session.commit()
 
     # The reset lands while the new login has carried the earlier one's code over.
@@ -510,21 +508,30 @@ def test_an_email_reassigned_while_a_code_is_exchanged_ends_its_family(
     assert db.session.get(User, owner.id).email == "new.owner@example.com"
 
 
+def _reset_password(user_id: str) -> None:
+    user = db.session.get(User, user_id)
+    user.security_stamp = new_security_stamp()
+    revoke_user_tokens(user_id, "password_changed")
+
+
 @pytest.mark.postgres
-def test_a_password_reset_racing_a_switch_ends_the_switch_too(
-    app, partner_world, flow, monkeypatch
+@pytest.mark.parametrize("ending", ["sign_out", "password_reset"])
+def test_a_login_ending_while_a_switch_is_made_ends_the_switch_too(
+    app, partner_world, flow, monkeypatch, ending
 ):
     consultant = partner_world["consultant"]
     acme = _consultant_in_acme(partner_world, flow)
+    family = db.session.scalars(db.select(TokenFamily)).one()
 
-    def reset_password():
-        user = db.session.get(User, consultant.id)
-        user.security_stamp = new_security_stamp()
-        revoke_user_tokens(consultant.id, "password_changed")
+    def end_the_login():
+        if ending == "sign_out":  # what /logout runs, without a hint
+            revoke_login_families(consultant.id, family.login_session_id, "logged_out")
+        else:
+            _reset_password(consultant.id)
         db.session.commit()
 
-    # The reset lands after the switch read the family it comes from, before it writes.
-    competitor = Competitor(app, reset_password)
+    # It lands after the switch read the family it comes from, before it writes.
+    competitor = Competitor(app, end_the_login)
     pause_before(monkeypatch, exchange, "open_family", competitor)
     globex = _switch(flow.http, acme["access_token"], partner_world["globex"].id)
     competitor.finish()
