@@ -9,7 +9,9 @@ on every instance (``idp.oauth.family_state``).
 Every path that ends logins locks rows in one order, so that two of them at
 once (a logout in two tabs, a password reset during a new sign-in) never
 deadlock: the account's row, its codes, its logins, then their families. A
-code exchange takes the code, then its login (``idp.oauth.code_store``).
+code exchange takes the account's row (KEY SHARE), the code, then its login
+(``idp.oauth.code_store``); a partner switch the account's row, then the
+family it comes from (``idp.oauth.exchange``).
 """
 
 from __future__ import annotations
