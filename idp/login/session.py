@@ -178,14 +178,18 @@ def end_logins(*, user_id: str | None = None, login_session_id: str | None = Non
     found) or waits for this transaction and finds the login ended.
     The caller commits.
     """
-    condition = LoginSession.user_id == user_id if user_id else LoginSession.id == login_session_id
-    if user_id or login_session_id:
-        db.session.execute(
-            sa.update(LoginSession)
-            .where(condition, LoginSession.ended_at.is_(None))
-            .values(ended_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
+    if user_id:
+        which = LoginSession.user_id == user_id
+    elif login_session_id:
+        which = LoginSession.id == login_session_id
+    else:
+        return
+    db.session.execute(
+        sa.update(LoginSession)
+        .where(which, LoginSession.ended_at.is_(None))
+        .values(ended_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 def auth_time() -> int | None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import sqlalchemy as sa
+
 from idp.accounts.models import User
 from idp.extensions import db, on_postgresql
 from idp.login.models import LoginSession
@@ -37,40 +39,41 @@ def nonce_used(client_id: str, nonce: str) -> bool:
 _CODES = AuthorizationCode.__table__
 _INSERT_CODE = db.insert(_CODES)
 _CODE_FIELDS = tuple(column.name for column in _CODES.c)
+# The code presented (its hash) by the client it was issued to.
+_PRESENTED = (
+    _CODES.c.code_hash == db.bindparam("digest"),
+    _CODES.c.client_id == db.bindparam("claimant"),
+)
 _CLAIM_CODE = (
     db.update(_CODES)
-    .where(
-        _CODES.c.code_hash == db.bindparam("digest"),
-        _CODES.c.client_id == db.bindparam("claimant"),
-        _CODES.c.used_at.is_(None),
-    )
+    .where(*_PRESENTED, _CODES.c.used_at.is_(None))
     .values(used_at=db.bindparam("now"))
     .returning(*_CODES.c)
 )
-# The code's login, if still open. On PostgreSQL it is read FOR SHARE after the
-# code's row is locked: a logout or revocation (``idp.login.session.end_logins``)
-# either waits for this exchange to commit, and then finds its family, or has
-# ended the login, and this exchange sees it ended.
-_OPEN_LOGIN = (
-    db.select(LoginSession.id)
-    .where(LoginSession.id == db.bindparam("login_session_id"), LoginSession.ended_at.is_(None))
-    .with_for_update(read=True)
-)
+
+
+def _open_login(login_session_id) -> sa.Select:
+    """The code's login, if still open, read FOR SHARE (after the code's row is locked).
+
+    A logout or revocation (``idp.login.session.end_logins``) either waits for
+    the exchange to commit, and then finds its family, or has ended the login,
+    and the exchange sees it ended.
+    """
+    return (
+        db.select(LoginSession.id)
+        .where(LoginSession.id == login_session_id, LoginSession.ended_at.is_(None))
+        .with_for_update(read=True)
+    )
+
+
+_OPEN_LOGIN = _open_login(db.bindparam("login_session_id"))
 # The code's account, locked FOR KEY SHARE (what the new family's foreign key
 # takes anyway) before the code itself: the order of every path that ends
 # logins, which locks the account first (``idp.oauth.revocation``). The claim
 # below names it, so it runs before the code's row is locked.
 _OWNER = (
     db.select(User.id)
-    .where(
-        User.id
-        == db.select(_CODES.c.user_id)
-        .where(
-            _CODES.c.code_hash == db.bindparam("digest"),
-            _CODES.c.client_id == db.bindparam("claimant"),
-        )
-        .scalar_subquery()
-    )
+    .where(User.id == db.select(_CODES.c.user_id).where(*_PRESENTED).scalar_subquery())
     .with_for_update(read=True, key_share=True)
     .cte("owner")
 )
@@ -78,13 +81,7 @@ _OWNER = (
 # organization, and whether its login is open, in one statement (what
 # ``user_with_roles`` and ``_OPEN_LOGIN`` read elsewhere).
 _CLAIMED = _CLAIM_CODE.where(_CODES.c.user_id.in_(db.select(_OWNER.c.id))).cte("claimed")
-_CLAIMED_LOGIN_OPEN = (
-    db.select(LoginSession.id)
-    .where(LoginSession.id == _CLAIMED.c.login_session_id, LoginSession.ended_at.is_(None))
-    .with_for_update(read=True)
-    .scalar_subquery()
-    .label("open_login")
-)
+_CLAIMED_LOGIN_OPEN = _open_login(_CLAIMED.c.login_session_id).scalar_subquery().label("open_login")
 _CLAIM_CODE_WITH_USER = (
     db.select(_CLAIMED, User, Membership.role, _CLAIMED_LOGIN_OPEN)
     .select_from(_CLAIMED)
@@ -95,10 +92,7 @@ _CLAIM_CODE_WITH_USER = (
         & (Membership.organization_id == _CLAIMED.c.organization_id),
     )
 )
-_REPLAYED_CODE = db.select(AuthorizationCode).where(
-    AuthorizationCode.code_hash == db.bindparam("digest"),
-    AuthorizationCode.client_id == db.bindparam("claimant"),
-)
+_REPLAYED_CODE = db.select(AuthorizationCode).where(*_PRESENTED)
 
 
 def insert_code(row: dict) -> None:

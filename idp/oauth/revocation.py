@@ -98,9 +98,6 @@ def follow_replaced_login(
     if previous_user_id != user_id:
         revoke_login_families(previous_user_id, previous_login_id, "signed_in_as_another")
         return
-    of_previous = (AuthorizationCode.user_id == user_id) & (
-        AuthorizationCode.login_session_id == previous_login_id
-    )
     still_open = (
         db.select(LoginSession.id)
         .where(LoginSession.id == previous_login_id, LoginSession.ended_at.is_(None))
@@ -108,7 +105,12 @@ def follow_replaced_login(
     )
     db.session.execute(
         db.update(AuthorizationCode)
-        .where(of_previous, AuthorizationCode.used_at.is_(None), still_open)
+        .where(
+            AuthorizationCode.user_id == user_id,
+            AuthorizationCode.login_session_id == previous_login_id,
+            AuthorizationCode.used_at.is_(None),
+            still_open,
+        )
         .values(login_session_id=login_id)
         .execution_options(synchronize_session=False)
     )

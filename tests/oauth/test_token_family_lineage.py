@@ -270,6 +270,24 @@ def _pending_code(flow, nonce: str) -> tuple[object, str]:
     return pending, query_of(response.headers["Location"])["code"]
 
 
+def _live_families() -> int:
+    return db.session.scalar(db.select(db.func.count()).where(TokenFamily.revoked_at.is_(None)))
+
+
+def _end_every_session(user_id: str, reason: str = "password_changed") -> None:
+    """What a password reset, support's "end sessions" or an email reassignment runs."""
+    user = db.session.get(User, user_id)
+    user.security_stamp = new_security_stamp()
+    revoke_user_tokens(user_id, reason)
+    db.session.commit()
+
+
+def _sign_out_elsewhere(user_id: str, login_session_id: str) -> None:
+    """What signing out of that login runs in another tab or instance (no hint)."""
+    revoke_login_families(user_id, login_session_id, "logged_out")
+    db.session.commit()
+
+
 def _refused(response) -> bool:
     assert response.status_code == 400, response.get_data(as_text=True)
     return response.get_json()["error"] == "invalid_grant"
@@ -374,21 +392,15 @@ def test_a_logout_racing_a_code_exchange_ends_the_family_it_opens(
         db.select(LoginSession).where(LoginSession.user_id == owner.id)
     ).one()
 
-    def log_out_elsewhere():
-        revoke_login_families(owner.id, login.id, "logged_out")
-        db.session.commit()
-
     # The logout lands after the exchange claimed the code, before it writes the family.
-    competitor = Competitor(app, log_out_elsewhere)
+    competitor = Competitor(app, lambda: _sign_out_elsewhere(owner.id, login.id))
     pause_before(monkeypatch, grants, "issue_tokens", competitor)
     response = pending.exchange(code)
     competitor.finish()
     # The logout waited for the exchange to commit, then found and ended its family.
     assert response.status_code == 200, response.get_data(as_text=True)
     assert not _alive(flow.http, response.get_json())
-    assert (
-        db.session.scalar(db.select(db.func.count()).where(TokenFamily.revoked_at.is_(None))) == 0
-    )
+    assert _live_families() == 0
 
 
 @pytest.mark.postgres
@@ -398,21 +410,13 @@ def test_a_code_issued_while_support_ends_the_sessions_gets_no_tokens(
     owner = partner_world["owner"]
     tokens_for(flow, owner.email)
 
-    def end_sessions():
-        user = db.session.get(User, owner.id)
-        user.security_stamp = new_security_stamp()
-        revoke_user_tokens(owner.id, "sessions_ended_by_support")
-        db.session.commit()
-
     # The authorization request checked the browser's login; its code is written after.
-    competitor = Competitor(app, end_sessions)
+    competitor = Competitor(app, lambda: _end_every_session(owner.id, "sessions_ended_by_support"))
     pause_before(monkeypatch, grants, "insert_code", competitor)
     pending, code = _pending_code(flow, "racing-end-sessions")
     competitor.finish()
     assert _refused(pending.exchange(code))
-    assert (
-        db.session.scalar(db.select(db.func.count()).where(TokenFamily.revoked_at.is_(None))) == 0
-    )
+    assert _live_families() == 0
 
 
 @pytest.mark.postgres
@@ -421,11 +425,7 @@ def test_two_logouts_of_one_login_at_once_both_finish(app, partner_world, flow, 
     tokens = tokens_for(flow, owner.email)
     family = db.session.scalars(db.select(TokenFamily)).one()
 
-    def log_out_in_another_tab():
-        revoke_login_families(owner.id, family.login_session_id, "logged_out")
-        db.session.commit()
-
-    competitor = Competitor(app, log_out_in_another_tab)
+    competitor = Competitor(app, lambda: _sign_out_elsewhere(owner.id, family.login_session_id))
     pause_before(monkeypatch, logout, "sign_out", competitor)
     assert _logout(flow.http, tokens["id_token"]).status_code == 302
     competitor.finish()
@@ -462,12 +462,8 @@ def test_a_password_reset_while_its_person_signs_in_again_ends_both_logins(
     owner = partner_world["owner"]
     code = flow.code_for(owner.email)  # on its way to the hub
 
-    def reset_password():
-        _reset_password(owner.id)
-        db.session.commit()
-
     # The reset lands while the new login has carried the earlier one's code over.
-    competitor = Competitor(app, reset_password)
+    competitor = Competitor(app, lambda: _end_every_session(owner.id))
     pause_before(monkeypatch, login_session, "end_logins", competitor)
     again = type(flow)(flow.http, nonce="again")
     signed_in = again.login(owner.email, login_response=again.authorize(prompt="login"))
@@ -508,12 +504,6 @@ def test_an_email_reassigned_while_a_code_is_exchanged_ends_its_family(
     assert db.session.get(User, owner.id).email == "new.owner@example.com"
 
 
-def _reset_password(user_id: str) -> None:
-    user = db.session.get(User, user_id)
-    user.security_stamp = new_security_stamp()
-    revoke_user_tokens(user_id, "password_changed")
-
-
 @pytest.mark.postgres
 @pytest.mark.parametrize("ending", ["sign_out", "password_reset"])
 def test_a_login_ending_while_a_switch_is_made_ends_the_switch_too(
@@ -524,11 +514,10 @@ def test_a_login_ending_while_a_switch_is_made_ends_the_switch_too(
     family = db.session.scalars(db.select(TokenFamily)).one()
 
     def end_the_login():
-        if ending == "sign_out":  # what /logout runs, without a hint
-            revoke_login_families(consultant.id, family.login_session_id, "logged_out")
+        if ending == "sign_out":
+            _sign_out_elsewhere(consultant.id, family.login_session_id)
         else:
-            _reset_password(consultant.id)
-        db.session.commit()
+            _end_every_session(consultant.id)
 
     # It lands after the switch read the family it comes from, before it writes.
     competitor = Competitor(app, end_the_login)
