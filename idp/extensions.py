@@ -34,7 +34,8 @@ _clock = time.monotonic  # tests move it instead of waiting
 
 
 @functools.cache
-def _redis_for(url: str):
+def redis_for_url(url: str):
+    """One client (and connection pool) per Redis URL, shared by every user in the process."""
     import redis
 
     return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
@@ -43,7 +44,7 @@ def _redis_for(url: str):
 def shared_redis():
     """The Redis every instance shares (``IDP_REDIS_URL``), or None in the embedded setup."""
     url = current_app.config.get("IDP_REDIS_URL")
-    return _redis_for(url) if url else None
+    return redis_for_url(url) if url else None
 
 
 def reachable_redis():
@@ -58,7 +59,7 @@ def reachable_redis():
     a dial that may time out.
     """
     url = current_app.config.get("IDP_REDIS_URL")
-    return _redis_for(url) if url and redis_usable(url) else None
+    return redis_for_url(url) if url and redis_usable(url) else None
 
 
 def redis_usable(url: str) -> bool:

@@ -1,4 +1,4 @@
-"""Rate limits: fixed windows counted by the ``limits`` library, in Redis or in process.
+"""Rate limits: fixed windows, counted in Redis or in process.
 
 A limited view counts one hit per limit of its setting (``IDP_LOGIN_RATE_LIMIT``
 and the like, in the ``limits`` notation) against a key, the client's
@@ -14,24 +14,80 @@ that one runs its own hooks before and after every request, limited or not
 (about 80 us of a gateway API-key check here, half again its cost), and
 about 0.2 ms of bookkeeping around the storage round trips of every limited
 one. Only the views decorated here pay anything, and only while limits are on.
+
+In Redis a request costs one round trip for all of its windows (``_HIT``, a
+Lua script), where the ``limits`` library's strategies take one per window:
+a token request has two windows, and a sign-in is given back to both again.
+A give-back reaches only the windows the request was counted in, told apart
+by when each ends. The ``limits`` library reads the settings and keeps the
+in-process counters. Needs Redis 5 or newer (scripts that read the clock).
 """
 
 from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from flask import Flask, Response, current_app, make_response, request
 from limits import RateLimitItem, parse_many
-from limits.errors import StorageError
-from limits.storage import storage_from_string
-from limits.strategies import FixedWindowRateLimiter
+from limits.storage import MemoryStorage
+from redis.exceptions import RedisError
 from werkzeug.exceptions import TooManyRequests
 
-from idp.extensions import redis_answered, redis_failed, redis_usable
+from idp.extensions import redis_answered, redis_failed, redis_for_url, redis_usable
 
 _EXTENSION = "idp_ratelimits"
+
+# Two windows of one limit are never mistaken for each other: the next one can begin
+# only once this one has ended, so it ends at least a window (one second or more) later.
+_SAME_WINDOW_MS = 500
+
+# KEYS: a counter per window; ARGV: each window's limit, then its length in ms.
+# Counts the request in each window up to the first full one. Answers each counted
+# window's end (ms on Redis's clock, for the give-back), then the number of the full
+# window (0: none) and the ms left of it.
+_HIT = """
+local clock = redis.call('TIME')
+local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
+local answer = {}
+for i, key in ipairs(KEYS) do
+  local count = redis.call('INCR', key)
+  local left = redis.call('PTTL', key)
+  if count == 1 or left < 0 then
+    left = tonumber(ARGV[2 * i])
+    redis.call('PEXPIRE', key, left)
+  end
+  answer[i] = now + left
+  if count > tonumber(ARGV[2 * i - 1]) then
+    answer[#answer + 1] = i
+    answer[#answer + 1] = left
+    return answer
+  end
+end
+answer[#answer + 1] = 0
+answer[#answer + 1] = 0
+return answer
+"""
+
+# KEYS: the windows a request was counted in; ARGV: each one's end as ``_HIT`` answered,
+# then how near another end must be to be that same window's.
+# Takes the request back out of each window that is still that one: a window that has
+# ended, or ended and begun again, keeps its count.
+_GIVE_BACK = """
+local clock = redis.call('TIME')
+local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
+local near = tonumber(ARGV[#KEYS + 1])
+for i, key in ipairs(KEYS) do
+  local left = redis.call('PTTL', key)
+  if left > 0 and math.abs(now + left - tonumber(ARGV[i])) < near
+      and tonumber(redis.call('GET', key)) > 0 then
+    redis.call('DECR', key)
+  end
+end
+return 0
+"""
 
 
 def init_app(app: Flask) -> None:
@@ -39,79 +95,100 @@ def init_app(app: Flask) -> None:
     app.extensions[_EXTENSION] = _Counters(app) if app.config["IDP_RATELIMIT_ENABLED"] else None
 
 
+@dataclass(frozen=True)
+class Counted:
+    """Where ``_Counters.hit`` counted a request: its counters, and each window's end."""
+
+    store: _InProcess | _InRedis
+    keys: tuple[str, ...]
+    ends: tuple[float, ...]
+
+
+class _InProcess:
+    """This worker's own counters (the ``limits`` library's memory storage)."""
+
+    def __init__(self):
+        self.storage = MemoryStorage()
+
+    def hit(self, keys: Sequence[str], limits: Sequence[RateLimitItem]):
+        """Count in each window up to the first full one: ``(ends, full, seconds left of it)``."""
+        ends = []
+        for number, (key, limit) in enumerate(zip(keys, limits, strict=True)):
+            count = self.storage.incr(key, limit.get_expiry())
+            ends.append(self.storage.get_expiry(key))
+            if count > limit.amount:
+                return ends, number, ends[-1] - time.time()
+        return ends, None, 0.0
+
+    def give_back(self, keys: Sequence[str], ends: Sequence[float]) -> None:
+        for key, end in zip(keys, ends, strict=True):
+            # The same window ends at the very same instant; a new one later.
+            if self.storage.get(key) > 0 and self.storage.get_expiry(key) == end:
+                self.storage.decr(key)
+
+
+class _InRedis:
+    """The counters every instance shares: one round trip (``_HIT``) per request."""
+
+    def __init__(self, url: str, prefix: str):
+        self.redis, self.prefix = redis_for_url(url), prefix
+        self._hit = self.redis.register_script(_HIT)
+        self._give_back = self.redis.register_script(_GIVE_BACK)
+
+    def hit(self, keys: Sequence[str], limits: Sequence[RateLimitItem]):
+        """As ``_InProcess.hit``, in one script: raises ``RedisError`` when Redis fails."""
+        windows = [ms for limit in limits for ms in (limit.amount, limit.get_expiry() * 1000)]
+        *ends, full, left = self._hit(keys=self._named(keys), args=windows)
+        return ends, (full - 1 if full else None), left / 1000
+
+    def give_back(self, keys: Sequence[str], ends: Sequence[float]) -> None:
+        self._give_back(keys=self._named(keys), args=[*ends, _SAME_WINDOW_MS])
+
+    def _named(self, keys: Sequence[str]) -> list[str]:
+        return [self.prefix + key for key in keys]
+
+
 class _Counters:
     def __init__(self, app: Flask):
         redis_url = self.redis_url = app.config["IDP_REDIS_URL"]
-        self.in_process = FixedWindowRateLimiter(storage_from_string("memory://"))
+        self.in_process = _InProcess()
         self.shared = (
-            FixedWindowRateLimiter(
-                storage_from_string(
-                    # redis-py's unix:// is redis+unix:// to the limits library.
-                    "redis+" + redis_url if redis_url.startswith("unix://") else redis_url,
-                    key_prefix=app.config["IDP_REDIS_PREFIX"] + "rl",
-                    socket_timeout=2,
-                    socket_connect_timeout=2,
-                    wrap_exceptions=True,
-                )
-            )
-            if redis_url
-            else None
+            _InRedis(redis_url, app.config["IDP_REDIS_PREFIX"] + "rl:") if redis_url else None
         )
 
-    def hit(self, limits: Iterable[RateLimitItem], scope: str, key: str) -> FixedWindowRateLimiter:
+    def hit(self, limits: Sequence[RateLimitItem], scope: str, key: str) -> Counted:
         """Count this request in every window; refuse it if any is full.
 
-        Returns the counters it was counted in, for ``give_back``.
+        Returns where it was counted, for ``give_back``.
         """
-        windows = self.in_process
-        if self.shared is None or not redis_usable(self.redis_url):
-            refusal = self._count(windows, limits, scope, key)
-        else:
+        keys = tuple(limit.key_for(scope, key) for limit in limits)
+        store, (ends, full, seconds_left) = self._count(keys, limits)
+        if full is not None:
+            limit = limits[full]
+            retry_after = min(max(1, int(seconds_left) + 1), limit.get_expiry())
+            raise TooManyRequests(
+                f"Too many requests: at most {limit}. Try again later.", retry_after=retry_after
+            )
+        return Counted(store, keys, tuple(ends))
+
+    def _count(self, keys: Sequence[str], limits: Sequence[RateLimitItem]):
+        """The store that counted the request (Redis, unless it fails), and its answer."""
+        if self.shared is not None and redis_usable(self.redis_url):
             try:
-                refusal = self._count(self.shared, limits, scope, key)
-            except StorageError as error:
-                redis_failed(error.storage_error, self.redis_url)
-                refusal = self._count(windows, limits, scope, key)
+                answer = self.shared.hit(keys, limits)
+            except RedisError as error:
+                redis_failed(error, self.redis_url)
             else:
                 redis_answered(self.redis_url)
-                windows = self.shared
-        if refusal is not None:
-            raise refusal
-        return windows
+                return self.shared, answer
+        return self.in_process, self.in_process.hit(keys, limits)
 
-    def give_back(
-        self, windows: FixedWindowRateLimiter, limits: Iterable[RateLimitItem], scope: str, key: str
-    ) -> None:
-        """Uncount a request ``hit`` counted (in every window: it was let through all of them).
-
-        A window that ended meanwhile is not credited for the next one: a count
-        taken below zero is put back to zero.
-        """
+    def give_back(self, counted: Counted) -> None:
+        """Uncount a request ``hit`` counted, in each window of it that has not ended since."""
         try:
-            for limit in limits:
-                counter, expiry = limit.key_for(scope, key), limit.get_expiry()
-                if windows.storage.incr(counter, expiry, amount=-1) < 0:
-                    windows.storage.incr(counter, expiry, amount=1)
-        except StorageError as error:  # it stays counted: the safe side
-            redis_failed(error.storage_error, self.redis_url)
-
-    @staticmethod
-    def _count(
-        windows: FixedWindowRateLimiter, limits: Iterable[RateLimitItem], scope: str, key: str
-    ) -> TooManyRequests | None:
-        """Count the request in each window up to the first full one, whose refusal it returns."""
-        for limit in limits:
-            if not windows.hit(limit, scope, key):
-                try:
-                    reset_at = windows.get_window_stats(limit, scope, key).reset_time
-                except StorageError:  # refused already: say the whole window
-                    reset_at = time.time() + limit.get_expiry()
-                retry_after = max(1, int(reset_at - time.time()) + 1)
-                return TooManyRequests(
-                    f"Too many requests: at most {limit}. Try again later.",
-                    retry_after=min(retry_after, limit.get_expiry()),
-                )
-        return None
+            counted.store.give_back(counted.keys, counted.ends)
+        except RedisError as error:  # it stays counted: the safe side
+            redis_failed(error, self.redis_url)
 
 
 @functools.lru_cache(maxsize=32)
@@ -157,12 +234,12 @@ def rate_limited(
             if counters is None or request.method not in methods:
                 return view(*args, **kwargs)
             limits, client = parsed(current_app.config[setting]), key()
-            windows = counters.hit(limits, counted_as, client)
+            counted = counters.hit(limits, counted_as, client)
             if given_back_when is None:
                 return view(*args, **kwargs)
             response = make_response(view(*args, **kwargs))
             if given_back_when(response):
-                counters.give_back(windows, limits, counted_as, client)
+                counters.give_back(counted)
             return response
 
         return call

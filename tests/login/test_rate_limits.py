@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -240,25 +241,56 @@ def test_behind_two_proxies_the_client_is_two_hops_in_and_the_nearest_says_the_s
     assert _failed_login_addresses() == ["203.0.113.1"]
 
 
-@pytest.mark.parametrize("shared", [False, pytest.param(True, marks=pytest.mark.redis)])
-def test_a_hit_given_back_after_its_window_ended_is_no_credit_for_the_next(
-    app_ctx, redis_prefix, shared
-):
+def _counters(shared: bool, redis_prefix: str):
+    """Counters of their own: a prefix no other test (nor parametrization) counts under."""
+    import secrets
     from types import SimpleNamespace
 
-    from werkzeug.exceptions import TooManyRequests
-
-    from idp.ratelimits import _Counters, parsed
+    from idp.ratelimits import _Counters
     from tests.conftest import REDIS_URL
 
-    config = {"IDP_REDIS_URL": REDIS_URL if shared else None, "IDP_REDIS_PREFIX": redis_prefix}
-    counters = _Counters(SimpleNamespace(config=config))
-    limits = parsed("2/minute")
-    windows = counters.hit(limits, "login", ADDRESS)  # a sign-in starts
-    # Its window ends while the password is checked (as if the minute were up).
-    windows.storage.clear(limits[0].key_for("login", ADDRESS))
-    counters.give_back(windows, limits, "login", ADDRESS)  # it let its person in
-    counters.hit(limits, "login", ADDRESS)
-    counters.hit(limits, "login", ADDRESS)
+    prefix = f"{redis_prefix}{secrets.token_hex(4)}:"
+    config = {"IDP_REDIS_URL": REDIS_URL if shared else None, "IDP_REDIS_PREFIX": prefix}
+    return _Counters(SimpleNamespace(config=config))
+
+
+@pytest.mark.parametrize("shared", [False, pytest.param(True, marks=pytest.mark.redis)])
+@pytest.mark.parametrize("failure_meanwhile", [False, True])
+def test_a_hit_given_back_after_its_window_ended_is_no_credit_for_the_next(
+    app_ctx, redis_prefix, shared, failure_meanwhile
+):
+    from werkzeug.exceptions import TooManyRequests
+
+    from idp.ratelimits import parsed
+
+    counters, limits = _counters(shared, redis_prefix), parsed("2/second")
+    sign_in = counters.hit(limits, "login", ADDRESS)
+    # Its window ends while the password is checked; maybe a failure from the same
+    # address starts the next window before the sign-in is given back.
+    time.sleep(1.05)
+    if failure_meanwhile:
+        counters.hit(limits, "login", ADDRESS)
+    counters.give_back(sign_in)  # it let its person in
+    for _ in range(1 if failure_meanwhile else 2):
+        counters.hit(limits, "login", ADDRESS)
     with pytest.raises(TooManyRequests):
         counters.hit(limits, "login", ADDRESS)
+
+
+@pytest.mark.parametrize("shared", [False, pytest.param(True, marks=pytest.mark.redis)])
+def test_every_window_counts_and_refuses_with_the_time_left_of_the_full_one(
+    app_ctx, redis_prefix, shared
+):
+    from werkzeug.exceptions import TooManyRequests
+
+    from idp.ratelimits import parsed
+
+    counters, limits = _counters(shared, redis_prefix), parsed("3/second;2/hour")
+    counters.give_back(counters.hit(limits, "token", ADDRESS))  # given back in both windows
+    counters.hit(limits, "token", ADDRESS)
+    counters.hit(limits, "token", ADDRESS)
+    with pytest.raises(TooManyRequests) as refused:
+        counters.hit(limits, "token", ADDRESS)  # the second's window has room; the hour's not
+    assert 3590 < refused.value.retry_after <= 3600
+    # Another address has windows of its own.
+    counters.hit(limits, "token", "203.0.113.5")
