@@ -26,6 +26,7 @@ in-process counters. Needs Redis 5 or newer (scripts that read the clock).
 from __future__ import annotations
 
 import functools
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,9 +41,12 @@ from idp.extensions import redis_answered, redis_failed, redis_for_url, redis_us
 
 _EXTENSION = "idp_ratelimits"
 
-# Two windows of one limit are never mistaken for each other: the next one can begin
-# only once this one has ended, so it ends at least a window (one second or more) later.
-_SAME_WINDOW_MS = 500
+# How far apart two readings of one window's end may be (TIME and PTTL round to the
+# millisecond apart). The next window begins only once this one has ended, so it ends
+# a window (a second or more) later; only a key lost early (eviction, a failover) and
+# begun again within these milliseconds of its start could be taken for the old one.
+# A window not recognised keeps its count: the safe side.
+_SAME_WINDOW_MS = 3
 
 # KEYS: a counter per window; ARGV: each window's limit, then its length in ms.
 # Counts the request in each window up to the first full one. Answers each counted
@@ -97,7 +101,11 @@ def init_app(app: Flask) -> None:
 
 @dataclass(frozen=True)
 class Counted:
-    """Where ``_Counters.hit`` counted a request: its counters, and each window's end."""
+    """Where ``_Counters.hit`` counted a request: its counters, and each window's end.
+
+    The ends are the store's own: seconds since the epoch in process, milliseconds on
+    Redis's clock in Redis; only that store reads them back.
+    """
 
     store: _InProcess | _InRedis
     keys: tuple[str, ...]
@@ -105,26 +113,34 @@ class Counted:
 
 
 class _InProcess:
-    """This worker's own counters (the ``limits`` library's memory storage)."""
+    """This worker's own counters (the ``limits`` library's memory storage).
+
+    One lock around each call, as the script's atomicity in Redis: a count and
+    its window's end are read together, and a give-back cannot decrement a
+    window another thread began meanwhile.
+    """
 
     def __init__(self):
         self.storage = MemoryStorage()
+        self.lock = threading.Lock()
 
     def hit(self, keys: Sequence[str], limits: Sequence[RateLimitItem]):
         """Count in each window up to the first full one: ``(ends, full, seconds left of it)``."""
         ends = []
-        for number, (key, limit) in enumerate(zip(keys, limits, strict=True)):
-            count = self.storage.incr(key, limit.get_expiry())
-            ends.append(self.storage.get_expiry(key))
-            if count > limit.amount:
-                return ends, number, ends[-1] - time.time()
+        with self.lock:
+            for number, (key, limit) in enumerate(zip(keys, limits, strict=True)):
+                count = self.storage.incr(key, limit.get_expiry())
+                ends.append(self.storage.get_expiry(key))
+                if count > limit.amount:
+                    return ends, number, ends[-1] - time.time()
         return ends, None, 0.0
 
     def give_back(self, keys: Sequence[str], ends: Sequence[float]) -> None:
-        for key, end in zip(keys, ends, strict=True):
-            # The same window ends at the very same instant; a new one later.
-            if self.storage.get(key) > 0 and self.storage.get_expiry(key) == end:
-                self.storage.decr(key)
+        with self.lock:
+            for key, end in zip(keys, ends, strict=True):
+                # The same window ends at the very same instant; a new one later.
+                if self.storage.get(key) > 0 and self.storage.get_expiry(key) == end:
+                    self.storage.decr(key)
 
 
 class _InRedis:

@@ -294,3 +294,34 @@ def test_every_window_counts_and_refuses_with_the_time_left_of_the_full_one(
     assert 3590 < refused.value.retry_after <= 3600
     # Another address has windows of its own.
     counters.hit(limits, "token", "203.0.113.5")
+
+
+def _age(counted, window: int, seconds_left: int) -> None:
+    """As if ``counted``'s window number ``window`` had only ``seconds_left`` to run."""
+    from idp.ratelimits import _InRedis
+
+    store, key = counted.store, counted.keys[window]
+    if isinstance(store, _InRedis):
+        store.redis.pexpire(store.prefix + key, seconds_left * 1000)
+    else:
+        store.storage.expirations[key] = time.time() + seconds_left
+
+
+@pytest.mark.parametrize("shared", [False, pytest.param(True, marks=pytest.mark.redis)])
+def test_a_refusal_says_what_is_left_of_the_full_window_and_counts_no_further(
+    app_ctx, redis_prefix, shared
+):
+    from werkzeug.exceptions import TooManyRequests
+
+    from idp.ratelimits import parsed
+
+    counters, limits = _counters(shared, redis_prefix), parsed("1/hour;2/day")
+    first = counters.hit(limits, "token", ADDRESS)
+    _age(first, 0, 30)  # the hour began 59.5 minutes ago
+    for _ in range(2):  # a refusal neither moves the hour's end nor reaches the day
+        with pytest.raises(TooManyRequests) as refused:
+            counters.hit(limits, "token", ADDRESS)
+        assert 1 <= refused.value.retry_after <= 31
+    _age(first, 0, 0)  # the hour is up
+    # The day has counted the one request the hour let through, not the refused ones.
+    counters.hit(limits, "token", ADDRESS)
