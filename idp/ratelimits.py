@@ -200,7 +200,13 @@ class _Counters:
         return self.in_process, self.in_process.hit(keys, limits)
 
     def give_back(self, counted: Counted) -> None:
-        """Uncount a request ``hit`` counted, in each window of it that has not ended since."""
+        """Uncount a request ``hit`` counted, in each window of it that has not ended since.
+
+        Not while Redis is known to be down: the request stays counted (the safe
+        side) rather than wait out a connection that may time out.
+        """
+        if counted.store is self.shared and not redis_usable(self.redis_url):
+            return
         try:
             counted.store.give_back(counted.keys, counted.ends)
         except RedisError as error:  # it stays counted: the safe side

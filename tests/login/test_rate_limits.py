@@ -325,3 +325,21 @@ def test_a_refusal_says_what_is_left_of_the_full_window_and_counts_no_further(
     _age(first, 0, 0)  # the hour is up
     # The day has counted the one request the hour let through, not the refused ones.
     counters.hit(limits, "token", ADDRESS)
+
+
+@pytest.mark.redis
+def test_a_sign_in_waits_on_no_redis_known_to_be_down_to_give_its_hit_back(
+    app_ctx, redis_prefix, monkeypatch
+):
+    from idp import extensions
+    from idp.ratelimits import parsed
+    from tests.conftest import REDIS_URL
+
+    monkeypatch.setattr(extensions, "_redis_down_until", {})
+    counters, limits = _counters(True, redis_prefix), parsed("2/minute")
+    sign_in = counters.hit(limits, "login", ADDRESS)  # counted in Redis
+    extensions.redis_failed(ConnectionError("down"), REDIS_URL)  # meanwhile, Redis failed
+    asked = []
+    monkeypatch.setattr(sign_in.store, "give_back", lambda *args: asked.append(args))
+    counters.give_back(sign_in)
+    assert asked == []  # not dialled: it stays counted
