@@ -29,6 +29,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# TCP states as Linux's ``/proc/net/tcp`` spells them.
+ESTABLISHED, LISTENING = "01", "0A"
+
+
+def sockets_on(port: int, state: str) -> set[str]:
+    """The inodes of the IPv4 sockets whose local port is ``port``, in ``state``."""
+    local = f":{port:04X}"
+    with open("/proc/net/tcp") as table:
+        rows = [row.split() for row in list(table)[1:]]  # after the header
+    return {f[9] for f in rows if f[1].endswith(local) and f[3] == state}
+
+
 def settle(url: str, *, prompt: float = 0.025, in_a_row: int = 6, limit: float = 10.0) -> float:
     """Wait until the workers have served what the last run left queued; return the seconds.
 
@@ -110,12 +122,8 @@ class Server:
         return settle(self.url)
 
     def listeners(self) -> int:
-        """How many sockets listen on the server's port (Linux's ``/proc/net/tcp``)."""
-        port, listening = f":{self.port:04X}", "0A"
-        with open("/proc/net/tcp") as table:
-            return sum(
-                1 for row in table if (f := row.split())[1].endswith(port) and f[3] == listening
-            )
+        """How many sockets listen on the server's port."""
+        return len(sockets_on(self.port, LISTENING))
 
     def worker_pids(self) -> list[int]:
         """Process ids of the gunicorn workers (children of the master)."""

@@ -48,13 +48,19 @@ _EXTENSION = "idp_ratelimits"
 # A window not recognised keeps its count: the safe side.
 _SAME_WINDOW_MS = 3
 
+# Both scripts read Redis's clock first: ``now``, in ms.
+_NOW = """
+local clock = redis.call('TIME')
+local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
+"""
+
 # KEYS: a counter per window; ARGV: each window's limit, then its length in ms.
 # Counts the request in each window up to the first full one. Answers each counted
 # window's end (ms on Redis's clock, for the give-back), then the number of the full
 # window (0: none) and the ms left of it.
-_HIT = """
-local clock = redis.call('TIME')
-local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
+_HIT = (
+    _NOW
+    + """
 local answer = {}
 for i, key in ipairs(KEYS) do
   local count = redis.call('INCR', key)
@@ -74,14 +80,15 @@ answer[#answer + 1] = 0
 answer[#answer + 1] = 0
 return answer
 """
+)
 
 # KEYS: the windows a request was counted in; ARGV: each one's end as ``_HIT`` answered,
 # then how near another end must be to be that same window's.
 # Takes the request back out of each window that is still that one: a window that has
 # ended, or ended and begun again, keeps its count.
-_GIVE_BACK = """
-local clock = redis.call('TIME')
-local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
+_GIVE_BACK = (
+    _NOW
+    + """
 local near = tonumber(ARGV[#KEYS + 1])
 for i, key in ipairs(KEYS) do
   local left = redis.call('PTTL', key)
@@ -92,6 +99,7 @@ for i, key in ipairs(KEYS) do
 end
 return 0
 """
+)
 
 
 def init_app(app: Flask) -> None:
@@ -153,8 +161,7 @@ class _InRedis:
 
     def hit(self, keys: Sequence[str], limits: Sequence[RateLimitItem]):
         """As ``_InProcess.hit``, in one script: raises ``RedisError`` when Redis fails."""
-        windows = [ms for limit in limits for ms in (limit.amount, limit.get_expiry() * 1000)]
-        *ends, full, left = self._hit(keys=self._named(keys), args=windows)
+        *ends, full, left = self._hit(keys=self._named(keys), args=_windows(tuple(limits)))
         return ends, (full - 1 if full else None), left / 1000
 
     def give_back(self, keys: Sequence[str], ends: Sequence[float]) -> None:
@@ -162,6 +169,12 @@ class _InRedis:
 
     def _named(self, keys: Sequence[str]) -> list[str]:
         return [self.prefix + key for key in keys]
+
+
+@functools.lru_cache(maxsize=32)
+def _windows(limits: tuple[RateLimitItem, ...]) -> list[int]:
+    """``_HIT``'s ARGV for a setting's limits: each one's amount, then its length in ms."""
+    return [value for limit in limits for value in (limit.amount, limit.get_expiry() * 1000)]
 
 
 class _Counters:

@@ -33,14 +33,6 @@ def _socket_inodes(pid: int) -> set[str]:
     return inodes
 
 
-def _connections_served(port: int) -> set[str]:
-    """The inodes of the established sockets on the server's side of ``port``."""
-    established = "01"
-    with open("/proc/net/tcp") as table:
-        rows = [row.split() for row in list(table)[1:]]
-    return {f[9] for f in rows if f[1].endswith(f":{port:04X}") and f[3] == established}
-
-
 @pytest.fixture
 def gunicorn(database_url, instance_dir, tmp_path):
     port = server.free_port()
@@ -61,7 +53,7 @@ def test_every_worker_listens_and_kept_alive_connections_spread_over_them(gunico
         for client in clients:
             client.request("GET", "/healthz")
             assert client.getresponse().read() == b'{"status":"ok"}\n'
-        served = _connections_served(gunicorn.port)
+        served = server.sockets_on(gunicorn.port, server.ESTABLISHED)
         per_worker = Counter(
             {pid: len(_socket_inodes(pid) & served) for pid in gunicorn.worker_pids()}
         )
