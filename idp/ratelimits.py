@@ -3,7 +3,8 @@
 A limited view counts one hit per limit of its setting (``IDP_LOGIN_RATE_LIMIT``
 and the like, in the ``limits`` notation) against a key, the client's
 address unless the view names another, and refuses with 429 and
-``Retry-After`` once a window is full. With ``IDP_REDIS_URL`` the counters
+``Retry-After`` once a window is full. A counter is named after an HMAC of
+its key, so neither an address nor an email is kept in clear. With ``IDP_REDIS_URL`` the counters
 live in Redis, so every instance shares them; otherwise in the process.
 While Redis fails they live in the process too: each worker process then
 allows the full limit on its own, which is weaker than shared counting but
@@ -26,6 +27,8 @@ in-process counters. Needs Redis 5 or newer (scripts that read the clock).
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -40,6 +43,7 @@ from werkzeug.exceptions import TooManyRequests
 from idp.extensions import redis_answered, redis_failed, redis_for_url, redis_usable
 
 _EXTENSION = "idp_ratelimits"
+_NAMING_LABEL = b"idp rate-limit counter names"
 
 # How far apart two readings of one window's end may be (TIME and PTTL round to the
 # millisecond apart). The next window begins only once this one has ended, so it ends
@@ -180,6 +184,9 @@ def _windows(limits: tuple[RateLimitItem, ...]) -> list[int]:
 class _Counters:
     def __init__(self, app: Flask):
         redis_url = self.redis_url = app.config["IDP_REDIS_URL"]
+        secret = app.config["SECRET_KEY"]
+        secret = secret.encode() if isinstance(secret, str) else secret
+        self.naming_key = hmac.new(secret, _NAMING_LABEL, hashlib.sha256).digest()
         self.in_process = _InProcess()
         self.shared = (
             _InRedis(redis_url, app.config["IDP_REDIS_PREFIX"] + "rl:") if redis_url else None
@@ -190,7 +197,7 @@ class _Counters:
 
         Returns where it was counted, for ``give_back``.
         """
-        keys = tuple(limit.key_for(scope, key) for limit in limits)
+        keys = tuple(limit.key_for(scope, self.digest(key)) for limit in limits)
         store, (ends, full, seconds_left) = self._count(keys, limits)
         if full is not None:
             limit = limits[full]
@@ -199,6 +206,16 @@ class _Counters:
                 f"Too many requests: at most {limit}. Try again later.", retry_after=retry_after
             )
         return Counted(store, keys, tuple(ends))
+
+    def digest(self, key: str) -> str:
+        """What a counter is named after: an HMAC of its key (an address, an email).
+
+        Keyed from ``SECRET_KEY``, so every instance names a client's counters alike,
+        while whoever reads Redis's keys (a dump, ``MONITOR``) learns neither who
+        signed up nor from where, and cannot test a guessed address against them.
+        """
+        message = key.encode("utf-8", "surrogatepass")
+        return hmac.new(self.naming_key, message, hashlib.sha256).hexdigest()
 
     def _count(self, keys: Sequence[str], limits: Sequence[RateLimitItem]):
         """The store that counted the request (Redis, unless it fails), and its answer."""

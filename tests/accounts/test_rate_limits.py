@@ -98,6 +98,21 @@ def test_limits_are_counted_in_redis_when_configured(app, database_url, redis_pr
     assert answers == [202, 202, 429]
 
 
+@pytest.mark.redis
+def test_redis_holds_no_address_or_email_in_clear(app, database_url, redis_prefix):
+    import redis
+
+    url, prefix = os.environ["IDP_TEST_REDIS_URL"], redis_prefix + "clear-"
+    with _limits_on(database_url, prefix, url) as client:
+        client.post("/v1/password-reset", json={"email": "Secret.Person@Example.com"})
+        client.post("/v1/password-reset", json={"email": "secret.person@example.com"})
+        assert _signup(client, "secret.person@example.com").status_code == 202
+    names = [k.decode() for k in redis.Redis.from_url(url).keys(prefix + "*")]
+    # Both limits of both endpoints were counted, the address's once for both spellings.
+    assert len(names) == 4 and all(n.startswith(prefix + "limits:rl:") for n in names)
+    assert not [n for n in names if "secret" in n.lower() or "127.0.0.1" in n]
+
+
 @pytest.mark.parametrize("path", ["/v1/password-reset", "/v1/signup"])
 def test_every_spelling_of_one_address_shares_its_limit(limited_client, path):
     # Full-width letters, a full-width @ and an ideographic full stop all reach one mailbox.

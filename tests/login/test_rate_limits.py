@@ -250,7 +250,11 @@ def _counters(shared: bool, redis_prefix: str):
     from tests.conftest import REDIS_URL
 
     prefix = f"{redis_prefix}{secrets.token_hex(4)}:"
-    config = {"IDP_REDIS_URL": REDIS_URL if shared else None, "IDP_REDIS_PREFIX": prefix}
+    config = {
+        "IDP_REDIS_URL": REDIS_URL if shared else None,
+        "IDP_REDIS_PREFIX": prefix,
+        "SECRET_KEY": "test-secret",
+    }
     return _Counters(SimpleNamespace(config=config))
 
 
