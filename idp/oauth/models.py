@@ -200,6 +200,13 @@ class AuthorizationCode(db.Model):
     # A nonce a client used before is a replay: its second code is refused by the database.
     __table_args__ = (
         sa.Index("uq_oauth_authorization_codes_client_nonce", "client_id", "nonce", unique=True),
+        # Deleting a family checks that no code names it: only old codes do (migration 0011).
+        sa.Index(
+            "ix_oauth_authorization_codes_family_id",
+            "family_id",
+            sqlite_where=sa.text("family_id IS NOT NULL"),
+            postgresql_where=sa.text("family_id IS NOT NULL"),
+        ),
     )
 
     id = id_column()
