@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -175,6 +177,16 @@ def _env_bool(name: str, default: bool = False) -> bool:
         return False
     # A typo must not quietly turn a protection off (or a bench endpoint on).
     raise ConfigurationError(f"{name} must be 1 or 0 (or true/false, yes/no, on/off), got {raw!r}")
+
+
+def subkey(config, label: bytes) -> bytes:
+    """A key for one purpose, derived from ``SECRET_KEY`` (an HMAC of ``label``).
+
+    Each purpose names its own label, so one digest never stands in for another.
+    """
+    secret = config["SECRET_KEY"]
+    secret = secret.encode() if isinstance(secret, str) else secret
+    return hmac.new(secret, label, hashlib.sha256).digest()
 
 
 def _dev_secret(instance_path: Path, filename: str) -> str:

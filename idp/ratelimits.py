@@ -4,8 +4,9 @@ A limited view counts one hit per limit of its setting (``IDP_LOGIN_RATE_LIMIT``
 and the like, in the ``limits`` notation) against a key, the client's
 address unless the view names another, and refuses with 429 and
 ``Retry-After`` once a window is full. A counter is named after an HMAC of
-its key, so neither an address nor an email is kept in clear. With ``IDP_REDIS_URL`` the counters
-live in Redis, so every instance shares them; otherwise in the process.
+its key, so neither an address nor an email is kept in clear. With
+``IDP_REDIS_URL`` the counters live in Redis, so every instance shares them;
+otherwise in the process.
 While Redis fails they live in the process too: each worker process then
 allows the full limit on its own, which is weaker than shared counting but
 keeps logins and token requests answered (``idp.extensions.redis_usable``).
@@ -40,6 +41,7 @@ from limits.storage import MemoryStorage
 from redis.exceptions import RedisError
 from werkzeug.exceptions import TooManyRequests
 
+from idp.config import subkey
 from idp.extensions import redis_answered, redis_failed, redis_for_url, redis_usable
 
 _EXTENSION = "idp_ratelimits"
@@ -184,9 +186,7 @@ def _windows(limits: tuple[RateLimitItem, ...]) -> list[int]:
 class _Counters:
     def __init__(self, app: Flask):
         redis_url = self.redis_url = app.config["IDP_REDIS_URL"]
-        secret = app.config["SECRET_KEY"]
-        secret = secret.encode() if isinstance(secret, str) else secret
-        self.naming_key = hmac.new(secret, _NAMING_LABEL, hashlib.sha256).digest()
+        self.naming_key = subkey(app.config, _NAMING_LABEL)
         self.in_process = _InProcess()
         self.shared = (
             _InRedis(redis_url, app.config["IDP_REDIS_PREFIX"] + "rl:") if redis_url else None

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 
+from idp.config import subkey
+
 # Fixed label of the key derived from SECRET_KEY for email_hmac (never used for anything else).
 _HMAC_KEY_LABEL = b"idp audit email-hmac v1"
 
@@ -82,8 +84,6 @@ def email_hmac(email_normalized: str) -> str:
     Equal for every spelling of one address, so audit events can be matched to an
     address an investigator names, while the log itself never holds the address.
     """
-    secret = current_app.config["SECRET_KEY"]
-    secret = secret.encode() if isinstance(secret, str) else secret
-    key = hmac.new(secret, _HMAC_KEY_LABEL, hashlib.sha256).digest()
+    key = subkey(current_app.config, _HMAC_KEY_LABEL)
     message = email_normalized.encode("utf-8", "surrogatepass")
     return hmac.new(key, message, hashlib.sha256).hexdigest()
