@@ -15,6 +15,7 @@ most what one side had counted.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import time
 from dataclasses import dataclass
 from datetime import UTC, timedelta
@@ -23,10 +24,12 @@ import sqlalchemy as sa
 from flask import current_app
 from redis.exceptions import RedisError
 
+from idp.config import subkey
 from idp.extensions import db, on_postgresql, reachable_redis, redis_answered, redis_failed
 from idp.login.models import LoginFailure
 from idp.timeutil import utcnow
 
+_NAMING_LABEL = b"idp login-failure counter names"
 FORGET_AFTER = 900  # seconds without failures before a counter is dropped
 REDIS_ERRORS = (RedisError, OSError)
 
@@ -52,9 +55,16 @@ ACCOUNT = Rule("account", free=10, max_delay=30)
 
 
 def _keys(email_normalized: str, address: str) -> list[tuple[Rule, str]]:
+    naming_key = subkey(current_app.config, _NAMING_LABEL)
+
     def digest(*parts: str) -> str:
-        """Counter key: no email or address is stored in clear."""
-        return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+        """Counter key: an HMAC keyed from ``SECRET_KEY``, not a bare hash.
+
+        An address has only 2**32 values and emails can be guessed, so a bare
+        hash would let whoever reads Redis or ``login_failures`` test guesses.
+        """
+        message = "\x00".join(parts).encode("utf-8", "surrogatepass")
+        return hmac.new(naming_key, message, hashlib.sha256).hexdigest()
 
     return [
         (PAIR, digest("pair", email_normalized, address)),

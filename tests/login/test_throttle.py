@@ -117,3 +117,30 @@ def test_a_successful_login_forgets_its_account_and_pair_failures(app, browser, 
     again = app.test_client()
     _fail(again, user, throttle.PAIR.free - 1)
     assert _attempt(again, user.email, PASSWORD).status_code == 302
+
+
+def test_stored_counters_cannot_be_matched_against_a_guessed_email_or_address(app, browser, user):
+    import hashlib
+
+    _fail(browser, user, 1, address="198.51.100.23")
+    stored = {row.key for row in db.session.scalars(db.select(LoginFailure))}
+    assert len(stored) == 3  # pair, address, account
+    # A bare hash of a guess (an IPv4 address has only 2**32 values) finds nothing.
+    guesses = [
+        ("pair", user.email_normalized, "198.51.100.23"),
+        ("address", "198.51.100.23"),
+        ("account", user.email_normalized),
+    ]
+    bare = {hashlib.sha256("\x00".join(g).encode()).hexdigest() for g in guesses}
+    assert not stored & bare
+    assert not [key for key in stored if "198.51.100.23" in key or "@" in key]
+    # Keyed from SECRET_KEY: another installation names the same attempt differently.
+    secret = app.config["SECRET_KEY"]
+    app.config["SECRET_KEY"] = "another installation's secret"
+    try:
+        assert not stored & {
+            key for _, key in throttle._keys(user.email_normalized, "198.51.100.23")
+        }
+    finally:
+        app.config["SECRET_KEY"] = secret
+    assert stored == {key for _, key in throttle._keys(user.email_normalized, "198.51.100.23")}
