@@ -54,12 +54,15 @@ def check_password(
     """Check a password typed for ``email_normalized`` from ``address``, as every login does.
 
     While the failed-login counters say to wait, nothing is checked (429 with
-    ``retry_after``). A mismatch is counted and recorded as ``login.failed`` (401).
-    A match rehashes a hash of older parameters; the caller then calls ``forgive``
-    when the person is let in.
+    ``retry_after``, recorded as ``login.failed`` with reason ``throttled``). A
+    mismatch is counted and recorded as ``login.failed`` (401). A match rehashes
+    a hash of older parameters; the caller then calls ``forgive`` when the
+    person is let in.
     """
     counted = throttle.standing(email_normalized, address)
     if counted.retry_after:
+        # Not checked and not counted, but on record: support sees every attempt.
+        _failed("throttled", user, email_normalized)
         refusal = LoginOutcome(
             error=f"Too many failed attempts. Try again in {counted.retry_after} seconds.",
             status=429,

@@ -144,3 +144,23 @@ def test_stored_counters_cannot_be_matched_against_a_guessed_email_or_address(ap
     finally:
         app.config["SECRET_KEY"] = secret
     assert stored == {key for _, key in throttle._keys(user.email_normalized, "198.51.100.23")}
+
+
+def test_attempts_the_throttle_refuses_are_in_the_audit_log(app, browser, user):
+    from idp.accounts.emails import email_hmac
+    from idp.audit.models import AuditEvent
+
+    _fail(browser, user, throttle.PAIR.free)
+    assert _attempt(browser, user.email, PASSWORD).status_code == 429
+    assert _attempt(browser, "nobody@example.com", "guess", "10.0.0.1").status_code == 401
+    events = db.session.scalars(
+        db.select(AuditEvent).where(AuditEvent.action == "login.failed").order_by(AuditEvent.id)
+    ).all()
+    # Each refused attempt is on record, with whom it was for, though no password was checked.
+    assert [(e.target_id, e.reason) for e in events] == [
+        *[(user.id, "bad_credentials")] * throttle.PAIR.free,
+        (user.id, "throttled"),
+        (None, "bad_credentials"),
+    ]
+    assert events[-2].after == {"email_hmac": email_hmac(user.email_normalized)}
+    assert events[-2].ip == "10.0.0.1"
