@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from idp.accounts import reset, service
 from idp.accounts.limits import account_rate_limit
 from idp.accounts.schemas import AcceptedOut, PasswordResetIn, SignupIn
+from idp.api_inputs import Blueprint
 
 blp = Blueprint(
     "accounts_api", __name__, url_prefix="/v1", description="Client sign-up and password reset"

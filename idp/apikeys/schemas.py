@@ -18,6 +18,7 @@ class CreateKeySchema(Schema):
     """Body of a key generation; earlier keys keep working for the grace period, if any."""
 
     grace_period_seconds = fields.Integer(
+        strict=True,
         load_default=None,
         validate=validate.Range(min=0, max=86400),
         metadata={"description": "Seconds the channel's earlier keys keep working (<= 24 h)."},

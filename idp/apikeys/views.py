@@ -6,8 +6,8 @@ import json
 
 from flask import Response, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from idp.api_inputs import Blueprint
 from idp.apikeys import service
 from idp.apikeys.schemas import CreatedKeySchema, CreateKeySchema, KeyIdentitySchema, KeySchema
 from idp.auth.bearer import current_actor, require_auth

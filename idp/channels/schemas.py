@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from idp.api_inputs import Text
 from idp.apikeys.schemas import Timestamp
 from idp.channels.cursor import DEFAULT_LIMIT, MAX_LIMIT
 from idp.timeutil import isoformat
@@ -188,7 +189,7 @@ class WabaSchema(Schema):
 class WabaCreateArgs(Schema):
     """Body of registering a WABA for a client."""
 
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = Text(required=True, max_length=200)
     verification_state = fields.String(
         load_default="unverified", validate=validate.OneOf(WABA_VERIFICATION_STATES)
     )
@@ -215,7 +216,7 @@ class ChannelCreateArgs(Schema):
         validate=validate.Length(equal=2),
         metadata={"description": "ISO 3166 country for a national-format number."},
     )
-    display_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    display_name = Text(required=True, max_length=200)
     account_mode = fields.String(load_default="sandbox", validate=validate.OneOf(ACCOUNT_MODES))
 
 
@@ -223,4 +224,4 @@ class StatusChangeArgs(Schema):
     """Body of a status change."""
 
     status = fields.String(required=True, validate=validate.OneOf(CHANNEL_STATUSES))
-    reason = fields.String(load_default=None, validate=validate.Length(min=1, max=500))
+    reason = Text(load_default=None, max_length=500, multiline=True)

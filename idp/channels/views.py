@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from idp.api_inputs import Blueprint
 from idp.auth.bearer import current_actor, require_auth
 from idp.channels import listing, service
 from idp.channels.schemas import (

@@ -34,7 +34,14 @@ class ConsentLinkArgs(Schema):
 
     client_id = fields.String(required=True, validate=validate.Length(min=1, max=80))
     redirect_uri = fields.String(required=True, validate=validate.Length(min=1, max=2000))
-    state = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    state = fields.String(
+        required=True,
+        # RFC 6749 appendix A.5: state is VSCHAR, printable ASCII; it is echoed back as sent.
+        validate=[
+            validate.Length(min=1, max=500),
+            validate.Regexp(r"^[\x20-\x7e]+$", error="Must be printable ASCII characters."),
+        ],
+    )
     scope = fields.String(load_default=None, validate=validate.Length(max=500))
     email = fields.Email(load_default=None, metadata={"description": "Prefilled on sign-up/login."})
     code_challenge = fields.String(

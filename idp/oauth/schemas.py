@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from idp.api_inputs import Text
+
 
 class CreateClientSchema(Schema):
     """A new partner client: a name, optional exact redirect URIs and scopes."""
 
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    name = Text(required=True, max_length=200)
     redirect_uris = fields.List(
         fields.String(validate=validate.Length(min=1, max=2000)),
         load_default=list,

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
+from idp.api_inputs import Blueprint
 from idp.auth.bearer import current_actor, require_auth
 from idp.auth.enforce import enforce
 from idp.orgs import invitations

@@ -5,11 +5,9 @@ from __future__ import annotations
 from marshmallow import RAISE, Schema, fields, validate, validates_schema
 from marshmallow import ValidationError as SchemaError
 
+from idp.api_inputs import Text
 from idp.support.paging import DEFAULT_LIMIT, MAX_LIMIT
 from idp.timeutil import isoformat
-
-TICKET = validate.Length(min=1, max=120)
-REASON = validate.Length(min=3, max=1000)
 
 
 class QueryArgs(Schema):
@@ -51,8 +49,8 @@ class ConflictListArgs(ListArgs):
 class SupportActionIn(Schema):
     """Every support action names its ticket and says why."""
 
-    ticket = fields.String(required=True, validate=TICKET)
-    reason = fields.String(required=True, validate=REASON)
+    ticket = Text(required=True, max_length=120)
+    reason = Text(required=True, min_length=3, max_length=1000, multiline=True)
 
 
 class EmailReassignmentIn(SupportActionIn):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from marshmallow import RAISE
 
+from idp.api_inputs import Blueprint
 from idp.auth.bearer import current_actor
 from idp.support import conflicts, controls, service
 from idp.support.access import problem_responses, staff_only
