@@ -689,3 +689,107 @@ def test_without_a_token_malformed_bodies_are_still_4xx(app, world, probe, op):
         probe.send(op[0], _url(op, world), data, {}, what=f"{op[0]} {op[1]} no token, body={label}")
     probe.check()
     assert probe.rebuilt or changes(before, snapshot(app)) == []
+
+
+# --------------------------------------------------------------------------- query strings
+
+QUERY_OPERATIONS: dict[str, tuple[Operation, tuple[str, ...]]] = {
+    "/v1/partners/{partner_id}/grants": (
+        Operation("p_owner", {"partner_id": "p"}, {}),
+        ("include_revoked",),
+    ),
+    "/v1/clients/{client_id}/grants": (
+        Operation("a_owner", {"client_id": "a"}, {}),
+        ("include_revoked",),
+    ),
+    "/v1/support/accounts": (
+        Operation("support_admin", {}, {}),
+        ("email", "email_prefix", "id", "limit", "cursor"),
+    ),
+    "/v1/support/email-conflicts": (
+        Operation("support_admin", {}, {}),
+        ("limit", "cursor", "state"),
+    ),
+    "/v1/audit-events": (
+        Operation("support_admin", {}, {}),
+        ("actor", "target", "action", "since", "until", "limit", "cursor"),
+    ),
+    "/v1/partners/{partner_id}/clients": (
+        Operation("p_owner", {"partner_id": "p"}, {}),
+        ("limit", "cursor", "q", "grant_state"),
+    ),
+    "/v1/partners/{partner_id}/channels": (
+        Operation("p_owner", {"partner_id": "p"}, {}),
+        ("limit", "cursor", "status", "number", "client_id"),
+    ),
+    "/v1/clients/{client_id}/channels": (
+        Operation("a_owner", {"client_id": "a"}, {}),
+        ("limit", "cursor", "status", "number"),
+    ),
+    "/v1/partners/{partner_id}/webhook-deliveries": (
+        Operation("p_owner", {"partner_id": "p"}, {}),
+        ("limit", "cursor"),
+    ),
+}
+QUERY_CASES = [(path, name) for path, (_, names) in QUERY_OPERATIONS.items() for name in names]
+
+# Percent-encoded, as they travel in a URL.
+HOSTILE_QUERY_VALUES: list[tuple[str, str]] = [
+    ("empty", ""),
+    ("whitespace", "%20%09%0A"),
+    ("nul", "a%00b"),
+    ("escape_sequence", "a%1B%5B31mb"),
+    ("invalid_utf8", "%FF%FE"),
+    ("lone_surrogate_utf8", "%ED%A0%80"),
+    ("str_20000", "x" * 20000),
+    ("minus_one", "-1"),
+    ("huge_int", "9" * 5000),
+    ("nan", "NaN"),
+    ("overflowing_float", "1e400"),
+    ("wildcards", "%25_%5C%2A"),
+    ("quote", "x'%22"),
+    ("unicode", "%C3%A9t%C3%A9_%F0%9F%92%A9"),
+    ("date_like", "2026-13-45T99:99:99"),
+    ("far_future", "9999-12-31T23:59:59Z"),
+]
+
+
+def test_every_query_parameter_is_probed(document):
+    documented = {}
+    for path, operations in document["paths"].items():
+        parameters = operations.get("get", {}).get("parameters", [])
+        names = tuple(sorted(p["name"] for p in parameters if p.get("in") == "query"))
+        if path.startswith("/v1/") and names:
+            documented[path] = names
+    assert documented == {path: tuple(sorted(n)) for path, (_, n) in QUERY_OPERATIONS.items()}
+
+
+def _read(probe: Probe, url: str, headers: dict, what: str) -> None:
+    """A GET: any answer but a server error, a problem document if refused, nothing written."""
+    before = snapshot(probe.app)
+    seen = len(probe.tracebacks.seen)
+    resp = probe.client.get(url, headers=headers)
+    status = resp.status_code
+    diff = changes(before, snapshot(probe.app))
+    problem = f"{what}: {status} {resp.get_data(as_text=True)[:300]!r}"
+    if status >= 500:
+        tail = probe.tracebacks.seen[seen:]
+        probe.failures.append(f"{problem} -- {tail[-1].strip().splitlines()[-1] if tail else ''}")
+    elif status >= 400 and (error := Probe._problem_error(resp, status)):
+        probe.failures.append(f"{problem} -- {error}")
+    if diff:
+        probe.failures.append(f"{problem} -- a read changed the database: {diff}")
+
+
+@pytest.mark.parametrize(("path", "name"), QUERY_CASES, ids=[f"{p} {n}" for p, n in QUERY_CASES])
+def test_hostile_query_values_are_answered_without_a_server_error(world, probe, path, name):
+    spec, _ = QUERY_OPERATIONS[path]
+    url = path.format(**{param: world.ids[key] for param, key in spec.params.items()})
+    headers = dict(world.auth[spec.actor])
+    # Authorised: a listing, or (account search, which needs a criterion) a validation error.
+    assert probe.client.get(url, headers=headers).status_code in (200, 422)
+    for label, value in HOSTILE_QUERY_VALUES:
+        # A listing may well answer 200 (an empty page) to odd text; it must never fail.
+        _read(probe, f"{url}?{name}={value}", headers, f"GET {url} {name}={label}")
+    _read(probe, f"{url}?{name}=1&{name}=2", headers, f"GET {url} {name} twice")
+    probe.check()
