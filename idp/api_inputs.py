@@ -30,25 +30,33 @@ def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not JSON")
 
 
+def json_body(data: bytes) -> Any:
+    """The JSON value of a request body; ``json.JSONDecodeError`` for anything else.
+
+    Python's decoder raises other errors too (RecursionError, ValueError for a
+    long integer) and reads ``NaN``; each is a body that is not JSON.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise json.JSONDecodeError(f"not UTF-8: {exc.reason}", "(body)", exc.start) from exc
+    try:
+        return json.loads(text, parse_constant=_not_json)
+    except json.JSONDecodeError:
+        raise
+    except RecursionError as exc:
+        raise json.JSONDecodeError("nested too deeply", "(body)", 0) from exc
+    except ValueError as exc:  # NaN or Infinity; an integer too long to convert
+        raise json.JSONDecodeError(str(exc), "(body)", 0) from exc
+
+
 class JsonBodyParser(FlaskParser):
     """webargs' Flask parser; a body that is no JSON Python can read is a 400, never a 500."""
 
     def _raw_load_json(self, req) -> Any:
         if not is_json_request(req):
             return core.missing
-        data = req.get_data(cache=True)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise json.JSONDecodeError(f"not UTF-8: {exc.reason}", "(body)", exc.start) from exc
-        try:
-            return json.loads(text, parse_constant=_not_json)
-        except json.JSONDecodeError:
-            raise
-        except RecursionError as exc:
-            raise json.JSONDecodeError("nested too deeply", "(body)", 0) from exc
-        except ValueError as exc:  # NaN or Infinity; an integer too long to convert
-            raise json.JSONDecodeError(str(exc), "(body)", 0) from exc
+        return json_body(req.get_data(cache=True))
 
 
 class Blueprint(flask_smorest.Blueprint):

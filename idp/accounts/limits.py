@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import request
 
 from idp.accounts.emails import comparison_form
+from idp.api_inputs import json_body
 from idp.ratelimits import rate_limited
 
 
@@ -18,7 +19,12 @@ def _target_address() -> str:
 
     Input that is no valid address is counted by its trimmed, case-folded text.
     """
-    body = request.get_json(silent=True) if request.is_json else request.form
+    body = request.form
+    if request.is_json:
+        try:
+            body = json_body(request.get_data(cache=True))
+        except ValueError:  # not JSON: the view answers malformed_json; count by address
+            body = None
     email = body.get("email") if isinstance(body, dict) or hasattr(body, "get") else None
     return comparison_form(email) or request.remote_addr or ""
 

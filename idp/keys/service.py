@@ -280,7 +280,8 @@ def _parse_compact(token: str) -> tuple[dict, dict, bytes, bytes]:
     try:
         header = json.loads(_segment(header_b64, "header"))
         claims = json.loads(_segment(claims_b64, "payload"))
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: JSON nested deeper than the decoder goes, in a forged token.
         raise jwt.DecodeError("Invalid token JSON") from exc
     if not isinstance(header, dict) or not isinstance(claims, dict):
         raise jwt.DecodeError("Invalid token JSON: not an object")

@@ -133,3 +133,14 @@ def test_input_that_is_no_address_is_still_counted(limited_client):
         for e in ("not an address", " NOT AN ADDRESS", "not an address")
     ]
     assert answers == [422, 422, 429]
+
+
+NOT_JSON = [b"[" * 5000 + b"]" * 5000, b'{"email": ' + b"9" * 5000 + b"}", b"NaN"]
+
+
+@pytest.mark.parametrize("body", NOT_JSON, ids=["deep_nesting", "5000_digits", "nan"])
+@pytest.mark.parametrize("path", ["/v1/password-reset", "/v1/signup"])
+def test_a_body_that_is_no_json_is_refused_not_a_server_error(limited_client, path, body):
+    # The per-address limit reads the body before the view does.
+    resp = limited_client.post(path, data=body, content_type="application/json")
+    assert (resp.status_code, resp.get_json()["code"]) == (400, "malformed_json")

@@ -135,3 +135,13 @@ def test_an_unknown_kid_is_refused(claims):
 def test_malformed_tokens_are_invalid(claims, mangle):
     with pytest.raises(jwt.InvalidTokenError):
         verify_jwt(mangle(sign_jwt(claims)))
+
+
+@pytest.mark.parametrize("part", ["header", "payload"])
+def test_json_nested_past_the_decoders_depth_is_an_invalid_token_not_a_server_error(client, part):
+    nested = _b64(b"[" * 3000 + b"]" * 3000)
+    plain = _b64(json.dumps({"alg": ALGORITHM}).encode())
+    token = f"{nested}.{plain}.AAAA" if part == "header" else f"{plain}.{nested}.AAAA"
+    resp = client.get("/v1/audit-events", headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 401
+    assert resp.get_json()["code"] == "invalid_token"
