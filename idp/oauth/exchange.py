@@ -93,6 +93,8 @@ class TokenExchangeGrant(IssuingGrant, grants.BaseGrant, grants.TokenEndpointMix
             raise InvalidRequestError("Send 'subject_token' of type access_token.")
         if not target:
             raise InvalidRequestError("Missing 'organization'.")
+        if len(target) > 80 or not (target.isascii() and target.isprintable()):
+            raise InvalidTargetError("You are not a member of this organization.")
         subject = parse_access_token(subject_token)
         if subject is None or subject.is_revoked() or subject.is_expired():
             raise InvalidGrantError("The subject token is not active.")

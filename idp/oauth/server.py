@@ -34,7 +34,9 @@ from idp.oauth.tokens_view import parse_token
 
 def query_client(client_id: str) -> ClientRules | None:
     """A registered, undeleted client (a per-process snapshot when Redis is configured)."""
-    if not client_id or len(client_id) > 80:
+    # A client id is printable ASCII (RFC 6749 appendix A.1); PostgreSQL refuses a NUL in text.
+    printable = client_id.isascii() and client_id.isprintable() if client_id else False
+    if not printable or len(client_id) > 80:
         return None
     client = find_client(client_id)
     return client if client is not None and client.deleted_at is None else None

@@ -37,10 +37,14 @@ MAX_AGE_LIMIT = 2**31 - 1
 
 
 def _malformed_parameter(values) -> str | None:
-    """The first of redirect_uri and response_type that is not printable ASCII (RFC 3986)."""
+    """The first of redirect_uri and response_type that Authlib could not quote in an error.
+
+    Error descriptions are printable ASCII without '"' and '\\' (RFC 6749
+    section 5.2), and neither belongs in a URI (RFC 3986) or a response type.
+    """
     for name in ("redirect_uri", "response_type"):
         value = values.get(name) or ""
-        if not all(" " <= ch <= "~" for ch in value):
+        if not all(" " <= ch <= "~" and ch not in '"\\' for ch in value):
             return name
     return None
 

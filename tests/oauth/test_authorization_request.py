@@ -42,10 +42,27 @@ def test_a_redirect_uri_that_is_not_exactly_registered_is_never_redirected_to(
     assert "Location" not in response.headers
 
 
-def test_a_response_type_with_non_ascii_characters_is_refused(hub_clients, flow):
-    response = flow.authorize(response_type="cöde")
+@pytest.mark.parametrize("value", ["cöde", 'co"de', "co\\de", "co\x00de"])
+def test_a_response_type_that_an_error_cannot_quote_is_refused(hub_clients, flow, value):
+    response = flow.authorize(response_type=value)
     assert response.status_code == 400
     assert "Location" not in response.headers
+
+
+@pytest.mark.parametrize("character", ['"', "\\", "\x00"])
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_redirect_uri_with_a_quote_backslash_or_nul_gets_the_error_page(
+    hub_clients, flow, character, method
+):
+    # Authlib's error descriptions quote the URI and allow neither '"' nor '\\' (a 500 before).
+    params = flow.params(redirect_uri=HUB_REDIRECT + character)
+    if method == "GET":
+        response = flow.http.get("/oauth/authorize", query_string=params)
+    else:
+        response = flow.http.post("/oauth/authorize", data=params)
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+    assert "invalid_request" in response.text
 
 
 def test_a_missing_redirect_uri_is_refused(hub_clients, flow):

@@ -43,6 +43,14 @@ def test_switching_to_a_partner_without_membership_is_invalid_target(app, partne
     assert response.get_json()["error"] == "invalid_target"
 
 
+def test_an_organization_that_is_no_id_is_invalid_target(app, partner_world, flow):
+    # On PostgreSQL, a NUL reached the database and came back as a 422 problem, not OAuth's error.
+    tokens = tokens_for(flow, partner_world["consultant"].email, partner_world["acme"].id)
+    for organization in ("org\x00x", "org\x1bx", "x" * 81):
+        response = _exchange(flow.http, tokens["access_token"], organization)
+        assert (response.status_code, response.get_json()["error"]) == (400, "invalid_target")
+
+
 def test_a_revoked_subject_token_is_invalid_grant(app, partner_world, flow):
     consultant = partner_world["consultant"]
     tokens = tokens_for(flow, consultant.email, partner_world["acme"].id)

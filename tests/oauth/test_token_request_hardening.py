@@ -85,6 +85,30 @@ def test_a_machine_token_request_with_such_a_header_is_a_failed_authentication(a
     assert "WWW-Authenticate" in response.headers
 
 
+# A client id that is not printable ASCII (RFC 6749 appendix A.1)
+
+
+@pytest.mark.parametrize("client_id", ["a\x00b", "a\x1bb", "a\u00e9b"])
+@pytest.mark.parametrize("where", ["body", "basic"])
+@pytest.mark.parametrize(
+    "path, form",
+    [*ENDPOINTS.items(), ("/oauth/token", {"grant_type": "client_credentials"})],
+    ids=["refresh", "revoke", "introspect", "client_credentials"],
+)
+def test_a_client_id_that_is_no_client_id_is_invalid_client(
+    app, hub_clients, client, path, form, where, client_id
+):
+    # On PostgreSQL, a NUL reached the database and came back as a 422 problem, not OAuth's error.
+    def send(claimed: str):
+        if where == "body":
+            return client.post(path, data=form | {"client_id": claimed, "client_secret": "s"})
+        return client.post(path, data=form, headers=basic(claimed, "s"))
+
+    unknown = send("no-such-client")
+    _refused(send(client_id), "invalid_client", unknown.status_code)  # as an unknown client
+    assert unknown.status_code == (401 if where == "basic" else 400)
+
+
 # Repeated parameters (RFC 6749 section 3.2)
 
 
