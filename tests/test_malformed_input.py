@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pytest
@@ -356,23 +357,48 @@ def changes(before: dict, after: dict) -> list[str]:
     return out
 
 
+def observed(app, failures: list[str], what: str, request):
+    """``request()``'s answer and the database before and after it (no answer if it raised)."""
+    before = snapshot(app)
+    try:
+        resp = request()
+    except Exception as exc:  # noqa: BLE001 (an escaping exception is a 500 too)
+        failures.append(f"{what}: request raised {type(exc).__name__}: {exc!s:.300}")
+        return None, before, before
+    return resp, before, snapshot(app)
+
+
 class _Tracebacks(logging.Handler):
-    def __init__(self):
+    """ERROR records with a traceback; with ``messages``, every ERROR record's message too."""
+
+    def __init__(self, messages: bool = False):
         super().__init__(logging.ERROR)
         self.seen: list[str] = []
+        self.messages = messages
 
     def emit(self, record):
         if record.exc_info:
             self.seen.append(logging.Formatter().formatException(record.exc_info))
+        elif self.messages:
+            self.seen.append(record.getMessage())
+
+
+@contextmanager
+def logged_errors(messages: bool = False):
+    """A ``_Tracebacks`` handler on the root logger while the block runs."""
+    handler = _Tracebacks(messages)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
 
 
 @pytest.fixture
 def tracebacks():
-    handler = _Tracebacks()
-    root = logging.getLogger()
-    root.addHandler(handler)
-    yield handler
-    root.removeHandler(handler)
+    with logged_errors() as handler:
+        yield handler
 
 
 @dataclass
@@ -401,20 +427,21 @@ class Probe:
         names: str | None = None,
     ):
         """One request: a 4xx problem (or a tolerated 2xx) and no database change."""
-        before = snapshot(self.app)
         seen = len(self.tracebacks.seen)
-        try:
-            resp = self.client.open(
+        resp, before, after = observed(
+            self.app,
+            self.failures,
+            what,
+            lambda: self.client.open(
                 url,
                 method=method,
                 data=data,
                 headers=headers,
                 content_type="application/json",
-            )
-        except Exception as exc:  # noqa: BLE001 (an escaping exception is a 500 too)
-            self.failures.append(f"{what}: request raised {type(exc).__name__}: {exc!s:.300}")
+            ),
+        )
+        if resp is None:
             return None
-        after = snapshot(self.app)
         self.answers += 1
         status = resp.status_code
         text = resp.get_data(as_text=True)
