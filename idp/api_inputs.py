@@ -26,6 +26,11 @@ from webargs.flaskparser import FlaskParser, is_json_request
 _LAYOUT = frozenset("\t\n\r")
 
 
+def printable_ascii(text: str) -> bool:
+    """Whether ``text`` is only printable ASCII, space included (RFC 6749's VSCHAR)."""
+    return text.isascii() and text.isprintable()
+
+
 def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not JSON")
 

@@ -189,6 +189,11 @@ def subkey(config, label: bytes) -> bytes:
     return hmac.new(secret, label, hashlib.sha256).digest()
 
 
+def keyed_digest(key: bytes, text: str) -> str:
+    """The hex HMAC-SHA256 of ``text`` under ``key`` (a ``subkey``): a name that hides it."""
+    return hmac.new(key, text.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+
+
 def _dev_secret(instance_path: Path, filename: str) -> str:
     """Return a per-installation development secret kept under ``instance/``."""
     instance_path.mkdir(parents=True, exist_ok=True)

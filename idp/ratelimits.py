@@ -28,8 +28,6 @@ in-process counters. Needs Redis 5 or newer (scripts that read the clock).
 from __future__ import annotations
 
 import functools
-import hashlib
-import hmac
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -41,7 +39,7 @@ from limits.storage import MemoryStorage
 from redis.exceptions import RedisError
 from werkzeug.exceptions import TooManyRequests
 
-from idp.config import subkey
+from idp.config import keyed_digest, subkey
 from idp.extensions import redis_answered, redis_failed, redis_for_url, redis_usable
 
 _EXTENSION = "idp_ratelimits"
@@ -214,8 +212,7 @@ class _Counters:
         while whoever reads Redis's keys (a dump, ``MONITOR``) learns neither who
         signed up nor from where, and cannot test a guessed address against them.
         """
-        message = key.encode("utf-8", "surrogatepass")
-        return hmac.new(self.naming_key, message, hashlib.sha256).hexdigest()
+        return keyed_digest(self.naming_key, key)
 
     def _count(self, keys: Sequence[str], limits: Sequence[RateLimitItem]):
         """The store that counted the request (Redis, unless it fails), and its answer."""

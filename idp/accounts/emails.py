@@ -18,15 +18,13 @@ there: a keyed HMAC that only this service (its ``SECRET_KEY``) can compute.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import unicodedata
 from dataclasses import dataclass
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 
-from idp.config import subkey
+from idp.config import keyed_digest, subkey
 
 # Fixed label of the key derived from SECRET_KEY for email_hmac (never used for anything else).
 _HMAC_KEY_LABEL = b"idp audit email-hmac v1"
@@ -84,6 +82,4 @@ def email_hmac(email_normalized: str) -> str:
     Equal for every spelling of one address, so audit events can be matched to an
     address an investigator names, while the log itself never holds the address.
     """
-    key = subkey(current_app.config, _HMAC_KEY_LABEL)
-    message = email_normalized.encode("utf-8", "surrogatepass")
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
+    return keyed_digest(subkey(current_app.config, _HMAC_KEY_LABEL), email_normalized)

@@ -14,8 +14,6 @@ most what one side had counted.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 from dataclasses import dataclass
 from datetime import UTC, timedelta
@@ -24,7 +22,7 @@ import sqlalchemy as sa
 from flask import current_app
 from redis.exceptions import RedisError
 
-from idp.config import subkey
+from idp.config import keyed_digest, subkey
 from idp.extensions import db, on_postgresql, reachable_redis, redis_answered, redis_failed
 from idp.login.models import LoginFailure
 from idp.timeutil import utcnow
@@ -63,8 +61,7 @@ def _keys(email_normalized: str, address: str) -> list[tuple[Rule, str]]:
         An address has only 2**32 values and emails can be guessed, so a bare
         hash would let whoever reads Redis or ``login_failures`` test guesses.
         """
-        message = "\x00".join(parts).encode("utf-8", "surrogatepass")
-        return hmac.new(naming_key, message, hashlib.sha256).hexdigest()
+        return keyed_digest(naming_key, "\x00".join(parts))
 
     return [
         (PAIR, digest("pair", email_normalized, address)),

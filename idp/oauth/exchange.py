@@ -11,6 +11,7 @@ from authlib.oauth2.rfc6749.errors import (
 )
 
 from idp.accounts.models import User
+from idp.api_inputs import printable_ascii
 from idp.extensions import db
 from idp.oauth.grants import CLIENT_AUTH, IssuingGrant
 from idp.oauth.issuance import user_with_roles
@@ -93,7 +94,7 @@ class TokenExchangeGrant(IssuingGrant, grants.BaseGrant, grants.TokenEndpointMix
             raise InvalidRequestError("Send 'subject_token' of type access_token.")
         if not target:
             raise InvalidRequestError("Missing 'organization'.")
-        if len(target) > 80 or not (target.isascii() and target.isprintable()):
+        if len(target) > 80 or not printable_ascii(target):
             raise InvalidTargetError("You are not a member of this organization.")
         subject = parse_access_token(subject_token)
         if subject is None or subject.is_revoked() or subject.is_expired():

@@ -15,6 +15,7 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from flask import Flask, current_app
 from flask import request as flask_request
 
+from idp.api_inputs import printable_ascii
 from idp.extensions import db
 from idp.oauth.client_cache import find_client
 from idp.oauth.exchange import TokenExchangeGrant
@@ -35,8 +36,7 @@ from idp.oauth.tokens_view import parse_token
 def query_client(client_id: str) -> ClientRules | None:
     """A registered, undeleted client (a per-process snapshot when Redis is configured)."""
     # A client id is printable ASCII (RFC 6749 appendix A.1); PostgreSQL refuses a NUL in text.
-    printable = client_id.isascii() and client_id.isprintable() if client_id else False
-    if not printable or len(client_id) > 80:
+    if not client_id or len(client_id) > 80 or not printable_ascii(client_id):
         return None
     client = find_client(client_id)
     return client if client is not None and client.deleted_at is None else None

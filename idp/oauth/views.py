@@ -7,6 +7,7 @@ import time
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from flask import Blueprint, jsonify, request
 
+from idp.api_inputs import printable_ascii
 from idp.extensions import csrf, db
 from idp.login.session import auth_time, current_user
 from idp.oauth import hot_paths
@@ -44,7 +45,7 @@ def _malformed_parameter(values) -> str | None:
     """
     for name in ("redirect_uri", "response_type"):
         value = values.get(name) or ""
-        if not all(" " <= ch <= "~" and ch not in '"\\' for ch in value):
+        if not printable_ascii(value) or '"' in value or "\\" in value:
             return name
     return None
 
