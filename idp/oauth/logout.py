@@ -6,7 +6,7 @@ import jwt
 from flask import Response, redirect, render_template, request
 
 from idp.extensions import db
-from idp.login.session import current_user, logout_user, signed_login
+from idp.login.session import logout_user, signed_login
 from idp.oauth.authorize import with_issuer
 from idp.oauth.models import OAuthClient, TokenFamily, uri_registered
 from idp.oauth.revocation import revoke_family, revoke_login_families
@@ -77,9 +77,12 @@ def end_session() -> Response:
     except LogoutRefused as exc:
         body = render_template("oauth/error.html", error="invalid_request", description=str(exc))
         return Response(body, status=400, mimetype="text/html")
-    user = current_user()
+    # The login the cookie names, whether or not it still logs anyone in: reading the
+    # logged-in user would forget a login past IDP_SESSION_MAX_AGE (and clear the cookie
+    # before the confirmation's POST), so that its families outlived the sign-out.
+    login = signed_login()
     confirmed = request.method == "POST" or (
-        claims is not None and (user is None or claims.get("sub") == user.id)
+        claims is not None and (login is None or claims.get("sub") == login[0])
     )
     if not confirmed:
         body = render_template("oauth/logout_confirm.html", params=params.to_dict())
