@@ -53,18 +53,29 @@ def _revoke_all(families: list[TokenFamily], reason: str, actor_id: str | None) 
 def _revoke_exchanged_from(families: list[TokenFamily], reason: str, actor_id: str | None) -> None:
     """Revoke the live families exchanged from ``families`` (of one user), at any depth.
 
+    The walk goes on through families revoked before on their own (a switch
+    whose membership ended): what was exchanged from them still derives from
+    the family being revoked now.
+
     Looked for after the revocations are written: a partner switch holding one
     of ``families`` FOR SHARE (``idp.oauth.exchange``) commits its new family
     first, and the next look finds it.
     """
     parents = [family.id for family in families]
+    seen = set(parents)
     user_id = families[0].user_id if families else None
     while parents:
         db.session.flush()
-        children = _live_families(user_id, TokenFamily.parent_id.in_(parents))
+        children = db.session.scalars(
+            db.select(TokenFamily).where(
+                TokenFamily.user_id == user_id, TokenFamily.parent_id.in_(parents)
+            )
+        ).all()
         for child in children:
-            _revoke(child, reason, actor_id)
-        parents = [child.id for child in children]
+            if child.revoked_at is None:
+                _revoke(child, reason, actor_id)
+        parents = [child.id for child in children if child.id not in seen]
+        seen.update(parents)
 
 
 def revoke_login_families(
