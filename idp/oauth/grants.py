@@ -261,12 +261,24 @@ class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
         """
 
     def authenticate_user(self, authorization_code):
-        """The code's user, if the account may still log in (with their roles, for the token)."""
+        """The code's user, if the account may still log in (with their roles, for the token).
+
+        A hub code names the organization the user signed in to; a membership ended
+        since it was issued leaves the code worth nothing, as a refresh would find.
+        """
         read_with_the_code = getattr(self.request, "idp_code_user", None)
         user, self.request.idp_roles = read_with_the_code or user_with_roles(
             authorization_code.user_id, authorization_code.organization_id
         )
-        return user if user is not None and user.is_active else None
+        if user is None or not user.is_active:
+            return None
+        if (
+            self.request.client.kind == "hub"
+            and authorization_code.organization_id
+            and not self.request.idp_roles
+        ):
+            return None
+        return user
 
     def generate_token(self, user=None, scope=None, **kwargs):
         """Hub logins get user tokens; a partner app gets a machine token of its partner."""
