@@ -22,7 +22,7 @@ from idp.oauth.models import TOKEN_EXCHANGE, TokenFamily
 from idp.oauth.revocation import revoke_family, revoke_login_families, revoke_user_tokens
 from idp.timeutil import utcnow
 from tests.consent.interleave import Competitor, pause_before
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, make_org
 from tests.oauth.conftest import HUB_REDIRECT, csrf_from, query_of, refresh, tokens_for
 
 ACCESS = "urn:ietf:params:oauth:token-type:access_token"
@@ -179,13 +179,28 @@ def test_someone_else_signing_in_on_the_browser_ends_the_earlier_login(app, part
     assert _alive(flow.http, second)
 
 
-def test_signing_out_after_the_login_s_lifetime_still_ends_its_tokens(app, partner_world, flow):
-    tokens = tokens_for(flow, partner_world["owner"].email)
+def _past_the_login_s_lifetime(app) -> None:
     too_old = utcnow() - timedelta(seconds=app.config["IDP_SESSION_MAX_AGE"] + 60)
     db.session.execute(db.update(LoginSession).values(created_at=too_old))
     db.session.commit()
-    _sign_out(flow.http)
+
+
+@pytest.mark.parametrize("path", ["/logout", "/oauth/logout"])
+def test_signing_out_after_the_login_s_lifetime_still_ends_its_tokens(
+    app, partner_world, flow, path
+):
+    tokens = tokens_for(flow, partner_world["owner"].email)
+    _past_the_login_s_lifetime(app)
+    _sign_out(flow.http, path)
     assert not _alive(flow.http, tokens)
+
+
+def test_a_hinted_logout_after_the_login_s_lifetime_ends_the_whole_login(app, partner_world, flow):
+    acme, globex = _switched_by_authorize(partner_world, flow)
+    _past_the_login_s_lifetime(app)
+    assert _logout(flow.http, acme["id_token"]).status_code == 302
+    assert not _alive(flow.http, acme)
+    assert not _alive(flow.http, globex)  # the login's other family, not only the hinted one
 
 
 def test_a_bare_id_token_hint_ends_its_family_not_the_whole_login(app, partner_world, flow):
@@ -241,6 +256,47 @@ def test_a_reuse_after_the_membership_ended_still_ends_the_switches(app, partner
     assert not _alive(flow.http, acme)  # ended with the membership, the switch kept
     assert refresh(flow.http, stolen).get_json()["error"] == "invalid_grant"
     assert not _alive(flow.http, globex)
+
+
+def test_a_reuse_ends_switches_below_a_switch_that_ended_on_its_own(app, partner_world, flow):
+    from idp.orgs.models import Membership
+
+    consultant = partner_world["consultant"]
+    initech = make_org("partner", "Initech")
+    db.session.add(Membership.create(consultant, initech, "member"))
+    db.session.commit()
+    acme, globex = _switched_by_exchange(partner_world, flow)
+    third = _switch(flow.http, globex["access_token"], initech.id)
+    stolen = acme["refresh_token"]
+    assert _alive(flow.http, acme)  # rotated: the stolen copy is now a used token
+    db.session.execute(
+        db.delete(Membership).where(
+            Membership.user_id == consultant.id,
+            Membership.organization_id == partner_world["globex"].id,
+        )
+    )
+    db.session.commit()
+    assert not _alive(flow.http, globex)  # ended with its membership, the switch below kept
+    assert _alive(flow.http, third)
+    assert refresh(flow.http, stolen).get_json()["error"] == "invalid_grant"
+    assert not _alive(flow.http, third)  # derived from the stolen grant, two switches down
+    assert not _alive(flow.http, acme)
+
+
+def test_a_code_for_an_organization_left_meanwhile_gets_no_tokens(app, partner_world, flow):
+    from idp.orgs.models import Membership
+
+    owner = partner_world["owner"]
+    code = flow.code_for(owner.email)
+    db.session.execute(
+        db.delete(Membership).where(
+            Membership.user_id == owner.id,
+            Membership.organization_id == partner_world["acme"].id,
+        )
+    )
+    db.session.commit()
+    assert _refused(flow.exchange(code))
+    assert _live_families() == 0
 
 
 def test_a_code_issued_before_the_password_changed_gets_no_tokens(app, partner_world, flow):
