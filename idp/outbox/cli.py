@@ -54,7 +54,10 @@ def outbox_list(status: str | None, limit: int) -> None:
 @click.argument("message_id")
 @with_appcontext
 def outbox_show(message_id: str) -> None:
-    """Print one message as it would be sent (links included: this is the operator's console)."""
+    """Print one message as it would be sent (links included: this is the operator's console).
+
+    An email sent or given up prints the note that replaced its body.
+    """
     message = db.session.get(OutboxMessage, message_id)
     if message is None:
         raise click.ClickException(f"no message {message_id}")

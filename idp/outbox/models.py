@@ -10,6 +10,11 @@ from idp.timeutil import utcnow
 
 OUTBOX_KINDS = ("email", "webhook")
 OUTBOX_STATUSES = ("pending", "sent", "failed")
+# What an email's body becomes once the email is sent or given up: the body held its
+# links with their secrets (password reset, verification, invitation), and a secret
+# kept after delivery would let whoever reads the database or a backup use the link.
+# Only the SHA-256 of a secret is kept elsewhere (``email_tokens``).
+REDACTED_EMAIL_BODY = "[removed once the email was sent or given up: it carried link secrets]"
 
 
 class OutboxMessage(db.Model):

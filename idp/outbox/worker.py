@@ -7,6 +7,11 @@ mid-delivery leaves the row to be claimed again when the lease ends, so
 delivery is at least once. Failures are retried with exponential backoff and
 end in ``failed`` after ``MAX_ATTEMPTS``.
 
+An email's body holds its links with their secrets, so the UPDATE that makes
+an email final (``sent`` or ``failed``) also replaces its body with
+``REDACTED_EMAIL_BODY``: no committed final row ever holds a secret. A
+webhook's body is the signed event, kept for redelivery; it holds no secret.
+
 A running worker also purges what has outlived any use (``idp.janitor``)
 when it starts and then about once an hour; a failed purge is logged and
 never stops delivery.
@@ -26,7 +31,7 @@ import sqlalchemy as sa
 from idp.extensions import db
 from idp.janitor import BATCH_SIZE as PURGE_BATCH
 from idp.janitor import purge, unfinished
-from idp.outbox.models import OutboxMessage
+from idp.outbox.models import REDACTED_EMAIL_BODY, OutboxMessage
 from idp.outbox.smtp import DeliveryDeferred, PermanentDeliveryError, deliver_email
 from idp.timeutil import utcnow
 
@@ -38,6 +43,10 @@ log = logging.getLogger(__name__)
 # fails the message at once, ``DeliveryDeferred`` keeps it pending without an attempt,
 # anything else is retried with backoff.
 DELIVERERS: dict[str, Callable[[OutboxMessage], None]] = {"email": deliver_email}
+
+# What a kind's body becomes once the message is final (sent or failed), written in the
+# UPDATE that makes it final. A kind not named keeps its body.
+REDACTED_WHEN_FINAL: dict[str, str] = {"email": REDACTED_EMAIL_BODY}
 
 MAX_ATTEMPTS = 8
 # A kind may retry longer than email does (partner webhooks retry for three days).
@@ -95,6 +104,13 @@ def _record_outcome(message_id: str, **values) -> None:
     db.session.commit()
 
 
+def _final(kind: str, **values) -> dict:
+    """The values that make a message of ``kind`` final, its body redacted if the kind says so."""
+    if kind in REDACTED_WHEN_FINAL:
+        values["body"] = REDACTED_WHEN_FINAL[kind]
+    return values
+
+
 def deliver(message_id: str) -> str:
     """Deliver one claimed message and record the outcome; return its new status."""
     message = db.session.get(OutboxMessage, message_id)
@@ -116,16 +132,15 @@ def deliver(message_id: str) -> str:
         permanent = isinstance(exc, PermanentDeliveryError) or attempts >= limit
         error = f"{type(exc).__name__}: {exc}"[:1000]
         log.warning("delivery of %s failed (attempt %d): %s", message_id, attempts, error)
-        status = "failed" if permanent else "pending"
-        _record_outcome(
-            message_id,
-            status=status,
-            attempts=attempts,
-            last_error=error,
-            next_attempt_at=utcnow() + backoff(attempts),
-        )
-        return status
-    _record_outcome(message_id, status="sent", attempts=attempts, sent_at=utcnow(), last_error=None)
+        retry_at = utcnow() + backoff(attempts)
+        if permanent:
+            outcome = _final(kind, status="failed", last_error=error, next_attempt_at=retry_at)
+        else:
+            outcome = {"status": "pending", "last_error": error, "next_attempt_at": retry_at}
+        _record_outcome(message_id, attempts=attempts, **outcome)
+        return outcome["status"]
+    outcome = _final(kind, status="sent", sent_at=utcnow(), last_error=None)
+    _record_outcome(message_id, attempts=attempts, **outcome)
     log.info("delivered %s %s", message.kind, message_id)
     return "sent"
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import sqlalchemy as sa
 
 from idp.accounts.models import EmailToken, User
 from idp.accounts.passwords import verify_password
+from idp.accounts.reset import reset_link_is_usable
 from idp.audit.models import AuditEvent
 from idp.extensions import db
 from idp.oauth.models import TokenFamily
 from idp.oauth.tokens import open_family
-from idp.outbox.models import OutboxMessage
+from idp.outbox.models import REDACTED_EMAIL_BODY, OutboxMessage
 from tests.accounts.helpers import deliver_mail, received_link, submit_form
 from tests.factories import make_org, make_user
 
@@ -112,3 +114,36 @@ def test_the_reset_page_gives_the_same_answer_for_any_address(app, client):
     unknown = submit_form(client, "/password-reset", email="nobody@example.com")
     assert known.status_code == unknown.status_code == 200
     assert known.get_data() == unknown.get_data()
+
+
+def _link_secrets(text: str) -> list[str]:
+    return re.findall(r"token=([\w-]+)", text)
+
+
+def test_a_sent_reset_email_does_not_keep_the_live_link_secret(app, client, smtp_server):
+    _mailbox, smtp_url = smtp_server
+    _user(app)
+    assert client.post("/v1/password-reset", json={"email": "ann@example.com"}).status_code == 202
+    with app.test_request_context():
+        queued = db.session.scalar(sa.select(OutboxMessage.body))
+        assert any(reset_link_is_usable(s) for s in _link_secrets(queued))  # live while pending
+    assert deliver_mail(app, smtp_url)["sent"] == 1
+    with app.test_request_context():
+        (row,) = db.session.scalars(sa.select(OutboxMessage)).all()
+        assert row.status == "sent"
+        assert row.body == REDACTED_EMAIL_BODY
+        assert not any(reset_link_is_usable(s) for s in _link_secrets(row.body))
+        assert "token=" not in f"{row.subject} {row.payload} {row.last_error}"
+
+
+def test_the_reset_email_that_reached_the_mailbox_still_carries_the_working_link(
+    app, client, smtp_server
+):
+    mailbox, smtp_url = smtp_server
+    _user(app)
+    link = _reset_link(app, client, mailbox, smtp_url)
+    (secret,) = _link_secrets(link)
+    with app.test_request_context():
+        assert reset_link_is_usable(secret)
+    resp = submit_form(client, link, password=NEW_PASSWORD, password_confirm=NEW_PASSWORD)
+    assert "Password changed" in resp.get_data(as_text=True)

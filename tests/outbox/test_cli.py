@@ -21,3 +21,17 @@ def test_list_and_show_the_pending_messages(app):
     assert shown.exit_code == 0 and "token=abc" in shown.output
     missing = runner.invoke(outbox_group, ["show", "msg_nope"])
     assert missing.exit_code != 0 and "no message" in missing.output
+
+
+def test_show_prints_a_sent_email_without_its_links(app, monkeypatch):
+    from idp.outbox import worker
+    from idp.outbox.models import REDACTED_EMAIL_BODY
+
+    monkeypatch.setitem(worker.DELIVERERS, "email", lambda message: None)
+    with app.app_context():
+        message_id = enqueue_email("ann@example.com", "Confirm", "Open http://x/?token=abc").id
+        db.session.commit()
+        assert worker.run_once()["sent"] == 1
+    shown = app.test_cli_runner().invoke(outbox_group, ["show", message_id])
+    assert shown.exit_code == 0 and "Confirm" in shown.output
+    assert "token=abc" not in shown.output and REDACTED_EMAIL_BODY in shown.output

@@ -8,11 +8,12 @@ import threading
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from idp.extensions import db
 from idp.outbox import worker
 from idp.outbox.cli import worker_command
-from idp.outbox.models import OutboxMessage
+from idp.outbox.models import REDACTED_EMAIL_BODY, OutboxMessage
 from idp.outbox.service import enqueue_email
 from idp.outbox.smtp import DeliveryDeferred, PermanentDeliveryError, parse_smtp_url
 from idp.timeutil import utcnow
@@ -31,6 +32,12 @@ def _row(app, message_id) -> OutboxMessage:
         row = db.session.get(OutboxMessage, message_id)
         db.session.expunge(row)
         return row
+
+
+def _assert_final_without_secret(app, message_id, status) -> None:
+    row = _row(app, message_id)
+    assert row.status == status and row.body == REDACTED_EMAIL_BODY
+    assert "SECRET" not in f"{row.subject} {row.payload} {row.last_error}"
 
 
 def _closed_port() -> int:
@@ -63,6 +70,7 @@ def test_the_worker_delivers_over_smtp_and_marks_the_message_sent(app, smtp_serv
     assert "token=SECRET" in body_of(received)
     row = _row(app, message_id)
     assert row.status == "sent" and row.sent_at is not None and row.attempts == 1
+    assert row.body == REDACTED_EMAIL_BODY  # the link went out; its secret stays nowhere
     with app.app_context():
         assert worker.run_once()["sent"] == 0  # sent once only
 
@@ -188,3 +196,73 @@ def test_the_worker_loop_keeps_delivering_until_stopped(app, smtp_server, monkey
         stop.set()
         runner.join(timeout=10)
     assert not runner.is_alive()
+
+
+def test_a_sent_email_keeps_no_link_secret_and_a_retried_one_keeps_its_body(
+    app, smtp_server, monkeypatch
+):
+    mailbox, smtp_url = smtp_server
+    (message_id,) = _enqueue(app)
+    monkeypatch.setitem(app.config, "IDP_SMTP_URL", f"smtp://127.0.0.1:{_closed_port()}")
+    with app.app_context():
+        assert worker.run_once()["pending"] == 1
+    assert _row(app, message_id).body.endswith("token=SECRET")  # still to be sent
+    monkeypatch.setitem(app.config, "IDP_SMTP_URL", smtp_url)
+    with app.app_context():
+        db.session.get(OutboxMessage, message_id).next_attempt_at = utcnow()
+        db.session.commit()
+        assert worker.run_once()["sent"] == 1
+    assert "token=SECRET" in body_of(mailbox.wait_for("ann@example.com")[0])
+    _assert_final_without_secret(app, message_id, "sent")
+
+
+@pytest.mark.parametrize("how", ["refused", "out of attempts"])
+def test_an_email_given_up_keeps_no_link_secret(app, monkeypatch, how):
+    def refuse(message):
+        raise PermanentDeliveryError("recipient refused")
+
+    if how == "refused":
+        monkeypatch.setitem(worker.DELIVERERS, "email", refuse)
+    else:
+        monkeypatch.setitem(app.config, "IDP_SMTP_URL", f"smtp://127.0.0.1:{_closed_port()}")
+    (message_id,) = _enqueue(app)
+    with app.app_context():
+        db.session.get(OutboxMessage, message_id).attempts = worker.MAX_ATTEMPTS - 1
+        db.session.commit()
+        assert worker.run_once()["failed"] == 1
+    _assert_final_without_secret(app, message_id, "failed")
+
+
+@pytest.mark.parametrize("outcome", ["sent", "failed"])
+def test_a_webhook_event_keeps_its_body_for_redelivery(app, monkeypatch, outcome):
+    def deliverer(message):
+        if outcome == "failed":
+            raise PermanentDeliveryError("no endpoint")
+
+    monkeypatch.setitem(worker.DELIVERERS, "webhook", deliverer)
+    with app.app_context():
+        message = enqueue_email("prt_1", "event", '{"type": "channel_created"}')
+        message.kind = "webhook"
+        db.session.commit()
+        message_id = message.id
+        assert worker.run_once()[outcome] == 1
+    row = _row(app, message_id)
+    assert row.status == outcome and row.body == '{"type": "channel_created"}'
+
+
+def test_delivery_never_logs_a_body(app, smtp_server, monkeypatch, caplog):
+    _mailbox, smtp_url = smtp_server
+    _enqueue(app, to="ann@example.com")
+    _enqueue(app, to="bob@example.com")
+    monkeypatch.setitem(app.config, "IDP_SMTP_URL", smtp_url)
+    with caplog.at_level(logging.DEBUG, logger="idp"), app.app_context():
+        assert worker.run_once()["sent"] == 2
+        _enqueue(app)
+        monkeypatch.setitem(app.config, "IDP_SMTP_URL", f"smtp://127.0.0.1:{_closed_port()}")
+        assert worker.run_once()["pending"] == 1
+        monkeypatch.setitem(app.config, "IDP_SMTP_URL", None)
+        db.session.execute(sa.update(OutboxMessage).values(next_attempt_at=utcnow()))
+        db.session.commit()
+        assert worker.run_once()["pending"] == 1
+    assert "delivered email" in caplog.text and "would send" in caplog.text
+    assert "SECRET" not in caplog.text
