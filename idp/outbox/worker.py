@@ -114,6 +114,12 @@ def _final(kind: str, **values) -> dict:
 def deliver(message_id: str) -> str:
     """Deliver one claimed message and record the outcome; return its new status."""
     message = db.session.get(OutboxMessage, message_id)
+    if message.status != "pending":
+        # Another worker finished it after this one claimed it (that worker's lease ran
+        # out mid-delivery): its body may be redacted by now, so nothing is sent again.
+        status = message.status
+        db.session.rollback()
+        return status
     kind = message.kind
     deliverer = DELIVERERS.get(kind)
     attempts = message.attempts + 1

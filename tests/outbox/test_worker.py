@@ -250,6 +250,19 @@ def test_a_webhook_event_keeps_its_body_for_redelivery(app, monkeypatch, outcome
     assert row.status == outcome and row.body == '{"type": "channel_created"}'
 
 
+def test_a_message_another_worker_finished_meanwhile_is_not_sent_again(app, monkeypatch):
+    sent = []
+    monkeypatch.setitem(worker.DELIVERERS, "email", lambda message: sent.append(message.body))
+    (message_id,) = _enqueue(app)
+    with app.app_context():
+        assert worker.claim_due() == [message_id]
+        # Another worker whose lease ran out mid-delivery records it sent meanwhile.
+        assert worker.deliver(message_id) == "sent"
+        assert worker.deliver(message_id) == "sent"
+    assert sent == ["Your link: http://x/?token=SECRET"]
+    assert _row(app, message_id).attempts == 1
+
+
 def test_delivery_never_logs_a_body(app, smtp_server, monkeypatch, caplog):
     _mailbox, smtp_url = smtp_server
     _enqueue(app, to="ann@example.com")
