@@ -95,3 +95,46 @@ def test_the_nonce_index_keeps_one_openid_nonce_per_client_and_clears_the_rest(
         "ac_empty": None,
         "ac_plain": None,
     }
+
+
+def test_emails_already_sent_or_given_up_lose_their_link_secrets(tmp_path, redis_prefix):
+    """0012 on a database with messages: final emails are redacted, the rest kept."""
+    import sqlalchemy as sa
+    from flask_migrate import upgrade
+
+    from idp import create_app
+    from idp.outbox.models import REDACTED_EMAIL_BODY
+    from tests.conftest import app_config
+
+    url = f"sqlite:///{tmp_path / 'outbox.db'}"
+    old = create_app(app_config(url, redis_prefix))
+    messages = {  # id: (kind, status)
+        "msg_sent": ("email", "sent"),
+        "msg_failed": ("email", "failed"),
+        "msg_pending": ("email", "pending"),
+        "msg_event": ("webhook", "sent"),
+        "msg_event_failed": ("webhook", "failed"),
+    }
+    with old.app_context():
+        upgrade(revision="0011_code_family_index")
+        with db.engine.begin() as conn:
+            for message_id, (kind, status) in messages.items():
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO outbox_messages (id, kind, recipient, subject, body, status,"
+                        " attempts, next_attempt_at, created_at) VALUES (:id, :kind, 'a@x.example',"
+                        " 'S', :body, :status, 1, '2026-01-01', '2026-01-01')"
+                    ),
+                    {"id": message_id, "kind": kind, "status": status, "body": f"?token={kind}"},
+                )
+        upgrade()
+        with db.engine.connect() as conn:
+            bodies = dict(conn.execute(sa.text("SELECT id, body FROM outbox_messages")).all())
+        db.engine.dispose()
+    assert bodies == {
+        "msg_sent": REDACTED_EMAIL_BODY,
+        "msg_failed": REDACTED_EMAIL_BODY,
+        "msg_pending": "?token=email",
+        "msg_event": "?token=webhook",
+        "msg_event_failed": "?token=webhook",
+    }
