@@ -32,7 +32,7 @@ class PasswordCheck:
     """A password checked behind the failed-login throttle."""
 
     refusal: LoginOutcome | None  # why the password is not accepted: a wait, or a mismatch
-    on_record: bool  # earlier failures are counted: ``forgive`` them once the user is let in
+    counted: bool  # the attempt is counted: ``forgive`` it once the user is let in
 
 
 def _failed(reason: str, user: User | None, email_normalized: str) -> None:
@@ -53,35 +53,37 @@ def check_password(
 ) -> PasswordCheck:
     """Check a password typed for ``email_normalized`` from ``address``, as every login does.
 
-    While the failed-login counters say to wait, nothing is checked (429 with
-    ``retry_after``, recorded as ``login.failed`` with reason ``throttled``). A
-    mismatch is counted and recorded as ``login.failed`` (401). A match rehashes
-    a hash of older parameters; the caller then calls ``forgive`` when the
-    person is let in.
+    The attempt is counted before the password is checked (``throttle.admit``),
+    so that guesses sent at the same moment cannot all pass the counters. While
+    the counters say to wait, nothing is checked (429 with ``retry_after``,
+    recorded as ``login.failed`` with reason ``throttled``). A mismatch is
+    recorded as ``login.failed`` (401). A match rehashes a hash of older
+    parameters; the caller then calls ``forgive`` when the person is let in.
+    Commits the session.
     """
-    counted = throttle.standing(email_normalized, address)
-    if counted.retry_after:
+    retry_after = throttle.admit(email_normalized, address)
+    if retry_after:
         # Not checked and not counted, but on record: support sees every attempt.
         _failed("throttled", user, email_normalized)
         refusal = LoginOutcome(
-            error=f"Too many failed attempts. Try again in {counted.retry_after} seconds.",
+            error=f"Too many failed attempts. Try again in {retry_after} seconds.",
             status=429,
-            retry_after=counted.retry_after,
+            retry_after=retry_after,
         )
-        return PasswordCheck(refusal, counted.on_record)
+        return PasswordCheck(refusal, counted=False)
     if not verify_password(user.password_hash if user else None, password or ""):
         throttle.record_failure(email_normalized, address)
         _failed("bad_credentials", user, email_normalized)
         wrong = LoginOutcome(error="The email or password is wrong.", status=401)
-        return PasswordCheck(wrong, on_record=True)
+        return PasswordCheck(wrong, counted=True)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    return PasswordCheck(None, counted.on_record)
+    return PasswordCheck(None, counted=True)
 
 
 def forgive(checked: PasswordCheck, email_normalized: str, address: str) -> None:
-    """Forget the failures counted before a password that let its person in."""
-    if checked.on_record:
+    """Take back the attempt, and the failures before it, of a password that let its person in."""
+    if checked.counted:
         throttle.clear(email_normalized, address)
 
 

@@ -3,7 +3,15 @@
 Each failed login counts against three keys: the (account, address) pair,
 the address alone and the account alone. Past a few free failures a key
 must wait ``2 ** extra`` seconds since its last failure, capped; counters
-are forgotten after a quiet period. A real user from another address is at
+are forgotten after a quiet period.
+
+An attempt is counted against its pair and account before its password is
+checked (``admit``), in one atomic step with the check of every wait: a
+burst of guesses sent at the same moment queues behind its own counts
+instead of all reading the counters before any of them failed. A password
+that lets its person in takes those counts back (``clear``); the address
+counts failures only (``record_failure``), so that a shared address is not
+slowed down by its users' successful logins. A real user from another address is at
 most delayed by the account-wide key's small cap, never locked out.
 Counters live in Redis when ``IDP_REDIS_URL`` is set (shared by every
 instance), else in the database, and in the database too while Redis fails
@@ -98,75 +106,133 @@ def _in_redis(commands: list[tuple], *, transaction: bool) -> list | None:
     return replies
 
 
-def _read(keys: list[str]) -> list[tuple[int, float]]:
-    """(failures, time of the last one) of each counter, in one round trip."""
-    found = _in_redis([("HGETALL", _prefix() + key) for key in keys], transaction=False)
-    if found is not None:
-        return [(int(d.get(b"n", 0)), float(d.get(b"t", 0))) if d else (0, 0.0) for d in found]
-    cutoff = utcnow() - timedelta(seconds=FORGET_AFTER)
-    rows = db.session.scalars(sa.select(LoginFailure).where(LoginFailure.key.in_(keys)))
-    found = {
-        row.key: (row.failures, row.last_failed_at.replace(tzinfo=UTC).timestamp())
-        for row in rows
-        if row.last_failed_at >= cutoff
-    }
-    return [found.get(key, (0, 0.0)) for key in keys]
+# Checks every counter's wait and, when none applies, counts the attempt on the
+# first ``#KEYS - 1`` counters (the pair and the account; the last is the address,
+# counted on failure only). ARGV: now, FORGET_AFTER, then each counter's free
+# failures and maximum delay. Returns the seconds to wait (0: counted, go ahead).
+_ADMIT = """
+local now = tonumber(ARGV[1])
+local wait = 0
+for i, key in ipairs(KEYS) do
+  local n = tonumber(redis.call('HGET', key, 'n') or '0')
+  local free = tonumber(ARGV[1 + 2 * i])
+  if n >= free then
+    local last = tonumber(redis.call('HGET', key, 't') or '0')
+    local delay = math.min(2 ^ (n - free + 1), tonumber(ARGV[2 + 2 * i]))
+    wait = math.max(wait, last + delay - now)
+  end
+end
+if wait > 0 then
+  return tostring(wait)
+end
+for i = 1, #KEYS - 1 do
+  redis.call('HINCRBY', KEYS[i], 'n', 1)
+  redis.call('HSET', KEYS[i], 't', ARGV[1])
+  redis.call('EXPIRE', KEYS[i], ARGV[2])
+end
+return '0'
+"""
 
 
-@dataclass(frozen=True)
-class Standing:
-    """What the counters say about an attempt before it is checked."""
+def admit(email_normalized: str, address: str) -> int:
+    """Count an attempt before its password is checked; 0, or the seconds it must wait.
 
-    retry_after: int  # seconds the caller must still wait (0 = go ahead)
-    on_record: bool  # a pair or account counter exists (a success has something to clear)
-
-
-def standing(email_normalized: str, address: str) -> Standing:
-    """Read every counter of this attempt at once."""
+    A refused attempt is not counted. The address's counter is read, not
+    counted: ``record_failure`` counts it once the password turned out wrong.
+    """
+    keyed = _keys(email_normalized, address)  # pair, address, account
+    ordered = [keyed[0], keyed[2], keyed[1]]  # the counted ones first, as _ADMIT reads them
     now = time.time()
-    wait, on_record = 0.0, False
-    keyed = _keys(email_normalized, address)
-    for (rule, _), (failures, last) in zip(keyed, _read([key for _, key in keyed]), strict=True):
-        if failures:
-            wait = max(wait, last + rule.delay(failures) - now)
-            on_record = on_record or rule is not ADDRESS
-    return Standing(max(0, int(wait + 0.999)), on_record)
+    args = [now, FORGET_AFTER]
+    for rule, _ in ordered:
+        args += [rule.free, rule.max_delay]
+    command = ("EVAL", _ADMIT, len(ordered), *(_prefix() + key for _, key in ordered), *args)
+    replies = _in_redis([command], transaction=False)
+    if replies is not None:
+        return _whole_seconds(float(replies[0]))
+    return _admit_in_database(ordered, now)
+
+
+def _admit_in_database(ordered: list[tuple[Rule, str]], now: float) -> int:
+    """``_ADMIT`` on the ``login_failures`` rows, which it locks; commits the session.
+
+    The counted rows are created first and every row is read ``FOR UPDATE`` in
+    key order, so concurrent attempts on any instance queue here one by one
+    (SQLite lets one transaction write at a time).
+    """
+    at = utcnow()
+    cutoff = at - timedelta(seconds=FORGET_AFTER)
+    counted = sorted(key for _, key in ordered[:-1])
+    for key in counted:
+        _upsert(key, failures=0, at=at, on_conflict=None)
+    rows = db.session.scalars(
+        sa.select(LoginFailure)
+        .where(LoginFailure.key.in_([key for _, key in ordered]))
+        .order_by(LoginFailure.key)
+        .with_for_update()
+    ).all()
+    found = {row.key: row for row in rows if row.last_failed_at >= cutoff and row.failures}
+    wait = 0.0
+    for rule, key in ordered:
+        row = found.get(key)
+        if row is not None:
+            last = row.last_failed_at.replace(tzinfo=UTC).timestamp()
+            wait = max(wait, last + rule.delay(row.failures) - now)
+    if wait <= 0:
+        for row in rows:
+            if row.key in counted:
+                row.failures = row.failures + 1 if row.key in found else 1
+                row.last_failed_at = at
+    db.session.commit()
+    return _whole_seconds(wait)
+
+
+def _whole_seconds(wait: float) -> int:
+    return max(0, int(wait + 0.999))
 
 
 def record_failure(email_normalized: str, address: str) -> None:
-    """Count one failed attempt on every key (database rows are committed by the caller)."""
-    now = time.time()
-    commands = []
-    for _, key in _keys(email_normalized, address):
-        name = _prefix() + key
-        commands += [
-            ("HINCRBY", name, "n", 1),
-            ("HSET", name, "t", now),
-            ("EXPIRE", name, FORGET_AFTER),
-        ]
-    # MULTI/EXEC: each counter and its time move together.
+    """Count a wrong password on the address's counter (the session commits it, if there).
+
+    The pair and the account counted it already, when it was admitted.
+    """
+    _, key = _keys(email_normalized, address)[1]
+    name = _prefix() + key
+    commands = [("HINCRBY", name, "n", 1), ("HSET", name, "t", time.time())]
+    commands.append(("EXPIRE", name, FORGET_AFTER))
+    # MULTI/EXEC: the counter and its time move together.
     if _in_redis(commands, transaction=True) is None:
-        for _, key in _keys(email_normalized, address):
-            _count_in_database(key)
+        _count_in_database(key)
 
 
 def _count_in_database(key: str) -> None:
     """Atomic upsert, so concurrent failures on several instances all count."""
     now = utcnow()
     cutoff = now - timedelta(seconds=FORGET_AFTER)
+    table = LoginFailure.__table__
+    _upsert(
+        key,
+        failures=1,
+        at=now,
+        on_conflict={
+            "failures": sa.case((table.c.last_failed_at < cutoff, 1), else_=table.c.failures + 1),
+            "last_failed_at": now,
+        },
+    )
+
+
+def _upsert(key: str, *, failures: int, at, on_conflict: dict | None) -> None:
+    """Insert a counter row; on conflict update it with ``on_conflict``, or leave it."""
     if on_postgresql():
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
     table = LoginFailure.__table__
-    statement = insert(table).values(key=key, failures=1, last_failed_at=now)
-    statement = statement.on_conflict_do_update(
-        index_elements=[table.c.key],
-        set_={
-            "failures": sa.case((table.c.last_failed_at < cutoff, 1), else_=table.c.failures + 1),
-            "last_failed_at": now,
-        },
-    )
+    statement = insert(table).values(key=key, failures=failures, last_failed_at=at)
+    if on_conflict is None:
+        statement = statement.on_conflict_do_nothing(index_elements=[table.c.key])
+    else:
+        statement = statement.on_conflict_do_update(index_elements=[table.c.key], set_=on_conflict)
     db.session.execute(statement)
 
 

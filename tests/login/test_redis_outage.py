@@ -144,22 +144,22 @@ def test_redis_lost_in_the_middle_of_a_login_fails_no_login(
     [user] = _users(1)
     client = _start(instances, database_url, prefix, partition.url()).test_client()
     assert _login(client, user.email) == 401  # a failure on record in Redis
-    read = throttle.standing
+    admit = throttle.admit
 
-    def read_then_lose_redis(*args):
-        # Redis answers the read of the counters, then goes away.
-        standing = read(*args)
+    def admit_then_lose_redis(*args):
+        # Redis admits the attempt (counting it on the pair and the account), then goes away.
+        wait = admit(*args)
         partition.cut()
-        return standing
+        return wait
 
-    monkeypatch.setattr(throttle, "standing", read_then_lose_redis)
-    # The next failure is counted in the database, one row per counter.
+    monkeypatch.setattr(throttle, "admit", admit_then_lose_redis)
+    # The wrong password is then counted in the database: the address's counter.
     assert _login(client, user.email) == 401
-    assert _failures_in_database() == len(throttle._keys(user.email_normalized, ADDRESS))
+    assert _failures_in_database() == 1
 
     partition.mend()
     clock.pass_redial_interval()
-    # Redis shows the first failure, then fails to forget it: the login still succeeds,
+    # Redis counts the attempt, then fails to take it back: the login still succeeds,
     # and the account's counters are forgotten in the database instead.
     assert _login(client, user.email, PASSWORD) == 302
     assert _failures_in_database() == 1  # the address counter is never forgotten on success

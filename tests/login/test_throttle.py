@@ -54,7 +54,7 @@ def test_an_attacker_elsewhere_delays_the_real_user_only_briefly(app, browser, u
     # Many failures from many addresses: the account-wide delay stays small.
     for index in range(throttle.ACCOUNT.free + 5):
         _attempt(browser, user.email, "wrong-password", f"10.0.1.{index}")
-    wait = throttle.standing(user.email_normalized, "192.0.2.7").retry_after
+    wait = throttle.admit(user.email_normalized, "192.0.2.7")
     assert 0 < wait <= throttle.ACCOUNT.max_delay
 
 
@@ -71,7 +71,7 @@ def test_counters_are_shared_through_redis(app, browser, user):
     try:
         _fail(browser, user, throttle.PAIR.free)
         assert db.session.scalar(db.select(db.func.count()).select_from(LoginFailure)) == 0
-        assert throttle.standing(user.email_normalized, "10.0.0.1").retry_after > 0
+        assert throttle.admit(user.email_normalized, "10.0.0.1") > 0
         assert _attempt(browser, user.email, PASSWORD).status_code == 429
     finally:
         client = throttle._redis()
@@ -83,14 +83,15 @@ def test_counters_are_shared_through_redis(app, browser, user):
 def test_database_counters_add_up_and_start_over_after_a_quiet_period(app_ctx):
     from datetime import timedelta
 
-    throttle.record_failure("a@b.example", "10.9.9.9")
-    throttle.record_failure("a@b.example", "10.9.9.9")
+    for _ in range(2):
+        assert throttle.admit("a@b.example", "10.9.9.9") == 0
+        throttle.record_failure("a@b.example", "10.9.9.9")
     db.session.commit()
     assert {row.failures for row in db.session.scalars(db.select(LoginFailure))} == {2}
     for row in db.session.scalars(db.select(LoginFailure)):
         row.last_failed_at -= timedelta(seconds=throttle.FORGET_AFTER + 1)
     db.session.commit()
-    assert throttle.standing("a@b.example", "10.9.9.9").retry_after == 0
+    assert throttle.admit("a@b.example", "10.9.9.9") == 0
     throttle.record_failure("a@b.example", "10.9.9.9")
     db.session.commit()
     db.session.expire_all()
@@ -164,3 +165,56 @@ def test_attempts_the_throttle_refuses_are_in_the_audit_log(app, browser, user):
     ]
     assert events[-2].after == {"email_hmac": email_hmac(user.email_normalized)}
     assert events[-2].ip == "10.0.0.1"
+
+
+def _guess_at_once(live_server, email: str, attempts: int) -> list[int]:
+    """``attempts`` wrong passwords for ``email`` posted at the same moment, from one address."""
+    import threading
+
+    import requests
+
+    barrier = threading.Barrier(attempts)
+    statuses = [0] * attempts
+
+    def guess(index: int) -> None:
+        with requests.Session() as browser:
+            url = live_server.url + "/login?hub=partner"
+            token = csrf_from(browser.get(url, timeout=30).text)
+            barrier.wait(timeout=30)
+            statuses[index] = browser.post(
+                url,
+                data={"csrf_token": token, "email": email, "password": f"guess-{index}"},
+                timeout=60,
+            ).status_code
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return statuses
+
+
+def _guesses_sent_together_cannot_outrun_the_counters(live_server, user):
+    statuses = _guess_at_once(live_server, user.email, 12)
+    # Each is counted before its password is checked: only the free ones are checked.
+    assert sorted(statuses) == [401] * throttle.PAIR.free + [429] * (12 - throttle.PAIR.free)
+
+
+def test_guesses_sent_together_cannot_outrun_the_counters(app, live_server, user):
+    _guesses_sent_together_cannot_outrun_the_counters(live_server, user)
+
+
+@pytest.mark.redis
+def test_guesses_sent_together_cannot_outrun_the_counters_in_redis(app, live_server, user):
+    from tests.conftest import REDIS_URL
+
+    app.config["IDP_REDIS_URL"] = REDIS_URL
+    try:
+        _guesses_sent_together_cannot_outrun_the_counters(live_server, user)
+        assert db.session.scalar(db.select(db.func.count()).select_from(LoginFailure)) == 0
+    finally:
+        client = throttle._redis()
+        for _, key in throttle._keys(user.email_normalized, "127.0.0.1"):
+            client.delete(throttle._prefix() + key)
+        app.config["IDP_REDIS_URL"] = None
