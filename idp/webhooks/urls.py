@@ -13,17 +13,27 @@ _LOOPBACK_NAMES = {"localhost"}
 # NAT64 (RFC 6052) and the deprecated IPv4-compatible form (RFC 4291 section 2.5.5.1).
 _EMBEDDING_PREFIXES = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96"))
 
+# The local-use NAT64 prefix (RFC 8215) reaches whatever IPv4 network the local
+# translator serves, and where an address in it carries the IPv4 address depends on
+# the prefix length that translator uses (48, 56, 64 or 96 bits, RFC 6052 section 2.2):
+# one address reads as a public IPv4 address at one length and as 127.0.0.1 at another.
+# The service cannot know the length, so the whole prefix counts as internal.
+_LOCAL_USE_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")
+
 
 def _is_internal_address(host: str) -> bool:
     """Whether ``host`` is an IP literal outside the public internet (private, link-local...).
 
     An IPv6 address that carries an IPv4 address (mapped, 6to4, Teredo, NAT64,
-    IPv4-compatible) is internal when that IPv4 address is.
+    IPv4-compatible) is internal when that IPv4 address is; an address in the
+    local-use NAT64 prefix always is.
     """
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    if address.version == 6 and address in _LOCAL_USE_NAT64:
+        return True
     return not address.is_global or any(not v4.is_global for v4 in _embedded_ipv4(address))
 
 

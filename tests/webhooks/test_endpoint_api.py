@@ -194,6 +194,10 @@ def test_a_partner_never_lists_another_partners_deliveries(client, partners, rec
         "[2002:a9fe:a9fe::]",  # 6to4 of the cloud metadata address 169.254.169.254
         "[64:ff9b::7f00:1]",  # NAT64 of 127.0.0.1
         "[64:ff9b::a00:1]",  # NAT64 of 10.0.0.1
+        "[64:ff9b:1::7f00:1]",  # local-use NAT64 (RFC 8215) of 127.0.0.1
+        "[64:ff9b:1::a00:1]",  # local-use NAT64 of 10.0.0.1
+        "[64:ff9b:1::808:808]",  # local-use NAT64: 8.8.8.8 only if its translator uses /96
+        "[64:ff9b:1:7f00:0:1:808:808]",  # local-use NAT64: 127.0.0.1 to a /48 translator
         "[2001:0:4136:e378:8000:63bf:f5ff:fffe]",  # Teredo to client 10.0.0.1
     ],
 )
