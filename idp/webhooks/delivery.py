@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import timedelta
-from urllib.parse import urlsplit
+from typing import NoReturn
 
 import requests
 import sqlalchemy as sa
@@ -21,10 +21,11 @@ from idp.ids import PREFIXES, new_time_ordered_id
 from idp.outbox.models import OutboxMessage
 from idp.outbox.smtp import DeliveryDeferred, PermanentDeliveryError
 from idp.timeutil import utcnow
+from idp.webhooks import transport
 from idp.webhooks.models import WebhookAttempt
 from idp.webhooks.service import endpoint_for
 from idp.webhooks.signing import open_secret, sign
-from idp.webhooks.urls import resolves_to_internal_address
+from idp.webhooks.urls import InternalAddressError
 
 log = logging.getLogger(__name__)
 
@@ -107,41 +108,46 @@ def deliver_webhook(message: OutboxMessage) -> None:
     timeout = current_app.config.get("IDP_WEBHOOK_TIMEOUT", DEFAULT_TIMEOUT_SECONDS)
     url = endpoint.url
     started = time.monotonic()
-    if _internal_in_production(url):
-        # DNS may have changed since the URL was accepted: never reach inside.
-        error = "the URL resolves to an internal address"
-        _record(message, url, started, status_code=None, error=error)
-        _give_up_if_expired(message, error)
-        raise WebhookRejected(error)
     try:
-        # stream=True: only the status line and headers are read, never a large body.
-        response = requests.post(
+        # In production the connection is made only to the addresses it checked, so
+        # DNS that changed since the URL was accepted (or changes between a check
+        # and the connection) never reaches inside.
+        response = transport.post(
             url,
             data=message.body.encode(),
             headers=headers,
             timeout=timeout,
-            allow_redirects=False,
-            stream=True,
+            public_only=current_app.config["IDP_ENV"] == "production",
         )
-        response.close()
+    except InternalAddressError as exc:
+        _fail(message, url, started, "the URL resolves to an internal address", exc)
     except requests.RequestException as exc:
-        error = f"{type(exc).__name__}: could not complete the request"
-        _record(message, url, started, status_code=None, error=error)
-        _give_up_if_expired(message, error)
-        raise WebhookRejected(error) from exc
+        _fail(message, url, started, f"{type(exc).__name__}: could not complete the request", exc)
     if 200 <= response.status_code < 300:
         _record(message, url, started, status_code=response.status_code, error=None)
         return
-    error = f"endpoint answered HTTP {response.status_code}"
-    _record(message, url, started, status_code=response.status_code, error=error)
+    _fail(
+        message,
+        url,
+        started,
+        f"endpoint answered HTTP {response.status_code}",
+        status_code=response.status_code,
+    )
+
+
+def _fail(
+    message: OutboxMessage,
+    url: str,
+    started: float,
+    error: str,
+    cause: Exception | None = None,
+    *,
+    status_code: int | None = None,
+) -> NoReturn:
+    """Record the failed attempt, then raise for the worker to retry or fail the event."""
+    _record(message, url, started, status_code=status_code, error=error)
     _give_up_if_expired(message, error)
-    raise WebhookRejected(error)
-
-
-def _internal_in_production(url: str) -> bool:
-    if current_app.config["IDP_ENV"] != "production":
-        return False
-    return resolves_to_internal_address(urlsplit(url).hostname or "")
+    raise WebhookRejected(error) from cause
 
 
 def _give_up_if_expired(message: OutboxMessage, error: str) -> None:

@@ -46,21 +46,40 @@ def _embedded_ipv4(address) -> list[ipaddress.IPv4Address]:
     return [v4 for v4 in found if v4 is not None]
 
 
+class InternalAddressError(Exception):
+    """The host is, or resolves to, an address outside the public internet."""
+
+
+def resolve_public(host: str, port: int | None) -> list[tuple]:
+    """Resolve ``host`` once: its ``getaddrinfo`` answers, every one of them public.
+
+    The resolver reads every form an HTTP client would connect to (``localhost``,
+    ``127.1``, ``2130706433``, a public name whose DNS points inside). One internal
+    answer refuses the whole name (``InternalAddressError``); a name that does not
+    resolve raises what ``getaddrinfo`` raises. Connect to these very answers: a
+    second lookup may answer differently (DNS rebinding).
+    """
+    if host.lower().rstrip(".") in _LOOPBACK_NAMES or _is_internal_address(host):
+        raise InternalAddressError(host)
+    answers = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    if any(_is_internal_address(answer[4][0].split("%")[0]) for answer in answers):
+        raise InternalAddressError(host)
+    return answers
+
+
 def resolves_to_internal_address(host: str) -> bool:
     """Whether ``host`` is, or resolves to, any address outside the public internet.
 
-    The resolver reads every form an HTTP client would connect to (``localhost``,
-    ``127.1``, ``2130706433``, a public name whose DNS points inside), so the
-    check sees what the request would reach. A name that does not resolve is not
-    internal: it reaches nothing, and delivery checks again before each request.
+    A name that does not resolve is not internal: it reaches nothing, and delivery
+    checks again as it connects.
     """
-    if host.lower().rstrip(".") in _LOOPBACK_NAMES or _is_internal_address(host):
-        return True
     try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+        resolve_public(host, None)
+    except InternalAddressError:
+        return True
     except (OSError, UnicodeError):
         return False
-    return any(_is_internal_address(info[4][0].split("%")[0]) for info in infos)
+    return False
 
 
 def _is_loopback(host: str) -> bool:
