@@ -138,3 +138,60 @@ def test_emails_already_sent_or_given_up_lose_their_link_secrets(tmp_path, redis
         "msg_event": "?token=webhook",
         "msg_event_failed": "?token=webhook",
     }
+
+
+def test_stored_addresses_take_the_new_normal_form_unless_another_account_holds_it(
+    tmp_path, redis_prefix
+):
+    """0013: forms that case folding left decomposed are composed again, clashes are kept."""
+    import sqlalchemy as sa
+    from flask_migrate import upgrade
+
+    from idp import create_app
+    from tests.conftest import app_config
+
+    decomposed, composed = "\u03b1\u03b9\u0308\u0301@example.com", "\u03b1\u0390@example.com"
+    clash_decomposed, clash_composed = (
+        "\u03c5\u03c5\u0308\u0301@example.com",
+        "\u03c5\u03b0@example.com",
+    )
+    url = f"sqlite:///{tmp_path / 'emails.db'}"
+    old = create_app(app_config(url, redis_prefix))
+    users = {  # id: email_normalized as the old rule stored it
+        "usr_folded": decomposed,
+        "usr_ascii": "ann@example.com",
+        "usr_clash_old": clash_decomposed,
+        "usr_clash_new": clash_composed,
+    }
+    with old.app_context():
+        upgrade(revision="0012_redact_final_email_bodies")
+        with db.engine.begin() as conn:
+            for user_id, normalized in users.items():
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO users (id, email, email_normalized, hub, name, status,"
+                        " email_verified, security_stamp, created_at) VALUES (:id, :email,"
+                        " :normalized, 'client', 'N', 'active', 1, 's', '2026-01-01')"
+                    ),
+                    {"id": user_id, "email": normalized, "normalized": normalized},
+                )
+            conn.execute(
+                sa.text(
+                    "INSERT INTO email_tokens (id, purpose, email_normalized, token_hash,"
+                    " expires_at, created_at) VALUES ('et_1', 'signup', :n, 'h', '2026-01-02',"
+                    " '2026-01-01')"
+                ),
+                {"n": decomposed},
+            )
+        upgrade()
+        with db.engine.connect() as conn:
+            stored = dict(conn.execute(sa.text("SELECT id, email_normalized FROM users")).all())
+            token = conn.execute(sa.text("SELECT email_normalized FROM email_tokens")).scalar()
+        db.engine.dispose()
+    assert stored == {
+        "usr_folded": composed,
+        "usr_ascii": "ann@example.com",
+        "usr_clash_old": clash_decomposed,  # kept: support reassigns one of the two
+        "usr_clash_new": clash_composed,
+    }
+    assert token == composed

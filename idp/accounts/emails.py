@@ -7,7 +7,9 @@
    characters become their plain equivalents);
 3. the syntax is validated (``email-validator``, no DNS lookups);
 4. the domain is IDNA-encoded (``bücher.example`` -> ``xn--bcher-kva.example``);
-5. the whole address is case-folded.
+5. the whole address is case-folded, then put in NFKC form again (case
+   folding can leave a letter and a combining mark where the other case has
+   one composed character: upper-case ``ΐ`` folds to ``ϊ`` plus an accent).
 
 No provider-specific rewriting (dots or ``+tags`` in Gmail addresses) is done:
 those are distinct mailboxes for most providers.
@@ -54,7 +56,7 @@ def parse_email(raw: str) -> EmailAddress:
     except EmailNotValidError as exc:
         raise InvalidEmail(str(exc)) from exc
     domain = info.ascii_domain or info.domain
-    normalized = f"{info.local_part}@{domain}".casefold()
+    normalized = unicodedata.normalize("NFKC", f"{info.local_part}@{domain}".casefold())
     return EmailAddress(display=info.normalized, normalized=normalized)
 
 

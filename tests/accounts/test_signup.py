@@ -94,6 +94,22 @@ def test_a_taken_address_gets_the_same_answer_and_an_email_naming_the_hub(app, c
         assert _count(User) == 1 and _count(EmailToken) == 1  # only bob's pending sign-up
 
 
+@pytest.mark.parametrize(
+    "held, typed",
+    [
+        ("\u03b1\u0390@example.com", "\u0391\u03aa\u0301@EXAMPLE.COM"),  # αΐ / ΑΪ́
+        ("\u0391\u03aa\u0301@example.com", "\u03b1\u0390@example.com"),
+        ("\u03c5\u03b0@example.com", "\u03a5\u03ab\u0301@example.com"),  # υΰ / ΥΫ́
+    ],
+)
+def test_every_case_of_an_address_is_the_same_account(app_ctx, held, typed):
+    # Upper-case ΐ folds to ϊ and a separate accent, lower-case ΐ stays one character.
+    make_user("client", make_org("client"), "owner", email=held)
+    db.session.commit()
+    start_signup(typed, PASSWORD, "Second Business")
+    assert db.session.scalar(sa.select(EmailToken).where(EmailToken.purpose == "signup")) is None
+
+
 def test_the_link_works_once(app, client, smtp_server):
     mailbox, smtp_url = smtp_server
     _signup(client)
