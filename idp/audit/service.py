@@ -1,4 +1,4 @@
-"""Recording audit events inside the caller's transaction."""
+"""Recording audit events inside the caller's transaction, or at once for refused attempts."""
 
 from __future__ import annotations
 
@@ -10,6 +10,18 @@ from idp.audit.models import AuditEvent
 from idp.extensions import db
 from idp.ids import PREFIXES, new_time_ordered_id
 from idp.timeutil import utcnow
+from policies.actor import Actor
+
+SYSTEM = "system"
+
+
+def actor_fields(actor: Actor | None) -> dict[str, str | None]:
+    """The audit ``actor_type``/``actor_id`` of a person, a machine client or the system."""
+    if actor is None:
+        return {"actor_type": SYSTEM, "actor_id": None}
+    if actor.is_machine:
+        return {"actor_type": "client", "actor_id": actor.client_id}
+    return {"actor_type": "user", "actor_id": actor.user_id}
 
 
 def record_event(
@@ -43,4 +55,17 @@ def record_event(
         ip=request.remote_addr if has_request_context() else None,
     )
     db.session.add(event)
+    return event
+
+
+def record_refusal(action: str, **fields: Any) -> AuditEvent:
+    """Record a refused attempt and commit it now, so the refusal stays on record.
+
+    The request that made the attempt fails, and a failed request's transaction
+    is rolled back: an event left to the caller's commit would go with it. Call
+    this before the attempt has written anything it must not keep, since the
+    whole session is committed. ``fields`` are those of ``record_event``.
+    """
+    event = record_event(action, **fields)
+    db.session.commit()
     return event

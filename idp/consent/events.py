@@ -5,19 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from idp.audit.service import record_event
+from idp.audit.service import actor_fields, record_event
 from policies.actor import Actor
-
-SYSTEM = "system"
-
-
-def actor_fields(actor: Actor | None) -> dict[str, str | None]:
-    """The audit ``actor_type``/``actor_id`` of a person, a machine client or the system."""
-    if actor is None:
-        return {"actor_type": SYSTEM, "actor_id": None}
-    if actor.is_machine:
-        return {"actor_type": "client", "actor_id": actor.client_id}
-    return {"actor_type": "user", "actor_id": actor.user_id}
 
 
 def audit(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from idp.accounts.emails import comparison_form, email_hmac
 from idp.accounts.models import User
 from idp.accounts.passwords import hash_password, needs_rehash, verify_password
-from idp.audit.service import record_event
+from idp.audit.service import record_event, record_refusal
 from idp.extensions import db
 from idp.login import throttle
 from idp.login.session import login_user
@@ -36,7 +36,7 @@ class PasswordCheck:
 
 
 def _failed(reason: str, user: User | None, email_normalized: str) -> None:
-    record_event(
+    record_refusal(
         "login.failed",
         actor_type="anonymous" if user is None else "user",
         actor_id=user.id if user else None,
@@ -45,7 +45,6 @@ def _failed(reason: str, user: User | None, email_normalized: str) -> None:
         after={"email_hmac": email_hmac(email_normalized)},
         reason=reason,
     )
-    db.session.commit()
 
 
 def check_password(
