@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from idp.accounts.models import User
-from idp.auth.enforce import enforce
 from idp.extensions import db
+from idp.support.access import enforce_support
 from idp.support.models import EmailConflict
 from idp.support.paging import DEFAULT_LIMIT, Page, decode_time_cursor, encode_cursor
 from idp.support.service import has_held_address
@@ -41,7 +41,8 @@ def list_conflicts(
     actor: Actor, *, state: str = "open", limit: int = DEFAULT_LIMIT, cursor: str | None = None
 ) -> Page:
     """Conflicts oldest first, with both sides, one page at a time."""
-    enforce(can_use_support_tool(actor, Permission.SUPPORT_CONFLICTS_READ))
+    permission = Permission.SUPPORT_CONFLICTS_READ
+    enforce_support(actor, can_use_support_tool(actor, permission), permission)
     stmt = db.select(EmailConflict).order_by(EmailConflict.created_at, EmailConflict.id)
     if state == "open":
         stmt = stmt.where(EmailConflict.resolved_at.is_(None))

@@ -21,6 +21,7 @@ from idp.accounts.service import HUB_NAMES, hub_name
 from idp.errors import DomainError, Forbidden
 from idp.login.session import current_user
 from idp.support import conflicts, controls, service
+from idp.support.access import record_access_denied
 from idp.support.schemas import EmailReassignmentIn, SupportActionIn
 from idp.support.verification import confirm_email, pending_token
 from policies.actor import Actor
@@ -61,10 +62,13 @@ def console_page(view):
         if user is None:
             back = request.full_path.rstrip("?")
             return redirect(url_for("login.login", hub="support", next=back))
+        actor = actor_for(user)
         if user.hub != "support":
-            raise Forbidden("The support console is for support staff only.")
+            refusal = "The support console is for support staff only."
+            record_access_denied(actor, refusal, user_id=kwargs.get("user_id"))
+            raise Forbidden(refusal)
         g.console_user = user
-        g.actor = actor_for(user)
+        g.actor = actor
         return view(*args, **kwargs)
 
     return wrapper

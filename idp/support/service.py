@@ -16,12 +16,12 @@ from idp.accounts.reset import PURPOSE as RESET_PURPOSE
 from idp.accounts.service import hub_name
 from idp.accounts.tokens import spend_user_tokens
 from idp.audit.service import record_event
-from idp.auth.enforce import enforce
 from idp.errors import Conflict, InvalidInput, NotFound
 from idp.extensions import db
 from idp.oauth.service import revoke_user_tokens
 from idp.orgs.models import Membership
 from idp.outbox.service import enqueue_templated_email
+from idp.support.access import enforce_support
 from idp.support.models import EmailConflict
 from idp.support.paging import DEFAULT_LIMIT, Page, decode_cursor, page_of
 from idp.support.verification import send_verification
@@ -81,11 +81,11 @@ def has_held_address(user: User) -> bool:
 
 def account_for(actor: Actor, permission: Permission, user_id: str) -> User:
     """Load the target account after checking the actor may use ``permission`` on it."""
-    enforce(can_use_support_tool(actor, permission))
+    enforce_support(actor, can_use_support_tool(actor, permission), permission, user_id)
     user = db.session.get(User, user_id)
     if user is None:
         raise AccountNotFound(f"No account has the id {user_id}.")
-    enforce(can_act_on_account(actor, permission, user.hub))
+    enforce_support(actor, can_act_on_account(actor, permission, user.hub), permission, user.id)
     return user
 
 
@@ -160,7 +160,8 @@ def _address_filter(query: AccountSearch):
 
 def search_accounts(actor: Actor, query: AccountSearch) -> Page:
     """Accounts matching the search, ordered by address, one page at a time."""
-    enforce(can_use_support_tool(actor, Permission.SUPPORT_ACCOUNTS_READ))
+    permission = Permission.SUPPORT_ACCOUNTS_READ
+    enforce_support(actor, can_use_support_tool(actor, permission), permission)
     if not (query.email or query.email_prefix or query.user_id):
         raise InvalidInput(
             "Search by email, email_prefix or id.",

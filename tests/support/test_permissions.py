@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from idp.audit.models import AuditEvent
 from idp.extensions import db
 from tests.factories import bearer_for, make_org, make_user
 
@@ -85,3 +86,11 @@ def test_support_route_matrix(client, staff, caller, route, target_hub):
     method, path, body = ROUTES[route]
     resp = client.open(path.format(target=target.id), method=method, json=body, headers=headers)
     assert resp.status_code == _expected(caller, route, target_hub), resp.json
+    # every refusal of a known caller is on record once, naming the account it was about
+    db.session.expire_all()
+    denials = db.session.scalars(
+        db.select(AuditEvent).where(AuditEvent.action == "support.access_denied")
+    ).all()
+    assert len(denials) == (1 if resp.status_code == 403 else 0)
+    if denials and "{target}" in path:
+        assert denials[0].target_id == target.id
