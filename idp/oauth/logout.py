@@ -5,6 +5,7 @@ from __future__ import annotations
 import jwt
 from flask import Response, redirect, render_template, request
 
+from idp.audit.service import record_event
 from idp.extensions import db
 from idp.login.session import logout_user, signed_login
 from idp.oauth.authorize import with_issuer
@@ -60,7 +61,15 @@ def sign_out() -> None:
     login = signed_login()
     if login is not None:
         user_id, login_session_id = login
-        revoke_login_families(user_id, login_session_id, "logged_out", actor_id=user_id)
+        revoked = revoke_login_families(user_id, login_session_id, "logged_out", actor_id=user_id)
+        record_event(
+            "login.signed_out",
+            actor_type="user",
+            actor_id=user_id,
+            target_type="user",
+            target_id=user_id,
+            after={"login_session_id": login_session_id, "token_families_revoked": revoked},
+        )
     logout_user()
 
 

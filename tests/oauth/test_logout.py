@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from idp.extensions import db
 from idp.oauth.models import TokenFamily
 from tests.oauth.conftest import HUB_REDIRECT, csrf_from, query_of, tokens_for
@@ -98,3 +100,29 @@ def test_a_session_cookie_copied_before_logout_is_dead_after_it(app, partner_wor
     flow.http.client.set_cookie("idp_session", copied)
     again = type(flow)(flow.http, nonce="replayed-cookie").authorize()
     assert "/login?" in again.headers["Location"]
+
+
+@pytest.mark.parametrize("path", ["/logout", "/oauth/logout"])
+def test_signing_out_is_in_the_audit_log(app, partner_world, flow, path):
+    from idp.audit.models import AuditEvent
+
+    owner = partner_world["owner"]
+    tokens_for(flow, owner.email)
+    page = flow.http.get(path)
+    assert flow.http.post(path, data={"csrf_token": csrf_from(page.text)}).status_code == 200
+    db.session.expire_all()
+    (event,) = db.session.scalars(
+        db.select(AuditEvent).where(AuditEvent.action == "login.signed_out")
+    ).all()
+    assert (event.actor_id, event.target_id) == (owner.id, owner.id)
+    assert event.after["token_families_revoked"] == 1
+
+
+def test_a_refused_sign_out_is_not_on_record(app, partner_world, flow):
+    from idp.audit.models import AuditEvent
+
+    tokens_for(flow, partner_world["owner"].email)
+    assert flow.http.post("/logout").status_code == 400  # no CSRF token
+    assert not db.session.scalars(
+        db.select(AuditEvent).where(AuditEvent.action == "login.signed_out")
+    ).all()
