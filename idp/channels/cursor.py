@@ -44,7 +44,7 @@ def decode(cursor: str) -> tuple[datetime, str]:
         raw = base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode())
         moment, row_id = json.loads(raw)
         return datetime.fromisoformat(moment), str(row_id)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:  # deep nesting too
         raise InvalidCursor("The cursor is not valid.", fields={"cursor": ["Not valid."]}) from exc
 
 

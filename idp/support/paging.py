@@ -33,7 +33,7 @@ def decode_cursor(cursor: str, size: int) -> list[str]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:  # deep nesting too
         raise InvalidInput("The cursor is not valid.", fields={"cursor": ["Not valid."]}) from exc
     if not isinstance(values, list) or len(values) != size:
         raise InvalidInput("The cursor is not valid.", fields={"cursor": ["Not valid."]})

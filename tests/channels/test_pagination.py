@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from idp.extensions import db
 from tests.factories import make_channel, make_org
 
@@ -61,3 +63,13 @@ def test_a_forged_cursor_is_invalid_input(client, world):
     )
     assert res.status_code == 422
     assert res.json["code"] == "invalid_cursor"
+
+
+def test_a_cursor_nested_past_the_json_decoder_s_depth_is_invalid_input():
+    # The routes' length limit keeps such cursors out; the decoder refuses them too.
+    import base64
+
+    from idp.channels.cursor import InvalidCursor, decode
+
+    with pytest.raises(InvalidCursor):
+        decode(base64.urlsafe_b64encode(b"[" * 100_000).decode())

@@ -251,3 +251,14 @@ def test_prefix_search_finds_a_held_account_by_the_address_it_claims_as_shown(cl
         "/v1/support/accounts", query_string={"email_prefix": "JO@STRAß"}, headers=staff.agent_auth
     )
     assert {i["id"] for i in resp.json["items"]} == {holder.id, held.id}
+
+
+def test_a_cursor_nested_past_the_json_decoder_s_depth_is_invalid_input():
+    # The routes' length limit keeps such cursors out; the decoder refuses them too.
+    import base64
+
+    from idp.errors import InvalidInput
+    from idp.support.paging import decode_time_cursor
+
+    with pytest.raises(InvalidInput):
+        decode_time_cursor(base64.urlsafe_b64encode(b"[" * 100_000).decode())
