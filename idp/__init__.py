@@ -185,11 +185,18 @@ def _register_request_hooks(app: Flask) -> None:
                 )
         return None
 
+    hsts = app.config["IDP_HSTS"]
+
     @app.after_request
     def _security_headers(response):
         response.headers["X-Request-Id"] = g.get("request_id", "")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        # The origin only, and only over HTTPS: no path or query (where links carry
+        # their tokens) leaves a page, while the page's own form posts still carry the
+        # Referer that the CSRF check requires over HTTPS (Flask-WTF's strict mode).
+        response.headers.setdefault("Referrer-Policy", "strict-origin")
+        if hsts:
+            response.headers.setdefault("Strict-Transport-Security", hsts)
         if response.mimetype == "text/html":
             response.headers.setdefault(
                 "Content-Security-Policy",

@@ -244,6 +244,7 @@ def load_settings(instance_path: Path) -> dict:
         "IDP_ACCOUNT_EMAIL_RATE_LIMIT": os.environ.get("IDP_ACCOUNT_EMAIL_RATE_LIMIT")
         or "5 per hour",
         "IDP_PROXY_HOPS": _env_int("IDP_PROXY_HOPS", 0),
+        "IDP_HSTS": os.environ.get("IDP_HSTS"),
         "MAX_CONTENT_LENGTH": _env_int("IDP_MAX_BODY_BYTES", 64 * 1024),
         "IDP_LOG_LEVEL": (os.environ.get("IDP_LOG_LEVEL") or "INFO").strip().upper(),
     }
@@ -302,6 +303,9 @@ def finalize(config: dict, instance_path: Path) -> None:
     config["SESSION_COOKIE_HTTPONLY"] = True
     config["SESSION_COOKIE_SAMESITE"] = "Lax"
     config["SESSION_COOKIE_SECURE"] = https
+    # Served over HTTPS: browsers must never come back over plain HTTP (RFC 6797).
+    if config.get("IDP_HSTS") is None:
+        config["IDP_HSTS"] = "max-age=31536000; includeSubDomains" if https else ""
     # The cookie's lifetime is the idle timeout: it slides with activity (idp.login.session),
     # while IDP_SESSION_MAX_AGE bounds the login itself on the server.
     if config.get("PERMANENT_SESSION_LIFETIME") in (None, timedelta(days=31)):
