@@ -6,7 +6,7 @@ import jwt
 from flask import Response, redirect, render_template, request
 
 from idp.audit.service import record_event
-from idp.extensions import db
+from idp.extensions import csrf, db
 from idp.login.session import logout_user, signed_login
 from idp.oauth.authorize import with_issuer
 from idp.oauth.models import OAuthClient, TokenFamily, uri_registered
@@ -74,8 +74,17 @@ def sign_out() -> None:
 
 
 def end_session() -> Response:
-    """Log out; ask first unless a valid ``id_token_hint`` of this user came with a GET."""
+    """Log out; ask first unless a valid ``id_token_hint`` of this browser's user came.
+
+    An RP sends its request by GET or POST (RP-Initiated Logout 1.0, section 2);
+    both are answered alike. Only the confirmation form's own POST, which carries
+    a CSRF token, confirms by itself: its token is checked here (the route is
+    exempt from the blanket check so that an RP's POST reaches this function).
+    """
     params = request.values
+    confirming = request.method == "POST" and "csrf_token" in request.form
+    if confirming:
+        csrf.protect()  # the token and, over HTTPS, the same-origin Referer (400 otherwise)
     hint = params.get("id_token_hint")
     claims = _hint_claims(hint)
     try:
@@ -90,11 +99,12 @@ def end_session() -> Response:
     # logged-in user would forget a login past IDP_SESSION_MAX_AGE (and clear the cookie
     # before the confirmation's POST), so that its families outlived the sign-out.
     login = signed_login()
-    confirmed = request.method == "POST" or (
+    confirmed = confirming or (
         claims is not None and (login is None or claims.get("sub") == login[0])
     )
     if not confirmed:
-        body = render_template("oauth/logout_confirm.html", params=params.to_dict())
+        carried = {k: v for k, v in params.to_dict().items() if k != "csrf_token"}
+        body = render_template("oauth/logout_confirm.html", params=carried)
         return Response(body, mimetype="text/html")
     # The browser's login first: every path that ends a login locks it before its
     # families (``idp.oauth.revocation``), so two logouts at once cannot deadlock.

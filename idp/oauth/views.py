@@ -231,6 +231,7 @@ def jwks():
     return response
 
 
+@csrf.exempt  # an RP may POST its logout request; the confirmation form's CSRF is checked there
 @blp.route("/oauth/logout", methods=["GET", "POST"])
 def logout():
     """OpenID Connect RP-Initiated Logout 1.0 (the ``end_session_endpoint``)."""

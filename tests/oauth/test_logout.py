@@ -46,8 +46,13 @@ def test_without_a_hint_the_user_confirms_with_a_csrf_protected_form(app, partne
     page = flow.http.get("/oauth/logout")
     assert page.status_code == 200
     assert "Sign out?" in page.text
+    # A POST without the form's token is a request like any RP's: it asks too.
     without_csrf = flow.http.post("/oauth/logout")
-    assert without_csrf.status_code == 400
+    assert without_csrf.status_code == 200 and "Sign out?" in without_csrf.text
+    forged = flow.http.post("/oauth/logout", data={"csrf_token": "forged"})
+    assert forged.status_code == 400
+    still = type(flow)(flow.http, nonce="still-signed-in").authorize()
+    assert "code=" in still.headers["Location"]
     done = flow.http.post("/oauth/logout", data={"csrf_token": csrf_from(page.text)})
     assert done.status_code == 200
     assert "signed out" in done.text
@@ -126,3 +131,38 @@ def test_a_refused_sign_out_is_not_on_record(app, partner_world, flow):
     assert not db.session.scalars(
         db.select(AuditEvent).where(AuditEvent.action == "login.signed_out")
     ).all()
+
+
+def test_an_rp_may_post_its_logout_request(app, partner_world, flow):
+    """RP-Initiated Logout 1.0 section 2: the OP supports GET and POST alike."""
+    tokens = tokens_for(flow, partner_world["owner"].email)
+    response = flow.http.post(
+        "/oauth/logout",
+        data={
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": HUB_REDIRECT,
+            "state": "bye",
+        },
+    )
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith(HUB_REDIRECT)
+    assert query_of(response.headers["Location"])["state"] == "bye"
+    assert db.session.scalars(db.select(TokenFamily)).one().revoked_reason == "logged_out"
+
+
+def test_a_posted_request_without_a_hint_is_confirmed_by_the_person(app, partner_world, flow):
+    tokens_for(flow, partner_world["owner"].email)
+    asked = flow.http.post(
+        "/oauth/logout", data={"post_logout_redirect_uri": HUB_REDIRECT, "client_id": "partner-hub"}
+    )
+    assert asked.status_code == 200 and "Sign out?" in asked.text
+    assert db.session.scalars(db.select(TokenFamily)).one().revoked_at is None
+    done = flow.http.post(
+        "/oauth/logout",
+        data={
+            "csrf_token": csrf_from(asked.text),
+            "post_logout_redirect_uri": HUB_REDIRECT,
+            "client_id": "partner-hub",
+        },
+    )
+    assert done.status_code == 302 and done.headers["Location"].startswith(HUB_REDIRECT)
