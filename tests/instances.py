@@ -62,9 +62,9 @@ class Partition:
         self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def url(self, path: str = "/0") -> str:
-        """A redis:// URL that reaches the server through this forwarder."""
-        return f"redis://127.0.0.1:{self.port}{path}"
+    def url(self) -> str:
+        """A redis:// URL that reaches the test Redis, database included, through this forwarder."""
+        return f"redis://127.0.0.1:{self.port}{urlsplit(REDIS_URL).path}"
 
     def _accept(self) -> None:
         while True:
