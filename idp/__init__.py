@@ -91,6 +91,7 @@ def _import_models() -> None:
     from idp.accounts import models as _accounts  # noqa: F401
     from idp.apikeys import models as _apikeys  # noqa: F401
     from idp.audit import models as _audit  # noqa: F401
+    from idp.changes import UNANNOUNCED as _unannounced  # noqa: F401
     from idp.channels import models as _channels  # noqa: F401
     from idp.consent import models as _consent  # noqa: F401
     from idp.keys import models as _keys  # noqa: F401

@@ -31,10 +31,30 @@ lookup reads the database.
 
 A counter never returns to a value it held: it starts at a random base far
 above what ``INCR`` on a missing key gives, so a Redis restart (which loses
-the counters) cannot make an old entry look current. An increment that fails
-after a commit is retried before this process next reads the counters; should
-one still be lost (the process dies between its commit and the increment), no
-entry read during that transaction outlives ``MAX_AGE`` seconds.
+the counters) cannot make an old entry look current.
+
+A change must commit even when Redis does not take the increments (down,
+out of memory, a read-only replica), and other processes must still learn of
+it, whether or not the writer serves another request:
+
+* an increment that fails before the commit is written down instead, in the
+  same transaction, as a row of ``unannounced_changes`` naming the counter
+  (one that fails after the commit too, in a transaction of its own);
+* a process "folds" those rows: it increments their counters and deletes
+  them. It does so before it trusts a reading once it has seen Redis fail (a
+  failed read or increment), and otherwise at least every ``CHECK_EVERY``
+  seconds, whatever it saw. Until it has folded them it reads the database;
+* a process that finds the counters unreadable drops everything it cached:
+  an entry filled before the failure is never trusted again (Redis may come
+  back from a failover without the last increments).
+
+So a change whose increments were lost is seen at once by processes that
+noticed the fault, and by every process within ``CHECK_EVERY`` seconds (and a
+lease) of its commit when some process can still read the counters. An
+increment that fails after a commit is also retried before this process next
+reads the counters; should one still be lost with its row (the process dies
+between its commit and both), no entry read during that transaction outlives
+``MAX_AGE`` seconds.
 """
 
 from __future__ import annotations
@@ -48,20 +68,33 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask, current_app, g, has_app_context, has_request_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-from idp.extensions import shared_redis
+from idp.extensions import db, shared_redis
+from idp.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
 MAX_AGE = 300.0  # seconds: the backstop should a post-commit increment be lost
 REDIAL_AFTER = 1.0  # seconds a broken counter connection waits before dialling again
+CHECK_EVERY = 1.0  # seconds between a process's looks for increments another one could not make
 # Counters live at or above this; a lower value was made by INCR on a missing key.
 BASE_FLOOR = 1 << 40
 _MARKS = "idp_changed_counters"  # session.info: counters this transaction moves
+_WRITTEN = "idp_written_down_counters"  # session.info: keys it wrote down instead
 _UNREAD = object()
+
+# Increments that Redis did not take, written down with the change they announce.
+UNANNOUNCED = sa.Table(
+    "unannounced_changes",
+    db.metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("counter_key", sa.String(255), nullable=False),  # the Redis key to increment
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
 
 
 @dataclass(frozen=True)
@@ -143,7 +176,7 @@ def _versions() -> dict[str, bytes]:
         return cached
     app = current_app._get_current_object()
     plan = _plan(app)
-    versions = {} if plan is None else _reading(plan, _lease(app))
+    versions = {} if plan is None else _reading(app, plan, _lease(app))
     request_g.idp_change_versions = versions
     return versions
 
@@ -157,6 +190,9 @@ class _Plan:
     keys: list[str]
     # (monotonic time the read was sent, {name: value}), replaced whole, never mutated.
     held: tuple[float, dict[str, bytes]] | None = None
+    # Redis failed this process since it last folded: fold before trusting a reading.
+    doubtful: bool = False
+    next_fold: float = 0.0  # monotonic time of the next routine fold (the first reading folds)
 
 
 def _plan(app: Flask) -> _Plan | None:
@@ -180,7 +216,7 @@ def _lease(app: Flask) -> float:
     return app.config["IDP_CHANGE_LEASE_MS"] / 1000
 
 
-def _reading(plan: _Plan, lease: float) -> dict[str, bytes]:
+def _reading(app: Flask, plan: _Plan, lease: float) -> dict[str, bytes]:
     """The counters as read less than ``lease`` ago, else read now; empty if Redis fails."""
     held = plan.held
     started = time.monotonic()  # before the read: a lease can only end early
@@ -188,8 +224,18 @@ def _reading(plan: _Plan, lease: float) -> dict[str, bytes]:
         return held[1]
     values = _read_counters(plan.redis, plan.keys) if _announce_pending(plan.redis) else None
     if values is None:
+        # Entries filled before the fault are never trusted again.
+        for store in app.extensions.get("idp_caches", {}).values():
+            store.clear()
+        plan.held, plan.doubtful = None, True
         log.warning("change counters unreadable; caches bypassed for this request")
         return {}
+    if plan.doubtful or started >= plan.next_fold:
+        values = _fold(plan, values)
+        if values is None:
+            plan.held, plan.doubtful = None, True
+            return {}
+        plan.doubtful, plan.next_fold = False, started + CHECK_EVERY
     versions = dict(zip(plan.names, values, strict=True))
     plan.held = (started, versions)
     return versions
@@ -250,6 +296,30 @@ def _read_counters(redis, keys: list[str]) -> list[bytes] | None:
         return None
 
 
+def _fold(plan: _Plan, values: list[bytes]) -> list[bytes] | None:
+    """Make the increments written down in the database; the counters after them, None if not."""
+    try:
+        with db.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(UNANNOUNCED.c.id, UNANNOUNCED.c.counter_key).where(
+                    UNANNOUNCED.c.counter_key.in_(plan.keys)
+                )
+            ).all()
+        if not rows:
+            return values
+        if not _increment(plan.redis, {key for _, key in rows}):  # the rows stay meanwhile
+            raise ConnectionError("Redis did not take the increments")
+        with db.engine.begin() as connection:
+            connection.execute(
+                UNANNOUNCED.delete().where(UNANNOUNCED.c.id.in_([i for i, _ in rows]))
+            )
+    except Exception as exc:
+        log.warning("unannounced changes not folded (%s); caches bypassed", type(exc).__name__)
+        return None
+    log.warning("folded %d increment(s) another process could not make", len(rows))
+    return _read_counters(plan.redis, plan.keys)
+
+
 def _rebase(redis, key: str) -> bytes:
     """Move a missing (or freshly INCRed) counter to a random base no entry was read under."""
     return str(redis.incrby(key, BASE_FLOOR + secrets.randbits(52))).encode()
@@ -259,8 +329,8 @@ _pending: dict[int, set[str]] = {}  # id(redis client) -> counter keys whose INC
 _pending_lock = threading.Lock()
 
 
-def _announce(redis, keys: set[str]) -> bool:
-    """Increment ``keys`` in one round trip; remember them for a retry if Redis fails."""
+def _increment(redis, keys: set[str]) -> bool:
+    """Increment ``keys`` in one round trip; False if Redis fails."""
     try:
         pipe = redis.pipeline(transaction=False)
         for key in sorted(keys):
@@ -268,9 +338,16 @@ def _announce(redis, keys: set[str]) -> bool:
         pipe.execute()
         return True
     except Exception:
-        with _pending_lock:
-            _pending.setdefault(id(redis), set()).update(keys)
         return False
+
+
+def _announce(redis, keys: set[str]) -> bool:
+    """Increment ``keys``; remember them for a retry if Redis fails."""
+    if _increment(redis, keys):
+        return True
+    with _pending_lock:
+        _pending.setdefault(id(redis), set()).update(keys)
+    return False
 
 
 def _announce_pending(redis) -> bool:
@@ -286,6 +363,15 @@ def _announce_pending(redis) -> bool:
         return False
     _outlast_readings()  # as the commit that could not announce them would have
     return True
+
+
+def _write_down(connection, keys: set[str]) -> None:
+    """Keep ``keys``' lost increments in the database, for any process to fold."""
+    now = utcnow()
+    connection.execute(UNANNOUNCED.insert(), [{"counter_key": k, "created_at": now} for k in keys])
+    for plan in current_app.extensions.get("idp_change_plans", {}).values():
+        if plan is not None:
+            plan.doubtful = True  # this process folds them on its next reading
 
 
 def _forget(names: set[str]) -> None:
@@ -326,7 +412,10 @@ def _mark(session: Session, names: set[str]) -> None:
     marked |= new
     redis = shared_redis() if has_app_context() else None
     if redis is not None:
-        _announce(redis, {_redis_key(name) for name in new})
+        keys = {_redis_key(name) for name in new}
+        if not _announce(redis, keys):
+            _write_down(session.connection(), keys)  # committed with the change, or not at all
+            session.info.setdefault(_WRITTEN, set()).update(keys)
 
 
 @event.listens_for(Session, "before_flush")
@@ -356,19 +445,25 @@ def _note_bulk_changes(state) -> None:
 @event.listens_for(Session, "after_commit")
 def _announce_changes(session: Session) -> None:
     names = session.info.pop(_MARKS, None)
+    written = session.info.pop(_WRITTEN, set())
     if not names or not has_app_context():
         return
     _forget(names)
     redis = shared_redis()
     if redis is None:
         return
-    if not _announce(redis, {_redis_key(name) for name in names}):
+    keys = {_redis_key(name) for name in names}
+    if not _announce(redis, keys):
         log.error(
-            "change counters %s not incremented; retried before this process reads them "
-            "again, and no entry elsewhere outlives %s s",
+            "change counters %s not incremented; written down for every process to make",
             sorted(names),
-            MAX_AGE,
         )
+        try:
+            if keys - written:  # those not already committed with the change
+                with db.engine.begin() as connection:
+                    _write_down(connection, keys - written)
+        except Exception:
+            log.exception("lost increments not written down either; retried by this process")
     # Even without the second increment the first one, made before the commit,
     # retires every reading older than the transaction once the lease runs out.
     _outlast_readings()
@@ -377,3 +472,4 @@ def _announce_changes(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _drop_changes(session: Session) -> None:
     session.info.pop(_MARKS, None)
+    session.info.pop(_WRITTEN, None)

@@ -104,13 +104,17 @@ def test_a_suspended_channel_refuses_its_keys_everywhere(redis_instances, keyed)
     one, two = redis_instances
     key = _new_key(one, keyed)["api_key"]
     assert _check(two, key) == 200
-    moved = one.test_client().post(
-        f"/v1/channels/{keyed['channel']}/status",
+    _suspend(one, keyed)
+    assert _check(two, key) == 401
+
+
+def _suspend(instance, world) -> None:
+    moved = instance.test_client().post(
+        f"/v1/channels/{world['channel']}/status",
         json={"status": "suspended", "reason": "billing"},
-        headers=keyed["provisioning"],
+        headers=world["provisioning"],
     )
     assert moved.status_code == 200, moved.text
-    assert _check(two, key) == 401
 
 
 def _me(instance, auth) -> int:
@@ -229,7 +233,9 @@ def _drop_counter_connection(instance) -> None:
     assert redis.Redis.from_url(REDIS_URL).client_kill_filter(_id=None, addr=f"{host}:{port}") == 1
 
 
-def test_a_dropped_counter_connection_costs_one_database_read(redis_instances, keyed, monkeypatch):
+def test_a_dropped_counter_connection_costs_one_request_and_one_refill(
+    redis_instances, keyed, monkeypatch
+):
     one, two = redis_instances
     key = _new_key(one, keyed)["api_key"]
     assert _check(two, key) == 200
@@ -238,8 +244,10 @@ def test_a_dropped_counter_connection_costs_one_database_read(redis_instances, k
     monkeypatch.setattr(changes, "REDIAL_AFTER", 0.0)
     with Reads(two, "channel_api_keys") as reads:
         assert _check(two, key) == 200  # counters unreadable: the row is read
+        # Redis answers again, but what was cached before the fault is not trusted:
+        # one more read fills the cache again.
         assert [_check(two, key) for _ in range(3)] == [200, 200, 200]
-    assert reads.count == 1
+    assert reads.count == 2
 
 
 def test_a_writer_that_dies_after_its_commit_has_already_moved_the_counters(
@@ -259,6 +267,77 @@ def test_a_writer_that_dies_after_its_commit_has_already_moved_the_counters(
         partition.cut()
         db.session.commit()
     assert _check(reader, created["api_key"]) == 401
+
+
+def _unannounced(instance) -> int:
+    with instance.app_context():
+        return db.session.scalar(db.select(db.func.count()).select_from(changes.UNANNOUNCED))
+
+
+def test_a_key_revoked_during_a_redis_outage_stays_refused_once_redis_is_back(
+    app, database_url, keyed, monkeypatch
+):
+    monkeypatch.setattr(changes, "REDIAL_AFTER", 0.0)
+    monkeypatch.setattr(changes, "CHECK_EVERY", 3600.0)  # no routine look during the test
+    # Each instance reaches Redis through a forwarder of its own, so that each holds its
+    # own client as a process would; the bystander serves nothing during the outage.
+    with redis_partition() as to_writer, redis_partition() as to_reader:
+        prefix = f"outage-{secrets.token_hex(3)}:"
+        writer = make_instance(database_url, prefix, to_writer.url())
+        reader = make_instance(database_url, prefix, to_reader.url())
+        bystander = make_instance(database_url, prefix)
+        try:
+            created = _new_key(writer, keyed)
+            assert _check(reader, created["api_key"]) == 200
+            assert _check(bystander, created["api_key"]) == 200
+            to_writer.cut()  # Redis is down for the writer and the reader
+            to_reader.cut()
+            # The revocation succeeds; both increments fail and are written down.
+            assert _revoke(writer, keyed, created["id"]) == 204
+            assert _unannounced(writer) == 1
+            assert _check(reader, created["api_key"]) == 401  # counters unreadable
+            to_writer.mend()
+            to_reader.mend()
+            _outlive_the_lease(reader)
+            # The writer has not served a request since. The reader, having seen Redis
+            # fail, makes the written-down increment before it trusts the counters...
+            assert _check(reader, created["api_key"]) == 401
+            assert _unannounced(reader) == 0
+            # ...so the bystander, which never noticed the outage, refuses the key too.
+            _outlive_the_lease(bystander)
+            assert _check(bystander, created["api_key"]) == 401
+        finally:
+            dispose(writer, reader, bystander)
+
+
+def test_a_change_redis_did_not_take_reaches_every_instance_without_its_writer(
+    writer_and_reader, keyed, partition, monkeypatch
+):
+    # Redis answers the reader but not the writer (as when it refuses writes: out of
+    # memory, a read-only replica), and the writer never serves another request.
+    monkeypatch.setattr(changes, "CHECK_EVERY", 0.2)
+    writer, reader = writer_and_reader
+    created = _new_key(writer, keyed)
+    assert _check(reader, created["api_key"]) == 200
+    partition.cut()
+    assert _revoke(writer, keyed, created["id"]) == 204
+    # Every instance looks for written-down increments at least every CHECK_EVERY.
+    time.sleep(0.2 + reader.config["IDP_CHANGE_LEASE_MS"] / 1000)
+    assert _check(reader, created["api_key"]) == 401
+    assert _unannounced(reader) == 0
+
+
+def test_a_bulk_update_redis_did_not_take_is_written_down_with_it(
+    writer_and_reader, keyed, partition, monkeypatch
+):
+    # A compare-and-set UPDATE statement, not a flushed row, while Redis is away.
+    monkeypatch.setattr(changes, "CHECK_EVERY", 0.0)
+    writer, reader = writer_and_reader
+    key = _new_key(writer, keyed)["api_key"]
+    assert _check(reader, key) == 200
+    partition.cut()
+    _suspend(writer, keyed)
+    assert _check(reader, key) == 401
 
 
 LONG_LEASE_MS = 400  # far longer than a test request, so a reader surely holds its reading
