@@ -33,6 +33,9 @@ ALGORITHM = "ES256"
 JWKS_MAX_AGE = 300  # seconds relying parties may cache the JWKS
 PUBLISH_AHEAD = timedelta(seconds=2 * JWKS_MAX_AGE)
 _CACHE_SECONDS = 30
+# A token naming a kid the ring lacks reloads it at most this often (seconds): anyone
+# can name one, and a reload reads and decrypts every stored key.
+UNKNOWN_KID_RELOAD_EVERY = 1.0
 VERIFIED_MAX_ENTRIES = 10_000  # tokens per process whose signature is known good
 
 
@@ -71,6 +74,7 @@ class KeyRing:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loaded_at = 0.0
+        self._unknown_reload_at = -UNKNOWN_KID_RELOAD_EVERY
         self._keys: dict[str, LoadedKey] = {}
         self.verified: dict[bytes, Verified] = {}
 
@@ -90,6 +94,21 @@ class KeyRing:
                     self._keys = keys
                     self._loaded_at = time.monotonic()
         return self._keys
+
+    def reload_for(self, kid: str) -> LoadedKey | None:
+        """``kid``'s key after reloading the ring, if no unknown kid did so within the interval.
+
+        A key created by another instance (its first key, or one an operator
+        made active at once) is found within ``UNKNOWN_KID_RELOAD_EVERY``
+        seconds; a rotated key is loaded long before it signs anything.
+        """
+        with self._lock:
+            now = time.monotonic()
+            if now - self._unknown_reload_at < UNKNOWN_KID_RELOAD_EVERY:
+                return None
+            self._unknown_reload_at = now
+            self._loaded_at = 0.0
+        return self.keys().get(kid)
 
     def remember(self, digest: bytes, entry: Verified) -> None:
         """Keep a verified token, forgetting all of them when the memory is full."""
@@ -235,8 +254,7 @@ def verify_jwt(
         kid = header.get("kid")
         key = loaded.get(kid) if isinstance(kid, str) else None
         if key is None and isinstance(kid, str):
-            ring.invalidate()
-            key = ring.keys().get(kid)
+            key = ring.reload_for(kid)
         if key is None:
             raise jwt.InvalidTokenError("unknown key")
         if not _ES256.verify(signing_input, key.public_key, signature):

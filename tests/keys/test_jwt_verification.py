@@ -8,9 +8,15 @@ import time
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from flask import current_app
 
-from idp.keys.service import ALGORITHM, active_key, sign_jwt, verify_jwt
+from idp.extensions import db
+from idp.keys import service
+from idp.keys.crypto import decrypt
+from idp.keys.service import ALGORITHM, active_key, keyring, sign_jwt, verify_jwt
+from tests.instances import Reads
 
 AUDIENCE = "https://api.example"
 
@@ -118,6 +124,49 @@ def test_the_token_type_must_match(claims):
 def test_an_unknown_kid_is_refused(claims):
     with pytest.raises(jwt.InvalidTokenError):
         verify_jwt(_signed(claims, kid="sk_unknown"))
+
+
+@pytest.fixture
+def fresh_ring(app_ctx, monkeypatch):
+    """The ring of a process that has not yet reloaded for an unknown kid."""
+    active_key()  # the first key exists
+    monkeypatch.setitem(app_ctx.extensions, "idp_keyring", service.KeyRing())
+    return keyring()
+
+
+def test_tokens_naming_unknown_kids_reload_the_ring_at_most_once_a_second(app, fresh_ring, claims):
+    # Anyone can name a kid: no valid signature is needed to make a process look for it.
+    assert verify_jwt(sign_jwt(claims))  # the ring is loaded
+    with Reads(app, "signing_keys") as reads:
+        for n in range(20):
+            with pytest.raises(jwt.InvalidTokenError, match="unknown key"):
+                verify_jwt(_signed(claims, kid=f"sk_forged{n}"))
+    assert reads.count == 1
+
+
+def test_a_key_another_instance_made_is_found_by_the_first_token_naming_it(
+    fresh_ring, claims, monkeypatch
+):
+    monkeypatch.setattr(service, "UNKNOWN_KID_RELOAD_EVERY", 0.2)
+    assert verify_jwt(sign_jwt(claims))  # the ring is loaded
+
+    def made_elsewhere() -> str:
+        # Another instance's first key, or one an operator made active at once:
+        # this ring has not loaded it.
+        key = service.create_key(activate_immediately=True)
+        db.session.commit()
+        kek = current_app.config["IDP_KEY_ENCRYPTION_KEY"]
+        pem = decrypt(kek, key.private_key_encrypted, key.kid)
+        signer = serialization.load_pem_private_key(pem, password=None)
+        return jwt.encode(claims, signer, algorithm=ALGORITHM, headers={"kid": key.kid})
+
+    assert verify_jwt(made_elsewhere())["sub"] == "usr_1"
+    # Within the interval another new kid waits for the next reload...
+    second = made_elsewhere()
+    with pytest.raises(jwt.InvalidTokenError, match="unknown key"):
+        verify_jwt(second)
+    time.sleep(0.2)
+    assert verify_jwt(second)["sub"] == "usr_1"
 
 
 @pytest.mark.parametrize(
