@@ -4,8 +4,9 @@ Every line ends in exactly one outcome, reported with its line number:
 
 * ``imported``: a new account (a partner or client organization is created by
   name when the hub has none of that name);
-* ``joined``: a partner address that already has a partner account gets a
-  membership in one more partner (the one allowed reuse of an address);
+* ``joined``: a partner address that already has a partner account (active,
+  or held for a conflict) gets a membership in one more partner (the one
+  allowed reuse of an address);
 * ``conflict``: the address is used by an account of another hub (or an earlier
   line), so the account is created held in status ``email_conflict`` and queued
   for support;
@@ -269,13 +270,31 @@ def import_line(hub: str, number: int, text: str | bytes) -> LineOutcome:
     return outcome
 
 
+def _held_partner(normalized: str) -> User | None:
+    """The partner account held earlier because it claims ``normalized`` (the oldest)."""
+    return db.session.scalar(
+        db.select(User)
+        .join(EmailConflict, EmailConflict.held_user_id == User.id)
+        .where(EmailConflict.email_normalized == normalized, User.hub == "partner")
+        .order_by(EmailConflict.created_at, EmailConflict.id)
+        .limit(1)
+    )
+
+
 def _join_or_hold(hub, number, data, address, org, holder: User) -> LineOutcome:
-    if hub == "partner" and holder.hub == "partner" and holder.status == "active":
-        if not any(m.organization_id == org.id for m in holder.memberships):
-            db.session.add(Membership.create(holder, org, data["role"]))
-        return LineOutcome(
-            number, "joined", address.display, holder.id, f"member of {org.name} too"
-        )
+    if hub == "partner":
+        # One partner person listed in several partners is one account with several
+        # memberships, also when that account is held because another hub uses
+        # the address: the memberships stay with it when the conflict is resolved.
+        active = holder.hub == "partner" and holder.status == "active"
+        member = holder if active else _held_partner(address.normalized)
+        if member is not None:
+            if not any(m.organization_id == org.id for m in member.memberships):
+                db.session.add(Membership.create(member, org, data["role"]))
+            detail = f"member of {org.name} too"
+            if member is not holder:
+                detail += f" (the account held for support, {member.id})"
+            return LineOutcome(number, "joined", address.display, member.id, detail)
     user = _new_user(hub, data, address, held=True)
     db.session.add(user)
     db.session.add(Membership.create(user, org, data["role"]))

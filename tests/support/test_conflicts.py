@@ -187,3 +187,27 @@ def test_an_expired_link_is_replaced_by_a_new_one(client, staff):
         f"/v1/support/accounts/{held.id}/resend-verification", json=action, headers=staff.agent_auth
     )
     assert again.status_code == 409  # verified now
+
+
+def test_a_held_partner_person_keeps_every_partner_membership_when_resolved(client, staff):
+    make_user("client", make_org("client", "Bakery"), "owner", email="pat@legacy.example")
+    db.session.commit()
+    import_accounts(
+        "partner",
+        [
+            line("pat@legacy.example", organization="Acme"),
+            line("pat@legacy.example", organization="Globex", role="member"),
+        ],
+    )
+    (held,) = db.session.scalars(db.select(User).where(User.status == "email_conflict"))
+    client.post(
+        f"/v1/support/accounts/{held.id}/email",
+        json={"email": "pat.partner@legacy.example", "ticket": "SUP-12", "reason": "duplicate"},
+        headers=staff.agent_auth,
+    )
+
+    _confirm(client, _token_from(emails_to("pat.partner@legacy.example")[0].body))
+
+    held = fresh(User, held.id)
+    assert held.status == "active"
+    assert sorted(m.organization.name for m in held.memberships) == ["Acme", "Globex"]

@@ -157,6 +157,45 @@ def test_a_partner_address_joins_an_existing_partner_account(app_ctx, run_cli, t
     assert users(status="email_conflict") == []
 
 
+def _partner_memberships() -> list[tuple[str, list[str]]]:
+    accounts = users(hub="partner")
+    return [(u.status, sorted(m.organization.name for m in u.memberships)) for u in accounts]
+
+
+def test_a_partner_person_in_two_partners_is_one_held_account_when_another_hub_has_the_address(
+    app_ctx,
+):
+    make_user("client", make_org("client", "Bakery"), "owner", email="pat@legacy.example")
+    db.session.commit()
+    lines = [
+        line("pat@legacy.example", organization="Acme"),
+        line("pat@legacy.example", organization="Globex", role="member"),
+    ]
+
+    report = importer.import_accounts("partner", lines)
+
+    assert [entry.outcome for entry in report.lines] == ["conflict", "joined"]
+    assert report.lines[1].user_id == report.lines[0].user_id
+    assert _partner_memberships() == [("email_conflict", ["Acme", "Globex"])]
+    assert db.session.scalar(db.select(db.func.count()).select_from(EmailConflict)) == 1
+    rerun = importer.import_accounts("partner", lines)
+    assert [entry.outcome for entry in rerun.lines] == ["unchanged", "unchanged"]
+
+
+def test_the_partner_file_first_gives_the_same_single_account(app_ctx):
+    importer.import_accounts(
+        "partner",
+        [
+            line("pat@legacy.example", organization="Acme"),
+            line("pat@legacy.example", organization="Globex", role="member"),
+        ],
+    )
+    importer.import_accounts("client", [line("pat@legacy.example", organization="Bakery")])
+
+    assert _partner_memberships() == [("active", ["Acme", "Globex"])]
+    assert db.session.scalar(db.select(db.func.count()).select_from(EmailConflict)) == 1
+
+
 def test_an_existing_organization_is_reused_by_name(app_ctx, run_cli, tmp_path):
     bakery = make_org("client", "Blue Bakery")
     db.session.commit()
