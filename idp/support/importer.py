@@ -25,7 +25,6 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import sqlalchemy as sa
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from sqlalchemy.exc import IntegrityError, StatementError
 
@@ -166,33 +165,83 @@ def _parse(hub: str, line: str | bytes) -> tuple[dict, object]:
     return data, address
 
 
+def organization_name_key(name: str) -> str:
+    """The comparison form of an organization name: the rule of ``normalize_email``.
+
+    NFKC, case-folded, NFKC again: "Café" typed composed or decomposed, and
+    "ÄRZTE" or "ärzte", are one name. Computed in Python, because SQL ``lower()``
+    changes only ASCII letters on SQLite (and on PostgreSQL under the C locale).
+    """
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
 def source_key(hub: str, email_normalized: str, organization: str) -> str:
     """The identity of a legacy account: hub, address and organization name."""
-    raw = "\n".join((hub, email_normalized, organization.lower()))
-    return hashlib.sha256(raw.encode()).hexdigest()
+    return _digest(hub, email_normalized, organization_name_key(organization))
 
 
-def _organization(hub: str, name: str) -> Organization:
-    found = db.session.scalar(
-        db.select(Organization)
-        .where(Organization.kind == hub, sa.func.lower(Organization.name) == name.lower())
-        .order_by(Organization.created_at, Organization.id)
-        .limit(1)
+def _earlier_source_key(hub: str, email_normalized: str, organization: str) -> str:
+    """The key earlier releases stored: the name ``lower()``-ed, not normalized.
+
+    The two keys differ only for some names outside ASCII; stored rows keep their
+    key, so a file imported before still reruns as ``unchanged``.
+    """
+    return _digest(hub, email_normalized, organization.lower())
+
+
+class OrganizationIndex:
+    """The organizations of one hub by their name's comparison form, oldest first.
+
+    Read once per run, rather than queried per line: an import of 100,000 lines
+    compares names in Python at the cost of one read. An organization another
+    process creates during the run is not seen by it (names are not unique).
+    """
+
+    def __init__(self, hub: str):
+        self.hub = hub
+        self._ids: dict[str, str] | None = None
+
+    def _load(self) -> dict[str, str]:
+        if self._ids is None:
+            rows = db.session.execute(
+                db.select(Organization.id, Organization.name)
+                .where(Organization.kind == self.hub)
+                .order_by(Organization.created_at, Organization.id)
+            )
+            self._ids = {}
+            for org_id, name in rows:
+                self._ids.setdefault(organization_name_key(name), org_id)
+        return self._ids
+
+    def find_or_create(self, name: str) -> Organization:
+        """The organization of that name (case-insensitive), created when there is none."""
+        ids = self._load()
+        key = organization_name_key(name)
+        found = db.session.get(Organization, ids[key]) if key in ids else None
+        if found is None:
+            found = _create_organization(self.hub, name)
+            ids[key] = found.id
+        return found
+
+
+def _create_organization(hub: str, name: str) -> Organization:
+    created = Organization.create(hub, name)
+    db.session.add(created)
+    db.session.flush()
+    record_event(
+        "organization.imported",
+        actor_type="system",
+        actor_id=ACTOR,
+        target_type="organization",
+        target_id=created.id,
+        organization_id=created.id,
+        after={"kind": hub, "name": name},
     )
-    if found is None:
-        found = Organization.create(hub, name)
-        db.session.add(found)
-        db.session.flush()
-        record_event(
-            "organization.imported",
-            actor_type="system",
-            actor_id=ACTOR,
-            target_type="organization",
-            target_id=found.id,
-            organization_id=found.id,
-            after={"kind": hub, "name": name},
-        )
-    return found
+    return created
 
 
 def _new_user(hub: str, data: dict, address, *, held: bool) -> User:
@@ -226,19 +275,27 @@ def _create_active(hub: str, data: dict, address, org: Organization) -> User | N
     return user
 
 
-def import_line(hub: str, number: int, text: str | bytes) -> LineOutcome:
-    """Import one line (text, or bytes read from a file) in the caller's transaction."""
+def import_line(
+    hub: str, number: int, text: str | bytes, organizations: OrganizationIndex | None = None
+) -> LineOutcome:
+    """Import one line (text, or bytes read from a file) in the caller's transaction.
+
+    ``organizations`` is the run's index of the hub's organizations (read here when absent).
+    """
     try:
         data, address = _parse(hub, text)
     except _Rejected as exc:
         return LineOutcome(number, "rejected", detail=exc.reason)
     key = source_key(hub, address.normalized, data["organization"])
-    done = db.session.scalar(db.select(ImportedAccount).where(ImportedAccount.source_key == key))
+    earlier = _earlier_source_key(hub, address.normalized, data["organization"])
+    done = db.session.scalar(
+        db.select(ImportedAccount).where(ImportedAccount.source_key.in_({key, earlier})).limit(1)
+    )
     if done is not None:
         return LineOutcome(
             number, "unchanged", address.display, done.user_id, "already imported (same account)"
         )
-    org = _organization(hub, data["organization"])
+    org = (organizations or OrganizationIndex(hub)).find_or_create(data["organization"])
     holder = _holder(address.normalized)
     user = _create_active(hub, data, address, org) if holder is None else None
     if user is not None:
@@ -343,11 +400,12 @@ def import_accounts(
     if hub not in IMPORT_HUBS:
         raise ValueError(f"accounts can be imported into {' or '.join(IMPORT_HUBS)}, not {hub}")
     report = ImportReport(hub)
+    organizations = OrganizationIndex(hub)
     batch: list[LineOutcome] = []
     number = 0
     try:
         for number, text in _numbered(lines):
-            batch.append(import_line(hub, number, text))
+            batch.append(import_line(hub, number, text, organizations))
             if len(batch) >= batch_size:
                 db.session.commit()
                 report.lines += batch

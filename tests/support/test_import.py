@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import unicodedata
 
 import bcrypt
 import pytest
@@ -204,16 +206,66 @@ def test_an_existing_organization_is_reused_by_name(app_ctx, run_cli, tmp_path):
     assert user.memberships[0].organization_id == bakery.id
 
 
+def test_an_organization_named_outside_ascii_is_found_again_in_any_case(app_ctx):
+    praxis = make_org("client", "Ärzte am Markt")
+    db.session.commit()
+    lines = [
+        line("ann@praxis.example", organization="Ärzte am Markt"),
+        line("bob@praxis.example", organization="ÄRZTE AM MARKT", role="member"),
+        line("cem@praxis.example", organization="ärzte am markt", role="member"),
+        line("dan@strasse.example", organization="Große Straße"),
+        line("eva@strasse.example", organization="GROSSE STRASSE", role="member"),
+    ]
+
+    report = importer.import_accounts("client", lines)
+
+    assert {entry.outcome for entry in report.lines} == {"imported"}
+    names = db.session.scalars(db.select(Organization.name).order_by(Organization.name)).all()
+    assert names == ["Große Straße", "Ärzte am Markt"]
+    for account in users(hub="client")[:3]:
+        assert account.memberships[0].organization_id == praxis.id
+
+
+def test_an_organization_name_decomposed_by_another_export_is_the_same_line(app_ctx):
+    composed = unicodedata.normalize("NFC", "Café Zoé")
+    decomposed = unicodedata.normalize("NFD", "Café Zoé")
+    assert composed != decomposed
+
+    first = importer.import_accounts("client", [line("zoe@cafe.example", organization=composed)])
+    second = importer.import_accounts("client", [line("zoe@cafe.example", organization=decomposed)])
+
+    assert [entry.outcome for entry in first.lines] == ["imported"]
+    assert [entry.outcome for entry in second.lines] == ["unchanged"]
+    assert len(users()) == 1
+    assert db.session.scalar(db.select(db.func.count()).select_from(Organization)) == 1
+
+
+def test_a_line_imported_under_the_earlier_key_reruns_unchanged(app_ctx):
+    lines = [line("dan@strasse.example", organization="Große Straße")]
+    importer.import_accounts("client", lines)
+    # Earlier releases keyed the line on the name lower()-ed ("große straße"),
+    # which the normalized form ("grosse strasse") is not.
+    row = db.session.scalar(db.select(ImportedAccount))
+    earlier = "\n".join(("client", "dan@strasse.example", "große straße"))
+    row.source_key = hashlib.sha256(earlier.encode()).hexdigest()
+    db.session.commit()
+
+    report = importer.import_accounts("client", lines)
+
+    assert [entry.outcome for entry in report.lines] == ["unchanged"]
+    assert db.session.scalar(db.select(db.func.count()).select_from(ImportedAccount)) == 1
+
+
 def test_a_run_that_stops_midway_leaves_whole_batches_and_a_rerun_completes(
     app_ctx, run_cli, tmp_path, monkeypatch
 ):
     lines = [line(f"user{n}@legacy.example", organization=f"Shop {n}") for n in range(1, 8)]
     real_import_line = importer.import_line
 
-    def dies_on_line_6(hub, number, text):
+    def dies_on_line_6(hub, number, text, *index):
         if number == 6:
             raise ConnectionError("database lost")
-        return real_import_line(hub, number, text)
+        return real_import_line(hub, number, text, *index)
 
     monkeypatch.setattr(importer, "import_line", dies_on_line_6)
     path = tmp_path / "legacy.jsonl"
