@@ -10,6 +10,8 @@ from importlib import resources
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from idp.accounts.legacy import hash_problem, verify_legacy_hash
+
 MIN_LENGTH = 8
 MAX_LENGTH = 1024
 
@@ -53,9 +55,12 @@ def verify_password(stored_hash: str | None, password: str) -> bool:
     if not stored_hash:
         _burn()
         return False
+    if hash_problem(stored_hash) is not None:
+        # A hash that cannot verify, or whose parameters would tie up a worker
+        # (or its memory) on every attempt, is never run: a wrong password.
+        _burn()
+        return False
     if not stored_hash.startswith("$argon2"):
-        from idp.accounts.legacy import verify_legacy_hash
-
         return verify_legacy_hash(stored_hash, password)
     try:
         return HASHER.verify(stored_hash, password)

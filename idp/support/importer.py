@@ -29,7 +29,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from idp.accounts.emails import InvalidEmail, parse_email
-from idp.accounts.legacy import is_supported_legacy_hash
+from idp.accounts.legacy import hash_problem
 from idp.accounts.models import User
 from idp.audit.service import record_event
 from idp.extensions import db
@@ -153,8 +153,9 @@ def _parse(hub: str, line: str | bytes) -> tuple[dict, object]:
         allowed = ", ".join(ROLES_BY_HUB[hub])
         raise _Rejected(f"unknown role {data['role']!r} for the {hub} hub ({allowed})")
     hashed = data["password_hash"]
-    if hashed is not None and not is_supported_legacy_hash(hashed):
-        raise _Rejected("password_hash is neither a bcrypt nor an argon2 hash")
+    problem = hash_problem(hashed) if hashed is not None else None
+    if problem is not None:
+        raise _Rejected(f"unsupported password_hash: {problem}")
     data["name"] = data["name"].strip()
     data["organization"] = data["organization"].strip()
     if not data["name"] or not data["organization"]:

@@ -144,6 +144,42 @@ def test_an_outdated_password_hash_is_upgraded_at_login(app, partner_world, brow
     assert not HASHER.check_needs_rehash(stored)
 
 
+def test_a_stored_hash_too_costly_to_verify_is_a_wrong_password_and_never_run(
+    app, partner_world, browser, monkeypatch
+):
+    from idp.accounts import legacy, passwords
+
+    owner = partner_world["owner"]
+    salt, digest = "c2FsdHNhbHRzYWx0c2FsdA", "aGFzaGhhc2hoYXNoaGFzaA"
+    hostile = [
+        "$2b$31$" + "a" * 53,  # 2^31 rounds: hours per attempt
+        f"$argon2id$v=19$m=4194304,t=1,p=1${salt}${digest}",  # 4 GiB per attempt
+        f"$argon2id$v=19$m=65536,t=1000,p=1${salt}${digest}",
+    ]
+
+    def refuse_hostile(stored):
+        assert stored not in hostile, f"verified {stored}"  # fails fast rather than hanging
+
+    class Spy:
+        def __getattr__(self, name):
+            return getattr(HASHER, name)
+
+        def verify(self, stored, password):
+            refuse_hostile(stored)
+            return HASHER.verify(stored, password)
+
+    monkeypatch.setattr(passwords, "HASHER", Spy())
+    monkeypatch.setattr(legacy.bcrypt, "checkpw", lambda p, h: refuse_hostile(h.decode()))
+    for stored in hostile:
+        owner.password_hash = stored
+        db.session.commit()
+
+        response = _post_login(browser, "/login?hub=partner", owner.email)
+
+        assert response.status_code == 401, stored
+        assert "The email or password is wrong." in response.text
+
+
 def test_a_changed_security_stamp_logs_the_browser_out(app, partner_world, browser):
     owner = partner_world["owner"]
     _post_login(browser, "/login?hub=partner", owner.email)

@@ -363,6 +363,76 @@ def test_every_legacy_hash_form_is_imported_and_verifies(app_ctx):
         assert not verify_password(user.password_hash, "wrong-password-3"), form
 
 
+def test_a_hash_that_cannot_or_must_not_be_verified_is_rejected(app_ctx):
+    good_bcrypt = bcrypt.hashpw(b"legacy-password-4", bcrypt.gensalt(4)).decode()
+    good_argon2 = PasswordHasher(type=Type.ID, time_cost=1, memory_cost=1024).hash("x")
+    salt, digest = "c2FsdHNhbHRzYWx0c2FsdA", "aGFzaGhhc2hoYXNoaGFzaA"
+    broken = {
+        "bcrypt cost 03": ("$2b$03$" + good_bcrypt[7:], "bcrypt cost 3 is outside 4..14"),
+        "bcrypt cost 15": ("$2b$15$" + good_bcrypt[7:], "bcrypt cost 15 is outside 4..14"),
+        "bcrypt cost 99": ("$2b$99$" + good_bcrypt[7:], "bcrypt cost 99 is outside 4..14"),
+        "argon2 v=7": (good_argon2.replace("v=19", "v=7"), "argon2 version 7 is unknown"),
+        "argon2 4-byte salt": (
+            f"$argon2id$v=19$m=1024,t=1,p=1$c2FsdA${digest}",
+            "argon2 salt of 4 bytes is too short",
+        ),
+        "argon2 4 GiB": (
+            f"$argon2id$v=19$m=4194304,t=1,p=1${salt}${digest}",
+            "argon2 memory cost m=4194304 KiB is outside 8..262144",
+        ),
+        "argon2 t=11": (
+            f"$argon2id$v=19$m=1024,t=11,p=1${salt}${digest}",
+            "argon2 time cost t=11 is outside 1..10",
+        ),
+        "argon2 256 MiB x 5": (
+            f"$argon2id$v=19$m=262144,t=5,p=1${salt}${digest}",
+            "argon2 memory x time cost is above 1048576 KiB",
+        ),
+        "argon2 p=17": (
+            f"$argon2id$v=19$m=1024,t=1,p=17${salt}${digest}",
+            "argon2 parallelism p=17 is outside 1..16",
+        ),
+        "argon2 salt not base64": (
+            f"$argon2id$v=19$m=1024,t=1,p=1$c2FsdHNhbHRzY${digest}",
+            "not a well-formed argon2 hash",
+        ),
+    }
+    for form, (stored, _reason) in broken.items():
+        assert not verify_password(stored, "legacy-password-4"), form
+    lines = [
+        line(f"{n}@hashes.example", password_hash=stored)
+        for n, (stored, _reason) in enumerate(broken.values())
+    ]
+
+    report = importer.import_accounts("client", lines)
+
+    for form, entry in zip(broken, report.lines, strict=True):
+        assert entry.outcome == "rejected", form
+        assert entry.detail.startswith("unsupported password_hash: " + broken[form][1]), form
+    assert users() == []
+
+
+def test_hashes_at_the_bounds_and_argon2_version_1_0_are_imported(app_ctx):
+    from argon2.low_level import hash_secret
+
+    fast = {"time_cost": 1, "parallelism": 1, "hash_len": 16, "type": Type.ID}
+    version_10 = hash_secret(b"legacy-5", b"saltsalt", memory_cost=1024, version=16, **fast)
+    hashes = {
+        "bcrypt cost 04": bcrypt.hashpw(b"legacy-5", bcrypt.gensalt(4)).decode(),
+        "argon2 v=16": version_10.decode(),
+        "argon2 256 MiB x 4 (libsodium moderate is x 3)": (
+            "$argon2id$v=19$m=262144,t=4,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
+        ),
+    }
+    lines = [line(f"{n}@bounds.example", password_hash=h) for n, h in enumerate(hashes.values())]
+
+    report = importer.import_accounts("client", lines)
+
+    assert [entry.outcome for entry in report.lines] == ["imported"] * 3, report.lines
+    assert verify_password(hashes["bcrypt cost 04"], "legacy-5")
+    assert verify_password(hashes["argon2 v=16"], "legacy-5")
+
+
 def test_a_byte_order_mark_and_windows_line_ends_are_tolerated(app, app_ctx, tmp_path):
     path = tmp_path / "windows.jsonl"
     path.write_bytes(
