@@ -33,7 +33,7 @@ def _by_name(rows: list[dict], name: str) -> dict:
 
 
 def load(data: dict) -> None:
-    """Create the demo grant (two channels) and Acme's key on the first, when missing."""
+    """Create the demo grant (two channels) and Acme's key on the first, when missing or revoked."""
     acme = _by_name(data["partners"], "Acme Messaging")
     bakery = _by_name(data["clients"], "Blue Bakery")
     granted = [c for c in bakery["channels"] if c["status"] in {"live", "running"}][:2]
@@ -71,7 +71,14 @@ def load(data: dict) -> None:
             created_by_id=acme_owner["id"],
         )
         db.session.add(key)
-        db.session.flush()
+    # The published key must work after each load: once the grant it was made
+    # under is revoked (trying the demo's consent flow does that), or the key
+    # itself is revoked or retired, it is issued again under the active grant.
+    if key.channel_id not in grant.channel_ids:
+        key.channel_id = granted[0]["id"]
+    key.grant_id = grant.id
+    key.revoked_at = key.revoked_reason = key.expires_at = None
+    db.session.flush()
     link = _demo_link(acme["id"], data.get("consent_client"))
     data["consent"] = {
         "grant": {
