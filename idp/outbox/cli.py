@@ -12,8 +12,20 @@ from idp.outbox.models import OUTBOX_STATUSES, OutboxMessage
 
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Deliver the messages due now, then exit.")
-@click.option("--interval", default=2.0, show_default=True, help="Seconds to sleep when idle.")
-@click.option("--batch", default=20, show_default=True, help="Messages claimed per round.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="Seconds to sleep when idle.",
+)
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Messages claimed per round.",
+)
 @with_appcontext
 def worker_command(once: bool, interval: float, batch: int) -> None:
     """Deliver outbox messages; several workers may run at once."""
@@ -36,7 +48,13 @@ def outbox_group() -> None:
 
 @outbox_group.command("list")
 @click.option("--status", type=click.Choice(OUTBOX_STATUSES), help="Only messages in this status.")
-@click.option("--limit", default=20, show_default=True, help="How many, newest first.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="How many, newest first.",
+)
 @with_appcontext
 def outbox_list(status: str | None, limit: int) -> None:
     """List messages: id, status, attempts, recipient and subject."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from idp.extensions import db
 from idp.outbox.cli import outbox_group
 from idp.outbox.service import enqueue_email
@@ -35,3 +37,23 @@ def test_show_prints_a_sent_email_without_its_links(app, monkeypatch):
     shown = app.test_cli_runner().invoke(outbox_group, ["show", message_id])
     assert shown.exit_code == 0 and "Confirm" in shown.output
     assert "token=abc" not in shown.output and REDACTED_EMAIL_BODY in shown.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["worker", "--once", "--batch", "0"],  # would deliver nothing, forever
+        ["worker", "--once", "--batch", "-1"],  # no limit on SQLite, an error on PostgreSQL
+        ["worker", "--interval", "0"],  # a busy loop
+        ["worker", "--interval", "-1"],
+        ["outbox", "list", "--limit", "0"],
+        ["outbox", "list", "--limit", "-1"],
+    ],
+)
+def test_counts_and_intervals_below_one_are_usage_errors(app, args):
+    from idp.cli import main
+
+    result = app.test_cli_runner().invoke(main, args)
+
+    assert result.exit_code == 2, result.output
+    assert "Invalid value" in result.output
