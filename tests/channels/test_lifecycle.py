@@ -19,6 +19,24 @@ LEGAL = [(a, b) for a, b in PAIRS if b in TRANSITIONS[a]]
 ILLEGAL = [(a, b) for a, b in PAIRS if b not in TRANSITIONS[a]]
 
 
+# README "Channel lifecycle", written out apart from TRANSITIONS so that the two can disagree.
+DOCUMENTED = {
+    ("created", "pending"),
+    ("pending", "created"),  # rejected
+    ("pending", "ready"),
+    ("ready", "running"),
+    ("running", "live"),
+    ("running", "suspended"),
+    ("live", "suspended"),
+    ("suspended", "running"),
+    ("suspended", "live"),  # billing had started before the suspension
+} | {(status, "terminated") for status in CHANNEL_STATUSES if status != "terminated"}
+
+
+def test_the_lifecycle_is_the_documented_one():
+    assert set(LEGAL) == DOCUMENTED
+
+
 def _post_status(client, world, channel_id, status, reason="ops"):
     return client.post(
         f"/v1/channels/{channel_id}/status",
