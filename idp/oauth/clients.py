@@ -56,8 +56,9 @@ def check_redirect_uris(uris: list[str]) -> list[str]:
     bad = [uri for uri in uris if not redirect_uri_allowed(uri) or len(uri) > 2000]
     if bad:
         raise InvalidRedirectUri(
-            "Redirect URIs must be https (http only on a loopback host), without fragment "
-            "or wildcard.",
+            "Redirect URIs must be https (http only on a loopback host), without fragment, "
+            "user information or wildcard, in the characters RFC 3986 allows (an IDN host "
+            "in its punycode form).",
             fields={"redirect_uris": bad},
         )
     return list(dict.fromkeys(uris))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -40,13 +41,25 @@ def uri_registered(uri: str, registered: list[str] | None) -> bool:
     return any(hmac.compare_digest(presented, r.encode()) for r in registered or [])
 
 
+# The characters RFC 3986 lets a URI hold (unreserved, reserved and "%"), so that a
+# registered URI is one the authorization endpoint can use: an IDN host goes in its
+# punycode form, and nothing the endpoint refuses (a quote, a control character) gets in.
+_URI_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+
+
 def redirect_uri_allowed(uri: str) -> bool:
-    """Whether a URI may be registered: https, or http on a loopback host (RFC 8252)."""
+    """Whether a URI may be registered: https, or http on a loopback host (RFC 8252).
+
+    No fragment, not even an empty one (RFC 6749 section 3.1.2), no user
+    information (RFC 9110 section 4.2.4), no wildcard.
+    """
+    if not _URI_CHARACTERS.fullmatch(uri) or "#" in uri or "*" in uri:
+        return False
     try:
         parts = urlsplit(uri)
     except ValueError:
         return False
-    if parts.fragment or not parts.netloc or "*" in uri:
+    if not parts.netloc or "@" in parts.netloc:
         return False
     if parts.scheme == "https":
         return True

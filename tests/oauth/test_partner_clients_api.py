@@ -144,6 +144,12 @@ def test_another_partners_client_cannot_be_touched(browser, world):
         "https://*.acme.example/cb",
         "acme.example/cb",
         "ftp://acme.example/cb",
+        "https://acme.example/cb#",  # an empty fragment is a fragment (RFC 6749 3.1.2)
+        "https://user:pw@acme.example/cb",  # user information (RFC 9110 4.2.4)
+        "https://b\u00fccher.example/cb",  # an IDN host goes in its punycode form
+        'https://acme.example/cb?x="1"',  # not a URI character: authorize would refuse it
+        "https://acme.example/cb\n",
+        "https://acme.example/c b",
     ],
 )
 def test_unsafe_redirect_uris_are_refused(browser, world, uri):
@@ -152,6 +158,29 @@ def test_unsafe_redirect_uris_are_refused(browser, world, uri):
     )
     assert response.status_code == 422
     assert response.get_json()["code"] == "invalid_redirect_uri"
+
+
+def test_a_registered_redirect_uri_works_at_the_authorization_endpoint(browser, world):
+    from tests.oauth.conftest import pkce_pair
+
+    uris = ["https://xn--bcher-kva.example/cb?tenant=a&x=%20", "https://acme.example/cb;v=1"]
+    created = _create(browser, world["acme"].id, world["actors"]["acme_owner"], redirect_uris=uris)
+    assert created.status_code == 201
+    for uri in created.get_json()["redirect_uris"]:
+        _, challenge = pkce_pair()
+        answer = browser.get(
+            "/oauth/authorize",
+            query_string={
+                "response_type": "code",
+                "client_id": created.get_json()["client_id"],
+                "redirect_uri": uri,
+                "scope": "channels:read",
+                "state": "s",
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            },
+        )
+        assert answer.status_code == 302 and "/login" in answer.headers["Location"], uri
 
 
 def test_a_loopback_http_redirect_is_allowed(browser, world):
