@@ -24,12 +24,22 @@ from idp.oauth.authorize import (
 )
 from idp.oauth.issuance import TOKEN_RESPONSE_EXTRAS
 from idp.orgs.models import Organization
-from policies.consent import can_approve_consent, consent_scopes, describe_scopes
+from policies.consent import (
+    DEFAULT_CONSENT_SCOPE,
+    can_approve_consent,
+    consent_scopes,
+    describe_scopes,
+)
 
 
 def requested_consent_scope(authz_request) -> str:
-    """The consent scopes the partner asked for (what the client grants, not the token's scope)."""
-    return " ".join(consent_scopes(authz_request.params.get("scope")))
+    """The consent scopes the partner asked for (what the client grants, not the token's scope).
+
+    A request without ``scope`` asks for what a consent link without one asks
+    for (RFC 6749 section 3.3: the server's pre-defined default).
+    """
+    asked = authz_request.params.get("scope")
+    return " ".join(consent_scopes(DEFAULT_CONSENT_SCOPE if asked is None else asked))
 
 
 def show(authz_request) -> Response:

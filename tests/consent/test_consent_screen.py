@@ -75,6 +75,8 @@ class ConsentFlow:
             "code_challenge": self.challenge,
             "code_challenge_method": "S256",
         }
+        if self.scope is None:
+            del params["scope"]
         resp = self.http.get("/oauth/authorize", query_string=params)
         if resp.status_code == 302 and "/login" in resp.headers["Location"]:
             login_url = resp.headers["Location"]
@@ -230,6 +232,19 @@ def test_a_request_asking_nothing_grantable_is_refused(app, client, world):
     answer = flow.submit(screen, "approve", [world.channels[0]])
     assert query_of(answer.headers["Location"])["error"] == "access_denied"
     assert grants(app) == []
+
+
+def test_a_request_without_scope_asks_for_what_a_consent_link_asks_by_default(app, client, world):
+    from policies.consent import DEFAULT_CONSENT_SCOPE
+
+    flow = ConsentFlow(client, world.app, scope=None)
+    screen = flow.start("owner@bakery.example")
+    assert screen.status_code == 200
+    assert "generate and manage API keys" in screen.text
+    answer = flow.submit(screen, "approve", [world.channels[0]])
+    assert "code" in query_of(answer.headers["Location"])
+    (grant,) = grants(app)
+    assert set(grant.scope.split()) == set(DEFAULT_CONSENT_SCOPE.split())
 
 
 def test_no_grant_is_left_behind_when_the_authorization_response_fails(app, client, world):
