@@ -12,6 +12,7 @@ from authlib.oauth2.rfc6749.errors import (
 
 from idp.accounts.models import User
 from idp.api_inputs import printable_ascii
+from idp.auth.bearer import api_audience
 from idp.extensions import db
 from idp.oauth.grants import CLIENT_AUTH, IssuingGrant
 from idp.oauth.issuance import user_with_roles
@@ -94,6 +95,7 @@ class TokenExchangeGrant(IssuingGrant, grants.BaseGrant, grants.TokenEndpointMix
             raise InvalidRequestError("Send 'subject_token' of type access_token.")
         if not target:
             raise InvalidRequestError("Missing 'organization'.")
+        self._refuse_what_cannot_be_honoured(form)
         if len(target) > 80 or not printable_ascii(target):
             raise InvalidTargetError("You are not a member of this organization.")
         subject = parse_access_token(subject_token)
@@ -112,6 +114,26 @@ class TokenExchangeGrant(IssuingGrant, grants.BaseGrant, grants.TokenEndpointMix
         self.request.target_organization_id = target
         self.request.subject_family = subject.family
         self.request.scope = subject.claims.get("scope", "")
+
+    @staticmethod
+    def _refuse_what_cannot_be_honoured(form) -> None:
+        """RFC 8693 parameters this exchange cannot honour get an error, not a quiet token.
+
+        Delegation (``actor_token``, section 2.1) is not offered: the switch acts as
+        the subject itself, so a client asking for an ``act`` claim must learn it gets
+        none. The token is for this service's API only: another ``audience`` or
+        ``resource`` is ``invalid_target`` (section 2.2.2), and the only type issued is
+        an access token.
+        """
+        if form.get("actor_token") or form.get("actor_token_type"):
+            raise InvalidRequestError("Delegation ('actor_token') is not supported.")
+        for name in ("audience", "resource"):
+            value = form.get(name)
+            if value and value != api_audience():
+                raise InvalidTargetError(f"Tokens are for this service's API only ('{name}').")
+        requested = form.get("requested_token_type")
+        if requested and requested != ACCESS_TOKEN_TYPE:
+            raise InvalidRequestError("Only an access token can be requested.")
 
     def create_token_response(self):
         """A new family for the target organization (remembered as the last one used)."""

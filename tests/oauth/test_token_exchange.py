@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from idp.accounts.models import User
 from idp.extensions import db
 from idp.keys.service import verify_jwt
@@ -138,3 +140,52 @@ def test_a_membership_removed_after_login_is_refused_at_the_next_authorize(
     # Still a member of the other one, in the same browser session.
     again = type(flow)(flow.http, nonce="stay-nonce")
     assert "code" in query_of(again.authorize(organization=acme.id).headers["Location"])
+
+
+@pytest.mark.parametrize(
+    ("extra", "error"),
+    [
+        # RFC 8693 2.2.2: an actor token that cannot be honoured is an error, not ignored.
+        ({"actor_token": "not-a-token", "actor_token_type": ACCESS}, "invalid_request"),
+        # 2.1: actor_token_type MUST NOT come without actor_token.
+        ({"actor_token_type": ACCESS}, "invalid_request"),
+        # 2.2.2: a target the server cannot issue for.
+        ({"audience": "https://evil.example"}, "invalid_target"),
+        ({"resource": "https://evil.example/api"}, "invalid_target"),
+        ({"requested_token_type": "urn:ietf:params:oauth:token-type:id_token"}, "invalid_request"),
+    ],
+)
+def test_parameters_the_exchange_cannot_honour_are_refused(app, partner_world, flow, extra, error):
+    consultant, acme, globex = (partner_world[k] for k in ("consultant", "acme", "globex"))
+    tokens = tokens_for(flow, consultant.email, acme.id)
+    response = flow.http.post(
+        "/oauth/token",
+        data={
+            "grant_type": TOKEN_EXCHANGE,
+            "client_id": "partner-hub",
+            "subject_token": tokens["access_token"],
+            "subject_token_type": ACCESS,
+            "organization": globex.id,
+            **extra,
+        },
+    )
+    assert response.status_code == 400, response.get_json()
+    assert response.get_json()["error"] == error
+
+
+def test_this_service_s_own_audience_and_an_access_token_may_be_named(app, partner_world, flow):
+    consultant, acme, globex = (partner_world[k] for k in ("consultant", "acme", "globex"))
+    tokens = tokens_for(flow, consultant.email, acme.id)
+    response = flow.http.post(
+        "/oauth/token",
+        data={
+            "grant_type": TOKEN_EXCHANGE,
+            "client_id": "partner-hub",
+            "subject_token": tokens["access_token"],
+            "subject_token_type": ACCESS,
+            "organization": globex.id,
+            "audience": app.config["IDP_ISSUER"],
+            "requested_token_type": ACCESS,
+        },
+    )
+    assert response.status_code == 200, response.get_json()
