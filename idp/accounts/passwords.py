@@ -1,10 +1,22 @@
-"""Password hashing (argon2id) and the password rules (NIST SP 800-63B, no composition rules)."""
+"""Password hashing (argon2id) and the password rules (NIST SP 800-63B, no composition rules).
+
+A password is put in Unicode NFKC form before it is checked, hashed or
+verified (NIST SP 800-63B 5.1.1.2), so that the same characters typed on
+another device or keyboard layout (precomposed or decomposed accents,
+full-width letters) are the same password. Spaces are kept as typed; NFKC
+only turns the no-break space and its kin into plain spaces.
+
+Hashes made before passwords were normalized hold the password as typed:
+``verify_and_update`` accepts that form too and hands back a hash of the
+normalized form to store in its place.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import functools
 import gzip
+import unicodedata
 from importlib import resources
 
 from argon2 import PasswordHasher
@@ -33,33 +45,77 @@ def _common_passwords() -> frozenset[str]:
     return frozenset(gzip.decompress(data).decode().split())
 
 
+def normalize_password(password: str) -> str:
+    """The form a password is checked, hashed and verified in: Unicode NFKC."""
+    return unicodedata.normalize("NFKC", password)
+
+
+def _folded(text: str) -> str:
+    # NFKC, case-folded, NFKC again (folding can leave a letter and a combining
+    # mark where the other case had one character), without surrounding spaces.
+    return unicodedata.normalize("NFKC", normalize_password(text).casefold()).strip()
+
+
 def check_password_rules(password: str) -> None:
-    """Raise ``WeakPassword`` unless the password is long enough and not a common one."""
+    """Raise ``WeakPassword`` unless the password is long enough and not a common one.
+
+    Lengths count the characters of the normalized form.
+    """
     if not isinstance(password, str):
         raise WeakPassword("The password must be text.")
-    if len(password) < MIN_LENGTH:
+    normalized = normalize_password(password)
+    if len(normalized) < MIN_LENGTH:
         raise WeakPassword(f"Use at least {MIN_LENGTH} characters.")
-    if len(password) > MAX_LENGTH:
+    if len(normalized) > MAX_LENGTH:
         raise WeakPassword(f"Use at most {MAX_LENGTH} characters.")
-    if password.lower().strip() in _common_passwords():
+    if _folded(normalized) in _common_passwords():
         raise WeakPassword("This password is too common. Choose a less predictable one.")
 
 
 def hash_password(password: str) -> str:
-    """Hash with argon2id at the current parameters."""
-    return HASHER.hash(password)
+    """Hash the normalized password with argon2id at the current parameters."""
+    return HASHER.hash(normalize_password(password))
 
 
 def verify_password(stored_hash: str | None, password: str) -> bool:
-    """Constant-time check of ``password``; a missing hash still costs one verification."""
-    if not stored_hash:
-        _burn()
-        return False
-    if hash_problem(stored_hash) is not None:
+    """Constant-time check of ``password``; a missing hash still costs as much as a real one."""
+    return _matching_form(stored_hash, password) is not None
+
+
+def verify_and_update(stored_hash: str | None, password: str) -> tuple[bool, str | None]:
+    """Check ``password``; on a match, also a new hash to store when the stored one is outdated.
+
+    Outdated: made with other parameters or another algorithm, or made from the
+    password as typed before passwords were normalized.
+    """
+    form = _matching_form(stored_hash, password)
+    if form is None:
+        return False, None
+    if form != normalize_password(password) or needs_rehash(stored_hash):
+        return True, hash_password(password)
+    return True, None
+
+
+def _matching_form(stored_hash: str | None, password: str) -> str | None:
+    """The form of ``password`` (normalized, else as typed) that ``stored_hash`` verifies.
+
+    A password whose normalized form differs from the typed one costs two
+    verifications when it is wrong, whether or not the account exists (a
+    missing or unusable hash is replaced by as many dummy ones): the time tells
+    only what the typed password looks like, never whether the account exists.
+    """
+    normalized = normalize_password(password)
+    forms = [normalized] if normalized == password else [normalized, password]
+    if not stored_hash or hash_problem(stored_hash) is not None:
         # A hash that cannot verify, or whose parameters would tie up a worker
         # (or its memory) on every attempt, is never run: a wrong password.
-        _burn()
-        return False
+        for _ in forms:
+            _burn()
+        return None
+    return next((form for form in forms if _verify(stored_hash, form)), None)
+
+
+def _verify(stored_hash: str, password: str) -> bool:
     if not stored_hash.startswith("$argon2"):
         return verify_legacy_hash(stored_hash, password)
     try:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from idp.accounts.emails import comparison_form, email_hmac
 from idp.accounts.models import User
-from idp.accounts.passwords import hash_password, needs_rehash, verify_password
+from idp.accounts.passwords import verify_and_update
 from idp.audit.service import record_event, record_refusal
 from idp.extensions import db
 from idp.login import throttle
@@ -70,13 +70,14 @@ def check_password(
             retry_after=retry_after,
         )
         return PasswordCheck(refusal, counted=False)
-    if not verify_password(user.password_hash if user else None, password or ""):
+    matched, new_hash = verify_and_update(user.password_hash if user else None, password or "")
+    if not matched:
         throttle.record_failure(email_normalized, address)
         _failed("bad_credentials", user, email_normalized)
         wrong = LoginOutcome(error="The email or password is wrong.", status=401)
         return PasswordCheck(wrong, counted=True)
-    if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
+    if new_hash is not None:  # older parameters, or made before passwords were normalized
+        user.password_hash = new_hash
     return PasswordCheck(None, counted=True)
 
 

@@ -18,6 +18,7 @@ from tests.factories import make_org, make_user
 from tests.fixtures.smtp import body_of
 
 PASSWORD = "correct horse battery staple"
+WIDE_PASSWORD1 = "ｐａｓｓｗｏｒｄ１"
 
 
 def _signup(client, email="ann@example.com", password=PASSWORD, name="Ann's Bakery"):
@@ -165,6 +166,9 @@ def test_the_second_of_two_pending_signups_ends_on_a_clear_page_and_creates_noth
         ({"email": "not-an-address", "password": PASSWORD, "business_name": "X"}, "email"),
         ({"email": "a@example.com", "password": "short", "business_name": "X"}, "password"),
         ({"email": "a@example.com", "password": "password123", "business_name": "X"}, "password"),
+        # "password1" typed with a full-width (CJK) layout: the same password under NFKC.
+        ({"email": "a@example.com", "password": WIDE_PASSWORD1, "business_name": "X"}, "password"),
+        ({"email": "a@example.com", "password": "PASSWORD1 ", "business_name": "X"}, "password"),
         ({"email": "a@example.com", "password": PASSWORD, "business_name": "  "}, "business_name"),
         ({"email": "a@example.com", "password": PASSWORD}, "business_name"),
         ({"email": 5, "password": PASSWORD, "business_name": "X"}, "email"),

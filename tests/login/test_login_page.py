@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import unicodedata
+
+import bcrypt
 import pytest
 
 from idp.accounts.models import User
-from idp.accounts.passwords import HASHER
+from idp.accounts.passwords import HASHER, hash_password, verify_password
 from idp.audit.models import AuditEvent
 from idp.extensions import db
 from tests.factories import PASSWORD, make_org, make_user
@@ -199,3 +202,62 @@ def test_logout_ends_the_session(app, partner_world, browser):
 def test_a_login_hint_prefills_the_email(app, hub_clients, flow):
     page = flow.http.get(flow.authorize(login_hint="pat@partners.example").headers["Location"])
     assert 'value="pat@partners.example"' in page.text
+
+
+ACCENTED = unicodedata.normalize("NFC", "Crème brûlée à Zürich 7")
+DECOMPOSED = unicodedata.normalize("NFD", ACCENTED)
+
+
+@pytest.mark.parametrize("form", ["NFD", "NFC", "NFKD"])
+def test_a_password_typed_in_another_unicode_form_logs_in(app, partner_world, browser, form):
+    # Set with precomposed accents (NFC); another device or IME sends them decomposed (NFD).
+    owner = partner_world["owner"]
+    owner.password_hash = hash_password(ACCENTED)
+    db.session.commit()
+    typed = unicodedata.normalize(form, ACCENTED)
+    assert _post_login(browser, "/login?hub=partner", owner.email, typed).status_code == 302
+
+
+@pytest.mark.parametrize("scheme", ["argon2id", "bcrypt"])
+def test_a_hash_of_the_password_as_typed_logs_in_and_is_rehashed_normalized(
+    app, partner_world, browser, scheme
+):
+    # Hashes made before passwords were normalized (or imported) hold the typed form.
+    owner = partner_world["owner"]
+    if scheme == "bcrypt":
+        raw = bcrypt.hashpw(DECOMPOSED.encode(), bcrypt.gensalt(4)).decode()
+    else:
+        raw = HASHER.hash(DECOMPOSED)
+    owner.password_hash = raw
+    db.session.commit()
+
+    assert _post_login(browser, "/login?hub=partner", owner.email, DECOMPOSED).status_code == 302
+
+    stored = db.session.get(User, owner.id).password_hash
+    assert stored != raw and stored.startswith("$argon2id$")
+    assert HASHER.verify(stored, ACCENTED)  # now the hash of the normalized form
+    assert verify_password(stored, DECOMPOSED) and verify_password(stored, ACCENTED)
+
+
+def test_a_wrong_password_costs_as_much_for_an_unknown_account(app_ctx, monkeypatch):
+    # A typed password whose normalized form differs is tried in both forms; an
+    # unknown account (no hash) must cost as many verifications, or the time
+    # would tell which addresses have accounts.
+    from argon2 import PasswordHasher
+
+    calls = []
+    real_verify = PasswordHasher.verify
+
+    def counting_verify(self, stored, password):
+        calls.append(stored)
+        return real_verify(self, stored, password)
+
+    monkeypatch.setattr(PasswordHasher, "verify", counting_verify)
+    stored = hash_password(ACCENTED)
+    for typed in ("plain wrong password", "ｗｉｄｅ wrong password"):
+        calls.clear()
+        assert not verify_password(stored, typed)
+        known = len(calls)
+        calls.clear()
+        assert not verify_password(None, typed)
+        assert len(calls) == known, typed
