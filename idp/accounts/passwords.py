@@ -22,6 +22,7 @@ from importlib import resources
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from idp.accounts.emails import InvalidEmail, normalize_email
 from idp.accounts.legacy import hash_problem, verify_legacy_hash
 
 MIN_LENGTH = 8
@@ -56,10 +57,21 @@ def _folded(text: str) -> str:
     return unicodedata.normalize("NFKC", normalize_password(text).casefold()).strip()
 
 
-def check_password_rules(password: str) -> None:
-    """Raise ``WeakPassword`` unless the password is long enough and not a common one.
+def _is_the_address(password: str, email: str) -> bool:
+    folded = _folded(password)
+    forms = {_folded(email)}
+    with contextlib.suppress(InvalidEmail):
+        forms.add(normalize_email(email))  # the domain IDNA-encoded, as accounts compare it
+    local_parts = {form.rpartition("@")[0] for form in forms} - {""}
+    return folded in forms or folded in local_parts
 
-    Lengths count the characters of the normalized form.
+
+def check_password_rules(password: str, *, email: str) -> None:
+    """Raise ``WeakPassword`` unless the password is long enough, not common, not ``email``.
+
+    ``email`` is the account's address: neither it nor its part before the @ is
+    a password (NIST SP 800-63B 5.1.1.2, context-specific words). Lengths count
+    the characters of the normalized form.
     """
     if not isinstance(password, str):
         raise WeakPassword("The password must be text.")
@@ -70,6 +82,10 @@ def check_password_rules(password: str) -> None:
         raise WeakPassword(f"Use at most {MAX_LENGTH} characters.")
     if _folded(normalized) in _common_passwords():
         raise WeakPassword("This password is too common. Choose a less predictable one.")
+    if _is_the_address(normalized, email):
+        raise WeakPassword(
+            "Do not use your email address, or its part before the @, as your password."
+        )
 
 
 def hash_password(password: str) -> str:

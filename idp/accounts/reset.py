@@ -103,7 +103,7 @@ def complete_password_reset(raw_token: str | None, new_password: str) -> User:
     token = find_usable_token(PURPOSE, raw_token)
     if token is None or token.user is None or not token.user.is_active:
         raise LinkInvalid("Ask for a new password-reset link.")
-    password_hash = checked_password_hash(new_password)
+    password_hash = checked_password_hash(new_password, email=token.user.email)
     if not claim_token(token):
         db.session.rollback()
         raise LinkInvalid("Ask for a new password-reset link.")

@@ -61,10 +61,10 @@ def parse_address(raw: str, field: str = "email") -> EmailAddress:
         raise InvalidInput("Enter a valid email address.", fields={field: [str(exc)]}) from exc
 
 
-def checked_password_hash(password: str, field: str = "password") -> str:
-    """Hash a new password that follows the rules, or raise ``InvalidInput`` naming ``field``."""
+def checked_password_hash(password: str, field: str = "password", *, email: str) -> str:
+    """Hash a password fit for ``email``'s account, or raise ``InvalidInput`` naming ``field``."""
     try:
-        check_password_rules(password)
+        check_password_rules(password, email=email)
     except WeakPassword as exc:
         raise InvalidInput(str(exc), fields={field: [str(exc)]}) from exc
     return hash_password(password)
@@ -130,7 +130,7 @@ def start_signup(
         raise InvalidInput("Bad continue URL.", fields={"continue_url": ["must be a local path"]})
     partner_id = _onboarding_partner(onboarding_partner_id)
     # Hash in both branches so the answer takes as long whether or not the address is taken.
-    password_hash = checked_password_hash(password)
+    password_hash = checked_password_hash(password, email=address.display)
     existing = user_by_email(address.normalized)
     if existing is not None:
         enqueue_templated_email(

@@ -282,7 +282,9 @@ def accept_invitation(raw_token: str | None, password: str, *, address: str) -> 
     invitation, partner, user = opened.invitation, opened.partner, opened.account
     if user is not None:
         _prove_account(user, password, address)
-    password_hash = checked_password_hash(password) if user is None else None
+    password_hash = (
+        checked_password_hash(password, email=invitation.email) if user is None else None
+    )
     claimed = db.session.execute(
         sa.update(Invitation)
         .where(Invitation.id == invitation.id, _pending_clause())

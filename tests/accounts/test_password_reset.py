@@ -101,6 +101,8 @@ def test_the_new_password_follows_the_rules(app, client, smtp_server):
     link = _reset_link(app, client, mailbox, smtp_url)
     weak = submit_form(client, link, password="password", password_confirm="password")
     assert weak.status_code == 422 and "too common" in weak.get_data(as_text=True)
+    own = submit_form(client, link, password="Ann@Example.com", password_confirm="Ann@Example.com")
+    assert own.status_code == 422 and "email address" in own.get_data(as_text=True)
     differ = submit_form(client, link, password=NEW_PASSWORD, password_confirm="other one!")
     assert differ.status_code == 422 and "differ" in differ.get_data(as_text=True)
     with app.app_context():

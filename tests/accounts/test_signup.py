@@ -19,6 +19,7 @@ from tests.fixtures.smtp import body_of
 
 PASSWORD = "correct horse battery staple"
 WIDE_PASSWORD1 = "ｐａｓｓｗｏｒｄ１"
+OWN = "ann.smith@example.com"
 
 
 def _signup(client, email="ann@example.com", password=PASSWORD, name="Ann's Bakery"):
@@ -169,6 +170,18 @@ def test_the_second_of_two_pending_signups_ends_on_a_clear_page_and_creates_noth
         # "password1" typed with a full-width (CJK) layout: the same password under NFKC.
         ({"email": "a@example.com", "password": WIDE_PASSWORD1, "business_name": "X"}, "password"),
         ({"email": "a@example.com", "password": "PASSWORD1 ", "business_name": "X"}, "password"),
+        # The address (or its part before the @) is a context-specific word, not a password.
+        ({"email": OWN, "password": OWN, "business_name": "X"}, "password"),
+        ({"email": OWN, "password": "Ann.Smith@EXAMPLE.com", "business_name": "X"}, "password"),
+        ({"email": OWN, "password": "ann.smith", "business_name": "X"}, "password"),
+        (
+            {
+                "email": "ann.smith@bücher.example",
+                "password": "ann.smith@xn--bcher-kva.example",
+                "business_name": "X",
+            },
+            "password",
+        ),
         ({"email": "a@example.com", "password": PASSWORD, "business_name": "  "}, "business_name"),
         ({"email": "a@example.com", "password": PASSWORD}, "business_name"),
         ({"email": 5, "password": PASSWORD, "business_name": "X"}, "email"),
@@ -181,6 +194,13 @@ def test_invalid_signups_are_refused_with_the_failing_field(app, client, body, f
     assert field in resp.get_json()["errors"]
     with app.app_context():
         assert _count(EmailToken) == 0 and _count(OutboxMessage) == 0
+
+
+def test_the_address_refused_as_password_is_named_in_the_error(client):
+    resp = _signup(client, email=OWN, password=OWN)
+    assert resp.status_code == 422
+    assert "email address" in resp.get_json()["errors"]["password"][0]
+    assert _signup(client, email=OWN, password="ann.smith@example.com 2").status_code == 202
 
 
 def test_the_password_is_stored_only_as_an_argon2_hash(app, client):

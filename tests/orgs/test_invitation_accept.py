@@ -141,5 +141,9 @@ def test_the_new_password_follows_the_rules(app, client, smtp_server):
     _, link = _invite(app, client, smtp_url, mailbox, "weak@example.com")
     resp = submit_form(client, link, password="12345678", password_confirm="12345678")
     assert resp.status_code == 422
+    own = submit_form(
+        client, link, password=" Weak@Example.com", password_confirm=" Weak@Example.com"
+    )
+    assert own.status_code == 422 and "email address" in own.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(sa.select(User).where(User.email == "weak@example.com")) is None
