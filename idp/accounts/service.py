@@ -157,7 +157,6 @@ def start_signup(
             address.display,
             "Confirm your email address to finish signing up",
             "accounts/email/signup_verify.txt",
-            business_name=name,
             verify_url=absolute_url("/signup/verify", token=raw),
             ttl_hours=current_app.config["IDP_EMAIL_TOKEN_TTL"] // 3600,
         )

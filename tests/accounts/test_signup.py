@@ -138,6 +138,23 @@ def test_an_expired_link_creates_nothing(app, client, smtp_server):
         assert _count(User) == 0
 
 
+@pytest.mark.parametrize("taken", [False, True])
+def test_the_signup_email_carries_no_text_the_requester_chose(app, client, taken):
+    # Anyone can make the service mail any address; text of their choosing in
+    # that mail (the business name, up to 200 characters with links) would come
+    # from the service's own sender: a phishing relay.
+    lure = "URGENT: your account is suspended, verify at https://evil.example/login"
+    if taken:
+        with app.app_context():
+            make_user("client", make_org("client"), email="victim@example.com")
+            db.session.commit()
+    assert _signup(client, email="victim@example.com", name=lure).status_code == 202
+    with app.app_context():
+        message = db.session.scalar(sa.select(OutboxMessage))
+        assert "evil.example" not in message.body and "URGENT" not in message.body
+        assert "evil.example" not in message.subject
+
+
 def test_the_second_of_two_pending_signups_ends_on_a_clear_page_and_creates_nothing(
     app, client, smtp_server
 ):
