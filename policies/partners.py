@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from policies.actor import Actor
 from policies.channels import allows_api_keys
-from policies.consent import SCOPE_API_KEYS_MANAGE, GrantFacts
+from policies.consent import SCOPE_API_KEYS_MANAGE, SCOPE_CHANNELS_READ, GrantFacts
 from policies.decision import Decision
 from policies.organizations import can, can_act_in_org
 from policies.permissions import Permission
@@ -18,18 +18,49 @@ class ClientRelation:
 
     client_id: str
     onboarding_partner_id: str | None
-    has_active_grant: bool
+    grant: GrantFacts | None = None  # the partner's active grant from the client, if any
+
+
+def _granted(partner_id: str, relation: ClientRelation) -> GrantFacts | None:
+    grant = relation.grant
+    if grant is None or not grant.active:
+        return None
+    if grant.partner_id != partner_id or grant.client_id != relation.client_id:
+        return None
+    return grant
 
 
 def partner_sees_client(partner_id: str, relation: ClientRelation | None) -> Decision:
-    """A partner sees a client (WABAs, numbers, history) it onboarded or holds a grant from."""
+    """A partner sees a client (in its list of clients) it onboarded or holds a grant from."""
     if relation is None:
         return Decision.deny("no such client", "not_found")
     if relation.onboarding_partner_id == partner_id:
         return Decision.allow("the partner onboarded this client")
-    if relation.has_active_grant:
+    if _granted(partner_id, relation) is not None:
         return Decision.allow("the client has granted the partner access")
     return Decision.deny("no such client", "not_found")
+
+
+def partner_sees_channel(
+    partner_id: str, relation: ClientRelation | None, channel_id: str
+) -> Decision:
+    """A partner sees a number (its row, details and status events) of a client it onboarded,
+    or one the client shares with it under an active grant that includes ``channels:read``.
+
+    A grant of ``api_keys:manage`` alone lets the partner manage the keys of its
+    numbers, not read their status; a number the client did not share does not
+    exist for the partner.
+    """
+    if relation is None:
+        return Decision.deny("no such channel", "not_found")
+    if relation.onboarding_partner_id == partner_id:
+        return Decision.allow("the partner onboarded this client")
+    grant = _granted(partner_id, relation)
+    if grant is None or channel_id not in grant.channel_ids:
+        return Decision.deny("no such channel", "not_found")
+    if SCOPE_CHANNELS_READ not in grant.scopes:
+        return Decision.deny("no such channel", "not_found")
+    return Decision.allow("the client shares this number's status with the partner")
 
 
 def can_list_partner_clients(actor: Actor, partner_id: str) -> Decision:
@@ -43,13 +74,13 @@ def can_list_partner_channels(actor: Actor, partner_id: str) -> Decision:
 
 
 def can_view_partner_channel(
-    actor: Actor, partner_id: str, relation: ClientRelation | None
+    actor: Actor, partner_id: str, relation: ClientRelation | None, channel_id: str
 ) -> Decision:
-    """A partner may open a number's details when it may list channels and sees its client."""
+    """A partner may open a number's details when it may list channels and sees the number."""
     decision = can_list_partner_channels(actor, partner_id)
     if not decision:
         return decision
-    return partner_sees_client(partner_id, relation)
+    return partner_sees_channel(partner_id, relation, channel_id)
 
 
 def can_view_client_accounts(actor: Actor, client_id: str) -> Decision:

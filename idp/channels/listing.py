@@ -13,11 +13,11 @@ from idp.channels.cursor import Page, cut, decode
 from idp.channels.models import Channel, Waba
 from idp.channels.numbers import number_search_digits
 from idp.channels.queries import (
+    channels_of_partner,
     client_relation,
     clients_of_partner,
     has_api_key,
     last_grant_state,
-    partner_grant,
     status_counts,
 )
 from idp.consent.models import ConsentGrant, GrantChannel
@@ -88,7 +88,7 @@ def partner_clients(
     page = cut(clients, limit, lambda c: (c.created_at, c.id))
     ids = [c.id for c in page.items]
     grants = last_grant_state({cid: partner_id for cid in ids})
-    counts = status_counts(ids)
+    counts = status_counts(partner_id, ids)
     page.items = [
         ClientRow(c, c.onboarding_partner_id == partner_id, grants.get(c.id), counts[c.id])
         for c in page.items
@@ -119,12 +119,12 @@ def _channel_rows(
 
 
 def partner_channels(actor: Actor, partner_id: str, *, limit: int, cursor=None, **filters) -> Page:
-    """One row per number of the partner's clients, oldest first, filtered and searchable."""
+    """One row per number the partner sees, oldest first, filtered and searchable."""
     enforce(can_list_partner_channels(actor, partner_id))
     base = (
         sa.select(Channel)
         .join(Organization, Organization.id == Channel.client_id)
-        .where(clients_of_partner(partner_id))
+        .where(channels_of_partner(partner_id))
     )
     return _channel_rows(base, limit=limit, cursor=cursor, **filters)
 
@@ -170,8 +170,8 @@ def partner_channel_detail(actor: Actor, partner_id: str, channel_id: str) -> di
     """One number's full status as the partner sees it ("Show details")."""
     channel = _channel(channel_id)
     relation = client_relation(partner_id, channel.client_id) if channel else None
-    enforce(can_view_partner_channel(actor, partner_id, relation))
-    grant = partner_grant(partner_id, channel.client_id)
+    enforce(can_view_partner_channel(actor, partner_id, relation, channel_id))
+    grant = relation.grant
     keys = partner_may_manage_keys(partner_id, channel.id, channel.status, grant)
     return {
         "channel": channel,

@@ -6,11 +6,11 @@ import sqlalchemy as sa
 
 from idp.apikeys.models import channel_has_active_key
 from idp.channels.models import Channel
-from idp.consent.models import ConsentGrant
-from idp.consent.queries import active_grant, grant_facts
+from idp.consent.models import ConsentGrant, GrantChannel
+from idp.consent.queries import active_grant, grant_facts, grant_includes
 from idp.extensions import db
 from idp.orgs.models import Organization
-from policies.consent import GrantFacts
+from policies.consent import SCOPE_CHANNELS_READ, GrantFacts
 from policies.partners import ClientRelation
 
 
@@ -41,15 +41,46 @@ def clients_of_partner(partner_id: str) -> sa.ColumnElement[bool]:
     )
 
 
+def _status_shared(partner_id: str) -> sa.Exists:
+    """On ``Channel``: an active grant of its client covers it with ``channels:read``."""
+    return (
+        sa.select(GrantChannel.channel_id)
+        .join(ConsentGrant, ConsentGrant.id == GrantChannel.grant_id)
+        .where(
+            GrantChannel.channel_id == Channel.id,
+            ConsentGrant.client_id == Channel.client_id,
+            ConsentGrant.partner_id == partner_id,
+            ConsentGrant.revoked_at.is_(None),
+            grant_includes(SCOPE_CHANNELS_READ),
+        )
+        .exists()
+    )
+
+
+def channels_of_partner(partner_id: str) -> sa.ColumnElement[bool]:
+    """SQL condition on ``Channel`` joined with its client (``Organization``): a number the
+    partner sees, because it onboarded the client or the client shares the number's status.
+
+    Mirrors ``policies.partners.partner_sees_channel`` for listings and counts.
+    """
+    return sa.and_(
+        Organization.kind == "client",
+        sa.or_(
+            Organization.onboarding_partner_id == partner_id,
+            _status_shared(partner_id),
+        ),
+    )
+
+
 def client_relation(partner_id: str, client_id: str) -> ClientRelation | None:
-    """The facts ``partner_sees_client`` needs about one client, or None if no such client."""
+    """The facts ``partner_sees_client`` and ``partner_sees_channel`` need, or None."""
     client = db.session.get(Organization, client_id)
     if client is None or client.kind != "client":
         return None
     return ClientRelation(
         client_id=client.id,
         onboarding_partner_id=client.onboarding_partner_id,
-        has_active_grant=active_grant(partner_id, client.id) is not None,
+        grant=partner_grant(partner_id, client.id),
     )
 
 
@@ -95,14 +126,15 @@ def last_grant_state(partner_ids_by_client: dict[str, str]) -> dict[str, Consent
     return newest
 
 
-def status_counts(client_ids: list[str]) -> dict[str, dict[str, int]]:
-    """Number of channels per status for each client."""
+def status_counts(partner_id: str, client_ids: list[str]) -> dict[str, dict[str, int]]:
+    """Number of channels per status for each client, of those the partner sees."""
     counts: dict[str, dict[str, int]] = {cid: {} for cid in client_ids}
     if not client_ids:
         return counts
     rows = db.session.execute(
         sa.select(Channel.client_id, Channel.status, sa.func.count())
-        .where(Channel.client_id.in_(client_ids))
+        .join(Organization, Organization.id == Channel.client_id)
+        .where(Channel.client_id.in_(client_ids), channels_of_partner(partner_id))
         .group_by(Channel.client_id, Channel.status)
     )
     for client_id, status, n in rows:

@@ -47,6 +47,12 @@ def grant_facts(grant: ConsentGrant | None) -> GrantFacts | None:
     )
 
 
+def grant_includes(scope: str) -> sa.ColumnElement[bool]:
+    """SQL condition on ``ConsentGrant``: its space-separated scopes include ``scope``."""
+    padded = sa.literal(" ") + ConsentGrant.scope + sa.literal(" ")
+    return padded.contains(f" {scope} ", autoescape=True)
+
+
 def partners_granted_channel(channel_id: str) -> list[str]:
     """Ids of the partners whose active grant covers the channel."""
     return list(

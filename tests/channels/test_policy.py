@@ -10,20 +10,9 @@ from policies.partners import (
     ClientRelation,
     can_provision,
     partner_may_manage_keys,
+    partner_sees_channel,
     partner_sees_client,
 )
-
-
-@pytest.mark.parametrize(
-    ("onboarding", "granted", "allowed"),
-    [("pa_p", False, True), (None, True, True), ("pa_q", False, False), (None, False, False)],
-)
-def test_a_partner_sees_clients_it_onboarded_or_is_granted(onboarding, granted, allowed):
-    relation = ClientRelation("cl_a", onboarding, granted)
-    decision = partner_sees_client("pa_p", relation)
-    assert decision.allowed is allowed
-    if not allowed:
-        assert decision.code == "not_found"
 
 
 def _grant(**overrides):
@@ -36,6 +25,58 @@ def _grant(**overrides):
         "active": True,
     }
     return GrantFacts(**(facts | overrides))
+
+
+KEYS_ONLY = frozenset({"api_keys:manage"})
+
+
+@pytest.mark.parametrize(
+    ("onboarding", "grant", "allowed"),
+    [
+        ("pa_p", None, True),
+        (None, _grant(), True),
+        (None, _grant(scopes=KEYS_ONLY, channel_ids=frozenset()), True),
+        ("pa_q", None, False),
+        (None, None, False),
+        (None, _grant(active=False), False),
+        (None, _grant(partner_id="pa_q"), False),
+    ],
+)
+def test_a_partner_sees_clients_it_onboarded_or_is_granted(onboarding, grant, allowed):
+    relation = ClientRelation("cl_a", onboarding, grant)
+    decision = partner_sees_client("pa_p", relation)
+    assert decision.allowed is allowed
+    if not allowed:
+        assert decision.code == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("onboarding", "grant", "channel", "allowed"),
+    [
+        ("pa_p", None, "ch_9", True),  # its own client: every number
+        ("pa_p", _grant(scopes=KEYS_ONLY), "ch_9", True),
+        (None, _grant(), "ch_1", True),  # shared with channels:read
+        (None, _grant(), "ch_2", False),  # not shared
+        (None, _grant(scopes=KEYS_ONLY), "ch_1", False),  # keys only: no status
+        (None, _grant(scopes=frozenset({"channels:read"})), "ch_1", True),
+        (None, _grant(active=False), "ch_1", False),
+        (None, _grant(partner_id="pa_q"), "ch_1", False),
+        (None, _grant(client_id="cl_b"), "ch_1", False),
+        ("pa_q", None, "ch_1", False),
+        (None, None, "ch_1", False),
+    ],
+)
+def test_a_partner_sees_a_number_it_onboarded_or_whose_status_is_shared(
+    onboarding, grant, channel, allowed
+):
+    decision = partner_sees_channel("pa_p", ClientRelation("cl_a", onboarding, grant), channel)
+    assert decision.allowed is allowed
+    if not allowed:
+        assert decision.code == "not_found"
+
+
+def test_an_unknown_client_hides_its_numbers():
+    assert partner_sees_channel("pa_p", None, "ch_1").code == "not_found"
 
 
 @pytest.mark.parametrize(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.consent.factories import make_key
-from tests.factories import bearer_for, make_user
+from idp.consent import service as consent
+from idp.extensions import db
+from tests.consent.factories import client_actor, make_grant, make_key
+from tests.factories import bearer_for, make_channel, make_org, make_user
 
 
 def _get(client, world, who, path, **query):
@@ -165,3 +167,104 @@ def test_partner_q_lists_only_its_own(client, world):
 
 def test_lists_need_a_token(client, world):
     assert client.get(f"/v1/partners/{world.orgs['p'].id}/channels").status_code == 401
+
+
+def _seen(client, world, who="p_owner"):
+    """What partner P sees: its clients with their counts, and the ids of its numbers."""
+    p = world.orgs["p"].id
+    clients = _get(client, world, who, f"/v1/partners/{p}/clients").json["items"]
+    channels = _get(client, world, who, f"/v1/partners/{p}/channels").json["items"]
+    return {c["name"]: c["channel_counts"] for c in clients}, {c["id"] for c in channels}
+
+
+def _detail(client, world, channel, who="p_owner"):
+    path = f"/v1/partners/{world.orgs['p'].id}/channels/{channel.id}"
+    return _get(client, world, who, path).status_code
+
+
+def test_a_granting_client_shows_only_the_numbers_it_shared(client, world):
+    """The client ticks the numbers to share: its other numbers do not exist for the partner."""
+    g2 = make_channel(world.orgs["g"], "live")
+    db.session.commit()
+    counts, ids = _seen(client, world)
+    assert counts["Gamma Foods"] == {"running": 1}
+    assert world.channels["g1"].id in ids and g2.id not in ids
+    gamma = _get(
+        client,
+        world,
+        "p_server",
+        f"/v1/partners/{world.orgs['p'].id}/channels",
+        client_id=world.orgs["g"].id,
+    ).json["items"]
+    assert [r["id"] for r in gamma] == [world.channels["g1"].id]
+    assert _detail(client, world, g2) == 404
+    assert _detail(client, world, world.channels["g1"]) == 200
+
+
+def test_a_grant_to_manage_keys_alone_shows_no_channel_status(client, world):
+    """`api_keys:manage` without `channels:read`: the partner manages the keys of its number
+    but neither lists it, opens it, nor learns how many numbers the client has."""
+    delta = make_org("client", "Delta Deli")
+    shared, other = make_channel(delta, "live"), make_channel(delta, "running")
+    db.session.commit()
+    make_grant(delta, world.orgs["p"], [shared], scope="api_keys:manage")
+
+    counts, ids = _seen(client, world)
+    assert counts["Delta Deli"] == {}
+    assert not {shared.id, other.id} & ids
+    assert _detail(client, world, shared) == 404
+    assert _detail(client, world, other) == 404
+    grants = _get(client, world, "p_owner", f"/v1/partners/{world.orgs['p'].id}/clients").json
+    [row] = [r for r in grants["items"] if r["name"] == "Delta Deli"]
+    assert row["grant"]["state"] == "active" and row["grant"]["scopes"] == ["api_keys:manage"]
+
+    keys = f"/v1/partners/{world.orgs['p'].id}/channels/{{}}/api-keys"
+    made = client.post(keys.format(shared.id), json={}, headers=world.bearers["p_owner"])
+    assert made.status_code == 201, made.json
+    listed = client.get(keys.format(shared.id), headers=world.bearers["p_owner"])
+    assert [k["id"] for k in listed.json] == [made.json["id"]]
+    refused = client.post(keys.format(other.id), json={}, headers=world.bearers["p_owner"])
+    assert refused.status_code in (403, 404)
+
+
+def test_an_onboarded_client_shows_every_number_whatever_it_granted(client, world):
+    a1, a2 = world.channels["a1"], world.channels["a2"]
+    make_grant(world.orgs["a"], world.orgs["p"], [a1], scope="api_keys:manage")
+    counts, ids = _seen(client, world)
+    assert counts["Alpha Shoes"] == {"live": 1, "pending": 1}
+    assert {a1.id, a2.id} <= ids
+    assert _detail(client, world, a2) == 200
+
+
+def test_a_changed_or_revoked_grant_changes_what_the_partner_sees_at_once(client, world):
+    g, p, g1 = world.orgs["g"], world.orgs["p"], world.channels["g1"]
+    g2 = make_channel(g, "live")
+    owner = make_user("client", g, "owner")
+    db.session.commit()
+    actor = client_actor(g, owner)
+
+    def approve(scope, channels):
+        return consent.approve_consent(
+            actor, partner_id=p.id, oauth_client_id=None, scope=scope, channel_ids=channels
+        )
+
+    approve("api_keys:manage channels:read", [g1.id, g2.id])
+    assert _seen(client, world)[0]["Gamma Foods"] == {"running": 1, "live": 1}
+    assert _detail(client, world, g2) == 200
+
+    grant = approve("api_keys:manage", [g1.id, g2.id])  # status no longer shared
+    counts, ids = _seen(client, world)
+    assert counts["Gamma Foods"] == {} and not {g1.id, g2.id} & ids
+    assert _detail(client, world, g1) == 404
+
+    approve("channels:read", [g1.id, g2.id])  # shared again
+    consent.revoke_grant_channel(actor, g.id, grant.id, g2.id)
+    counts, ids = _seen(client, world)
+    assert counts["Gamma Foods"] == {"running": 1}
+    assert g1.id in ids and g2.id not in ids
+    assert _detail(client, world, g2) == 404
+
+    consent.revoke_grant(actor, g.id, grant.id)
+    counts, ids = _seen(client, world)
+    assert "Gamma Foods" not in counts and g1.id not in ids
+    assert _detail(client, world, g1) == 404
