@@ -7,7 +7,12 @@ import sqlalchemy as sa
 from idp.apikeys.models import channel_has_active_key
 from idp.channels.models import Channel
 from idp.consent.models import ConsentGrant, GrantChannel
-from idp.consent.queries import active_grant, grant_facts, grant_includes
+from idp.consent.queries import (
+    active_grant,
+    grant_facts,
+    grant_includes,
+    partners_granted_channel,
+)
 from idp.extensions import db
 from idp.orgs.models import Organization
 from policies.consent import SCOPE_CHANNELS_READ, GrantFacts
@@ -84,16 +89,11 @@ def client_relation(partner_id: str, client_id: str) -> ClientRelation | None:
     )
 
 
-def partners_watching(client_id: str) -> list[str]:
-    """Partners told about a client's changes: its onboarding partner and its active grantees."""
+def partners_watching(client_id: str, channel_id: str) -> list[str]:
+    """Partners told about a number's changes: the client's onboarding partner and the
+    partners whose active grant covers the number with ``channels:read``."""
     client = db.session.get(Organization, client_id)
-    watchers = set(
-        db.session.scalars(
-            sa.select(ConsentGrant.partner_id).where(
-                ConsentGrant.client_id == client_id, ConsentGrant.revoked_at.is_(None)
-            )
-        )
-    )
+    watchers = set(partners_granted_channel(channel_id, scope=SCOPE_CHANNELS_READ))
     if client is not None and client.onboarding_partner_id:
         watchers.add(client.onboarding_partner_id)
     return sorted(watchers)

@@ -172,7 +172,10 @@ def create_channel(
     event = channel_event(channel)
     _audit("channel.created", actor, channel, after=event)
     notify_partners(
-        partners_watching(channel.client_id), "channel_created", event, ordering_key=channel.id
+        partners_watching(channel.client_id, channel.id),
+        "channel_created",
+        event,
+        ordering_key=channel.id,
     )
     db.session.commit()
     return channel
@@ -218,7 +221,7 @@ def change_status(actor: Actor, channel_id: str, status: str, reason: str | None
         "channel.status_changed", actor, channel, before=before_event, after=event, reason=reason
     )
     notify_partners(
-        partners_watching(channel.client_id),
+        partners_watching(channel.client_id, channel.id),
         "channel_status_changed",
         event,
         ordering_key=channel.id,

@@ -53,12 +53,13 @@ def grant_includes(scope: str) -> sa.ColumnElement[bool]:
     return padded.contains(f" {scope} ", autoescape=True)
 
 
-def partners_granted_channel(channel_id: str) -> list[str]:
-    """Ids of the partners whose active grant covers the channel."""
-    return list(
-        db.session.scalars(
-            sa.select(ConsentGrant.partner_id)
-            .join(GrantChannel, GrantChannel.grant_id == ConsentGrant.id)
-            .where(GrantChannel.channel_id == channel_id, ConsentGrant.revoked_at.is_(None))
-        )
+def partners_granted_channel(channel_id: str, *, scope: str | None = None) -> list[str]:
+    """Ids of the partners whose active grant covers the channel (and includes ``scope``)."""
+    query = (
+        sa.select(ConsentGrant.partner_id)
+        .join(GrantChannel, GrantChannel.grant_id == ConsentGrant.id)
+        .where(GrantChannel.channel_id == channel_id, ConsentGrant.revoked_at.is_(None))
     )
+    if scope is not None:
+        query = query.where(grant_includes(scope))
+    return list(db.session.scalars(query))

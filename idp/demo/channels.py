@@ -83,7 +83,7 @@ def _terminated_and_reused(waba: Waba) -> dict:
         _history(old, _TERMINATED_PATH, start)
         db.session.flush()
         event = {**channel_event(old), "previous_status": "live", "reason": "demo data"}
-        for partner_id in partners_watching(waba.client_id):
+        for partner_id in partners_watching(waba.client_id, old.id):
             emit_partner_event(partner_id, "channel_status_changed", event, ordering_key=old.id)
     new = db.session.scalar(
         sa.select(Channel).where(

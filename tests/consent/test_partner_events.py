@@ -4,10 +4,12 @@ import json
 
 import pytest
 
+from idp.channels import service as channel_service
 from idp.consent import service
 from idp.extensions import db
 from idp.outbox.models import OutboxMessage
 from idp.webhooks.models import WebhookEndpoint
+from policies.actor import Actor
 from tests.consent.factories import client_actor, make_grant, make_key
 from tests.factories import make_channel, make_org, make_user
 
@@ -106,3 +108,50 @@ def test_key_events_go_only_to_the_partners_granted_the_number(world):
     assert key_events(partner) == ["api_key_created", "api_key_revoked", "api_key_created"]
     assert key_events(elsewhere) == ["api_key_created"]  # its own number's key only
     assert key_events(onboarder) == []
+
+
+def test_status_events_go_to_the_partners_shown_the_number(world):
+    """A grantee hears of a number's status only while its grant covers it with
+    `channels:read`; the onboarding partner hears of every number."""
+    client, partner, _, owner, (ch1, ch2) = world
+    keys_only, onboarder = listening("partner"), listening("partner")
+    support = make_org("support")
+    client.onboarding_partner_id = onboarder.id
+    db.session.commit()
+    actor = client_actor(client, owner)
+    provisioning = Actor("support", support.id, scopes=frozenset({"channels:write"}), client_id="p")
+
+    def approve(scope, *chosen):
+        return service.approve_consent(
+            actor,
+            partner_id=partner.id,
+            oauth_client_id=None,
+            scope=scope,
+            channel_ids=[c.id for c in chosen],
+        )
+
+    def move(channel, status):
+        channel_service.change_status(provisioning, channel.id, status, None)
+
+    def status_events(whom):
+        events = events_for(whom)
+        return [e["data"]["channel_id"] for e in events if e["type"] == "channel_status_changed"]
+
+    grant = approve("api_keys:manage channels:read", ch1)
+    make_grant(client, keys_only, [ch1, ch2], scope="api_keys:manage")
+    move(ch1, "suspended")
+    move(ch2, "suspended")
+    assert status_events(partner) == [ch1.id]
+    assert status_events(keys_only) == []
+    assert status_events(onboarder) == [ch1.id, ch2.id]
+
+    approve("api_keys:manage", ch1, ch2)  # the status is no longer shared
+    move(ch1, "running")
+    approve("channels:read", ch2)  # only the other number is
+    move(ch1, "suspended")
+    move(ch2, "running")
+    assert status_events(partner) == [ch1.id, ch2.id]
+    service.revoke_grant(actor, client.id, grant.id)
+    move(ch2, "suspended")
+    assert status_events(partner) == [ch1.id, ch2.id]
+    assert status_events(keys_only) == []

@@ -17,6 +17,15 @@ def _types(receiver):
     return [json.loads(body)["type"] for body in receiver.bodies()]
 
 
+def _set_status(client, support, channel, status, reason=None):
+    res = client.post(
+        f"/v1/channels/{channel.id}/status",
+        json={"status": status, "reason": reason},
+        headers=provisioning_bearer(support),
+    )
+    assert res.status_code == 200, res.json
+
+
 def test_a_client_signing_up_through_the_partner_is_announced(hooked_partner, receiver):
     client_org = make_org("client", "New Bakery", onboarding_partner_id=hooked_partner.partner.id)
     make_org("client", "Someone else's")
@@ -70,12 +79,7 @@ def test_a_partner_without_relation_hears_nothing(client, hooked_partner, receiv
     support = make_org("support", "Platform")
     channel = make_channel(stranger, "running")
     db.session.commit()
-    res = client.post(
-        f"/v1/channels/{channel.id}/status",
-        json={"status": "live"},
-        headers=provisioning_bearer(support),
-    )
-    assert res.status_code == 200
+    _set_status(client, support, channel, "live")
     worker.run_once()
     assert receiver.requests == []
 
@@ -90,11 +94,23 @@ def test_termination_is_announced_before_the_key_revocation(client, hooked_partn
     worker.run_once()
     receiver.requests.clear()
 
-    res = client.post(
-        f"/v1/channels/{channel.id}/status",
-        json={"status": "terminated", "reason": "client left"},
-        headers=provisioning_bearer(support),
-    )
-    assert res.status_code == 200
+    _set_status(client, support, channel, "terminated", "client left")
     worker.run_once()
     assert _types(receiver) == ["channel_status_changed", "api_key_revoked"]
+
+
+def test_a_grant_to_manage_keys_only_brings_no_status_events(client, hooked_partner, receiver):
+    """The client let the partner manage keys on one number, not see channel status: the
+    partner hears of neither that number's status nor the client's other numbers."""
+    bakery = make_org("client", "Bakery")  # not onboarded by the partner
+    support = make_org("support", "Platform")
+    shared, private = make_channel(bakery, "live"), make_channel(bakery, "running")
+    db.session.commit()
+    make_grant(bakery, hooked_partner.partner, [shared], scope="api_keys:manage")
+    worker.run_once()
+    receiver.requests.clear()
+
+    _set_status(client, support, shared, "suspended")
+    _set_status(client, support, private, "suspended")
+    worker.run_once()
+    assert receiver.requests == []
