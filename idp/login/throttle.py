@@ -150,10 +150,10 @@ def admit(email_normalized: str, address: str) -> int:
     replies = _in_redis([command], transaction=False)
     if replies is not None:
         return _whole_seconds(float(replies[0]))
-    return _admit_in_database(ordered, now)
+    return _admit_in_database(ordered)
 
 
-def _admit_in_database(ordered: list[tuple[Rule, str]], now: float) -> int:
+def _admit_in_database(ordered: list[tuple[Rule, str]]) -> int:
     """``_ADMIT`` on the ``login_failures`` rows, which it locks; commits the session.
 
     The counted rows are created first and every row is read ``FOR UPDATE`` in
@@ -172,12 +172,14 @@ def _admit_in_database(ordered: list[tuple[Rule, str]], now: float) -> int:
         .with_for_update()
     ).all()
     found = {row.key: row for row in rows if row.last_failed_at >= cutoff and row.failures}
+    now = time.time()  # once the rows are ours: an attempt admitted meanwhile is not "later"
     wait = 0.0
     for rule, key in ordered:
         row = found.get(key)
-        if row is not None:
+        delay = rule.delay(row.failures) if row is not None else 0
+        if delay:  # free failures ask for no wait, however recent
             last = row.last_failed_at.replace(tzinfo=UTC).timestamp()
-            wait = max(wait, last + rule.delay(row.failures) - now)
+            wait = max(wait, last + delay - now)
     if wait <= 0:
         for row in rows:
             if row.key in counted:

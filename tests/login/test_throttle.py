@@ -218,3 +218,17 @@ def test_guesses_sent_together_cannot_outrun_the_counters_in_redis(app, live_ser
         for _, key in throttle._keys(user.email_normalized, "127.0.0.1"):
             client.delete(throttle._prefix() + key)
         app.config["IDP_REDIS_URL"] = None
+
+
+def test_free_failures_ask_for_no_wait_however_recent(app_ctx):
+    """Two sign-ins of one person at once: the other's count may be stamped a moment later."""
+    from datetime import timedelta
+
+    from idp.timeutil import utcnow
+
+    for _, key in throttle._keys("both@tabs.example", "10.1.1.1"):
+        db.session.add(
+            LoginFailure(key=key, failures=1, last_failed_at=utcnow() + timedelta(seconds=5))
+        )
+    db.session.commit()
+    assert throttle.admit("both@tabs.example", "10.1.1.1") == 0
