@@ -4,7 +4,8 @@
 mailbox owner learns by email either the verification link or which hub already
 holds the address. ``complete_signup`` creates the client organization and its
 owner in one transaction, and the UNIQUE index on ``users.email_normalized``
-decides any race with another sign-up or an invitation acceptance.
+decides any race with another sign-up or an invitation acceptance. A newer
+sign-up spends the older links of its address, so only the latest one works.
 """
 
 from __future__ import annotations
@@ -19,7 +20,13 @@ from sqlalchemy.exc import IntegrityError
 from idp.accounts.emails import EmailAddress, InvalidEmail, parse_email
 from idp.accounts.models import User
 from idp.accounts.passwords import WeakPassword, check_password_rules, hash_password
-from idp.accounts.tokens import absolute_url, claim_token, find_usable_token, issue_email_token
+from idp.accounts.tokens import (
+    absolute_url,
+    claim_token,
+    find_usable_token,
+    issue_email_token,
+    spend_address_tokens,
+)
 from idp.audit.service import record_event
 from idp.errors import Conflict, DomainError, InvalidInput
 from idp.extensions import db
@@ -131,6 +138,8 @@ def start_signup(
     partner_id = _onboarding_partner(onboarding_partner_id)
     # Hash in both branches so the answer takes as long whether or not the address is taken.
     password_hash = checked_password_hash(password, email=address.display)
+    # Only the latest link of an address works (in both branches, for the same timing).
+    spend_address_tokens(address.normalized, "signup")
     existing = user_by_email(address.normalized)
     if existing is not None:
         enqueue_templated_email(

@@ -84,13 +84,18 @@ def claim_token(token: EmailToken) -> bool:
 
 def spend_user_tokens(user_id: str, purpose: str) -> None:
     """Mark every outstanding token of ``purpose`` for the user used (e.g. after a reset)."""
+    _spend(EmailToken.user_id == user_id, purpose)
+
+
+def spend_address_tokens(email_normalized: str, purpose: str) -> None:
+    """Mark every outstanding token of ``purpose`` for the address used (e.g. a newer sign-up)."""
+    _spend(EmailToken.email_normalized == email_normalized, purpose)
+
+
+def _spend(whose: sa.ColumnElement[bool], purpose: str) -> None:
     db.session.execute(
         sa.update(EmailToken)
-        .where(
-            EmailToken.user_id == user_id,
-            EmailToken.purpose == purpose,
-            EmailToken.used_at.is_(None),
-        )
+        .where(whose, EmailToken.purpose == purpose, EmailToken.used_at.is_(None))
         .values(used_at=utcnow())
         .execution_options(synchronize_session=False)
     )

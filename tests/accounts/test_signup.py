@@ -155,27 +155,49 @@ def test_the_signup_email_carries_no_text_the_requester_chose(app, client, taken
         assert "evil.example" not in message.subject
 
 
-def test_the_second_of_two_pending_signups_ends_on_a_clear_page_and_creates_nothing(
+def test_a_link_whose_address_got_an_account_meanwhile_ends_on_a_clear_page(
     app, client, smtp_server
 ):
     mailbox, smtp_url = smtp_server
+    _signup(client, email="Ann@Example.com")
+    deliver_mail(app, smtp_url)
+    link = received_link(mailbox, "ann@example.com")
+    page = client.get(link)
+    with app.app_context():  # e.g. a partner invitation accepted meanwhile
+        make_user("partner", make_org("partner"), email="ann@example.com")
+        db.session.commit()
+    resp = client.post(
+        "/signup/verify",
+        data={
+            "csrf_token": csrf_of(page.get_data(as_text=True)),
+            "token": link.split("=")[1],
+        },
+    )
+    assert resp.status_code == 409
+    assert "already has an account" in resp.get_data(as_text=True)
+    with app.app_context():
+        assert _count(User) == 1 and _count(Organization) == 1  # the partner's only
+
+
+def test_a_newer_signup_spends_the_older_links_of_the_address(app, client, smtp_server):
+    mailbox, smtp_url = smtp_server
     _signup(client, email="Ann@Example.com", name="First")
     _signup(client, email="ann@example.COM", name="Second")
+    _signup(client, email="bob@example.com", name="Other address")
     deliver_mail(app, smtp_url)
     first, second = (
         received_link(mailbox, "ann@example.com", 0),
         received_link(mailbox, "ann@example.com", 1),
     )
-    assert _verify(client, first).status_code == 200
-    page = client.get(second)
-    resp = client.post(
-        "/signup/verify",
-        data={"csrf_token": csrf_of(page.get_data(as_text=True)), "token": second.split("=")[1]},
-    )
-    assert resp.status_code == 409
-    assert "already has an account" in resp.get_data(as_text=True)
+    assert "Only the latest sign-up link" in body_of(mailbox.wait_for("ann@example.com")[0])
+    stale = client.get(first)
+    assert stale.status_code == 400
+    assert "invalid or has expired" in stale.get_data(as_text=True)
+    assert _verify(client, second).status_code == 200
+    assert _verify(client, received_link(mailbox, "bob@example.com")).status_code == 200
     with app.app_context():
-        assert _count(User) == 1 and _count(Organization) == 1
+        names = set(db.session.scalars(sa.select(Organization.name)))
+        assert names == {"Second", "Other address"}
 
 
 @pytest.mark.parametrize(
