@@ -922,6 +922,61 @@ def test_password_reset_confirm_hostile_passwords_with_a_live_link(app, world, p
     probe.check(minimum=30)
 
 
+def _signup_token(app, email: str) -> str:
+    from idp.accounts.models import EmailToken
+    from idp.accounts.service import start_signup
+    from idp.accounts.tokens import hash_link_secret
+
+    with app.app_context():
+        start_signup(email, SIGNUP_PASSWORD, "Bakery")
+        # The raw secret only travels in the email: set a known one instead.
+        raw = f"known-signup-secret-{email}"
+        row = db.session.scalar(
+            db.select(EmailToken).where(
+                EmailToken.email_normalized == email, EmailToken.used_at.is_(None)
+            )
+        )
+        row.token_hash = hash_link_secret(raw)
+        db.session.commit()
+        db.session.remove()
+    return raw
+
+
+SIGNUP_PASSWORD = "a long passphrase here"
+
+
+def test_signup_verify_hostile_passwords_with_a_live_link(app, world, probe):
+    from idp.login.models import LoginFailure
+
+    browser = BrowserClient(app)
+    raw = _signup_token(app, "pending@example.com")
+    page = browser.get("/signup/verify", query_string={"token": raw})
+    assert page.status_code == 200, page.get_data(as_text=True)
+    assert 'name="password"' in page.get_data(as_text=True)
+    token = csrf_from(page.get_data(as_text=True))
+    # A wrong password is a failed login: on record and counted, nothing else.
+    failures = frozenset({"audit_events", "login_failures"})
+    for label, value in HOSTILE:
+        for pairs in (
+            [("token", raw), ("password", value)],
+            [("token", raw), ("password", value), ("password", SIGNUP_PASSWORD)],
+        ):
+            with app.app_context():  # every value reaches the password check, none waits
+                db.session.execute(db.delete(LoginFailure))
+                db.session.commit()
+                db.session.remove()
+            resp = probe.send(
+                browser,
+                "POST",
+                "/signup/verify",
+                body=urlencoded([("csrf_token", token), *pairs]),
+                what=f"password={label} ({len(pairs) - 1}x)",
+                tolerated=failures,
+            )
+            assert resp is None or resp.status_code in (400, 422), (label, resp.status_code)
+    probe.check(minimum=30)
+
+
 def _invitation(app, world, email: str, raw: str | None = None) -> str:
     from idp.accounts.tokens import hash_link_secret
     from idp.orgs import invitations

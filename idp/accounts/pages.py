@@ -7,6 +7,7 @@ from flask import Blueprint, redirect, render_template, request
 from idp.accounts import reset, service
 from idp.accounts.limits import account_rate_limit
 from idp.errors import DomainError, InvalidInput
+from idp.ratelimits import rate_limited, succeeded
 
 bp = Blueprint("accounts_pages", __name__)
 
@@ -47,14 +48,30 @@ def signup():
 
 
 @bp.route("/signup/verify", methods=["GET", "POST"])
+# The password chosen at sign-up is checked, as at /login.
+@rate_limited("IDP_LOGIN_RATE_LIMIT", given_back_when=succeeded)
 def signup_verify():
-    """Confirm a sign-up link; a button, not the GET, creates the account (mail scanners GET)."""
+    """Confirm a sign-up link with its password; a button, not the GET, creates the account.
+
+    Mail scanners follow the GET. The link proves the mailbox, the password the
+    person who signed up: a link from a stranger's sign-up with this address
+    cannot create an account that opens with the stranger's password.
+    """
     token = request.values.get("token")
     try:
+        pending = service.pending_signup(token)
         if request.method == "GET":
-            pending = service.pending_signup(token)
-            return render_template("accounts/signup_verify.html", pending=pending, token=token)
-        result = service.complete_signup(token)
+            return _verify_page(pending, token)
+        try:
+            result = service.complete_signup(
+                token, request.form.get("password", ""), address=request.remote_addr or ""
+            )
+        except InvalidInput as exc:
+            return _verify_page(pending, token, exc.fields, exc.status)
+        except service.TooManyAttempts as exc:
+            retry_after = exc.extra["retry_after"]
+            page, status = _verify_page(pending, token, {"password": [exc.detail]}, exc.status)
+            return page, status, {"Retry-After": str(retry_after)}
     except DomainError as exc:
         return _message(exc.title, exc.detail, exc.status)
     service.log_in_after_signup(result.user)
@@ -65,6 +82,12 @@ def signup_verify():
         f"{result.organization.name} has a Client Hub account for {result.user.email}; "
         "you are logged in.",
     )
+
+
+def _verify_page(pending: dict, token: str | None, errors: dict | None = None, status: int = 200):
+    return render_template(
+        "accounts/signup_verify.html", pending=pending, token=token, errors=errors or {}
+    ), status
 
 
 @bp.route("/password-reset", methods=["GET", "POST"])

@@ -4,8 +4,14 @@
 mailbox owner learns by email either the verification link or which hub already
 holds the address. ``complete_signup`` creates the client organization and its
 owner in one transaction, and the UNIQUE index on ``users.email_normalized``
-decides any race with another sign-up or an invitation acceptance. A newer
-sign-up spends the older links of its address, so only the latest one works.
+decides any race with another sign-up or an invitation acceptance.
+
+The link proves the mailbox; the password typed on its page proves the person
+who chose that password when signing up. Without the second proof, a stranger
+who signed up with someone else's address could have its owner confirm the
+stranger's sign-up and get an account that opens with the stranger's password.
+A newer sign-up also spends the older links of its address, so only the latest
+one works.
 """
 
 from __future__ import annotations
@@ -17,9 +23,14 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from idp.accounts.emails import EmailAddress, InvalidEmail, parse_email
-from idp.accounts.models import User
-from idp.accounts.passwords import WeakPassword, check_password_rules, hash_password
+from idp.accounts.emails import EmailAddress, InvalidEmail, email_hmac, parse_email
+from idp.accounts.models import EmailToken, User
+from idp.accounts.passwords import (
+    WeakPassword,
+    check_password_rules,
+    hash_password,
+    verify_password,
+)
 from idp.accounts.tokens import (
     absolute_url,
     claim_token,
@@ -27,9 +38,10 @@ from idp.accounts.tokens import (
     issue_email_token,
     spend_address_tokens,
 )
-from idp.audit.service import record_event
+from idp.audit.service import record_event, record_refusal
 from idp.errors import Conflict, DomainError, InvalidInput
 from idp.extensions import db
+from idp.login import throttle
 from idp.login.session import login_user
 from idp.orgs.models import Membership, Organization
 from idp.outbox.service import enqueue_templated_email
@@ -43,6 +55,19 @@ class LinkInvalid(DomainError):
     """The emailed link is unknown, used already or expired."""
 
     status, code, title = 400, "link_invalid", "This link is invalid or has expired"
+
+
+class TooManyAttempts(DomainError):
+    """Too many wrong passwords for this address: wait ``extra["retry_after"]`` seconds."""
+
+    status, code, title = 429, "too_many_attempts", "Too many failed attempts"
+
+
+WRONG_SIGNUP_PASSWORD = (
+    "This is not the password chosen when this link was asked for. Type the password "
+    "you chose when you signed up; if this link is not from your own sign-up, sign up "
+    "again and use the link of that email."
+)
 
 
 class EmailTaken(Conflict):
@@ -180,10 +205,51 @@ def pending_signup(raw_token: str | None) -> dict:
     return {"email": token.payload["email"], "business_name": token.payload["business_name"]}
 
 
-def complete_signup(raw_token: str | None) -> SignupResult:
-    """Create the client organization and its verified owner from a verification link."""
+def _signup_refused(reason: str, email_normalized: str) -> None:
+    record_refusal(
+        "login.failed",
+        actor_type="anonymous",
+        actor_id=None,
+        after={"email_hmac": email_hmac(email_normalized), "via": "signup"},
+        reason=reason,
+    )
+
+
+def _prove_signup_password(token: EmailToken, password: str, address: str) -> None:
+    """Check the password chosen with this sign-up, typed from client ``address``, or raise.
+
+    A login attempt on the link's address: counted on its failed-login counters
+    before the check (``throttle.admit``), so that a link read by someone else
+    cannot be used to guess the password; a wrong password (``InvalidInput``)
+    or a refused attempt (``TooManyAttempts``) is recorded as ``login.failed``
+    and leaves the link usable. Commits the session.
+    """
+    email = token.email_normalized
+    retry_after = throttle.admit(email, address)
+    if retry_after:
+        _signup_refused("throttled", email)
+        raise TooManyAttempts(
+            f"Too many failed attempts. Try again in {retry_after} seconds.",
+            retry_after=retry_after,
+        )
+    if not verify_password(token.payload["password_hash"], password or ""):
+        throttle.record_failure(email, address)
+        _signup_refused("bad_credentials", email)
+        raise InvalidInput(WRONG_SIGNUP_PASSWORD, fields={"password": [WRONG_SIGNUP_PASSWORD]})
+    throttle.clear(email, address)
+
+
+def complete_signup(raw_token: str | None, password: str, *, address: str) -> SignupResult:
+    """Create the client organization and its verified owner from a verification link.
+
+    ``password`` must be the one chosen with this sign-up; ``address`` is the
+    client's, for the failed-login counters.
+    """
     token = find_usable_token("signup", raw_token)
-    if token is None or not claim_token(token):
+    if token is None:
+        raise LinkInvalid("Sign up again to get a new link.")
+    _prove_signup_password(token, password, address)
+    if not claim_token(token):
         db.session.rollback()
         raise LinkInvalid("Sign up again to get a new link.")
     payload = dict(token.payload)

@@ -23,6 +23,11 @@ def test_sign_up_then_reset_the_password_in_a_browser(app, live_server, smtp_ser
     deliver_mail(app, smtp_url)
     page.goto(first_link(mailbox.wait_for("bea@bakery.example")[0]))
     assert "Bea's Bakery" in page.content()
+    # The link alone is not enough: the page asks for the password chosen at sign-up.
+    page.fill("#password", "not the password I chose")
+    page.click("button[type=submit]")
+    assert "not the password chosen" in page.locator("#password-error").inner_text()
+    page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
     assert page.locator("h1").inner_text() == "Your account is ready"
 

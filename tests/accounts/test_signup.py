@@ -8,9 +8,11 @@ import pytest
 import sqlalchemy as sa
 
 from idp.accounts.models import EmailToken, User
+from idp.accounts.passwords import verify_password
 from idp.accounts.service import start_signup
 from idp.audit.models import AuditEvent
 from idp.extensions import db
+from idp.login.models import LoginFailure
 from idp.orgs.models import Membership, Organization
 from idp.outbox.models import OutboxMessage
 from tests.accounts.helpers import csrf_of, deliver_mail, received_link, submit_form
@@ -32,12 +34,14 @@ def _count(model) -> int:
     return db.session.scalar(sa.select(sa.func.count()).select_from(model))
 
 
-def _verify(client, link: str):
+def _verify(client, link: str, password: str = PASSWORD):
     page = client.get(link)
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     token = link.split("token=", 1)[1]
-    return client.post("/signup/verify", data={"csrf_token": csrf_of(html), "token": token})
+    return client.post(
+        "/signup/verify", data={"csrf_token": csrf_of(html), "token": token, "password": password}
+    )
 
 
 def test_signup_emails_a_link_and_the_link_creates_the_client_and_its_owner(
@@ -171,6 +175,7 @@ def test_a_link_whose_address_got_an_account_meanwhile_ends_on_a_clear_page(
         data={
             "csrf_token": csrf_of(page.get_data(as_text=True)),
             "token": link.split("=")[1],
+            "password": PASSWORD,
         },
     )
     assert resp.status_code == 409
@@ -198,6 +203,107 @@ def test_a_newer_signup_spends_the_older_links_of_the_address(app, client, smtp_
     with app.app_context():
         names = set(db.session.scalars(sa.select(Organization.name)))
         assert names == {"Second", "Other address"}
+
+
+STRANGER_PASSWORD = "the stranger's own passphrase"
+
+
+@pytest.mark.parametrize("stranger_goes", ["first", "last"])
+def test_a_strangers_pending_signup_cannot_set_the_password_of_my_account(
+    app, client, smtp_server, stranger_goes
+):
+    mailbox, smtp_url = smtp_server
+    if stranger_goes == "first":
+        _signup(client, password=STRANGER_PASSWORD, name="Stranger's shop")
+    _signup(client, password=PASSWORD)  # Ann's own sign-up
+    if stranger_goes == "last":  # the stranger's link is then the newest one
+        _signup(client, password=STRANGER_PASSWORD, name="Stranger's shop")
+    deliver_mail(app, smtp_url)
+    strangers = received_link(mailbox, "ann@example.com", 0 if stranger_goes == "first" else 1)
+
+    # Ann opens the stranger's link (the two emails look alike) and types her password.
+    page = client.get(strangers)
+    if stranger_goes == "first":
+        assert page.status_code == 400  # spent by Ann's newer sign-up
+    else:
+        assert page.status_code == 200
+        resp = client.post(
+            "/signup/verify",
+            data={
+                "csrf_token": csrf_of(page.get_data(as_text=True)),
+                "token": strangers.split("token=", 1)[1],
+                "password": PASSWORD,
+            },
+        )
+        assert resp.status_code == 422
+        assert "not the password chosen" in resp.get_data(as_text=True)
+    with app.app_context():
+        assert _count(User) == 0 and _count(Organization) == 0
+    with client.session_transaction() as session:
+        assert "uid" not in session
+
+    # Nothing opens with the stranger's password: not the login, not the link.
+    login = submit_form(
+        client, "/login?hub=client", email="ann@example.com", password=STRANGER_PASSWORD
+    )
+    assert login.status_code == 401
+    # Ann signs up again; her new link, with her password, gives her an account that
+    # the stranger's password does not open.
+    _signup(client, password=PASSWORD)
+    deliver_mail(app, smtp_url)
+    latest = received_link(mailbox, "ann@example.com", 2)
+    assert client.get(strangers).status_code == 400  # spent by Ann's newer sign-up
+    assert _verify(client, latest).status_code == 200
+    with app.app_context():
+        user = db.session.scalar(sa.select(User))
+        assert verify_password(user.password_hash, PASSWORD)
+        assert not verify_password(user.password_hash, STRANGER_PASSWORD)
+        assert db.session.scalar(sa.select(Organization.name)) == "Ann's Bakery"
+
+
+def test_a_wrong_password_is_refused_and_leaves_the_link_usable(app, client, smtp_server):
+    mailbox, smtp_url = smtp_server
+    _signup(client)
+    deliver_mail(app, smtp_url)
+    link = received_link(mailbox, "ann@example.com")
+    page = client.get(link)
+    html = page.get_data(as_text=True)
+    assert 'type="password"' in html and 'name="password"' in html
+    for typed in ("not the password at all", ""):
+        wrong = _verify(client, link, typed)
+        assert wrong.status_code == 422
+        text = wrong.get_data(as_text=True)
+        assert "not the password chosen" in text and 'id="password-error"' in text
+        assert "Ann&#39;s Bakery" in text  # the same page, to try again
+    with app.app_context():
+        assert _count(User) == 0
+        assert db.session.scalar(sa.select(EmailToken.used_at)) is None
+        failed = db.session.scalars(
+            sa.select(AuditEvent).where(AuditEvent.action == "login.failed")
+        ).all()
+        assert [event.reason for event in failed] == ["bad_credentials"] * 2
+        assert failed[0].after["via"] == "signup" and "ann@" not in str(failed[0].after)
+    assert _verify(client, link).status_code == 200
+
+
+def test_guessing_the_password_of_a_link_is_slowed_by_the_failed_login_counters(
+    app, client, smtp_server
+):
+    mailbox, smtp_url = smtp_server
+    _signup(client)
+    deliver_mail(app, smtp_url)
+    link = received_link(mailbox, "ann@example.com")
+    statuses = [_verify(client, link, f"guess number {i}").status_code for i in range(3)]
+    assert statuses == [422] * 3
+    waiting = _verify(client, link)  # even the right password waits its turn
+    assert waiting.status_code == 429
+    assert int(waiting.headers["Retry-After"]) > 0
+    assert "Too many failed attempts" in waiting.get_data(as_text=True)
+    with app.app_context():
+        assert _count(User) == 0
+        assert db.session.scalar(sa.select(EmailToken.used_at)) is None
+        # The same counters as a login: the address's account key is counting.
+        assert _count(LoginFailure) >= 2
 
 
 @pytest.mark.parametrize(

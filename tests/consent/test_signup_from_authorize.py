@@ -68,7 +68,12 @@ def test_signing_up_from_the_login_page_records_the_partner_and_returns_to_conse
     link = received_link(mailbox, EMAIL)
     page = client.get(link)
     done = client.post(
-        "/signup/verify", data={"csrf_token": csrf_of(page.text), "token": link.split("=", 1)[1]}
+        "/signup/verify",
+        data={
+            "csrf_token": csrf_of(page.text),
+            "token": link.split("=", 1)[1],
+            "password": PASSWORD,
+        },
     )
     with app.app_context():
         shop = db.session.scalar(sa.select(Organization).where(Organization.name == "Fresh Bakery"))

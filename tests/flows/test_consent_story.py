@@ -120,6 +120,7 @@ def test_a_client_signs_up_through_a_link_approves_and_later_revokes(
     assert deliver_mail(app, smtp_url)["sent"] >= 1
     (message,) = mailbox.wait_for(CLIENT_EMAIL)
     page.goto(first_link(message))
+    page.fill("#password", CLIENT_PASSWORD)  # the link and the password chosen with it
     page.click("button:has-text('Create my account')")
     page.wait_for_selector("text=Acme Messaging wants to connect to New Bakery")
 
