@@ -43,10 +43,12 @@ def send_password_reset(user: User) -> None:
     )
 
 
-def send_password_changed_notice(user: User) -> None:
-    """Tell the account's address that its password changed; the caller commits.
+def send_password_changed_notice(user: User, via: str = "reset") -> None:
+    """Tell the account's address that its password changed, and how; the caller commits.
 
-    No link in it: nothing to undo by email, only whom to ask if it was not the owner.
+    ``via`` is "reset" (an emailed link) or "current_password" (typed by a
+    signed-in person). No link in it: nothing to undo by email, only whom to
+    ask if it was not the owner.
     """
     enqueue_templated_email(
         user.email,
@@ -55,7 +57,24 @@ def send_password_changed_notice(user: User) -> None:
         hub=hub_name(user.hub),
         email=user.email,
         changed_at=user.password_changed_at.strftime("%Y-%m-%d %H:%M UTC"),
+        via=via,
     )
+
+
+def replace_password(user: User, password_hash: str, via: str) -> None:
+    """Give ``user`` a new password and end what the old one opened; the caller commits.
+
+    The security stamp changes (every browser session ends at its next
+    request), the outstanding reset links are spent, every token family and
+    server-side login of the account ends, and the mailbox is told. The
+    account's row is written first, as every path that ends logins does.
+    """
+    user.password_hash = password_hash
+    user.password_changed_at = utcnow()
+    user.security_stamp = new_security_stamp()
+    spend_user_tokens(user.id, PURPOSE)
+    revoke_user_tokens(user.id, "password_changed", actor_id=user.id)
+    send_password_changed_notice(user, via)
 
 
 def request_password_reset(email: str) -> None:
@@ -108,13 +127,8 @@ def complete_password_reset(raw_token: str | None, new_password: str) -> User:
         db.session.rollback()
         raise LinkInvalid("Ask for a new password-reset link.")
     user = token.user
-    user.password_hash = password_hash
-    user.password_changed_at = utcnow()
-    user.security_stamp = new_security_stamp()
     user.email_verified = True  # following the emailed link proves the mailbox
-    spend_user_tokens(user.id, PURPOSE)
-    revoke_user_tokens(user.id, "password_changed", actor_id=user.id)
-    send_password_changed_notice(user)
+    replace_password(user, password_hash, "reset")
     record_event(
         "password_reset.completed",
         actor_type="user",
