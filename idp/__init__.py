@@ -110,6 +110,7 @@ def register_api(app: Flask, blueprint) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from idp.accounts.account_pages import bp as account_pages_bp
     from idp.accounts.pages import bp as accounts_pages_bp
     from idp.accounts.views import blp as accounts_api_blp
     from idp.apikeys.views import blp as apikeys_blp
@@ -140,6 +141,7 @@ def _register_blueprints(app: Flask) -> None:
     register_api(app, oauth_clients_blp)
     register_api(app, accounts_api_blp)
     app.register_blueprint(accounts_pages_bp)
+    app.register_blueprint(account_pages_bp)
     register_api(app, invitations_blp)
     app.register_blueprint(orgs_pages_bp)
     register_api(app, apikeys_blp)
