@@ -11,8 +11,9 @@ query parameters and urlencoded form fields to:
   ``/oauth/introspect``, ``/oauth/revoke``, ``/oauth/userinfo``, ``/oauth/logout``,
   ``/.well-known/*`` and ``/oauth/jwks``;
 * ``/login`` and the organization picker, ``/signup`` and its verification link, the
-  password-reset pages, the invitation accept page, ``/verify-email``, the consent link, the
-  consent screen's POST, and the support console's forms.
+  password-reset pages, the signed-in person's password change, the invitation accept page,
+  ``/verify-email``, the consent link, the consent screen's POST, and the support console's
+  forms.
 
 Each answer must be below 500 with no traceback logged; OAuth errors must have OAuth's
 shape; and a refused request must leave every table as it was (except the tables a page
@@ -1037,6 +1038,66 @@ def test_invitation_accept_hostile_forms(app, world, probe):
                     accepted.append(f"{email} {name}={label}")
                     links[email] = _invitation(app, world, f"fresh{len(accepted)}@example.com")
     print("accepted:", accepted)
+    probe.check(minimum=80)
+
+
+def _put_back_the_password(app, user_id: str) -> None:
+    from idp.accounts.models import User
+    from tests.factories import password_hash
+
+    with app.app_context():
+        db.session.get(User, user_id).password_hash = password_hash()
+        db.session.commit()
+        db.session.remove()
+
+
+def test_change_password_page_hostile_forms(app, world, probe):
+    browser = login(app, "owner@bakery.example")
+    for label, value in HOSTILE_QUERY:
+        probe.send(browser, "GET", "/account/password", query=value, what=label)
+        probe.send(BrowserClient(app), "GET", "/account/password", query=value, what=label)
+    token = csrf_of(browser, "/account/password")
+    # The right current password with hostile new ones: an accepted one writes all a change does.
+    accepted: list[str] = []
+    for label, value in HOSTILE:
+        pairs = [
+            ("csrf_token", token),
+            ("current_password", PASSWORD),
+            ("password", value),
+            ("password_confirm", value),
+        ]
+        resp = probe.send(
+            browser,
+            "POST",
+            "/account/password",
+            body=urlencoded(pairs),
+            what=f"both={label}",
+            may_write=_ok,
+        )
+        if resp is not None and resp.status_code == 200:
+            accepted.append(label)
+            # This browser stays signed in, with a fresh session (and CSRF token).
+            _put_back_the_password(app, world.shop_owner)
+            token = csrf_of(browser, "/account/password")
+    # A wrong current password is a failed login: its audit trail and counters, on purpose.
+    base = {
+        "csrf_token": token,
+        "current_password": "not the password",
+        "password": "a new long passphrase",
+        "password_confirm": "a new long passphrase",
+    }
+    probe.sweep(
+        browser,
+        "POST",
+        "/account/password",
+        base,
+        ("current_password", "password", "password_confirm", "csrf_token"),
+        twice=True,
+        tolerated=frozenset({"audit_events", "login_failures"}),
+        environ=lambda name, i: {"REMOTE_ADDR": f"10.7.{i}.{len(name)}"},
+    )
+    print("accepted:", accepted)
+    assert accepted  # a password may hold any character: some of them were set
     probe.check(minimum=80)
 
 
