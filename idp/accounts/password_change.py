@@ -18,6 +18,7 @@ in while every other browser and app is signed out.
 from __future__ import annotations
 
 from idp.accounts.models import User
+from idp.accounts.passwords import normalize_password
 from idp.accounts.reset import replace_password
 from idp.accounts.service import checked_password_hash
 from idp.audit.service import record_event
@@ -54,10 +55,10 @@ def change_password(user: User, current: str, new: str, *, address: str) -> None
     if not current:
         message = "Type your current password."
         raise InvalidInput(message, fields={"current_password": [message]})
-    if new == current:
+    if normalize_password(new) == normalize_password(current):
         # Refused whether or not ``current`` is right: the answer tells nothing about it.
         raise InvalidInput(SAME, fields={"password": [SAME]})
-    password_hash = checked_password_hash(new)
+    password_hash = checked_password_hash(new, email=user.email)
     checked = check_password(user, user.email_normalized, current, address)
     if checked.refusal is not None:
         raise CurrentPasswordRefused(checked.refusal)

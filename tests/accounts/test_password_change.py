@@ -157,6 +157,10 @@ def test_the_failed_login_throttle_stops_guessing(app, partner_world):
     assert _failed_logins() == throttle.PAIR.free + 1
 
 
+# The current password typed on a full-width keyboard layout: NFKC makes it the same one.
+_FULL_WIDTH = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in PASSWORD)
+
+
 @pytest.mark.parametrize(
     ("new", "confirm", "says"),
     [
@@ -164,10 +168,13 @@ def test_the_failed_login_throttle_stops_guessing(app, partner_world):
         ("short", "short", "at least 8"),
         (NEW_PASSWORD, "something else", "differ"),
         (PASSWORD, PASSWORD, "must differ from the current one"),
+        (_FULL_WIDTH, _FULL_WIDTH, "must differ from the current one"),  # the same under NFKC
+        ("{email}", "{email}", "Do not use your email address"),
     ],
 )
 def test_a_refused_new_password_changes_nothing(app, partner_world, new, confirm, says):
     owner = partner_world["owner"]
+    new, confirm = (value.replace("{email}", owner.email) for value in (new, confirm))
     here = _signed_in(app, owner.email)
     before = _snapshot(owner.id)
     resp = _change(here, new=new, confirm=confirm)
