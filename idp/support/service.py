@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from idp.accounts.emails import InvalidEmail, parse_email
+from idp.accounts.emails import InvalidEmail, email_hmac, parse_email
 from idp.accounts.models import User, new_security_stamp
 from idp.accounts.reset import PURPOSE as RESET_PURPOSE
 from idp.accounts.service import hub_name
@@ -220,7 +220,12 @@ def reassign_email(actor: Actor, user_id: str, *, email: str, ticket: str, reaso
     if address.normalized == user.email_normalized:
         raise EmailUnchanged(f"The account already uses {user.email}.")
     held = user.status == "email_conflict"
-    before = {"email": user.email, "email_verified": user.email_verified, "status": user.status}
+    # The audit log never holds an address: each side is its email_hmac.
+    before = {
+        "email_hmac": email_hmac(user.email_normalized),
+        "email_verified": user.email_verified,
+        "status": user.status,
+    }
     old_email = user.email
     # The address first: changing a UNIQUE column locks the account's row FOR
     # UPDATE, before any code, login or family, the order every other path
@@ -253,7 +258,11 @@ def reassign_email(actor: Actor, user_id: str, *, email: str, ticket: str, reaso
         target_type="user",
         target_id=user.id,
         before=before,
-        after={"email": user.email, "email_verified": False, "status": user.status},
+        after={
+            "email_hmac": email_hmac(user.email_normalized),
+            "email_verified": False,
+            "status": user.status,
+        },
         reason=reason,
         ticket=ticket,
     )
