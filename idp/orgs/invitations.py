@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from idp.accounts.emails import email_hmac
 from idp.accounts.models import User
 from idp.accounts.service import (
     EmailTaken,
@@ -157,7 +158,7 @@ def create_invitation(actor: Actor, partner_id: str, email: str, role: str) -> I
         target_type="invitation",
         target_id=invitation.id,
         organization_id=partner.id,
-        after={"email": address.display, "role": role},
+        after={"email_hmac": email_hmac(address.normalized), "role": role},
     )
     try:
         db.session.commit()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from idp.accounts.emails import email_hmac
 from idp.audit.models import AuditEvent
 from idp.extensions import db
 from idp.orgs.models import Invitation
@@ -126,6 +127,7 @@ def test_the_invitee_gets_an_email_and_the_creation_is_audited(client, world):
     )
     assert event.actor_id == world["users"]["acme_owner"].id
     assert event.organization_id == world["orgs"]["acme"].id
+    assert event.after == {"email_hmac": email_hmac("new@example.com"), "role": "member"}
 
 
 def test_a_second_pending_invitation_and_an_existing_member_are_refused(client, world):
