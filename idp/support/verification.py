@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import current_app
 
+from idp.accounts.emails import email_hmac
 from idp.accounts.models import EmailToken, User
 from idp.accounts.service import hub_name
 from idp.accounts.tokens import absolute_url, claim_token, find_usable_token, issue_email_token
@@ -62,7 +63,7 @@ def confirm_email(token: str) -> User:
         actor_id=user.id,
         target_type="user",
         target_id=user.id,
-        after={"email": user.email},
+        after={"email_hmac": email_hmac(user.email_normalized)},
     )
     conflict = db.session.scalar(
         db.select(EmailConflict).where(
