@@ -25,9 +25,17 @@ from idp.timeutil import utcnow
 
 
 def revoke_family(
-    family: TokenFamily, reason: str, *, actor_id: str | None = None, exchanged: bool = True
+    family: TokenFamily,
+    reason: str,
+    *,
+    actor_id: str | None = None,
+    actor_type: str = "user",
+    exchanged: bool = True,
 ) -> bool:
     """Revoke one family (its refresh tokens and access tokens); False when already revoked.
+
+    ``actor_id`` is the person who revoked it, or the client with ``actor_type="client"``
+    (RFC 7009); without one the service did (``system``).
 
     With ``exchanged`` the families exchanged from it (a partner switch), and
     those exchanged from them, go too: they were obtained with its tokens
@@ -36,9 +44,9 @@ def revoke_family(
     """
     newly = family.revoked_at is None
     if newly:
-        _revoke(family, reason, actor_id)
+        _revoke(family, reason, actor_id, actor_type)
     if exchanged and family.user_id is not None:
-        _revoke_exchanged_from([family], reason, actor_id)
+        _revoke_exchanged_from([family], reason, actor_id, actor_type)
     return newly
 
 
@@ -50,7 +58,9 @@ def _revoke_all(families: list[TokenFamily], reason: str, actor_id: str | None) 
     return len(families)
 
 
-def _revoke_exchanged_from(families: list[TokenFamily], reason: str, actor_id: str | None) -> None:
+def _revoke_exchanged_from(
+    families: list[TokenFamily], reason: str, actor_id: str | None, actor_type: str = "user"
+) -> None:
     """Revoke the live families exchanged from ``families`` (of one user), at any depth.
 
     The walk goes on through families revoked before on their own (a switch
@@ -73,7 +83,7 @@ def _revoke_exchanged_from(families: list[TokenFamily], reason: str, actor_id: s
         ).all()
         for child in children:
             if child.revoked_at is None:
-                _revoke(child, reason, actor_id)
+                _revoke(child, reason, actor_id, actor_type)
         parents = [child.id for child in children if child.id not in seen]
         seen.update(parents)
 
@@ -175,12 +185,14 @@ def _live_families(user_id: str, *conditions) -> list[TokenFamily]:
     ).all()
 
 
-def _revoke(family: TokenFamily, reason: str, actor_id: str | None) -> None:
+def _revoke(
+    family: TokenFamily, reason: str, actor_id: str | None, actor_type: str = "user"
+) -> None:
     family.revoked_at = utcnow()
     family.revoked_reason = reason[:80]
     record_event(
         "token_family.revoked",
-        actor_type="user" if actor_id else "system",
+        actor_type=actor_type if actor_id else "system",
         actor_id=actor_id,
         target_type="token_family",
         target_id=family.id,

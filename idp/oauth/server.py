@@ -198,7 +198,13 @@ class TokenRevocation(RevocationEndpoint):
         """Revoke the family the token belongs to."""
         family = db.session.get(TokenFamily, token.family.id) if token.family else None
         if family is not None:
-            revoke_family(family, "revoked_by_client")
+            # On record as the client's act: RFC 7009 lets only the token's own client revoke it.
+            revoke_family(
+                family,
+                "revoked_by_client",
+                actor_id=request.client.get_client_id(),
+                actor_type="client",
+            )
 
 
 class TokenIntrospection(IntrospectionEndpoint):
