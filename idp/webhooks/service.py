@@ -239,5 +239,13 @@ def redeliver(actor: Actor, partner_id: str, attempt_id: str) -> OutboxMessage:
         next_attempt_at=utcnow(),
     )
     db.session.add(message)
+    record_event(
+        "webhook.redelivered",
+        **actor_fields(actor),
+        target_type="webhook_attempt",
+        target_id=attempt.id,
+        organization_id=partner_id,
+        after={"event_id": attempt.event_id, "event_type": attempt.event_type},
+    )
     db.session.commit()
     return message
