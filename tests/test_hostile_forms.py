@@ -386,6 +386,12 @@ def _code_issued(resp) -> bool:
     return resp.status_code == 302 and "code=" in resp.headers.get("Location", "")
 
 
+def _decided(resp) -> bool:
+    """A consent decision: a code, or a denial (any decision but "approve"), on the audit log."""
+    location = resp.headers.get("Location", "") if resp.status_code == 302 else ""
+    return "code=" in location or "error=access_denied" in location
+
+
 def _is_json_error(resp):
     return oauth_json_error(resp) if resp.status_code >= 400 else None
 
@@ -494,7 +500,7 @@ def test_consent_screen_post_hostile_decision_and_channels(app, world, probe):
                 body=urlencoded(pairs),
                 what=f"{field_name}={label}",
                 shape=consent_post_shape,
-                may_write=_code_issued,
+                may_write=_decided,
             )
     # Many channels, the same channel twice, another client's kind of id.
     browser, action, token = _consent_screen(app, world)

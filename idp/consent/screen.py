@@ -13,6 +13,7 @@ from __future__ import annotations
 from flask import Response, render_template, request, url_for
 
 from idp.consent import service
+from idp.consent.events import audit
 from idp.consent.web import actor_for_user
 from idp.errors import InvalidInput
 from idp.extensions import db
@@ -58,6 +59,16 @@ def decide(authz_request) -> Response:
     actor = actor_for_user(user)
     scope = requested_consent_scope(authz_request)
     if request.form.get("decision") != "approve" or not can_approve_consent(actor) or not scope:
+        # No grant exists to show it, so the decision itself goes on record.
+        audit(
+            "consent.denied",
+            actor,
+            target_type="oauth_client",
+            target_id=client.client_id,
+            organization_id=actor.organization_id,
+            after={"partner_id": client.organization_id, "scope": scope},
+        )
+        db.session.commit()
         return deny_authorization(authz_request, "The client did not approve the request.")
     try:
         grant = service.stage_approval(
