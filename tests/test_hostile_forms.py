@@ -271,6 +271,10 @@ def probe(app, tracebacks) -> Probe:
 
 @pytest.fixture
 def world(app):
+    return build_world(app)
+
+
+def build_world(app) -> SimpleNamespace:
     """Hub clients, a partner's consent client, a platform client, people; plain ids only."""
     from idp.keys.service import ensure_signing_key
     from idp.orgs.models import Membership

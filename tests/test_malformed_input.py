@@ -684,15 +684,20 @@ def test_the_observation_sees_every_committed_write(app, client):
     assert "email_tokens: 0 -> 1 rows" in changes(before, after)
 
 
-@pytest.mark.parametrize("op", list(OPERATIONS), ids=OP_IDS)
-def test_the_valid_body_succeeds_so_the_probes_reach_validation(client, world, op):
-    resp = client.open(
+def send_valid(client, op: tuple[str, str], world: World):
+    """The operation's valid request, as its actor."""
+    return client.open(
         _url(op, world),
         method=op[0],
         data=_body_text(op, world),
         headers=_headers(op, world),
         content_type="application/json",
     )
+
+
+@pytest.mark.parametrize("op", list(OPERATIONS), ids=OP_IDS)
+def test_the_valid_body_succeeds_so_the_probes_reach_validation(client, world, op):
+    resp = send_valid(client, op, world)
     assert 200 <= resp.status_code < 300, resp.get_data(as_text=True)
 
 

@@ -1,0 +1,853 @@
+"""Every write is on the audit log: the complete trail the README promises support staff.
+
+For every state-changing ``/v1`` operation (POST, PUT, PATCH or DELETE, as ``/openapi.json``
+documents it) and every state-changing HTML form, the valid request is made as its
+authorised actor, and then:
+
+(a) it succeeded;
+(b) an audit event of the expected action names the right actor (the person's user id, or
+    the machine token's client id) and, where there is one, the object acted upon;
+(c) every event the request recorded has an action that the README's "Audit log" section
+    lists;
+(d) no event holds a secret: no raw API key, client or webhook secret, password, link
+    token, bearer token, and no email address in clear (events carry ``email_hmac``).
+
+Operations that legitimately record nothing are in commented allow-lists; a new operation
+that is neither covered nor allow-listed fails the coverage tests below. The JSON operations
+reuse ``tests/test_malformed_input.py``'s table and world, the forms reuse
+``tests/test_hostile_forms.py``'s world and browser helpers.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from idp.audit.models import AuditEvent
+from idp.extensions import db
+from tests.factories import PASSWORD
+from tests.oauth.conftest import BrowserClient, csrf_from
+from tests.test_hostile_forms import (
+    SIGNUP_PASSWORD,
+    _consent_screen,
+    _invitation,
+    _reset_token,
+    _signup_token,
+    csrf_of,
+    login,
+)
+from tests.test_hostile_forms import build_world as build_forms_world
+from tests.test_malformed_input import (
+    OPERATIONS,
+    Operation,
+    World,
+    _body_text,
+    _headers,
+    _url,
+    build_world,
+    send_valid,
+)
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+WRITE_METHODS = ("post", "put", "patch", "delete")
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+# Keys of a response or form whose values are secrets (at any depth).
+SECRET_KEYS = re.compile(r"secret|api_key|password|token", re.I)
+# Link secrets in an email body (verification, reset, invitation links).
+LINK_TOKEN = re.compile(r"token=([A-Za-z0-9_\-.~%]{8,})")
+
+
+def documented_actions() -> set[str]:
+    """The actions the README's "Audit log" section lists (its table of recorded actions)."""
+    text = README.read_text()
+    section = text.split("\n### Audit log\n", 1)[1].split("\n## ", 1)[0]
+    first_cells = re.findall(r"^\| (`[^|]+)\|", section, re.M)
+    return {name for cell in first_cells for name in re.findall(r"`([a-z_]+\.[a-z_]+)`", cell)}
+
+
+# --------------------------------------------------------------------------- observation
+
+
+def _event_ids(app) -> set[str]:
+    with app.app_context():
+        ids = set(db.session.scalars(db.select(AuditEvent.id)))
+        db.session.remove()
+    return ids
+
+
+def _events_since(app, seen: set[str]) -> list[dict]:
+    with app.app_context():
+        rows = db.session.scalars(db.select(AuditEvent).order_by(AuditEvent.id)).all()
+        events = [
+            {
+                c: getattr(row, c)
+                for c in (
+                    "id",
+                    "action",
+                    "actor_type",
+                    "actor_id",
+                    "target_type",
+                    "target_id",
+                    "organization_id",
+                    "before",
+                    "after",
+                    "reason",
+                    "ticket",
+                )
+            }
+            for row in rows
+            if row.id not in seen
+        ]
+        db.session.remove()
+    return events
+
+
+def _outbox_link_tokens(app) -> set[str]:
+    """Every link secret any queued email carries (they travel only in the email)."""
+    from idp.outbox.models import OutboxMessage
+
+    with app.app_context():
+        bodies = db.session.scalars(db.select(OutboxMessage.body)).all()
+        db.session.remove()
+    return {m for body in bodies if body for m in LINK_TOKEN.findall(body)}
+
+
+def _secret_values(value, key: str = "") -> set[str]:
+    """String values under secret-looking keys, at any depth."""
+    if isinstance(value, dict):
+        return {s for k, v in value.items() for s in _secret_values(v, str(k))}
+    if isinstance(value, list):
+        return {s for v in value for s in _secret_values(v, key)}
+    if isinstance(value, str) and SECRET_KEYS.search(key) and len(value) >= 8:
+        return {value}
+    return set()
+
+
+def _subject(headers: dict) -> str:
+    """The ``sub`` of a bearer token: a person's user id, or a machine token's client id."""
+    payload = headers["Authorization"].split()[1].split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"]
+
+
+@dataclass
+class Expect:
+    """What the audit trail of one request must show."""
+
+    actions: frozenset[str]  # one of these names the actor and the target
+    actor: str | None  # user id or client id; None: the system (an anonymous request)
+    target: str | None  # the object acted upon; None: not checked
+    secrets: set[str]
+
+
+def check_trail(app, seen: set[str], expect: Expect, what: str) -> list[dict]:
+    """(b), (c) and (d) for the events recorded since ``seen``."""
+    events = _events_since(app, seen)
+    shown = "\n".join(json.dumps(e, default=str) for e in events)
+    assert events, f"{what}: no audit event was recorded"
+    matching = [e for e in events if e["action"] in expect.actions]
+    assert matching, f"{what}: none of {sorted(expect.actions)} among:\n{shown}"
+    right = [
+        e
+        for e in matching
+        if e["actor_id"] == expect.actor
+        and (expect.actor is not None or e["actor_type"] in ("system", "anonymous"))
+        and (expect.actor is None or e["actor_type"] in ("user", "client"))
+        and (expect.target is None or e["target_id"] == expect.target)
+    ]
+    assert right, (
+        f"{what}: no {sorted(expect.actions)} event names actor {expect.actor} "
+        f"and target {expect.target}:\n{shown}"
+    )
+    documented = documented_actions()
+    undocumented = sorted({e["action"] for e in events} - documented)
+    assert not undocumented, f"{what}: actions missing from the README's list: {undocumented}"
+    secrets = {s for s in expect.secrets | _outbox_link_tokens(app) if s and len(s) >= 8}
+    for event in events:
+        text = json.dumps(
+            {k: v for k, v in event.items() if k not in ("id",)}, default=str, ensure_ascii=False
+        )
+        leaked = sorted(s[:12] + "..." for s in secrets if s in text)
+        assert not leaked, f"{what}: {event['action']} holds a secret {leaked}: {text}"
+        email = EMAIL.search(text)
+        assert not email, f"{what}: {event['action']} holds an address in clear: {text}"
+    return events
+
+
+# --------------------------------------------------------------------------- the /v1 operations
+
+
+REASON = "account reported compromised"
+
+
+def _prepare_created(op: tuple[str, str], key: str, field: str = "id"):
+    """Make the object an operation acts upon by calling ``op`` first; its id goes in ``key``."""
+
+    def prepare(client, world: World) -> None:
+        resp = send_valid(client, op, world)
+        assert resp.status_code in (200, 201), resp.get_data(as_text=True)
+        world.ids[key] = resp.get_json()[field]
+
+    return prepare
+
+
+OAUTH_CLIENTS = ("POST", "/v1/partners/{partner_id}/oauth-clients")
+INVITATIONS = ("POST", "/v1/partners/{partner_id}/invitations")
+CLIENT_KEYS = ("POST", "/v1/clients/{client_id}/channels/{channel_id}/api-keys")
+PARTNER_KEYS = ("POST", "/v1/partners/{partner_id}/channels/{channel_id}/api-keys")
+WEBHOOK = ("PUT", "/v1/partners/{partner_id}/webhook")
+
+
+def _prepare_grant(client, world: World) -> None:
+    resp = client.get(f"/v1/clients/{world.ids['a']}/grants", headers=world.auth["a_owner"])
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    [grant] = resp.get_json()
+    world.ids["grant"] = grant["id"]
+
+
+def _webhook_id(world: World) -> str:
+    from idp.webhooks.models import WebhookEndpoint
+
+    return db.session.scalar(
+        db.select(WebhookEndpoint.id).where(WebhookEndpoint.partner_id == world.ids["p"])
+    )
+
+
+def _prepare_webhook(client, world: World) -> None:
+    resp = send_valid(client, WEBHOOK, world)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    with client.application.app_context():
+        world.ids["webhook"] = _webhook_id(world)
+
+
+def _prepare_delivery(client, world: World) -> None:
+    """A webhook endpoint, and one (failed) attempt at delivering an event to it."""
+    from idp.ids import new_time_ordered_id
+    from idp.outbox.models import OutboxMessage
+    from idp.webhooks.models import WebhookAttempt
+    from idp.webhooks.service import emit_partner_event
+
+    _prepare_webhook(client, world)
+    with client.application.app_context():
+        message = emit_partner_event(world.ids["p"], "client_created", {"client_id": "cl_x"})
+        db.session.flush()
+        attempt = WebhookAttempt(
+            id=new_time_ordered_id("wha"),
+            partner_id=world.ids["p"],
+            message_id=message.id,
+            event_id=(message.payload or {}).get("id", message.id),
+            event_type="client_created",
+            url="https://hooks.partner.example/idp",
+            status_code=500,
+        )
+        db.session.add(attempt)
+        db.session.commit()
+        world.ids["attempt"] = attempt.id
+        assert db.session.get(OutboxMessage, message.id) is not None
+        db.session.remove()
+
+
+@dataclass(frozen=True)
+class Write:
+    """An audited /v1 write: the actions it records, and the object they must name."""
+
+    actions: tuple[str, ...]
+    # key of World.ids, "response:<field>" (an object the request created), a function of
+    # (world, response body), or None
+    target: str | Callable | None
+    # for an operation without a JSON body (not in test_malformed_input.OPERATIONS)
+    operation: Operation | None = None
+    prepare: Callable | None = None  # (client, world): makes the object acted upon
+
+
+API_WRITES: dict[tuple[str, str], Write] = {
+    OAUTH_CLIENTS: Write(("oauth_client.created",), "response:client_id"),
+    ("DELETE", "/v1/partners/{partner_id}/oauth-clients/{client_id}"): Write(
+        ("oauth_client.deleted",),
+        "oauth_client",
+        Operation("p_owner", {"partner_id": "p", "client_id": "oauth_client"}, {}),
+        _prepare_created(OAUTH_CLIENTS, "oauth_client", "client_id"),
+    ),
+    ("POST", "/v1/partners/{partner_id}/oauth-clients/{client_id}/secret"): Write(
+        ("oauth_client.secret_rotated",),
+        "oauth_client",
+        Operation("p_owner", {"partner_id": "p", "client_id": "oauth_client"}, {}),
+        _prepare_created(OAUTH_CLIENTS, "oauth_client", "client_id"),
+    ),
+    ("POST", "/v1/password-reset"): Write(("password_reset.requested",), "t_active"),
+    INVITATIONS: Write(("invitation.created",), "response:id"),
+    ("DELETE", "/v1/partners/{partner_id}/invitations/{invitation_id}"): Write(
+        ("invitation.revoked",),
+        "invitation",
+        Operation("p_owner", {"partner_id": "p", "invitation_id": "invitation"}, {}),
+        _prepare_created(INVITATIONS, "invitation"),
+    ),
+    CLIENT_KEYS: Write(("api_key.created",), "response:id"),
+    ("DELETE", "/v1/clients/{client_id}/channels/{channel_id}/api-keys/{key_id}"): Write(
+        ("api_key.revoked",),
+        "key",
+        Operation("a_owner", {"client_id": "a", "channel_id": "a_live", "key_id": "key"}, {}),
+        _prepare_created(CLIENT_KEYS, "key"),
+    ),
+    PARTNER_KEYS: Write(("api_key.created",), "response:id"),
+    ("DELETE", "/v1/partners/{partner_id}/channels/{channel_id}/api-keys/{key_id}"): Write(
+        ("api_key.revoked",),
+        "key",
+        Operation("p_owner", {"partner_id": "p", "channel_id": "a_live", "key_id": "key"}, {}),
+        _prepare_created(PARTNER_KEYS, "key"),
+    ),
+    ("DELETE", "/v1/clients/{client_id}/grants/{grant_id}"): Write(
+        ("grant.revoked",),
+        "grant",
+        Operation("a_owner", {"client_id": "a", "grant_id": "grant"}, {}),
+        _prepare_grant,
+    ),
+    ("DELETE", "/v1/clients/{client_id}/grants/{grant_id}/channels/{channel_id}"): Write(
+        ("grant.changed", "grant.revoked"),  # its only number: the grant ends
+        "grant",
+        Operation("a_owner", {"client_id": "a", "grant_id": "grant", "channel_id": "a_live"}, {}),
+        _prepare_grant,
+    ),
+    ("POST", "/v1/partners/{partner_id}/consent-links"): Write(
+        ("consent_link.created",), lambda world, answer: answer["url"].rsplit("/", 1)[1]
+    ),
+    ("POST", "/v1/support/accounts/{user_id}/email"): Write(
+        ("account.email_reassigned",), "t_active"
+    ),
+    ("POST", "/v1/support/accounts/{user_id}/disable"): Write(("account.disabled",), "t_active"),
+    ("POST", "/v1/support/accounts/{user_id}/enable"): Write(("account.enabled",), "t_disabled"),
+    ("POST", "/v1/support/accounts/{user_id}/password-reset"): Write(
+        ("account.password_reset_sent",), "t_active"
+    ),
+    ("POST", "/v1/support/accounts/{user_id}/end-sessions"): Write(
+        ("account.sessions_ended",), "t_active"
+    ),
+    ("POST", "/v1/support/accounts/{user_id}/resend-verification"): Write(
+        ("account.verification_resent",), "t_unverified"
+    ),
+    ("POST", "/v1/clients/{client_id}/wabas"): Write(("waba.created",), "response:id"),
+    ("POST", "/v1/wabas/{waba_id}/verification"): Write(("waba.verification_changed",), "waba"),
+    ("POST", "/v1/wabas/{waba_id}/channels"): Write(("channel.created",), "response:id"),
+    ("POST", "/v1/channels/{channel_id}/status"): Write(("channel.status_changed",), "a_live"),
+    WEBHOOK: Write(("webhook.url_set",), lambda world, answer: _webhook_id(world)),
+    ("DELETE", "/v1/partners/{partner_id}/webhook"): Write(
+        ("webhook.deleted",),
+        "webhook",
+        Operation("p_owner", {"partner_id": "p"}, {}),
+        _prepare_webhook,
+    ),
+    ("POST", "/v1/partners/{partner_id}/webhook/rotate-secret"): Write(
+        ("webhook.secret_rotated",),
+        "webhook",
+        Operation("p_owner", {"partner_id": "p"}, {}),
+        _prepare_webhook,
+    ),
+    ("POST", "/v1/partners/{partner_id}/webhook-deliveries/{attempt_id}/redeliver"): Write(
+        ("webhook.redelivered",),
+        "attempt",
+        Operation("p_owner", {"partner_id": "p", "attempt_id": "attempt"}, {}),
+        _prepare_delivery,
+    ),
+}
+
+# /v1 writes that record no audit event, each with the reason.
+API_ALLOWED_UNAUDITED: dict[tuple[str, str], str] = {
+    # Anonymous: only queues a verification email (an email token and an outbox row), or
+    # tells an existing address's owner. No account exists until the link is used, and that
+    # completion is audited (account.created, see FORMS). An event here would let anyone
+    # fill the log.
+    ("POST", "/v1/signup"): "queues a verification email only",
+}
+
+API_IDS = [f"{m} {p}" for m, p in API_WRITES]
+
+
+def test_every_v1_write_is_covered_or_allowed(client):
+    document = client.get("/openapi.json").get_json()
+    documented = {
+        (method.upper(), path)
+        for path, operations in document["paths"].items()
+        if path.startswith("/v1/")
+        for method in operations
+        if method in WRITE_METHODS
+    }
+    assert not set(API_WRITES) & set(API_ALLOWED_UNAUDITED)
+    assert documented == set(API_WRITES) | set(API_ALLOWED_UNAUDITED), (
+        f"not covered: {sorted(documented - set(API_WRITES) - set(API_ALLOWED_UNAUDITED))}; "
+        f"no longer documented: {sorted(set(API_WRITES) | set(API_ALLOWED_UNAUDITED) - documented)}"
+    )
+    # Every JSON-body operation uses test_malformed_input's valid call; the rest bring theirs.
+    for op, write in API_WRITES.items():
+        assert (write.operation is None) == (op in OPERATIONS), op
+
+
+@pytest.mark.parametrize("op", list(API_WRITES), ids=API_IDS)
+def test_a_v1_write_is_audited(app, client, op):
+    world = build_world(app)
+    write = API_WRITES[op]
+    if write.prepare:
+        write.prepare(client, world)
+    if write.operation is None:
+        spec, url, body = OPERATIONS[op], _url(op, world), _body_text(op, world)
+        headers = _headers(op, world)
+    else:
+        spec, body = write.operation, None
+        url = op[1].format(**{name: world.ids[key] for name, key in spec.params.items()})
+        headers = dict(world.auth[spec.actor]) if spec.actor else {}
+    seen = _event_ids(app)
+    resp = client.open(
+        url, method=op[0], data=body, headers=headers, content_type="application/json"
+    )
+    assert 200 <= resp.status_code < 300, resp.get_data(as_text=True)  # (a)
+    answer = resp.get_json(silent=True) or {}
+    if callable(write.target):
+        with app.app_context():
+            target = write.target(world, answer)
+    elif write.target and write.target.startswith("response:"):
+        target = answer[write.target.split(":", 1)[1]]
+    else:
+        target = world.ids[write.target] if write.target else None
+    secrets = _secret_values(answer) | _secret_values(json.loads(body or "{}"))
+    secrets |= {h["Authorization"].split()[1] for h in world.auth.values()}
+    check_trail(
+        app,
+        seen,
+        Expect(
+            frozenset(write.actions), _subject(headers) if spec.actor else None, target, secrets
+        ),
+        f"{op[0]} {op[1]}",
+    )
+
+
+# --------------------------------------------------------------------------- the HTML forms
+
+
+def _user_id(app, email: str) -> str:
+    from idp.accounts.models import User
+
+    with app.app_context():
+        user_id = db.session.scalar(db.select(User.id).where(User.email_normalized == email))
+        db.session.remove()
+    return user_id
+
+
+def _grant_id(app, client_org: str) -> str | None:
+    from idp.consent.models import ConsentGrant
+
+    with app.app_context():
+        grant = db.session.scalar(
+            db.select(ConsentGrant.id)
+            .where(ConsentGrant.client_id == client_org, ConsentGrant.revoked_at.is_(None))
+            .order_by(ConsentGrant.created_at.desc())
+        )
+        db.session.remove()
+    return grant
+
+
+@dataclass
+class Submission:
+    """The last request of a form's flow, and what its trail must show."""
+
+    send: Callable  # () -> response
+    ok: Callable  # (response) -> bool: it succeeded
+    actions: tuple[str, ...]
+    actor: str | Callable | None  # an id, or (response) -> id (an account it creates)
+    target: str | Callable | None
+    secrets: set[str]
+
+
+def _redirected(resp) -> bool:
+    return resp.status_code in (302, 303)
+
+
+def _page(resp) -> bool:
+    return resp.status_code == 200
+
+
+def form_login(app, w):
+    browser = BrowserClient(app)
+    token = csrf_of(browser)
+    data = {"email": "owner@acme.example", "password": PASSWORD, "csrf_token": token}
+    return Submission(
+        lambda: browser.post("/login", data=data),
+        _redirected,
+        ("login.succeeded",),
+        w.partner_owner,
+        w.partner_owner,
+        {PASSWORD},
+    )
+
+
+def form_logout(app, w):
+    browser = login(app, "owner@acme.example")
+    token = csrf_of(browser, "/account/password")
+    return Submission(
+        lambda: browser.post("/logout", data={"csrf_token": token}),
+        lambda resp: resp.status_code in (200, 302, 303),
+        ("login.signed_out",),
+        w.partner_owner,
+        w.partner_owner,
+        {PASSWORD},
+    )
+
+
+def form_oauth_logout(app, w):
+    browser = login(app, "owner@acme.example")
+    page = browser.get("/oauth/logout", query_string={"client_id": "partner-hub"})
+    assert page.status_code == 200, page.get_data(as_text=True)
+    token = csrf_from(page.get_data(as_text=True))
+    return Submission(
+        lambda: browser.post(
+            "/oauth/logout", data={"csrf_token": token, "client_id": "partner-hub"}
+        ),
+        lambda resp: resp.status_code in (200, 302, 303),
+        ("login.signed_out",),
+        w.partner_owner,
+        w.partner_owner,
+        {PASSWORD},
+    )
+
+
+def form_signup_verify(app, w):
+    email = "pending@example.com"
+    raw = _signup_token(app, email)
+    browser = BrowserClient(app)
+    page = browser.get("/signup/verify", query_string={"token": raw})
+    token = csrf_from(page.get_data(as_text=True))
+    data = {"csrf_token": token, "token": raw, "password": SIGNUP_PASSWORD}
+    return Submission(
+        lambda: browser.post("/signup/verify", data=data),
+        lambda resp: resp.status_code in (200, 302, 303),
+        ("account.created",),
+        lambda resp: _user_id(app, email),
+        lambda resp: _user_id(app, email),
+        {raw, SIGNUP_PASSWORD},
+    )
+
+
+def form_password_reset(app, w):
+    browser = BrowserClient(app)
+    token = csrf_of(browser, "/password-reset")
+    data = {"csrf_token": token, "email": "target@acme.example"}
+    return Submission(
+        lambda: browser.post("/password-reset", data=data),
+        _page,
+        ("password_reset.requested",),
+        None,
+        w.target,
+        set(),
+    )
+
+
+NEW_PASSWORD = "a brand new long passphrase"
+
+
+def _set_password(app, path: str, raw: str):
+    """A browser on a set-password link's page; () -> the form's post with a new password."""
+    browser = BrowserClient(app)
+    page = browser.get(path, query_string={"token": raw})
+    data = {
+        "csrf_token": csrf_from(page.get_data(as_text=True)),
+        "token": raw,
+        "password": NEW_PASSWORD,
+        "password_confirm": NEW_PASSWORD,
+    }
+    return lambda: browser.post(path, data=data)
+
+
+def form_password_reset_confirm(app, w):
+    raw = _reset_token(app, w.target)
+    return Submission(
+        _set_password(app, "/password-reset/confirm", raw),
+        _page,
+        ("password_reset.completed",),
+        w.target,
+        w.target,
+        {raw, NEW_PASSWORD},
+    )
+
+
+def form_change_password(app, w):
+    browser = login(app, "owner@bakery.example")
+    token = csrf_of(browser, "/account/password")
+    data = {
+        "csrf_token": token,
+        "current_password": PASSWORD,
+        "password": NEW_PASSWORD,
+        "password_confirm": NEW_PASSWORD,
+    }
+    return Submission(
+        lambda: browser.post("/account/password", data=data),
+        _page,
+        ("password.changed",),
+        w.shop_owner,
+        w.shop_owner,
+        {PASSWORD, NEW_PASSWORD},
+    )
+
+
+def form_accept_invitation(app, w):
+    email = "fresh@example.com"
+    raw = _invitation(app, w, email)
+    return Submission(
+        _set_password(app, "/invitations/accept", raw),
+        lambda resp: resp.status_code == 200 and "Welcome" in resp.get_data(as_text=True),
+        ("invitation.accepted",),
+        lambda resp: _user_id(app, email),
+        None,
+        {raw, NEW_PASSWORD},
+    )
+
+
+def _decision(app, w, decision: str, channels: list[str]):
+    browser, action, token = _consent_screen(app, w)
+    data = {"csrf_token": token, "decision": decision, "channels": channels}
+    return browser, lambda: browser.post(action, data=data)
+
+
+def form_consent_approve(app, w):
+    _, send = _decision(app, w, "approve", w.channels[:1])
+    return Submission(
+        send,
+        lambda resp: resp.status_code == 302 and "code=" in resp.headers["Location"],
+        ("grant.created",),
+        w.shop_owner,
+        lambda resp: _grant_id(app, w.shop),
+        {PASSWORD},
+    )
+
+
+def form_consent_deny(app, w):
+    _, send = _decision(app, w, "deny", [])
+    return Submission(
+        send,
+        lambda resp: resp.status_code == 302 and "error=access_denied" in resp.headers["Location"],
+        ("consent.denied",),
+        w.shop_owner,
+        None,
+        {PASSWORD},
+    )
+
+
+def _connected(app, w):
+    """A grant of both numbers, and its owner on the connected-partners page."""
+    browser, send = _decision(app, w, "approve", w.channels)
+    assert send().status_code == 302
+    grant = _grant_id(app, w.shop)
+    page = browser.get("/client/connected-partners")
+    assert page.status_code == 200, page.get_data(as_text=True)
+    return browser, grant, csrf_from(page.get_data(as_text=True))
+
+
+def form_revoke_grant(app, w):
+    browser, grant, token = _connected(app, w)
+    return Submission(
+        lambda: browser.post(
+            f"/client/connected-partners/{grant}/revoke", data={"csrf_token": token}
+        ),
+        _redirected,
+        ("grant.revoked",),
+        w.shop_owner,
+        grant,
+        {PASSWORD},
+    )
+
+
+def form_revoke_grant_channel(app, w):
+    browser, grant, token = _connected(app, w)
+    path = f"/client/connected-partners/{grant}/channels/{w.channels[0]}/revoke"
+    return Submission(
+        lambda: browser.post(path, data={"csrf_token": token}),
+        _redirected,
+        ("grant.changed",),
+        w.shop_owner,
+        grant,
+        {PASSWORD},
+    )
+
+
+def _console(app, w, user_id: str):
+    browser = login(app, "admin@support.example", hub="support")
+    page = browser.get(f"/support/accounts/{user_id}")
+    assert page.status_code == 200, page.get_data(as_text=True)
+    return browser, csrf_from(page.get_data(as_text=True))
+
+
+def form_reassign_email(app, w):
+    browser, token = _console(app, w, w.target)
+    data = {"csrf_token": token, "email": "moved@example.com", "ticket": "SUP-1", "reason": REASON}
+    return Submission(
+        lambda: browser.post(f"/support/accounts/{w.target}/email", data=data),
+        _redirected,
+        ("account.email_reassigned",),
+        w.admin,
+        w.target,
+        {PASSWORD},
+    )
+
+
+CONTROL_ACTIONS = {
+    "disable": "account.disabled",
+    "enable": "account.enabled",
+    "password_reset": "account.password_reset_sent",
+    "end_sessions": "account.sessions_ended",
+    "resend_verification": "account.verification_resent",
+}
+
+
+def _set_user(app, user_id: str, **values) -> None:
+    from idp.accounts.models import User
+
+    with app.app_context():
+        user = db.session.get(User, user_id)
+        for name, value in values.items():
+            setattr(user, name, value)
+        db.session.commit()
+        db.session.remove()
+
+
+def _flashed(browser, user_id: str) -> list[str]:
+    """The messages the console page shows after a control (it always answers 303)."""
+    page = browser.get(f"/support/accounts/{user_id}").get_data(as_text=True)
+    return re.findall(r'role="status">([^<]*)</p>', page)
+
+
+def form_control(name: str):
+    def flow(app, w):
+        if name == "enable":
+            _set_user(app, w.target, status="disabled")
+        if name == "resend_verification":
+            _set_user(app, w.target, email_verified=False)
+        browser, token = _console(app, w, w.target)
+        data = {"csrf_token": token, "action": name, "ticket": "SUP-1", "reason": REASON}
+        return Submission(
+            lambda: browser.post(f"/support/accounts/{w.target}/controls", data=data),
+            lambda resp: resp.status_code == 303 and _flashed(browser, w.target) == ["Done."],
+            (CONTROL_ACTIONS[name],),
+            w.admin,
+            w.target,
+            {PASSWORD},
+        )
+
+    return flow
+
+
+def form_verify_email(app, w):
+    from idp.support.verification import send_verification
+
+    with app.app_context():
+        from idp.accounts.models import User
+
+        send_verification(db.session.get(User, w.target))
+        db.session.commit()
+        db.session.remove()
+    [raw] = _outbox_link_tokens(app)
+    browser = BrowserClient(app)
+    page = browser.get("/verify-email", query_string={"token": raw})
+    token = csrf_from(page.get_data(as_text=True))
+    return Submission(
+        lambda: browser.post("/verify-email", data={"csrf_token": token, "token": raw}),
+        _page,
+        ("account.email_verified",),
+        w.target,
+        w.target,
+        {raw},
+    )
+
+
+def form_oauth_revoke(app, w):
+    from tests.test_hostile_forms import _hub_tokens
+
+    _, tokens, _, _ = _hub_tokens(app)
+    http = BrowserClient(app)
+    data = {"token": tokens["refresh_token"], "client_id": "partner-hub"}
+    return Submission(
+        lambda: http.post("/oauth/revoke", data=data),
+        _page,
+        ("token_family.revoked",),
+        "partner-hub",
+        None,
+        {tokens["refresh_token"], tokens["access_token"], tokens.get("id_token", "")},
+    )
+
+
+# Each form (by endpoint; one endpoint may have several ways to be used) -> its flow.
+FORMS: dict[str, Callable] = {
+    "login.login": form_login,
+    "login.logout": form_logout,
+    "oauth.logout": form_oauth_logout,
+    "oauth.revoke": form_oauth_revoke,
+    "accounts_pages.signup_verify": form_signup_verify,
+    "accounts_pages.password_reset": form_password_reset,
+    "accounts_pages.password_reset_confirm": form_password_reset_confirm,
+    "account_pages.change_password": form_change_password,
+    "orgs_pages.accept": form_accept_invitation,
+    "consent_pages.decide approve": form_consent_approve,
+    "consent_pages.decide deny": form_consent_deny,
+    "consent_pages.revoke_grant": form_revoke_grant,
+    "consent_pages.revoke_grant_channel": form_revoke_grant_channel,
+    "support.reassign_email": form_reassign_email,
+    **{f"support.account_control {name}": form_control(name) for name in CONTROL_ACTIONS},
+    "support.verify_email": form_verify_email,
+}
+
+# State-changing endpoints outside /v1 that record no audit event, each with the reason.
+FORMS_ALLOWED_UNAUDITED: dict[str, str] = {
+    # Anonymous sign-ups (the page, a consent link's, a partner request's) only queue a
+    # verification email, as POST /v1/signup does; the completion is audited
+    # (accounts_pages.signup_verify: account.created).
+    "accounts_pages.signup": "queues a verification email only",
+    "consent_pages.open_link": "a consent link's sign-up: queues a verification email only",
+    "consent_pages.signup": "a partner request's sign-up: queues a verification email only",
+    # Steps of an audited login: choosing the organization (or switching it on
+    # /oauth/authorize) issues a one-time authorization code and remembers the choice.
+    "login.choose_organization": "an authorization code of an audited login",
+    "oauth.authorize": "an authorization code of an audited login",
+    # The OAuth token endpoint issues, rotates and exchanges tokens of audited logins and
+    # consents; a reused code or refresh token revokes its family, which is audited
+    # (token_family.revoked).
+    "oauth.token": "issues tokens of audited logins and consents",
+    # Reads that OAuth lets a caller send by POST: nothing is written.
+    "oauth.introspect": "a read",
+    "oauth.userinfo": "a read",
+    # The demo's webhook receiver (not served in production) keeps what it got in memory.
+    "demo_webhooks.receive": "demo only",
+}
+
+FORM_IDS = list(FORMS)
+
+
+def test_every_form_is_covered_or_allowed(app):
+    endpoints = {
+        rule.endpoint
+        for rule in app.url_map.iter_rules()
+        if not rule.rule.startswith(("/v1/", "/static/"))
+        and rule.methods & {m.upper() for m in WRITE_METHODS}
+    }
+    covered = {name.split(" ", 1)[0] for name in FORMS}
+    assert not covered & set(FORMS_ALLOWED_UNAUDITED)
+    assert endpoints == covered | set(FORMS_ALLOWED_UNAUDITED), (
+        f"not covered: {sorted(endpoints - covered - set(FORMS_ALLOWED_UNAUDITED))}; "
+        f"gone: {sorted(covered | set(FORMS_ALLOWED_UNAUDITED) - endpoints)}"
+    )
+
+
+@pytest.mark.parametrize("name", FORM_IDS)
+def test_a_form_is_audited(app, name):
+    w = build_forms_world(app)
+    sub = FORMS[name](app, w)
+    seen = _event_ids(app)
+    resp = sub.send()
+    assert sub.ok(resp), (resp.status_code, resp.headers.get("Location"), resp.text[:500])
+    actor = sub.actor(resp) if callable(sub.actor) else sub.actor
+    target = sub.target(resp) if callable(sub.target) else sub.target
+    secrets = set(sub.secrets) | {w.platform_secret}
+    location = resp.headers.get("Location", "")
+    secrets |= {v for values in parse_qs(urlsplit(location).query).values() for v in values}
+    check_trail(app, seen, Expect(frozenset(sub.actions), actor, target, secrets), name)
