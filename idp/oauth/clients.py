@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from idp.audit.service import record_event
+from idp.audit.service import actor_fields, record_event
 from idp.auth.enforce import enforce
 from idp.errors import Conflict, InvalidInput, NotFound
 from idp.extensions import db
@@ -124,8 +124,7 @@ def _partner_client(partner_id: str, client_id: str) -> OAuthClient:
 def _audit(action: str, actor: Actor, client: OAuthClient, **extra) -> None:
     record_event(
         action,
-        actor_type="machine" if actor.is_machine else "user",
-        actor_id=actor.subject,
+        **actor_fields(actor),
         target_type="oauth_client",
         target_id=client.client_id,
         organization_id=client.organization_id,
