@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime
 
+from marshmallow import fields
+
 
 def utcnow() -> datetime:
     """Return the current time as a naive UTC datetime (the database convention)."""
@@ -13,3 +15,13 @@ def isoformat(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.replace(microsecond=0).isoformat() + "Z"
+
+
+class Timestamp(fields.DateTime):
+    """An output field: a stored naive-UTC datetime as RFC 3339 with ``Z``.
+
+    A ``DateTime`` so that the API document says ``string``/``date-time`` (and
+    ``nullable`` with ``allow_none=True``)."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return isoformat(value)

@@ -4,14 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from idp.timeutil import isoformat
-
-
-class Timestamp(fields.Field):
-    """A stored naive-UTC datetime rendered as RFC 3339 with ``Z``."""
-
-    def _serialize(self, value, attr, obj, **kwargs):
-        return isoformat(value)
+from idp.timeutil import Timestamp
 
 
 class CreateKeySchema(Schema):

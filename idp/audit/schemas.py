@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from idp.support.paging import DEFAULT_LIMIT, MAX_LIMIT
-from idp.support.schemas import Timestamp
+from idp.timeutil import Timestamp
 
 
 def _representable_in_utc(value: datetime) -> None:

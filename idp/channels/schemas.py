@@ -5,9 +5,8 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from idp.api_inputs import Text
-from idp.apikeys.schemas import Timestamp
 from idp.channels.cursor import DEFAULT_LIMIT, MAX_LIMIT
-from idp.timeutil import isoformat
+from idp.timeutil import Timestamp, isoformat
 from policies.channels import ACCOUNT_MODES, CHANNEL_STATUSES, WABA_VERIFICATION_STATES
 
 

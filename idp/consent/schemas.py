@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from idp.apikeys.schemas import Timestamp
+from idp.timeutil import Timestamp
 from policies.consent import MAX_LINK_LIFETIME_SECONDS
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from idp.api_inputs import Text
+from idp.timeutil import Timestamp
 
 
 class CreateClientSchema(Schema):
@@ -30,8 +31,8 @@ class ClientSchema(Schema):
     name = fields.String()
     redirect_uris = fields.List(fields.String())
     scope = fields.String()
-    created_at = fields.DateTime(format="iso")
-    secret_rotated_at = fields.DateTime(format="iso", allow_none=True)
+    created_at = Timestamp()
+    secret_rotated_at = Timestamp(allow_none=True)
 
 
 class ClientWithSecretSchema(ClientSchema):

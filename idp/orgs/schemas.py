@@ -4,15 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from idp.timeutil import isoformat
+from idp.timeutil import Timestamp
 from policies.roles import ROLES_BY_HUB
-
-
-class Timestamp(fields.DateTime):
-    """A stored naive-UTC datetime rendered as RFC 3339 with ``Z``."""
-
-    def _serialize(self, value, attr, obj, **kwargs):
-        return isoformat(value)
 
 
 class InvitationIn(Schema):

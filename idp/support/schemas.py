@@ -7,7 +7,7 @@ from marshmallow import ValidationError as SchemaError
 
 from idp.api_inputs import Text
 from idp.support.paging import DEFAULT_LIMIT, MAX_LIMIT
-from idp.timeutil import isoformat
+from idp.timeutil import Timestamp, isoformat
 
 
 class QueryArgs(Schema):
@@ -57,13 +57,6 @@ class EmailReassignmentIn(SupportActionIn):
     """``POST /v1/support/accounts/{user_id}/email``."""
 
     email = fields.String(required=True, validate=validate.Length(min=3, max=320))
-
-
-class Timestamp(fields.Field):
-    """A stored naive-UTC time as RFC 3339 with ``Z``."""
-
-    def _serialize(self, value, attr, obj, **kwargs):
-        return isoformat(value)
 
 
 class MembershipOut(Schema):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from idp.apikeys.schemas import Timestamp
 from idp.channels.cursor import DEFAULT_LIMIT, MAX_LIMIT
+from idp.timeutil import Timestamp
 
 
 class EndpointArgs(Schema):
