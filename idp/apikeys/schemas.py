@@ -42,7 +42,14 @@ class KeySchema(Schema):
     last_four = fields.String()
     channel_id = fields.String()
     partner_id = fields.String(allow_none=True)
-    created_by = fields.Function(lambda key: CreatorSchema().dump(key))
+    created_by = fields.Function(
+        lambda key: CreatorSchema().dump(key),
+        metadata={
+            "type": "object",
+            "description": "Who generated the key.",
+            "properties": {"type": {"type": "string"}, "id": {"type": "string", "nullable": True}},
+        },
+    )
     created_at = Timestamp()
     expires_at = Timestamp(allow_none=True)
     revoked_at = Timestamp(allow_none=True)

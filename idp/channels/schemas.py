@@ -86,16 +86,36 @@ class ChannelPageSchema(Schema):
     next_cursor = fields.String(allow_none=True)
 
 
+TIMESTAMP_OR_NULL = {"type": "string", "format": "date-time", "nullable": True}
+
+
+class WholeNested(fields.Nested):
+    """A nested schema that is dumped for a missing object too (its fields say what then)."""
+
+    def _serialize(self, nested_obj, attr, obj, **kwargs):
+        return self.schema.dump(nested_obj)
+
+
 class GrantSummarySchema(Schema):
     """The state of a partner's grant from a client."""
 
     state = fields.Function(
-        lambda g: "none" if g is None else ("active" if g.revoked_at is None else "revoked")
+        lambda g: "none" if g is None else ("active" if g.revoked_at is None else "revoked"),
+        metadata={"type": "string", "enum": ["none", "active", "revoked"]},
     )
-    scopes = fields.Function(lambda g: sorted(g.scopes) if g else [])
-    channel_count = fields.Function(lambda g: len(g.channel_ids) if g else 0)
-    granted_at = fields.Function(lambda g: isoformat(g.created_at) if g else None)
-    revoked_at = fields.Function(lambda g: isoformat(g.revoked_at) if g else None)
+    scopes = fields.Function(
+        lambda g: sorted(g.scopes) if g else [],
+        metadata={"type": "array", "items": {"type": "string"}},
+    )
+    channel_count = fields.Function(
+        lambda g: len(g.channel_ids) if g else 0, metadata={"type": "integer"}
+    )
+    granted_at = fields.Function(
+        lambda g: isoformat(g.created_at) if g else None, metadata=TIMESTAMP_OR_NULL
+    )
+    revoked_at = fields.Function(
+        lambda g: isoformat(g.revoked_at) if g else None, metadata=TIMESTAMP_OR_NULL
+    )
 
 
 class ClientRowSchema(Schema):
@@ -105,7 +125,7 @@ class ClientRowSchema(Schema):
     name = fields.String(attribute="client.name")
     onboarded_at = Timestamp(attribute="client.created_at")
     onboarded_by_you = fields.Boolean()
-    grant = fields.Function(lambda row: GrantSummarySchema().dump(row.grant))
+    grant = WholeNested(GrantSummarySchema)
     channel_counts = fields.Dict(
         keys=fields.String(), values=fields.Integer(), metadata={"description": "By status."}
     )

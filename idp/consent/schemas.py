@@ -19,9 +19,9 @@ class GrantSchema(Schema):
 
     id = fields.String()
     client = fields.String(attribute="client_id")
-    client_name = fields.Function(lambda g: g.client.name)
+    client_name = fields.String(attribute="client.name")
     partner = fields.String(attribute="partner_id")
-    partner_name = fields.Function(lambda g: g.partner.name)
+    partner_name = fields.String(attribute="partner.name")
     channels = fields.List(fields.String(), attribute="channel_ids")
     scope = fields.String()
     created_at = Timestamp()

@@ -7,7 +7,7 @@ from marshmallow import ValidationError as SchemaError
 
 from idp.api_inputs import Text
 from idp.support.paging import DEFAULT_LIMIT, MAX_LIMIT
-from idp.timeutil import Timestamp, isoformat
+from idp.timeutil import Timestamp
 
 
 class QueryArgs(Schema):
@@ -63,8 +63,8 @@ class MembershipOut(Schema):
     """An account's role in one organization."""
 
     organization_id = fields.String()
-    organization_name = fields.Function(lambda m: m.organization.name)
-    organization_kind = fields.Function(lambda m: m.organization.kind)
+    organization_name = fields.String(attribute="organization.name")
+    organization_kind = fields.String(attribute="organization.kind")
     role = fields.String()
 
 
@@ -92,12 +92,12 @@ class AccountPageOut(Schema):
 class ConflictOut(Schema):
     """One email conflict, with the held account and the account using the address now."""
 
-    id = fields.Function(lambda v: v.conflict.id)
-    email = fields.Function(lambda v: v.conflict.email)
+    id = fields.String(attribute="conflict.id")
+    email = fields.String(attribute="conflict.email")
     state = fields.String()
-    source = fields.Function(lambda v: v.conflict.source)
-    created_at = fields.Function(lambda v: isoformat(v.conflict.created_at))
-    resolved_at = fields.Function(lambda v: isoformat(v.conflict.resolved_at))
+    source = fields.String(attribute="conflict.source")
+    created_at = Timestamp(attribute="conflict.created_at")
+    resolved_at = Timestamp(attribute="conflict.resolved_at", allow_none=True)
     held = fields.Nested(AccountOut)
     holder = fields.Nested(AccountOut, allow_none=True)
 

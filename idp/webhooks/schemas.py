@@ -64,5 +64,7 @@ class AttemptPageSchema(Schema):
 class RedeliverySchema(Schema):
     """A queued redelivery."""
 
-    event_id = fields.Function(lambda m: (m.payload or {}).get("event_id"))
+    event_id = fields.Function(
+        lambda m: (m.payload or {}).get("event_id"), metadata={"type": "string"}
+    )
     status = fields.String()
