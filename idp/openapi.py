@@ -29,6 +29,15 @@ PROBLEM_SCHEMA = {
             "description": "failing fields and their messages",
             "additionalProperties": True,
         },
+        "current_status": {
+            "type": "string",
+            "description": "illegal_transition: the channel's status now",
+        },
+        "allowed": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "illegal_transition: the statuses the channel may move to",
+        },
     },
 }
 
@@ -50,15 +59,34 @@ class BearerSecurityPlugin(BasePlugin):
             handler = getattr(view_class, method, None) if view_class else view
             if getattr(handler, "_idp_requires_auth", False):
                 operation.setdefault("security", [{BEARER_SCHEME: []}])
-                operation.setdefault("responses", {}).setdefault(
-                    "401",
-                    {
-                        "description": "Missing, invalid, expired or revoked access token",
-                        "content": {
-                            PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}
-                        },
-                    },
-                )
+                answers = operation.setdefault("responses", {})
+                for status, text in _BEARER_ANSWERS:
+                    if status != "404" or rule.arguments:
+                        answers.setdefault(status, _problem_response(text))
+
+
+# Every bearer-protected operation can answer these; 404 only where the path names objects.
+_BEARER_ANSWERS = (
+    ("401", "Missing, invalid, expired or revoked access token (invalid_token)"),
+    ("403", "The token's hub, role or scopes do not allow this"),
+    ("404", "An object in the path does not exist, or is not visible to the caller"),
+)
+
+
+def _problem_response(description: str) -> dict:
+    return {
+        "description": description,
+        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+def problem_responses(**descriptions: str) -> dict:
+    """OpenAPI ``responses`` for problem+json answers, e.g. ``problem_responses(r409="...")``."""
+    return {
+        "responses": {
+            code.lstrip("r"): _problem_response(text) for code, text in descriptions.items()
+        }
+    }
 
 
 def document_security(app: Flask) -> None:

@@ -11,6 +11,7 @@ from idp.api_inputs import Blueprint
 from idp.apikeys import service
 from idp.apikeys.schemas import CreatedKeySchema, CreateKeySchema, KeyIdentitySchema, KeySchema
 from idp.auth.bearer import current_actor, require_auth
+from idp.openapi import problem_responses
 
 blp = Blueprint(
     "apikeys",
@@ -82,7 +83,7 @@ class KeyCheck(MethodView):
         parameters=[
             {"in": "header", "name": API_KEY_HEADER, "required": True, "schema": {"type": "string"}}
         ],
-        responses={"401": {"description": "Missing, malformed, unknown or revoked key."}},
+        **problem_responses(r401="Missing, malformed, unknown or revoked key (invalid_api_key)"),
     )
     def get(self):
         """Gateway check (nginx ``auth_request`` style): 200 with the key's channel, else 401."""

@@ -7,7 +7,8 @@ from marshmallow import RAISE
 from idp.api_inputs import Blueprint
 from idp.audit.query import AuditFilter, find_events
 from idp.audit.schemas import AuditEventArgs, AuditEventPageOut
-from idp.support.access import problem_responses, staff_only
+from idp.openapi import problem_responses
+from idp.support.access import staff_only
 from policies.permissions import Permission
 
 blp = Blueprint("audit_api", __name__, url_prefix="/v1", description="The append-only audit log.")

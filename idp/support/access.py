@@ -13,7 +13,6 @@ from idp.audit.models import AuditEvent
 from idp.audit.service import actor_fields, record_refusal
 from idp.auth.bearer import current_actor, require_auth
 from idp.auth.enforce import enforce
-from idp.errors import PROBLEM_JSON
 from idp.extensions import db
 from policies.actor import Actor
 from policies.decision import Decision
@@ -83,14 +82,3 @@ def staff_only(permission: Permission) -> Callable:
         return require_auth(guarded)
 
     return decorate
-
-
-def problem_responses(**descriptions: str) -> dict:
-    """OpenAPI ``responses`` for problem+json answers, e.g. ``problem_responses(r409="...")``."""
-    content = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
-    return {
-        "responses": {
-            code.lstrip("r"): {"description": text, "content": content}
-            for code, text in descriptions.items()
-        }
-    }

@@ -6,8 +6,9 @@ from marshmallow import RAISE
 
 from idp.api_inputs import Blueprint
 from idp.auth.bearer import current_actor
+from idp.openapi import problem_responses
 from idp.support import conflicts, controls, service
-from idp.support.access import problem_responses, staff_only
+from idp.support.access import staff_only
 from idp.support.schemas import (
     AccountOut,
     AccountPageOut,
