@@ -22,6 +22,7 @@ from idp.channels.schemas import (
     WabaSchema,
     WabaVerificationArgs,
 )
+from idp.openapi import problem_responses
 
 blp = Blueprint(
     "channels",
@@ -113,6 +114,7 @@ class WabaChannels(MethodView):
     @require_auth
     @blp.arguments(ChannelCreateArgs)
     @blp.response(201, ChannelRowSchema)
+    @blp.doc(**problem_responses(r409="Another channel holds the number (number_in_use)"))
     def post(self, args, waba_id):
         """Register a number (normalized to E.164); 409 while another channel holds it."""
         return service.create_channel(current_actor(), waba_id, **args)
@@ -123,6 +125,14 @@ class ChannelStatus(MethodView):
     @require_auth
     @blp.arguments(StatusChangeArgs)
     @blp.response(200, ChannelRowSchema)
+    @blp.doc(
+        **problem_responses(
+            r409=(
+                "Not a move the lifecycle allows (illegal_transition, with current_status "
+                "and allowed), or another change came first (status_changed)"
+            )
+        )
+    )
     def post(self, args, channel_id):
         """Move the number along its lifecycle; 409 lists the allowed statuses."""
         return service.change_status(current_actor(), channel_id, args["status"], args["reason"])

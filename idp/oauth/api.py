@@ -8,6 +8,7 @@ from idp.api_inputs import Blueprint
 from idp.auth.bearer import current_actor, require_auth
 from idp.oauth import clients as service
 from idp.oauth.schemas import ClientSchema, ClientWithSecretSchema, CreateClientSchema
+from idp.openapi import problem_responses
 
 blp = Blueprint(
     "oauth_clients",
@@ -37,6 +38,7 @@ class PartnerClients(MethodView):
     @require_auth
     @blp.arguments(CreateClientSchema)
     @blp.response(201, ClientWithSecretSchema)
+    @blp.doc(**problem_responses(r409="The partner has its maximum of clients (too_many_clients)"))
     def post(self, body, partner_id):
         """Create a client; the response is the only time its secret is shown."""
         client, secret = service.create_partner_client(current_actor(), partner_id, **body)
