@@ -1,0 +1,504 @@
+"""``/openapi.json`` tells the truth: every /v1 operation answers as the document says.
+
+For every operation in the document there is a case below (a new operation without one fails
+``test_every_documented_operation_has_a_case``).  Each case performs a valid request and the
+cheap documented refusals: 401 without a token, 403 for an actor whose role does not allow
+it, 404 for a well-formed but unknown id, 422 for a bad body or query, 409 where the document
+promises one.  Each answer must carry a status the operation lists, a body that validates
+against the schema documented for that status (strictly: a property the schema does not name
+is a failure, so nothing leaks unannounced), and every error must be ``application/problem+json``
+with the expected ``code``.
+
+The JSON-body operations, their valid bodies and actors come from ``test_malformed_input``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+
+import pytest
+from openapi_schema_validator import OAS30ReadValidator, oas30_format_checker
+
+from idp.errors import PROBLEM_JSON
+from idp.extensions import db
+from idp.outbox import worker
+from idp.webhooks.service import emit_partner_event
+from tests.factories import bearer_for, make_channel, make_org, make_user
+from tests.test_malformed_input import OPERATIONS, World, _fill, build_world
+from tests.webhooks.conftest import receiver  # noqa: F401 (a fixture)
+
+# --------------------------------------------------------------------------- the cases
+
+SAME = object()  # an error case that keeps the valid request's actor / params / body
+
+
+@dataclass(frozen=True)
+class Err:
+    """One documented refusal: what to change in the valid request, and the expected answer."""
+
+    status: int
+    code: str
+    actor: object = SAME  # key of World.auth, None for no token
+    params: dict = field(default_factory=dict)  # path parameter -> literal or "{key}"
+    body: object = SAME
+    query: str | None = None
+    after: bool = False  # sent after the valid request (a repeat that now conflicts)
+    headers: dict | None = None  # instead of the case's headers
+
+
+@dataclass(frozen=True)
+class Case:
+    """A valid request of one operation (201/200/202/204) and its documented refusals."""
+
+    actor: str | None
+    params: dict = field(default_factory=dict)  # path parameter -> key of World.ids
+    body: dict | None = None
+    query: str = ""
+    errors: tuple[Err, ...] = ()
+    headers: dict = field(default_factory=dict)  # name -> "{key}" of World.ids
+    not_found: str = "not_found"  # the code of an unknown id's 404
+
+
+P, A, CH = {"partner_id": "p"}, {"client_id": "a"}, {"channel_id": "a_live"}
+USER = "t_active"
+SUPPORT_FORBIDDEN = Err(403, "forbidden", actor="p_owner")
+SUPPORT_ACTION = {"ticket": "SUP-78", "reason": "address moved"}
+NOT_A_MEMBER = Err(404, "not_found", actor="q_owner")
+MEMBER_FORBIDDEN = Err(403, "forbidden", actor="p_member")
+PROVISIONING_ONLY = Err(403, "forbidden", actor="p_owner")
+BAD_CURSOR = Err(422, "invalid_input", query="cursor=not-a-cursor")  # support and audit paging
+BAD_LISTING_CURSOR = Err(422, "invalid_cursor", query="cursor=not-a-cursor")  # the other listings
+
+
+def _body_op(method: str, path: str, *errors: Err) -> tuple[tuple[str, str], Case]:
+    """A case for an operation of ``test_malformed_input``'s OPERATIONS (its valid body)."""
+    op = OPERATIONS[(method, path)]
+    not_found = "account_not_found" if "{user_id}" in path else "not_found"
+    return (method, path), Case(op.actor, op.params, op.body, errors=errors, not_found=not_found)
+
+
+CASES: dict[tuple[str, str], Case] = dict(
+    [
+        # ----------------------------------------------------------------- accounts
+        _body_op("POST", "/v1/signup"),
+        _body_op("POST", "/v1/password-reset"),
+        # ----------------------------------------------------------------- partner OAuth clients
+        _body_op("POST", "/v1/partners/{partner_id}/oauth-clients", MEMBER_FORBIDDEN),
+        (
+            ("GET", "/v1/partners/{partner_id}/oauth-clients"),
+            Case("p_owner", P, errors=(NOT_A_MEMBER,)),
+        ),
+        (
+            ("DELETE", "/v1/partners/{partner_id}/oauth-clients/{client_id}"),
+            Case(
+                "p_owner",
+                {**P, "client_id": "p_app"},
+                errors=(MEMBER_FORBIDDEN, Err(404, "not_found", after=True)),
+            ),
+        ),
+        (
+            ("POST", "/v1/partners/{partner_id}/oauth-clients/{client_id}/secret"),
+            Case("p_owner", {**P, "client_id": "p_app"}, errors=(MEMBER_FORBIDDEN,)),
+        ),
+        # ----------------------------------------------------------------- invitations
+        _body_op(
+            "POST",
+            "/v1/partners/{partner_id}/invitations",
+            MEMBER_FORBIDDEN,
+            Err(409, "invitation_pending", after=True),
+        ),
+        (
+            ("GET", "/v1/partners/{partner_id}/invitations"),
+            Case("p_owner", P, errors=(NOT_A_MEMBER,)),
+        ),
+        (
+            ("DELETE", "/v1/partners/{partner_id}/invitations/{invitation_id}"),
+            Case(
+                "p_owner",
+                {**P, "invitation_id": "invitation"},
+                errors=(MEMBER_FORBIDDEN,),
+            ),
+        ),
+        # ----------------------------------------------------------------- API keys
+        _body_op(
+            "POST",
+            "/v1/clients/{client_id}/channels/{channel_id}/api-keys",
+            Err(403, "channel_status", params={"channel_id": "{a_terminated}"}),
+        ),
+        (
+            ("GET", "/v1/clients/{client_id}/channels/{channel_id}/api-keys"),
+            Case("a_owner", {**A, **CH}),
+        ),
+        (
+            ("DELETE", "/v1/clients/{client_id}/channels/{channel_id}/api-keys/{key_id}"),
+            Case("a_owner", {**A, **CH, "key_id": "a_key"}),
+        ),
+        _body_op(
+            "POST",
+            "/v1/partners/{partner_id}/channels/{channel_id}/api-keys",
+            NOT_A_MEMBER,
+        ),
+        (
+            ("GET", "/v1/partners/{partner_id}/channels/{channel_id}/api-keys"),
+            Case("p_owner", {**P, **CH}, errors=(NOT_A_MEMBER,)),
+        ),
+        (
+            ("DELETE", "/v1/partners/{partner_id}/channels/{channel_id}/api-keys/{key_id}"),
+            Case("p_owner", {**P, **CH, "key_id": "p_key"}),
+        ),
+        (
+            ("GET", "/v1/api-keys/check"),
+            Case(
+                None,
+                headers={"D360-API-KEY": "{key_text}"},
+                errors=(Err(401, "invalid_api_key", headers={"D360-API-KEY": "d360_nope"}),),
+            ),
+        ),
+        # ----------------------------------------------------------------- grants and consent
+        (
+            ("GET", "/v1/partners/{partner_id}/grants"),
+            Case("p_owner", P, errors=(NOT_A_MEMBER,)),
+        ),
+        (
+            ("GET", "/v1/clients/{client_id}/grants"),
+            Case("a_owner", A, errors=(Err(404, "not_found", actor="p_owner"),)),
+        ),
+        (
+            ("DELETE", "/v1/clients/{client_id}/grants/{grant_id}"),
+            Case("a_owner", {**A, "grant_id": "grant"}),
+        ),
+        (
+            ("DELETE", "/v1/clients/{client_id}/grants/{grant_id}/channels/{channel_id}"),
+            Case("a_owner", {**A, **CH, "grant_id": "grant"}),
+        ),
+        _body_op("POST", "/v1/partners/{partner_id}/consent-links", NOT_A_MEMBER),
+        # ----------------------------------------------------------------- support
+        (
+            ("GET", "/v1/support/accounts"),
+            Case(
+                "support_admin",
+                query="email_prefix=target",
+                errors=(SUPPORT_FORBIDDEN, Err(422, "invalid_input", query="limit=0")),
+            ),
+        ),
+        (
+            ("GET", "/v1/support/accounts/{user_id}"),
+            Case(
+                "support_admin",
+                {"user_id": USER},
+                errors=(SUPPORT_FORBIDDEN,),
+                not_found="account_not_found",
+            ),
+        ),
+        _body_op(
+            "POST",
+            "/v1/support/accounts/{user_id}/email",
+            SUPPORT_FORBIDDEN,
+            Err(409, "email_taken", body={**SUPPORT_ACTION, "email": "{taken_email}"}),
+        ),
+        _body_op(
+            "POST",
+            "/v1/support/accounts/{user_id}/disable",
+            SUPPORT_FORBIDDEN,
+            Err(409, "account_state", after=True),
+        ),
+        _body_op(
+            "POST",
+            "/v1/support/accounts/{user_id}/enable",
+            SUPPORT_FORBIDDEN,
+            Err(409, "account_state", after=True),
+        ),
+        _body_op("POST", "/v1/support/accounts/{user_id}/password-reset", SUPPORT_FORBIDDEN),
+        _body_op("POST", "/v1/support/accounts/{user_id}/end-sessions", SUPPORT_FORBIDDEN),
+        _body_op(
+            "POST",
+            "/v1/support/accounts/{user_id}/resend-verification",
+            SUPPORT_FORBIDDEN,
+            Err(409, "account_state", params={"user_id": "{t_active}"}),
+        ),
+        (
+            ("GET", "/v1/support/email-conflicts"),
+            Case("support_admin", errors=(SUPPORT_FORBIDDEN, BAD_CURSOR)),
+        ),
+        (
+            ("GET", "/v1/audit-events"),
+            Case(
+                "support_admin",
+                errors=(
+                    SUPPORT_FORBIDDEN,
+                    Err(403, "forbidden", actor="support_agent"),
+                    BAD_CURSOR,
+                ),
+            ),
+        ),
+        # ----------------------------------------------------------------- channels
+        (
+            ("GET", "/v1/partners/{partner_id}/clients"),
+            Case("p_owner", P, errors=(NOT_A_MEMBER, BAD_LISTING_CURSOR)),
+        ),
+        (
+            ("GET", "/v1/partners/{partner_id}/channels"),
+            Case("p_owner", P, errors=(NOT_A_MEMBER, BAD_LISTING_CURSOR)),
+        ),
+        (
+            ("GET", "/v1/partners/{partner_id}/channels/{channel_id}"),
+            Case("p_owner", {**P, **CH}, errors=(NOT_A_MEMBER,)),
+        ),
+        (("GET", "/v1/clients/{client_id}/wabas"), Case("a_owner", A)),
+        _body_op("POST", "/v1/clients/{client_id}/wabas", PROVISIONING_ONLY),
+        (
+            ("GET", "/v1/clients/{client_id}/channels"),
+            Case("a_owner", A, errors=(BAD_LISTING_CURSOR,)),
+        ),
+        (("GET", "/v1/clients/{client_id}/channels/{channel_id}"), Case("a_owner", {**A, **CH})),
+        _body_op("POST", "/v1/wabas/{waba_id}/verification", PROVISIONING_ONLY),
+        _body_op(
+            "POST",
+            "/v1/wabas/{waba_id}/channels",
+            PROVISIONING_ONLY,
+            Err(409, "number_in_use", after=True),
+        ),
+        _body_op(
+            "POST",
+            "/v1/channels/{channel_id}/status",
+            PROVISIONING_ONLY,
+            Err(409, "illegal_transition", body={"status": "created", "reason": "x"}, after=True),
+        ),
+        # ----------------------------------------------------------------- webhooks
+        _body_op("PUT", "/v1/partners/{partner_id}/webhook", MEMBER_FORBIDDEN),
+        (
+            ("GET", "/v1/partners/{partner_id}/webhook"),
+            Case("p_owner", P, errors=(NOT_A_MEMBER,)),
+        ),
+        (
+            ("DELETE", "/v1/partners/{partner_id}/webhook"),
+            Case("p_owner", P, errors=(MEMBER_FORBIDDEN,)),
+        ),
+        (
+            ("POST", "/v1/partners/{partner_id}/webhook/rotate-secret"),
+            Case("p_owner", P, errors=(MEMBER_FORBIDDEN,)),
+        ),
+        (
+            ("GET", "/v1/partners/{partner_id}/webhook-deliveries"),
+            Case("p_owner", P, errors=(NOT_A_MEMBER, BAD_LISTING_CURSOR)),
+        ),
+        (
+            ("POST", "/v1/partners/{partner_id}/webhook-deliveries/{attempt_id}/redeliver"),
+            Case("p_owner", {**P, "attempt_id": "attempt"}, errors=(MEMBER_FORBIDDEN,)),
+        ),
+    ]
+)
+
+CASE_IDS = [f"{m} {p}" for m, p in CASES]
+
+# --------------------------------------------------------------------------- the world
+
+
+def contract_world(app, client, receiver) -> World:  # noqa: F811 (the fixture's value)
+    """``test_malformed_input``'s world, more actors, and one object of each kind with an id."""
+    world = build_world(app)
+    ids, auth = world.ids, world.auth
+    with app.app_context():
+        from idp.orgs.models import Organization
+
+        p = db.session.get(Organization, ids["p"])
+        a = db.session.get(Organization, ids["a"])
+        q = make_org("partner", "Partner Q")
+        p_member = make_user("partner", p, "member")
+        a_member = make_user("client", a, "member")
+        q_owner = make_user("partner", q, "owner")
+        taken = make_user("partner", email="taken.address@example.com").email
+        support = db.session.scalar(db.select(Organization).where(Organization.kind == "support"))
+        agent = make_user("support", support, "agent")
+        ids["a_terminated"] = make_channel(a, "terminated").id
+        db.session.commit()
+        auth["support_agent"] = bearer_for(agent, support)
+        auth["p_member"] = bearer_for(p_member, p)
+        auth["a_member"] = bearer_for(a_member, a)
+        auth["q_owner"] = bearer_for(q_owner, q)
+        ids["taken_email"] = taken
+        db.session.remove()
+
+    def call(method, url, actor, body=None):
+        resp = client.open(url.format(**ids), method=method, json=body, headers=auth[actor])
+        assert resp.status_code < 300, (method, url, resp.get_data(as_text=True))
+        return resp.get_json()
+
+    ids["invitation"] = call(
+        "POST",
+        "/v1/partners/{p}/invitations",
+        "p_owner",
+        {"email": "x@example.com", "role": "member"},
+    )["id"]
+    created = call("POST", "/v1/clients/{a}/channels/{a_live}/api-keys", "a_owner", {})
+    ids["a_key"] = created["id"]
+    # The partner's key replaces the client's at once: it is the one the gateway accepts.
+    created = call("POST", "/v1/partners/{p}/channels/{a_live}/api-keys", "p_owner", {})
+    ids["p_key"], ids["key_text"] = created["id"], created["api_key"]
+    [grant] = call("GET", "/v1/clients/{a}/grants", "a_owner")
+    ids["grant"] = grant["id"]
+    call("PUT", "/v1/partners/{p}/webhook", "p_owner", {"url": receiver.url})
+    with app.app_context():
+        emit_partner_event(ids["p"], "client_created", {"client_id": ids["a"]})
+        db.session.commit()
+        worker.run_once()
+        db.session.remove()
+    [attempt] = call("GET", "/v1/partners/{p}/webhook-deliveries", "p_owner")["items"]
+    ids["attempt"] = attempt["id"]
+    return world
+
+
+# --------------------------------------------------------------------------- the document
+
+
+@pytest.fixture(scope="module")
+def document(app) -> dict:
+    resp = app.test_client().get("/openapi.json")
+    assert resp.status_code == 200
+    return resp.get_json()
+
+
+def _operations(document: dict):
+    for path, item in document["paths"].items():
+        if path.startswith("/v1/"):
+            for method, operation in item.items():
+                if method in ("get", "post", "put", "patch", "delete"):
+                    yield (method.upper(), path), operation
+
+
+def _deref(document: dict, node):
+    while isinstance(node, dict) and "$ref" in node:
+        section, name = node["$ref"].split("/")[-2:]
+        node = document["components"][section][name]
+    return node
+
+
+def _strict(document: dict, schema):
+    """The schema with every reference inlined and no undocumented property allowed."""
+    schema = copy.deepcopy(_deref(document, schema))
+    if isinstance(schema, dict):
+        for key, value in list(schema.items()):
+            if key in ("properties", "patternProperties"):
+                schema[key] = {k: _strict(document, v) for k, v in value.items()}
+            elif key in ("items", "additionalProperties", "not") and isinstance(value, dict):
+                schema[key] = _strict(document, value)
+            elif key in ("allOf", "anyOf", "oneOf"):
+                schema[key] = [_strict(document, v) for v in value]
+        if "properties" in schema and "allOf" not in schema:
+            schema.setdefault("additionalProperties", False)
+    return schema
+
+
+def contract_failures(document: dict, op: tuple[str, str], resp) -> list[str]:
+    """What in this answer the document does not say (empty when it tells the truth)."""
+    operation = dict(_operations(document))[op]
+    status = str(resp.status_code)
+    where = f"{op[0]} {op[1]} -> {status}"
+    if status not in operation["responses"]:
+        return [f"{where}: status not documented (lists {sorted(operation['responses'])})"]
+    response = _deref(document, operation["responses"][status])
+    content = response.get("content", {})
+    if not resp.data:
+        return [] if not content else [f"{where}: empty body, but a body is documented"]
+    mimetype = resp.mimetype
+    if mimetype not in content:
+        return [f"{where}: {mimetype} answered, the document says {sorted(content)}"]
+    failures = []
+    if resp.status_code >= 400 and mimetype != PROBLEM_JSON:
+        failures.append(f"{where}: an error that is not {PROBLEM_JSON}")
+    schema = _strict(document, content[mimetype].get("schema", {}))
+    validator = OAS30ReadValidator(schema, format_checker=oas30_format_checker)
+    body = json.loads(resp.data)
+    for error in sorted(validator.iter_errors(body), key=str):
+        path = "/".join(str(p) for p in error.absolute_path)
+        failures.append(f"{where}: at /{path}: {error.message}")
+    return failures
+
+
+# --------------------------------------------------------------------------- the tests
+
+
+def test_every_documented_operation_has_a_case(document):
+    assert set(dict(_operations(document))) == set(CASES)
+
+
+def _request(client, world: World, op, case: Case, err: Err | None = None):
+    ids = world.ids
+    actor = case.actor if err is None or err.actor is SAME else err.actor
+    values = {name: ids[key] for name, key in case.params.items()}
+    if err is not None:
+        values.update({k: _fill(v, ids) for k, v in err.params.items()})
+    url = op[1].format(**values)
+    query = case.query if err is None or err.query is None else err.query
+    if query:
+        url = f"{url}?{query}"
+    headers = dict(world.auth[actor]) if actor else {}
+    extra = case.headers if err is None or err.headers is None else err.headers
+    headers.update({k: _fill(v, ids) for k, v in extra.items()})
+    body = case.body if err is None or err.body is SAME else err.body
+    if body is None:
+        return client.open(url, method=op[0], headers=headers)
+    return client.open(url, method=op[0], json=_fill(body, ids), headers=headers)
+
+
+def _unknown(real_id: str) -> str:
+    """A well-formed id of the same kind that names nothing."""
+    prefix, _, rest = real_id.rpartition("_")
+    return f"{prefix}_{'0' * len(rest)}" if prefix else "0" * len(real_id)
+
+
+def _standard_errors(document: dict, op, case: Case) -> list[Err]:
+    """401 without a token, 404 for each unknown id, 422 for a body with an unknown property."""
+    operation = dict(_operations(document))[op]
+    errors = []
+    if case.actor is not None:
+        errors.append(Err(401, "invalid_token", actor=None))
+    for name, key in case.params.items():
+        errors.append(Err(404, case.not_found, params={name: f"{{unknown_{key}}}"}))
+    if "requestBody" in operation and case.body is not None:
+        errors.append(Err(422, "invalid_input", body={**case.body, "no_such_property": 1}))
+    return errors
+
+
+def _what(err: Err) -> str:
+    changed = [
+        f"{name}={value!r}"
+        for name in ("actor", "params", "body", "query", "headers")
+        if (value := getattr(err, name)) not in (SAME, {}, None)
+        or (name == "actor" and value is None)
+    ]
+    return (
+        f"expecting {err.status} {err.code} ({', '.join(changed)}{', after' if err.after else ''})"
+    )
+
+
+@pytest.mark.parametrize("op", list(CASES), ids=CASE_IDS)
+def test_each_operation_answers_as_documented(app, client, receiver, document, op):  # noqa: F811
+    world = contract_world(app, client, receiver)
+    for key in list(world.ids):
+        world.ids[f"unknown_{key}"] = _unknown(str(world.ids[key]))
+    case = CASES[op]
+    errors = _standard_errors(document, op, case) + list(case.errors)
+    failures = []
+
+    def check(resp, expected: int, code: str | None, what: str) -> None:
+        got = f"{what}: {resp.status_code} {resp.get_data(as_text=True)[:300]}"
+        if resp.status_code != expected:
+            failures.append(f"{got} (expected {expected})")
+        failures.extend(contract_failures(document, op, resp))
+        if code is not None and resp.status_code >= 400:
+            body = resp.get_json(silent=True) or {}
+            if body.get("code") != code:
+                failures.append(f"{got} (expected code {code})")
+
+    for err in (e for e in errors if not e.after):
+        check(_request(client, world, op, case, err), err.status, err.code, _what(err))
+    resp = _request(client, world, op, case)
+    operation = dict(_operations(document))[op]
+    success = [s for s in operation["responses"] if s.startswith("2")]
+    check(resp, int(success[0]) if len(success) == 1 else resp.status_code, None, "valid")
+    for err in (e for e in errors if e.after):
+        check(_request(client, world, op, case, err), err.status, err.code, _what(err))
+    assert failures == [], "\n".join(failures)
