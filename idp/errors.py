@@ -70,6 +70,12 @@ class InvalidInput(DomainError):
     status, code, title = 422, "invalid_input", "Invalid input"
 
 
+class InvalidCursor(InvalidInput):
+    """A listing's ``cursor`` is not one a page of it handed out."""
+
+    code = "invalid_cursor"
+
+
 class ServiceUnavailable(DomainError):
     """A dependency is down; the client may retry later."""
 

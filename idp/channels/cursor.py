@@ -12,16 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from idp.errors import InvalidInput
+from idp.errors import InvalidCursor
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
-
-
-class InvalidCursor(InvalidInput):
-    """The cursor was not made by this service."""
-
-    code = "invalid_cursor"
 
 
 @dataclass

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from idp.errors import InvalidInput
+from idp.errors import InvalidCursor
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -34,11 +34,11 @@ def decode_cursor(cursor: str, size: int) -> list[str]:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, TypeError, RecursionError) as exc:  # deep nesting too
-        raise InvalidInput("The cursor is not valid.", fields={"cursor": ["Not valid."]}) from exc
+        raise InvalidCursor("The cursor is not valid.", fields={"cursor": ["Not valid."]}) from exc
     if not isinstance(values, list) or len(values) != size:
-        raise InvalidInput("The cursor is not valid.", fields={"cursor": ["Not valid."]})
+        raise InvalidCursor("The cursor is not valid.", fields={"cursor": ["Not valid."]})
     if not all(isinstance(v, str) for v in values):
-        raise InvalidInput("The cursor is not valid.", fields={"cursor": ["Not valid."]})
+        raise InvalidCursor("The cursor is not valid.", fields={"cursor": ["Not valid."]})
     return values
 
 
@@ -48,7 +48,7 @@ def decode_time_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         return datetime.fromisoformat(moment), row_id
     except ValueError as exc:
-        raise InvalidInput("The cursor is not valid.", fields={"cursor": ["Not valid."]}) from exc
+        raise InvalidCursor("The cursor is not valid.", fields={"cursor": ["Not valid."]}) from exc
 
 
 def page_of(rows: list, limit: int, key) -> Page:

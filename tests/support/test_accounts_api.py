@@ -103,6 +103,7 @@ def test_search_rejects_a_forged_cursor(client, staff):
         headers=staff.agent_auth,
     )
     assert resp.status_code == 422
+    assert resp.json["code"] == "invalid_cursor"  # as on every other listing
     assert resp.json["errors"] == {"cursor": ["Not valid."]}
 
 
