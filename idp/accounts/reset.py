@@ -5,13 +5,12 @@ from __future__ import annotations
 from flask import current_app
 
 from idp.accounts.emails import email_hmac
-from idp.accounts.models import User, new_security_stamp
+from idp.accounts.models import EmailToken, User, new_security_stamp
 from idp.accounts.service import (
     LinkInvalid,
     checked_password_hash,
     hub_name,
     parse_address,
-    user_by_email,
 )
 from idp.accounts.tokens import (
     absolute_url,
@@ -85,7 +84,11 @@ def request_password_reset(email: str) -> None:
     from it which addresses have accounts; only the mailbox owner does.
     """
     address = parse_address(email)
-    user = user_by_email(address.normalized)
+    # FOR SHARE until the link is committed: a support reassignment or a disable of
+    # the account either commits first (then the address no longer finds an active
+    # account here) or waits, and then spends the link this request made.
+    holder = db.select(User).where(User.email_normalized == address.normalized)
+    user = db.session.scalar(holder.with_for_update(read=True))
     # Which address was asked about, for investigators, without the address itself.
     after = {"email_hmac": email_hmac(address.normalized)}
     if user is not None and user.is_active:
@@ -111,16 +114,26 @@ def request_password_reset(email: str) -> None:
     db.session.commit()
 
 
+def _usable_link(raw_token: str | None) -> EmailToken | None:
+    """The reset link's token while its account is active and still has the address it
+    was mailed to (an account support moved to another address is not the old one's)."""
+    token = find_usable_token(PURPOSE, raw_token)
+    if token is None or token.user is None or not token.user.is_active:
+        return None
+    if token.email_normalized != token.user.email_normalized:
+        return None
+    return token
+
+
 def reset_link_is_usable(raw_token: str | None) -> bool:
     """Whether the link can still set a password (to show the form or a clear message)."""
-    token = find_usable_token(PURPOSE, raw_token)
-    return token is not None and token.user is not None and token.user.is_active
+    return _usable_link(raw_token) is not None
 
 
 def complete_password_reset(raw_token: str | None, new_password: str) -> User:
     """Set a new password from a reset link, end every session and token, spend the link."""
-    token = find_usable_token(PURPOSE, raw_token)
-    if token is None or token.user is None or not token.user.is_active:
+    token = _usable_link(raw_token)
+    if token is None:
         raise LinkInvalid("Ask for a new password-reset link.")
     password_hash = checked_password_hash(new_password, email=token.user.email)
     if not claim_token(token):
