@@ -14,6 +14,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from idp import changes
+from idp.accounts.models import User
 from idp.apikeys.keyformat import generate_key, hash_key, parse_lookup_id
 from idp.apikeys.models import ChannelApiKey
 from idp.auth.enforce import enforce
@@ -21,7 +22,7 @@ from idp.channels.models import Channel
 from idp.consent.events import actor_fields, announce
 from idp.consent.models import ConsentGrant, GrantChannel
 from idp.consent.queries import active_grant, grant_facts, partners_granted_channel
-from idp.errors import DomainError, NotFound
+from idp.errors import DomainError, NotFound, Unauthorized
 from idp.extensions import db
 from idp.ids import PREFIXES, new_id
 from idp.timeutil import isoformat, utcnow
@@ -91,6 +92,8 @@ def create_key(
     grace_period_seconds: int | None = None,
 ) -> tuple[ChannelApiKey, str]:
     """Generate the channel's new key, retire its earlier ones, commit; returns (row, key text)."""
+    if actor.user_id is not None:
+        _hold_active_account(actor.user_id)
     channel, grant = _authorize(
         actor, Permission.API_KEYS_CREATE, via_kind, via_id, channel_id, lock=True
     )
@@ -116,6 +119,20 @@ def create_key(
     _announce("api_key.created", "api_key_created", actor, key, None)
     db.session.commit()
     return key, new.text
+
+
+def _hold_active_account(user_id: str) -> None:
+    """Read the person's account FOR SHARE until the key commits, or refuse if it is not active.
+
+    Disabling an account revokes its organizations' keys: one disabling that commits
+    first is seen here; one that comes later waits for this key and then revokes it.
+    Taken before the channel, in the order a disabling takes the account and keys.
+    """
+    status = db.session.scalar(
+        sa.select(User.status).where(User.id == user_id).with_for_update(read=True)
+    )
+    if status != "active":
+        raise Unauthorized("The account can no longer act.")
 
 
 def _announce(

@@ -6,26 +6,34 @@ from idp.apikeys import service as keys
 from idp.consent.models import ConsentGrant, GrantChannel
 from idp.extensions import db
 from idp.ids import new_id
+from idp.orgs.models import Membership
 from idp.timeutil import utcnow
 from policies.actor import Actor
 from policies.consent import DEFAULT_CONSENT_SCOPE
 from tests.factories import bearer_for, make_org, make_user
 
 
+def _person(org, role: str):
+    """A member of ``org`` with ``role``: the first one there is, else a new one."""
+    found = db.session.scalar(
+        db.select(Membership).where(Membership.organization_id == org.id, Membership.role == role)
+    )
+    return found.user if found is not None else make_user(org.kind, org, role)
+
+
 def client_actor(client, user=None, role: str = "owner") -> Actor:
-    """A client-hub person acting in ``client``."""
+    """A client-hub person acting in ``client`` (an account of it, as a bearer token names)."""
+    person = user or _person(client, role)
     return Actor(
-        hub="client",
-        organization_id=client.id,
-        roles=frozenset({role}),
-        user_id=user.id if user else "usr_test",
+        hub="client", organization_id=client.id, roles=frozenset({role}), user_id=person.id
     )
 
 
 def partner_actor(partner, role: str = "owner") -> Actor:
-    """A partner-hub person acting in ``partner``."""
+    """A partner-hub person acting in ``partner`` (an account of it, as a bearer token names)."""
+    person = _person(partner, role)
     return Actor(
-        hub="partner", organization_id=partner.id, roles=frozenset({role}), user_id="usr_p"
+        hub="partner", organization_id=partner.id, roles=frozenset({role}), user_id=person.id
     )
 
 
