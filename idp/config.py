@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import secrets
 from datetime import timedelta
 from email.utils import getaddresses
@@ -23,6 +24,11 @@ MAX_PROXY_HOPS = 5
 ENVIRONMENTS = ("development", "production")
 # RFC 6749 section 4.1.2: a code lives at most ten minutes.
 MAX_AUTH_CODE_TTL = 600
+# Any lifetime beyond this is a mistake for "never", and past dates stop being computable.
+MAX_LIFETIME = 10 * 366 * 24 * 3600
+MAX_WEBHOOK_TIMEOUT = 60
+# RFC 6797 section 6.1: max-age, optionally includeSubDomains (and the preload list's token).
+_HSTS = re.compile(r"max-age=\d{1,10}(\s*;\s*includeSubDomains)?(\s*;\s*preload)?", re.I)
 # Below this a login form or a token request no longer fits in a body.
 MIN_BODY_BYTES = 4096
 LIFETIME_SETTINGS = (
@@ -95,6 +101,14 @@ def _shown(url: str) -> str:
     return scheme + sep + authority + slash + path
 
 
+def _port_readable(parts) -> bool:
+    try:
+        parts.port  # noqa: B018 (raises ValueError for a port that is no port)
+    except ValueError:
+        return False
+    return True
+
+
 def _check_issuer(config: dict, production: bool) -> None:
     """The base URL every token and discovery names (RFC 8414 section 2); https in production."""
     issuer = config.get("IDP_ISSUER")
@@ -113,6 +127,7 @@ def _check_issuer(config: dict, production: bool) -> None:
         # urlsplit drops tabs and line breaks without a word (a CRLF .env file).
         or any(c <= " " or c == "\x7f" for c in issuer)
         or not parts.hostname
+        or not _port_readable(parts)
         or "@" in parts.netloc
         or "?" in issuer
         or "#" in issuer
@@ -245,6 +260,7 @@ def load_settings(instance_path: Path) -> dict:
         or "5 per hour",
         "IDP_PROXY_HOPS": _env_int("IDP_PROXY_HOPS", 0),
         "IDP_HSTS": os.environ.get("IDP_HSTS"),
+        "IDP_WEBHOOK_TIMEOUT": _env_int("IDP_WEBHOOK_TIMEOUT", 10),
         "MAX_CONTENT_LENGTH": _env_int("IDP_MAX_BODY_BYTES", 64 * 1024),
         "IDP_LOG_LEVEL": (os.environ.get("IDP_LOG_LEVEL") or "INFO").strip().upper(),
     }
@@ -270,7 +286,10 @@ def finalize(config: dict, instance_path: Path) -> None:
         config, "IDP_CHANGE_LEASE_MS", 0, MAX_LEASE_MS, "a whole number of milliseconds"
     )
     for name in LIFETIME_SETTINGS:
-        _check_whole_number(config, name, 1, None, "a positive number of seconds")
+        _check_whole_number(config, name, 1, MAX_LIFETIME, "a number of seconds (at most 10 years)")
+    _check_whole_number(
+        config, "IDP_WEBHOOK_TIMEOUT", 1, MAX_WEBHOOK_TIMEOUT, "a number of seconds"
+    )
     _check_whole_number(config, "IDP_AUTH_CODE_TTL", 1, MAX_AUTH_CODE_TTL, "a number of seconds")
     _check_whole_number(
         config,
@@ -306,6 +325,11 @@ def finalize(config: dict, instance_path: Path) -> None:
     # Served over HTTPS: browsers must never come back over plain HTTP (RFC 6797).
     if config.get("IDP_HSTS") is None:
         config["IDP_HSTS"] = "max-age=31536000; includeSubDomains" if https else ""
+    if config["IDP_HSTS"] and not _HSTS.fullmatch(config["IDP_HSTS"]):
+        raise ConfigurationError(
+            "IDP_HSTS must be empty or 'max-age=<seconds>' with optional "
+            f"'; includeSubDomains' and '; preload', got {_shown(config['IDP_HSTS'])!r}"
+        )
     # The cookie's lifetime is the idle timeout: it slides with activity (idp.login.session),
     # while IDP_SESSION_MAX_AGE bounds the login itself on the server.
     if config.get("PERMANENT_SESSION_LIFETIME") in (None, timedelta(days=31)):

@@ -56,8 +56,16 @@ REFUSED = (
             "HTTPS://idp.example",
             "https://idp.example\r",
             "https://idp.example /tenant",
+            "http://idp.example:99999",
+            "http://idp.example:abc",
         )
     ]
+    + [(name, "999999999999") for name in LIFETIME_SETTINGS]  # "never": not computable
+    + [
+        ("IDP_HSTS", value)
+        for value in ("max-age=31536000; includeSubDomains\r", "forever", "max-age=-1")
+    ]
+    + [("IDP_WEBHOOK_TIMEOUT", value) for value in ("0", "61", "2.5s")]
     + [
         ("IDP_REDIS_URL", value)
         for value in ("127.0.0.1:6379", "http://127.0.0.1:6379", "redis://cache.example:port/0")
@@ -84,6 +92,11 @@ def _from_environment(database_url: str, name: str) -> dict:
     config = app_config(database_url, "settings:")
     config.pop(name, None)
     return config
+
+
+def test_the_webhook_timeout_is_read_from_the_environment(monkeypatch, database_url):
+    monkeypatch.setenv("IDP_WEBHOOK_TIMEOUT", "3")
+    assert create_app(app_config(database_url, "settings:")).config["IDP_WEBHOOK_TIMEOUT"] == 3
 
 
 def test_session_lifetimes_are_read_from_the_environment(monkeypatch, database_url):
