@@ -8,7 +8,7 @@ import re
 import secrets
 from pathlib import Path
 
-from flask import Flask, g, request
+from flask import Flask, g, has_request_context, request
 
 from idp import config as settings
 from idp import ratelimits
@@ -82,8 +82,27 @@ def _trust_proxies(app: Flask) -> None:
 
 def _configure_logging(app: Flask) -> None:
     level = app.config["IDP_LOG_LEVEL"]
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _name_records_after_their_request()
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
+    )
     app.logger.setLevel(level)
+
+
+def _name_records_after_their_request() -> None:
+    """Every log record carries ``request_id``: the ``X-Request-Id`` a caller can quote
+    from a failed response finds its lines in the log ("-" outside a request)."""
+    make = logging.getLogRecordFactory()
+    if getattr(make, "idp_request_id", False):
+        return
+
+    def record(*args, **kwargs) -> logging.LogRecord:
+        made = make(*args, **kwargs)
+        made.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        return made
+
+    record.idp_request_id = True
+    logging.setLogRecordFactory(record)
 
 
 def _import_models() -> None:

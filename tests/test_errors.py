@@ -97,6 +97,19 @@ def test_a_lost_database_answers_503_with_retry_after(app_without_database):
     assert int(resp.headers["Retry-After"]) > 0
 
 
+def test_the_error_logged_for_a_request_names_its_request_id(app_without_database, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO):
+        resp = app_without_database.test_client().post(
+            "/v1/signup", json=VALID, headers={"X-Request-Id": "quoted-by-the-caller-42"}
+        )
+    assert resp.status_code == 503 and resp.headers["X-Request-Id"] == "quoted-by-the-caller-42"
+    logged = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    # Each record carries it, and the service's log format writes it out.
+    assert logged and all(r.request_id == "quoted-by-the-caller-42" for r in logged)
+
+
 def test_a_lost_database_shows_pages_a_human_503(app_without_database):
     resp = app_without_database.test_client().get(
         "/signup/verify?token=abc", headers={"Accept": "text/html"}
