@@ -40,7 +40,7 @@ from idp.accounts.tokens import (
 )
 from idp.audit.service import record_event, record_refusal
 from idp.errors import Conflict, DomainError, InvalidInput
-from idp.extensions import db
+from idp.extensions import db, on_postgresql
 from idp.login import throttle
 from idp.login.session import login_user
 from idp.orgs.models import Membership, Organization
@@ -164,6 +164,13 @@ def start_signup(
     # Hash in both branches so the answer takes as long whether or not the address is taken.
     password_hash = checked_password_hash(password, email=address.display)
     # Only the latest link of an address works (in both branches, for the same timing).
+    # Two sign-ups of one address take turns until the first commits, or each would
+    # spend only the links committed before it and both new links would stay live.
+    if on_postgresql():
+        db.session.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+            {"key": f"signup:{address.normalized}"},
+        )
     spend_address_tokens(address.normalized, "signup")
     existing = user_by_email(address.normalized)
     if existing is not None:

@@ -145,3 +145,33 @@ def test_many_links_for_one_address_racing_end_in_one_account_on_postgresql(app,
 def test_a_signup_and_an_invitation_for_one_address_end_in_one_account(app, live_server):
     """The same race on whichever database the suite runs on (SQLite by default)."""
     _run(app, live_server, ["Ann@Example.com", "aNN@example.com"], ["ann@example.COM"])
+
+
+@pytest.mark.postgres
+def test_two_signups_of_one_address_at_once_leave_one_live_link(app_ctx, monkeypatch):
+    from idp.accounts import service as accounts
+    from tests.consent.interleave import Competitor, pause_before
+
+    def other_signup():
+        accounts.start_signup("ann@example.com", "another long passphrase", "Ann's Other Shop")
+
+    # This sign-up has spent the address's earlier links; the other one runs now.
+    competitor = Competitor(app_ctx, other_signup)
+    pause_before(monkeypatch, accounts, "issue_email_token", competitor)
+    accounts.start_signup("ann@example.com", PASSWORD, "Ann's Bakery")
+    competitor.finish()
+
+    db.session.expire_all()
+    bodies = db.session.scalars(
+        sa.select(OutboxMessage.body).where(OutboxMessage.recipient == "ann@example.com")
+    ).all()
+    links = [m.group(1) for body in bodies for m in re.finditer(r"token=([\w-]+)", body)]
+    assert len(links) == 2
+    live = []
+    for raw in links:
+        try:
+            accounts.pending_signup(raw)
+            live.append(raw)
+        except accounts.LinkInvalid:
+            pass
+    assert len(live) == 1
