@@ -128,13 +128,16 @@ def _check_issuer(config: dict, production: bool) -> None:
         or any(c <= " " or c == "\x7f" for c in issuer)
         or not parts.hostname
         or not _port_readable(parts)
+        # Served at the host's root only: mounted under a prefix, discovery would name
+        # it twice; behind a proxy that strips it, redirects and page links lose it.
+        or parts.path not in ("", "/")
         or "@" in parts.netloc
         or "?" in issuer
         or "#" in issuer
     ):
         needed = "an https URL" if production else "an http or https URL"
         raise ConfigurationError(
-            f"IDP_ISSUER must be {needed} with a host, no user, query or fragment, "
+            f"IDP_ISSUER must be {needed} with a host, no user, path, query or fragment, "
             f"got {_shown(issuer)!r}"
         )
 

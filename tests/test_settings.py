@@ -56,6 +56,8 @@ REFUSED = (
             "HTTPS://idp.example",
             "https://idp.example\r",
             "https://idp.example /tenant",
+            "https://idp.example/tenant",  # served at the root only
+            "https://idp.example/tenant/",
             "http://idp.example:99999",
             "http://idp.example:abc",
         )
@@ -123,7 +125,7 @@ def test_rate_limits_are_read_from_the_environment(monkeypatch, database_url):
         ("IDP_RATELIMIT_ENABLED", "", True),
         ("IDP_BENCH_MODE", "FALSE", False),
         ("IDP_LOG_LEVEL", "warning", "WARNING"),
-        ("IDP_ISSUER", "https://idp.example/tenant/", "https://idp.example/tenant"),
+        ("IDP_ISSUER", "https://idp.example/", "https://idp.example"),
         ("IDP_REDIS_URL", "rediss://cache.example:6380/1", "rediss://cache.example:6380/1"),
         ("IDP_MAIL_FROM", "no-reply@example.com", "no-reply@example.com"),
         ("IDP_ENV", "", "development"),
