@@ -342,7 +342,9 @@ def finalize(config: dict, instance_path: Path) -> None:
     # No pre-ping: it costs a database round trip on every request. A connection
     # lost to a database restart fails its request with 503 (Retry-After), and
     # SQLAlchemy then replaces the whole pool; recycling bounds connection age.
-    engine_options: dict = {"pool_pre_ping": False, "pool_recycle": 1800}
+    # hide_parameters: a database error's message (and so any log line quoting it)
+    # shows the statement but not the values, which may be addresses or secrets' hashes.
+    engine_options: dict = {"pool_pre_ping": False, "pool_recycle": 1800, "hide_parameters": True}
     if uri.startswith("sqlite"):
         engine_options["connect_args"] = {"timeout": 30, "check_same_thread": False}
     config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options)

@@ -165,3 +165,15 @@ def test_a_nul_character_in_a_search_is_422_not_500(app, client):
         resp = client.get(f"/v1/partners/{partner_id}/clients?{query}", headers=auth)
         body = _problem(resp, 422, "invalid_input")
         assert "NUL" in body["detail"]
+
+
+def test_a_database_error_never_quotes_the_values_it_was_given(app_ctx):
+    """Log lines quote database errors: the statement, never the values (addresses, hashes)."""
+    with pytest.raises(sa.exc.DBAPIError) as raised:
+        db.session.execute(
+            sa.text("SELECT * FROM no_such_table WHERE email = :email"),
+            {"email": "someone.private@example.com"},
+        )
+    db.session.rollback()
+    assert "no_such_table" in str(raised.value)
+    assert "someone.private@example.com" not in str(raised.value)
