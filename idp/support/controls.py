@@ -87,6 +87,9 @@ def enable_account(actor: Actor, user_id: str, *, ticket: str, reason: str) -> U
 def trigger_password_reset(actor: Actor, user_id: str, *, ticket: str, reason: str) -> User:
     """Send the account's owner a password-reset link; support never sees or sets a password."""
     user = account_for(actor, Permission.SUPPORT_ACCOUNTS_RESET_PASSWORD, user_id)
+    # FOR SHARE until the link commits, as a person's own request does: a disabling
+    # or a reassignment either came first (seen here) or waits, then spends the link.
+    db.session.refresh(user, with_for_update={"read": True})
     if user.status != "active":
         raise AccountStateConflict(
             f"A reset link is only sent to an active account ({user.status})."

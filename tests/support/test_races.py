@@ -7,6 +7,7 @@ support change must win, whether it commits first or waits for the request.
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 import pytest
@@ -112,3 +113,35 @@ def test_a_disabled_person_generates_no_key(app_ctx):
     )
     with pytest.raises(Unauthorized):
         keys.create_key(person, "client", client.id, channel.id)
+
+
+def test_a_reset_link_support_sends_while_another_agent_disables_the_account_dies(
+    app_ctx, monkeypatch
+):
+    from idp.support import controls
+    from idp.support.controls import AccountStateConflict, trigger_password_reset
+
+    support = _support_admin()
+    bakery = make_org("client", "Blue Bakery")
+    owner = make_user("client", bakery, "owner", email="owner@bakery.example")
+    db.session.commit()
+    owner_id = owner.id
+
+    def disable():
+        return disable_account(support, owner_id, ticket="SUP-3", reason="compromised").status
+
+    competitor = Competitor(app_ctx, disable)
+    pause_before(monkeypatch, controls, "send_password_reset", competitor)
+    with contextlib.suppress(AccountStateConflict):  # the disabling came first: no link
+        trigger_password_reset(support, owner_id, ticket="SUP-4", reason="asked for a link")
+    assert competitor.finish() == "disabled"
+
+    db.session.expire_all()
+    bodies = db.session.scalars(
+        sa.select(OutboxMessage.body).where(OutboxMessage.recipient == "owner@bakery.example")
+    ).all()
+    links = [m.group(1) for body in bodies for m in re.finditer(r"token=([\w-]+)", body)]
+    # Enabled again later, the account must not be opened by a link sent before.
+    db.session.get(User, owner_id).status = "active"
+    db.session.commit()
+    assert not any(reset.reset_link_is_usable(raw) for raw in links)
