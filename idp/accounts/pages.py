@@ -7,6 +7,7 @@ from flask import Blueprint, redirect, render_template, request
 from idp.accounts import reset, service
 from idp.accounts.limits import account_rate_limit
 from idp.errors import DomainError, InvalidInput
+from idp.login.service import TooManyAttempts
 from idp.ratelimits import rate_limited, succeeded
 
 bp = Blueprint("accounts_pages", __name__)
@@ -68,8 +69,8 @@ def signup_verify():
             )
         except InvalidInput as exc:
             return _verify_page(pending, token, exc.fields, exc.status)
-        except service.TooManyAttempts as exc:
-            retry_after = exc.extra["retry_after"]
+        except TooManyAttempts as exc:
+            retry_after = exc.retry_after
             page, status = _verify_page(pending, token, {"password": [exc.detail]}, exc.status)
             return page, status, {"Retry-After": str(retry_after)}
     except DomainError as exc:

@@ -23,13 +23,12 @@ import sqlalchemy as sa
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
-from idp.accounts.emails import EmailAddress, InvalidEmail, email_hmac, parse_email
+from idp.accounts.emails import EmailAddress, InvalidEmail, parse_email
 from idp.accounts.models import EmailToken, User
 from idp.accounts.passwords import (
     WeakPassword,
     check_password_rules,
     hash_password,
-    verify_password,
 )
 from idp.accounts.tokens import (
     absolute_url,
@@ -38,10 +37,10 @@ from idp.accounts.tokens import (
     issue_email_token,
     spend_address_tokens,
 )
-from idp.audit.service import record_event, record_refusal
+from idp.audit.service import record_event
 from idp.errors import Conflict, DomainError, InvalidInput
 from idp.extensions import db, on_postgresql
-from idp.login import throttle
+from idp.login.service import check_password, forgive, raise_refusal
 from idp.login.session import login_user
 from idp.orgs.models import Membership, Organization
 from idp.outbox.service import enqueue_templated_email
@@ -55,12 +54,6 @@ class LinkInvalid(DomainError):
     """The emailed link is unknown, used already or expired."""
 
     status, code, title = 400, "link_invalid", "This link is invalid or has expired"
-
-
-class TooManyAttempts(DomainError):
-    """Too many wrong passwords for this address: wait ``extra["retry_after"]`` seconds."""
-
-    status, code, title = 429, "too_many_attempts", "Too many failed attempts"
 
 
 WRONG_SIGNUP_PASSWORD = (
@@ -212,38 +205,23 @@ def pending_signup(raw_token: str | None) -> dict:
     return {"email": token.payload["email"], "business_name": token.payload["business_name"]}
 
 
-def _signup_refused(reason: str, email_normalized: str) -> None:
-    record_refusal(
-        "login.failed",
-        actor_type="anonymous",
-        actor_id=None,
-        after={"email_hmac": email_hmac(email_normalized), "via": "signup"},
-        reason=reason,
-    )
-
-
 def _prove_signup_password(token: EmailToken, password: str, address: str) -> None:
     """Check the password chosen with this sign-up, typed from client ``address``, or raise.
 
-    A login attempt on the link's address: counted on its failed-login counters
-    before the check (``throttle.admit``), so that a link read by someone else
-    cannot be used to guess the password; a wrong password (``InvalidInput``)
-    or a refused attempt (``TooManyAttempts``) is recorded as ``login.failed``
-    and leaves the link usable. Commits the session.
+    A login attempt on the link's address (``idp.login.service.check_password``,
+    its failed-login counters and ``login.failed`` events), so that a link read by
+    someone else cannot be used to guess the password; a wrong password
+    (``InvalidInput``) or a refused attempt (``TooManyAttempts``) leaves the link
+    usable. Commits the session.
     """
     email = token.email_normalized
-    retry_after = throttle.admit(email, address)
-    if retry_after:
-        _signup_refused("throttled", email)
-        raise TooManyAttempts(
-            f"Too many failed attempts. Try again in {retry_after} seconds.",
-            retry_after=retry_after,
-        )
-    if not verify_password(token.payload["password_hash"], password or ""):
-        throttle.record_failure(email, address)
-        _signup_refused("bad_credentials", email)
-        raise InvalidInput(WRONG_SIGNUP_PASSWORD, fields={"password": [WRONG_SIGNUP_PASSWORD]})
-    throttle.clear(email, address)
+    checked = check_password(
+        None, email, password, address, pending_hash=token.payload["password_hash"], via="signup"
+    )
+    raise_refusal(
+        checked, InvalidInput(WRONG_SIGNUP_PASSWORD, fields={"password": [WRONG_SIGNUP_PASSWORD]})
+    )
+    forgive(checked, email, address)
 
 
 def complete_signup(raw_token: str | None, password: str, *, address: str) -> SignupResult:

@@ -8,6 +8,7 @@ from idp.accounts.emails import comparison_form, email_hmac
 from idp.accounts.models import User
 from idp.accounts.passwords import verify_and_update
 from idp.audit.service import record_event, record_refusal
+from idp.errors import DomainError, InvalidInput
 from idp.extensions import db
 from idp.login import throttle
 from idp.login.session import login_user
@@ -35,20 +36,36 @@ class PasswordCheck:
     counted: bool  # the attempt is counted: ``forgive`` it once the user is let in
 
 
-def _failed(reason: str, user: User | None, email_normalized: str) -> None:
+class TooManyAttempts(DomainError):
+    """Too many wrong passwords for this address: wait ``retry_after`` seconds first."""
+
+    status, code, title = 429, "too_many_attempts", "Too many failed attempts"
+
+    def __init__(self, detail: str, retry_after: int):
+        super().__init__(detail, retry_after=retry_after)
+        self.retry_after = retry_after
+
+
+def _failed(reason: str, user: User | None, email_normalized: str, via: str | None = None) -> None:
     record_refusal(
         "login.failed",
         actor_type="anonymous" if user is None else "user",
         actor_id=user.id if user else None,
         target_type="user" if user else None,
         target_id=user.id if user else None,
-        after={"email_hmac": email_hmac(email_normalized)},
+        after={"email_hmac": email_hmac(email_normalized)} | ({"via": via} if via else {}),
         reason=reason,
     )
 
 
 def check_password(
-    user: User | None, email_normalized: str, password: str, address: str
+    user: User | None,
+    email_normalized: str,
+    password: str,
+    address: str,
+    *,
+    pending_hash: str | None = None,
+    via: str | None = None,
 ) -> PasswordCheck:
     """Check a password typed for ``email_normalized`` from ``address``, as every login does.
 
@@ -58,27 +75,39 @@ def check_password(
     recorded as ``login.failed`` with reason ``throttled``). A mismatch is
     recorded as ``login.failed`` (401). A match rehashes a hash of older
     parameters; the caller then calls ``forgive`` when the person is let in.
-    Commits the session.
+    ``pending_hash`` checks the hash of an account not made yet (a sign-up's,
+    ``user`` None); ``via`` names such a path in the events. Commits the session.
     """
     retry_after = throttle.admit(email_normalized, address)
     if retry_after:
         # Not checked and not counted, but on record: support sees every attempt.
-        _failed("throttled", user, email_normalized)
+        _failed("throttled", user, email_normalized, via)
         refusal = LoginOutcome(
             error=f"Too many failed attempts. Try again in {retry_after} seconds.",
             status=429,
             retry_after=retry_after,
         )
         return PasswordCheck(refusal, counted=False)
-    matched, new_hash = verify_and_update(user.password_hash if user else None, password or "")
+    stored = pending_hash if user is None else user.password_hash
+    matched, new_hash = verify_and_update(stored, password or "")
     if not matched:
         throttle.record_failure(email_normalized, address)
-        _failed("bad_credentials", user, email_normalized)
+        _failed("bad_credentials", user, email_normalized, via)
         wrong = LoginOutcome(error="The email or password is wrong.", status=401)
         return PasswordCheck(wrong, counted=True)
-    if new_hash is not None:  # older parameters, or made before passwords were normalized
+    if new_hash is not None and user is not None:  # older parameters, or not normalized
         user.password_hash = new_hash
     return PasswordCheck(None, counted=True)
+
+
+def raise_refusal(checked: PasswordCheck, wrong: InvalidInput) -> None:
+    """For a form: ``TooManyAttempts`` while the counters say to wait, ``wrong`` on a
+    mismatch, nothing when the password was accepted."""
+    if checked.refusal is None:
+        return
+    if checked.refusal.retry_after:
+        raise TooManyAttempts(checked.refusal.error, checked.refusal.retry_after)
+    raise wrong
 
 
 def forgive(checked: PasswordCheck, email_normalized: str, address: str) -> None:

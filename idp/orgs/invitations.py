@@ -34,7 +34,7 @@ from idp.audit.service import record_event
 from idp.errors import Conflict, DomainError, InvalidInput, NotFound
 from idp.extensions import db
 from idp.ids import PREFIXES, new_id
-from idp.login.service import check_password, forgive
+from idp.login.service import check_password, forgive, raise_refusal
 from idp.orgs.models import Invitation, Membership, Organization
 from idp.outbox.service import enqueue_templated_email
 from idp.timeutil import utcnow
@@ -64,16 +64,6 @@ class OtherHubAddress(Conflict):
     """The address belongs to a client or support account, so it cannot join a partner."""
 
     code, title = "email_in_other_hub", "This address belongs to another hub"
-
-
-class TooManyAttempts(DomainError):
-    """Too many wrong passwords for this account: wait ``retry_after`` seconds first."""
-
-    status, code, title = 429, "too_many_attempts", "Too many failed attempts"
-
-    def __init__(self, detail: str, retry_after: int):
-        super().__init__(detail, retry_after=retry_after)
-        self.retry_after = retry_after
 
 
 class AccountDisabled(Conflict):
@@ -264,12 +254,8 @@ def _refuse(opened: OpenInvitation) -> None:
 def _prove_account(user: User, password: str, address: str) -> None:
     """Check the account's password from client ``address`` as a login would, or raise."""
     checked = check_password(user, user.email_normalized, password, address)
-    if checked.refusal is not None and checked.refusal.retry_after:
-        raise TooManyAttempts(checked.refusal.error, checked.refusal.retry_after)
-    if checked.refusal is not None:
-        raise InvalidInput(
-            "The password is not this account's.", fields={"password": ["wrong password"]}
-        )
+    wrong = "The password is not this account's."
+    raise_refusal(checked, InvalidInput(wrong, fields={"password": ["wrong password"]}))
     forgive(checked, user.email_normalized, address)
 
 

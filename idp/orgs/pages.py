@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 
 from idp.errors import DomainError, InvalidInput
+from idp.login.service import TooManyAttempts
 from idp.orgs import invitations
 from idp.ratelimits import rate_limited, succeeded
 
@@ -40,7 +41,7 @@ def accept():
             user = invitations.accept_invitation(token, password, address=request.remote_addr or "")
         except InvalidInput as exc:
             return _page(opened, token, exc.fields, 422)
-        except invitations.TooManyAttempts as exc:
+        except TooManyAttempts as exc:
             page, status = _page(opened, token, {"password": [exc.detail]}, exc.status)
             return page, status, {"Retry-After": str(exc.retry_after)}
     except DomainError as exc:
