@@ -11,6 +11,7 @@ from idp.accounts.service import (
     checked_password_hash,
     hub_name,
     parse_address,
+    user_by_email,
 )
 from idp.accounts.tokens import (
     absolute_url,
@@ -87,8 +88,7 @@ def request_password_reset(email: str) -> None:
     # FOR SHARE until the link is committed: a support reassignment or a disable of
     # the account either commits first (then the address no longer finds an active
     # account here) or waits, and then spends the link this request made.
-    holder = db.select(User).where(User.email_normalized == address.normalized)
-    user = db.session.scalar(holder.with_for_update(read=True))
+    user = user_by_email(address.normalized, hold=True)
     # Which address was asked about, for investigators, without the address itself.
     after = {"email_hmac": email_hmac(address.normalized)}
     if user is not None and user.is_active:

@@ -95,9 +95,10 @@ def checked_password_hash(password: str, field: str = "password", *, email: str)
     return hash_password(password)
 
 
-def user_by_email(normalized: str) -> User | None:
-    """The account holding the normalized address, if any."""
-    return db.session.scalar(sa.select(User).where(User.email_normalized == normalized))
+def user_by_email(normalized: str, *, hold: bool = False) -> User | None:
+    """The account holding the normalized address, if any; ``hold`` reads it FOR SHARE."""
+    query = sa.select(User).where(User.email_normalized == normalized)
+    return db.session.scalar(query.with_for_update(read=True) if hold else query)
 
 
 def hub_name(hub: str) -> str:
