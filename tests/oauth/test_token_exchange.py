@@ -158,17 +158,7 @@ def test_a_membership_removed_after_login_is_refused_at_the_next_authorize(
 def test_parameters_the_exchange_cannot_honour_are_refused(app, partner_world, flow, extra, error):
     consultant, acme, globex = (partner_world[k] for k in ("consultant", "acme", "globex"))
     tokens = tokens_for(flow, consultant.email, acme.id)
-    response = flow.http.post(
-        "/oauth/token",
-        data={
-            "grant_type": TOKEN_EXCHANGE,
-            "client_id": "partner-hub",
-            "subject_token": tokens["access_token"],
-            "subject_token_type": ACCESS,
-            "organization": globex.id,
-            **extra,
-        },
-    )
+    response = _exchange(flow.http, tokens["access_token"], globex.id, **extra)
     assert response.status_code == 400, response.get_json()
     assert response.get_json()["error"] == error
 
@@ -176,16 +166,11 @@ def test_parameters_the_exchange_cannot_honour_are_refused(app, partner_world, f
 def test_this_service_s_own_audience_and_an_access_token_may_be_named(app, partner_world, flow):
     consultant, acme, globex = (partner_world[k] for k in ("consultant", "acme", "globex"))
     tokens = tokens_for(flow, consultant.email, acme.id)
-    response = flow.http.post(
-        "/oauth/token",
-        data={
-            "grant_type": TOKEN_EXCHANGE,
-            "client_id": "partner-hub",
-            "subject_token": tokens["access_token"],
-            "subject_token_type": ACCESS,
-            "organization": globex.id,
-            "audience": app.config["IDP_ISSUER"],
-            "requested_token_type": ACCESS,
-        },
+    response = _exchange(
+        flow.http,
+        tokens["access_token"],
+        globex.id,
+        audience=app.config["IDP_ISSUER"],
+        requested_token_type=ACCESS,
     )
     assert response.status_code == 200, response.get_json()
