@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 
 from idp.extensions import db
@@ -63,21 +65,28 @@ def test_delays_grow_exponentially_and_are_capped():
     assert throttle.PAIR.delay(100) == throttle.PAIR.max_delay
 
 
-@pytest.mark.redis
-def test_counters_are_shared_through_redis(app, browser, user):
+@contextmanager
+def _counting_in_redis(app, user, address: str):
+    """Counters in Redis for the block; the user's counters from ``address`` removed after."""
     from tests.conftest import REDIS_URL
 
     app.config["IDP_REDIS_URL"] = REDIS_URL
     try:
+        yield
+    finally:
+        client = throttle._redis()
+        for _, key in throttle._keys(user.email_normalized, address):
+            client.delete(throttle._prefix() + key)
+        app.config["IDP_REDIS_URL"] = None
+
+
+@pytest.mark.redis
+def test_counters_are_shared_through_redis(app, browser, user):
+    with _counting_in_redis(app, user, "10.0.0.1"):
         _fail(browser, user, throttle.PAIR.free)
         assert db.session.scalar(db.select(db.func.count()).select_from(LoginFailure)) == 0
         assert throttle.admit(user.email_normalized, "10.0.0.1") > 0
         assert _attempt(browser, user.email, PASSWORD).status_code == 429
-    finally:
-        client = throttle._redis()
-        for _, key in throttle._keys(user.email_normalized, "10.0.0.1"):
-            client.delete(throttle._prefix() + key)
-        app.config["IDP_REDIS_URL"] = None
 
 
 def test_database_counters_add_up_and_start_over_after_a_quiet_period(app_ctx):
@@ -207,17 +216,9 @@ def test_guesses_sent_together_cannot_outrun_the_counters(app, live_server, user
 
 @pytest.mark.redis
 def test_guesses_sent_together_cannot_outrun_the_counters_in_redis(app, live_server, user):
-    from tests.conftest import REDIS_URL
-
-    app.config["IDP_REDIS_URL"] = REDIS_URL
-    try:
+    with _counting_in_redis(app, user, "127.0.0.1"):
         _guesses_sent_together_cannot_outrun_the_counters(live_server, user)
         assert db.session.scalar(db.select(db.func.count()).select_from(LoginFailure)) == 0
-    finally:
-        client = throttle._redis()
-        for _, key in throttle._keys(user.email_normalized, "127.0.0.1"):
-            client.delete(throttle._prefix() + key)
-        app.config["IDP_REDIS_URL"] = None
 
 
 def test_free_failures_ask_for_no_wait_however_recent(app_ctx):
