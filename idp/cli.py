@@ -5,18 +5,32 @@ from __future__ import annotations
 import json
 
 import click
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup, NoAppException, with_appcontext
+from flask_migrate.cli import db as db_commands
 
 from idp import create_app
+from idp.config import ConfigurationError
 from idp.janitor import BATCH_SIZE, purge
 from idp.outbox.cli import outbox_group, worker_command
 
 
-@click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_version_option=False)
+def _app_or_usage_error():
+    """The application, or the refused setting as one line instead of a traceback."""
+    try:
+        return create_app()
+    except ConfigurationError as exc:
+        raise NoAppException(str(exc)) from None
+
+
+@click.group(cls=FlaskGroup, create_app=_app_or_usage_error, add_version_option=False)
 def main() -> None:
     """Operate the idp identity provider."""
 
 
+# Flask-Migrate adds `db` to the application's commands, which exist only once the
+# application could be built: named here, `idp db upgrade` with a refused setting
+# names the setting instead of "No such command".
+main.add_command(db_commands, "db")
 main.add_command(worker_command)
 main.add_command(outbox_group)
 

@@ -29,6 +29,9 @@ MAX_LIFETIME = 10 * 366 * 24 * 3600
 MAX_WEBHOOK_TIMEOUT = 60
 # RFC 6797 section 6.1: max-age, optionally includeSubDomains (and the preload list's token).
 _HSTS = re.compile(r"max-age=\d{1,10}(\s*;\s*includeSubDomains)?(\s*;\s*preload)?", re.I)
+# Visible ASCII: no space, control character or anything a terminal could disguise.
+_VISIBLE = re.compile(r"[!-~]+")
+MAX_AUDIENCE_CHARS = 2048
 # Below this a login form or a token request no longer fits in a body.
 MIN_BODY_BYTES = 4096
 LIFETIME_SETTINGS = (
@@ -139,6 +142,62 @@ def _check_issuer(config: dict, production: bool) -> None:
         raise ConfigurationError(
             f"IDP_ISSUER must be {needed} with a host, no user, path, query or fragment, "
             f"got {_shown(issuer)!r}"
+        )
+
+
+def _check_database(config: dict) -> None:
+    """``IDP_DATABASE_URL`` names SQLite or PostgreSQL through the driver this service ships.
+
+    ``postgresql://`` and ``postgres://`` (as hosting platforms write them) mean
+    psycopg 3; SQLAlchemy would otherwise reach for psycopg2, which is not installed.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    raw = config.get("SQLALCHEMY_DATABASE_URI")
+    try:
+        url = make_url(raw)  # a port that is no number is a ValueError here
+    except (ArgumentError, ValueError, TypeError):
+        url = None
+    if url is not None and url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+        config["SQLALCHEMY_DATABASE_URI"] = url.render_as_string(hide_password=False)
+    if url is None or url.drivername not in ("sqlite", "sqlite+pysqlite", "postgresql+psycopg"):
+        raise ConfigurationError(
+            "IDP_DATABASE_URL must be a sqlite:/// or postgresql+psycopg:// URL such as "
+            f"'postgresql+psycopg://idp@db.example:5432/idp', got {_shown(str(raw))!r}"
+        )
+
+
+def _check_redis_prefix(config: dict) -> None:
+    """The Redis key prefix ends up in every key verbatim."""
+    prefix = config.get("IDP_REDIS_PREFIX")
+    if not isinstance(prefix, str) or not _VISIBLE.fullmatch(prefix) or len(prefix) > 64:
+        # An empty prefix would share the key space with whatever else uses the server.
+        raise ConfigurationError(
+            "IDP_REDIS_PREFIX must be 1 to 64 printable characters without spaces, "
+            f"such as 'idp:', got {prefix!r}"
+        )
+
+
+def _check_audience(config: dict) -> None:
+    """The ``aud`` of access tokens: an absolute URI without fragment (RFC 8707 section 2)."""
+    audience = config.get("IDP_API_AUDIENCE")
+    if audience is None:
+        return
+    try:
+        scheme = urlsplit(audience).scheme if isinstance(audience, str) else ""
+    except ValueError:
+        scheme = ""
+    if (
+        not scheme
+        or "#" in audience
+        or len(audience) > MAX_AUDIENCE_CHARS
+        or not _VISIBLE.fullmatch(audience)
+    ):
+        raise ConfigurationError(
+            "IDP_API_AUDIENCE must be an absolute URI without a fragment, such as "
+            f"'https://api.example', got {_shown(str(audience))!r}"
         )
 
 
@@ -309,6 +368,9 @@ def finalize(config: dict, instance_path: Path) -> None:
         )
     _check_issuer(config, production)
     _check_services(config)
+    _check_database(config)
+    _check_redis_prefix(config)
+    _check_audience(config)
     _check_whole_number(
         config, "IDP_PROXY_HOPS", 0, MAX_PROXY_HOPS, "the number of trusted reverse proxies"
     )

@@ -77,6 +77,25 @@ REFUSED = (
         ("IDP_MAIL_FROM", value)
         for value in ("idp", "idp <>", "@example.com", "a@b\nBcc: x@y", "a@b.example, c@d.example")
     ]
+    + [
+        ("IDP_DATABASE_URL", value)
+        for value in (
+            "postgres//db.example/idp",
+            "mysql://idp@db.example/idp",
+            "postgresql+psycopg2://idp@db.example/idp",
+            "postgresql+psycopg://idp@db.example:port/idp",
+        )
+    ]
+    + [("IDP_REDIS_PREFIX", value) for value in ("", "idp :", "idp\r", "x" * 65)]
+    + [
+        ("IDP_API_AUDIENCE", value)
+        for value in (
+            "api",
+            "https://api.example#v1",
+            "https://api example",
+            "https://api.ex\u00e4",
+        )
+    ]
 )
 
 
@@ -89,10 +108,13 @@ def test_a_setting_that_cannot_work_refuses_to_start_and_names_it(
         create_app(_from_environment(database_url, name))
 
 
+CONFIG_KEYS = {"IDP_DATABASE_URL": "SQLALCHEMY_DATABASE_URI"}
+
+
 def _from_environment(database_url: str, name: str) -> dict:
     """The test configuration, but ``name`` is left to the environment."""
     config = app_config(database_url, "settings:")
-    config.pop(name, None)
+    config.pop(CONFIG_KEYS.get(name, name), None)
     return config
 
 
@@ -130,6 +152,9 @@ def test_rate_limits_are_read_from_the_environment(monkeypatch, database_url):
         ("IDP_MAIL_FROM", "no-reply@example.com", "no-reply@example.com"),
         ("IDP_ENV", "", "development"),
         ("IDP_TOKEN_RATE_LIMIT", "5/minute;10/minute", "5/minute;10/minute"),
+        ("IDP_REDIS_PREFIX", "tenant-7:idp:", "tenant-7:idp:"),
+        ("IDP_API_AUDIENCE", "https://api.example/v1", "https://api.example/v1"),
+        ("IDP_API_AUDIENCE", "urn:example:whatsapp-api", "urn:example:whatsapp-api"),
     ],
 )
 def test_a_setting_is_read_in_any_of_its_spellings(
@@ -147,6 +172,8 @@ def test_a_setting_is_read_in_any_of_its_spellings(
         ("IDP_REDIS_URL", "tcp://:hunter2-secret@cache.example:6379"),
         ("IDP_REDIS_URL", "redis://:hunter2-secret@cache.example:port/0"),
         ("IDP_ISSUER", "https://admin:hunter2-secret@idp.example"),
+        ("IDP_DATABASE_URL", "postgresql://idp:hunter2-secret@db.example:port/idp"),
+        ("IDP_DATABASE_URL", "mysql://idp:hunter2-secret@db.example/idp"),
     ],
 )
 def test_a_refused_url_is_not_echoed_with_its_password(monkeypatch, database_url, name, value):
@@ -180,3 +207,32 @@ def test_production_never_exposes_the_benchmark_endpoints(database_url):
                 SQLALCHEMY_DATABASE_URI="postgresql+psycopg://x@h/d",
             )
         )
+
+
+@pytest.mark.parametrize(
+    "written",
+    ["postgres://idp:p%40ss@db.example:5432/idp", "postgresql://idp:p%40ss@db.example:5432/idp"],
+)
+def test_a_postgresql_url_as_hosting_platforms_write_it_uses_psycopg(
+    monkeypatch, database_url, written
+):
+    # SQLAlchemy would reach for psycopg2, which is not installed: the first query would fail.
+    monkeypatch.setenv("IDP_DATABASE_URL", written)
+    configured = create_app(_from_environment(database_url, "IDP_DATABASE_URL"))
+    assert configured.config["SQLALCHEMY_DATABASE_URI"] == (
+        "postgresql+psycopg://idp:p%40ss@db.example:5432/idp"
+    )
+
+
+@pytest.mark.parametrize("command", [["db", "upgrade"], ["demo"], ["purge", "--dry-run"]])
+def test_a_refused_setting_at_the_command_line_is_one_line_not_a_traceback(monkeypatch, command):
+    from click.testing import CliRunner
+
+    from idp.cli import main
+
+    monkeypatch.setenv("IDP_ENV", "prod")
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 2
+    assert "Error: IDP_ENV must be one of development, production, got 'prod'" in result.output
+    assert "Traceback" not in result.output
+    assert "No such command" not in result.output
