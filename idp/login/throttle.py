@@ -91,19 +91,28 @@ def _in_redis(commands: list[tuple], *, transaction: bool) -> list | None:
 
     On None the caller counts in the database instead (see the module's docstring).
     """
+
+    def send(client) -> list:
+        pipe = client.pipeline(transaction=transaction)
+        for command in commands:
+            pipe.execute_command(*command)
+        return pipe.execute()
+
+    return _asked(send)
+
+
+def _asked(ask):
+    """``ask(client)``'s reply; None without Redis or if it fails (and Redis is then avoided)."""
     client = _redis()
     if client is None:
         return None
-    pipe = client.pipeline(transaction=transaction)
-    for command in commands:
-        pipe.execute_command(*command)
     try:
-        replies = pipe.execute()
+        reply = ask(client)
     except REDIS_ERRORS as error:
         redis_failed(error)
         return None
     redis_answered()
-    return replies
+    return reply
 
 
 # Checks every counter's wait and, when none applies, counts the attempt on the
@@ -146,10 +155,11 @@ def admit(email_normalized: str, address: str) -> int:
     args = [now, FORGET_AFTER]
     for rule, _ in ordered:
         args += [rule.free, rule.max_delay]
-    command = ("EVAL", _ADMIT, len(ordered), *(_prefix() + key for _, key in ordered), *args)
-    replies = _in_redis([command], transaction=False)
-    if replies is not None:
-        return _whole_seconds(float(replies[0]))
+    keys = [_prefix() + key for _, key in ordered]
+    # By its digest (EVALSHA): the script is sent again only to a server that lost it.
+    wait = _asked(lambda client: client.register_script(_ADMIT)(keys=keys, args=args))
+    if wait is not None:
+        return _whole_seconds(float(wait))
     return _admit_in_database(ordered)
 
 
