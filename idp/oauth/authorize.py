@@ -6,6 +6,9 @@ makes sure the user is logged in, and hands it to the handler registered for
 the client's ``kind`` in ``AUTHORIZATION_HANDLERS``. A handler renders what it
 needs (partner picker, consent screen) and finishes with
 ``issue_authorization_response`` or ``deny_authorization``.
+
+The answer reaches the client in the request's ``response_mode``
+(``authorization_response``): in the query, or posted by the browser.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from authlib.common.urls import add_params_to_uri
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.errors import OAuth2Error
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
-from flask import Response, current_app, redirect, session, url_for
+from flask import Response, current_app, redirect, render_template, session, url_for
 
 from idp.accounts.models import User
 from idp.extensions import db
@@ -40,7 +43,12 @@ STORED_PARAMS = (
     "prompt",
     "organization",
     "login_hint",
+    "response_mode",
 )
+# OAuth 2.0 Multiple Response Type Encoding Practices 2.1: the code flow answers in the
+# query unless the client asks otherwise; OAuth 2.0 Form Post Response Mode keeps the
+# code out of URLs. Fragment and JWT-secured modes are not offered.
+RESPONSE_MODES = ("query", "form_post")
 MAX_PENDING = 3  # the session is a cookie: keep it small
 
 AuthorizationHandler = Callable[["AuthorizationRequest"], Response]
@@ -117,6 +125,11 @@ class AuthorizationRequest:
     def state(self) -> str | None:
         """The client's ``state``, echoed in the response."""
         return self.params.get("state")
+
+    @property
+    def response_mode(self) -> str:
+        """How the answer reaches the client: ``query`` or ``form_post`` (checked at the start)."""
+        return response_mode_of(self.params.get("response_mode"))
 
     @property
     def organization(self) -> str | None:
@@ -202,17 +215,59 @@ def to_login(authz_request: AuthorizationRequest) -> Response:
     return redirect(url_for("login.login", request_id=authz_request.id))
 
 
-def with_issuer(uri: str, params: dict) -> str:
-    """Add response parameters and ``iss`` (RFC 9207 section 2) to a redirect URI."""
+def response_mode_of(requested: str | None) -> str:
+    """The mode to answer in: ``requested`` if supported, else ``query`` (the code flow's default).
+
+    A request naming a mode we do not offer is refused in the default mode: how
+    the client wants that mode's answer cannot be known (RFC 6749 section 4.1.2.1).
+    """
+    return requested if requested in RESPONSE_MODES else "query"
+
+
+def response_parameters(params: dict) -> list[tuple[str, str]]:
+    """The present ``params`` and ``iss`` (RFC 9207 section 2), as sent to the client."""
     values = [(k, v) for k, v in params.items() if v is not None]
     values.append(("iss", current_app.config["IDP_ISSUER"]))
-    return add_params_to_uri(uri, values)
+    return values
 
 
-def error_redirect(redirect_uri: str, error: str, description: str | None, state: str | None):
-    """RFC 6749 section 4.1.2.1 error response to a validated redirect URI."""
+def with_issuer(uri: str, params: dict) -> str:
+    """Add response parameters and ``iss`` (RFC 9207 section 2) to a redirect URI."""
+    return add_params_to_uri(uri, response_parameters(params))
+
+
+def authorization_response(redirect_uri: str, params: dict, response_mode: str) -> Response:
+    """Send response ``params`` and ``iss`` to a validated redirect URI in ``response_mode``.
+
+    ``query``: a 302 with them in the query (RFC 6749 section 4.1.2).
+    ``form_post`` (OAuth 2.0 Form Post Response Mode section 2): a page whose
+    form the browser posts to the redirect URI, so that the code is in no URL,
+    history entry or Referer. A script of this host submits it (the
+    Content-Security-Policy allows no inline script); without script the
+    person presses its button. The page is never cached.
+    """
+    if response_mode != "form_post":
+        return redirect(with_issuer(redirect_uri, params), code=302)
+    body = render_template(
+        "oauth/form_post.html", redirect_uri=redirect_uri, fields=response_parameters(params)
+    )
+    response = Response(body, status=200, mimetype="text/html")
+    response.headers["Cache-Control"] = "no-cache, no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+def error_response(
+    redirect_uri: str,
+    error: str,
+    description: str | None,
+    state: str | None,
+    *,
+    response_mode: str,
+) -> Response:
+    """RFC 6749 section 4.1.2.1 error response to a validated redirect URI, in ``response_mode``."""
     params = {"error": error, "error_description": description, "state": state}
-    return redirect(with_issuer(redirect_uri, params), code=302)
+    return authorization_response(redirect_uri, params, response_mode)
 
 
 def issue_authorization_response(
@@ -221,20 +276,21 @@ def issue_authorization_response(
     organization_id: str | None,
     context: dict | None = None,
 ) -> Response:
-    """Approve: store a code for ``user`` acting in ``organization_id`` and redirect.
+    """Approve: store a code for ``user`` acting in ``organization_id`` and send it to the client.
 
     A request resumed from the session is validated again (the client may have
     changed meanwhile); one answered in the request that validated it is not.
     ``context`` is kept on the code and reaches ``TOKEN_RESPONSE_EXTRAS`` at the
     exchange. Commits the session, so whatever the handler added is saved
-    with the code. Returns the 302 to ``redirect_uri`` with ``code``,
-    ``state`` and ``iss``. A request still waiting for the password to be typed
-    again (``force_login``) gets no code: what the handler added is rolled back
-    and the browser goes to the login page.
+    with the code. Sends ``code``, ``state`` and ``iss`` to ``redirect_uri``
+    in the request's response mode. A request still waiting for the password
+    to be typed again (``force_login``) gets no code: what the handler added
+    is rolled back and the browser goes to the login page.
     """
     if authz_request.force_login:
         db.session.rollback()
         return to_login(authz_request)
+    mode = authz_request.response_mode
     grant = authz_request.grant
     try:
         if grant is None:
@@ -248,42 +304,48 @@ def issue_authorization_response(
         oauth_request.idp_organization_id = organization_id
         oauth_request.idp_context = context
         oauth_request.idp_auth_time = auth_time()
-        _, _, headers = grant.create_authorization_response(redirect_uri, user)
+        params = grant.issue_code(user)
     except OAuth2Error as error:
         authz_request.discard()
         db.session.rollback()
         if error.redirect_uri:
-            return error_redirect(
-                error.redirect_uri, error.error, error.description, authz_request.state
+            return error_response(
+                error.redirect_uri,
+                error.error,
+                error.description,
+                authz_request.state,
+                response_mode=mode,
             )
         return authorization_error_page(error)
     authz_request.discard()
     db.session.commit()
-    location = dict(headers)["Location"]
-    return redirect(with_issuer(location, {}), code=302)
+    return authorization_response(redirect_uri, params, mode)
+
+
+def _answer_error(authz_request: AuthorizationRequest, error: str, description: str) -> Response:
+    """Forget ``authz_request`` and send ``error`` to its client, in its response mode."""
+    authz_request.discard()
+    return error_response(
+        authz_request.redirect_uri,
+        error,
+        description,
+        authz_request.state,
+        response_mode=authz_request.response_mode,
+    )
 
 
 def interaction_required(authz_request: AuthorizationRequest, error: str, description: str):
     """Answer ``prompt=none`` that needs a page: the OpenID Connect Core 3.1.2.6 error."""
-    authz_request.discard()
-    return error_redirect(authz_request.redirect_uri, error, description, authz_request.state)
+    return _answer_error(authz_request, error, description)
 
 
 def deny_authorization(authz_request: AuthorizationRequest, description: str | None = None):
-    """Refuse: redirect with ``error=access_denied``, ``state`` and ``iss``."""
-    authz_request.discard()
-    return error_redirect(
-        authz_request.redirect_uri,
-        "access_denied",
-        description or "The request was denied.",
-        authz_request.state,
-    )
+    """Refuse: answer ``error=access_denied``, ``state`` and ``iss``."""
+    return _answer_error(authz_request, "access_denied", description or "The request was denied.")
 
 
 def authorization_error_page(error: OAuth2Error) -> Response:
     """An error that must not redirect (unknown client or redirect URI): shown to the person."""
-    from flask import render_template
-
     body = render_template(
         "oauth/error.html", error=error.error, description=error.get_error_description()
     )
@@ -300,11 +362,7 @@ def dispatch(authz_request: AuthorizationRequest) -> Response:
     client = authz_request.client
     handler = AUTHORIZATION_HANDLERS.get(client.kind) if client is not None else None
     if handler is None:
-        authz_request.discard()
-        return error_redirect(
-            authz_request.redirect_uri,
-            "unauthorized_client",
-            "This client cannot sign people in.",
-            authz_request.state,
+        return _answer_error(
+            authz_request, "unauthorized_client", "This client cannot sign people in."
         )
     return handler(authz_request)

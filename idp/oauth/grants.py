@@ -187,6 +187,17 @@ class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
         """288 random bits, URL-safe: one read of the OS's randomness, not one per character."""
         return secrets.token_urlsafe(CODE_BYTES)
 
+    def issue_code(self, user) -> dict:
+        """RFC 6749 section 4.1.2: store a new code for ``user``; return ``code`` and ``state``.
+
+        Authlib's ``create_authorization_response`` without its redirect: the
+        authorization endpoint sends them in the request's response mode.
+        """
+        self.request.user = user
+        code = self.generate_authorization_code()
+        self.save_authorization_code(code, self.request)
+        return {"code": code, "state": self.request.payload.state or None}
+
     def save_authorization_code(self, code, request):
         """Store the code's hash with what the user decided (organization, handler context).
 

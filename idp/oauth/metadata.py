@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, url_for
 
+from idp.oauth.authorize import RESPONSE_MODES
 from idp.oauth.grants import CLIENT_AUTH, CONFIDENTIAL_AUTH
 from idp.oauth.models import TOKEN_EXCHANGE
 from policies.permissions import Permission
@@ -35,7 +36,7 @@ def server_metadata() -> dict:
         "end_session_endpoint": url("oauth.logout"),
         "scopes_supported": supported_scopes(),
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": list(RESPONSE_MODES),
         "grant_types_supported": [
             "authorization_code",
             "refresh_token",

@@ -13,10 +13,12 @@ from idp.login.session import auth_time, current_user
 from idp.oauth import hot_paths
 from idp.oauth import hub as _hub  # noqa: F401  (registers the "hub" handler)
 from idp.oauth.authorize import (
+    RESPONSE_MODES,
     AuthorizationRequest,
     authorization_error_page,
     dispatch,
-    error_redirect,
+    error_response,
+    response_mode_of,
     to_login,
 )
 from idp.oauth.cors import add_cors_headers
@@ -78,6 +80,12 @@ def _registered_redirect_uri(values) -> str | None:
     return redirect_uris[0]
 
 
+def _response_mode(values) -> str:
+    """The mode to answer this request in: the requested one if supported and sent once."""
+    modes = values.getlist("response_mode")
+    return response_mode_of(modes[0] if len(modes) == 1 else None)
+
+
 def _requested_max_age(values) -> int | None:
     """OpenID Connect Core 3.1.2.1 ``max_age`` in seconds; None when absent or empty.
 
@@ -108,7 +116,8 @@ def authorize():
     """RFC 6749 section 4.1.1 / OpenID Connect Core 3.1.2: start a code flow.
 
     Errors found once the client's redirect URI is known to be registered go
-    back to it (with ``state`` and ``iss``); others are shown on an error page.
+    back to it (with ``state`` and ``iss``, in the requested response mode);
+    others are shown on an error page.
     """
     values = request.values
     malformed = _malformed_parameter(values)
@@ -117,6 +126,7 @@ def authorize():
         return authorization_error_page(
             OAuth2Error(f"Malformed '{malformed}'.", error="invalid_request")
         )
+    mode = _response_mode(values)
     refusal = _refusal_before_validation(values)
     if refusal is not None:
         redirect_uri = _registered_redirect_uri(values)
@@ -124,33 +134,53 @@ def authorize():
             return authorization_error_page(refusal)
         # A repeated state is echoed in neither of its values.
         state = values.get("state") if len(values.getlist("state")) == 1 else None
-        return error_redirect(redirect_uri, refusal.error, refusal.description, state)
+        return error_response(
+            redirect_uri, refusal.error, refusal.description, state, response_mode=mode
+        )
     user = current_user()
     state = values.get("state")
     try:
         grant = authorization_server.get_consent_grant(end_user=user)
     except OAuth2Error as error:
         if error.redirect_uri:
-            return error_redirect(error.redirect_uri, error.error, error.description, state)
+            return error_response(
+                error.redirect_uri, error.error, error.description, state, response_mode=mode
+            )
         return authorization_error_page(error)
     redirect_uri = grant.request.payload.redirect_uri
+    if (values.get("response_mode") or "query") not in RESPONSE_MODES:
+        # ``mode`` is then the query: a mode we do not speak cannot carry its own refusal.
+        return error_response(
+            redirect_uri,
+            "invalid_request",
+            "Unsupported 'response_mode': use 'query' or 'form_post'.",
+            state,
+            response_mode=mode,
+        )
     try:
         max_age = _requested_max_age(values)
     except ValueError:
-        return error_redirect(
+        return error_response(
             redirect_uri,
             "invalid_request",
             f"'max_age' must be a number of seconds up to {MAX_AGE_LIMIT}.",
             state,
+            response_mode=mode,
         )
     prompt = (values.get("prompt") or "").split()
     if user is None and "none" in prompt:
         # Authlib answers this for OpenID Connect requests only; plain OAuth ones too.
-        return error_redirect(redirect_uri, "login_required", "Nobody is signed in.", state)
+        return error_response(
+            redirect_uri, "login_required", "Nobody is signed in.", state, response_mode=mode
+        )
     force_login = "login" in prompt or _login_older_than(max_age)
     if force_login and "none" in prompt:
-        return error_redirect(
-            redirect_uri, "login_required", "The login is older than max_age.", state
+        return error_response(
+            redirect_uri,
+            "login_required",
+            "The login is older than max_age.",
+            state,
+            response_mode=mode,
         )
     authz = AuthorizationRequest.start(values.to_dict(), grant, force_login=force_login)
     if user is None:

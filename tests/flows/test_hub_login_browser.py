@@ -2,50 +2,17 @@
 
 from __future__ import annotations
 
-import secrets
-from urllib.parse import urlencode
-
 import pytest
-import requests
 
 from idp.extensions import db
 from idp.keys.service import verify_jwt
 from idp.oauth.clients import register_hub_client
 from idp.orgs.models import Membership
 from tests.factories import PASSWORD, make_org, make_user
+from tests.flows.live_client import authorize_url, exchange
 from tests.oauth.conftest import pkce_pair, query_of
 
 pytestmark = pytest.mark.browser
-
-
-def _authorize_url(server, client_id: str, challenge: str, state: str) -> str:
-    params = {
-        "response_type": "code",
-        "client_id": client_id,
-        "redirect_uri": f"{server.url}/demo/callback",
-        "scope": "openid email",
-        "state": state,
-        "nonce": secrets.token_urlsafe(8),
-        "code_challenge": challenge,
-        "code_challenge_method": "S256",
-    }
-    return f"{server.url}/oauth/authorize?{urlencode(params)}"
-
-
-def _exchange(server, client_id: str, code: str, verifier: str) -> dict:
-    response = requests.post(
-        f"{server.url}/oauth/token",
-        data={
-            "grant_type": "authorization_code",
-            "code": code,
-            "redirect_uri": f"{server.url}/demo/callback",
-            "client_id": client_id,
-            "code_verifier": verifier,
-        },
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 @pytest.fixture
@@ -72,7 +39,7 @@ def _login(page, email: str) -> None:
 
 def test_partner_hub_login_with_partner_selection(app, live_server, hubs, page):
     verifier, challenge = pkce_pair()
-    page.goto(_authorize_url(live_server, "partner-hub", challenge, "st-partner"))
+    page.goto(authorize_url(live_server, "partner-hub", challenge, "st-partner"))
     assert "Partner Hub" in page.title()
     _login(page, "pat@partners.example")
     page.wait_for_selector("text=Which partner do you want to work in?")
@@ -81,27 +48,27 @@ def test_partner_hub_login_with_partner_selection(app, live_server, hubs, page):
     params = query_of(page.url)
     assert params["state"] == "st-partner"
     assert params["iss"] == live_server.url
-    tokens = _exchange(live_server, "partner-hub", params["code"], verifier)
+    tokens = exchange(live_server, "partner-hub", params["code"], verifier)
     with app.app_context():
         claims = verify_jwt(tokens["access_token"], typ="at+jwt")
     assert (claims["hub"], claims["org"], claims["roles"]) == ("partner", hubs["globex"], ["owner"])
 
     # The next login offers the partner used last first.
     verifier, challenge = pkce_pair()
-    page.goto(_authorize_url(live_server, "partner-hub", challenge, "st-again"))
+    page.goto(authorize_url(live_server, "partner-hub", challenge, "st-again"))
     first = page.locator("button[name=organization_id]").first
     assert "Globex Solutions" in first.inner_text()
 
 
 def test_client_hub_login(app, live_server, hubs, page):
     verifier, challenge = pkce_pair()
-    page.goto(_authorize_url(live_server, "client-hub", challenge, "st-client"))
+    page.goto(authorize_url(live_server, "client-hub", challenge, "st-client"))
     assert "Client Hub" in page.title()
     assert page.locator("a:has-text('Create a Client Hub account')").count() == 1
     _login(page, "bea@bakery.example")
     page.wait_for_url(f"{live_server.url}/demo/callback*")
     params = query_of(page.url)
-    tokens = _exchange(live_server, "client-hub", params["code"], verifier)
+    tokens = exchange(live_server, "client-hub", params["code"], verifier)
     with app.app_context():
         claims = verify_jwt(tokens["access_token"], typ="at+jwt")
     assert (claims["hub"], claims["org"]) == ("client", hubs["bakery"])
@@ -109,7 +76,7 @@ def test_client_hub_login(app, live_server, hubs, page):
 
 def test_a_partner_user_on_the_client_hub_is_sent_to_the_partner_hub(app, live_server, hubs, page):
     _, challenge = pkce_pair()
-    page.goto(_authorize_url(live_server, "client-hub", challenge, "st-wrong"))
+    page.goto(authorize_url(live_server, "client-hub", challenge, "st-wrong"))
     _login(page, "pat@partners.example")
     page.wait_for_selector("text=This account belongs to the Partner Hub")
     assert "/demo/callback" not in page.url

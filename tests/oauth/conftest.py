@@ -7,6 +7,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
@@ -81,6 +82,46 @@ def csrf_from(html: str) -> str:
 def query_of(location: str) -> dict[str, str]:
     """The query parameters of a redirect location."""
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+class _FormReader(HTMLParser):
+    """The first form of a page: its method, action and hidden fields."""
+
+    def __init__(self):
+        super().__init__()
+        self.method, self.action, self.fields, self._done = None, None, {}, False
+
+    def handle_starttag(self, tag, attrs):
+        values = dict(attrs)
+        if tag == "form" and self.action is None:
+            self.method, self.action = values.get("method"), values.get("action")
+        elif tag == "input" and values.get("type") == "hidden" and self.action and not self._done:
+            self.fields[values["name"]] = values.get("value", "")
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._done = True
+
+
+def error_at(response, redirect_uri: str = HUB_REDIRECT) -> dict:
+    """The error parameters of a redirect to the client's ``redirect_uri``, which has no code."""
+    assert response.status_code == 302, response.get_data(as_text=True)
+    location = response.headers["Location"]
+    assert location.startswith(redirect_uri + "?"), location
+    params = query_of(location)
+    assert "code" not in params
+    assert params["iss"] == "http://localhost"
+    return params
+
+
+def posted_form(response) -> tuple[str, dict[str, str]]:
+    """The ``form_post`` answer (OAuth 2.0 Form Post Response Mode): its target and its fields."""
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.mimetype == "text/html"
+    reader = _FormReader()
+    reader.feed(response.get_data(as_text=True))
+    assert (reader.method or "").lower() == "post"
+    return reader.action, reader.fields
 
 
 def login_over_http(

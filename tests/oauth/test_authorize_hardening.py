@@ -21,21 +21,11 @@ from tests.oauth.conftest import (
     HUB_REDIRECT,
     Flow,
     csrf_from,
+    error_at,
     make_partner_client,
     query_of,
     tokens_for,
 )
-
-
-def _error_at(response, redirect_uri: str = HUB_REDIRECT) -> dict:
-    """The error parameters of a redirect to the client's ``redirect_uri``."""
-    assert response.status_code == 302, response.get_data(as_text=True)
-    location = response.headers["Location"]
-    assert location.startswith(redirect_uri + "?"), location
-    params = query_of(location)
-    assert "code" not in params
-    assert params["iss"] == "http://localhost"
-    return params
 
 
 def _is_login_page_of(response, request_id: str) -> None:
@@ -178,13 +168,13 @@ def test_the_consent_screen_decides_nothing_for_a_request_that_asked_for_the_pas
 def test_a_max_age_that_is_not_a_plain_number_of_seconds_is_an_invalid_request(
     signed_in, flow, max_age
 ):
-    params = _error_at(type(flow)(flow.http, nonce="bad").authorize(max_age=max_age))
+    params = error_at(type(flow)(flow.http, nonce="bad").authorize(max_age=max_age))
     assert params["error"] == "invalid_request"
     assert params["state"] == flow.state
 
 
 def test_a_bad_max_age_is_an_invalid_request_without_a_session_too(hub_clients, flow):
-    params = _error_at(flow.authorize(max_age="\u00b2"))
+    params = error_at(flow.authorize(max_age="\u00b2"))
     assert params["error"] == "invalid_request"
 
 
@@ -198,7 +188,7 @@ def test_the_largest_max_age_and_an_empty_one_are_taken(signed_in, flow):
 
 
 def test_prompt_none_without_openid_and_without_a_session_answers_login_required(hub_clients, flow):
-    params = _error_at(flow.authorize(prompt="none", scope="email"))
+    params = error_at(flow.authorize(prompt="none", scope="email"))
     assert params["error"] == "login_required"
     assert params["state"] == flow.state
 
@@ -216,7 +206,7 @@ def test_prompt_none_to_a_partners_consent_app_without_a_session_answers_login_r
         scope="channels:read",
         nonce=None,
     )
-    params = _error_at(consent.authorize(prompt="none"), CONSENT_REDIRECT)
+    params = error_at(consent.authorize(prompt="none"), CONSENT_REDIRECT)
     assert params["error"] == "login_required"
 
 
@@ -231,7 +221,7 @@ def test_prompt_none_to_a_partners_consent_app_without_a_session_answers_login_r
     ],
 )
 def test_a_request_object_is_refused_at_the_redirect_uri(signed_in, flow, name, value, error):
-    params = _error_at(type(flow)(flow.http, nonce="ro").authorize(**{name: value}))
+    params = error_at(type(flow)(flow.http, nonce="ro").authorize(**{name: value}))
     assert params["error"] == error
     assert params["state"] == flow.state
 
@@ -273,19 +263,19 @@ def test_a_repeated_parameter_is_an_invalid_request_at_the_redirect_uri(
     signed_in, flow, name, first, second
 ):
     again = type(flow)(flow.http, nonce="repeated")
-    params = _error_at(_authorize_with_repeated(again, name, second, first))
+    params = error_at(_authorize_with_repeated(again, name, second, first))
     assert params["error"] == "invalid_request"
     assert params["state"] == flow.state
 
 
 def test_a_repeated_state_is_refused_and_echoed_in_neither_value(hub_clients, flow):
-    params = _error_at(_authorize_with_repeated(flow, "state", "another-state"))
+    params = error_at(_authorize_with_repeated(flow, "state", "another-state"))
     assert params["error"] == "invalid_request"
     assert "state" not in params
 
 
 def test_a_repeated_parameter_is_refused_without_a_session_too(hub_clients, flow):
-    params = _error_at(_authorize_with_repeated(flow, "nonce", "again"))
+    params = error_at(_authorize_with_repeated(flow, "nonce", "again"))
     assert params["error"] == "invalid_request"
 
 
@@ -305,4 +295,4 @@ def test_a_parameter_in_both_the_query_and_the_body_of_a_post_is_repeated(hub_cl
     response = flow.http.post(
         "/oauth/authorize?" + urlencode({"nonce": "in-the-query"}), data=params
     )
-    assert _error_at(response)["error"] == "invalid_request"
+    assert error_at(response)["error"] == "invalid_request"
