@@ -63,6 +63,19 @@ def partner_sees_channel(
     return Decision.allow("the client shares this number's status with the partner")
 
 
+def partner_hears_of_key(
+    partner_id: str, key_partner_id: str | None, relation: ClientRelation | None, channel_id: str
+) -> Decision:
+    """A partner hears of a key it generated, and of any key on a number its active grant
+    covers (it may manage that number's keys), whatever the grant's scopes."""
+    if key_partner_id == partner_id:
+        return Decision.allow("the partner generated this key")
+    grant = _granted(partner_id, relation) if relation is not None else None
+    if grant is None or channel_id not in grant.channel_ids:
+        return Decision.deny("no such channel", "not_found")
+    return Decision.allow("the client shares the key's number with the partner")
+
+
 def can_list_partner_clients(actor: Actor, partner_id: str) -> Decision:
     """A partner's users and service clients may list that partner's clients."""
     return can_act_in_org(actor, Permission.CLIENTS_READ, partner_id, "partner")

@@ -22,6 +22,7 @@ from idp.outbox.models import OutboxMessage
 from idp.outbox.smtp import DeliveryDeferred, PermanentDeliveryError
 from idp.timeutil import utcnow
 from idp.webhooks import transport
+from idp.webhooks.audience import event_data, withheld_because
 from idp.webhooks.models import WebhookAttempt
 from idp.webhooks.service import endpoint_for
 from idp.webhooks.signing import open_secret, sign
@@ -95,6 +96,11 @@ def deliver_webhook(message: OutboxMessage) -> None:
     endpoint = endpoint_for(message.recipient)
     if endpoint is None:
         raise PermanentDeliveryError("the partner no longer has a webhook endpoint")
+    # Who may receive the event is asked again now: the client may have revoked or
+    # narrowed its grant since the event was queued.
+    reason = withheld_because(message.recipient, message.subject or "", event_data(message))
+    if reason is not None:
+        _withhold(message, endpoint.url, reason)
     event_id = (message.payload or {}).get("event_id", message.id)
     timestamp = int(time.time())
     secret = open_secret(endpoint.secret_encrypted, endpoint.id)
@@ -133,6 +139,13 @@ def deliver_webhook(message: OutboxMessage) -> None:
         f"endpoint answered HTTP {response.status_code}",
         status_code=response.status_code,
     )
+
+
+def _withhold(message: OutboxMessage, url: str, reason: str) -> NoReturn:
+    """Record in the partner's delivery log that the event was not sent and why; fail it."""
+    error = f"not sent: {reason}"
+    _record(message, url, time.monotonic(), status_code=None, error=error)
+    raise PermanentDeliveryError(error)
 
 
 def _fail(

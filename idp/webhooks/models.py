@@ -30,7 +30,11 @@ class WebhookEndpoint(db.Model):
 
 
 class WebhookAttempt(db.Model):
-    """One HTTP attempt at delivering one event to a partner, with what came back."""
+    """One HTTP attempt at delivering one event to a partner, with what came back.
+
+    An event withheld as it was about to be sent (the partner no longer sees its
+    number) is listed too: no status code, and the reason as ``error``.
+    """
 
     __tablename__ = "webhook_attempts"
     __table_args__ = (sa.Index("ix_webhook_attempts_partner_created", "partner_id", "created_at"),)

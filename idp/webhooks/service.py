@@ -14,11 +14,12 @@ from idp.audit.service import record_event
 from idp.auth.enforce import enforce
 from idp.channels.cursor import Page, cut, decode
 from idp.consent.events import actor_fields
-from idp.errors import Conflict, InvalidInput, NotFound
+from idp.errors import Conflict, Forbidden, InvalidInput, NotFound
 from idp.extensions import db
 from idp.ids import PREFIXES, new_id, new_time_ordered_id
 from idp.outbox.models import OutboxMessage
 from idp.timeutil import isoformat, utcnow
+from idp.webhooks.audience import event_data, withheld_because
 from idp.webhooks.models import WebhookAttempt, WebhookEndpoint
 from idp.webhooks.signing import new_secret, seal_secret
 from idp.webhooks.urls import check_webhook_url
@@ -61,6 +62,12 @@ class EndpointSetMeanwhile(Conflict):
     """Another request created the partner's endpoint while this one was creating it too."""
 
     code, title = "webhook_set_meanwhile", "The webhook URL was just set by another request"
+
+
+class EventNoLongerShared(Forbidden):
+    """The event is about a number the client no longer shares with the partner."""
+
+    code, title = "event_no_longer_shared", "The event is no longer shared with you"
 
 
 def endpoint_for(partner_id: str) -> WebhookEndpoint | None:
@@ -226,6 +233,10 @@ def redeliver(actor: Actor, partner_id: str, attempt_id: str) -> OutboxMessage:
     original = db.session.get(OutboxMessage, attempt.message_id)
     if original is None:
         raise NotFound("The event of this delivery is no longer kept.")
+    if withheld_because(partner_id, original.subject or "", event_data(original)) is not None:
+        raise EventNoLongerShared(
+            "The client no longer shares this event's number with you: it is not sent again."
+        )
     message = OutboxMessage(
         id=new_time_ordered_id(PREFIXES["outbox"]),
         kind="webhook",

@@ -9,6 +9,7 @@ from policies.consent import GrantFacts
 from policies.partners import (
     ClientRelation,
     can_provision,
+    partner_hears_of_key,
     partner_may_manage_keys,
     partner_sees_channel,
     partner_sees_client,
@@ -77,6 +78,25 @@ def test_a_partner_sees_a_number_it_onboarded_or_whose_status_is_shared(
 
 def test_an_unknown_client_hides_its_numbers():
     assert partner_sees_channel("pa_p", None, "ch_1").code == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("key_partner", "onboarding", "grant", "channel", "allowed"),
+    [
+        ("pa_p", None, None, "ch_1", True),  # its own key, grant ended
+        (None, None, _grant(scopes=KEYS_ONLY), "ch_1", True),  # the number is granted
+        (None, None, _grant(scopes=frozenset({"channels:read"})), "ch_1", True),
+        (None, None, _grant(), "ch_2", False),  # another number
+        (None, None, _grant(active=False), "ch_1", False),
+        ("pa_q", None, _grant(partner_id="pa_q"), "ch_1", False),
+        (None, "pa_p", None, "ch_1", False),  # onboarding the client is not enough
+    ],
+)
+def test_a_partner_hears_of_its_own_keys_and_those_of_numbers_granted_to_it(
+    key_partner, onboarding, grant, channel, allowed
+):
+    relation = ClientRelation("cl_a", onboarding, grant)
+    assert partner_hears_of_key("pa_p", key_partner, relation, channel).allowed is allowed
 
 
 @pytest.mark.parametrize(

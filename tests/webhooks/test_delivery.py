@@ -15,7 +15,7 @@ from idp.outbox.models import OutboxMessage
 from idp.timeutil import utcnow
 from idp.webhooks.models import WebhookAttempt
 from idp.webhooks.service import emit_partner_event
-from tests.factories import make_org
+from tests.factories import make_channel, make_org
 
 
 def _make_due() -> None:
@@ -33,9 +33,23 @@ def _status_of(message_id: str) -> str:
     return db.session.get(OutboxMessage, message_id).status
 
 
-def test_an_event_arrives_signed_so_the_standard_library_verifies_it(hooked_partner, receiver):
+@pytest.fixture
+def numbers(hooked_partner, receiver):
+    """Event data of three numbers of a client the partner onboarded (so it hears of them)."""
+    client = make_org("client", "Bakery", onboarding_partner_id=hooked_partner.partner.id)
+    channels = [make_channel(client) for _ in range(3)]
+    db.session.commit()
+    worker.run_once()
+    receiver.requests.clear()
+    return [{"channel_id": c.id, "client_id": client.id} for c in channels]
+
+
+def test_an_event_arrives_signed_so_the_standard_library_verifies_it(
+    hooked_partner, receiver, numbers
+):
+    data = numbers[0]
     message = emit_partner_event(
-        hooked_partner.partner.id, "channel_created", {"channel_id": "ch_1"}, ordering_key="ch_1"
+        hooked_partner.partner.id, "channel_created", data, ordering_key=data["channel_id"]
     )
     db.session.commit()
 
@@ -44,10 +58,11 @@ def test_an_event_arrives_signed_so_the_standard_library_verifies_it(hooked_part
     [got] = receiver.requests
     payload = Webhook(hooked_partner.secret).verify(got.body, got.headers)
     assert payload["type"] == "channel_created"
-    assert payload["data"] == {"channel_id": "ch_1"}
+    assert payload["data"] == data
     assert got.headers["webhook-id"] == message.id
+    forged = got.body.replace(data["channel_id"], numbers[1]["channel_id"])
     with pytest.raises(Exception):  # noqa: B017 (any verification failure)
-        Webhook(hooked_partner.secret).verify(got.body.replace("ch_1", "ch_2"), got.headers)
+        Webhook(hooked_partner.secret).verify(forged, got.headers)
 
 
 def test_no_endpoint_means_nothing_is_queued(app_ctx):
@@ -98,12 +113,19 @@ def test_a_timeout_is_retried(app, hooked_partner, receiver):
     assert attempts[1].status_code == 204
 
 
-def test_events_of_one_channel_wait_for_the_earlier_one(hooked_partner, receiver):
+def _status_event(partner_id: str, number: dict, n: int):
+    data = {**number, "n": n}
+    return emit_partner_event(
+        partner_id, "channel_status_changed", data, ordering_key=number["channel_id"]
+    )
+
+
+def test_events_of_one_channel_wait_for_the_earlier_one(hooked_partner, receiver, numbers):
     partner_id = hooked_partner.partner.id
     receiver.answer(503)
-    first = emit_partner_event(partner_id, "channel_status_changed", {"n": 1}, ordering_key="ch_a")
-    second = emit_partner_event(partner_id, "channel_status_changed", {"n": 2}, ordering_key="ch_a")
-    other = emit_partner_event(partner_id, "channel_status_changed", {"n": 9}, ordering_key="ch_b")
+    first = _status_event(partner_id, numbers[0], 1)
+    second = _status_event(partner_id, numbers[0], 2)
+    other = _status_event(partner_id, numbers[1], 9)
     db.session.commit()
 
     worker.run_once()
@@ -160,10 +182,12 @@ def test_email_keeps_its_own_retry_limit_while_webhooks_retry_longer(app_ctx):
     assert "email" not in worker.MAX_ATTEMPTS_BY_KIND
 
 
-def test_a_burst_of_events_for_one_channel_arrives_in_emission_order(hooked_partner, receiver):
+def test_a_burst_of_events_for_one_channel_arrives_in_emission_order(
+    hooked_partner, receiver, numbers
+):
     partner_id = hooked_partner.partner.id
     for n in range(25):
-        emit_partner_event(partner_id, "channel_status_changed", {"n": n}, ordering_key="ch_z")
+        _status_event(partner_id, numbers[2], n)
     db.session.commit()
     while worker.run_once(limit=7)["sent"]:
         pass
