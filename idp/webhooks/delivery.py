@@ -26,7 +26,7 @@ from idp.webhooks.audience import event_data, withheld_because
 from idp.webhooks.models import WebhookAttempt
 from idp.webhooks.service import endpoint_for
 from idp.webhooks.signing import open_secret, sign
-from idp.webhooks.urls import InternalAddressError
+from idp.webhooks.urls import InternalAddressError, check_webhook_url
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,14 @@ def deliver_webhook(message: OutboxMessage) -> None:
     }
     timeout = current_app.config.get("IDP_WEBHOOK_TIMEOUT", DEFAULT_TIMEOUT_SECONDS)
     url = endpoint.url
+    production = current_app.config["IDP_ENV"] == "production"
     started = time.monotonic()
+    # The URL was checked when it was set; a URL edited or imported since, or set under
+    # older rules, is refused here as registration would refuse it (retried, so a URL
+    # the partner corrects still receives the event).
+    problem = check_webhook_url(url, production=production, resolve=False)
+    if problem:
+        _fail(message, url, started, f"the URL is refused: {problem}")
     try:
         # In production the connection is made only to the addresses it checked, so
         # DNS that changed since the URL was accepted (or changes between a check
@@ -123,7 +130,7 @@ def deliver_webhook(message: OutboxMessage) -> None:
             data=message.body.encode(),
             headers=headers,
             timeout=timeout,
-            public_only=current_app.config["IDP_ENV"] == "production",
+            public_only=production,
         )
     except InternalAddressError as exc:
         _fail(message, url, started, "the URL resolves to an internal address", exc)

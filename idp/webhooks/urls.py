@@ -91,8 +91,13 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def check_webhook_url(url: str, *, production: bool) -> str | None:
-    """Why ``url`` cannot receive webhooks, or None: https, or loopback http outside production."""
+def check_webhook_url(url: str, *, production: bool, resolve: bool = True) -> str | None:
+    """Why ``url`` cannot receive webhooks, or None: https, or loopback http outside production.
+
+    Registration and delivery both ask. Delivery passes ``resolve=False``: in production
+    its connection looks the host up itself and connects only to answers it checked
+    (``resolve_public``), so looking it up here too would only add a lookup.
+    """
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (raises ValueError on a malformed port)
@@ -104,7 +109,12 @@ def check_webhook_url(url: str, *, production: bool) -> str | None:
         return "The URL must not carry credentials."
     if parts.fragment:
         return "The URL must not have a fragment."
-    if parts.scheme == "https" and production and resolves_to_internal_address(parts.hostname):
+    if (
+        parts.scheme == "https"
+        and production
+        and resolve
+        and resolves_to_internal_address(parts.hostname)
+    ):
         return "The URL must point to a public address."
     if parts.scheme == "https":
         return None

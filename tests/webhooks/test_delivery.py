@@ -13,7 +13,7 @@ from idp.extensions import db
 from idp.outbox import worker
 from idp.outbox.models import OutboxMessage
 from idp.timeutil import utcnow
-from idp.webhooks.models import WebhookAttempt
+from idp.webhooks.models import WebhookAttempt, WebhookEndpoint
 from idp.webhooks.service import emit_partner_event
 from tests.factories import make_channel, make_org
 
@@ -197,8 +197,10 @@ def test_a_burst_of_events_for_one_channel_arrives_in_emission_order(
 def test_production_never_posts_to_a_url_that_now_reaches_inside(
     app, hooked_partner, receiver, monkeypatch
 ):
-    # The URL was accepted earlier; its host now resolves to a loopback address.
+    # An https URL accepted earlier whose host now resolves to a loopback address.
     monkeypatch.setitem(app.config, "IDP_ENV", "production")
+    inside = receiver.url.replace("http://127.0.0.1", "https://localhost")
+    db.session.execute(sa.update(WebhookEndpoint).values(url=inside))
     message = emit_partner_event(hooked_partner.partner.id, "client_created", {"client_id": "c"})
     db.session.commit()
 

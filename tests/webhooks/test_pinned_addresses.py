@@ -24,7 +24,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from idp.extensions import db
 from idp.outbox import worker
 from idp.webhooks import service, transport, urls
-from idp.webhooks.models import WebhookAttempt
+from idp.webhooks.models import WebhookAttempt, WebhookEndpoint
 from idp.webhooks.service import emit_partner_event
 from tests.factories import make_org, make_user
 from tests.webhooks.conftest import partner_owner_actor
@@ -277,3 +277,37 @@ def test_an_internal_address_is_refused_before_any_connection(dns, tls_receiver)
         _post(f"https://hooks.partner.example:{port}/hook", ca_file)
 
     assert seen == [] and sni == []
+
+
+@pytest.mark.parametrize("production", [True, False])
+@pytest.mark.parametrize(
+    ("url", "refusal"),
+    [
+        ("http://hooks.partner.example:{port}/hook", "Use https"),
+        ("https://user:pw@hooks.partner.example:{port}/hook", "credentials"),
+        ("https://hooks.partner.example:{port}/hook#part", "fragment"),
+    ],
+)
+def test_a_stored_url_registration_would_refuse_is_never_posted_to(
+    app, app_ctx, monkeypatch, public_stand_in, dns, listeners, production, url, refusal
+):
+    # Accepted when it was set, then edited in the database (an import, older rules).
+    port, accepted = listeners
+    dns.answers["hooks.partner.example"] = [[PUBLIC]]
+    if production:
+        monkeypatch.setitem(app.config, "IDP_ENV", "production")
+    partner = make_org("partner", "Imported Messaging")
+    owner = make_user("partner", partner, "owner")
+    db.session.commit()
+    service.set_endpoint(
+        partner_owner_actor(partner, owner), partner.id, f"https://hooks.partner.example:{port}/"
+    )
+    db.session.execute(sa.update(WebhookEndpoint).values(url=url.format(port=port)))
+    emit_partner_event(partner.id, "client_created", {"client_id": "cl_x"})
+    db.session.commit()
+
+    assert worker.run_once() == {"sent": 0, "pending": 1, "failed": 0}
+
+    assert accepted == {INTERNAL: [], PUBLIC: []}, "the delivery connected"
+    attempt = db.session.scalar(sa.select(WebhookAttempt))
+    assert attempt.status_code is None and refusal in attempt.error
