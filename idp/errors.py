@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+INTERNAL_ERROR = "internal_error"  # the code of every failure the service did not foresee
 
 
 class DomainError(Exception):
@@ -104,7 +105,7 @@ def problem(
     return resp
 
 
-_HTTP_CODES = {
+HTTP_CODES = {
     400: "bad_request",
     401: "unauthorized",
     403: "forbidden",
@@ -164,7 +165,7 @@ def register_error_handlers(app: Flask) -> None:
         status = exc.code or 500
         fields = None
         detail = exc.description
-        code = _HTTP_CODES.get(status, "http_error")
+        code = HTTP_CODES.get(status, "http_error")
         data = getattr(exc, "data", None)
         if isinstance(data, dict) and "messages" in data:
             # webargs/marshmallow: {"json": {"field": ["message"]}}
@@ -258,6 +259,6 @@ def register_error_handlers(app: Flask) -> None:
         log.exception("unhandled error on %s %s", request.method, request.path)
         if _wants_html():
             return _html_error(500, "Something went wrong", "Please try again later.")
-        return problem(500, "internal_error", "Internal server error")
+        return problem(500, INTERNAL_ERROR, "Internal server error")
 
     app.register_error_handler(Exception, _unexpected)

@@ -291,6 +291,7 @@ def rate_limited(
                 counters.give_back(counted)
             return response
 
+        call._idp_rate_limited = True  # read by the OpenAPI document (its 429 answers)
         return call
 
     return decorate

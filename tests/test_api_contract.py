@@ -7,7 +7,7 @@ it, 404 for a well-formed but unknown id, 422 for a bad body or query, 409 where
 promises one.  Each answer must carry a status the operation lists, a body that validates
 against the schema documented for that status (strictly: a property the schema does not name
 is a failure, so nothing leaks unannounced), and every error must be ``application/problem+json``
-with the expected ``code``.
+with the expected ``code``, one of those the document lists for that operation and status.
 
 The JSON-body operations, their valid bodies and actors come from ``test_malformed_input``.
 """
@@ -166,7 +166,11 @@ CASES: dict[tuple[str, str], Case] = dict(
         ),
         (
             ("DELETE", "/v1/clients/{client_id}/grants/{grant_id}"),
-            Case("a_owner", {**A, "grant_id": "grant"}),
+            Case(
+                "a_owner",
+                {**A, "grant_id": "grant"},
+                errors=(Err(403, "grant_revoked", after=True),),
+            ),
         ),
         (
             ("DELETE", "/v1/clients/{client_id}/grants/{grant_id}/channels/{channel_id}"),
@@ -375,19 +379,46 @@ def _deref(document: dict, node):
 
 
 def _strict(document: dict, schema):
-    """The schema with every reference inlined and no undocumented property allowed."""
+    """The schema with every reference inlined and no undocumented property allowed.
+
+    The members of an ``allOf`` become one schema, so that a property one member names
+    (the Problem's ``detail``) is not undocumented for another (the operation's codes).
+    """
     schema = copy.deepcopy(_deref(document, schema))
     if isinstance(schema, dict):
+        members = [_strict(document, v) for v in schema.pop("allOf", ())]
         for key, value in list(schema.items()):
             if key in ("properties", "patternProperties"):
                 schema[key] = {k: _strict(document, v) for k, v in value.items()}
             elif key in ("items", "additionalProperties", "not") and isinstance(value, dict):
                 schema[key] = _strict(document, value)
-            elif key in ("allOf", "anyOf", "oneOf"):
+            elif key in ("anyOf", "oneOf"):
                 schema[key] = [_strict(document, v) for v in value]
-        if "properties" in schema and "allOf" not in schema:
+        for member in members:
+            _merge(schema, member)
+        if "properties" in schema:
             schema.setdefault("additionalProperties", False)
     return schema
+
+
+def _merge(schema: dict, member: dict) -> None:
+    """Add an ``allOf`` member to ``schema``: both schemas of a property named by both hold."""
+    for key, value in member.items():
+        if key == "properties":
+            properties = schema.setdefault("properties", {})
+            for name, sub in value.items():
+                properties[name] = {"allOf": [properties[name], sub]} if name in properties else sub
+        elif key == "required":
+            schema["required"] = sorted({*schema.get("required", ()), *value})
+        elif key != "additionalProperties":
+            schema.setdefault(key, value)
+
+
+def listed_codes(schema: dict) -> set[str]:
+    """The problem codes a (strict) error schema admits; empty when it does not list them."""
+    code = schema.get("properties", {}).get("code", {})
+    lists = [part["enum"] for part in (code, *code.get("allOf", ())) if "enum" in part]
+    return set.intersection(*map(set, lists)) if lists else set()
 
 
 def contract_failures(document: dict, op: tuple[str, str], resp) -> list[str]:
@@ -408,6 +439,8 @@ def contract_failures(document: dict, op: tuple[str, str], resp) -> list[str]:
     if resp.status_code >= 400 and mimetype != PROBLEM_JSON:
         failures.append(f"{where}: an error that is not {PROBLEM_JSON}")
     schema = _strict(document, content[mimetype].get("schema", {}))
+    if resp.status_code >= 400 and not listed_codes(schema):
+        failures.append(f"{where}: the document does not list the codes of this answer")
     validator = OAS30ReadValidator(schema, format_checker=oas30_format_checker)
     body = json.loads(resp.data)
     for error in sorted(validator.iter_errors(body), key=str):

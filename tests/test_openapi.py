@@ -71,10 +71,39 @@ def test_input_schemas_say_which_fields_are_required(document):
 
 
 def test_error_responses_are_documented_as_problem_details(document):
-    unprocessable = document["paths"]["/v1/signup"]["post"]["responses"]["422"]
-    name = unprocessable["$ref"].rsplit("/", 1)[1]
-    content = document["components"]["responses"][name]["content"]
+    content = document["paths"]["/v1/signup"]["post"]["responses"]["422"]["content"]
     assert list(content) == ["application/problem+json"]
+    assert {"$ref": "#/components/schemas/Problem"} in content["application/problem+json"][
+        "schema"
+    ]["allOf"]
     problem = document["components"]["schemas"]["Problem"]
     assert {"code", "status", "title"} <= set(problem["required"])
     assert problem["properties"]["code"]["type"] == "string"
+
+
+def _listed_codes(response: dict) -> set[str]:
+    schema = response.get("content", {}).get("application/problem+json", {}).get("schema", {})
+    return {
+        code
+        for member in schema.get("allOf", ())
+        for code in member.get("properties", {}).get("code", {}).get("enum", ())
+    }
+
+
+def test_every_error_answer_lists_its_codes_and_the_problem_schema_all_of_them(document):
+    every_code = set(document["components"]["schemas"]["Problem"]["properties"]["code"]["enum"])
+    unlisted, unknown = [], []
+    for path, item in document["paths"].items():
+        operations = {m: op for m, op in item.items() if m.upper() in _DOCUMENTED_METHODS}
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if status[0] in "45":
+                    codes = _listed_codes(response)
+                    unlisted += [] if codes else [f"{method.upper()} {path} {status}"]
+                    unknown += sorted(codes - every_code)
+    assert unlisted == [] and unknown == []
+    # the codes a client meets on any path: an unknown route or method, a failure
+    assert {"not_found", "method_not_allowed", "internal_error"} <= every_code
+    sign_up = document["paths"]["/v1/signup"]["post"]["responses"]
+    assert _listed_codes(sign_up["422"]) == {"invalid_input"}
+    assert _listed_codes(sign_up["429"]) == {"rate_limited"}

@@ -25,7 +25,6 @@ RESET_ACCEPTED = {
 @account_rate_limit("signup")
 @blp.arguments(SignupIn)
 @blp.response(202, AcceptedOut)
-@blp.alt_response(429, response="TOO_MANY_REQUESTS")
 def signup(args: dict):
     """Start a client sign-up; the answer is the same whether or not the address is taken."""
     service.start_signup(args["email"], args["password"], args["business_name"])
@@ -36,7 +35,6 @@ def signup(args: dict):
 @account_rate_limit("password_reset")
 @blp.arguments(PasswordResetIn)
 @blp.response(202, AcceptedOut)
-@blp.alt_response(429, response="TOO_MANY_REQUESTS")
 def password_reset(args: dict):
     """Email a password-reset link when an account uses the address; same answer otherwise."""
     reset.request_password_reset(args["email"])

@@ -11,6 +11,7 @@ from idp.api_inputs import Blueprint
 from idp.apikeys import service
 from idp.apikeys.schemas import CreatedKeySchema, CreateKeySchema, KeyIdentitySchema, KeySchema
 from idp.auth.bearer import current_actor, require_auth
+from idp.errors import Unauthorized
 from idp.openapi import problem_responses
 
 blp = Blueprint(
@@ -34,6 +35,16 @@ def _created(key, text: str) -> dict:
 def _key_routes(kind: str, path: str):
     """Register the collection and item routes of one side (client or partner)."""
     id_name = f"{kind}_id"
+    # A partner acts on a channel only under the client's grant of it and of key management.
+    refusal, not_granted = "The role does not allow this", ()
+    if kind == "partner":
+        refusal += ", or the client's grant does not cover the channel or key management"
+        not_granted = ("grant_required", "scope_required")
+    refused = problem_responses(r403=(refusal, *not_granted))
+    creating_refused = problem_responses(
+        r401=("No valid access token, or the account can no longer act", Unauthorized),
+        r403=(f"{refusal}, or the channel's status allows no keys", *not_granted, "channel_status"),
+    )
 
     class Keys(MethodView):
         """A channel's keys."""
@@ -41,6 +52,7 @@ def _key_routes(kind: str, path: str):
         @require_auth
         @blp.arguments(CreateKeySchema, required=False)
         @blp.response(201, CreatedKeySchema)
+        @blp.doc(**creating_refused)
         def post(self, body, channel_id, **path):
             """Generate the channel's new key; earlier keys end (after any grace period)."""
             key, text = service.create_key(
@@ -50,6 +62,7 @@ def _key_routes(kind: str, path: str):
 
         @require_auth
         @blp.response(200, KeySchema(many=True))
+        @blp.doc(**refused)
         def get(self, channel_id, **path):
             """List the channel's keys without their secrets."""
             return service.list_keys(current_actor(), kind, path[id_name], channel_id)
@@ -59,6 +72,7 @@ def _key_routes(kind: str, path: str):
 
         @require_auth
         @blp.response(204)
+        @blp.doc(**refused)
         def delete(self, channel_id, key_id, **path):
             """Revoke one key at once."""
             service.revoke_key(current_actor(), kind, path[id_name], channel_id, key_id)
@@ -83,7 +97,9 @@ class KeyCheck(MethodView):
         parameters=[
             {"in": "header", "name": API_KEY_HEADER, "required": True, "schema": {"type": "string"}}
         ],
-        **problem_responses(r401="Missing, malformed, unknown or revoked key (invalid_api_key)"),
+        **problem_responses(
+            r401=("Missing, malformed, unknown or revoked key", service.InvalidApiKey)
+        ),
     )
     def get(self):
         """Gateway check (nginx ``auth_request`` style): 200 with the key's channel, else 401."""

@@ -7,6 +7,7 @@ from flask.views import MethodView
 from idp.api_inputs import Blueprint
 from idp.auth.bearer import current_actor, require_auth
 from idp.channels import listing, service
+from idp.channels.numbers import InvalidPhoneNumber
 from idp.channels.schemas import (
     ChannelCreateArgs,
     ChannelPageSchema,
@@ -114,7 +115,12 @@ class WabaChannels(MethodView):
     @require_auth
     @blp.arguments(ChannelCreateArgs)
     @blp.response(201, ChannelRowSchema)
-    @blp.doc(**problem_responses(r409="Another channel holds the number (number_in_use)"))
+    @blp.doc(
+        **problem_responses(
+            r409=("Another channel holds the number", service.NumberInUse),
+            r422=("Invalid input, or not a phone number", InvalidPhoneNumber),
+        )
+    )
     def post(self, args, waba_id):
         """Register a number (normalized to E.164); 409 while another channel holds it."""
         return service.create_channel(current_actor(), waba_id, **args)
@@ -129,7 +135,9 @@ class ChannelStatus(MethodView):
         **problem_responses(
             r409=(
                 "Not a move the lifecycle allows (illegal_transition, with current_status "
-                "and allowed), or another change came first (status_changed)"
+                "and allowed), or another change came first (status_changed)",
+                service.IllegalTransition,
+                service.StatusChangedMeanwhile,
             )
         )
     )

@@ -8,12 +8,18 @@ from idp.api_inputs import Blueprint
 from idp.auth.bearer import current_actor, require_auth
 from idp.consent import links, service
 from idp.consent.schemas import ConsentLinkArgs, ConsentLinkSchema, GrantListArgs, GrantSchema
+from idp.openapi import problem_responses
 
 blp = Blueprint(
     "consent",
     __name__,
     url_prefix="/v1",
     description="Consent grants: what clients let partners do, and revoking it.",
+)
+
+
+ALREADY_REVOKED = problem_responses(
+    r403=("The role does not allow this, or the grant is revoked already", "grant_revoked")
 )
 
 
@@ -47,6 +53,7 @@ class ClientGrant(MethodView):
 
     @require_auth
     @blp.response(204)
+    @blp.doc(**ALREADY_REVOKED)
     def delete(self, client_id, grant_id):
         """Revoke a whole grant now, with every key the partner generated under it."""
         service.revoke_grant(current_actor(), client_id, grant_id)
@@ -58,6 +65,7 @@ class ClientGrantChannel(MethodView):
 
     @require_auth
     @blp.response(204)
+    @blp.doc(**ALREADY_REVOKED)
     def delete(self, client_id, grant_id, channel_id):
         """Take one channel out of a grant now, with the partner's keys on it."""
         service.revoke_grant_channel(current_actor(), client_id, grant_id, channel_id)

@@ -38,7 +38,17 @@ class PartnerClients(MethodView):
     @require_auth
     @blp.arguments(CreateClientSchema)
     @blp.response(201, ClientWithSecretSchema)
-    @blp.doc(**problem_responses(r409="The partner has its maximum of clients (too_many_clients)"))
+    @blp.doc(
+        **problem_responses(
+            r409=("The partner has its maximum of clients", service.TooManyClients),
+            r422=(
+                "Invalid input, a redirect URI that cannot be matched safely, or a scope "
+                "partners cannot have",
+                service.InvalidRedirectUri,
+                service.ScopeNotAllowed,
+            ),
+        )
+    )
     def post(self, body, partner_id):
         """Create a client; the response is the only time its secret is shown."""
         client, secret = service.create_partner_client(current_actor(), partner_id, **body)

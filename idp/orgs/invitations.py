@@ -41,6 +41,9 @@ from idp.timeutil import utcnow
 from policies.actor import Actor
 from policies.roles import ROLES_BY_HUB
 
+# The code of revoking an invitation that was accepted meanwhile (409).
+INVITATION_ACCEPTED = "invitation_accepted"
+
 
 class InvitationInvalid(DomainError):
     """The invitation link is unknown, accepted, revoked or expired."""
@@ -192,7 +195,7 @@ def revoke_invitation(actor: Actor, partner_id: str, invitation_id: str) -> None
     if invitation is None or invitation.organization_id != partner_id:
         raise NotFound("No such invitation.")
     if invitation.accepted_at is not None:
-        raise Conflict("This invitation was accepted already.", code="invitation_accepted")
+        raise Conflict("This invitation was accepted already.", code=INVITATION_ACCEPTED)
     if invitation.revoked_at is None:
         # Compare-and-set: the invitee may accept between the read above and this write,
         # and an accepted invitation must not also read as revoked.
@@ -209,7 +212,7 @@ def revoke_invitation(actor: Actor, partner_id: str, invitation_id: str) -> None
         if revoked.rowcount != 1:
             db.session.rollback()
             if db.session.get(Invitation, invitation_id).accepted_at is not None:
-                raise Conflict("This invitation was accepted already.", code="invitation_accepted")
+                raise Conflict("This invitation was accepted already.", code=INVITATION_ACCEPTED)
             return  # revoked meanwhile by another request: the outcome asked for
         record_event(
             "invitation.revoked",

@@ -5,7 +5,9 @@ from __future__ import annotations
 from idp.api_inputs import Blueprint
 from idp.auth.bearer import current_actor, require_auth
 from idp.auth.enforce import enforce
+from idp.openapi import problem_responses
 from idp.orgs import invitations
+from idp.orgs.invitations import INVITATION_ACCEPTED
 from idp.orgs.schemas import InvitationIn, InvitationOut
 from policies.organizations import can_act_in_org
 from policies.permissions import Permission
@@ -26,9 +28,15 @@ def _allow(permission: Permission, partner_id: str) -> None:
 @require_auth
 @blp.arguments(InvitationIn)
 @blp.response(201, InvitationOut)
-@blp.alt_response(403, response="FORBIDDEN")
-@blp.alt_response(404, response="NOT_FOUND")
-@blp.alt_response(409, response="CONFLICT")
+@blp.doc(
+    **problem_responses(
+        r409=(
+            "The address is a member already, or has a pending invitation",
+            invitations.AlreadyMember,
+            invitations.InvitationPending,
+        )
+    )
+)
 def create(args: dict, partner_id: str):
     """Invite an address as owner or member; the invitee gets the accept link by email."""
     _allow(Permission.INVITATIONS_CREATE, partner_id)
@@ -38,8 +46,6 @@ def create(args: dict, partner_id: str):
 @blp.route("", methods=["GET"])
 @require_auth
 @blp.response(200, InvitationOut(many=True))
-@blp.alt_response(403, response="FORBIDDEN")
-@blp.alt_response(404, response="NOT_FOUND")
 def list_pending(partner_id: str):
     """List the invitations that can still be accepted."""
     _allow(Permission.INVITATIONS_READ, partner_id)
@@ -49,9 +55,7 @@ def list_pending(partner_id: str):
 @blp.route("/<string:invitation_id>", methods=["DELETE"])
 @require_auth
 @blp.response(204)
-@blp.alt_response(403, response="FORBIDDEN")
-@blp.alt_response(404, response="NOT_FOUND")
-@blp.alt_response(409, response="CONFLICT")
+@blp.doc(**problem_responses(r409=("The invitation was accepted already", INVITATION_ACCEPTED)))
 def revoke(partner_id: str, invitation_id: str):
     """Revoke a pending invitation; its link stops working at once."""
     _allow(Permission.INVITATIONS_REVOKE, partner_id)

@@ -21,7 +21,7 @@ from idp.support.schemas import (
 from policies.permissions import Permission
 
 NOT_STAFF = "Not support staff, or the role does not allow it"
-NO_ACCOUNT = "No account has this id"
+NO_ACCOUNT = ("No account has this id", service.AccountNotFound)
 
 blp = Blueprint(
     "support_api",
@@ -54,7 +54,10 @@ def get_account(user_id: str):
 @blp.post("/accounts/<user_id>/email")
 @blp.doc(
     **problem_responses(
-        r403=NOT_STAFF, r404=NO_ACCOUNT, r409="Another account uses the address (email_taken)"
+        r403=NOT_STAFF,
+        r404=NO_ACCOUNT,
+        r409=("Another account uses the address", service.EmailTaken),
+        r422=("Invalid input, or the account's address already", service.EmailUnchanged),
     )
 )
 @staff_only(Permission.SUPPORT_ACCOUNTS_REASSIGN_EMAIL)
@@ -98,7 +101,9 @@ def _control_route(path: str, permission: Permission, action, status: int) -> No
     decorated = staff_only(permission)(decorated)
     decorated = blp.doc(
         **problem_responses(
-            r403=NOT_STAFF, r404=NO_ACCOUNT, r409="Not possible in the account's state"
+            r403=NOT_STAFF,
+            r404=NO_ACCOUNT,
+            r409=("Not possible in the account's state", service.AccountStateConflict),
         )
     )(decorated)
     blp.post(f"/accounts/<user_id>/{path}", endpoint=action.__name__)(decorated)

@@ -6,6 +6,8 @@ from flask.views import MethodView
 
 from idp.api_inputs import Blueprint
 from idp.auth.bearer import current_actor, require_auth
+from idp.errors import NotFound
+from idp.openapi import problem_responses
 from idp.webhooks import service
 from idp.webhooks.schemas import (
     AttemptListArgs,
@@ -24,6 +26,15 @@ blp = Blueprint(
 )
 
 
+NO_ENDPOINT = problem_responses(
+    r404=(
+        "No such partner for the caller, or no webhook URL is set",
+        NotFound,
+        service.NoWebhookEndpoint,
+    )
+)
+
+
 def _with_secret(endpoint, secret):
     fields = ("url", "secret_created_at", "created_at", "updated_at")
     return {name: getattr(endpoint, name) for name in fields} | {"secret": secret}
@@ -33,6 +44,7 @@ def _with_secret(endpoint, secret):
 class PartnerWebhook(MethodView):
     @require_auth
     @blp.response(200, EndpointSchema)
+    @blp.doc(**NO_ENDPOINT)
     def get(self, partner_id):
         """The partner's webhook URL (the secret is never shown again)."""
         return service.get_endpoint(current_actor(), partner_id)
@@ -40,7 +52,12 @@ class PartnerWebhook(MethodView):
     @require_auth
     @blp.arguments(EndpointArgs)
     @blp.response(200, EndpointWithSecretSchema)
-    @blp.alt_response(409, response="CONFLICT")
+    @blp.doc(
+        **problem_responses(
+            r409=("Another change of the URL came first", service.EndpointSetMeanwhile),
+            r422=("Invalid input, or a URL events cannot be sent to", service.InvalidWebhookUrl),
+        )
+    )
     def put(self, args, partner_id):
         """Set the webhook URL; the first time, the answer carries the signing secret."""
         endpoint, secret = service.set_endpoint(current_actor(), partner_id, args["url"])
@@ -48,6 +65,7 @@ class PartnerWebhook(MethodView):
 
     @require_auth
     @blp.response(204)
+    @blp.doc(**NO_ENDPOINT)
     def delete(self, partner_id):
         """Stop sending events to the partner."""
         service.delete_endpoint(current_actor(), partner_id)
@@ -57,6 +75,7 @@ class PartnerWebhook(MethodView):
 class PartnerWebhookSecret(MethodView):
     @require_auth
     @blp.response(200, EndpointWithSecretSchema)
+    @blp.doc(**NO_ENDPOINT)
     def post(self, partner_id):
         """Replace the signing secret at once; the answer carries the new one."""
         endpoint, secret = service.rotate_secret(current_actor(), partner_id)
