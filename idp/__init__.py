@@ -187,7 +187,7 @@ def _register_blueprints(app: Flask) -> None:
 
 
 def _register_request_hooks(app: Flask) -> None:
-    from idp.errors import problem
+    from idp.errors import HTTP_CODES, problem
 
     @app.before_request
     def _request_id() -> None:
@@ -201,7 +201,7 @@ def _register_request_hooks(app: Flask) -> None:
             if has_body and request.mimetype not in _JSON_TYPES:
                 return problem(
                     415,
-                    "unsupported_media_type",
+                    HTTP_CODES[415],
                     "Unsupported Media Type",
                     "Send the request body as application/json.",
                 )

@@ -16,6 +16,8 @@ log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 INTERNAL_ERROR = "internal_error"  # the code of every failure the service did not foresee
+MALFORMED_JSON = "malformed_json"  # a body that is no JSON the service can read (400)
+DATABASE_UNAVAILABLE = "database_unavailable"  # the database cannot be reached (503)
 
 
 class DomainError(Exception):
@@ -178,7 +180,7 @@ def register_error_handlers(app: Flask) -> None:
             if isinstance(messages.get("json"), list):
                 detail = "; ".join(str(m) for m in messages["json"])
                 if status == 400:
-                    code, detail = "malformed_json", "The request body is not valid JSON."
+                    code, detail = MALFORMED_JSON, "The request body is not valid JSON."
             if "_schema" in fields:
                 detail = "The request body must be a JSON object with the documented fields."
         elif isinstance(exc, CSRFError):
@@ -186,7 +188,7 @@ def register_error_handlers(app: Flask) -> None:
             detail = "This form has expired or was not sent by this site. Reload it and try again."
         elif status == 400 and _json_decode_failed(exc):
             # Flask's own request.get_json(): same code as the schema-parsed routes
-            code, detail = "malformed_json", "The request body is not valid JSON."
+            code, detail = MALFORMED_JSON, "The request body is not valid JSON."
         if status == 413:
             limit = current_app.config.get("MAX_CONTENT_LENGTH")
             detail = f"The request body is larger than {limit} bytes." if limit else detail
@@ -230,7 +232,7 @@ def register_error_handlers(app: Flask) -> None:
             return resp
         return problem(
             503,
-            "database_unavailable",
+            DATABASE_UNAVAILABLE,
             "Service unavailable",
             "The database cannot be reached. Try again shortly.",
             headers={"Retry-After": "5"},

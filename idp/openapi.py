@@ -18,8 +18,10 @@ from flask import Flask
 
 from idp.auth.bearer import InvalidToken
 from idp.errors import (
+    DATABASE_UNAVAILABLE,
     HTTP_CODES,
     INTERNAL_ERROR,
+    MALFORMED_JSON,
     PROBLEM_JSON,
     DomainError,
     Forbidden,
@@ -192,7 +194,7 @@ class ProblemCodesPlugin(BasePlugin):
         for method, operation in (operations or {}).items():
             answers = _responses(operation)
             handler = _handler(self.app, rule, method) if rule is not None else None
-            for status, code in _inherent_answers(operation, handler):
+            for status, code in _inherent_answers(method, operation, handler):
                 _add_codes(answers, status, _STATUS_TEXT[status], [code])
             for status, answer in answers.items():
                 if status[0] not in "45":
@@ -208,20 +210,30 @@ _ANSWERED_ANYWHERE = (HTTP_CODES[405], INTERNAL_ERROR)
 
 
 _STATUS_TEXT = {
-    "422": "Invalid input: ``errors`` names each failing or unknown field",
-    "429": "Too many requests from this client or for this address: wait Retry-After seconds",
+    "400": "The request body is not JSON the service can read",
+    "413": "The request body is larger than the service accepts (IDP_MAX_BODY_BYTES)",
+    "415": "A request body that is not application/json",
+    "422": "Invalid input: `errors` names each failing or unknown field",
+    "429": "Too many requests: wait Retry-After seconds before trying again",
+    "503": "The database cannot be reached: try again after Retry-After seconds",
 }
 
 
-def _inherent_answers(operation: dict, handler) -> Iterable[tuple[str, Code]]:
+def _inherent_answers(method: str, operation: dict, handler) -> Iterable[tuple[str, Code]]:
     """The (status, code) answers any operation shaped like ``operation`` can give."""
     query = {p["name"] for p in operation.get("parameters", ()) if p.get("in") == "query"}
+    if method in ("post", "put", "patch"):
+        yield "415", HTTP_CODES[415]  # whatever the operation reads, a body must be JSON
+    if "requestBody" in operation:
+        yield "400", MALFORMED_JSON
+        yield "413", HTTP_CODES[413]
     if "requestBody" in operation or query:
         yield "422", InvalidInput
     if "cursor" in query:
         yield "422", InvalidCursor
     if getattr(handler, "_idp_rate_limited", False):
         yield "429", HTTP_CODES[429]
+    yield "503", DATABASE_UNAVAILABLE  # every operation reads the database
 
 
 def document_security(app: Flask) -> None:

@@ -141,6 +141,13 @@ def empty_database(application) -> None:
 
 
 @pytest.fixture
+def app_without_database(redis_prefix):
+    """An app whose database cannot be reached (nothing listens on its port)."""
+    unreachable = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1"
+    return create_app(app_config(unreachable, redis_prefix))
+
+
+@pytest.fixture
 def redis_instances(app, database_url, redis_prefix):
     """Two more instances over the test database, sharing one fresh Redis namespace."""
     from tests.instances import dispose, make_instance

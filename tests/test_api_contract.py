@@ -4,7 +4,10 @@ For every operation in the document there is a case below (a new operation witho
 ``test_every_documented_operation_has_a_case``).  Each case performs a valid request and the
 cheap documented refusals: 401 without a token, 403 for an actor whose role does not allow
 it, 404 for a well-formed but unknown id, 422 for a bad body or query, 409 where the document
-promises one.  Each answer must carry a status the operation lists, a body that validates
+promises one, 415 for a body that is not JSON, 400 for malformed JSON and 413 for an oversized
+body.  Every operation is also sent to an app whose database cannot be reached (503), and the
+rate-limited ones past their limit (429).  Each answer must carry a status the operation lists,
+the headers the document says it carries (``Retry-After``), a body that validates
 against the schema documented for that status (strictly: a property the schema does not name
 is a failure, so nothing leaks unannounced), and every error must be ``application/problem+json``
 with the expected ``code``, one of those the document lists for that operation and status.
@@ -21,10 +24,12 @@ from dataclasses import dataclass, field
 import pytest
 from openapi_schema_validator import OAS30ReadValidator, oas30_format_checker
 
+from idp import create_app
 from idp.errors import PROBLEM_JSON
 from idp.extensions import db
 from idp.outbox import worker
 from idp.webhooks.service import emit_partner_event
+from tests.conftest import app_config
 from tests.factories import bearer_for, make_channel, make_org, make_user
 from tests.test_malformed_input import OPERATIONS, World, _fill, build_world
 from tests.webhooks.conftest import receiver  # noqa: F401 (a fixture)
@@ -46,6 +51,7 @@ class Err:
     query: str | None = None
     after: bool = False  # sent after the valid request (a repeat that now conflicts)
     headers: dict | None = None  # instead of the case's headers
+    content: tuple[bytes, str] | None = None  # a raw body and its media type, instead of JSON
 
 
 @dataclass(frozen=True)
@@ -429,13 +435,17 @@ def contract_failures(document: dict, op: tuple[str, str], resp) -> list[str]:
     if status not in operation["responses"]:
         return [f"{where}: status not documented (lists {sorted(operation['responses'])})"]
     response = _deref(document, operation["responses"][status])
+    failures = [
+        f"{where}: no {name} header, which the document says the answer carries"
+        for name, header in response.get("headers", {}).items()
+        if _deref(document, header).get("required") and name not in resp.headers
+    ]
     content = response.get("content", {})
     if not resp.data:
-        return [] if not content else [f"{where}: empty body, but a body is documented"]
+        return failures + ([f"{where}: empty body, but a body is documented"] if content else [])
     mimetype = resp.mimetype
     if mimetype not in content:
-        return [f"{where}: {mimetype} answered, the document says {sorted(content)}"]
-    failures = []
+        return [*failures, f"{where}: {mimetype} answered, the document says {sorted(content)}"]
     if resp.status_code >= 400 and mimetype != PROBLEM_JSON:
         failures.append(f"{where}: an error that is not {PROBLEM_JSON}")
     schema = _strict(document, content[mimetype].get("schema", {}))
@@ -469,6 +479,9 @@ def _request(client, world: World, op, case: Case, err: Err | None = None):
     headers = dict(world.auth[actor]) if actor else {}
     extra = case.headers if err is None or err.headers is None else err.headers
     headers.update({k: _fill(v, ids) for k, v in extra.items()})
+    if err is not None and err.content is not None:
+        data, media_type = err.content
+        return client.open(url, method=op[0], data=data, content_type=media_type, headers=headers)
     body = case.body if err is None or err.body is SAME else err.body
     if body is None:
         return client.open(url, method=op[0], headers=headers)
@@ -481,23 +494,30 @@ def _unknown(real_id: str) -> str:
     return f"{prefix}_{'0' * len(rest)}" if prefix else "0" * len(real_id)
 
 
-def _standard_errors(document: dict, op, case: Case) -> list[Err]:
-    """401 without a token, 404 for each unknown id, 422 for a body with an unknown property."""
+def _standard_errors(document: dict, op, case: Case, max_body: int) -> list[Err]:
+    """401 without a token, 404 for each unknown id, 415 for a body that is not JSON; with a
+    JSON body, 400 for malformed JSON, 413 for an oversized one and 422 for an unknown property.
+    """
     operation = dict(_operations(document))[op]
     errors = []
     if case.actor is not None:
         errors.append(Err(401, "invalid_token", actor=None))
     for name, key in case.params.items():
         errors.append(Err(404, case.not_found, params={name: f"{{unknown_{key}}}"}))
+    if op[0] in ("POST", "PUT", "PATCH"):
+        errors.append(Err(415, "unsupported_media_type", content=(b"name=x", "text/plain")))
     if "requestBody" in operation and case.body is not None:
         errors.append(Err(422, "invalid_input", body={**case.body, "no_such_property": 1}))
+        errors.append(Err(400, "malformed_json", content=(b'{"name": ', "application/json")))
+        oversized = json.dumps({**case.body, "padding": "x" * max_body}).encode()
+        errors.append(Err(413, "payload_too_large", content=(oversized, "application/json")))
     return errors
 
 
 def _what(err: Err) -> str:
     changed = [
-        f"{name}={value!r}"
-        for name in ("actor", "params", "body", "query", "headers")
+        f"{name}={value!r:.80}"
+        for name in ("actor", "params", "body", "query", "headers", "content")
         if (value := getattr(err, name)) not in (SAME, {}, None)
         or (name == "actor" and value is None)
     ]
@@ -512,7 +532,8 @@ def test_each_operation_answers_as_documented(app, client, receiver, document, o
     for key in list(world.ids):
         world.ids[f"unknown_{key}"] = _unknown(str(world.ids[key]))
     case = CASES[op]
-    errors = _standard_errors(document, op, case) + list(case.errors)
+    errors = _standard_errors(document, op, case, app.config["MAX_CONTENT_LENGTH"])
+    errors += case.errors
     failures = []
 
     def check(resp, expected: int, code: str | None, what: str) -> None:
@@ -533,4 +554,58 @@ def test_each_operation_answers_as_documented(app, client, receiver, document, o
     check(resp, int(success[0]) if len(success) == 1 else resp.status_code, None, "valid")
     for err in (e for e in errors if e.after):
         check(_request(client, world, op, case, err), err.status, err.code, _what(err))
+    assert failures == [], "\n".join(failures)
+
+
+def test_without_its_database_each_operation_answers_503_as_documented(
+    app,
+    client,
+    receiver,  # noqa: F811
+    document,
+    app_without_database,
+):
+    world = contract_world(app, client, receiver)
+    unreachable = app_without_database.test_client()
+    failures = []
+    for op, case in CASES.items():
+        resp = _request(unreachable, world, op, case)
+        code = (resp.get_json(silent=True) or {}).get("code")
+        if (resp.status_code, code) != (503, "database_unavailable"):
+            failures.append(f"{op[0]} {op[1]}: {resp.status_code} {code} (expected 503)")
+        failures.extend(contract_failures(document, op, resp))
+    assert failures == [], "\n".join(failures)
+
+
+# The operations counted by a rate limit (a sign-up or reset request per client and address).
+RATE_LIMITED = {("POST", "/v1/signup"), ("POST", "/v1/password-reset")}
+
+
+def test_the_rate_limited_operations_answer_429_as_documented(
+    app, document, database_url, redis_prefix
+):
+    documented = {op for op, operation in _operations(document) if "429" in operation["responses"]}
+    assert documented == RATE_LIMITED
+    world = build_world(app)
+    limits = "1 per minute"
+    limited = create_app(
+        app_config(
+            database_url,
+            f"{redis_prefix}contract-limits:",
+            IDP_RATELIMIT_ENABLED=True,
+            IDP_ACCOUNT_RATE_LIMIT=limits,
+            IDP_ACCOUNT_EMAIL_RATE_LIMIT=limits,
+        )
+    )
+    failures = []
+    try:
+        for op in sorted(RATE_LIMITED):
+            first, again = (_request(limited.test_client(), world, op, CASES[op]) for _ in "12")
+            if first.status_code >= 300 or again.status_code != 429:
+                failures.append(f"{op[0]} {op[1]}: {first.status_code}, then {again.status_code}")
+            elif again.get_json()["code"] != "rate_limited":
+                failures.append(f"{op[0]} {op[1]}: 429 {again.get_json()['code']}")
+            failures.extend(contract_failures(document, op, again))
+    finally:
+        with limited.app_context():
+            db.engine.dispose()
     assert failures == [], "\n".join(failures)

@@ -12,7 +12,6 @@ from idp.outbox.models import OutboxMessage
 from tests.conftest import app_config
 from tests.factories import bearer_for, make_org, make_user
 
-UNREACHABLE = "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1"
 VALID = {"email": "ann@example.com", "password": "a long passphrase", "business_name": "Ann"}
 
 
@@ -84,11 +83,6 @@ def test_unknown_routes_and_methods_are_problems_too(client):
 
 def test_a_missing_token_is_401_with_a_stable_code(client):
     _problem(client.get("/v1/partners/pa_x/invitations"), 401, "invalid_token")
-
-
-@pytest.fixture
-def app_without_database(redis_prefix):
-    return create_app(app_config(UNREACHABLE, redis_prefix))
 
 
 def test_a_lost_database_answers_503_with_retry_after(app_without_database):

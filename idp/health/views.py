@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import Blueprint, jsonify
 
-from idp.errors import problem
+from idp.errors import DATABASE_UNAVAILABLE, problem
 from idp.extensions import db
 
 blp = Blueprint("health", __name__)
@@ -26,7 +26,7 @@ def readyz():
         db.session.rollback()
         return problem(
             503,
-            "database_unavailable",
+            DATABASE_UNAVAILABLE,
             "Service unavailable",
             "The database cannot be reached.",
             headers={"Retry-After": "5"},
