@@ -6,7 +6,7 @@ from flask.views import MethodView
 
 from idp.api_inputs import Blueprint
 from idp.auth.bearer import current_actor, require_auth
-from idp.errors import NotFound
+from idp.errors import Forbidden, NotFound
 from idp.openapi import problem_responses
 from idp.webhooks import service
 from idp.webhooks.schemas import (
@@ -96,6 +96,16 @@ class PartnerWebhookDeliveries(MethodView):
 class PartnerWebhookRedelivery(MethodView):
     @require_auth
     @blp.response(202, RedeliverySchema)
+    @blp.doc(
+        **problem_responses(
+            r403=(
+                "The caller may not manage the partner's webhooks, or the client no longer "
+                "shares the event's number with the partner",
+                Forbidden,
+                service.EventNoLongerShared,
+            )
+        )
+    )
     def post(self, partner_id, attempt_id):
         """Send the event of this delivery again (same webhook-id), outside the ordered stream."""
         message = service.redeliver(current_actor(), partner_id, attempt_id)
