@@ -1,5 +1,6 @@
 """The models and the migrations must agree (CI fails on drift)."""
 
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -13,6 +14,52 @@ def test_migrations_match_the_models(app_ctx):
         )
         diff = compare_metadata(context, db.metadata)
     assert diff == [], f"models differ from migrations: {diff}"
+
+
+def _index_condition(index: dict) -> str | None:
+    """The WHERE of a reflected partial index, its spacing and outer parentheses dropped."""
+    options = index.get("dialect_options", {})
+    condition = options.get("postgresql_where") or options.get("sqlite_where")
+    return None if condition is None else " ".join(str(condition).strip("() ").split())
+
+
+def _leading_columns(inspector, table: str) -> set[tuple[str, ...]]:
+    """Every column list that an index of ``table`` can look up by equality on its own.
+
+    A partial index counts only when it leaves out just the rows whose first
+    column is NULL: a key lookup (``column = $1``) implies that, so the database
+    uses it; any other condition leaves rows the lookup must find.
+    """
+    leading: set[tuple[str, ...]] = set()
+    keys = [inspector.get_pk_constraint(table)] + inspector.get_unique_constraints(table)
+    indexes = [{"column_names": k.get("column_names") or k["constrained_columns"]} for k in keys]
+    for index in indexes + inspector.get_indexes(table):
+        columns = index["column_names"]
+        condition = _index_condition(index)
+        if condition is not None and condition.lower() != f"{columns[0]} is not null":
+            continue
+        leading |= {tuple(columns[:n]) for n in range(1, len(columns) + 1)}
+    return leading
+
+
+def test_every_foreign_key_has_an_index_that_leads_with_its_columns(app_ctx):
+    """Deleting a row makes the database look for the rows that still name it.
+
+    Without an index behind a reference that check reads the whole referencing
+    table once per deleted row: purging families read every authorization code
+    per family (194 ms each on the 1m bench database, a batch over three
+    minutes), and deleting an account would read every invitation and grant.
+    """
+    inspector = sa.inspect(db.engine)
+    unindexed = []
+    for table in inspector.get_table_names():
+        leading = _leading_columns(inspector, table)
+        unindexed += [
+            f"{table}.{','.join(fk['constrained_columns'])} -> {fk['referred_table']}"
+            for fk in inspector.get_foreign_keys(table)
+            if tuple(fk["constrained_columns"]) not in leading
+        ]
+    assert unindexed == []
 
 
 def test_the_app_never_creates_tables_itself():

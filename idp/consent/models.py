@@ -41,7 +41,7 @@ class ConsentGrant(db.Model):
     # a deleted client does not erase the history of what was granted).
     oauth_client_id = sa.Column(sa.String(80), nullable=True)
     scope = sa.Column(sa.String(500), nullable=False)
-    granted_by_id = sa.Column(sa.String(40), sa.ForeignKey("users.id"), nullable=True)
+    granted_by_id = sa.Column(sa.String(40), sa.ForeignKey("users.id"), nullable=True, index=True)
     created_at = created_at_column()
     updated_at = sa.Column(sa.DateTime, nullable=False, default=utcnow)
     revoked_at = sa.Column(sa.DateTime, nullable=True)

@@ -96,7 +96,7 @@ class Invitation(db.Model):
     email_normalized = sa.Column(sa.String(320), nullable=False, index=True)
     role = sa.Column(sa.String(16), nullable=False)
     token_hash = sa.Column(sa.String(64), nullable=False, unique=True)
-    invited_by_id = sa.Column(sa.String(40), sa.ForeignKey("users.id"), nullable=True)
+    invited_by_id = sa.Column(sa.String(40), sa.ForeignKey("users.id"), nullable=True, index=True)
     created_at = created_at_column()
     expires_at = sa.Column(sa.DateTime, nullable=False)
     accepted_at = sa.Column(sa.DateTime, nullable=True)

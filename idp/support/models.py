@@ -50,7 +50,7 @@ class EmailConflict(db.Model):
 
     id = id_column()
     held_user_id = sa.Column(sa.String(40), sa.ForeignKey("users.id"), nullable=False, unique=True)
-    holder_user_id = sa.Column(sa.String(40), sa.ForeignKey("users.id"), nullable=True)
+    holder_user_id = sa.Column(sa.String(40), sa.ForeignKey("users.id"), nullable=True, index=True)
     email = sa.Column(sa.String(320), nullable=False)
     email_normalized = sa.Column(sa.String(320), nullable=False, index=True)
     source = sa.Column(sa.String(200), nullable=False)
