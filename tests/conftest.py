@@ -8,6 +8,7 @@ into a failure of the run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -61,21 +62,29 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory):
-    """A fresh, migrated-later database for this run; dropped afterwards."""
+@contextlib.contextmanager
+def fresh_database(directory: Path):
+    """The URL of a new, empty database (a file in ``directory`` on SQLite); dropped afterwards."""
     if not PG_URL:
-        path = tmp_path_factory.mktemp("db") / "idp-test.sqlite3"
-        yield f"sqlite:///{path}"
+        yield f"sqlite:///{directory / 'idp-test.sqlite3'}"
         return
     name = f"idp_test_{os.getpid()}_{secrets.token_hex(3)}"
     admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    """A fresh, migrated-later database for this run; dropped afterwards."""
+    with fresh_database(tmp_path_factory.mktemp("db")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
