@@ -1,5 +1,7 @@
 """The models and the migrations must agree (CI fails on drift)."""
 
+from datetime import datetime
+
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -310,3 +312,54 @@ def test_each_migration_since_the_merge_goes_back_to_the_schema_before_it(tmp_pa
             upgrade()
             assert _schema(sa.inspect(db.engine)) == schemas[linear[-1]]
             db.engine.dispose()
+
+
+def test_of_repeated_unspent_signup_links_the_newest_of_each_address_stays(tmp_path, redis_prefix):
+    """0016 on a database with links: older unspent sign-up links are spent, the rest kept."""
+    from flask_migrate import upgrade
+
+    from idp import create_app
+    from idp.accounts.models import EmailToken
+    from tests.conftest import app_config, fresh_database
+
+    tokens = {  # id: (purpose, address, created second, used second)
+        "et_ann_old": ("signup", "ann@example.com", 1, None),
+        "et_ann_mid": ("signup", "ann@example.com", 2, None),
+        "et_ann_new": ("signup", "ann@example.com", 3, None),
+        "et_ann_used": ("signup", "ann@example.com", 4, 5),
+        "et_ann_reset": ("password_reset", "ann@example.com", 4, None),
+        "et_bob": ("signup", "bob@example.com", 1, None),
+        "et_cy_a": ("signup", "cy@example.com", 1, None),
+        "et_cy_b": ("signup", "cy@example.com", 1, None),  # same second: the greater id stays
+    }
+    with fresh_database(tmp_path) as url:
+        old = create_app(app_config(url, redis_prefix))
+        with old.app_context():
+            upgrade(revision="0015_index_user_references")
+            with db.engine.begin() as conn:
+                for token_id, (purpose, address, created, used) in tokens.items():
+                    conn.execute(
+                        sa.text(
+                            "INSERT INTO email_tokens (id, purpose, email_normalized, token_hash,"
+                            " created_at, expires_at, used_at) VALUES (:id, :purpose, :address,"
+                            " :id, :created, '2026-01-02', :used)"
+                        ),
+                        {
+                            "id": token_id,
+                            "purpose": purpose,
+                            "address": address,
+                            "created": datetime(2026, 1, 1, 0, 0, created),
+                            "used": None if used is None else datetime(2026, 1, 1, 0, 0, used),
+                        },
+                    )
+            upgrade()
+            with db.engine.connect() as conn:
+                used = dict(conn.execute(sa.select(EmailToken.id, EmailToken.used_at)).all())
+            db.engine.dispose()
+    assert {token_id for token_id, at in used.items() if at is None} == {
+        "et_ann_new",
+        "et_ann_reset",
+        "et_bob",
+        "et_cy_b",
+    }
+    assert used["et_ann_used"] == datetime(2026, 1, 1, 0, 0, 5)

@@ -14,6 +14,8 @@ from policies.roles import HUBS
 
 USER_STATUSES = ("active", "disabled", "email_conflict")
 EMAIL_TOKEN_PURPOSES = ("signup", "verify_email", "password_reset")
+# A sign-up link not yet used or spent by a newer sign-up of its address.
+UNSPENT_SIGNUP = "purpose = 'signup' AND used_at IS NULL"
 
 
 def new_security_stamp() -> str:
@@ -75,10 +77,21 @@ class EmailToken(db.Model):
 
     ``payload`` holds what a pending sign-up needs to create the account when
     the link is used (so nothing is created before the mailbox is proven).
+    An address has at most one unspent sign-up link, a partial UNIQUE index:
+    a newer sign-up spends the older link before it writes its own.
     """
 
     __tablename__ = "email_tokens"
-    __table_args__ = (one_of("purpose", EMAIL_TOKEN_PURPOSES, "purpose"),)
+    __table_args__ = (
+        one_of("purpose", EMAIL_TOKEN_PURPOSES, "purpose"),
+        sa.Index(
+            "uq_email_tokens_unspent_signup",
+            "email_normalized",
+            unique=True,
+            sqlite_where=sa.text(UNSPENT_SIGNUP),
+            postgresql_where=sa.text(UNSPENT_SIGNUP),
+        ),
+    )
 
     id = id_column()
     purpose = sa.Column(sa.String(20), nullable=False)

@@ -158,8 +158,9 @@ def start_signup(
     # Hash in both branches so the answer takes as long whether or not the address is taken.
     password_hash = checked_password_hash(password, email=address.display)
     # Only the latest link of an address works (in both branches, for the same timing).
-    # Two sign-ups of one address take turns until the first commits, or each would
-    # spend only the links committed before it and both new links would stay live.
+    # Two sign-ups of one address take turns until the first commits; otherwise each
+    # would spend only the links committed before it, and the UNIQUE index on unspent
+    # sign-up links would refuse the second new link (an error, not an email).
     if on_postgresql():
         db.session.execute(
             sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),

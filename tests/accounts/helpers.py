@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
+import sqlalchemy as sa
+
 from idp.extensions import db
+from idp.outbox.models import OutboxMessage
 from idp.outbox.worker import run_once
 from tests.fixtures.smtp import first_link
 
@@ -44,3 +47,9 @@ def received_link(mailbox, to: str, index: int = -1) -> str:
     message = mailbox.wait_for(to, count=1 if index == -1 else index + 1)[index]
     parts = urlsplit(first_link(message))
     return f"{parts.path}?{parts.query}"
+
+
+def queued_link_secrets(to: str) -> set[str]:
+    """The link secrets (``token=``) of the emails to ``to`` still in the outbox."""
+    bodies = db.session.scalars(sa.select(OutboxMessage.body).where(OutboxMessage.recipient == to))
+    return {match.group(1) for body in bodies for match in re.finditer(r"token=([\w-]+)", body)}

@@ -15,7 +15,13 @@ from idp.extensions import db
 from idp.login.models import LoginFailure
 from idp.orgs.models import Membership, Organization
 from idp.outbox.models import OutboxMessage
-from tests.accounts.helpers import csrf_of, deliver_mail, received_link, submit_form
+from tests.accounts.helpers import (
+    csrf_of,
+    deliver_mail,
+    queued_link_secrets,
+    received_link,
+    submit_form,
+)
 from tests.factories import make_org, make_user
 from tests.fixtures.smtp import body_of
 
@@ -429,3 +435,28 @@ def test_a_continue_url_off_this_service_is_refused(app_ctx, url):
 
     with pytest.raises(InvalidInput):
         start_signup("dan@example.com", PASSWORD, "Dan Co", continue_url=url)
+
+
+def test_the_database_refuses_a_second_unspent_signup_link_for_one_address(app_ctx):
+    """A write that skips spending the older link fails, and the older link still works."""
+    from sqlalchemy.exc import IntegrityError
+
+    from idp.accounts.service import pending_signup
+    from idp.accounts.tokens import issue_email_token
+
+    start_signup("ann@example.com", PASSWORD, "Ann's Bakery")
+    (first,) = queued_link_secrets("ann@example.com")
+    issue_email_token("signup", "ann@example.com", 3600, payload={})
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()
+    assert pending_signup(first)["business_name"] == "Ann's Bakery"
+
+    # Other purposes, other addresses and spent links take no part in the rule.
+    issue_email_token("verify_email", "ann@example.com", 3600)
+    issue_email_token("signup", "bob@example.com", 3600, payload={})
+    db.session.commit()
+    start_signup("ann@example.com", PASSWORD, "Ann's Second Bakery")
+    (second,) = queued_link_secrets("ann@example.com") - {first}
+    assert pending_signup(second)["business_name"] == "Ann's Second Bakery"
+    assert _count(EmailToken) == 4
