@@ -92,6 +92,8 @@ class TokenFamily(db.Model):
     # Read only among one user's families (the index on user_id finds them): no index.
     # No foreign keys: a family outlives the login session row, and may outlive its
     # parent's row (a family revoked alone, its membership ended, is purged first).
+    # ON DELETE SET NULL would not help: the purge would rewrite live families, and
+    # every reader already takes a login that is gone for one that has ended.
     parent_id = sa.Column(sa.String(40), nullable=True)
     login_session_id = sa.Column(sa.String(40), nullable=True)
 
@@ -238,6 +240,8 @@ class AuthorizationCode(db.Model):
     expires_at = sa.Column(sa.DateTime, nullable=False)
     used_at = sa.Column(sa.DateTime, nullable=True)
     # The browser login the code was issued in; a hub login's family inherits it.
+    # No foreign key: a used code is kept longer than its login's row (``idp.janitor``),
+    # and a key would need an index here written at every sign-in.
     login_session_id = sa.Column(sa.String(40), nullable=True)
     # Written by exchanges before families were named after their code; kept for their replays.
     family_id = sa.Column(sa.String(40), sa.ForeignKey("token_families.id"), nullable=True)
