@@ -9,6 +9,13 @@ account). That password check is a login attempt: it waits on, counts towards
 and is audited with the account's failed logins (``idp.login.service``), and
 the page is rate-limited like ``POST /login``. Client and support addresses
 cannot accept: one address, one hub.
+
+Once the password is proven, the account is read again FOR SHARE until the
+membership commits, as a reset request and a key generation hold theirs: a
+disabling or an email reassignment by support either committed first (and the
+acceptance is refused) or waits for the membership. So a disabled account
+never joins a partner, and an invitation mailed to an address never goes to
+an account that no longer holds it.
 """
 
 from __future__ import annotations
@@ -73,6 +80,12 @@ class AccountDisabled(Conflict):
     """The address's partner account is disabled."""
 
     code, title = "account_disabled", "This account is disabled"
+
+
+class AccountChanged(Conflict):
+    """The address's account changed while the invitation was being accepted."""
+
+    code, title = "invitation_account_changed", "The account of this address changed"
 
 
 @dataclass(frozen=True)
@@ -262,6 +275,21 @@ def _prove_account(user: User, password: str, address: str) -> None:
     forgive(checked, user.email_normalized, address)
 
 
+def _hold_account(opened: OpenInvitation) -> User:
+    """The account proven for ``opened``, read again FOR SHARE until the acceptance commits.
+
+    Refused when support disabled it or gave it another address since the page was
+    opened (the password check commits, so nothing it read is held until here).
+    """
+    held = user_by_email(opened.invitation.email_normalized, hold=True)
+    if held is None or held.id != opened.account.id:
+        raise AccountChanged(
+            "The account of this address changed meanwhile. Open the invitation link again."
+        )
+    _refuse(OpenInvitation(opened.invitation, opened.partner, held))
+    return held
+
+
 def accept_invitation(raw_token: str | None, password: str, *, address: str) -> User:
     """Accept: a new account with ``password``, or a new membership proven by the account's own.
 
@@ -272,6 +300,7 @@ def accept_invitation(raw_token: str | None, password: str, *, address: str) -> 
     invitation, partner, user = opened.invitation, opened.partner, opened.account
     if user is not None:
         _prove_account(user, password, address)
+        user = _hold_account(opened)
     password_hash = (
         checked_password_hash(password, email=invitation.email) if user is None else None
     )
