@@ -8,6 +8,7 @@ from flask.cli import with_appcontext
 
 from idp.extensions import db
 from idp.outbox.models import OUTBOX_STATUSES, OutboxMessage
+from idp.outbox.smtp import header_text
 
 
 @click.command("worker")
@@ -64,7 +65,7 @@ def outbox_list(status: str | None, limit: int) -> None:
     for message in db.session.scalars(query):
         click.echo(
             f"{message.id}  {message.status:<7} {message.attempts:>2}  "
-            f"{message.recipient}  {message.subject or ''}"
+            f"{message.recipient}  {header_text(message.subject)}"
         )
 
 
@@ -79,4 +80,5 @@ def outbox_show(message_id: str) -> None:
     message = db.session.get(OutboxMessage, message_id)
     if message is None:
         raise click.ClickException(f"no message {message_id}")
-    click.echo(f"To: {message.recipient}\nSubject: {message.subject or ''}\n\n{message.body}")
+    subject = header_text(message.subject)
+    click.echo(f"To: {message.recipient}\nSubject: {subject}\n\n{message.body}")

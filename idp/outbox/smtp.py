@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+import unicodedata
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -66,12 +67,28 @@ def parse_smtp_url(url: str) -> SmtpTarget:
     )
 
 
+# Control characters (CR, LF, NEL, NUL, ...) and the Unicode line and paragraph
+# separators: each ends a header line (Python's email refuses them, so the message
+# could never be built) or is not allowed in one (RFC 5322 2.2, 3.2.5).
+_NOT_IN_A_HEADER = frozenset({"Cc", "Zl", "Zp"})
+
+
+def header_text(text: str | None) -> str:
+    """``text`` as one header line: what cannot be in a header becomes a space, runs of
+    spaces become one. Stored data (a partner's name in a subject) can then neither
+    break the message nor start a header of its own (RFC 5322 2.2)."""
+    spaced = "".join(
+        " " if unicodedata.category(char) in _NOT_IN_A_HEADER else char for char in text or ""
+    )
+    return " ".join(spaced.split())
+
+
 def build_email(message: OutboxMessage, sender: str) -> EmailMessage:
     """The RFC 5322 message for an outbox row (plain text, UTF-8)."""
     email = EmailMessage()
     email["From"] = sender
     email["To"] = message.recipient
-    email["Subject"] = message.subject or ""
+    email["Subject"] = header_text(message.subject)
     email["Message-ID"] = make_msgid(
         idstring=message.id, domain=sender.rpartition("@")[2].strip(">")
     )
@@ -99,7 +116,7 @@ def deliver_email(message: OutboxMessage) -> None:
             "would send email %s to %s: %s (read it with: idp outbox show %s)",
             message.id,
             message.recipient,
-            message.subject,
+            header_text(message.subject),
             message.id,
         )
         raise DeliveryDeferred("IDP_SMTP_URL is not set")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import sqlalchemy as sa
 
 from idp.accounts.models import User
@@ -147,3 +149,17 @@ def test_the_new_password_follows_the_rules(app, client, smtp_server):
     assert own.status_code == 422 and "email address" in own.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(sa.select(User).where(User.email == "weak@example.com")) is None
+
+
+def test_a_partner_name_with_a_line_break_still_reaches_the_invitee_on_one_subject_line(
+    app, client, smtp_server
+):
+    mailbox, smtp_url = smtp_server
+    name = "Acme\u2028Bcc: mallory@evil.example"
+    _, link = _invite(app, client, smtp_url, mailbox, "newbie@example.com", partner_name=name)
+    [received] = mailbox.messages
+    unfolded = re.sub(r"\r\n(?=[ \t])", "", received["Subject"]).strip()  # RFC 5322 2.2.3
+    assert unfolded == "You are invited to join Acme Bcc: mallory@evil.example on the Partner Hub"
+    assert received["Bcc"] is None and received["X-Envelope-To"] == "newbie@example.com"
+    resp = submit_form(client, link, password=NEW_PASSWORD, password_confirm=NEW_PASSWORD)
+    assert resp.status_code == 200

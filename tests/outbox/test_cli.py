@@ -39,6 +39,23 @@ def test_show_prints_a_sent_email_without_its_links(app, monkeypatch):
     assert "token=abc" not in shown.output and REDACTED_EMAIL_BODY in shown.output
 
 
+def test_list_and_show_print_a_subject_on_one_line_as_it_is_sent(app):
+    with app.app_context():
+        message_id = enqueue_email(
+            "ann@example.com", "Join Acme\u2028Bcc: mallory@evil.example", "Hi"
+        ).id
+        db.session.commit()
+    runner = app.test_cli_runner()
+    [line] = runner.invoke(outbox_group, ["list"]).output.splitlines()
+    assert line.endswith("ann@example.com  Join Acme Bcc: mallory@evil.example")
+    shown = runner.invoke(outbox_group, ["show", message_id]).output
+    assert shown.splitlines()[:3] == [
+        "To: ann@example.com",
+        "Subject: Join Acme Bcc: mallory@evil.example",
+        "",
+    ]
+
+
 @pytest.mark.parametrize(
     "args",
     [

@@ -57,6 +57,17 @@ def test_without_smtp_messages_are_logged_without_their_body_and_stay_pending(ap
     assert row.status == "pending" and row.attempts == 0 and row.body.endswith("SECRET")
 
 
+def test_without_smtp_a_subject_cannot_forge_a_log_line(app, caplog):
+    with app.app_context():
+        enqueue_email("ann@example.com", "Join Acme\n2026-01-01 INFO forged: all fine", "Hi")
+        db.session.commit()
+    app.config["IDP_SMTP_URL"] = None
+    with caplog.at_level(logging.INFO, logger="idp.outbox"), app.app_context():
+        worker.run_once()
+    [logged] = [r.getMessage() for r in caplog.records if "would send" in r.getMessage()]
+    assert "Join Acme 2026-01-01 INFO forged: all fine" in logged and "\n" not in logged
+
+
 def test_the_worker_delivers_over_smtp_and_marks_the_message_sent(app, smtp_server, monkeypatch):
     mailbox, smtp_url = smtp_server
     (message_id,) = _enqueue(app)
@@ -73,6 +84,42 @@ def test_the_worker_delivers_over_smtp_and_marks_the_message_sent(app, smtp_serv
     assert row.body == REDACTED_EMAIL_BODY  # the link went out; its secret stays nowhere
     with app.app_context():
         assert worker.run_once()["sent"] == 0  # sent once only
+
+
+# What ends a header line: CR, LF, NEL, VT, FF, the file separator, the Unicode line
+# and paragraph separators; and control characters RFC 5322 forbids generating (BEL, ESC).
+HEADER_BREAKERS = [
+    "\r\n",
+    "\n",
+    "\r",
+    "\x85",
+    "\x0b",
+    "\x0c",
+    "\x1c",
+    "\u2028",
+    "\u2029",
+    "\x07",
+    "\x1b",
+]
+
+
+@pytest.mark.parametrize("breaker", HEADER_BREAKERS)
+def test_a_subject_with_a_line_break_is_sent_on_one_line_and_adds_no_header(
+    app, smtp_server, monkeypatch, breaker
+):
+    mailbox, smtp_url = smtp_server
+    with app.app_context():
+        message_id = enqueue_email(
+            "ann@example.com", f"Join Acme{breaker}Bcc: mallory@evil.example", "Hello"
+        ).id
+        db.session.commit()
+    monkeypatch.setitem(app.config, "IDP_SMTP_URL", smtp_url)
+    with app.app_context():
+        assert worker.run_once() == {"sent": 1, "pending": 0, "failed": 0}
+    [received] = mailbox.messages
+    assert received["Subject"] == "Join Acme Bcc: mallory@evil.example"
+    assert received["Bcc"] is None and received["X-Envelope-To"] == "ann@example.com"
+    assert _row(app, message_id).status == "sent"
 
 
 def test_an_unreachable_server_is_retried_with_growing_backoff_then_failed(app, monkeypatch):
