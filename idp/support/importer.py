@@ -117,8 +117,14 @@ class _Rejected(Exception):
         self.reason = reason
 
 
-def _has_control_character(text: str) -> bool:
-    return any(unicodedata.category(char) == "Cc" for char in text)
+# Control characters (NUL above all, which PostgreSQL cannot store) and the Unicode line
+# and paragraph separators: no real name holds one, and a name is one line wherever it
+# is shown (an invitation's subject names its partner).
+_NOT_IN_A_NAME = frozenset({"Cc", "Zl", "Zp"})
+
+
+def _unfit_for_a_name(text: str) -> bool:
+    return any(unicodedata.category(char) in _NOT_IN_A_NAME for char in text)
 
 
 def _parse(hub: str, line: str | bytes) -> tuple[dict, object]:
@@ -160,9 +166,8 @@ def _parse(hub: str, line: str | bytes) -> tuple[dict, object]:
     data["organization"] = data["organization"].strip()
     if not data["name"] or not data["organization"]:
         raise _Rejected("name and organization must not be blank")
-    # PostgreSQL cannot store a NUL, and no real name holds a control character.
-    if _has_control_character(data["name"]) or _has_control_character(data["organization"]):
-        raise _Rejected("name and organization must not contain a control character")
+    if _unfit_for_a_name(data["name"]) or _unfit_for_a_name(data["organization"]):
+        raise _Rejected("name and organization must not contain a control character or line break")
     return data, address
 
 

@@ -477,3 +477,22 @@ def test_values_the_database_cannot_store_are_rejected_lines_not_a_stopped_run(
     by_line = {entry["line"]: entry["detail"] for entry in report["lines"]}
     assert "control character" in by_line[1] and "control character" in by_line[2]
     assert "password_hash" in by_line[3]
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029"])
+def test_a_name_with_a_line_or_paragraph_separator_is_a_rejected_line(
+    app_ctx, run_cli, tmp_path, separator
+):
+    lines = [
+        line("pat@x.example", organization=f"Acme{separator}Bcc: mallory@evil.example"),
+        line("sam@x.example", name=f"Sam{separator}Smith", organization="Globex"),
+        line("fine@x.example", organization="Initech"),
+    ]
+
+    report = json.loads(run_cli(tmp_path, "partner", lines, "--json"))
+
+    assert report["summary"]["rejected"] == 2 and report["summary"]["imported"] == 1
+    by_line = {entry["line"]: entry["detail"] for entry in report["lines"]}
+    assert "line break" in by_line[1] and "line break" in by_line[2]
+    names = set(db.session.scalars(db.select(Organization.name)))
+    assert names == {"Initech"}
