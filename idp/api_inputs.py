@@ -87,4 +87,7 @@ class Text(fields.String):
         allowed = _LAYOUT if self.multiline else frozenset()
         if any(unicodedata.category(char) in ("Cc", "Cs") and char not in allowed for char in text):
             raise ValidationError("Must not contain control characters or invalid text.")
+        # U+2028/U+2029 end a line wherever the name is shown (a page, a log, an email).
+        if not self.multiline and any(unicodedata.category(c) in ("Zl", "Zp") for c in text):
+            raise ValidationError("Must be one line.")
         return text
