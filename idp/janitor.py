@@ -11,7 +11,10 @@ tokens and a login session; failed logins leave counters. A row is kept
 * a token family once it has expired or was revoked, its refresh tokens first;
 * a login session once it was ended, or once past ``IDP_SESSION_MAX_AGE``;
 * a failed-login counter once it has been quiet that long, and never before
-  the throttle forgets it (``throttle.FORGET_AFTER``).
+  the throttle forgets it (``throttle.FORGET_AFTER``);
+* an emailed link (sign-up, address verification, password reset) once it
+  was used or spent, or has expired: a pending sign-up's row holds the
+  password hash chosen with it, which is kept no longer than that.
 
 What the retention means:
 
@@ -26,7 +29,9 @@ What the retention means:
   them does nothing. Only families that are already inactive are purged, so
   no token becomes valid again, and any cached state of them says inactive;
 * a purged login session is missing: its cookie no longer logs anyone in,
-  which it already did not.
+  which it already did not;
+* a purged link is unknown: opening it says the link is invalid or expired,
+  as it did once used or expired.
 
 Rows go in batches of ``batch``, each in its own short transaction, so that
 no lock is held for long however large the backlog. Two purges at once (two
@@ -43,6 +48,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from flask import current_app
 
+from idp.accounts.models import EmailToken
 from idp.extensions import db
 from idp.login.models import LoginFailure, LoginSession
 from idp.login.throttle import FORGET_AFTER
@@ -56,10 +62,11 @@ _FAMILIES = TokenFamily.__table__
 _REFRESH_TOKENS = RefreshToken.__table__
 _SESSIONS = LoginSession.__table__
 _FAILURES = LoginFailure.__table__
+_LINKS = EmailToken.__table__
 # The tables purged, in the order of the counts reported.
-TABLES = tuple(t.name for t in (_CODES, _REFRESH_TOKENS, _FAMILIES, _SESSIONS, _FAILURES))
+TABLES = tuple(t.name for t in (_CODES, _REFRESH_TOKENS, _FAMILIES, _SESSIONS, _FAILURES, _LINKS))
 # The tables whose rows a rule selects in batches (refresh tokens go with their family).
-_RULE_TABLES = tuple(t.name for t in (_CODES, _FAMILIES, _SESSIONS, _FAILURES))
+_RULE_TABLES = tuple(t.name for t in (_CODES, _FAMILIES, _SESSIONS, _FAILURES, _LINKS))
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,7 @@ def _rules(now: datetime) -> list[_Rule]:
             _FAILURES.c.key,
             _FAILURES.c.last_failed_at < now - max(kept, timedelta(seconds=FORGET_AFTER)),
         ),
+        _Rule(_LINKS.c.id, sa.or_(_LINKS.c.expires_at < cutoff, _LINKS.c.used_at < cutoff)),
     ]
 
 

@@ -11,12 +11,12 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from idp.accounts.models import User
+from idp.accounts.models import EmailToken, User
 from idp.audit.models import AuditEvent
 from idp.audit.service import record_event
 from idp.cli import purge_command
 from idp.extensions import db
-from idp.ids import PREFIXES, new_time_ordered_id
+from idp.ids import PREFIXES, new_id, new_time_ordered_id
 from idp.janitor import TABLES, purge
 from idp.login import throttle
 from idp.login.models import LoginFailure, LoginSession
@@ -125,6 +125,25 @@ def _failure(last_failed_at) -> str:
     return key
 
 
+def _link(*, expires_at, used_at=None) -> str:
+    """A pending sign-up's link, with the password hash it carries until it is used."""
+    row_id = new_id(PREFIXES["email_token"])
+    db.session.add(
+        EmailToken(
+            id=row_id,
+            purpose="signup",
+            token_hash=sha256_hex(secrets.token_urlsafe(16)),
+            email_normalized=f"{row_id}@example.com",
+            payload={"password_hash": "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA"},
+            created_at=expires_at - timedelta(hours=24),
+            expires_at=expires_at,
+            used_at=used_at,
+        )
+    )
+    db.session.commit()
+    return row_id
+
+
 def _ids(model) -> set[str]:
     key = model.__table__.primary_key.columns.values()[0]
     db.session.expire_all()
@@ -146,6 +165,7 @@ def _one_of_each_to_purge(world) -> None:
     _family(user, expires_at=long_ago)
     _session(user, created_at=long_ago, ended_at=long_ago)
     _failure(long_ago)
+    _link(expires_at=long_ago)
 
 
 def test_old_codes_go_used_or_not_and_those_within_retention_stay(app, world):
@@ -224,6 +244,21 @@ def test_stale_failed_login_counters_go_and_recent_ones_stay(app, world):
 
     assert _ids(LoginFailure) == {recent}
     assert stale not in _ids(LoginFailure)
+
+
+def test_used_and_expired_emailed_links_go_with_what_they_carry_and_live_ones_stay(app, world):
+    cutoff = world["cutoff"]
+    long_ago, lately = cutoff - timedelta(minutes=1), cutoff + timedelta(minutes=1)
+    expired_long_ago = _link(expires_at=long_ago)
+    used_long_ago = _link(expires_at=utcnow() + timedelta(hours=1), used_at=long_ago)
+    expired_lately = _link(expires_at=lately)
+    used_lately = _link(expires_at=utcnow() + timedelta(hours=1), used_at=lately)
+    live = _link(expires_at=utcnow() + timedelta(hours=1))
+
+    assert purge()["email_tokens"] == 2
+
+    assert _ids(EmailToken) == {expired_lately, used_lately, live}
+    assert not {expired_long_ago, used_long_ago} & _ids(EmailToken)
 
 
 def test_a_short_retention_never_lifts_a_throttle_early(app, app_ctx, monkeypatch):
@@ -333,6 +368,7 @@ def test_the_command_prints_the_counts_and_deletes_only_without_dry_run(app, wor
         "deleted 1 token_families",
         "deleted 1 login_sessions",
         "deleted 1 login_failures",
+        "deleted 1 email_tokens",
     ]
     assert _rows() == dict.fromkeys(TABLES, 0)
 
@@ -344,6 +380,7 @@ def test_batches_smaller_than_the_backlog_still_delete_everything(app, world):
         _family(user, expires_at=long_ago, tokens=3)
         _session(user, created_at=long_ago, ended_at=long_ago)
         _failure(long_ago)
+        _link(expires_at=long_ago)
 
     counts = purge(batch=2)
 
