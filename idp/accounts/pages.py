@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, request
+from flask import Blueprint, redirect, render_template, request, url_for
 
 from idp.accounts import reset, service
 from idp.accounts.limits import account_rate_limit
 from idp.errors import DomainError, InvalidInput
 from idp.login.service import TooManyAttempts
 from idp.ratelimits import rate_limited, succeeded
+from idp.web import message_page, sign_in_link
 
 bp = Blueprint("accounts_pages", __name__)
-
-
-def _message(title: str, message: str, status: int = 200, link: dict | None = None):
-    return render_template("message.html", title=title, message=message, link=link), status
 
 
 @bp.route("/signup", methods=["GET", "POST"])
@@ -41,7 +38,7 @@ def signup():
         return render_template(
             "accounts/signup.html", form=values, errors=exc.fields or {}, continue_url=continue_url
         ), 422
-    return _message(
+    return message_page(
         "Check your inbox",
         "We sent a message to this address with the next step. "
         "The account is created when you follow the link in it.",
@@ -74,14 +71,17 @@ def signup_verify():
             page, status = _verify_page(pending, token, {"password": [exc.detail]}, exc.status)
             return page, status, {"Retry-After": str(retry_after)}
     except DomainError as exc:
-        return _message(exc.title, exc.detail, exc.status)
+        # A used link is opened again (the email, the back button): lead on either way.
+        again = {"href": url_for(".signup"), "text": "Sign up again"}
+        return message_page(exc.title, exc.detail, exc.status, [sign_in_link("client"), again])
     service.log_in_after_signup(result.user)
     if result.continue_url:
         return redirect(result.continue_url, code=303)
-    return _message(
+    return message_page(
         "Your account is ready",
         f"{result.organization.name} has a Client Hub account for {result.user.email}; "
         "you are logged in.",
+        links=[{"href": url_for("login.signed_in"), "text": "Go to your account"}],
     )
 
 
@@ -104,7 +104,7 @@ def password_reset():
         return render_template(
             "accounts/password_reset.html", form=form, errors=exc.fields or {}
         ), 422
-    return _message(
+    return message_page(
         "Check your inbox",
         "If an account uses this address, we sent it a link to choose a new password.",
     )
@@ -125,23 +125,24 @@ def password_reset_confirm():
             "accounts/password_reset_confirm.html", token=token, errors=errors
         ), 422
     try:
-        reset.complete_password_reset(token, password)
+        user = reset.complete_password_reset(token, password)
     except InvalidInput as exc:
         return render_template(
             "accounts/password_reset_confirm.html", token=token, errors=exc.fields or {}
         ), 422
     except service.LinkInvalid:
         return _invalid_reset_link()
-    return _message(
+    return message_page(
         "Password changed",
         "Your new password is set, and every session and app using the old one is signed out.",
+        links=[sign_in_link(user.hub)],
     )
 
 
 def _invalid_reset_link():
-    return _message(
+    return message_page(
         service.LinkInvalid.title,
         "Ask for a new password-reset link.",
         400,
-        link={"href": "/password-reset", "text": "Ask for a new link"},
+        links=[{"href": url_for(".password_reset"), "text": "Ask for a new link"}],
     )

@@ -50,6 +50,12 @@ HUB_NAMES = {"partner": "Partner Hub", "client": "Client Hub", "support": "Suppo
 MAX_NAME_LENGTH = 200
 
 
+SIGNUP_LINK_SPENT = (
+    "If you created your account with it already, sign in; "
+    "otherwise sign up again to get a new link."
+)
+
+
 class LinkInvalid(DomainError):
     """The emailed link is unknown, used already or expired."""
 
@@ -203,7 +209,7 @@ def pending_signup(raw_token: str | None) -> dict:
     """The pending sign-up behind a verification link (email and business name), or raise."""
     token = find_usable_token("signup", raw_token)
     if token is None:
-        raise LinkInvalid("Sign up again to get a new link.")
+        raise LinkInvalid(SIGNUP_LINK_SPENT)
     return {"email": token.payload["email"], "business_name": token.payload["business_name"]}
 
 
@@ -234,11 +240,11 @@ def complete_signup(raw_token: str | None, password: str, *, address: str) -> Si
     """
     token = find_usable_token("signup", raw_token)
     if token is None:
-        raise LinkInvalid("Sign up again to get a new link.")
+        raise LinkInvalid(SIGNUP_LINK_SPENT)
     _prove_signup_password(token, password, address)
     if not claim_token(token):
         db.session.rollback()
-        raise LinkInvalid("Sign up again to get a new link.")
+        raise LinkInvalid(SIGNUP_LINK_SPENT)
     payload = dict(token.payload)
     if user_by_email(token.email_normalized) is not None:
         db.session.commit()  # the link is spent: the address went to another account

@@ -13,6 +13,7 @@ from idp.oauth.authorize import AuthorizationRequest, to_login
 from idp.oauth.hub import HUB_TITLES, choose, organizations_for, wrong_hub_page
 from idp.oauth.logout import sign_out
 from idp.ratelimits import rate_limited, succeeded
+from idp.web import message_page
 
 bp = Blueprint("login", __name__)
 
@@ -145,4 +146,5 @@ def logout():
         )
     sign_out()
     db.session.commit()
-    return render_template("message.html", title="Signed out", message="You are signed out.")
+    again = {"href": url_for("login.login"), "text": "Sign in again"}
+    return message_page("Signed out", "You are signed out.", links=[again])

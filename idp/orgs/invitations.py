@@ -58,6 +58,12 @@ class InvitationInvalid(DomainError):
     status, code, title = 400, "invitation_invalid", "This invitation is invalid or has expired"
 
 
+class InvitationAccepted(InvitationInvalid):
+    """The invitation link was used already: its invitation is accepted."""
+
+    code, title = "invitation_accepted", "This invitation was accepted already"
+
+
 class InvitationPending(Conflict):
     """The address already has a pending invitation to this partner."""
 
@@ -240,14 +246,15 @@ def revoke_invitation(actor: Actor, partner_id: str, invitation_id: str) -> None
 
 def open_invitation(raw_token: str | None) -> OpenInvitation:
     """The usable invitation behind a link and the account its address has, or raise."""
-    invitation = None
-    if raw_token and len(raw_token) <= 200:
-        invitation = db.session.scalar(
-            sa.select(Invitation).where(
-                Invitation.token_hash == hash_link_secret(raw_token), _pending_clause()
-            )
-        )
+    if not raw_token or len(raw_token) > 200:
+        raise InvitationInvalid("Ask the partner's owner for a new invitation.")
+    same_link = Invitation.token_hash == hash_link_secret(raw_token)
+    invitation = db.session.scalar(sa.select(Invitation).where(same_link, _pending_clause()))
     if invitation is None:
+        # Only the mailbox holds the link: saying it was used tells its owner nothing new.
+        accepted = sa.select(Invitation.id).where(same_link, Invitation.accepted_at.is_not(None))
+        if db.session.scalar(accepted) is not None:
+            raise InvitationAccepted("Log in to the Partner Hub with the account that accepted it.")
         raise InvitationInvalid("Ask the partner's owner for a new invitation.")
     account = user_by_email(invitation.email_normalized)
     return OpenInvitation(invitation, invitation.organization, account)

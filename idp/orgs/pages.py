@@ -8,6 +8,7 @@ from idp.errors import DomainError, InvalidInput
 from idp.login.service import TooManyAttempts
 from idp.orgs import invitations
 from idp.ratelimits import rate_limited, succeeded
+from idp.web import message_page, sign_in_link
 
 bp = Blueprint("orgs_pages", __name__)
 
@@ -19,7 +20,13 @@ def _page(opened, token: str, errors: dict | None = None, status: int = 200):
         situation=opened.situation,
         token=token,
         errors=errors or {},
+        login_link=_login_link(),
     ), status
+
+
+def _login_link() -> dict:
+    """The way in once the invitation is accepted (or was, or need not be)."""
+    return sign_in_link("partner", "Log in")
 
 
 @bp.route("/invitations/accept", methods=["GET", "POST"])
@@ -44,12 +51,14 @@ def accept():
         except TooManyAttempts as exc:
             page, status = _page(opened, token, {"password": [exc.detail]}, exc.status)
             return page, status, {"Retry-After": str(exc.retry_after)}
+    except invitations.InvitationAccepted as exc:
+        return message_page(exc.title, exc.detail, exc.status, [_login_link()])
     except DomainError as exc:
-        return render_template("message.html", title=exc.title, message=exc.detail), exc.status
+        return message_page(exc.title, exc.detail, exc.status)
     membership = next(m for m in user.memberships if m.organization_id == opened.partner.id)
-    return render_template(
-        "message.html",
-        title=f"Welcome to {opened.partner.name}",
-        message=f"{user.email} is now a {membership.role} of {opened.partner.name}. "
+    return message_page(
+        f"Welcome to {opened.partner.name}",
+        f"{user.email} is now a {membership.role} of {opened.partner.name}. "
         "Log in to the Partner Hub to start.",
+        links=[_login_link()],
     )

@@ -24,6 +24,7 @@ from idp.support import conflicts, controls, service
 from idp.support.access import record_access_denied
 from idp.support.schemas import EmailReassignmentIn, SupportActionIn
 from idp.support.verification import confirm_email, pending_token
+from idp.web import message_page, sign_in_link
 from policies.actor import Actor
 
 blp = Blueprint("support", __name__)
@@ -180,10 +181,10 @@ def verify_email():
         user = confirm_email(request.form.get("token", ""))
     except DomainError as exc:
         return render_template("message.html", title=exc.title, message=exc.detail), 400
-    return render_template(
-        "message.html",
-        title="Email address confirmed",
-        message=f"{user.email} is confirmed. You can log in to the {hub_name(user.hub)}.",
+    return message_page(
+        "Email address confirmed",
+        f"{user.email} is confirmed. You can log in to the {hub_name(user.hub)}.",
+        links=[sign_in_link(user.hub, "Log in")],
     )
 
 

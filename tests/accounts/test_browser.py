@@ -10,14 +10,18 @@ from tests.fixtures.smtp import first_link
 PASSWORD = "sunny bakery morning bread"
 
 
-@pytest.mark.browser
-def test_sign_up_then_reset_the_password_in_a_browser(app, live_server, smtp_server, page):
-    mailbox, smtp_url = smtp_server
-    page.goto(f"{live_server.url}/signup")
-    page.fill("#email", "Bea@Bakery.example")
+def _sign_up(page, server, email: str) -> None:
+    page.goto(f"{server.url}/signup")
+    page.fill("#email", email)
     page.fill("#password", PASSWORD)
     page.fill("#business_name", "Bea's Bakery")
     page.click("button[type=submit]")
+
+
+@pytest.mark.browser
+def test_sign_up_then_reset_the_password_in_a_browser(app, live_server, smtp_server, page):
+    mailbox, smtp_url = smtp_server
+    _sign_up(page, live_server, "Bea@Bakery.example")
     assert page.locator("h1").inner_text() == "Check your inbox"
 
     deliver_mail(app, smtp_url)
@@ -45,3 +49,41 @@ def test_sign_up_then_reset_the_password_in_a_browser(app, live_server, smtp_ser
     page.fill("#password_confirm", "a fresher longer passphrase")
     page.click("button[type=submit]")
     assert page.locator("h1").inner_text() == "Password changed"
+
+
+@pytest.mark.browser
+def test_each_end_of_sign_up_and_reset_leads_on(app, live_server, smtp_server, page):
+    mailbox, smtp_url = smtp_server
+    _sign_up(page, live_server, "bea@bakery.example")
+    deliver_mail(app, smtp_url)
+    signup_link = first_link(mailbox.wait_for("bea@bakery.example")[0])
+    page.goto(signup_link)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.get_by_role("link", name="Go to your account").click()
+    assert page.title() == "Signed in"
+
+    # The used link, opened again from the email, says so and leads to the sign-in.
+    page.context.clear_cookies()
+    page.goto(signup_link)
+    assert "If you created your account with it" in page.get_by_role("status").inner_text()
+    page.get_by_role("link", name="Sign in to the Client Hub").click()
+    assert page.title() == "Sign in to Client Hub"
+
+    page.goto(f"{live_server.url}/password-reset")
+    page.fill("#email", "bea@bakery.example")
+    page.click("button[type=submit]")
+    deliver_mail(app, smtp_url)
+    page.goto(first_link(mailbox.wait_for("bea@bakery.example", count=2)[1]))
+    page.fill("#password", "a fresher longer passphrase")
+    page.fill("#password_confirm", "a fresher longer passphrase")
+    page.click("button[type=submit]")
+    page.get_by_role("link", name="Sign in to the Client Hub").click()
+    page.get_by_label("Email").fill("bea@bakery.example")
+    page.get_by_label("Password").fill("a fresher longer passphrase")
+    page.get_by_role("button", name="Sign in").click()
+    assert "signed in as bea@bakery.example" in page.get_by_role("status").inner_text()
+
+    page.get_by_role("button", name="Sign out").click()
+    page.get_by_role("link", name="Sign in again").click()
+    assert page.title() == "Sign in to your account"

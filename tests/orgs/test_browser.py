@@ -47,3 +47,28 @@ def test_one_person_joins_two_partners_with_one_account(app, live_server, smtp_s
     page.click("button[type=submit]")
     assert page.locator("h1").inner_text() == "Welcome to Globex"
     assert "member of Globex" in page.content()
+
+
+@pytest.mark.browser
+def test_the_welcome_page_leads_to_the_partner_hub_login(app, live_server, smtp_server, page):
+    mailbox, smtp_url = smtp_server
+    _invite(app, "Acme", "pat@partners.example")
+    deliver_mail(app, smtp_url)
+    invitation = first_link(mailbox.wait_for("pat@partners.example")[0])
+    page.goto(invitation)
+    page.fill("#password", PASSWORD)
+    page.fill("#password_confirm", PASSWORD)
+    page.click("button[type=submit]")
+
+    page.get_by_role("link", name="Log in to the Partner Hub").click()
+    assert page.title() == "Sign in to Partner Hub"
+    page.get_by_label("Email").fill("pat@partners.example")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    assert "signed in as pat@partners.example" in page.get_by_role("status").inner_text()
+
+    # The link opened again later says it was used, not that it is invalid, and leads in too.
+    page.goto(invitation)
+    assert page.locator("h1").inner_text() == "This invitation was accepted already"
+    page.get_by_role("link", name="Log in to the Partner Hub").click()
+    assert page.title() == "Signed in"

@@ -67,6 +67,15 @@ def test_an_agent_resolves_a_conflict_from_the_console(page, live_server, confli
     results = page.get_by_role("table", name="Accounts").inner_text()
     assert "jordan@legacy.example" in results and "jordan.client@legacy.example" in results
 
+    # The owner of the held account confirms the new address and is led to the Client Hub.
+    (verification,) = emails_to("jordan.client@legacy.example")
+    link = re.search(r"/verify-email\?token=\S+", verification.body).group(0)
+    page.context.clear_cookies()
+    page.goto(f"{live_server.url}{link}")
+    page.get_by_role("button", name="Confirm").click()
+    page.get_by_role("link", name="Log in to the Client Hub").click()
+    assert page.title() == "Sign in to Client Hub"
+
 
 def test_a_taken_address_is_refused_on_the_page(page, live_server, conflict_world):
     agent, holder, held = conflict_world
