@@ -114,22 +114,20 @@ def password_reset():
 def password_reset_confirm():
     """Choose a new password from an emailed link."""
     token = request.values.get("token")
+    account = reset.reset_link_account(token)
+    if account is None:
+        return _invalid_reset_link()
     if request.method == "GET":
-        if not reset.reset_link_is_usable(token):
-            return _invalid_reset_link()
-        return render_template("accounts/password_reset_confirm.html", token=token, errors={})
+        return _reset_confirm_page(account, token)
     password = request.form.get("password", "")
     if password != request.form.get("password_confirm", ""):
-        errors = {"password_confirm": ["The two passwords differ."]}
-        return render_template(
-            "accounts/password_reset_confirm.html", token=token, errors=errors
-        ), 422
+        return _reset_confirm_page(
+            account, token, {"password_confirm": ["The two passwords differ."]}, 422
+        )
     try:
         user = reset.complete_password_reset(token, password)
     except InvalidInput as exc:
-        return render_template(
-            "accounts/password_reset_confirm.html", token=token, errors=exc.fields or {}
-        ), 422
+        return _reset_confirm_page(account, token, exc.fields or {}, 422)
     except service.LinkInvalid:
         return _invalid_reset_link()
     return message_page(
@@ -137,6 +135,16 @@ def password_reset_confirm():
         "Your new password is set, and every session and app using the old one is signed out.",
         links=[sign_in_link(user.hub)],
     )
+
+
+def _reset_confirm_page(account, token: str | None, errors: dict | None = None, status=200):
+    """The new-password form of a reset link, naming its account for password managers."""
+    return render_template(
+        "accounts/password_reset_confirm.html",
+        username=account.email,
+        token=token,
+        errors=errors or {},
+    ), status
 
 
 def _invalid_reset_link():

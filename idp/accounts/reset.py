@@ -130,6 +130,12 @@ def reset_link_is_usable(raw_token: str | None) -> bool:
     return _usable_link(raw_token) is not None
 
 
+def reset_link_account(raw_token: str | None) -> User | None:
+    """The account whose password a usable link sets (the form names it), or None."""
+    token = _usable_link(raw_token)
+    return token.user if token is not None else None
+
+
 def complete_password_reset(raw_token: str | None, new_password: str) -> User:
     """Set a new password from a reset link, end every session and token, spend the link."""
     token = _usable_link(raw_token)
