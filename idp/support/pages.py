@@ -36,6 +36,21 @@ CONTROLS = {
     "end_sessions": controls.end_sessions,
     "resend_verification": controls.resend_verification,
 }
+# What the agent reads once a control is done ({email}: the account's address).
+CONTROL_DONE = {
+    "disable": "The account is disabled and signed out everywhere.",
+    "enable": "The account is enabled; its owner can log in again.",
+    "password_reset": "A password-reset link is on its way to {email}.",
+    "end_sessions": "The account is signed out everywhere.",
+    "resend_verification": "A new verification link is on its way to {email}.",
+}
+# The labels of the console's form fields, to name them in what to fix.
+FIELD_LABELS = {
+    "email": "New email address",
+    "ticket": "Ticket",
+    "reason": "Reason",
+    "action": "Action",
+}
 
 
 def signed_in_user() -> User | None:
@@ -128,10 +143,7 @@ def reassign_email(user_id: str):
     try:
         service.reassign_email(g.actor, user_id, **EmailReassignmentIn().load(form))
     except (DomainError, ValidationError) as exc:
-        found = service.get_account(g.actor, user_id)
-        return _account_page(
-            found, getattr(exc, "status", 422), form=form, error=_first_message(exc)
-        )
+        return _refused(user_id, exc, form=form, error=_first_message(exc, FIELD_LABELS))
     flash(f"Email changed to {form['email'].strip()}; a verification link is on its way.", "ok")
     return redirect(url_for("support.account", user_id=user_id), 303)
 
@@ -140,17 +152,24 @@ def reassign_email(user_id: str):
 @console_page
 def account_control(user_id: str):
     """Handle the account controls form (disable, enable, reset link, end sessions)."""
-    action = CONTROLS.get(request.form.get("action", ""))
-    form = {k: request.form.get(k, "") for k in ("ticket", "reason")}
+    form = {k: request.form.get(k, "") for k in ("action", "ticket", "reason")}
+    action = CONTROLS.get(form["action"])
     try:
         if action is None:
             raise ValidationError({"action": ["Choose an action."]})
-        action(g.actor, user_id, **SupportActionIn().load(form))
+        fields = SupportActionIn().load({k: form[k] for k in ("ticket", "reason")})
+        found = action(g.actor, user_id, **fields)
     except (DomainError, ValidationError) as exc:
-        flash(_first_message(exc), "error")
-    else:
-        flash("Done.", "ok")
+        error = _first_message(exc, FIELD_LABELS)
+        return _refused(user_id, exc, control_form=form, control_error=error)
+    flash(CONTROL_DONE[form["action"]].format(email=found.email), "ok")
     return redirect(url_for("support.account", user_id=user_id), 303)
+
+
+def _refused(user_id: str, exc: Exception, **context):
+    """The account page again, with the refused form as typed and what to fix."""
+    found = service.get_account(g.actor, user_id)
+    return _account_page(found, getattr(exc, "status", 422), **context)
 
 
 @blp.get("/support/conflicts")
@@ -188,13 +207,16 @@ def verify_email():
     )
 
 
-def _first_message(exc: Exception) -> str:
+def _first_message(exc: Exception, labels: dict | None = None) -> str:
+    """The first problem of ``exc``, naming its field by ``labels`` (the form's own words)."""
+    labels = labels or {}
     if isinstance(exc, ValidationError):
         messages = exc.normalized_messages()
         name, problems = next(iter(sorted(messages.items())))
         text = problems[0] if isinstance(problems, list) else str(problems)
-        return f"{name}: {text}"
+        return f"{labels.get(name, name)}: {text}"
     if isinstance(exc, DomainError) and exc.fields:
         name, problems = next(iter(sorted(exc.fields.items())))
-        return f"{name}: {problems[0] if isinstance(problems, list) else problems}"
+        text = problems[0] if isinstance(problems, list) else problems
+        return f"{labels.get(name, name)}: {text}"
     return getattr(exc, "detail", str(exc))

@@ -95,3 +95,27 @@ def test_the_console_refuses_other_hubs(page, live_server, conflict_world):
     _log_in(page, holder.email)
     assert "Support" in page.content()
     assert "Jordan Client" not in page.content()
+
+
+def test_an_account_control_refused_keeps_what_the_agent_typed(page, live_server, conflict_world):
+    agent, holder, _held = conflict_world
+    page.goto(f"{live_server.url}/support/accounts/{holder.id}")
+    _log_in(page, agent.email)
+    controls = page.get_by_role("form", name="Account controls")
+    controls.get_by_label("Action").select_option(label="Disable the account")
+    controls.get_by_label("Ticket").fill("SUP-2003")
+    controls.get_by_label("Reason").fill("no")  # too short to say why
+    controls.get_by_role("button", name="Apply").click()
+
+    refusal = controls.get_by_role("alert").inner_text()
+    assert refusal.startswith("Reason:") and "between 3 and 1000" in refusal
+    assert controls.get_by_label("Action").input_value() == "disable"
+    assert controls.get_by_label("Ticket").input_value() == "SUP-2003"
+    assert controls.get_by_label("Reason").input_value() == "no"
+    assert fresh(User, holder.id).status == "active"
+
+    controls.get_by_label("Reason").fill("the owner reported a stolen laptop")
+    controls.get_by_role("button", name="Apply").click()
+    assert "disabled" in page.get_by_role("status").first.inner_text()
+    assert fresh(User, holder.id).status == "disabled"
+    assert controls.get_by_label("Ticket").input_value() == ""  # a new action starts afresh
