@@ -34,6 +34,13 @@ class LinkSignupForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
     business_name = StringField("Business name", validators=[DataRequired(), Length(max=200)])
 
+    def describe_errors(self) -> None:
+        """Tie each refused field to its errors, so that a screen reader reads them with it."""
+        for field in self:
+            if field.errors:
+                described = {"aria-invalid": "true", "aria-describedby": f"{field.id}-error"}
+                field.render_kw = {**(field.render_kw or {}), **described}
+
 
 @blp.route("/c/<link_id>", methods=["GET", "POST"])
 @account_rate_limit("signup")  # the same sign-up counters as the /signup page
@@ -85,6 +92,7 @@ def _signup_page(partner, login_url: str, login_hint: str | None, sign_up):
                 message="We sent you a link to confirm your address. "
                 "It brings you back here to finish connecting.",
             )
+    form.describe_errors()
     return render_template("consent/link.html", form=form, partner=partner, login_url=login_url)
 
 

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import re
+from urllib.parse import urlsplit
 
+import pytest
+from playwright.sync_api import expect
+
+from idp.demo import load_demo
+from idp.extensions import db
 from tests.accounts.helpers import deliver_mail
 from tests.fixtures.smtp import first_link
 
@@ -87,3 +93,26 @@ def test_each_end_of_sign_up_and_reset_leads_on(app, live_server, smtp_server, p
     page.get_by_role("button", name="Sign out").click()
     page.get_by_role("link", name="Sign in again").click()
     assert page.title() == "Sign in to your account"
+
+
+@pytest.mark.browser
+def test_a_field_refused_carries_its_error_for_screen_readers(app, live_server, page):
+    page.goto(f"{live_server.url}/signup")
+    page.get_by_label("Email").fill("bea-at-bakery.example")
+    page.get_by_label("Password").fill("password")
+    page.get_by_label("Business name").fill("Bea's Bakery")
+    page.get_by_role("button", name="Sign up").click()
+
+    email = page.get_by_label("Email")
+    expect(email).to_have_attribute("aria-invalid", "true")
+    expect(email).to_have_accessible_description(re.compile("must have an @-sign"))
+    expect(page.get_by_label("Business name")).not_to_have_attribute("aria-invalid", "true")
+    assert email.input_value() == "bea-at-bakery.example"
+
+    with app.app_context():
+        link = load_demo()["consent"]["link"]["url"]
+        db.session.remove()
+    page.goto(f"{live_server.url}{urlsplit(link).path}")
+    page.get_by_label("Work email").fill("")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_label("Work email")).to_have_accessible_description(re.compile("required"))
