@@ -712,6 +712,17 @@ def _set_user(app, user_id: str, **values) -> None:
         db.session.remove()
 
 
+def _done(app, control: str, w) -> str:
+    """What the console says once ``control`` was done to the target account."""
+    from idp.accounts.models import User
+    from idp.support.pages import CONTROL_DONE
+
+    with app.app_context():
+        email = db.session.get(User, w.target).email
+        db.session.remove()
+    return CONTROL_DONE[control].format(email=email)
+
+
 def _flashed(browser, user_id: str) -> list[str]:
     """The messages the console page shows after a control (it always answers 303)."""
     page = browser.get(f"/support/accounts/{user_id}").get_data(as_text=True)
@@ -728,7 +739,9 @@ def form_control(name: str):
         data = {"csrf_token": token, "action": name, "ticket": "SUP-1", "reason": REASON}
         return Submission(
             lambda: browser.post(f"/support/accounts/{w.target}/controls", data=data),
-            lambda resp: resp.status_code == 303 and _flashed(browser, w.target) == ["Done."],
+            lambda resp: (
+                resp.status_code == 303 and _flashed(browser, w.target) == [_done(app, name, w)]
+            ),
             (CONTROL_ACTIONS[name],),
             w.admin,
             w.target,
