@@ -80,12 +80,13 @@ def keys_group() -> None:
 @keys_group.command("rotate")
 @with_appcontext
 def keys_rotate() -> None:
-    """Publish a new signing key now; it starts signing once relying parties can have seen it."""
-    from idp.keys.service import ensure_signing_key, rotate
+    """Publish a new key of each algorithm now; each signs once relying parties can have seen it."""
+    from idp.keys.service import rotate
 
-    ensure_signing_key()
-    row = rotate()
-    click.echo(f"published {row.kid}; it signs from {row.activates_at.isoformat()}Z")
+    for row in rotate():
+        click.echo(
+            f"published {row.kid} ({row.algorithm}); it signs from {row.activates_at.isoformat()}Z"
+        )
 
 
 @keys_group.command("list")

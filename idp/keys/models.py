@@ -7,13 +7,18 @@ import sqlalchemy as sa
 from idp.extensions import db
 from idp.models import created_at_column
 
+# JWS algorithms (RFC 7518 section 3.1) the ring keeps keys for: ES256 signs access
+# tokens and, by default, ID tokens; RS256 signs the ID tokens of clients that ask for it
+# (OpenID Connect Core 15.1 makes it mandatory to implement).
+SIGNING_ALGORITHMS = ("ES256", "RS256")
+
 
 class SigningKey(db.Model):
-    """One ES256 key pair.
+    """One key pair of one algorithm (``SIGNING_ALGORITHMS``).
 
-    A key signs from ``activates_at`` until a newer key activates, and stays
-    published in the JWKS from its creation until its successor's activation plus the longest
-    token lifetime, so a client with a cached JWKS never meets an unknown ``kid``.
+    A key signs from ``activates_at`` until a newer key of its algorithm activates, and
+    stays published in the JWKS from its creation until that successor's activation plus
+    the longest token lifetime, so a client with a cached JWKS never meets an unknown ``kid``.
     """
 
     __tablename__ = "signing_keys"

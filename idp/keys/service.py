@@ -1,8 +1,12 @@
-"""Key lifecycle and JWT signing/verification with the active key.
+"""Key lifecycle and JWT signing/verification with the active key of an algorithm.
 
-Rotation is by time: ``rotate`` creates a key that activates only after
+The ring holds keys of each of ``SIGNING_ALGORITHMS``: ES256 for access tokens
+and by default for ID tokens, RS256 for the ID tokens of clients registered
+for it. Each algorithm has its own active key and its own rotation.
+
+Rotation is by time: ``rotate`` creates keys that activate only after
 ``PUBLISH_AHEAD`` (longer than the JWKS cache lifetime), so every relying party
-has seen its ``kid`` before the first token it signs. A retired key stays
+has seen their ``kid`` before the first token they sign. A retired key stays
 published until every token it signed has expired.
 """
 
@@ -19,17 +23,20 @@ from datetime import datetime, timedelta
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask import current_app
-from jwt.algorithms import ECAlgorithm
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from idp.extensions import db
 from idp.ids import PREFIXES, new_id
 from idp.keys.crypto import decrypt, encrypt
-from idp.keys.models import SigningKey
+from idp.keys.models import SIGNING_ALGORITHMS, SigningKey
 from idp.timeutil import utcnow
 
-ALGORITHM = "ES256"
+ALGORITHM = "ES256"  # access tokens, and ID tokens unless the client registered another
+# NIST SP 800-57 part 1: 3072 bits match ES256's 128-bit strength; a signature costs a
+# few milliseconds, paid once per ID token (a login), never on an access token.
+RSA_KEY_BITS = 3072
 JWKS_MAX_AGE = 300  # seconds relying parties may cache the JWKS
 PUBLISH_AHEAD = timedelta(seconds=2 * JWKS_MAX_AGE)
 _CACHE_SECONDS = 30
@@ -44,8 +51,9 @@ class LoadedKey:
     """A decrypted key ready to sign, with its public half."""
 
     kid: str
-    private_key: ec.EllipticCurvePrivateKey
-    public_key: ec.EllipticCurvePublicKey
+    algorithm: str
+    private_key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+    public_key: ec.EllipticCurvePublicKey | rsa.RSAPublicKey
     public_jwk: dict
     activates_at: datetime
 
@@ -121,9 +129,15 @@ class KeyRing:
         loaded: dict[str, LoadedKey] = {}
         for row in db.session.scalars(db.select(SigningKey)):
             pem = decrypt(kek, row.private_key_encrypted, row.kid)
-            private_key = serialization.load_pem_private_key(pem, password=None)
+            # An RSA key's consistency check costs about half a second (3072 bits), on every
+            # reload, which anyone can trigger (an unknown kid). Not needed here: AES-GCM has
+            # just authenticated the key as the one this service generated.
+            private_key = serialization.load_pem_private_key(
+                pem, password=None, unsafe_skip_rsa_key_validation=True
+            )
             loaded[row.kid] = LoadedKey(
                 kid=row.kid,
+                algorithm=row.algorithm,
                 private_key=private_key,
                 public_key=private_key.public_key(),
                 public_jwk=row.public_jwk,
@@ -146,12 +160,18 @@ def _max_token_lifetime() -> timedelta:
     return timedelta(seconds=max(cfg["IDP_ACCESS_TOKEN_TTL"], cfg.get("IDP_ID_TOKEN_TTL", 3600)))
 
 
-def create_key(*, activate_immediately: bool) -> SigningKey:
-    """Generate and store (encrypted) a new ES256 key; the caller commits."""
-    private_key = ec.generate_private_key(ec.SECP256R1())
+def _new_private_key(algorithm: str) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
+    if algorithm == "RS256":
+        return rsa.generate_private_key(public_exponent=65537, key_size=RSA_KEY_BITS)
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def create_key(*, activate_immediately: bool, algorithm: str = ALGORITHM) -> SigningKey:
+    """Generate and store (encrypted) a new key of ``algorithm``; the caller commits."""
+    private_key = _new_private_key(algorithm)
     kid = new_id(PREFIXES["signing_key"], 16)
-    jwk = json.loads(ECAlgorithm.to_jwk(private_key.public_key()))
-    jwk.update({"kid": kid, "alg": ALGORITHM, "use": "sig"})
+    jwk = _JWA[algorithm].to_jwk(private_key.public_key(), as_dict=True)
+    jwk.update({"kid": kid, "alg": algorithm, "use": "sig"})
     pem = private_key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -160,7 +180,7 @@ def create_key(*, activate_immediately: bool) -> SigningKey:
     now = utcnow()
     row = SigningKey(
         kid=kid,
-        algorithm=ALGORITHM,
+        algorithm=algorithm,
         private_key_encrypted=encrypt(current_app.config["IDP_KEY_ENCRYPTION_KEY"], pem, kid),
         public_jwk=jwk,
         created_at=now,
@@ -170,54 +190,88 @@ def create_key(*, activate_immediately: bool) -> SigningKey:
     return row
 
 
-def ensure_signing_key() -> None:
-    """Create the first key on first start; idempotent and safe under concurrent starts."""
-    if db.session.scalar(db.select(SigningKey.kid).limit(1)) is None:
-        create_key(activate_immediately=True)
+def add_first_key(algorithm: str = ALGORITHM) -> bool:
+    """Add a key of ``algorithm``, signing at once, when the ring has none; the caller commits.
+
+    True when one was added. RSA keys are made only when first wanted (a client
+    registered for RS256, a rotation): generating one takes up to seconds.
+    """
+    exists = db.select(SigningKey.kid).where(SigningKey.algorithm == algorithm).limit(1)
+    if db.session.scalar(exists) is not None:
+        return False
+    create_key(activate_immediately=True, algorithm=algorithm)
+    return True
+
+
+def ensure_signing_key(algorithm: str = ALGORITHM) -> None:
+    """Create the first key of ``algorithm``; idempotent and safe under concurrent starts."""
+    if add_first_key(algorithm):
         db.session.commit()
         keyring().invalidate()
 
 
-def rotate() -> SigningKey:
-    """Publish a new key now that starts signing after ``PUBLISH_AHEAD``; commit."""
-    row = create_key(activate_immediately=False)
+def rotate() -> list[SigningKey]:
+    """Publish a new key of every algorithm now, each signing after ``PUBLISH_AHEAD``; commit.
+
+    An algorithm without a key yet gets one signing at once first, so that it has
+    a key to retire.
+    """
+    for algorithm in SIGNING_ALGORITHMS:
+        add_first_key(algorithm)
+    rows = [
+        create_key(activate_immediately=False, algorithm=algorithm)
+        for algorithm in SIGNING_ALGORITHMS
+    ]
     db.session.commit()
     keyring().invalidate()
-    return row
+    return rows
 
 
-def active_key() -> LoadedKey:
-    """The newest key whose activation time has passed."""
+def active_key(algorithm: str = ALGORITHM) -> LoadedKey:
+    """The newest key of ``algorithm`` whose activation time has passed."""
     now = utcnow()
-    candidates = [k for k in keyring().keys().values() if k.activates_at <= now]
+    candidates = [
+        k for k in keyring().keys().values() if k.activates_at <= now and k.algorithm == algorithm
+    ]
     if not candidates:
-        ensure_signing_key()
-        # The first key activates at its own creation, after ``now`` above.
+        ensure_signing_key(algorithm)
+        # Another transaction may have added it since the ring was loaded; and the first
+        # key activates at its own creation, after ``now`` above.
+        keyring().invalidate()
         now = utcnow()
-        candidates = [k for k in keyring().keys().values() if k.activates_at <= now]
+        candidates = [
+            k
+            for k in keyring().keys().values()
+            if k.activates_at <= now and k.algorithm == algorithm
+        ]
     return max(candidates, key=lambda k: (k.activates_at, k.kid))
 
 
 def published_jwks() -> dict:
     """JWKS of every key that is pending, signing, or retired with tokens still alive."""
     now = utcnow()
-    keys = sorted(keyring().keys().values(), key=lambda k: (k.activates_at, k.kid))
     grace = _max_token_lifetime()
     published = []
-    for index, key in enumerate(keys):
-        successor = keys[index + 1] if index + 1 < len(keys) else None
-        # A key retires when its successor activates; drop it once its tokens are dead.
-        if successor is not None and successor.activates_at + grace < now:
-            continue
-        published.append(key.public_jwk)
+    for algorithm in SIGNING_ALGORITHMS:
+        keys = sorted(
+            (k for k in keyring().keys().values() if k.algorithm == algorithm),
+            key=lambda k: (k.activates_at, k.kid),
+        )
+        for index, key in enumerate(keys):
+            successor = keys[index + 1] if index + 1 < len(keys) else None
+            # A key retires when its algorithm's next key activates; drop it once its
+            # tokens are dead.
+            if successor is not None and successor.activates_at + grace < now:
+                continue
+            published.append(key.public_jwk)
     return {"keys": published}
 
 
-def sign_jwt(claims: dict, typ: str = "JWT") -> str:
-    """Sign ``claims`` with the active key, naming it by ``kid``."""
-    key = active_key()
+def sign_jwt(claims: dict, typ: str = "JWT", algorithm: str = ALGORITHM) -> str:
+    """Sign ``claims`` with the active key of ``algorithm``, naming it by ``kid``."""
+    key = active_key(algorithm)
     return jwt.encode(
-        claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": typ}
+        claims, key.private_key, algorithm=algorithm, headers={"kid": key.kid, "typ": typ}
     )
 
 
@@ -227,10 +281,15 @@ def verify_jwt(
     audience: str | None = None,
     typ: str | None = None,
     verify_exp: bool = True,
+    algorithms: tuple[str, ...] = (ALGORITHM,),
 ) -> dict:
     """Verify signature, expiry and issuer of a JWT signed by one of our keys.
 
     ``verify_exp=False`` accepts an expired token (an ``id_token_hint`` at logout).
+    ``algorithms`` are those the token may be signed with (RFC 8725 section 3.1): an
+    access token ES256 only, an ID token its client's. The ``alg`` of the header must
+    also be the algorithm of the key its ``kid`` names, so a key of one algorithm never
+    vouches for a signature of another.
     Raises ``jwt.InvalidTokenError`` for anything that is not a valid token of ours.
 
     This runs on every bearer request and introspection, so the compact form is
@@ -246,27 +305,29 @@ def verify_jwt(
     known = ring.verified.get(digest)
     loaded = ring.keys()
     if known is not None and known.kid in loaded:
-        _check_header(known.header, typ)
+        _check_header(known.header, typ, algorithms)
         claims = dict(known.claims)
     else:
         header, claims, signing_input, signature = _parse_compact(token)
-        _check_header(header, typ)
+        _check_header(header, typ, algorithms)
         kid = header.get("kid")
         key = loaded.get(kid) if isinstance(kid, str) else None
         if key is None and isinstance(kid, str):
             key = ring.reload_for(kid)
         if key is None:
             raise jwt.InvalidTokenError("unknown key")
-        if not _ES256.verify(signing_input, key.public_key, signature):
+        if header["alg"] != key.algorithm:
+            raise jwt.InvalidAlgorithmError("The key named by kid is for another alg")
+        if not _JWA[key.algorithm].verify(signing_input, key.public_key, signature):
             raise jwt.InvalidSignatureError("Signature verification failed")
         ring.remember(digest, Verified(key.kid, header, dict(claims)))
     _validate_claims(claims, audience=audience, verify_exp=verify_exp)
     return claims
 
 
-def _check_header(header: dict, typ: str | None) -> None:
+def _check_header(header: dict, typ: str | None, algorithms: tuple[str, ...]) -> None:
     """The JOSE header checks, before the signature's (PyJWT's order)."""
-    if header.get("alg") != ALGORITHM:
+    if header.get("alg") not in algorithms:
         raise jwt.InvalidAlgorithmError("The specified alg value is not allowed")
     if "crit" in header:
         raise jwt.InvalidTokenError("no critical header extension is supported")
@@ -277,7 +338,7 @@ def _check_header(header: dict, typ: str | None) -> None:
         raise jwt.InvalidTokenError("wrong token type")
 
 
-_ES256 = ECAlgorithm(ECAlgorithm.SHA256)
+_JWA = {"ES256": ECAlgorithm(ECAlgorithm.SHA256), "RS256": RSAAlgorithm(RSAAlgorithm.SHA256)}
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
 _MAX_TOKEN_LENGTH = 16 * 1024
 LEEWAY = 5  # seconds of clock skew tolerated on exp, iat and nbf

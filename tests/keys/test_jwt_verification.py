@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import time
 
@@ -65,6 +67,52 @@ def test_only_es256_is_accepted(claims, alg):
     _, body, signature = sign_jwt(claims).split(".")
     with pytest.raises(jwt.InvalidAlgorithmError):
         verify_jwt(f"{header}.{body}.{signature}")
+
+
+@pytest.fixture
+def rsa_key(app_ctx):
+    """The ring's RSA key (an RS256 client's ID tokens), signing."""
+    service.ensure_signing_key("RS256")
+    return active_key("RS256")
+
+
+def test_an_rs256_token_verifies_where_rs256_is_accepted_only(claims, rsa_key):
+    token = sign_jwt(claims | {"aud": "client-hub"}, algorithm="RS256")
+    header = jwt.get_unverified_header(token)
+    assert (header["alg"], header["kid"]) == ("RS256", rsa_key.kid)
+    expected = jwt.decode(token, rsa_key.public_key, algorithms=["RS256"], audience="client-hub")
+    assert verify_jwt(token, algorithms=("RS256",)) == expected
+    with pytest.raises(jwt.InvalidAlgorithmError):
+        verify_jwt(token)  # an access token's check: ES256 only
+
+
+@pytest.mark.parametrize("signer", ["ES256", "RS256"])
+def test_a_key_never_vouches_for_another_algorithm(claims, rsa_key, signer):
+    """A valid signature of one algorithm's key under the kid of the other's is refused."""
+    ec_key = active_key("ES256")
+    signing, named = (ec_key, rsa_key) if signer == "ES256" else (rsa_key, ec_key)
+    token = jwt.encode(claims, signing.private_key, algorithm=signer, headers={"kid": named.kid})
+    with pytest.raises(jwt.InvalidAlgorithmError):
+        verify_jwt(token, algorithms=("ES256", "RS256"))
+
+
+def test_hs256_keyed_with_the_published_rsa_key_is_refused(claims, rsa_key):
+    """The classic downgrade: an HMAC "signature" whose secret is the public key."""
+    public_pem = rsa_key.public_key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    header = _b64(json.dumps({"alg": "HS256", "kid": rsa_key.kid, "typ": "JWT"}).encode())
+    body = _b64(json.dumps(claims).encode())
+    mac = hmac.new(public_pem, f"{header}.{body}".encode(), hashlib.sha256).digest()
+    with pytest.raises(jwt.InvalidAlgorithmError):
+        verify_jwt(f"{header}.{body}.{_b64(mac)}", algorithms=("ES256", "RS256"))
+
+
+def test_a_remembered_rs256_token_is_still_refused_where_only_es256_is(claims, rsa_key):
+    token = sign_jwt(claims, algorithm="RS256")
+    assert verify_jwt(token, algorithms=("RS256",))["sub"] == "usr_1"
+    with pytest.raises(jwt.InvalidAlgorithmError):
+        verify_jwt(token)
 
 
 def test_critical_extensions_are_refused(claims):

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import jwt
+import pytest
 from click.testing import CliRunner
+from cryptography.hazmat.primitives import serialization
 
 from idp.extensions import db
+from idp.keys.crypto import decrypt
 from idp.keys.models import SigningKey
 from idp.keys.service import (
     PUBLISH_AHEAD,
+    RSA_KEY_BITS,
     active_key,
     ensure_signing_key,
     keyring,
@@ -22,9 +27,16 @@ from idp.timeutil import utcnow
 
 
 def _kid(token: str) -> str:
-    import jwt
-
     return jwt.get_unverified_header(token)["kid"]
+
+
+def _published() -> set[str]:
+    return {k["kid"] for k in published_jwks()["keys"]}
+
+
+def _rotated(algorithm: str = "ES256") -> SigningKey:
+    """Rotate every algorithm's key; the new key of ``algorithm``."""
+    return next(row for row in rotate() if row.algorithm == algorithm)
 
 
 def _claims(app) -> dict:
@@ -52,9 +64,8 @@ def test_the_private_key_is_stored_encrypted(app_ctx):
 def test_a_rotated_key_is_published_before_it_signs(app_ctx):
     ensure_signing_key()
     old = active_key().kid
-    new = rotate()
-    published = {k["kid"] for k in published_jwks()["keys"]}
-    assert {old, new.kid} <= published
+    new = _rotated()
+    assert {old, new.kid} <= _published()
     assert _kid(sign_jwt(_claims(app_ctx))) == old
     assert (new.activates_at - new.created_at) >= PUBLISH_AHEAD
 
@@ -63,7 +74,7 @@ def test_the_new_key_signs_once_its_publication_period_has_passed(app_ctx):
     ensure_signing_key()
     old = active_key().kid
     _shift(old, -timedelta(hours=1))
-    new = rotate()
+    new = _rotated()
     _shift(new.kid, -PUBLISH_AHEAD - timedelta(seconds=1))
     token = sign_jwt(_claims(app_ctx))
     assert _kid(token) == new.kid
@@ -76,7 +87,7 @@ def test_a_retired_key_stays_published_until_its_tokens_have_expired(app_ctx):
     old = active_key().kid
     _shift(old, -timedelta(days=10))
     old_token = sign_jwt(_claims(app_ctx))
-    new = rotate()
+    new = _rotated()
     _shift(new.kid, -PUBLISH_AHEAD)
     assert old in {k["kid"] for k in published_jwks()["keys"]}
     assert verify_jwt(old_token)["sub"] == "x"
@@ -86,18 +97,72 @@ def test_a_retired_key_stays_published_until_its_tokens_have_expired(app_ctx):
     assert new.kid in {k["kid"] for k in published_jwks()["keys"]}
 
 
-def test_idp_keys_rotate_publishes_a_new_key(app):
+def test_idp_keys_rotate_publishes_a_new_key_of_each_algorithm(app):
     from idp.cli import main
 
     with app.app_context():
         ensure_signing_key()
+        ensure_signing_key("RS256")
     runner = CliRunner()
     result = runner.invoke(main, ["keys", "rotate"], obj=_script_info(app))
     assert result.exit_code == 0, result.output
-    assert "published sk_" in result.output
+    assert "(ES256); it signs from" in result.output
+    assert "(RS256); it signs from" in result.output
     with app.app_context():
-        assert db.session.scalar(db.select(db.func.count()).select_from(SigningKey)) == 2
-        assert utcnow() < max(r.activates_at for r in db.session.scalars(db.select(SigningKey)))
+        rows = list(db.session.scalars(db.select(SigningKey)))
+        pending = [r for r in rows if r.activates_at > utcnow()]
+        assert sorted(r.algorithm for r in rows) == ["ES256", "ES256", "RS256", "RS256"]
+        assert sorted(r.algorithm for r in pending) == ["ES256", "RS256"]
+
+
+def test_rotation_gives_an_algorithm_without_a_key_one_to_sign_with(app_ctx):
+    ensure_signing_key()
+    rotate()
+    rsa_keys = db.session.scalars(db.select(SigningKey).where(SigningKey.algorithm == "RS256"))
+    assert len(list(rsa_keys)) == 2
+    assert active_key("RS256").activates_at <= utcnow()
+
+
+def test_an_rsa_key_is_stored_encrypted_and_published_with_kid_alg_and_use(app_ctx):
+    ensure_signing_key("RS256")
+    row = db.session.scalars(db.select(SigningKey).where(SigningKey.algorithm == "RS256")).one()
+    assert "PRIVATE KEY" not in row.private_key_encrypted
+    pem = decrypt(app_ctx.config["IDP_KEY_ENCRYPTION_KEY"], row.private_key_encrypted, row.kid)
+    assert serialization.load_pem_private_key(pem, None).key_size == RSA_KEY_BITS >= 3072
+    (jwk,) = [k for k in published_jwks()["keys"] if k["kid"] == row.kid]
+    assert {jwk["kty"], jwk["alg"], jwk["use"]} == {"RSA", "RS256", "sig"}
+    assert not {"d", "p", "q", "dp", "dq", "qi"} & set(jwk)
+
+
+def test_a_retired_rsa_key_stays_published_until_no_live_id_token_can_carry_it(app_ctx):
+    ensure_signing_key("RS256")
+    old = active_key("RS256").kid
+    _shift(old, -timedelta(days=10))
+    old_token = sign_jwt(_claims(app_ctx), algorithm="RS256")
+    new = _rotated("RS256")
+    assert _kid(sign_jwt(_claims(app_ctx), algorithm="RS256")) == old  # not yet signing
+    _shift(new.kid, -PUBLISH_AHEAD)
+    assert _kid(sign_jwt(_claims(app_ctx), algorithm="RS256")) == new.kid
+    # An ID token the old key signed a moment ago is alive for IDP_ID_TOKEN_TTL.
+    _shift(new.kid, -timedelta(seconds=app_ctx.config["IDP_ID_TOKEN_TTL"] - 60))
+    assert old in _published()
+    assert verify_jwt(old_token, algorithms=("RS256",))["sub"] == "x"
+    # Once no token it signed can be alive, it is gone; the new key stays.
+    _shift(new.kid, -timedelta(days=2))
+    assert old not in _published()
+    assert new.kid in _published()
+
+
+@pytest.mark.parametrize("newer", ["ES256", "RS256"])
+def test_a_newer_key_of_one_algorithm_never_retires_a_key_of_the_other(app_ctx, newer):
+    older = "RS256" if newer == "ES256" else "ES256"
+    ensure_signing_key(older)
+    kept = active_key(older).kid
+    _shift(kept, -timedelta(days=10))
+    ensure_signing_key(newer)
+    _shift(active_key(newer).kid, -timedelta(days=2))  # longer ago than any token lives
+    assert kept in _published()
+    assert _kid(sign_jwt(_claims(app_ctx), algorithm=older)) == kept
 
 
 def _script_info(app):
