@@ -363,3 +363,33 @@ def test_of_repeated_unspent_signup_links_the_newest_of_each_address_stays(tmp_p
         "et_cy_b",
     }
     assert used["et_ann_used"] == datetime(2026, 1, 1, 0, 0, 5)
+
+
+def test_clients_registered_before_keep_es256_id_tokens(tmp_path, redis_prefix):
+    """0017 on a database with a client: it is ES256, and only ES256 or RS256 go in after."""
+    import pytest
+    import sqlalchemy as sa
+    from flask_migrate import upgrade
+
+    from idp import create_app
+    from tests.conftest import app_config
+
+    old = create_app(app_config(f"sqlite:///{tmp_path / 'clients.db'}", redis_prefix))
+    with old.app_context():
+        upgrade(revision="0016_one_signup_link_per_address")
+        insert = sa.text(
+            "INSERT INTO oauth_clients (client_id, name, kind, hub, redirect_uris,"
+            " post_logout_redirect_uris, scope, created_at) VALUES (:id, 'Hub', 'hub',"
+            " 'partner', '[]', '[]', 'openid', '2026-01-01')"
+        )
+        with db.engine.begin() as conn:
+            conn.execute(insert, {"id": "partner-hub"})
+        upgrade()
+        with db.engine.begin() as conn:
+            algs = conn.execute(sa.text("SELECT id_token_signed_response_alg FROM oauth_clients"))
+            assert algs.scalars().all() == ["ES256"]
+            with pytest.raises(sa.exc.IntegrityError):
+                conn.execute(
+                    sa.text("UPDATE oauth_clients SET id_token_signed_response_alg = 'none'")
+                )
+        db.engine.dispose()

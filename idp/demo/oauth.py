@@ -160,6 +160,7 @@ def load(data: dict) -> None:
             "kind": "hub",
             "hub": c.hub,
             "redirect_uris": c.redirect_uris,
+            "id_token_signed_response_alg": c.id_token_signed_response_alg,
         }
         for c in rows
     ]

@@ -38,6 +38,7 @@ class ClientSnapshot(ClientRules):
     redirect_uris: tuple[str, ...]
     post_logout_redirect_uris: tuple[str, ...]
     scope: str
+    id_token_signed_response_alg: str
     created_at: datetime
     secret_rotated_at: datetime | None
     deleted_at: datetime | None
@@ -63,6 +64,7 @@ def snapshot(row: OAuthClient) -> ClientSnapshot:
         redirect_uris=tuple(row.redirect_uris or ()),
         post_logout_redirect_uris=tuple(row.post_logout_redirect_uris or ()),
         scope=row.scope or "",
+        id_token_signed_response_alg=row.id_token_signed_response_alg,
         created_at=row.created_at,
         secret_rotated_at=row.secret_rotated_at,
         deleted_at=row.deleted_at,

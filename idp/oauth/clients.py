@@ -9,6 +9,8 @@ from idp.auth.enforce import enforce
 from idp.errors import Conflict, InvalidInput, NotFound
 from idp.extensions import db
 from idp.ids import PREFIXES, new_id
+from idp.keys.models import SIGNING_ALGORITHMS
+from idp.keys.service import ALGORITHM, add_first_key
 from idp.oauth.models import (
     HUB_CLIENT_IDS,
     OAuthClient,
@@ -40,6 +42,12 @@ class ScopeNotAllowed(InvalidInput):
     code = "invalid_scope"
 
 
+class UnsupportedIdTokenAlg(InvalidInput):
+    """A client asked for ID tokens signed with an algorithm the service does not sign with."""
+
+    code = "invalid_client_metadata"  # OpenID Connect Dynamic Client Registration 3.3
+
+
 class TooManyClients(Conflict):
     """The partner already has the maximum number of clients."""
 
@@ -64,10 +72,24 @@ def check_redirect_uris(uris: list[str]) -> list[str]:
     return list(dict.fromkeys(uris))
 
 
+def check_id_token_alg(alg: str) -> str:
+    """Refuse an ``id_token_signed_response_alg`` the service does not sign ID tokens with."""
+    if alg not in SIGNING_ALGORITHMS:
+        raise UnsupportedIdTokenAlg(
+            f"id_token_signed_response_alg must be one of: {', '.join(SIGNING_ALGORITHMS)}.",
+            fields={"id_token_signed_response_alg": [alg]},
+        )
+    return alg
+
+
 def register_hub_client(
-    hub: str, redirect_uris: list[str], post_logout_redirect_uris: list[str] | None = None
+    hub: str,
+    redirect_uris: list[str],
+    post_logout_redirect_uris: list[str] | None = None,
+    id_token_signed_response_alg: str = ALGORITHM,
 ) -> OAuthClient:
     """Create or update the public first-party client of ``hub``; the caller commits."""
+    alg = check_id_token_alg(id_token_signed_response_alg)
     client_id = HUB_CLIENT_IDS[hub]
     client = db.session.get(OAuthClient, client_id)
     if client is None:
@@ -77,7 +99,11 @@ def register_hub_client(
     client.redirect_uris = check_redirect_uris(redirect_uris)
     client.post_logout_redirect_uris = check_redirect_uris(post_logout_redirect_uris or [])
     client.scope = HUB_SCOPE
+    client.id_token_signed_response_alg = alg
     client.deleted_at = None
+    # The algorithm's first key (an RSA one) signs at once: published before this
+    # client's first ID token.
+    add_first_key(alg)
     return client
 
 

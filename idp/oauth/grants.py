@@ -131,7 +131,11 @@ class S256CodeChallenge(CodeChallenge):
 
 
 class IdTokenExtension(OpenIDCode):
-    """OpenID Connect Core 3.1: an ES256 ID token from our key ring, with ``nonce``."""
+    """OpenID Connect Core 3.1: an ID token from our key ring, with ``nonce``.
+
+    Signed with the client's registered ``id_token_signed_response_alg`` (ES256
+    unless it registered RS256), as OpenID Connect Core 3.1.3.7 has the client check.
+    """
 
     def exists_nonce(self, nonce, request):
         """Never asked here: the code's INSERT refuses a nonce this client used before.
@@ -146,6 +150,7 @@ class IdTokenExtension(OpenIDCode):
         """Sign the ID token for the user and client of this code exchange."""
         code = request.authorization_code
         user = request.user
+        alg = request.client.id_token_signed_response_alg
         now = int(time.time())
         claims = {
             "iss": current_app.config["IDP_ISSUER"],
@@ -157,12 +162,12 @@ class IdTokenExtension(OpenIDCode):
             "auth_time": code.auth_time,
             "amr": code.get_amr(),
             "sid": request.token_family.id,
-            "at_hash": create_half_hash(token["access_token"], "ES256").decode(),
+            "at_hash": create_half_hash(token["access_token"], alg).decode(),
         }
         if code.nonce:
             claims["nonce"] = code.nonce
         claims.update(user_claims(user, code.organization_id, token.get("scope", "")))
-        return sign_jwt(claims, typ="JWT")
+        return sign_jwt(claims, typ="JWT", algorithm=alg)
 
 
 class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):

@@ -18,14 +18,31 @@ class LogoutRefused(ValueError):
     """The logout request names a client or redirect that does not match."""
 
 
+def _audience(claims: dict) -> str | None:
+    """The client an ID token was issued to (its only, or first, audience)."""
+    aud = claims.get("aud")
+    if isinstance(aud, list):
+        aud = aud[0] if aud else None
+    return aud if isinstance(aud, str) else None
+
+
 def _hint_claims(hint: str | None) -> dict | None:
+    """The claims of ``hint`` if it is an ID token of ours, signed as its client registered.
+
+    The audience is read before the signature is checked only to choose the one
+    algorithm accepted (OpenID Connect Core 3.1.3.7): the signature then covers it.
+    """
     if not hint:
         return None
-    from idp.keys.service import verify_jwt
+    from idp.keys.service import ALGORITHM, verify_jwt
 
     try:
+        unverified = jwt.decode(hint, options={"verify_signature": False})
+        client_id = _audience(unverified)
+        client = query_client(client_id) if client_id else None
+        alg = client.id_token_signed_response_alg if client is not None else ALGORITHM
         # Only an ID token (typ JWT) names the login to end; an access token is no hint.
-        return verify_jwt(hint, verify_exp=False, typ="JWT")
+        return verify_jwt(hint, verify_exp=False, typ="JWT", algorithms=(alg,))
     except (jwt.InvalidTokenError, ValueError):
         return None
 
@@ -33,8 +50,7 @@ def _hint_claims(hint: str | None) -> dict | None:
 def _client_for(params, claims: dict | None) -> OAuthClient | None:
     client_id = params.get("client_id")
     if claims is not None:
-        aud = claims.get("aud")
-        hinted = aud if isinstance(aud, str) else (aud or [None])[0]
+        hinted = _audience(claims)
         if client_id and client_id != hinted:
             raise LogoutRefused("client_id does not match the id_token_hint.")
         client_id = hinted

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, url_for
 
+from idp.keys.models import SIGNING_ALGORITHMS
 from idp.oauth.authorize import RESPONSE_MODES
 from idp.oauth.grants import CLIENT_AUTH, CONFIDENTIAL_AUTH
 from idp.oauth.models import TOKEN_EXCHANGE
@@ -44,7 +45,8 @@ def server_metadata() -> dict:
             TOKEN_EXCHANGE,
         ],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["ES256"],
+        # OpenID Connect Discovery 1.0 section 3: RS256 MUST be listed.
+        "id_token_signing_alg_values_supported": list(SIGNING_ALGORITHMS),
         "token_endpoint_auth_methods_supported": CLIENT_AUTH,
         "revocation_endpoint_auth_methods_supported": CLIENT_AUTH,
         "introspection_endpoint_auth_methods_supported": CONFIDENTIAL_AUTH,

@@ -14,6 +14,7 @@ from sqlalchemy.orm import relationship
 
 from idp.extensions import db
 from idp.ids import PREFIXES
+from idp.keys.models import SIGNING_ALGORITHMS
 from idp.models import created_at_column, id_column, one_of
 from idp.timeutil import utcnow
 
@@ -181,6 +182,7 @@ class OAuthClient(db.Model, ClientRules):
     __table_args__ = (
         one_of("kind", CLIENT_KINDS, "kind"),
         one_of("hub", CLIENT_HUBS, "hub"),
+        one_of("id_token_signed_response_alg", SIGNING_ALGORITHMS, "id_token_signed_response_alg"),
     )
 
     client_id = sa.Column(sa.String(80), primary_key=True)
@@ -194,6 +196,10 @@ class OAuthClient(db.Model, ClientRules):
     redirect_uris = sa.Column(sa.JSON, nullable=False, default=list)
     post_logout_redirect_uris = sa.Column(sa.JSON, nullable=False, default=list)
     scope = sa.Column(sa.Text, nullable=False, default="")
+    # OpenID Connect Dynamic Client Registration 1.0 section 2: how its ID tokens are signed.
+    id_token_signed_response_alg = sa.Column(
+        sa.String(10), nullable=False, default="ES256", server_default="ES256"
+    )
     created_at = created_at_column()
     secret_rotated_at = sa.Column(sa.DateTime, nullable=True)
     deleted_at = sa.Column(sa.DateTime, nullable=True)

@@ -41,6 +41,12 @@ def make_hub_clients() -> dict[str, OAuthClient]:
     return clients
 
 
+def register_partner_hub(id_token_alg: str) -> None:
+    """Register the partner hub (a ``Flow``'s client) for ID tokens signed with ``id_token_alg``."""
+    register_hub_client("partner", [HUB_REDIRECT], [HUB_REDIRECT], id_token_alg)
+    db.session.commit()
+
+
 def make_partner_client(
     partner, *, redirect_uris=None, scope="channels:read clients:read"
 ) -> tuple[OAuthClient, str]:

@@ -2,7 +2,8 @@
 
 pyoidc (``oic``) is certified by the OpenID Foundation and shares no code with
 the Authlib-based server. Configured as the demo's public ``client-hub`` client
-is registered (no client secret, ES256 ID tokens), it reads discovery and checks
+is registered (no client secret, ES256 ID tokens; or RS256, the library's
+default, once the client is registered for it), it reads discovery and checks
 the issuer, builds the authorization request with PKCE S256, parses the
 authorization response, exchanges the code and verifies the ID token (ES256
 signature against the published JWKS, ``iss``, ``aud``, ``nonce``, ``exp``,
@@ -34,6 +35,9 @@ from oic.utils.authn.client import CLIENT_AUTHN_METHOD
 from oic.utils.time_util import utc_time_sans_frac
 
 from idp.demo import load_demo
+from idp.demo.oauth import callback_uris
+from idp.extensions import db
+from idp.oauth.clients import register_hub_client
 from tests.oauth.conftest import login_over_http
 
 CLIENT_ID = "client-hub"
@@ -46,16 +50,20 @@ def demo(app, live_server):
         return load_demo()
 
 
-def _relying_party(issuer: str) -> Client:
-    """pyoidc set up as the demo's client-hub is registered, after reading discovery."""
+def _relying_party(issuer: str, id_token_alg: str | None = "ES256") -> Client:
+    """pyoidc set up as the demo's client-hub is registered, after reading discovery.
+
+    ``id_token_alg`` None leaves the ID-token algorithm at the library's default.
+    """
     rp = Client(client_id=CLIENT_ID, client_authn_method=CLIENT_AUTHN_METHOD)
     rp.provider_config(issuer)  # raises when the document names another issuer
+    alg = {} if id_token_alg is None else {"id_token_signed_response_alg": id_token_alg}
     rp.store_registration_info(
         RegistrationResponse(
             client_id=CLIENT_ID,
             redirect_uris=[f"{issuer}/demo/callback"],
             token_endpoint_auth_method="none",
-            id_token_signed_response_alg="ES256",
+            **alg,
         )
     )
     return rp
@@ -165,6 +173,30 @@ def test_certified_relying_party_completes_every_step_on_the_demo(live_server, d
     )
     assert isinstance(after, ErrorResponse)
     assert after["error"] == "invalid_grant"
+
+
+def test_a_relying_party_left_at_its_librarys_rs256_default_signs_in(app, live_server, demo):
+    """pyoidc, like many libraries, expects RS256 ID tokens unless told otherwise."""
+    with app.app_context():
+        uris = callback_uris()
+        register_hub_client("client", uris, uris, id_token_signed_response_alg="RS256")
+        db.session.commit()
+    rp = _relying_party(live_server.url, id_token_alg=None)
+    assert rp.sign_enc_algs("id_token")["sign"] == "RS256"
+    assert "RS256" in rp.provider_info["id_token_signing_alg_values_supported"]
+
+    state, nonce, tokens = _sign_in(rp, demo["password"])
+
+    id_token = tokens["id_token"]
+    assert isinstance(id_token, IdToken)
+    assert id_token.jws_header["alg"] == "RS256"
+    assert id_token.jws_header["kid"] in {key.kid for key in rp.keyjar.get_issuer_keys(rp.issuer)}
+    assert id_token["nonce"] == nonce
+    with_hash = {"id_token": tokens["id_token_jwt"], "access_token": tokens["access_token"]}
+    assert verify_id_token(with_hash, check_hash=True, keyjar=rp.keyjar, iss=live_server.url)
+    userinfo = rp.do_user_info_request(method="GET", state=state)
+    assert isinstance(userinfo, OpenIDSchema), userinfo.to_dict()
+    assert userinfo["sub"] == id_token["sub"]
 
 
 def _forged(jws: str, header: dict | None = None, **claims) -> str:

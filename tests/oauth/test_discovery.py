@@ -34,7 +34,8 @@ def test_both_documents_list_every_endpoint_truthfully(app, browser, path):
     assert "implicit" not in meta["grant_types_supported"]
     assert "password" not in meta["grant_types_supported"]
     assert meta["authorization_response_iss_parameter_supported"] is True
-    assert meta["id_token_signing_alg_values_supported"] == ["ES256"]
+    # OpenID Connect Discovery 1.0 section 3: RS256 MUST be among them.
+    assert meta["id_token_signing_alg_values_supported"] == ["ES256", "RS256"]
 
 
 def test_every_advertised_endpoint_exists(app, browser):

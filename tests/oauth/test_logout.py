@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import jwt
 import pytest
 
 from idp.extensions import db
+from idp.keys.service import sign_jwt
 from idp.oauth.models import TokenFamily
-from tests.oauth.conftest import HUB_REDIRECT, csrf_from, query_of, tokens_for
+from tests.oauth.conftest import (
+    HUB_REDIRECT,
+    csrf_from,
+    query_of,
+    register_partner_hub,
+    tokens_for,
+)
 
 
-def test_logout_with_an_id_token_hint_ends_the_session_and_its_tokens(app, partner_world, flow):
+@pytest.mark.parametrize("alg", ["ES256", "RS256"])
+def test_logout_with_an_id_token_hint_ends_the_session_and_its_tokens(
+    app, partner_world, flow, alg
+):
+    register_partner_hub(alg)  # the hint is signed as the client registered
     tokens = tokens_for(flow, partner_world["owner"].email)
+    assert jwt.get_unverified_header(tokens["id_token"])["alg"] == alg
     response = flow.http.get(
         "/oauth/logout",
         query_string={
@@ -63,6 +76,21 @@ def test_without_a_hint_the_user_confirms_with_a_csrf_protected_form(app, partne
 def test_a_forged_hint_is_refused(app, hub_clients, flow):
     response = flow.http.get("/oauth/logout", query_string={"id_token_hint": "a.b.c"})
     assert response.status_code == 400
+
+
+@pytest.mark.parametrize(("registered", "signed"), [("RS256", "ES256"), ("ES256", "RS256")])
+def test_a_hint_signed_with_another_algorithm_than_its_client_registered_is_refused(
+    app, partner_world, flow, registered, signed
+):
+    """Our own key's signature, but not the algorithm this client's ID tokens carry."""
+    register_partner_hub(registered)
+    tokens = tokens_for(flow, partner_world["owner"].email)
+    genuine = jwt.decode(tokens["id_token"], options={"verify_signature": False})
+    other = sign_jwt(genuine, typ="JWT", algorithm=signed)
+    response = flow.http.get("/oauth/logout", query_string={"id_token_hint": other})
+    assert response.status_code == 400
+    assert "not a valid ID token" in response.get_data(as_text=True)
+    assert db.session.scalars(db.select(TokenFamily)).one().revoked_at is None
 
 
 def test_an_access_token_is_not_an_id_token_hint(app, partner_world, flow):
