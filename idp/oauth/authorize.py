@@ -205,9 +205,7 @@ class AuthorizationRequest:
     def hub(self) -> str | None:
         """Which hub's login page serves this request (partner apps serve Client Hub users)."""
         client = self.client
-        if client is None:
-            return None
-        return client.hub if client.kind == "hub" else "client"
+        return client.login_hub if client is not None else None
 
 
 def to_login(authz_request: AuthorizationRequest) -> Response:

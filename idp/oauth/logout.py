@@ -12,6 +12,7 @@ from idp.oauth.authorize import with_issuer
 from idp.oauth.models import OAuthClient, TokenFamily, uri_registered
 from idp.oauth.revocation import revoke_family, revoke_login_families
 from idp.oauth.server import query_client
+from idp.web import message_page, sign_in_link
 
 
 class LogoutRefused(ValueError):
@@ -134,5 +135,17 @@ def end_session() -> Response:
     db.session.commit()
     if target:
         return redirect(with_issuer(target, {"state": params.get("state")}), code=302)
-    body = render_template("message.html", title="Signed out", message="You are signed out.")
-    return Response(body, mimetype="text/html")
+    return signed_out_page(client)
+
+
+def signed_out_page(client: OAuthClient | None) -> Response:
+    """The "Signed out" page, with the way back in: the client's hub login, else either hub's.
+
+    The hub comes from the client the request named, never from the account, so
+    the page tells whoever sees the screen next nothing about who was signed in.
+    """
+    hubs = [client.login_hub] if client is not None else ["partner", "client"]
+    body, status = message_page(
+        "Signed out", "You are signed out.", links=[sign_in_link(hub) for hub in hubs]
+    )
+    return Response(body, status=status, mimetype="text/html")

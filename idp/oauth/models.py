@@ -158,6 +158,14 @@ class ClientRules(ClientMixin):
         return grant_type in self.grant_types
 
     @property
+    def login_hub(self) -> str:
+        """Whose accounts sign in for this client: a hub frontend's own, else the Client Hub's.
+
+        Partner apps ask clients for consent, so Client Hub users sign in for them.
+        """
+        return self.hub if self.kind == "hub" else "client"
+
+    @property
     def grant_types(self) -> frozenset[str]:
         """Grants by kind: hubs log people in; partner and platform services get machine tokens."""
         if self.kind == "hub":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import jwt
 import pytest
 
@@ -194,3 +196,34 @@ def test_a_posted_request_without_a_hint_is_confirmed_by_the_person(app, partner
         },
     )
     assert done.status_code == 302 and done.headers["Location"].startswith(HUB_REDIRECT)
+
+
+def _sign_in_links(html: str) -> list[str]:
+    """The links of a page that lead to a login page."""
+    return [href for href in re.findall(r'href="([^"]+)"', html) if href.startswith("/login")]
+
+
+@pytest.mark.parametrize(
+    ("named", "links"),
+    [
+        ({"client_id": "partner-hub"}, ["/login?hub=partner"]),
+        ({"client_id": "client-hub"}, ["/login?hub=client"]),
+        ({}, ["/login?hub=partner", "/login?hub=client"]),
+    ],
+)
+def test_the_signed_out_page_leads_back_to_a_hub_login(app, partner_world, flow, named, links):
+    """Without a post-logout redirect the person still has a way on, whoever they were."""
+    email = partner_world["owner"].email
+    tokens_for(flow, email)
+    asked = flow.http.get("/oauth/logout", query_string=named)
+    done = flow.http.post("/oauth/logout", data={"csrf_token": csrf_from(asked.text), **named})
+    assert done.status_code == 200 and "You are signed out." in done.text
+    assert _sign_in_links(done.text) == links
+    assert email not in done.text
+
+
+def test_the_signed_out_page_of_a_hint_without_redirect_leads_to_its_hub(app, partner_world, flow):
+    tokens = tokens_for(flow, partner_world["owner"].email)
+    done = flow.http.get("/oauth/logout", query_string={"id_token_hint": tokens["id_token"]})
+    assert done.status_code == 200 and "You are signed out." in done.text
+    assert _sign_in_links(done.text) == ["/login?hub=partner"]
