@@ -114,18 +114,24 @@ def choose_organization(request_id: str):
     if user is None or authz.force_login:
         return to_login(authz)
     organizations = organizations_for(user)
+    noun = "partner" if user.hub == "partner" else "organization"
+    error = None
     if request.method == "POST":
         chosen = request.form.get("organization_id")
         if chosen in {org.id for org in organizations}:
             return choose(authz, user, chosen)
-    noun = "partner" if user.hub == "partner" else "organization"
-    return render_template(
+        # A tampered form, or a membership ended since the page was shown: the same words.
+        error = f"You are not a member of that {noun}."
+    body = render_template(
         "login/choose_organization.html",
         user=user,
         organizations=organizations,
         hub_title=HUB_TITLES[user.hub],
         noun=noun,
+        error=error,
+        request_id=authz.id,
     )
+    return Response(body, status=400 if error else 200, mimetype="text/html")
 
 
 @bp.route("/login/done")
@@ -139,12 +145,23 @@ def signed_in():
 
 @bp.route("/logout", methods=["GET", "POST"])
 def logout():
-    """End this browser's session and its login's tokens (POST with CSRF; GET asks first)."""
+    """End this browser's session and its login's tokens (POST with CSRF; GET asks first).
+
+    A ``request_id`` of this browser's pending authorization request leads to its
+    login page, so that another account answers it.
+    """
     if request.method == "GET":
         return render_template(
             "oauth/logout_confirm.html", params={}, action=url_for("login.logout")
         )
+    # "Use another account" on a page of a pending authorization request: that request
+    # outlives the sign-out, for whoever signs in next (without the old account's hint).
+    authz = AuthorizationRequest.load(request.form.get("request_id"))
     sign_out()
     db.session.commit()
+    if authz is not None:
+        authz.params.pop("login_hint", None)
+        authz.save()
+        return to_login(authz)
     again = {"href": url_for("login.login"), "text": "Sign in again"}
     return message_page("Signed out", "You are signed out.", links=[again])

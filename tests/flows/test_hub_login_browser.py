@@ -24,6 +24,7 @@ def hubs(app, live_server):
         globex = make_org("partner", "Globex Solutions")
         consultant = make_user("partner", acme, "member", email="pat@partners.example")
         db.session.add(Membership.create(consultant, globex, "owner"))
+        make_user("partner", acme, "owner", email="olga@acme.example")
         bakery = make_org("client", "Blue Bakery")
         make_user("client", bakery, "owner", email="bea@bakery.example")
         db.session.commit()
@@ -58,6 +59,22 @@ def test_partner_hub_login_with_partner_selection(app, live_server, hubs, page):
     page.goto(authorize_url(live_server, "partner-hub", challenge, "st-again"))
     first = page.locator("button[name=organization_id]").first
     assert "Globex Solutions" in first.inner_text()
+
+
+def test_the_partner_picker_lets_one_sign_in_with_another_account(app, live_server, hubs, page):
+    verifier, challenge = pkce_pair()
+    page.goto(authorize_url(live_server, "partner-hub", challenge, "st-other"))
+    _login(page, "pat@partners.example")
+    page.click("button:has-text('Use another account')")
+    page.wait_for_selector("text=Sign in to Partner Hub")
+    _login(page, "olga@acme.example")
+    page.wait_for_url(f"{live_server.url}/demo/callback*")
+    params = query_of(page.url)
+    assert params["state"] == "st-other"
+    tokens = exchange(live_server, "partner-hub", params["code"], verifier)
+    with app.app_context():
+        claims = verify_jwt(tokens["id_token"], audience="partner-hub")
+    assert claims["email"] == "olga@acme.example"
 
 
 def test_client_hub_login(app, live_server, hubs, page):
