@@ -8,6 +8,7 @@ from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, Length
 
 from idp.accounts.limits import account_rate_limit
+from idp.accounts.service import hub_name
 from idp.channels.models import Channel
 from idp.consent import links, screen, service
 from idp.consent.web import actor_for_user, login_redirect
@@ -16,6 +17,7 @@ from idp.extensions import db
 from idp.login.session import current_user
 from idp.oauth.authorize import AuthorizationRequest, to_login
 from idp.orgs.models import Organization
+from idp.web import message_page
 from policies.consent import describe_scopes
 
 blp = Blueprint("consent_pages", __name__)
@@ -123,6 +125,8 @@ def connected_partners():
     user = current_user()
     if user is None:
         return login_redirect()
+    if user.hub != "client":
+        return _for_client_hub_accounts(user.hub)
     actor = actor_for_user(user)
     grants = service.list_grants(actor, "client", actor.organization_id)
     channel_ids = {c for g in grants for c in g.channel_ids}
@@ -134,6 +138,24 @@ def connected_partners():
         grants=grants,
         channels=channels,
         scope_words=describe_scopes,
+    )
+
+
+def _for_client_hub_accounts(hub: str):
+    """Tell a partner or support account that this page is a client's, and where to go instead."""
+    back = {"href": url_for("login.signed_in"), "text": "Back to your account"}
+    if hub == "support":
+        instead = "Support staff see a client's grants in the support console."
+        links = [{"href": url_for("support.search"), "text": "Open the support console"}, back]
+    else:
+        instead = "The grants your partner received are listed in the Partner Hub."
+        links = [back]
+    return message_page(
+        "Connected partners is for Client Hub accounts",
+        f"It lists what a client business shares with partners, and you are signed in "
+        f"with a {hub_name(hub)} account. {instead}",
+        403,
+        links,
     )
 
 

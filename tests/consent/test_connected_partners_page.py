@@ -32,6 +32,7 @@ def world(app):
             "a_member": make_user("client", a, "member"),
             "b_owner": make_user("client", b, "owner"),
             "acme_owner": make_user("partner", acme, "owner"),
+            "agent": make_user("support", make_org("support", "Support"), "agent"),
         }
         db.session.commit()
         world = SimpleNamespace(
@@ -125,9 +126,32 @@ def test_a_client_cannot_revoke_another_clients_grant(app, client, world):
     assert grant_channels(app, world.grant_a)[1] is True
 
 
-def test_a_partner_account_has_no_connected_partners_page(client, world):
+@pytest.mark.parametrize(
+    ("name", "instead"),
+    [("acme_owner", "in the Partner Hub"), ("agent", 'href="/support/"')],
+)
+def test_a_partner_or_support_account_is_told_the_page_is_for_client_hub_accounts(
+    client, world, name, instead
+):
+    log_in(client, world, name)
+    resp = client.get(PAGE)
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 403
+    assert "Connected partners is for Client Hub accounts" in html
+    assert instead in html
+    assert 'href="/login/done"' in html  # back to the account
+    assert "Acme" not in html and "Globex" not in html
+
+
+def test_the_page_and_the_account_page_lead_to_each_other(client, world):
+    log_in(client, world, "a_member")
+    assert 'href="/login/done"' in client.get(PAGE).get_data(as_text=True)
+    assert f'href="{PAGE}"' in client.get("/login/done").get_data(as_text=True)
+
+
+def test_the_account_page_of_a_partner_has_no_connected_partners_link(client, world):
     log_in(client, world, "acme_owner")
-    assert client.get(PAGE).status_code == 404
+    assert PAGE not in client.get("/login/done").get_data(as_text=True)
 
 
 def test_a_logged_in_client_opening_a_link_goes_straight_to_the_consent_screen(app, client, world):
