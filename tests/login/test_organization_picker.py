@@ -98,3 +98,17 @@ def test_the_picker_lets_one_sign_in_with_another_account(app, partner_world, fl
     tokens = flow.exchange(params["code"]).get_json()
     claims = verify_jwt(tokens["access_token"], typ="at+jwt")
     assert (claims["sub"], claims["org"]) == (owner.id, partner_world["acme"].id)
+
+
+def test_an_account_without_organizations_may_sign_out_and_use_another(app, partner_world, flow):
+    owner = partner_world["owner"]
+    db.session.execute(db.delete(Membership).where(Membership.user_id == owner.id))
+    db.session.commit()
+    location = flow.login(owner.email).headers["Location"]
+    page = flow.http.get(location)
+    assert page.status_code == 403 and "No organization to enter" in page.text
+    action, fields = _form_with(page.text, "Use another account")
+    done = flow.http.post(action, data=fields)
+    assert done.status_code == 200 and "You are signed out." in done.text
+    again = type(flow)(flow.http, nonce="again").authorize()
+    assert again.headers["Location"].startswith("/login?")
