@@ -13,7 +13,7 @@ query parameters and urlencoded form fields to:
 * ``/login`` and the organization picker, ``/signup`` and its verification link, the
   password-reset pages, the signed-in person's password change, the invitation accept page,
   ``/verify-email``, the consent link, the consent screen's POST, and the support console's
-  forms.
+  forms and audit-log filters.
 
 Each answer must be below 500 with no traceback logged; OAuth errors must have OAuth's
 shape; and a refused request must leave every table as it was (except the tables a page
@@ -1124,6 +1124,11 @@ def test_support_console_hostile_forms(app, world, probe):
                 (b"q=" + value + b"*&cursor=" + value, f"prefix {label}"),
             ):
                 probe.send(browser, "GET", "/support/", query=query, what=what)
+    filters = ("actor", "target", "action", "since", "until", "cursor")
+    probe.sweep(
+        browser, "GET", "/support/audit", {"action": "account.disabled", "since": "2026-01-01"},
+        filters, HOSTILE_QUERY, into="query", twice=True,
+    )  # fmt: skip
     for label, value in HOSTILE_QUERY:
         probe.send(browser, "GET", "/support/conflicts", query=b"cursor=" + value, what=label)
         probe.send(browser, "GET", "/support/accounts/" + segment(value), what=label)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 
 from flask import (
     Blueprint,
@@ -18,14 +19,19 @@ from marshmallow import ValidationError
 
 from idp.accounts.models import User
 from idp.accounts.service import HUB_NAMES, hub_name
+from idp.audit.actions import KNOWN_ACTIONS
+from idp.audit.query import find_events
+from idp.audit.schemas import AuditLogPageArgs
 from idp.errors import DomainError, Forbidden
 from idp.login.session import current_user
 from idp.support import conflicts, controls, service
-from idp.support.access import record_access_denied
+from idp.support.access import enforce_support, record_access_denied
 from idp.support.schemas import EmailReassignmentIn, SupportActionIn
 from idp.support.verification import confirm_email, pending_token
 from idp.web import message_page, sign_in_link
 from policies.actor import Actor
+from policies.permissions import Permission
+from policies.support import can_use_support_tool
 
 blp = Blueprint("support", __name__)
 
@@ -50,6 +56,15 @@ FIELD_LABELS = {
     "ticket": "Ticket",
     "reason": "Reason",
     "action": "Action",
+}
+# The audit log's filters, and their names on the page.
+AUDIT_FILTER_LABELS = {
+    "actor": "Actor",
+    "target": "Target",
+    "action": "Action",
+    "since": "From date",
+    "until": "To date",
+    "cursor": "Page link",
 }
 
 
@@ -103,7 +118,10 @@ def _account_page(found: User, status: int = 200, **context):
 
 def _render(template: str, status: int = 200, **context):
     context.setdefault("messages", get_flashed_messages(with_categories=True))
-    return render_template(f"support/{template}", user=g.console_user, **context), status
+    reads_audit = bool(can_use_support_tool(g.actor, Permission.AUDIT_READ))
+    return render_template(
+        f"support/{template}", user=g.console_user, reads_audit=reads_audit, **context
+    ), status
 
 
 @blp.get("/support/")
@@ -180,6 +198,37 @@ def conflict_queue():
         g.actor, state="open", limit=200, cursor=request.args.get("cursor") or None
     )
     return _render("conflicts.html", page=page, hubs=HUB_NAMES)
+
+
+@blp.get("/support/audit")
+@console_page
+def audit_log():
+    """The audit log for support admins: filtered, newest first, a page at a time."""
+    permission = Permission.AUDIT_READ
+    enforce_support(g.actor, can_use_support_tool(g.actor, permission), permission)
+    typed = {name: request.args.get(name, "") for name in AUDIT_FILTER_LABELS}
+    page, error = None, None
+    try:
+        wanted = AuditLogPageArgs().load(typed)
+        page = find_events(wanted["where"], cursor=wanted["cursor"])
+    except (DomainError, ValidationError) as exc:
+        error = _first_message(exc, AUDIT_FILTER_LABELS)
+    filters = {name: value for name, value in typed.items() if value and name != "cursor"}
+    return _render(
+        "audit.html",
+        status=422 if error else 200,
+        form=typed,
+        filters=filters,
+        actions=KNOWN_ACTIONS,
+        page=page,
+        error=error,
+        as_json=_as_json,
+    )
+
+
+def _as_json(value) -> str:
+    """An event's ``before``/``after`` as readable JSON (the page escapes it)."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 @blp.get("/verify-email")

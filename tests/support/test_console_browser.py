@@ -119,3 +119,42 @@ def test_an_account_control_refused_keeps_what_the_agent_typed(page, live_server
     assert "disabled" in page.get_by_role("status").first.inner_text()
     assert fresh(User, holder.id).status == "disabled"
     assert controls.get_by_label("Ticket").input_value() == ""  # a new action starts afresh
+
+
+def test_an_admin_reads_an_accounts_audit_events(page, live_server, conflict_world):
+    _agent, holder, _held = conflict_world
+    support = db.session.scalar(db.select(User).where(User.email == "agent@support.example"))
+    admin = make_user("support", support.memberships[0].organization, "admin")
+    db.session.commit()
+    csp_reports: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            csp_reports.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(f"{live_server.url}/support/accounts/{holder.id}")
+    _log_in(page, admin.email)
+    page.wait_for_url(re.compile(rf"/support/accounts/{holder.id}"))
+    _reassign(page, "jordan.partner@legacy.example", "SUP-3001", '<script>alert("x")</script>')
+
+    page.get_by_role("link", name="Audit events about this account").click()
+
+    events = page.get_by_role("table", name="Audit events")
+    first = events.get_by_role("row").nth(1).inner_text()
+    assert "account.email_reassigned" in first and "UTC" in first
+    assert 'SUP-3001: <script>alert("x")</script>' in first  # shown as typed, never run
+    assert "email_hmac" in first and "jordan.partner@legacy.example" not in events.inner_text()
+
+    filters = page.get_by_role("search", name="Filter the audit log")
+    filters.get_by_label("Action").select_option("account.email_reassigned")
+    filters.get_by_label("From date (UTC)").fill("2026-03-11")
+    filters.get_by_label("To date (UTC, included)").fill("2026-03-10")
+    filters.get_by_role("button", name="Show events").click()
+    assert page.get_by_role("alert").inner_text() == "To date: Must not be before the From date."
+    assert page.get_by_role("table", name="Audit events").count() == 0
+    assert filters.get_by_label("Action").input_value() == "account.email_reassigned"
+
+    assert csp_reports == [] and dialogs == []
