@@ -31,6 +31,11 @@ def printable_ascii(text: str) -> bool:
     return text.isascii() and text.isprintable()
 
 
+def has_control_characters(text: str, allowed: frozenset[str] = frozenset()) -> bool:
+    """Whether ``text`` holds a control character (NUL too) or a lone surrogate."""
+    return any(unicodedata.category(char) in ("Cc", "Cs") and char not in allowed for char in text)
+
+
 def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not JSON")
 
@@ -85,7 +90,7 @@ class Text(fields.String):
     def _deserialize(self, value, attr, data, **kwargs) -> str:
         text = super()._deserialize(value, attr, data, **kwargs).strip()
         allowed = _LAYOUT if self.multiline else frozenset()
-        if any(unicodedata.category(char) in ("Cc", "Cs") and char not in allowed for char in text):
+        if has_control_characters(text, allowed):
             raise ValidationError("Must not contain control characters or invalid text.")
         # U+2028/U+2029 end a line wherever the name is shown (a page, a log, an email).
         if not self.multiline and any(unicodedata.category(c) in ("Zl", "Zp") for c in text):

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from idp.api_inputs import has_control_characters
 from idp.errors import InvalidCursor
 
 DEFAULT_LIMIT = 50
@@ -37,7 +38,9 @@ def decode_cursor(cursor: str, size: int) -> list[str]:
         raise InvalidCursor("The cursor is not valid.", fields={"cursor": ["Not valid."]}) from exc
     if not isinstance(values, list) or len(values) != size:
         raise InvalidCursor("The cursor is not valid.", fields={"cursor": ["Not valid."]})
-    if not all(isinstance(v, str) for v in values):
+    # A cursor names a row by its stored values, and no stored id, time or address holds
+    # a control character; a forged one holding NUL would only reach the database.
+    if not all(isinstance(v, str) and not has_control_characters(v) for v in values):
         raise InvalidCursor("The cursor is not valid.", fields={"cursor": ["Not valid."]})
     return values
 

@@ -13,6 +13,7 @@ from idp.audit.models import AppendOnlyViolation, AuditEvent
 from idp.audit.service import record_event
 from idp.cli import main
 from idp.extensions import db
+from idp.support.paging import encode_cursor
 from idp.timeutil import utcnow
 from tests.factories import bearer_for, make_org, make_user
 
@@ -117,6 +118,17 @@ def test_bad_filters_are_422(client, admin_auth):
     for args in ({"since": "yesterday"}, {"colour": "red"}, {"limit": 0}, {"cursor": "x"}):
         resp = client.get("/v1/audit-events", query_string=args, headers=admin_auth)
         assert resp.status_code == 422, args
+
+
+def test_a_cursor_holding_a_control_character_is_not_a_cursor(client, admin_auth):
+    _event(at=utcnow() - timedelta(hours=1))
+    db.session.commit()
+    forged = encode_cursor([utcnow().isoformat(), "evt_\u0000"])  # no id holds a NUL
+
+    resp = client.get("/v1/audit-events", query_string={"cursor": forged}, headers=admin_auth)
+
+    assert resp.status_code == 422
+    assert resp.get_json()["code"] == "invalid_cursor"
 
 
 @pytest.mark.parametrize(

@@ -162,6 +162,7 @@ def test_pages_follow_the_cursor_with_the_same_filters(app, ids):
         ({"target": "x" * 81}, "Target: Longer than maximum length 80."),
         ({"cursor": "not-a-cursor"}, "Page link: Not valid."),
         ({"cursor": encode_cursor(["yesterday", "evt_1"])}, "Page link: Not valid."),
+        ({"cursor": encode_cursor(["2026-03-10T12:00:00", "evt_\u0000"])}, "Page link: Not valid."),
     ],
 )
 def test_bad_filters_show_what_to_fix_and_list_nothing(app, ids, filters, message):
