@@ -113,6 +113,15 @@ def test_a_lost_database_shows_pages_a_human_503(app_without_database):
     assert "try again" in resp.get_data(as_text=True).lower()
 
 
+@pytest.mark.parametrize("path", ["/no-such-page", "/signup/verify?token=abc"])
+def test_an_error_page_leads_on_to_the_account_page(app, app_without_database, path):
+    # A mistyped link (404) or an outage (503): the person is not left on a dead end.
+    served = app if path == "/no-such-page" else app_without_database
+    resp = served.test_client().get(path, headers={"Accept": "text/html"})
+    assert resp.status_code in (404, 503) and resp.mimetype == "text/html"
+    assert '<a href="/login/done">Go to your account</a>' in resp.get_data(as_text=True)
+
+
 @pytest.fixture
 def bare_app(redis_prefix, tmp_path):
     """An app on a throw-away database, to which a test may add routes."""
