@@ -1,8 +1,9 @@
 """Every write is on the audit log: the complete trail the README promises support staff.
 
 For every state-changing ``/v1`` operation (POST, PUT, PATCH or DELETE, as ``/openapi.json``
-documents it) and every state-changing HTML form, the valid request is made as its
-authorised actor, and then:
+documents it), every state-changing HTML form and every ``idp`` command that changes
+accounts, the valid request is made as its authorised actor (a command is
+its own actor, ``system`` named by the command), and then:
 
 (a) it succeeded;
 (b) an audit event of the expected action names the right actor (the person's user id, or
@@ -12,8 +13,8 @@ authorised actor, and then:
 (d) no event holds a secret: no raw API key, client or webhook secret, password, link
     token, bearer token, and no email address in clear (events carry ``email_hmac``).
 
-Operations that legitimately record nothing are in commented allow-lists; a new operation
-that is neither covered nor allow-listed fails the coverage tests below. The JSON operations
+Operations and commands that legitimately record nothing are in commented allow-lists; a
+new one that is neither covered nor allow-listed fails the coverage tests below. The JSON operations
 reuse ``tests/test_malformed_input.py``'s table and world, the forms reuse
 ``tests/test_hostile_forms.py``'s world and browser helpers.
 """
@@ -29,6 +30,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from flask_migrate.cli import db as db_commands
 
 from idp.audit.models import AuditEvent
 from idp.extensions import db
@@ -144,6 +146,9 @@ class Expect:
     actor: str | None  # user id or client id; None: the system (an anonymous request)
     target: str | None  # the object acted upon; None: not checked
     secrets: set[str]
+    # Who ``actor`` is: a person or a machine client; ("system",) for an operator
+    # command, named by ``actor`` (``clients set-hub``).
+    actor_types: tuple[str, ...] = ("user", "client")
 
 
 def check_trail(app, seen: set[str], expect: Expect, what: str) -> list[dict]:
@@ -158,7 +163,7 @@ def check_trail(app, seen: set[str], expect: Expect, what: str) -> list[dict]:
         for e in matching
         if e["actor_id"] == expect.actor
         and (expect.actor is not None or e["actor_type"] in ("system", "anonymous"))
-        and (expect.actor is None or e["actor_type"] in ("user", "client"))
+        and (expect.actor is None or e["actor_type"] in expect.actor_types)
         and (expect.target is None or e["target_id"] == expect.target)
     ]
     assert right, (
@@ -864,3 +869,97 @@ def test_a_form_is_audited(app, name):
     location = resp.headers.get("Location", "")
     secrets |= {v for values in parse_qs(urlsplit(location).query).values() for v in values}
     check_trail(app, seen, Expect(frozenset(sub.actions), actor, target, secrets), name)
+
+
+# --------------------------------------------------------------------------- the idp commands
+
+
+@dataclass
+class Run:
+    """One operator command, run once its object exists, and what its trail must show."""
+
+    args: list[str]
+    actions: tuple[str, ...]
+    target: Callable[[str], str | None] | str | None  # from the command's output
+    secrets: set[str]
+
+
+def _invoke(app, args: list[str]) -> str:
+    from idp.cli import main
+
+    result = app.test_cli_runner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _printed(output: str, name: str) -> str | None:
+    return next(
+        (line.split(": ", 1)[1] for line in output.splitlines() if line.startswith(f"{name}: ")),
+        None,
+    )
+
+
+def command_import_accounts(app, tmp_path):
+    path = tmp_path / "accounts.jsonl"
+    line = {"email": "old@example.com", "name": "Old", "organization": "Shop", "role": "owner"}
+    path.write_text(json.dumps(line) + "\n")
+    args = ["import-accounts", "--hub", "client", str(path)]
+    return Run(args, ("accounts.import_completed",), None, set())
+
+
+# Each command that changes accounts, organizations or clients -> its run.
+COMMANDS: dict[str, Callable] = {
+    "import-accounts": command_import_accounts,
+}
+
+# Commands that record no audit event, each with the reason.
+COMMANDS_ALLOWED_UNAUDITED: dict[str, str] = {
+    # Reads.
+    "audit export": "a read",
+    "keys list": "a read",
+    "outbox list": "a read",
+    "outbox show": "a read",
+    "routes": "a read",
+    # Serving, delivering and housekeeping: no account, organization or client changes.
+    "run": "serves the application",
+    "shell": "an interactive session (what it changes goes through the audited services)",
+    "worker": "delivers queued emails and webhooks, purges what outlived any use",
+    "purge": "deletes rows past use; audit events are never purged",
+    "keys rotate": "publishes a signing key (each key row keeps its creation time)",
+    # The demo writes demo data, never run in production.
+    "demo": "demo data only",
+    # Schema migrations (Flask-Migrate).
+    **{f"db {name}": "schema migrations" for name in db_commands.commands},
+}
+
+
+def _command_names(group, prefix: str = "") -> set[str]:
+    import click
+
+    names: set[str] = set()
+    for name, command in group.commands.items():
+        full = f"{prefix} {name}".strip()
+        names |= _command_names(command, full) if isinstance(command, click.Group) else {full}
+    return names
+
+
+def test_every_command_is_covered_or_allowed():
+    from idp.cli import main
+
+    commands = _command_names(main)
+    assert not set(COMMANDS) & set(COMMANDS_ALLOWED_UNAUDITED)
+    known = set(COMMANDS) | set(COMMANDS_ALLOWED_UNAUDITED)
+    assert commands == known, (
+        f"not covered: {sorted(commands - known)}; gone: {sorted(known - commands)}"
+    )
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_a_command_is_audited(app, tmp_path, name):
+    run = COMMANDS[name](app, tmp_path)
+    seen = _event_ids(app)
+    output = _invoke(app, run.args)
+    target = run.target(output) if callable(run.target) else run.target
+    secrets = run.secrets | {_printed(output, "client_secret") or ""}
+    expect = Expect(frozenset(run.actions), name, target, secrets, actor_types=("system",))
+    check_trail(app, seen, expect, name)
