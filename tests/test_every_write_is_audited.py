@@ -2,7 +2,7 @@
 
 For every state-changing ``/v1`` operation (POST, PUT, PATCH or DELETE, as ``/openapi.json``
 documents it), every state-changing HTML form and every ``idp`` command that changes
-accounts, the valid request is made as its authorised actor (a command is
+accounts or clients, the valid request is made as its authorised actor (a command is
 its own actor, ``system`` named by the command), and then:
 
 (a) it succeeded;
@@ -899,6 +899,35 @@ def _printed(output: str, name: str) -> str | None:
     )
 
 
+def _platform_client(app) -> tuple[str, str]:
+    output = _invoke(
+        app, ["clients", "create-platform", "--name", "Provisioning", "--scope", "channels:read"]
+    )
+    return _printed(output, "client_id"), _printed(output, "client_secret")
+
+
+def command_set_hub(app, tmp_path):
+    uri = "https://partner.example.com/callback"
+    args = ["clients", "set-hub", "--hub", "partner", "--redirect-uri", uri]
+    return Run(args, ("oauth_client.created",), "partner-hub", set())
+
+
+def command_create_platform(app, tmp_path):
+    args = ["clients", "create-platform", "--name", "Provisioning", "--scope", "channels:write"]
+    return Run(args, ("oauth_client.created",), lambda output: _printed(output, "client_id"), set())
+
+
+def command_rotate_secret(app, tmp_path):
+    client_id, secret = _platform_client(app)
+    args = ["clients", "rotate-secret", client_id]
+    return Run(args, ("oauth_client.secret_rotated",), client_id, {secret})
+
+
+def command_delete_client(app, tmp_path):
+    client_id, secret = _platform_client(app)
+    return Run(["clients", "delete", client_id], ("oauth_client.deleted",), client_id, {secret})
+
+
 def command_import_accounts(app, tmp_path):
     path = tmp_path / "accounts.jsonl"
     line = {"email": "old@example.com", "name": "Old", "organization": "Shop", "role": "owner"}
@@ -909,6 +938,10 @@ def command_import_accounts(app, tmp_path):
 
 # Each command that changes accounts, organizations or clients -> its run.
 COMMANDS: dict[str, Callable] = {
+    "clients set-hub": command_set_hub,
+    "clients create-platform": command_create_platform,
+    "clients rotate-secret": command_rotate_secret,
+    "clients delete": command_delete_client,
     "import-accounts": command_import_accounts,
 }
 
@@ -916,6 +949,7 @@ COMMANDS: dict[str, Callable] = {
 COMMANDS_ALLOWED_UNAUDITED: dict[str, str] = {
     # Reads.
     "audit export": "a read",
+    "clients list": "a read",
     "keys list": "a read",
     "outbox list": "a read",
     "outbox show": "a read",

@@ -121,16 +121,17 @@ def is_safe_continue_url(url: str | None) -> bool:
     return url.startswith("/") and not url.startswith("//") and "\\" not in url
 
 
-def _business_name(raw: str) -> str:
+def checked_name(raw: str, field: str = "business_name", what: str = "business name") -> str:
+    """A name a person typed, white space collapsed, or ``InvalidInput`` naming ``field``."""
     name = " ".join((raw or "").split())
     if not name or len(name) > MAX_NAME_LENGTH:
-        message = f"Enter the business name (1 to {MAX_NAME_LENGTH} characters)."
-        raise InvalidInput(message, fields={"business_name": [message]})
+        message = f"Enter the {what} (1 to {MAX_NAME_LENGTH} characters)."
+        raise InvalidInput(message, fields={field: [message]})
     # A control character (NUL above all, which PostgreSQL cannot store) or a lone
     # surrogate (not storable as UTF-8) is never part of a name a person typed.
     if any(unicodedata.category(char) in ("Cc", "Cs") for char in name):
-        message = "The business name contains a control character or invalid text."
-        raise InvalidInput(message, fields={"business_name": [message]})
+        message = f"The {what} contains a control character or invalid text."
+        raise InvalidInput(message, fields={field: [message]})
     return name
 
 
@@ -157,7 +158,7 @@ def start_signup(
     The caller sees the same outcome either way; invalid input raises ``InvalidInput``.
     """
     address = parse_address(email)
-    name = _business_name(business_name)
+    name = checked_name(business_name)
     if continue_url is not None and not is_safe_continue_url(continue_url):
         raise InvalidInput("Bad continue URL.", fields={"continue_url": ["must be a local path"]})
     partner_id = _onboarding_partner(onboarding_partner_id)

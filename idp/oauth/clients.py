@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 
+from idp.accounts.service import checked_name
 from idp.audit.service import actor_fields, record_event
 from idp.auth.enforce import enforce
 from idp.errors import Conflict, InvalidInput, NotFound
@@ -19,6 +20,8 @@ from idp.oauth.models import (
     sha256_hex,
 )
 from idp.oauth.revocation import revoke_family
+from idp.orgs.models import Organization
+from idp.orgs.service import support_organization
 from idp.timeutil import utcnow
 from policies.actor import Actor
 from policies.organizations import can_act_in_org
@@ -147,10 +150,11 @@ def _partner_client(partner_id: str, client_id: str) -> OAuthClient:
     return client
 
 
-def _audit(action: str, actor: Actor, client: OAuthClient, **extra) -> None:
+def _audit(action: str, actor: dict, client: OAuthClient, **extra) -> None:
+    """``actor`` holds the audit ``actor_type``/``actor_id`` (``actor_fields``)."""
     record_event(
         action,
-        **actor_fields(actor),
+        **actor,
         target_type="oauth_client",
         target_id=client.client_id,
         organization_id=client.organization_id,
@@ -195,7 +199,7 @@ def create_partner_client(
         created_at=utcnow(),
     )
     db.session.add(client)
-    _audit("oauth_client.created", actor, client, scope=client.scope)
+    _audit("oauth_client.created", actor_fields(actor), client, scope=client.scope)
     db.session.commit()
     return client, secret
 
@@ -216,14 +220,17 @@ def list_partner_clients(actor: Actor, partner_id: str) -> list[OAuthClient]:
     )
 
 
-def _revoke_client_tokens(client: OAuthClient, reason: str) -> None:
+def _revoke_client_tokens(client: OAuthClient, reason: str, actor: dict) -> None:
     families = db.session.scalars(
         db.select(TokenFamily).where(
             TokenFamily.client_id == client.client_id, TokenFamily.revoked_at.is_(None)
         )
     )
+    # Revoked by the service when a person deleted the client; an operator command
+    # names itself.
+    by = actor["actor_id"] if actor["actor_type"] == "system" else None
     for family in families:
-        revoke_family(family, reason)
+        revoke_family(family, reason, actor_id=by, actor_type="system")
 
 
 def rotate_partner_client_secret(
@@ -232,19 +239,142 @@ def rotate_partner_client_secret(
     """Replace the secret (the old one stops working at once); return the new one this once."""
     _manage(actor, partner_id)
     client = _partner_client(partner_id, client_id)
+    return client, _rotate(client, actor_fields(actor))
+
+
+def _rotate(client: OAuthClient, actor: dict) -> str:
     secret = new_secret()
     client.client_secret_hash = sha256_hex(secret)
     client.secret_rotated_at = utcnow()
     _audit("oauth_client.secret_rotated", actor, client)
     db.session.commit()
-    return client, secret
+    return secret
 
 
 def delete_partner_client(actor: Actor, partner_id: str, client_id: str) -> None:
     """Delete the client and revoke every token it holds."""
     _manage(actor, partner_id)
-    client = _partner_client(partner_id, client_id)
+    _delete(_partner_client(partner_id, client_id), actor_fields(actor))
+
+
+def _delete(client: OAuthClient, actor: dict) -> None:
     client.deleted_at = utcnow()
-    _revoke_client_tokens(client, "oauth_client_deleted")
+    _revoke_client_tokens(client, "oauth_client_deleted", actor)
     _audit("oauth_client.deleted", actor, client)
     db.session.commit()
+
+
+# --------------------------------------------------------------------------- operator commands
+
+HUB_SETTINGS = ("redirect_uris", "post_logout_redirect_uris", "id_token_signed_response_alg")
+
+
+def _hub_settings(client: OAuthClient) -> dict:
+    return {name: getattr(client, name) for name in HUB_SETTINGS}
+
+
+def set_hub_client(
+    hub: str,
+    redirect_uris: list[str],
+    post_logout_redirect_uris: list[str],
+    id_token_signed_response_alg: str,
+    *,
+    actor: dict,
+) -> tuple[OAuthClient, str]:
+    """Create or update a hub frontend's client and commit; return it and what happened.
+
+    What happened is ``created``, ``updated`` or ``unchanged`` (nothing written,
+    nothing recorded). ``actor`` holds the audit ``actor_type``/``actor_id``.
+    """
+    if not redirect_uris:
+        raise InvalidRedirectUri(
+            "A hub client needs at least one redirect URI.", fields={"redirect_uris": []}
+        )
+    existing = db.session.get(OAuthClient, HUB_CLIENT_IDS[hub])
+    live = existing is not None and existing.deleted_at is None
+    before = _hub_settings(existing) if live else None
+    client = register_hub_client(
+        hub, redirect_uris, post_logout_redirect_uris, id_token_signed_response_alg
+    )
+    after = _hub_settings(client)
+    if before == after:
+        db.session.rollback()
+        return client, "unchanged"
+    record_event(
+        "oauth_client.updated" if live else "oauth_client.created",
+        **actor,
+        target_type="oauth_client",
+        target_id=client.client_id,
+        before=before,
+        after={"name": client.name, **after},
+    )
+    db.session.commit()
+    return client, "updated" if live else "created"
+
+
+def create_platform_client(
+    name: str, scopes: list[str], organization_id: str | None, *, actor: dict
+) -> tuple[OAuthClient, str]:
+    """A platform service's confidential client, in the support organization; commits.
+
+    The secret is returned this once (only its hash is stored).
+    """
+    name = checked_name(name, "name", "client name")
+    allowed = {str(p) for p in MACHINE_SCOPES["support"]}
+    if not scopes or not set(scopes) <= allowed:
+        raise ScopeNotAllowed(
+            f"A platform client needs one or more of: {' '.join(sorted(allowed))}.",
+            fields={"scope": sorted(set(scopes) - allowed)},
+        )
+    if organization_id is None:
+        organization = support_organization(actor)
+    else:
+        organization = db.session.get(Organization, organization_id)
+        if organization is None or organization.kind != "support":
+            raise NotFound(
+                "No such support organization.", fields={"organization": [organization_id]}
+            )
+    client, secret = register_platform_client(
+        name, organization.id, " ".join(dict.fromkeys(scopes))
+    )
+    _audit("oauth_client.created", actor, client, kind="platform", scope=client.scope)
+    db.session.commit()
+    return client, secret
+
+
+def live_client(client_id: str) -> OAuthClient:
+    """A client that exists and is not deleted, of any kind, or ``NotFound``."""
+    client = db.session.get(OAuthClient, client_id)
+    if client is None or client.deleted_at is not None:
+        raise NotFound("No such OAuth client.", fields={"client_id": [client_id]})
+    return client
+
+
+def list_clients() -> list[OAuthClient]:
+    """Every live client, hub frontends first, then by kind and creation (never a secret)."""
+    order = db.case({"hub": 0, "platform": 1}, value=OAuthClient.kind, else_=2)
+    return list(
+        db.session.scalars(
+            db.select(OAuthClient)
+            .where(OAuthClient.deleted_at.is_(None))
+            .order_by(order, OAuthClient.created_at, OAuthClient.client_id)
+        )
+    )
+
+
+def rotate_client_secret(client_id: str, *, actor: dict) -> tuple[OAuthClient, str]:
+    """A new secret for a confidential client; the old one stops working at once; commits."""
+    client = live_client(client_id)
+    if client.client_secret_hash is None:
+        raise InvalidInput(
+            "A hub frontend is a public client: it has no secret.",
+            fields={"client_id": [client_id]},
+        )
+    return client, _rotate(client, actor)
+
+
+def delete_client(client_id: str, *, actor: dict) -> OAuthClient:
+    """Delete a client of any kind and revoke every token it holds; commits."""
+    client = live_client(client_id)
+    _delete(client, actor)
+    return client

@@ -1,0 +1,132 @@
+"""``idp clients``: the operator registers the hub frontends and the platform's services."""
+
+from __future__ import annotations
+
+import click
+from flask.cli import with_appcontext
+
+from idp.keys.models import SIGNING_ALGORITHMS
+from idp.keys.service import ALGORITHM
+from idp.oauth import clients
+from idp.oauth.models import CLIENT_HUBS
+from idp.operator import operator_actor, refusals
+
+
+@click.group("clients")
+def clients_group() -> None:
+    """Register the OAuth clients of the hub frontends and of the platform's services."""
+
+
+def _echo_secret(client_id: str, secret: str) -> None:
+    click.echo(f"client_id: {client_id}")
+    click.echo(f"client_secret: {secret}")
+    click.echo("The secret is shown this once and cannot be read again; store it now.")
+
+
+@clients_group.command("set-hub")
+@click.option("--hub", type=click.Choice(CLIENT_HUBS), required=True, help="The hub frontend.")
+@click.option(
+    "--redirect-uri",
+    "redirect_uris",
+    multiple=True,
+    required=True,
+    help="Where a login returns (exact match; repeat for several). Replaces the registered ones.",
+)
+@click.option(
+    "--post-logout-redirect-uri",
+    "post_logout_redirect_uris",
+    multiple=True,
+    help="Where a logout may return (repeat for several). Replaces the registered ones.",
+)
+@click.option(
+    "--id-token-alg",
+    type=click.Choice(SIGNING_ALGORITHMS),
+    default=ALGORITHM,
+    show_default=True,
+    help="How its ID tokens are signed.",
+)
+@with_appcontext
+def set_hub(hub, redirect_uris, post_logout_redirect_uris, id_token_alg) -> None:
+    """Create or update the public client of a hub frontend."""
+    with refusals():
+        client, outcome = clients.set_hub_client(
+            hub,
+            list(redirect_uris),
+            list(post_logout_redirect_uris),
+            id_token_alg,
+            actor=operator_actor("clients set-hub"),
+        )
+    click.echo(f"{outcome} {client.client_id} ({client.name})")
+    _echo_details(client)
+
+
+def _echo_details(client) -> None:
+    for uri in client.redirect_uris or []:
+        click.echo(f"  redirect_uri: {uri}")
+    for uri in client.post_logout_redirect_uris or []:
+        click.echo(f"  post_logout_redirect_uri: {uri}")
+    if client.kind == "hub":
+        click.echo(f"  id_token_signed_response_alg: {client.id_token_signed_response_alg}")
+    else:
+        click.echo(f"  organization: {client.organization_id}")
+        click.echo(f"  scope: {client.scope}")
+
+
+@clients_group.command("list")
+@with_appcontext
+def list_clients() -> None:
+    """List the clients that are not deleted (never a secret)."""
+    for client in clients.list_clients():
+        click.echo(f"{client.client_id}  {client.kind}  {client.name}")
+        _echo_details(client)
+
+
+@clients_group.command("create-platform")
+@click.option("--name", required=True, help="What the service is, e.g. Provisioning service.")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    help="A scope it may ask for (repeat for several), e.g. channels:write.",
+)
+@click.option(
+    "--organization",
+    help="Its support organization's id; by default the support organization (made if none).",
+)
+@with_appcontext
+def create_platform(name, scopes, organization) -> None:
+    """Create a platform service's confidential client and print its secret once."""
+    with refusals():
+        client, secret = clients.create_platform_client(
+            name,
+            [s for value in scopes for s in value.split()],
+            organization,
+            actor=operator_actor("clients create-platform"),
+        )
+    click.echo(f"created {client.client_id} ({client.name})")
+    _echo_details(client)
+    _echo_secret(client.client_id, secret)
+
+
+@clients_group.command("rotate-secret")
+@click.argument("client_id")
+@with_appcontext
+def rotate_secret(client_id: str) -> None:
+    """Give CLIENT_ID a new secret, printed once; the old one stops working at once."""
+    with refusals():
+        client, secret = clients.rotate_client_secret(
+            client_id, actor=operator_actor("clients rotate-secret")
+        )
+    click.echo(f"rotated the secret of {client.client_id} ({client.name})")
+    _echo_secret(client.client_id, secret)
+
+
+@clients_group.command("delete")
+@click.argument("client_id")
+@with_appcontext
+def delete(client_id: str) -> None:
+    """Delete CLIENT_ID; every token it holds stops working on every instance."""
+    with refusals():
+        client = clients.delete_client(client_id, actor=operator_actor("clients delete"))
+    click.echo(f"deleted {client.client_id} ({client.name}); its tokens are revoked")

@@ -1,0 +1,37 @@
+"""What the operator's ``idp`` commands share: their audit actor and their one-line refusals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+
+from idp.errors import DomainError
+from idp.extensions import db
+
+ACTOR_TYPE = "system"
+
+
+def operator_actor(command: str) -> dict[str, str]:
+    """The audit ``actor_type``/``actor_id`` of the command (``clients set-hub``, ...)."""
+    return {"actor_type": ACTOR_TYPE, "actor_id": command}
+
+
+def one_line(exc: DomainError) -> str:
+    """The refusal and the values it names, on one line."""
+    named = "; ".join(
+        f"{field}: {', '.join(map(str, values))}" for field, values in (exc.fields or {}).items()
+    )
+    text = f"{exc.detail} ({named})" if named else exc.detail
+    return " ".join(text.split())
+
+
+@contextmanager
+def refusals() -> Iterator[None]:
+    """Turn a refused input into a one-line error (exit status 1) with nothing written."""
+    try:
+        yield
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(one_line(exc)) from None

@@ -1,0 +1,36 @@
+"""The support organization, which every support account and platform client belongs to."""
+
+from __future__ import annotations
+
+from idp.audit.service import record_event
+from idp.extensions import db
+from idp.orgs.models import Organization
+
+SUPPORT_NAME = "Support"
+
+
+def support_organization(actor: dict[str, str | None]) -> Organization:
+    """The (oldest) support organization, created under ``actor`` when there is none yet.
+
+    ``actor`` holds the audit ``actor_type``/``actor_id``; the caller commits.
+    """
+    found = db.session.scalar(
+        db.select(Organization)
+        .where(Organization.kind == "support")
+        .order_by(Organization.created_at, Organization.id)
+        .limit(1)
+    )
+    if found is not None:
+        return found
+    created = Organization.create("support", SUPPORT_NAME)
+    db.session.add(created)
+    db.session.flush()  # before the rows that name it without a relationship (a client)
+    record_event(
+        "organization.created",
+        **actor,
+        target_type="organization",
+        target_id=created.id,
+        organization_id=created.id,
+        after={"kind": "support", "name": SUPPORT_NAME},
+    )
+    return created
