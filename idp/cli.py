@@ -102,8 +102,9 @@ def keys_list() -> None:
 
 from idp.audit.cli import audit_group  # noqa: E402
 from idp.oauth.cli import clients_group  # noqa: E402
-from idp.support.cli import import_accounts_command  # noqa: E402
+from idp.support.cli import import_accounts_command, support_group  # noqa: E402
 
 main.add_command(import_accounts_command)
 main.add_command(audit_group)
 main.add_command(clients_group)
+main.add_command(support_group)

@@ -928,6 +928,16 @@ def command_delete_client(app, tmp_path):
     return Run(["clients", "delete", client_id], ("oauth_client.deleted",), client_id, {secret})
 
 
+def command_create_staff(app, tmp_path):
+    args = ["support", "create-staff", "--email", "new.admin@example.com", "--name", "Ada"]
+    return Run(
+        [*args, "--role", "admin"],
+        ("account.created",),
+        lambda output: output.split()[1],  # "created usr_... (admin); ..."
+        set(),
+    )
+
+
 def command_import_accounts(app, tmp_path):
     path = tmp_path / "accounts.jsonl"
     line = {"email": "old@example.com", "name": "Old", "organization": "Shop", "role": "owner"}
@@ -942,6 +952,7 @@ COMMANDS: dict[str, Callable] = {
     "clients create-platform": command_create_platform,
     "clients rotate-secret": command_rotate_secret,
     "clients delete": command_delete_client,
+    "support create-staff": command_create_staff,
     "import-accounts": command_import_accounts,
 }
 

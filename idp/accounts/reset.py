@@ -29,17 +29,23 @@ from idp.timeutil import utcnow
 PURPOSE = "password_reset"
 
 
-def send_password_reset(user: User) -> None:
-    """Queue a single-use password-reset link to the account's address; the caller commits."""
+def send_password_reset(user: User, *, first: bool = False) -> None:
+    """Queue a single-use password-reset link to the account's address; the caller commits.
+
+    ``first``: the account was just made for its owner, who has no password yet
+    (an operator created a support account); the email says so.
+    """
     ttl = current_app.config["IDP_PASSWORD_RESET_TTL"]
     raw = issue_email_token(PURPOSE, user.email_normalized, ttl, user_id=user.id)
+    hub = hub_name(user.hub)
     enqueue_templated_email(
         user.email,
-        "Choose a new password",
-        "accounts/email/password_reset.txt",
-        hub=hub_name(user.hub),
+        f"Choose the password of your {hub} account" if first else "Choose a new password",
+        "accounts/email/password_first.txt" if first else "accounts/email/password_reset.txt",
+        hub=hub,
         reset_url=absolute_url("/password-reset/confirm", token=raw),
         ttl_minutes=max(ttl // 60, 1),
+        again_url=absolute_url("/password-reset"),
     )
 
 

@@ -1,4 +1,4 @@
-"""``idp import-accounts``: the legacy account import from the command line."""
+"""``idp import-accounts`` (the legacy account import) and ``idp support`` (staff accounts)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ import json
 import click
 from flask.cli import with_appcontext
 
+from idp.operator import operator_actor, refusals
 from idp.support.importer import (
     DEFAULT_BATCH_SIZE,
     IMPORT_HUBS,
     ImportStopped,
     import_accounts,
 )
+from idp.support.staff import create_staff
+from policies.roles import ROLES_BY_HUB
 
 
 @click.command("import-accounts")
@@ -46,3 +49,22 @@ def import_accounts_command(hub: str, batch_size: int, as_json: bool, file) -> N
         if line.outcome in {"conflict", "rejected", "joined"}:
             subject = f" {line.email}" if line.email else ""
             click.echo(f"line {line.line}: {line.outcome}{subject}: {line.detail}")
+
+
+@click.group("support")
+def support_group() -> None:
+    """Manage the support organization's staff accounts."""
+
+
+@support_group.command("create-staff")
+@click.option("--email", required=True, help="The person's address; it gets the set-password link.")
+@click.option("--name", required=True, help="The person's name.")
+@click.option("--role", type=click.Choice(ROLES_BY_HUB["support"]), required=True)
+@with_appcontext
+def create_staff_command(email: str, name: str, role: str) -> None:
+    """Create a support account with no password and email it a link to choose one."""
+    with refusals():
+        user = create_staff(email, name, role, actor=operator_actor("support create-staff"))
+    click.echo(
+        f"created {user.id} ({role}); a link to choose a password was queued to {user.email}"
+    )
