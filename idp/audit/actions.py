@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# Kept in step with the README by tests/audit/test_audit_page.py, and with what the
+# Kept in step with the README by tests/support/test_console_audit_log.py, and with what the
 # service records by tests/test_every_write_is_audited.py (which reads the README).
 KNOWN_ACTIONS: tuple[str, ...] = (
     "account.created",
@@ -11,6 +11,8 @@ KNOWN_ACTIONS: tuple[str, ...] = (
     "account.email_verified",
     "account.enabled",
     "account.held",
+    "account.imported",
+    "account.joined",
     "account.password_reset_sent",
     "account.sessions_ended",
     "account.verification_resent",
@@ -35,6 +37,8 @@ KNOWN_ACTIONS: tuple[str, ...] = (
     "oauth_client.created",
     "oauth_client.deleted",
     "oauth_client.secret_rotated",
+    "oauth_client.updated",
+    "organization.created",
     "organization.imported",
     "password.changed",
     "password_reset.completed",
