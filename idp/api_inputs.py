@@ -36,6 +36,23 @@ def has_control_characters(text: str, allowed: frozenset[str] = frozenset()) -> 
     return any(unicodedata.category(char) in ("Cc", "Cs") and char not in allowed for char in text)
 
 
+# Invisible bidirectional embeddings, overrides and isolates: no typed name needs one,
+# and in a name shown to someone else (a consent screen names both businesses) they
+# make its text read in another order than it is stored (CVE-2021-42574's trick).
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def unfit_for_a_name(text: str) -> str | None:
+    """Why ``text`` cannot be a one-line name (its fault, lower case), or None if it can."""
+    if has_control_characters(text):
+        return "a control character or invalid text"
+    if any(unicodedata.category(c) in ("Zl", "Zp") for c in text):
+        return "a line break"
+    if not _BIDI_CONTROLS.isdisjoint(text):
+        return "an invisible text-direction control"
+    return None
+
+
 def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not JSON")
 
@@ -89,10 +106,14 @@ class Text(fields.String):
 
     def _deserialize(self, value, attr, data, **kwargs) -> str:
         text = super()._deserialize(value, attr, data, **kwargs).strip()
-        allowed = _LAYOUT if self.multiline else frozenset()
-        if has_control_characters(text, allowed):
-            raise ValidationError("Must not contain control characters or invalid text.")
+        if self.multiline:
+            if has_control_characters(text, _LAYOUT):
+                raise ValidationError("Must not contain control characters or invalid text.")
+            return text
         # U+2028/U+2029 end a line wherever the name is shown (a page, a log, an email).
-        if not self.multiline and any(unicodedata.category(c) in ("Zl", "Zp") for c in text):
+        fault = unfit_for_a_name(text)
+        if fault == "a line break":
             raise ValidationError("Must be one line.")
+        if fault:
+            raise ValidationError(f"Must not contain {fault}.")
         return text

@@ -37,6 +37,7 @@ from idp.accounts.tokens import (
     issue_email_token,
     spend_address_tokens,
 )
+from idp.api_inputs import unfit_for_a_name
 from idp.audit.service import record_event
 from idp.errors import Conflict, DomainError, InvalidInput
 from idp.extensions import db, on_postgresql
@@ -129,8 +130,9 @@ def checked_name(raw: str, field: str = "business_name", what: str = "business n
         raise InvalidInput(message, fields={field: [message]})
     # A control character (NUL above all, which PostgreSQL cannot store) or a lone
     # surrogate (not storable as UTF-8) is never part of a name a person typed.
-    if any(unicodedata.category(char) in ("Cc", "Cs") for char in name):
-        message = f"The {what} contains a control character or invalid text."
+    fault = unfit_for_a_name(name)
+    if fault:
+        message = f"The {what} contains {fault}."
         raise InvalidInput(message, fields={field: [message]})
     return name
 

@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from idp.accounts.emails import InvalidEmail, parse_email
 from idp.accounts.legacy import hash_problem
 from idp.accounts.models import User
+from idp.api_inputs import unfit_for_a_name
 from idp.audit.service import record_event
 from idp.extensions import db
 from idp.ids import PREFIXES, new_id
@@ -117,16 +118,6 @@ class _Rejected(Exception):
         self.reason = reason
 
 
-# Control characters (NUL above all, which PostgreSQL cannot store) and the Unicode line
-# and paragraph separators: no real name holds one, and a name is one line wherever it
-# is shown (an invitation's subject names its partner).
-_NOT_IN_A_NAME = frozenset({"Cc", "Zl", "Zp"})
-
-
-def _unfit_for_a_name(text: str) -> bool:
-    return any(unicodedata.category(char) in _NOT_IN_A_NAME for char in text)
-
-
 def _parse(hub: str, line: str | bytes) -> tuple[dict, object]:
     if isinstance(line, bytes):
         try:
@@ -166,8 +157,11 @@ def _parse(hub: str, line: str | bytes) -> tuple[dict, object]:
     data["organization"] = data["organization"].strip()
     if not data["name"] or not data["organization"]:
         raise _Rejected("name and organization must not be blank")
-    if _unfit_for_a_name(data["name"]) or _unfit_for_a_name(data["organization"]):
-        raise _Rejected("name and organization must not contain a control character or line break")
+    # NUL above all, which PostgreSQL cannot store; a name is one line wherever it is
+    # shown (an invitation's subject names its partner), and reads as it is stored.
+    fault = unfit_for_a_name(data["name"]) or unfit_for_a_name(data["organization"])
+    if fault:
+        raise _Rejected(f"name and organization must not contain {fault}")
     return data, address
 
 

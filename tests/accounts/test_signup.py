@@ -334,6 +334,11 @@ def test_guessing_the_password_of_a_link_is_slowed_by_the_failed_login_counters(
             "password",
         ),
         ({"email": "a@example.com", "password": PASSWORD, "business_name": "  "}, "business_name"),
+        # Shown to partners on consent screens: it must read as it is stored.
+        (
+            {"email": "a@example.com", "password": PASSWORD, "business_name": "Acme\u202eetyB"},
+            "business_name",
+        ),
         ({"email": "a@example.com", "password": PASSWORD}, "business_name"),
         ({"email": 5, "password": PASSWORD, "business_name": "X"}, "email"),
     ],

@@ -479,6 +479,19 @@ def test_values_the_database_cannot_store_are_rejected_lines_not_a_stopped_run(
     assert "password_hash" in by_line[3]
 
 
+@pytest.mark.parametrize("override", ["\u202e", "\u2067"])
+def test_a_name_with_an_invisible_direction_control_is_a_rejected_line(
+    app_ctx, run_cli, tmp_path, override
+):
+    lines = [line("pat@x.example", organization=f"Acme{override}ecivres"), line("ok@x.example")]
+
+    report = json.loads(run_cli(tmp_path, "partner", lines, "--json"))
+
+    assert report["summary"]["rejected"] == 1 and report["summary"]["imported"] == 1
+    [rejected] = [entry for entry in report["lines"] if entry["outcome"] == "rejected"]
+    assert rejected["line"] == 1 and "text-direction control" in rejected["detail"]
+
+
 @pytest.mark.parametrize("separator", ["\u2028", "\u2029"])
 def test_a_name_with_a_line_or_paragraph_separator_is_a_rejected_line(
     app_ctx, run_cli, tmp_path, separator
