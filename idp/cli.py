@@ -82,8 +82,9 @@ def keys_group() -> None:
 def keys_rotate() -> None:
     """Publish a new key of each algorithm now; each signs once relying parties can have seen it."""
     from idp.keys.service import rotate
+    from idp.operator import operator_actor
 
-    for row in rotate():
+    for row in rotate(operator_actor("keys rotate")):
         click.echo(
             f"published {row.kid} ({row.algorithm}); it signs from {row.activates_at.isoformat()}Z"
         )

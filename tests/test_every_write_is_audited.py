@@ -928,6 +928,13 @@ def command_delete_client(app, tmp_path):
     return Run(["clients", "delete", client_id], ("oauth_client.deleted",), client_id, {secret})
 
 
+def command_rotate_keys(app, tmp_path):
+    def first_published(output: str) -> str:
+        return output.split()[1]  # "published <kid> (<alg>); it signs from ..."
+
+    return Run(["keys", "rotate"], ("signing_key.published",), first_published, set())
+
+
 def command_create_staff(app, tmp_path):
     args = ["support", "create-staff", "--email", "new.admin@example.com", "--name", "Ada"]
     return Run(
@@ -954,6 +961,7 @@ COMMANDS: dict[str, Callable] = {
     "clients delete": command_delete_client,
     "support create-staff": command_create_staff,
     "import-accounts": command_import_accounts,
+    "keys rotate": command_rotate_keys,
 }
 
 # Commands that record no audit event, each with the reason.
@@ -970,7 +978,6 @@ COMMANDS_ALLOWED_UNAUDITED: dict[str, str] = {
     "shell": "an interactive session (what it changes goes through the audited services)",
     "worker": "delivers queued emails and webhooks, purges what outlived any use",
     "purge": "deletes rows past use; audit events are never purged",
-    "keys rotate": "publishes a signing key (each key row keeps its creation time)",
     # The demo writes demo data, never run in production.
     "demo": "demo data only",
     # Schema migrations (Flask-Migrate).

@@ -43,6 +43,7 @@ KNOWN_ACTIONS: tuple[str, ...] = (
     "password.changed",
     "password_reset.completed",
     "password_reset.requested",
+    "signing_key.published",
     "support.access_denied",
     "token_family.revoked",
     "waba.created",

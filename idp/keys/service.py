@@ -210,18 +210,29 @@ def ensure_signing_key(algorithm: str = ALGORITHM) -> None:
         keyring().invalidate()
 
 
-def rotate() -> list[SigningKey]:
+def rotate(actor: dict[str, str]) -> list[SigningKey]:
     """Publish a new key of every algorithm now, each signing after ``PUBLISH_AHEAD``; commit.
 
     An algorithm without a key yet gets one signing at once first, so that it has
-    a key to retire.
+    a key to retire. Each new key is recorded (``signing_key.published``) as the
+    act of ``actor`` (``actor_type``/``actor_id``), in the same transaction.
     """
+    from idp.audit.service import record_event
+
     for algorithm in SIGNING_ALGORITHMS:
         add_first_key(algorithm)
     rows = [
         create_key(activate_immediately=False, algorithm=algorithm)
         for algorithm in SIGNING_ALGORITHMS
     ]
+    for row in rows:
+        record_event(
+            "signing_key.published",
+            **actor,
+            target_type="signing_key",
+            target_id=row.kid,
+            after={"algorithm": row.algorithm, "activates_at": row.activates_at.isoformat() + "Z"},
+        )
     db.session.commit()
     keyring().invalidate()
     return rows

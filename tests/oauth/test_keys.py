@@ -23,7 +23,10 @@ from idp.keys.service import (
     sign_jwt,
     verify_jwt,
 )
+from idp.operator import operator_actor
 from idp.timeutil import utcnow
+
+OPERATOR = operator_actor("keys rotate")
 
 
 def _kid(token: str) -> str:
@@ -36,7 +39,7 @@ def _published() -> set[str]:
 
 def _rotated(algorithm: str = "ES256") -> SigningKey:
     """Rotate every algorithm's key; the new key of ``algorithm``."""
-    return next(row for row in rotate() if row.algorithm == algorithm)
+    return next(row for row in rotate(OPERATOR) if row.algorithm == algorithm)
 
 
 def _claims(app) -> dict:
@@ -117,7 +120,7 @@ def test_idp_keys_rotate_publishes_a_new_key_of_each_algorithm(app):
 
 def test_rotation_gives_an_algorithm_without_a_key_one_to_sign_with(app_ctx):
     ensure_signing_key()
-    rotate()
+    rotate(OPERATOR)
     rsa_keys = db.session.scalars(db.select(SigningKey).where(SigningKey.algorithm == "RS256"))
     assert len(list(rsa_keys)) == 2
     assert active_key("RS256").activates_at <= utcnow()
