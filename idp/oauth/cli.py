@@ -41,9 +41,7 @@ def _echo_secret(client_id: str, secret: str) -> None:
 @click.option(
     "--id-token-alg",
     type=click.Choice(SIGNING_ALGORITHMS),
-    default=ALGORITHM,
-    show_default=True,
-    help="How its ID tokens are signed.",
+    help=f"How its ID tokens are signed; by default as registered, {ALGORITHM} for a new client.",
 )
 @with_appcontext
 def set_hub(hub, redirect_uris, post_logout_redirect_uris, id_token_alg) -> None:

@@ -277,7 +277,7 @@ def set_hub_client(
     hub: str,
     redirect_uris: list[str],
     post_logout_redirect_uris: list[str],
-    id_token_signed_response_alg: str,
+    id_token_signed_response_alg: str | None,
     *,
     actor: dict,
 ) -> tuple[OAuthClient, str]:
@@ -285,6 +285,8 @@ def set_hub_client(
 
     What happened is ``created``, ``updated`` or ``unchanged`` (nothing written,
     nothing recorded). ``actor`` holds the audit ``actor_type``/``actor_id``.
+    Without ``id_token_signed_response_alg`` a live client keeps its own (its
+    relying party may accept no other) and a new one gets ES256.
     """
     if not redirect_uris:
         raise InvalidRedirectUri(
@@ -293,6 +295,8 @@ def set_hub_client(
     existing = db.session.get(OAuthClient, HUB_CLIENT_IDS[hub])
     live = existing is not None and existing.deleted_at is None
     before = _hub_settings(existing) if live else None
+    if id_token_signed_response_alg is None:
+        id_token_signed_response_alg = existing.id_token_signed_response_alg if live else ALGORITHM
     client = register_hub_client(
         hub, redirect_uris, post_logout_redirect_uris, id_token_signed_response_alg
     )

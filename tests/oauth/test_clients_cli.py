@@ -92,6 +92,34 @@ def test_set_hub_again_replaces_the_uris_and_records_before_and_after(app):
     )
 
 
+def test_set_hub_without_the_algorithm_keeps_the_registered_one(app):
+    """Adding a redirect URI must not turn an RS256 relying party's ID tokens into ES256 ones."""
+    first = run(
+        app, "set-hub", "--hub", "client", "--redirect-uri", PARTNER_HUB, "--id-token-alg", "RS256"
+    )
+    assert first.exit_code == 0, first.output
+    more = "https://clients.example.com/cb"
+    again = run(
+        app, "set-hub", "--hub", "client", "--redirect-uri", PARTNER_HUB, "--redirect-uri", more
+    )
+    assert again.exit_code == 0, again.output
+    assert "id_token_signed_response_alg: RS256" in again.output
+    with app.app_context():
+        client = db.session.get(OAuthClient, "client-hub")
+        assert (client.redirect_uris, client.id_token_signed_response_alg) == (
+            [PARTNER_HUB, more],
+            "RS256",
+        )
+    [last] = [e for e in events(app) if e.action == "oauth_client.updated"]
+    assert last.after["id_token_signed_response_alg"] == "RS256"
+
+
+def test_set_hub_creates_a_hub_client_for_es256_id_tokens_unless_told(app):
+    created = run(app, "set-hub", "--hub", "partner", "--redirect-uri", PARTNER_HUB)
+    assert created.exit_code == 0, created.output
+    assert "id_token_signed_response_alg: ES256" in created.output
+
+
 @pytest.mark.parametrize(
     "uri",
     [
