@@ -28,22 +28,21 @@ def _audience(claims: dict) -> str | None:
 
 
 def _hint_claims(hint: str | None) -> dict | None:
-    """The claims of ``hint`` if it is an ID token of ours, signed as its client registered.
+    """The claims of ``hint`` if it is an ID token of ours, whichever of our algorithms signed it.
 
-    The audience is read before the signature is checked only to choose the one
-    algorithm accepted (OpenID Connect Core 3.1.3.7): the signature then covers it.
+    RP-Initiated Logout 1.0 section 2 asks only that we issued it: a client that
+    changed its ``id_token_signed_response_alg`` still holds ID tokens of the
+    other algorithm. The header's ``alg`` must be that of the key its ``kid``
+    names (``verify_jwt``), so neither key vouches for the other's signature.
     """
     if not hint:
         return None
-    from idp.keys.service import ALGORITHM, verify_jwt
+    from idp.keys.models import SIGNING_ALGORITHMS
+    from idp.keys.service import verify_jwt
 
     try:
-        unverified = jwt.decode(hint, options={"verify_signature": False})
-        client_id = _audience(unverified)
-        client = query_client(client_id) if client_id else None
-        alg = client.id_token_signed_response_alg if client is not None else ALGORITHM
         # Only an ID token (typ JWT) names the login to end; an access token is no hint.
-        return verify_jwt(hint, verify_exp=False, typ="JWT", algorithms=(alg,))
+        return verify_jwt(hint, verify_exp=False, typ="JWT", algorithms=SIGNING_ALGORITHMS)
     except (jwt.InvalidTokenError, ValueError):
         return None
 
