@@ -321,8 +321,16 @@ def issue_authorization_response(
 
 
 def _answer_error(authz_request: AuthorizationRequest, error: str, description: str) -> Response:
-    """Forget ``authz_request`` and send ``error`` to its client, in its response mode."""
+    """Forget ``authz_request`` and send ``error`` to its client, in its response mode.
+
+    Only while the client still registers the request's redirect URI: one deleted,
+    or whose URIs were replaced, since the request was validated gets the error
+    page instead, as a code would (RFC 6749 section 4.1.2.1).
+    """
     authz_request.discard()
+    client = authz_request.client
+    if client is None or not client.check_redirect_uri(authz_request.redirect_uri):
+        return authorization_error_page(OAuth2Error(description, error=error))
     return error_response(
         authz_request.redirect_uri,
         error,

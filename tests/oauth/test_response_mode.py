@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import pytest
 
+from idp.extensions import db
+from idp.oauth.clients import register_hub_client
+from idp.oauth.models import OAuthClient
+from idp.timeutil import utcnow
 from tests.oauth.conftest import HUB_REDIRECT, error_at, posted_form, query_of, tokens_for
 
 ISSUER = "http://localhost"
@@ -120,6 +124,33 @@ def test_form_post_never_posts_to_an_unregistered_redirect_uri(hub_clients, flow
     response = flow.authorize(response_mode="form_post", redirect_uri="https://evil.example/cb")
     assert response.status_code == 400
     assert "<form" not in response.get_data(as_text=True)
+
+
+def _deleted(client_id: str) -> None:
+    db.session.get(OAuthClient, client_id).deleted_at = utcnow()
+    db.session.commit()
+
+
+def _redirect_uri_replaced(client_id: str) -> None:
+    register_hub_client("partner", ["https://partner.example.com/cb"], [HUB_REDIRECT])
+    db.session.commit()
+
+
+@pytest.mark.parametrize("mode", ["form_post", "query"])
+@pytest.mark.parametrize("change", [_deleted, _redirect_uri_replaced])
+def test_a_refusal_never_goes_to_a_redirect_uri_the_client_gave_up_meanwhile(
+    partner_world, flow, mode, change
+):
+    """The client was deleted, or its URIs replaced, while the person was at the login page."""
+    started = flow.authorize(response_mode=mode, organization=partner_world["globex"].id)
+    change(flow.client_id)
+    response = flow.login(partner_world["owner"].email, login_response=started)
+    while response.status_code == 302 and response.headers["Location"].startswith("/"):
+        response = flow.http.get(response.headers["Location"])
+    page = response.get_data(as_text=True)
+    assert response.status_code == 400, page
+    assert "Location" not in response.headers
+    assert "<form" not in page and HUB_REDIRECT not in page
 
 
 def test_discovery_lists_the_response_modes_answered(browser):
