@@ -29,3 +29,6 @@ class SigningKey(db.Model):
     public_jwk = sa.Column(sa.JSON, nullable=False)
     created_at = created_at_column()
     activates_at = sa.Column(sa.DateTime, nullable=False, index=True)
+    # The algorithm this key was made first of (it signed at once): unique, so of two
+    # instances that find no key of an algorithm at once, only one stores a first key.
+    first_of = sa.Column(sa.String(10), nullable=True, unique=True)

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from flask import current_app
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from sqlalchemy.exc import IntegrityError
 
 from idp.extensions import db
 from idp.ids import PREFIXES, new_id
@@ -199,12 +200,18 @@ def add_first_key(algorithm: str = ALGORITHM) -> bool:
     exists = db.select(SigningKey.kid).where(SigningKey.algorithm == algorithm).limit(1)
     if db.session.scalar(exists) is not None:
         return False
-    create_key(activate_immediately=True, algorithm=algorithm)
+    try:
+        with db.session.begin_nested():
+            create_key(activate_immediately=True, algorithm=algorithm).first_of = algorithm
+            db.session.flush()
+    except IntegrityError:
+        # Another instance stored the algorithm's first key since the check: that one signs.
+        return False
     return True
 
 
 def ensure_signing_key(algorithm: str = ALGORITHM) -> None:
-    """Create the first key of ``algorithm``; idempotent and safe under concurrent starts."""
+    """Create the first key of ``algorithm``; idempotent, and one key however many race."""
     if add_first_key(algorithm):
         db.session.commit()
         keyring().invalidate()
