@@ -267,22 +267,40 @@ def active_key(algorithm: str = ALGORITHM) -> LoadedKey:
 
 def published_jwks() -> dict:
     """JWKS of every key that is pending, signing, or retired with tokens still alive."""
+    return {"keys": publication()[0]}
+
+
+def publication() -> tuple[list[dict], datetime | None]:
+    """The public keys the JWKS lists now, and when one next leaves it (None: not by time).
+
+    Read from the stored public halves: publishing decrypts nothing. A key is
+    listed from its creation until its algorithm's next key has signed for
+    longer than any token lives; only that moment changes the list without a write.
+    """
     now = utcnow()
     grace = _max_token_lifetime()
-    published = []
+    rows = db.session.execute(
+        db.select(
+            SigningKey.kid, SigningKey.algorithm, SigningKey.activates_at, SigningKey.public_jwk
+        )
+    ).all()
+    published: list[dict] = []
+    leaves_next: datetime | None = None
     for algorithm in SIGNING_ALGORITHMS:
         keys = sorted(
-            (k for k in keyring().keys().values() if k.algorithm == algorithm),
-            key=lambda k: (k.activates_at, k.kid),
+            (row for row in rows if row.algorithm == algorithm),
+            key=lambda row: (row.activates_at, row.kid),
         )
-        for index, key in enumerate(keys):
-            successor = keys[index + 1] if index + 1 < len(keys) else None
+        for key, successor in zip(keys, [*keys[1:], None], strict=False):
             # A key retires when its algorithm's next key activates; drop it once its
             # tokens are dead.
-            if successor is not None and successor.activates_at + grace < now:
-                continue
+            if successor is not None:
+                leaves = successor.activates_at + grace
+                if leaves <= now:
+                    continue
+                leaves_next = leaves if leaves_next is None else min(leaves_next, leaves)
             published.append(key.public_jwk)
-    return {"keys": published}
+    return published, leaves_next
 
 
 def sign_jwt(claims: dict, typ: str = "JWT", algorithm: str = ALGORITHM) -> str:

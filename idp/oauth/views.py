@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 
 from authlib.oauth2.rfc6749.errors import OAuth2Error
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 
 from idp.api_inputs import printable_ascii
 from idp.extensions import csrf, db
+from idp.keys.jwks import jwks_document
+from idp.keys.service import JWKS_MAX_AGE
 from idp.login.session import auth_time, current_user
 from idp.oauth import hot_paths
 from idp.oauth import hub as _hub  # noqa: F401  (registers the "hub" handler)
@@ -252,13 +254,16 @@ def userinfo():
 
 @blp.route("/oauth/jwks")
 def jwks():
-    """The public signing keys (RFC 7517), cacheable for ``JWKS_MAX_AGE`` seconds."""
-    from idp.keys.service import JWKS_MAX_AGE, ensure_signing_key, published_jwks
+    """The public signing keys (RFC 7517), cacheable for ``JWKS_MAX_AGE`` seconds.
 
-    ensure_signing_key()
-    response = jsonify(published_jwks())
+    A strong ETag lets a cache revalidate: ``If-None-Match`` with it answers 304
+    (RFC 9110 section 13.1.2).
+    """
+    document = jwks_document()
+    response = current_app.response_class(document.body, mimetype="application/json")
     response.headers["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE}"
-    return response
+    response.set_etag(document.etag)
+    return response.make_conditional(request)
 
 
 @csrf.exempt  # an RP may POST its logout request; the confirmation form's CSRF is checked there
