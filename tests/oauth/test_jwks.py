@@ -23,10 +23,13 @@ from idp.cli import main
 from idp.extensions import db
 from idp.keys.models import SigningKey
 from idp.keys.service import JWKS_MAX_AGE, PUBLISH_AHEAD, ensure_signing_key, rotate
+from idp.operator import operator_actor
 from idp.timeutil import utcnow
 from tests.instances import Reads
 
 JWKS = "/oauth/jwks"
+
+OPERATOR = operator_actor("keys rotate")
 
 
 def _kids(response) -> set[str]:
@@ -68,7 +71,7 @@ def test_a_client_holding_another_version_gets_the_whole_jwks(client):
 def test_after_a_rotation_the_old_etag_gets_the_new_keys(app, client):
     before = client.get(JWKS)
     with app.app_context():
-        new = {row.kid for row in rotate()}
+        new = {row.kid for row in rotate(OPERATOR)}
     response = client.get(JWKS, headers={"If-None-Match": before.headers["ETag"]})
     assert response.status_code == 200
     assert new <= _kids(response)
@@ -110,7 +113,7 @@ def test_a_retired_key_leaves_a_warm_jwks_once_its_tokens_have_expired(redis_ins
         ensure_signing_key()
         old = db.session.scalars(db.select(SigningKey)).one()
         old.activates_at -= timedelta(days=10)
-        (new,) = [row for row in rotate() if row.algorithm == "ES256"]
+        (new,) = [row for row in rotate(OPERATOR) if row.algorithm == "ES256"]
         # The successor signs; the old key's last tokens expire a second from now.
         config = one.config
         lifetime = max(config["IDP_ACCESS_TOKEN_TTL"], config["IDP_ID_TOKEN_TTL"])
