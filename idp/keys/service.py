@@ -172,6 +172,8 @@ def create_key(*, activate_immediately: bool, algorithm: str = ALGORITHM) -> Sig
     private_key = _new_private_key(algorithm)
     kid = new_id(PREFIXES["signing_key"], 16)
     jwk = _JWA[algorithm].to_jwk(private_key.public_key(), as_dict=True)
+    # PyJWT adds key_ops to an RSA key; RFC 7517 section 4.3 says not to use it beside "use".
+    jwk.pop("key_ops", None)
     jwk.update({"kid": kid, "alg": algorithm, "use": "sig"})
     pem = private_key.private_bytes(
         serialization.Encoding.PEM,

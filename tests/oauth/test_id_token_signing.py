@@ -71,6 +71,10 @@ def test_an_rs256_client_keeps_userinfo_and_refresh(app, partner_world, flow):
     assert info.get_json()["sub"] == partner_world["owner"].id
 
 
+# RFC 7518 sections 6.2.1 and 6.3.1: the public members of each key type.
+PUBLIC_MEMBERS = {"EC": ("crv", "x", "y"), "RSA": ("n", "e")}
+
+
 def test_registering_rs256_publishes_an_rsa_key_before_any_id_token(app, hub_clients, browser):
     register_partner_hub("RS256")
     keys = browser.get("/oauth/jwks").get_json()["keys"]
@@ -78,6 +82,8 @@ def test_registering_rs256_publishes_an_rsa_key_before_any_id_token(app, hub_cli
     assert len(rsa) == 1
     assert (rsa[0]["alg"], rsa[0]["use"]) == ("RS256", "sig") and rsa[0]["kid"]
     assert jwt.PyJWK(rsa[0]).key.key_size >= 3072
+    # RFC 7517 section 4.3: "use" and "key_ops" SHOULD NOT be used together.
+    assert all(set(k) == {"kty", "kid", "alg", "use", *PUBLIC_MEMBERS[k["kty"]]} for k in keys)
 
 
 @pytest.mark.parametrize("alg", ["none", "HS256", "ES512", "PS256", "rs256", ""])
