@@ -96,12 +96,16 @@ def _check_rate_limit(name: str, value) -> None:
 
 
 def _shown(url: str) -> str:
-    """``url`` fit for an error message: any user name or password replaced."""
+    """``url`` fit for an error message: any user name or password replaced.
+
+    Everything up to the last "@" goes: a password may hold "/", "?" or "#"
+    unencoded (the database and Redis drivers read it so), and then no earlier
+    character tells where it ends.
+    """
     scheme, sep, rest = url.partition("://")
-    authority, slash, path = rest.partition("/")
-    if sep and "@" in authority:
-        authority = "***@" + authority.rpartition("@")[2]
-    return scheme + sep + authority + slash + path
+    if sep and "@" in rest:
+        rest = "***@" + rest.rpartition("@")[2]
+    return scheme + sep + rest
 
 
 def _port_readable(parts) -> bool:

@@ -174,6 +174,9 @@ def test_a_setting_is_read_in_any_of_its_spellings(
         ("IDP_ISSUER", "https://admin:hunter2-secret@idp.example"),
         ("IDP_DATABASE_URL", "postgresql://idp:hunter2-secret@db.example:port/idp"),
         ("IDP_DATABASE_URL", "mysql://idp:hunter2-secret@db.example/idp"),
+        # A password holding "/" or "?" (base64 passwords do) ends no user part.
+        ("IDP_DATABASE_URL", "postgresql+psycopg2://idp:hunter2/secret@db.example/idp"),
+        ("IDP_REDIS_URL", "redis://:hunter2/secret@cache.example:port/0"),
     ],
 )
 def test_a_refused_url_is_not_echoed_with_its_password(monkeypatch, database_url, name, value):
