@@ -83,9 +83,7 @@ def login():
         request.remote_addr or "",
     )
     if outcome.wrong_hub:
-        if authz is not None:
-            authz.discard()
-        return wrong_hub_page(outcome.user, hub)
+        return wrong_hub_page(outcome.user, hub, authz.id if authz is not None else None)
     if outcome.error:
         response = _render(
             hub, authz, outcome.status, error=outcome.error, email=request.form.get("email")

@@ -33,13 +33,18 @@ def organizations_for(user: User) -> list[Organization]:
     return orgs
 
 
-def wrong_hub_page(user: User, expected_hub: str) -> Response:
-    """Tell a person whose account belongs to another hub where to sign in instead."""
+def wrong_hub_page(user: User, expected_hub: str, request_id: str | None = None) -> Response:
+    """Tell a person whose account belongs to another hub where to sign in instead.
+
+    With the pending authorization request's ``request_id``, "Use another
+    account" returns to that request's login page, for an account of its hub.
+    """
     body = render_template(
         "login/wrong_hub.html",
         hub_title=HUB_TITLES.get(expected_hub, expected_hub),
         user_hub_title=HUB_TITLES.get(user.hub, user.hub),
         user_hub=user.hub,
+        request_id=request_id,
     )
     return Response(body, status=403, mimetype="text/html")
 
@@ -60,8 +65,7 @@ def hub_handler(authz: AuthorizationRequest) -> Response:
     if user.hub != client.hub:
         if authz.silent:
             return interaction_required(authz, "login_required", "Sign in with this hub's account.")
-        authz.discard()
-        return wrong_hub_page(user, client.hub)
+        return wrong_hub_page(user, client.hub, authz.id)
     # Only ids here, read with the session: the picker page reads the organizations it shows.
     org_ids = current_organization_ids()
     if authz.organization:

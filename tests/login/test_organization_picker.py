@@ -8,7 +8,7 @@ from idp.accounts.models import User
 from idp.extensions import db
 from idp.keys.service import verify_jwt
 from idp.orgs.models import Membership
-from tests.factories import PASSWORD, make_org
+from tests.factories import PASSWORD, make_org, make_user
 from tests.oauth.conftest import csrf_from, query_of
 
 
@@ -112,3 +112,34 @@ def test_an_account_without_organizations_may_sign_out_and_use_another(app, part
     assert done.status_code == 200 and "You are signed out." in done.text
     again = type(flow)(flow.http, nonce="again").authorize()
     assert again.headers["Location"].startswith("/login?")
+
+
+def test_an_account_of_another_hub_may_answer_the_same_request_with_another_account(
+    app, partner_world, flow
+):
+    client_org = make_org("client", "Bakery")
+    baker = make_user("client", client_org, "owner")
+    db.session.commit()
+    page = flow.login(baker.email)
+    assert page.status_code == 403 and "Sign in through the Client Hub instead" in page.text
+    action, fields = _form_with(page.text, "Use another account")
+    response = flow.http.post(action, data=fields)
+    # Back on the login page of the Partner Hub's request, which a partner account answers.
+    assert response.status_code == 302 and response.headers["Location"].startswith(
+        "/login?request_id="
+    )
+    login_page = flow.http.get(response.headers["Location"])
+    answer = flow.http.post(
+        response.headers["Location"],
+        data={
+            "email": partner_world["owner"].email,
+            "password": PASSWORD,
+            "csrf_token": csrf_from(login_page.text),
+        },
+    )
+    while "code=" not in answer.headers["Location"]:
+        answer = flow.http.get(answer.headers["Location"])
+    params = query_of(answer.headers["Location"])
+    assert params["state"] == flow.state
+    claims = verify_jwt(flow.exchange(params["code"]).get_json()["access_token"], typ="at+jwt")
+    assert claims["sub"] == partner_world["owner"].id
