@@ -51,7 +51,8 @@ def accept():
         except TooManyAttempts as exc:
             page, status = _page(opened, token, {"password": [exc.detail]}, exc.status)
             return page, status, {"Retry-After": str(exc.retry_after)}
-    except invitations.InvitationAccepted as exc:
+    except (invitations.InvitationAccepted, invitations.AlreadyMember) as exc:
+        # The account is in the partner already: the way on is the Partner Hub.
         return message_page(exc.title, exc.detail, exc.status, [_login_link()])
     except DomainError as exc:
         return message_page(exc.title, exc.detail, exc.status)

@@ -13,6 +13,7 @@ from idp.extensions import db
 from idp.orgs.models import Membership
 from tests.accounts.helpers import csrf_of, deliver_mail, received_link, submit_form
 from tests.factories import PASSWORD, bearer_for, make_org, make_user
+from tests.oauth.conftest import csrf_from
 
 NEW_PASSWORD = "my own partner passphrase"
 
@@ -122,6 +123,28 @@ def test_a_member_invited_again_is_told_so(app, client, smtp_server):
         db.session.commit()
     html = client.get(link).get_data(as_text=True)
     assert "already a member of Acme" in html and "<form" not in html
+
+
+def test_a_member_who_joined_while_the_page_was_open_is_led_to_the_partner_hub(
+    app, client, smtp_server
+):
+    mailbox, smtp_url = smtp_server
+    partner_id, link = _invite(app, client, smtp_url, mailbox, "sam@example.com")
+    page = client.get(link).get_data(as_text=True)
+    assert "Choose a password" in page
+    with app.app_context():
+        from idp.orgs.models import Organization
+
+        make_user(
+            "partner", db.session.get(Organization, partner_id), "member", email="sam@example.com"
+        )
+        db.session.commit()
+    token = link.split("token=", 1)[1]
+    form = {"token": token, "password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD}
+    resp = client.post("/invitations/accept", data=form | {"csrf_token": csrf_from(page)})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 409 and "already a member of Acme" in html
+    assert '<a href="/login?hub=partner">Log in to the Partner Hub</a>' in html
 
 
 def test_a_revoked_invitation_link_stops_working(app, client, smtp_server):
