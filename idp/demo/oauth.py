@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, abort, current_app, redirect, render_template, request
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from idp.extensions import db
+from idp.extensions import csrf, db
 from idp.oauth.clients import register_hub_client
 from idp.oauth.models import OAuthClient, sha256_hex
 from idp.timeutil import utcnow
@@ -80,10 +80,13 @@ def start_login(hub: str):
     return response
 
 
-@callback_bp.route(CALLBACK_PATH)
+# The authorization server posts the response here for response_mode=form_post: a
+# relying party's redirect URI takes no form token of ours (its `state` is checked).
+@callback_bp.route(CALLBACK_PATH, methods=["GET", "POST"])
+@csrf.exempt
 def callback():
     """Show the authorization response, and how the frontend exchanges it (development only)."""
-    params = request.args.to_dict()
+    params = (request.form if request.method == "POST" else request.args).to_dict()
     started = _pending_logins().get(params.get("state", ""))
     exchange = None
     if started and "code" in params:

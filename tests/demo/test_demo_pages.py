@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 import requests
 
@@ -56,3 +58,22 @@ def test_demo_pages_do_not_exist_in_production(database_url, redis_prefix, monke
     http = app.test_client()
     assert http.get("/demo").status_code == 404
     assert http.get("/demo/callback").status_code == 404
+
+
+def test_the_demo_callback_shows_an_authorization_response_posted_with_form_post(client):
+    # A frontend that asks for response_mode=form_post gets its code posted to the
+    # redirect URI: the demo callback shows it and the exchange, as it does a query.
+    started = client.get("/demo/login/client")
+    query = parse_qs(urlsplit(started.headers["Location"]).query)
+    state = query["state"][0]
+
+    posted = client.post(
+        "/demo/callback", data={"code": "posted-code", "state": state, "iss": "http://issuer"}
+    )
+
+    assert posted.status_code == 200
+    page = posted.get_data(as_text=True)
+    assert '<code id="param-code">posted-code</code>' in page
+    assert '<code id="param-iss">http://issuer</code>' in page
+    assert "-d code=posted-code" in page
+    assert f"-d client_id={query['client_id'][0]}" in page
