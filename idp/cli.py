@@ -14,12 +14,20 @@ from idp.janitor import BATCH_SIZE, purge
 from idp.outbox.cli import outbox_group, worker_command
 
 
+class SettingRefused(NoAppException):
+    """A setting the service cannot use: one line naming it, status 2, and no usage,
+    since the command line was right."""
+
+    def show(self, file=None) -> None:
+        click.echo(f"Error: {self.format_message()}", file=file, err=True)
+
+
 def _app_or_usage_error():
     """The application, or the refused setting as one line instead of a traceback."""
     try:
         return create_app()
     except ConfigurationError as exc:
-        raise NoAppException(str(exc)) from None
+        raise SettingRefused(str(exc)) from None
 
 
 @click.group(cls=FlaskGroup, create_app=_app_or_usage_error, add_version_option=False)

@@ -236,6 +236,7 @@ def test_a_refused_setting_at_the_command_line_is_one_line_not_a_traceback(monke
     monkeypatch.setenv("IDP_ENV", "prod")
     result = CliRunner().invoke(main, command)
     assert result.exit_code == 2
-    assert "Error: IDP_ENV must be one of development, production, got 'prod'" in result.output
-    assert "Traceback" not in result.output
-    assert "No such command" not in result.output
+    # The setting is at fault, not the command line: no usage to send the operator astray.
+    assert result.output.strip() == (
+        "Error: IDP_ENV must be one of development, production, got 'prod'"
+    )
