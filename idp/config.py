@@ -32,6 +32,8 @@ _HSTS = re.compile(r"max-age=\d{1,10}(\s*;\s*includeSubDomains)?(\s*;\s*preload)
 # Visible ASCII: no space, control character or anything a terminal could disguise.
 _VISIBLE = re.compile(r"[!-~]+")
 MAX_AUDIENCE_CHARS = 2048
+# secrets.token_urlsafe(32) gives 43 characters: 256 bits.
+MIN_SECRET_CHARS = 43
 # Below this a login form or a token request no longer fits in a body.
 MIN_BODY_BYTES = 4096
 LIFETIME_SETTINGS = (
@@ -57,6 +59,24 @@ RATE_LIMIT_SETTINGS = (
 
 class ConfigurationError(RuntimeError):
     """The service refuses to start with this configuration."""
+
+
+def _check_production_secrets(config: dict) -> None:
+    """Two different secrets of at least ``MIN_SECRET_CHARS`` characters (256 bits of base64).
+
+    A short or shared value can be guessed offline: from a session cookie the
+    secret key, and with it every CSRF token and counter name.
+    """
+    secret, kek = config.get("SECRET_KEY"), config.get("IDP_KEY_ENCRYPTION_KEY")
+    for name, value in (("IDP_SECRET_KEY", secret), ("IDP_KEY_ENCRYPTION_KEY", kek)):
+        if len(value) < MIN_SECRET_CHARS:
+            raise ConfigurationError(
+                f"{name} must be at least {MIN_SECRET_CHARS} random characters in production, "
+                f"such as the output of: python3 -c 'import secrets; "
+                f"print(secrets.token_urlsafe(32))'"
+            )
+    if hmac.compare_digest(str(secret).encode(), str(kek).encode()):
+        raise ConfigurationError("IDP_SECRET_KEY and IDP_KEY_ENCRYPTION_KEY must differ")
 
 
 def _check_whole_number(
@@ -346,6 +366,8 @@ def finalize(config: dict, instance_path: Path) -> None:
         raise ConfigurationError(
             "IDP_ENV=production needs IDP_SECRET_KEY and IDP_KEY_ENCRYPTION_KEY to be set"
         )
+    if production:
+        _check_production_secrets(config)
     if production and config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         raise ConfigurationError("IDP_ENV=production needs IDP_DATABASE_URL (PostgreSQL)")
     _check_whole_number(

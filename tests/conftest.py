@@ -103,8 +103,8 @@ def app_config(database_url: str, redis_prefix: str, **overrides) -> dict:
         "TESTING": True,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "IDP_ISSUER": "http://localhost",
-        "SECRET_KEY": "test-secret-key-not-for-production",
-        "IDP_KEY_ENCRYPTION_KEY": "test-key-encryption-key",
+        "SECRET_KEY": "test-secret-key-not-for-production-0123456789",
+        "IDP_KEY_ENCRYPTION_KEY": "test-key-encryption-key-not-for-production-01",
         "IDP_REDIS_PREFIX": redis_prefix,
         "IDP_RATELIMIT_ENABLED": False,
     }

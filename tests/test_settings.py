@@ -240,3 +240,26 @@ def test_a_refused_setting_at_the_command_line_is_one_line_not_a_traceback(monke
     assert result.output.strip() == (
         "Error: IDP_ENV must be one of development, production, got 'prod'"
     )
+
+
+@pytest.mark.parametrize(
+    ("secret_key", "kek", "named"),
+    [
+        ("x", "k" * 43, "IDP_SECRET_KEY must be at least 43 random characters"),
+        ("s" * 43, "hunter2", "IDP_KEY_ENCRYPTION_KEY must be at least 43 random characters"),
+        ("same" * 11, "same" * 11, "IDP_SECRET_KEY and IDP_KEY_ENCRYPTION_KEY must differ"),
+    ],
+)
+def test_production_refuses_a_guessable_or_shared_secret(database_url, secret_key, kek, named):
+    # From one session cookie, a short secret key can be found offline: then every
+    # CSRF token, and the names of the failed-login counters, follow.
+    production = {
+        "IDP_ENV": "production",
+        "SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://x@h/d",
+        "IDP_ISSUER": "https://idp.example",
+        "SECRET_KEY": secret_key,
+        "IDP_KEY_ENCRYPTION_KEY": kek,
+    }
+    with pytest.raises(ConfigurationError, match=named) as refused:
+        create_app(app_config(database_url, "settings:", **production))
+    assert "hunter2" not in str(refused.value)
