@@ -98,15 +98,41 @@ def keys_rotate() -> None:
         )
 
 
+@keys_group.command("revoke")
+@click.argument("kid")
+@click.option("--ticket", required=True, help="The incident or ticket this answers.")
+@click.option("--reason", required=True, help="Why the key is withdrawn.")
+@with_appcontext
+def keys_revoke(kid: str, ticket: str, reason: str) -> None:
+    """Withdraw KID at once: it stops signing and every token it signed stops verifying.
+
+    If KID was the active key of its algorithm, a new key of that algorithm signs from now.
+    """
+    from idp.keys.service import revoke
+    from idp.operator import operator_actor, refusals, ticket_and_reason
+
+    with refusals():
+        ticket, reason = ticket_and_reason(ticket, reason)
+        row, replacement = revoke(
+            kid, ticket=ticket, reason=reason, actor=operator_actor("keys revoke")
+        )
+    click.echo(f"revoked {row.kid} ({row.algorithm}); no token it signed verifies any longer")
+    if replacement is not None:
+        click.echo(f"published {replacement.kid} ({replacement.algorithm}); it signs from now")
+
+
 @keys_group.command("list")
 @with_appcontext
 def keys_list() -> None:
-    """List signing keys and when each starts signing."""
+    """List signing keys, when each starts signing, and when any was revoked."""
     from idp.extensions import db
     from idp.keys.models import SigningKey
 
     for row in db.session.scalars(db.select(SigningKey).order_by(SigningKey.activates_at)):
-        click.echo(f"{row.kid}  {row.algorithm}  activates {row.activates_at.isoformat()}Z")
+        revoked = f"  revoked {row.revoked_at.isoformat()}Z" if row.revoked_at else ""
+        click.echo(
+            f"{row.kid}  {row.algorithm}  activates {row.activates_at.isoformat()}Z{revoked}"
+        )
 
 
 from idp.audit.cli import audit_group  # noqa: E402

@@ -6,8 +6,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
+from marshmallow import ValidationError
 
-from idp.errors import DomainError
+from idp.errors import DomainError, InvalidInput
 from idp.extensions import db
 
 ACTOR_TYPE = "system"
@@ -35,3 +36,14 @@ def refusals() -> Iterator[None]:
     except DomainError as exc:
         db.session.rollback()
         raise click.ClickException(one_line(exc)) from None
+
+
+def ticket_and_reason(ticket: str, reason: str) -> tuple[str, str]:
+    """The ticket and reason of an audited command, held to the support actions' rules."""
+    from idp.support.schemas import SupportActionIn
+
+    try:
+        loaded = SupportActionIn().load({"ticket": ticket, "reason": reason})
+    except ValidationError as exc:
+        raise InvalidInput(fields=exc.messages) from None
+    return loaded["ticket"], loaded["reason"]

@@ -836,6 +836,7 @@ FORMS_ALLOWED_UNAUDITED: dict[str, str] = {
     "oauth.userinfo": "a read",
     # The demo's webhook receiver (not served in production) keeps what it got in memory.
     "demo_webhooks.receive": "demo only",
+    "demo_oauth.callback": "demo only: shows the authorization response a form_post delivers",
 }
 
 FORM_IDS = list(FORMS)
@@ -935,6 +936,16 @@ def command_rotate_keys(app, tmp_path):
     return Run(["keys", "rotate"], ("signing_key.published",), first_published, set())
 
 
+def command_revoke_key(app, tmp_path):
+    from idp.keys.service import active_key
+
+    with app.app_context():
+        kid = active_key().kid
+        db.session.remove()
+    args = ["keys", "revoke", kid, "--ticket", "INC-7", "--reason", "private key leaked"]
+    return Run(args, ("signing_key.revoked",), kid, set())
+
+
 def command_create_staff(app, tmp_path):
     args = ["support", "create-staff", "--email", "new.admin@example.com", "--name", "Ada"]
     return Run(
@@ -962,6 +973,7 @@ COMMANDS: dict[str, Callable] = {
     "support create-staff": command_create_staff,
     "import-accounts": command_import_accounts,
     "keys rotate": command_rotate_keys,
+    "keys revoke": command_revoke_key,
 }
 
 # Commands that record no audit event, each with the reason.

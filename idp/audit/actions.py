@@ -44,6 +44,7 @@ KNOWN_ACTIONS: tuple[str, ...] = (
     "password_reset.completed",
     "password_reset.requested",
     "signing_key.published",
+    "signing_key.revoked",
     "support.access_denied",
     "token_family.revoked",
     "waba.created",

@@ -8,9 +8,9 @@ retired key leaves the document at a time known when it is rendered; the
 document is rendered again from then on. Without Redis it is rendered from
 the database on every request.
 
-The OAuth views import this module, so every process the application
-factory builds (a command such as ``idp keys rotate`` too) declares the
-counter and moves it when it changes a key.
+Its counter is declared with the keys (``idp.keys.service``), which every
+process the application factory builds imports (a command such as ``idp keys
+rotate`` too), so each one moves it when it changes a key.
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ from datetime import datetime
 from flask import current_app
 
 from idp import changes
-from idp.keys.service import ALGORITHM, ensure_signing_key, publication
+from idp.keys.service import ALGORITHM, SIGNING_KEYS, ensure_signing_key, publication
 from idp.timeutil import utcnow
 
-SIGNING_KEYS = changes.counter("signing-keys", "signing_keys", inserts=("signing_keys",))
 _documents = changes.cache("jwks", SIGNING_KEYS, max_entries=1)
 
 

@@ -19,6 +19,7 @@ class SigningKey(db.Model):
     A key signs from ``activates_at`` until a newer key of its algorithm activates, and
     stays published in the JWKS from its creation until that successor's activation plus
     the longest token lifetime, so a client with a cached JWKS never meets an unknown ``kid``.
+    A revoked key does none of this from its revocation on.
     """
 
     __tablename__ = "signing_keys"
@@ -31,4 +32,9 @@ class SigningKey(db.Model):
     activates_at = sa.Column(sa.DateTime, nullable=False, index=True)
     # The algorithm this key was made first of (it signed at once): unique, so of two
     # instances that find no key of an algorithm at once, only one stores a first key.
+    # The row keeps it when the key is revoked: the key that replaces a revoked one is
+    # made by the revocation itself, in its transaction, never as a first key.
     first_of = sa.Column(sa.String(10), nullable=True, unique=True)
+    # When an operator withdrew the key (``idp keys revoke``): it no longer signs, is no
+    # longer published, and no token it signed verifies.
+    revoked_at = sa.Column(sa.DateTime, nullable=True)

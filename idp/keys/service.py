@@ -8,6 +8,14 @@ Rotation is by time: ``rotate`` creates keys that activate only after
 ``PUBLISH_AHEAD`` (longer than the JWKS cache lifetime), so every relying party
 has seen their ``kid`` before the first token they sign. A retired key stays
 published until every token it signed has expired.
+
+Revocation is at once: ``revoke`` withdraws a key suspected leaked, and when it
+was its algorithm's active key a new one signs from that moment. Every instance
+learns of it on its next request through the ``signing-keys`` change counter:
+a ring loaded before the revocation is reloaded before it signs or verifies
+anything. Without Redis there is no counter, and another process's ring drops
+the key at its next reload (within ``_CACHE_SECONDS``); the revoking process's
+own ring at once.
 """
 
 from __future__ import annotations
@@ -28,6 +36,8 @@ from flask import current_app
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from sqlalchemy.exc import IntegrityError
 
+from idp import changes
+from idp.errors import Conflict, NotFound
 from idp.extensions import db
 from idp.ids import PREFIXES, new_id
 from idp.keys.crypto import decrypt, encrypt
@@ -45,6 +55,11 @@ _CACHE_SECONDS = 30
 # can name one, and a reload reads and decrypts every stored key.
 UNKNOWN_KID_RELOAD_EVERY = 1.0
 VERIFIED_MAX_ENTRIES = 10_000  # tokens per process whose signature is known good
+
+# Moved by any change to a stored key: the JWKS (``idp.keys.jwks``) and the revoked kids
+# are kept in memory under it.
+SIGNING_KEYS = changes.counter("signing-keys", "signing_keys", inserts=("signing_keys",))
+_revocations = changes.cache("signing-key-revocations", SIGNING_KEYS, max_entries=1)
 
 
 @dataclass(frozen=True)
@@ -78,6 +93,7 @@ class KeyRing:
     other check on every use (type, expiry, issuer, audience, revocation);
     the memory is dropped whenever the ring's keys change, and a token is
     trusted from it only while the key that verified it is in the ring.
+    A revoked key is never loaded (``usable_keys`` reloads a ring that holds one).
     """
 
     def __init__(self) -> None:
@@ -128,7 +144,7 @@ class KeyRing:
     def _load(self) -> dict[str, LoadedKey]:
         kek = current_app.config["IDP_KEY_ENCRYPTION_KEY"]
         loaded: dict[str, LoadedKey] = {}
-        for row in db.session.scalars(db.select(SigningKey)):
+        for row in db.session.scalars(db.select(SigningKey).where(SigningKey.revoked_at.is_(None))):
             pem = decrypt(kek, row.private_key_encrypted, row.kid)
             # An RSA key's consistency check costs about half a second (3072 bits), on every
             # reload, which anyone can trigger (an unknown kid). Not needed here: AES-GCM has
@@ -154,6 +170,36 @@ def _fingerprint(keys: dict[str, LoadedKey]) -> set[tuple[str, str]]:
 def keyring() -> KeyRing:
     """The application's key ring."""
     return current_app.extensions["idp_keyring"]
+
+
+def _revoked_kids() -> frozenset[str]:
+    """The kids of every revoked key: from memory until a key changes, with Redis."""
+    return _revocations.get(
+        "revoked",
+        lambda: frozenset(
+            db.session.scalars(db.select(SigningKey.kid).where(SigningKey.revoked_at.isnot(None)))
+        ),
+    )
+
+
+def usable_keys() -> dict[str, LoadedKey]:
+    """The ring's keys, none of them revoked.
+
+    The ring reloads every ``_CACHE_SECONDS``; a key revoked through another
+    instance since its last load makes it reload now, so a revoked key neither
+    signs nor verifies anywhere from the next request on.
+    """
+    ring = keyring()
+    keys = ring.keys()
+    if not current_app.config.get("IDP_REDIS_URL"):
+        # No counters to learn of it from: another process's revocation arrives with the
+        # ring's next reload, within _CACHE_SECONDS, and verifying reads no database.
+        return keys
+    revoked = _revoked_kids()
+    if not revoked.isdisjoint(keys):
+        ring.invalidate()
+        keys = ring.keys()
+    return keys
 
 
 def _max_token_lifetime() -> timedelta:
@@ -247,11 +293,75 @@ def rotate(actor: dict[str, str]) -> list[SigningKey]:
     return rows
 
 
+def revoke(
+    kid: str, *, ticket: str, reason: str, actor: dict[str, str]
+) -> tuple[SigningKey, SigningKey | None]:
+    """Withdraw the key ``kid`` at once (its private half may be leaked); commit.
+
+    In one transaction: the key is marked revoked, so it leaves the JWKS and no
+    token it signed verifies on any instance from its next request; if it was
+    its algorithm's active key, a new key of that algorithm signs from now on,
+    without ``PUBLISH_AHEAD`` (a relying party briefly meeting an unknown
+    ``kid`` is better than tokens of a leaked key). Recorded
+    (``signing_key.revoked``, with ``ticket`` and ``reason``) as the act of
+    ``actor``. Returns the revoked key and its replacement, if one was made.
+    Raises ``NotFound`` for an unknown kid, ``Conflict`` for a revoked key.
+    """
+    from idp.audit.service import record_event
+
+    row = db.session.get(SigningKey, kid)
+    if row is None:
+        raise NotFound("No such signing key.", fields={"kid": [kid]})
+    now = utcnow()
+    was_active = _active_kid(row.algorithm, now) == row.kid
+    # Conditional, so that of two operators revoking the same key at once, one does.
+    marked = db.session.execute(
+        db.update(SigningKey)
+        .where(SigningKey.kid == row.kid, SigningKey.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    if marked.rowcount != 1:
+        raise Conflict("The signing key is already revoked.", fields={"kid": [kid]})
+    replacement = (
+        create_key(activate_immediately=True, algorithm=row.algorithm) if was_active else None
+    )
+    record_event(
+        "signing_key.revoked",
+        **actor,
+        target_type="signing_key",
+        target_id=row.kid,
+        before={"algorithm": row.algorithm, "active": was_active},
+        after={
+            "revoked_at": now.isoformat() + "Z",
+            "replaced_by": replacement.kid if replacement is not None else None,
+        },
+        ticket=ticket,
+        reason=reason,
+    )
+    db.session.commit()
+    keyring().invalidate()
+    return row, replacement
+
+
+def _active_kid(algorithm: str, now: datetime) -> str | None:
+    """The kid of the stored key that signs for ``algorithm`` now (``active_key``'s choice)."""
+    return db.session.scalar(
+        db.select(SigningKey.kid)
+        .where(
+            SigningKey.algorithm == algorithm,
+            SigningKey.activates_at <= now,
+            SigningKey.revoked_at.is_(None),
+        )
+        .order_by(SigningKey.activates_at.desc(), SigningKey.kid.desc())
+        .limit(1)
+    )
+
+
 def active_key(algorithm: str = ALGORITHM) -> LoadedKey:
     """The newest key of ``algorithm`` whose activation time has passed."""
     now = utcnow()
     candidates = [
-        k for k in keyring().keys().values() if k.activates_at <= now and k.algorithm == algorithm
+        k for k in usable_keys().values() if k.activates_at <= now and k.algorithm == algorithm
     ]
     if not candidates:
         ensure_signing_key(algorithm)
@@ -260,9 +370,7 @@ def active_key(algorithm: str = ALGORITHM) -> LoadedKey:
         keyring().invalidate()
         now = utcnow()
         candidates = [
-            k
-            for k in keyring().keys().values()
-            if k.activates_at <= now and k.algorithm == algorithm
+            k for k in usable_keys().values() if k.activates_at <= now and k.algorithm == algorithm
         ]
     return max(candidates, key=lambda k: (k.activates_at, k.kid))
 
@@ -278,22 +386,30 @@ def publication() -> tuple[list[dict], datetime | None]:
     Read from the stored public halves: publishing decrypts nothing. A key is
     listed from its creation until its algorithm's next key has signed for
     longer than any token lives; only that moment changes the list without a write.
+    A revoked key is not listed; one revoked before it activated never signed, so it
+    retires no key.
     """
     now = utcnow()
     grace = _max_token_lifetime()
     rows = db.session.execute(
         db.select(
-            SigningKey.kid, SigningKey.algorithm, SigningKey.activates_at, SigningKey.public_jwk
+            SigningKey.kid,
+            SigningKey.algorithm,
+            SigningKey.activates_at,
+            SigningKey.revoked_at,
+            SigningKey.public_jwk,
         )
     ).all()
     published: list[dict] = []
     leaves_next: datetime | None = None
     for algorithm in SIGNING_ALGORITHMS:
         keys = sorted(
-            (row for row in rows if row.algorithm == algorithm),
+            (row for row in rows if row.algorithm == algorithm and _has_signed(row)),
             key=lambda row: (row.activates_at, row.kid),
         )
         for key, successor in zip(keys, [*keys[1:], None], strict=False):
+            if key.revoked_at is not None:
+                continue
             # A key retires when its algorithm's next key activates; drop it once its
             # tokens are dead.
             if successor is not None:
@@ -303,6 +419,11 @@ def publication() -> tuple[list[dict], datetime | None]:
                 leaves_next = leaves if leaves_next is None else min(leaves_next, leaves)
             published.append(key.public_jwk)
     return published, leaves_next
+
+
+def _has_signed(row) -> bool:
+    """Whether the key could have signed: it is not revoked, or was revoked once active."""
+    return row.revoked_at is None or row.activates_at <= row.revoked_at
 
 
 def sign_jwt(claims: dict, typ: str = "JWT", algorithm: str = ALGORITHM) -> str:
@@ -341,7 +462,7 @@ def verify_jwt(
         raise jwt.DecodeError("Not enough segments")
     digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
     known = ring.verified.get(digest)
-    loaded = ring.keys()
+    loaded = usable_keys()
     if known is not None and known.kid in loaded:
         _check_header(known.header, typ, algorithms)
         claims = dict(known.claims)
