@@ -40,6 +40,8 @@ def probe(ctx: Context, req: Req) -> list[int]:
 def apikey_revocation(ctx: Context) -> dict:
     """Generate a key on the reserved channel, revoke it, and expect 401 from every worker."""
     from idp.apikeys import service
+    from idp.extensions import db
+    from idp.orgs.models import Membership
     from policies.actor import Actor
     from policies.permissions import Permission
 
@@ -48,12 +50,20 @@ def apikey_revocation(ctx: Context) -> dict:
     if not reserved:
         raise NotAvailable("the seeded data has no reserved channel")
     client_id, channel_id = reserved["client_id"], reserved["channel_id"]
+    # A real owner of the client: a key is generated only by an account that may still act.
+    owner_id = db.session.scalar(
+        db.select(Membership.user_id)
+        .where(Membership.organization_id == client_id, Membership.role == "owner")
+        .limit(1)
+    )
+    if owner_id is None:
+        raise NotAvailable("the reserved channel's client has no owner")
     owner = Actor(
         hub="client",
         organization_id=client_id,
         roles=frozenset({"owner"}),
         scopes=frozenset(Permission),
-        user_id="usr_bench",
+        user_id=owner_id,
     )
     key, text = service.create_key(owner, "client", client_id, channel_id)
     req = Req("GET", CHECK_PATH, {API_KEY_HEADER: text})
