@@ -89,7 +89,7 @@ def keys_group() -> None:
 @with_appcontext
 def keys_rotate() -> None:
     """Publish a new key of each algorithm now; each signs once relying parties can have seen it."""
-    from idp.keys.service import rotate
+    from idp.keys.operations import rotate
     from idp.operator import operator_actor
 
     for row in rotate(operator_actor("keys rotate")):
@@ -108,7 +108,7 @@ def keys_revoke(kid: str, ticket: str, reason: str) -> None:
 
     If KID was the active key of its algorithm, a new key of that algorithm signs from now.
     """
-    from idp.keys.service import revoke
+    from idp.keys.operations import revoke
     from idp.operator import operator_actor, refusals, ticket_and_reason
 
     with refusals():

@@ -22,7 +22,9 @@ from datetime import datetime
 from flask import current_app
 
 from idp import changes
-from idp.keys.service import ALGORITHM, SIGNING_KEYS, ensure_signing_key, publication
+from idp.extensions import db
+from idp.keys.models import SIGNING_ALGORITHMS, SigningKey
+from idp.keys.service import ALGORITHM, SIGNING_KEYS, ensure_signing_key, max_token_lifetime
 from idp.timeutil import utcnow
 
 _documents = changes.cache("jwks", SIGNING_KEYS, max_entries=1)
@@ -55,3 +57,54 @@ def _render() -> JwksDocument:
         keys, changes_at = publication()
     body = current_app.json.dumps({"keys": keys}).encode()
     return JwksDocument(body, hashlib.sha256(body).hexdigest(), changes_at)
+
+
+def published_jwks() -> dict:
+    """JWKS of every key that is pending, signing, or retired with tokens still alive."""
+    return {"keys": publication()[0]}
+
+
+def publication() -> tuple[list[dict], datetime | None]:
+    """The public keys the JWKS lists now, and when one next leaves it (None: not by time).
+
+    Read from the stored public halves: publishing decrypts nothing. A key is
+    listed from its creation until its algorithm's next key has signed for
+    longer than any token lives; only that moment changes the list without a write.
+    A revoked key is not listed; one revoked before it activated never signed, so it
+    retires no key.
+    """
+    now = utcnow()
+    grace = max_token_lifetime()
+    rows = db.session.execute(
+        db.select(
+            SigningKey.kid,
+            SigningKey.algorithm,
+            SigningKey.activates_at,
+            SigningKey.revoked_at,
+            SigningKey.public_jwk,
+        )
+    ).all()
+    published: list[dict] = []
+    leaves_next: datetime | None = None
+    for algorithm in SIGNING_ALGORITHMS:
+        keys = sorted(
+            (row for row in rows if row.algorithm == algorithm and _has_signed(row)),
+            key=lambda row: (row.activates_at, row.kid),
+        )
+        for key, successor in zip(keys, [*keys[1:], None], strict=False):
+            if key.revoked_at is not None:
+                continue
+            # A key retires when its algorithm's next key activates; drop it once its
+            # tokens are dead.
+            if successor is not None:
+                leaves = successor.activates_at + grace
+                if leaves <= now:
+                    continue
+                leaves_next = leaves if leaves_next is None else min(leaves_next, leaves)
+            published.append(key.public_jwk)
+    return published, leaves_next
+
+
+def _has_signed(row) -> bool:
+    """Whether the key could have signed: it is not revoked, or was revoked once active."""
+    return row.revoked_at is None or row.activates_at <= row.revoked_at

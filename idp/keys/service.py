@@ -1,21 +1,15 @@
-"""Key lifecycle and JWT signing/verification with the active key of an algorithm.
+"""Signing keys: their creation, the ring of loaded keys, and signing and verifying JWTs.
 
 The ring holds keys of each of ``SIGNING_ALGORITHMS``: ES256 for access tokens
 and by default for ID tokens, RS256 for the ID tokens of clients registered
 for it. Each algorithm has its own active key and its own rotation.
 
-Rotation is by time: ``rotate`` creates keys that activate only after
-``PUBLISH_AHEAD`` (longer than the JWKS cache lifetime), so every relying party
-has seen their ``kid`` before the first token they sign. A retired key stays
-published until every token it signed has expired.
-
-Revocation is at once: ``revoke`` withdraws a key suspected leaked, and when it
-was its algorithm's active key a new one signs from that moment. Every instance
-learns of it on its next request through the ``signing-keys`` change counter:
-a ring loaded before the revocation is reloaded before it signs or verifies
-anything. Without Redis there is no counter, and another process's ring drops
-the key at its next reload (within ``_CACHE_SECONDS``); the revoking process's
-own ring at once.
+Keys are rotated and revoked by ``idp.keys.operations``, and published by
+``idp.keys.jwks``. Every instance learns of a revoked key on its next request
+through the ``signing-keys`` change counter: a ring loaded before the
+revocation is reloaded before it signs or verifies anything. Without Redis
+there is no counter, and another process's ring drops the key at its next
+reload (within ``_CACHE_SECONDS``); the revoking process's own ring at once.
 """
 
 from __future__ import annotations
@@ -37,11 +31,10 @@ from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from sqlalchemy.exc import IntegrityError
 
 from idp import changes
-from idp.errors import Conflict, NotFound
 from idp.extensions import db
 from idp.ids import PREFIXES, new_id
 from idp.keys.crypto import decrypt, encrypt
-from idp.keys.models import SIGNING_ALGORITHMS, SigningKey
+from idp.keys.models import SigningKey
 from idp.timeutil import utcnow
 
 ALGORITHM = "ES256"  # access tokens, and ID tokens unless the client registered another
@@ -202,7 +195,7 @@ def usable_keys() -> dict[str, LoadedKey]:
     return keys
 
 
-def _max_token_lifetime() -> timedelta:
+def max_token_lifetime() -> timedelta:
     cfg = current_app.config
     return timedelta(seconds=max(cfg["IDP_ACCESS_TOKEN_TTL"], cfg.get("IDP_ID_TOKEN_TTL", 3600)))
 
@@ -265,98 +258,6 @@ def ensure_signing_key(algorithm: str = ALGORITHM) -> None:
         keyring().invalidate()
 
 
-def rotate(actor: dict[str, str]) -> list[SigningKey]:
-    """Publish a new key of every algorithm now, each signing after ``PUBLISH_AHEAD``; commit.
-
-    An algorithm without a key yet gets one signing at once first, so that it has
-    a key to retire. Each new key is recorded (``signing_key.published``) as the
-    act of ``actor`` (``actor_type``/``actor_id``), in the same transaction.
-    """
-    from idp.audit.service import record_event
-
-    for algorithm in SIGNING_ALGORITHMS:
-        add_first_key(algorithm)
-    rows = [
-        create_key(activate_immediately=False, algorithm=algorithm)
-        for algorithm in SIGNING_ALGORITHMS
-    ]
-    for row in rows:
-        record_event(
-            "signing_key.published",
-            **actor,
-            target_type="signing_key",
-            target_id=row.kid,
-            after={"algorithm": row.algorithm, "activates_at": row.activates_at.isoformat() + "Z"},
-        )
-    db.session.commit()
-    keyring().invalidate()
-    return rows
-
-
-def revoke(
-    kid: str, *, ticket: str, reason: str, actor: dict[str, str]
-) -> tuple[SigningKey, SigningKey | None]:
-    """Withdraw the key ``kid`` at once (its private half may be leaked); commit.
-
-    In one transaction: the key is marked revoked, so it leaves the JWKS and no
-    token it signed verifies on any instance from its next request; if it was
-    its algorithm's active key, a new key of that algorithm signs from now on,
-    without ``PUBLISH_AHEAD`` (a relying party briefly meeting an unknown
-    ``kid`` is better than tokens of a leaked key). Recorded
-    (``signing_key.revoked``, with ``ticket`` and ``reason``) as the act of
-    ``actor``. Returns the revoked key and its replacement, if one was made.
-    Raises ``NotFound`` for an unknown kid, ``Conflict`` for a revoked key.
-    """
-    from idp.audit.service import record_event
-
-    row = db.session.get(SigningKey, kid)
-    if row is None:
-        raise NotFound("No such signing key.", fields={"kid": [kid]})
-    now = utcnow()
-    was_active = _active_kid(row.algorithm, now) == row.kid
-    # Conditional, so that of two operators revoking the same key at once, one does.
-    marked = db.session.execute(
-        db.update(SigningKey)
-        .where(SigningKey.kid == row.kid, SigningKey.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    if marked.rowcount != 1:
-        raise Conflict("The signing key is already revoked.", fields={"kid": [kid]})
-    replacement = (
-        create_key(activate_immediately=True, algorithm=row.algorithm) if was_active else None
-    )
-    record_event(
-        "signing_key.revoked",
-        **actor,
-        target_type="signing_key",
-        target_id=row.kid,
-        before={"algorithm": row.algorithm, "active": was_active},
-        after={
-            "revoked_at": now.isoformat() + "Z",
-            "replaced_by": replacement.kid if replacement is not None else None,
-        },
-        ticket=ticket,
-        reason=reason,
-    )
-    db.session.commit()
-    keyring().invalidate()
-    return row, replacement
-
-
-def _active_kid(algorithm: str, now: datetime) -> str | None:
-    """The kid of the stored key that signs for ``algorithm`` now (``active_key``'s choice)."""
-    return db.session.scalar(
-        db.select(SigningKey.kid)
-        .where(
-            SigningKey.algorithm == algorithm,
-            SigningKey.activates_at <= now,
-            SigningKey.revoked_at.is_(None),
-        )
-        .order_by(SigningKey.activates_at.desc(), SigningKey.kid.desc())
-        .limit(1)
-    )
-
-
 def active_key(algorithm: str = ALGORITHM) -> LoadedKey:
     """The newest key of ``algorithm`` whose activation time has passed."""
     now = utcnow()
@@ -373,57 +274,6 @@ def active_key(algorithm: str = ALGORITHM) -> LoadedKey:
             k for k in usable_keys().values() if k.activates_at <= now and k.algorithm == algorithm
         ]
     return max(candidates, key=lambda k: (k.activates_at, k.kid))
-
-
-def published_jwks() -> dict:
-    """JWKS of every key that is pending, signing, or retired with tokens still alive."""
-    return {"keys": publication()[0]}
-
-
-def publication() -> tuple[list[dict], datetime | None]:
-    """The public keys the JWKS lists now, and when one next leaves it (None: not by time).
-
-    Read from the stored public halves: publishing decrypts nothing. A key is
-    listed from its creation until its algorithm's next key has signed for
-    longer than any token lives; only that moment changes the list without a write.
-    A revoked key is not listed; one revoked before it activated never signed, so it
-    retires no key.
-    """
-    now = utcnow()
-    grace = _max_token_lifetime()
-    rows = db.session.execute(
-        db.select(
-            SigningKey.kid,
-            SigningKey.algorithm,
-            SigningKey.activates_at,
-            SigningKey.revoked_at,
-            SigningKey.public_jwk,
-        )
-    ).all()
-    published: list[dict] = []
-    leaves_next: datetime | None = None
-    for algorithm in SIGNING_ALGORITHMS:
-        keys = sorted(
-            (row for row in rows if row.algorithm == algorithm and _has_signed(row)),
-            key=lambda row: (row.activates_at, row.kid),
-        )
-        for key, successor in zip(keys, [*keys[1:], None], strict=False):
-            if key.revoked_at is not None:
-                continue
-            # A key retires when its algorithm's next key activates; drop it once its
-            # tokens are dead.
-            if successor is not None:
-                leaves = successor.activates_at + grace
-                if leaves <= now:
-                    continue
-                leaves_next = leaves if leaves_next is None else min(leaves_next, leaves)
-            published.append(key.public_jwk)
-    return published, leaves_next
-
-
-def _has_signed(row) -> bool:
-    """Whether the key could have signed: it is not revoked, or was revoked once active."""
-    return row.revoked_at is None or row.activates_at <= row.revoked_at
 
 
 def sign_jwt(claims: dict, typ: str = "JWT", algorithm: str = ALGORITHM) -> str:

@@ -22,7 +22,8 @@ from flask.cli import ScriptInfo
 from idp.cli import main
 from idp.extensions import db
 from idp.keys.models import SigningKey
-from idp.keys.service import JWKS_MAX_AGE, PUBLISH_AHEAD, ensure_signing_key, rotate
+from idp.keys.operations import rotate
+from idp.keys.service import JWKS_MAX_AGE, PUBLISH_AHEAD, ensure_signing_key
 from idp.operator import operator_actor
 from idp.timeutil import utcnow
 from tests.instances import Reads

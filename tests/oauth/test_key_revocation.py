@@ -13,7 +13,8 @@ from idp.audit.models import AuditEvent
 from idp.cli import main
 from idp.extensions import db
 from idp.keys.models import SigningKey
-from idp.keys.service import active_key, ensure_signing_key, rotate
+from idp.keys.operations import rotate
+from idp.keys.service import active_key, ensure_signing_key
 from idp.operator import operator_actor
 from tests.factories import make_org
 from tests.oauth.conftest import (

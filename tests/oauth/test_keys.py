@@ -11,15 +11,15 @@ from cryptography.hazmat.primitives import serialization
 
 from idp.extensions import db
 from idp.keys.crypto import decrypt
+from idp.keys.jwks import published_jwks
 from idp.keys.models import SigningKey
+from idp.keys.operations import rotate
 from idp.keys.service import (
     PUBLISH_AHEAD,
     RSA_KEY_BITS,
     active_key,
     ensure_signing_key,
     keyring,
-    published_jwks,
-    rotate,
     sign_jwt,
     verify_jwt,
 )
