@@ -258,30 +258,37 @@ def ensure_signing_key(algorithm: str = ALGORITHM) -> None:
         keyring().invalidate()
 
 
-def active_key(algorithm: str = ALGORITHM) -> LoadedKey:
-    """The newest key of ``algorithm`` whose activation time has passed."""
+def newest_active(keys: dict[str, LoadedKey], algorithm: str) -> LoadedKey | None:
+    """The newest of ``keys`` of ``algorithm`` whose activation time has passed."""
     now = utcnow()
-    candidates = [
-        k for k in usable_keys().values() if k.activates_at <= now and k.algorithm == algorithm
-    ]
-    if not candidates:
+    candidates = [k for k in keys.values() if k.activates_at <= now and k.algorithm == algorithm]
+    return max(candidates, key=lambda k: (k.activates_at, k.kid)) if candidates else None
+
+
+def active_key(algorithm: str = ALGORITHM) -> LoadedKey:
+    """The newest unrevoked key of ``algorithm`` whose activation time has passed."""
+    key = newest_active(usable_keys(), algorithm)
+    if key is None:
         ensure_signing_key(algorithm)
         # Another transaction may have added it since the ring was loaded; and the first
-        # key activates at its own creation, after ``now`` above.
+        # key activates at its own creation, after the reading above.
         keyring().invalidate()
-        now = utcnow()
-        candidates = [
-            k for k in usable_keys().values() if k.activates_at <= now and k.algorithm == algorithm
-        ]
-    return max(candidates, key=lambda k: (k.activates_at, k.kid))
+        key = newest_active(usable_keys(), algorithm)
+        if key is None:
+            raise LookupError(f"no {algorithm} signing key is active")
+    return key
+
+
+def sign_with(key: LoadedKey, claims: dict, typ: str = "JWT") -> str:
+    """Sign ``claims`` with ``key``, naming it by ``kid``."""
+    return jwt.encode(
+        claims, key.private_key, algorithm=key.algorithm, headers={"kid": key.kid, "typ": typ}
+    )
 
 
 def sign_jwt(claims: dict, typ: str = "JWT", algorithm: str = ALGORITHM) -> str:
     """Sign ``claims`` with the active key of ``algorithm``, naming it by ``kid``."""
-    key = active_key(algorithm)
-    return jwt.encode(
-        claims, key.private_key, algorithm=algorithm, headers={"kid": key.kid, "typ": typ}
-    )
+    return sign_with(active_key(algorithm), claims, typ)
 
 
 def verify_jwt(

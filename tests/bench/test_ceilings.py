@@ -5,9 +5,11 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from flask import g
 
 from idp.bench.views import CEILING_PASSWORD
 from idp.keys.service import verify_jwt
+from tests.instances import dispose, make_instance
 
 CEILINGS = [
     ("get", "/bench/ceiling/json"),
@@ -37,6 +39,37 @@ def test_sign_ceiling_signs_with_the_service_key(bench_app):
     with bench_app.app_context():
         claims = verify_jwt(token, typ="at+jwt")
     assert claims["sub"] == "bench"
+
+
+@pytest.mark.redis
+def test_signing_ceilings_leave_the_revocation_check_to_the_service(
+    app, database_url, redis_prefix
+):
+    """The ceilings sign and nothing else: the token endpoint's ratio is not flattered.
+
+    With Redis, learning whether the active key was revoked since the ring
+    loaded it reads the change counters; that is the service's own work on
+    every token it signs, measured against the ceiling, not part of it. The
+    service's own JWKS reads them.
+    """
+    bench = make_instance(database_url, redis_prefix, IDP_BENCH_MODE=True)
+    counters_read = []
+
+    @bench.teardown_request
+    def _record(_exc):
+        counters_read.append("idp_change_versions" in g)
+
+    try:
+        client = bench.test_client()
+        client.get("/bench/ceiling/sign")  # the first key, should the database have none
+        counters_read.clear()
+        assert client.get("/bench/ceiling/sign").status_code == 200
+        form = {"code": "any", "client_id": "client-hub"}
+        assert client.post("/bench/ceiling/token", data=form).status_code == 200
+        assert client.get("/oauth/jwks").status_code == 200
+    finally:
+        dispose(bench)
+    assert counters_read == [False, False, True]
 
 
 def test_argon2_ceiling_verifies_a_password(bench_app):
