@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from idp import create_app
-from idp.config import LIFETIME_SETTINGS, RATE_LIMIT_SETTINGS, ConfigurationError
+from idp.config_checks import LIFETIME_SETTINGS, RATE_LIMIT_SETTINGS, ConfigurationError
 from tests.conftest import app_config
 
 

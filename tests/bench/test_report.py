@@ -113,7 +113,7 @@ def test_a_run_with_rate_limits_is_never_the_baseline_or_the_latest_sample(tmp_p
 def test_the_rate_limited_environment_counts_limits_it_never_reaches():
     from bench.database import Target
     from bench.run import UNREACHED_LIMIT, bench_env
-    from idp.config import _check_rate_limit
+    from idp.config_checks import _check_rate_limit
 
     target = Target(kind="sqlite", name="idp_bench_10k", url="sqlite://", redis_url=None)
     assert bench_env(target, 8000)["IDP_RATELIMIT_ENABLED"] == "0"
