@@ -110,7 +110,6 @@ def _import_models() -> None:
     from idp.accounts import models as _accounts  # noqa: F401
     from idp.apikeys import models as _apikeys  # noqa: F401
     from idp.audit import models as _audit  # noqa: F401
-    from idp.changes import UNANNOUNCED as _unannounced  # noqa: F401
     from idp.channels import models as _channels  # noqa: F401
     from idp.consent import models as _consent  # noqa: F401
     from idp.keys import models as _keys  # noqa: F401
@@ -119,6 +118,7 @@ def _import_models() -> None:
     from idp.orgs import models as _orgs  # noqa: F401
     from idp.outbox import models as _outbox  # noqa: F401
     from idp.support import models as _support  # noqa: F401
+    from idp.unannounced_changes import UNANNOUNCED as _unannounced  # noqa: F401
     from idp.webhooks import models as _webhooks  # noqa: F401
 
 

@@ -33,28 +33,9 @@ A counter never returns to a value it held: it starts at a random base far
 above what ``INCR`` on a missing key gives, so a Redis restart (which loses
 the counters) cannot make an old entry look current.
 
-A change must commit even when Redis does not take the increments (down,
-out of memory, a read-only replica), and other processes must still learn of
-it, whether or not the writer serves another request:
-
-* an increment that fails before the commit is written down instead, in the
-  same transaction, as a row of ``unannounced_changes`` naming the counter
-  (one that fails after the commit too, in a transaction of its own);
-* a process "folds" those rows: it increments their counters and deletes
-  them. It does so before it trusts a reading once it has seen Redis fail (a
-  failed read or increment), and otherwise at least every ``CHECK_EVERY``
-  seconds, whatever it saw. Until it has folded them it reads the database;
-* a process that finds the counters unreadable drops everything it cached:
-  an entry filled before the failure is never trusted again (Redis may come
-  back from a failover without the last increments).
-
-So a change whose increments were lost is seen at once by processes that
-noticed the fault, and by every process within ``CHECK_EVERY`` seconds (and a
-lease) of its commit when some process can still read the counters. An
-increment that fails after a commit is also retried before this process next
-reads the counters; should one still be lost with its row (the process dies
-between its commit and both), no entry read during that transaction outlives
-``MAX_AGE`` seconds.
+A change must commit even when Redis does not take the increments; how it
+is kept and caught up, and what a process does meanwhile, is told in
+``idp.unannounced_changes``.
 """
 
 from __future__ import annotations
@@ -68,13 +49,12 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
 from flask import Flask, current_app, g, has_app_context, has_request_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from idp.extensions import db, shared_redis
-from idp.timeutil import utcnow
+from idp.unannounced_changes import announce, fold, take_pending, write_down
 
 log = logging.getLogger(__name__)
 
@@ -86,15 +66,6 @@ BASE_FLOOR = 1 << 40
 _MARKS = "idp_changed_counters"  # session.info: counters this transaction moves
 _WRITTEN = "idp_written_down_counters"  # session.info: keys it wrote down instead
 _UNREAD = object()
-
-# Increments that Redis did not take, written down with the change they announce.
-UNANNOUNCED = sa.Table(
-    "unannounced_changes",
-    db.metadata,
-    sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("counter_key", sa.String(255), nullable=False),  # the Redis key to increment
-    sa.Column("created_at", sa.DateTime, nullable=False),
-)
 
 
 @dataclass(frozen=True)
@@ -231,8 +202,10 @@ def _reading(app: Flask, plan: _Plan, lease: float) -> dict[str, bytes]:
         log.warning("change counters unreadable; caches bypassed for this request")
         return {}
     if plan.doubtful or started >= plan.next_fold:
-        values = _fold(plan, values)
-        if values is None:
+        folded = fold(plan.redis, plan.keys)
+        if folded:
+            values = _read_counters(plan.redis, plan.keys)
+        if folded is None or values is None:
             plan.held, plan.doubtful = None, True
             return {}
         plan.doubtful, plan.next_fold = False, started + CHECK_EVERY
@@ -296,82 +269,21 @@ def _read_counters(redis, keys: list[str]) -> list[bytes] | None:
         return None
 
 
-def _fold(plan: _Plan, values: list[bytes]) -> list[bytes] | None:
-    """Make the increments written down in the database; the counters after them, None if not."""
-    try:
-        with db.engine.connect() as connection:
-            rows = connection.execute(
-                sa.select(UNANNOUNCED.c.id, UNANNOUNCED.c.counter_key).where(
-                    UNANNOUNCED.c.counter_key.in_(plan.keys)
-                )
-            ).all()
-        if not rows:
-            return values
-        if not _increment(plan.redis, {key for _, key in rows}):  # the rows stay meanwhile
-            raise ConnectionError("Redis did not take the increments")
-        with db.engine.begin() as connection:
-            connection.execute(
-                UNANNOUNCED.delete().where(UNANNOUNCED.c.id.in_([i for i, _ in rows]))
-            )
-    except Exception as exc:
-        log.warning("unannounced changes not folded (%s); caches bypassed", type(exc).__name__)
-        return None
-    log.warning("folded %d increment(s) another process could not make", len(rows))
-    return _read_counters(plan.redis, plan.keys)
-
-
 def _rebase(redis, key: str) -> bytes:
     """Move a missing (or freshly INCRed) counter to a random base no entry was read under."""
     return str(redis.incrby(key, BASE_FLOOR + secrets.randbits(52))).encode()
 
 
-_pending: dict[int, set[str]] = {}  # id(redis client) -> counter keys whose INCR failed
-_pending_lock = threading.Lock()
-
-
-def _increment(redis, keys: set[str]) -> bool:
-    """Increment ``keys`` in one round trip; False if Redis fails."""
-    try:
-        pipe = redis.pipeline(transaction=False)
-        for key in sorted(keys):
-            pipe.incr(key)
-        pipe.execute()
-        return True
-    except Exception:
-        return False
-
-
-def _announce(redis, keys: set[str]) -> bool:
-    """Increment ``keys``; remember them for a retry if Redis fails."""
-    if _increment(redis, keys):
-        return True
-    with _pending_lock:
-        _pending.setdefault(id(redis), set()).update(keys)
-    return False
-
-
 def _announce_pending(redis) -> bool:
     """Retry increments that failed after earlier commits; False while they still fail."""
-    if not _pending.get(id(redis)):
-        return True
-    with _pending_lock:
-        keys = _pending.pop(id(redis), set())
+    keys = take_pending(redis)
     # Until the others have heard of those changes, this process reads the database.
     if not keys:
         return True
-    if not _announce(redis, keys):
+    if not announce(redis, keys):
         return False
     _outlast_readings()  # as the commit that could not announce them would have
     return True
-
-
-def _write_down(connection, keys: set[str]) -> None:
-    """Keep ``keys``' lost increments in the database, for any process to fold."""
-    now = utcnow()
-    connection.execute(UNANNOUNCED.insert(), [{"counter_key": k, "created_at": now} for k in keys])
-    for plan in current_app.extensions.get("idp_change_plans", {}).values():
-        if plan is not None:
-            plan.doubtful = True  # this process folds them on its next reading
 
 
 def _forget(names: set[str]) -> None:
@@ -413,8 +325,8 @@ def _mark(session: Session, names: set[str]) -> None:
     redis = shared_redis() if has_app_context() else None
     if redis is not None:
         keys = {_redis_key(name) for name in new}
-        if not _announce(redis, keys):
-            _write_down(session.connection(), keys)  # committed with the change, or not at all
+        if not announce(redis, keys):
+            write_down(session.connection(), keys)  # committed with the change, or not at all
             session.info.setdefault(_WRITTEN, set()).update(keys)
 
 
@@ -453,7 +365,7 @@ def _announce_changes(session: Session) -> None:
     if redis is None:
         return
     keys = {_redis_key(name) for name in names}
-    if not _announce(redis, keys):
+    if not announce(redis, keys):
         log.error(
             "change counters %s not incremented; written down for every process to make",
             sorted(names),
@@ -461,7 +373,7 @@ def _announce_changes(session: Session) -> None:
         try:
             if keys - written:  # those not already committed with the change
                 with db.engine.begin() as connection:
-                    _write_down(connection, keys - written)
+                    write_down(connection, keys - written)
         except Exception:
             log.exception("lost increments not written down either; retried by this process")
     # Even without the second increment the first one, made before the commit,

@@ -17,6 +17,7 @@ import redis
 
 from idp import changes
 from idp.extensions import db
+from idp.unannounced_changes import UNANNOUNCED
 from tests.channels.conftest import provisioning_bearer
 from tests.conftest import REDIS_URL
 from tests.consent.factories import make_grant
@@ -271,7 +272,7 @@ def test_a_writer_that_dies_after_its_commit_has_already_moved_the_counters(
 
 def _unannounced(instance) -> int:
     with instance.app_context():
-        return db.session.scalar(db.select(db.func.count()).select_from(changes.UNANNOUNCED))
+        return db.session.scalar(db.select(db.func.count()).select_from(UNANNOUNCED))
 
 
 def test_a_key_revoked_during_a_redis_outage_stays_refused_once_redis_is_back(
