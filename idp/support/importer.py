@@ -11,7 +11,8 @@ Every line ends in exactly one outcome, reported with its line number:
   line), so the account is created held in status ``email_conflict`` and queued
   for support;
 * ``unchanged``: the line was imported by an earlier run (idempotency);
-* ``rejected``: the line is not a valid account, with the reason.
+* ``rejected``: the line is not a valid account, with the reason
+  (``idp.support.legacy_lines``).
 
 Lines are committed in batches: a run that stops leaves only whole batches
 behind, and running the same file again completes it.
@@ -20,45 +21,24 @@ behind, and running the same file again completes it.
 from __future__ import annotations
 
 import hashlib
-import json
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from sqlalchemy.exc import IntegrityError, StatementError
 
-from idp.accounts.emails import InvalidEmail, parse_email
-from idp.accounts.legacy import hash_problem
 from idp.accounts.models import User
-from idp.api_inputs import unfit_for_a_name
 from idp.audit.service import record_event
 from idp.extensions import db
 from idp.ids import PREFIXES, new_id
 from idp.orgs.models import Membership, Organization
+from idp.support.legacy_lines import Rejected, parse_line
 from idp.support.models import EmailConflict, ImportedAccount
 from idp.support.service import held_address
-from policies.roles import ROLES_BY_HUB
 
 IMPORT_HUBS = ("partner", "client")
 DEFAULT_BATCH_SIZE = 500
 ACTOR = "import-accounts"
-
-
-class LegacyLineSchema(Schema):
-    """One legacy account; unknown fields are refused so nothing is silently dropped."""
-
-    class Meta:
-        unknown = RAISE
-
-    email = fields.String(required=True, validate=validate.Length(min=1, max=320))
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    organization = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    role = fields.String(required=True)
-    # No legacy hash form is longer than its column; a longer one is not a hash.
-    password_hash = fields.String(
-        load_default=None, allow_none=True, validate=validate.Length(max=255)
-    )
 
 
 @dataclass
@@ -110,59 +90,6 @@ class ImportStopped(RuntimeError):
         )
         self.line = line
         self.committed = committed
-
-
-class _Rejected(Exception):
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
-def _parse(hub: str, line: str | bytes) -> tuple[dict, object]:
-    if isinstance(line, bytes):
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise _Rejected(f"not valid UTF-8 text (byte {exc.start + 1})") from exc
-    else:
-        text = line
-    if not text.strip():
-        raise _Rejected("empty line")
-    try:
-        raw = json.loads(text)
-    except ValueError as exc:
-        raise _Rejected(f"not valid JSON ({exc.msg})") from exc
-    if not isinstance(raw, dict):
-        raise _Rejected("not a JSON object")
-    try:
-        data = LegacyLineSchema().load(raw)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{name}: {' '.join(map(str, msgs)) if isinstance(msgs, list) else msgs}"
-            for name, msgs in sorted(exc.normalized_messages().items())
-        )
-        raise _Rejected(problems) from exc
-    try:
-        address = parse_email(data["email"])
-    except InvalidEmail as exc:
-        raise _Rejected(f"invalid email address: {exc}") from exc
-    if data["role"] not in ROLES_BY_HUB[hub]:
-        allowed = ", ".join(ROLES_BY_HUB[hub])
-        raise _Rejected(f"unknown role {data['role']!r} for the {hub} hub ({allowed})")
-    hashed = data["password_hash"]
-    problem = hash_problem(hashed) if hashed is not None else None
-    if problem is not None:
-        raise _Rejected(f"unsupported password_hash: {problem}")
-    data["name"] = data["name"].strip()
-    data["organization"] = data["organization"].strip()
-    if not data["name"] or not data["organization"]:
-        raise _Rejected("name and organization must not be blank")
-    # NUL above all, which PostgreSQL cannot store; a name is one line wherever it is
-    # shown (an invitation's subject names its partner), and reads as it is stored.
-    fault = unfit_for_a_name(data["name"]) or unfit_for_a_name(data["organization"])
-    if fault:
-        raise _Rejected(f"name and organization must not contain {fault}")
-    return data, address
 
 
 def organization_name_key(name: str) -> str:
@@ -283,8 +210,8 @@ def import_line(
     ``organizations`` is the run's index of the hub's organizations (read here when absent).
     """
     try:
-        data, address = _parse(hub, text)
-    except _Rejected as exc:
+        data, address = parse_line(hub, text)
+    except Rejected as exc:
         return LineOutcome(number, "rejected", detail=exc.reason)
     key = source_key(hub, address.normalized, data["organization"])
     earlier = _earlier_source_key(hub, address.normalized, data["organization"])
