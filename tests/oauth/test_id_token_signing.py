@@ -63,7 +63,10 @@ def test_an_rs256_client_keeps_userinfo_and_refresh(app, partner_world, flow):
     tokens = tokens_for(flow, partner_world["owner"].email)
     refreshed = refresh(flow.http, tokens["refresh_token"])
     assert refreshed.status_code == 200, refreshed.get_data(as_text=True)
-    assert "id_token" not in refreshed.get_json()  # ID tokens come from the code exchange
+    # OpenID Connect Core 12.2: the refresh's ID token is signed as the client registered.
+    renewed = refreshed.get_json()["id_token"]
+    assert jwt.get_unverified_header(renewed)["alg"] == "RS256"
+    assert _verified_with_the_jwks(flow.http, renewed, "RS256")["sub"] == partner_world["owner"].id
     access = refreshed.get_json()["access_token"]
     assert jwt.get_unverified_header(access)["alg"] == "ES256"
     info = flow.http.get("/oauth/userinfo", headers={"Authorization": f"Bearer {access}"})
