@@ -56,6 +56,7 @@ def server_metadata() -> dict:
             "sub",
             "iss",
             "aud",
+            "azp",
             "exp",
             "iat",
             "auth_time",

@@ -65,3 +65,14 @@ def test_tokens_verify_with_an_independent_jose_library_against_the_jwks(app, pa
     id_token = jose_jwt.decode(tokens["id_token"], keys, algorithms=["ES256"])
     assert id_token.claims["aud"] == "partner-hub"
     assert id_token.claims["nonce"] == "nonce-abc"
+
+
+def test_discovery_lists_every_claim_an_id_token_carries(partner_world, flow):
+    """An RP that checks claims against ``claims_supported`` finds each one it gets."""
+    tokens = tokens_for(flow, partner_world["owner"].email)
+    keys = KeySet.import_key_set(flow.http.get("/oauth/jwks").get_json())
+    id_token = jose_jwt.decode(tokens["id_token"], keys, algorithms=["ES256"])
+    supported = set(
+        flow.http.get("/.well-known/openid-configuration").get_json()["claims_supported"]
+    )
+    assert set(id_token.claims) - supported == set()
