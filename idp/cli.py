@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import click
-from flask.cli import FlaskGroup, NoAppException, with_appcontext
+from flask.cli import FlaskGroup, NoAppException, ScriptInfo, with_appcontext
 from flask_migrate.cli import db as db_commands
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from idp import create_app
 from idp.config import ConfigurationError
@@ -30,7 +33,54 @@ def _app_or_usage_error():
         raise SettingRefused(str(exc)) from None
 
 
-@click.group(cls=FlaskGroup, create_app=_app_or_usage_error, add_version_option=False)
+DATABASE_UNREACHABLE = 3
+
+# What psycopg puts before the reason: the host and port are named once, by us.
+_SERVER_PREFIX = re.compile(r"^(connection failed: )?(connection to server at .*? failed: )?")
+
+
+class DatabaseUnreachable(click.ClickException):
+    """The database cannot be reached: one line naming it, status 3 (a retry may work)."""
+
+    exit_code = DATABASE_UNREACHABLE
+
+
+def _where(uri: str) -> str:
+    """``host:port/database`` of a server URL, the file of SQLite; never the password."""
+    url = make_url(uri)
+    if url.get_backend_name() == "sqlite":
+        return url.database or "memory"
+    return f"{url.host or 'localhost'}:{url.port or 5432}/{url.database or ''}"
+
+
+def _reason(exc: DBAPIError, uri: str) -> str:
+    lines = str(exc.orig).strip().splitlines() or ["no reason given"]
+    reason = _SERVER_PREFIX.sub("", lines[0]).removeprefix("FATAL:").strip()
+    password = make_url(uri).password
+    return reason.replace(password, "***") if password else reason
+
+
+def _connection_failed(exc: DBAPIError) -> bool:
+    """No statement reached the database: the connection could not be made, or was lost."""
+    return exc.statement is None or exc.connection_invalidated
+
+
+class IdpGroup(FlaskGroup):
+    """Flask's command group, where a database that cannot be reached is one line."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except DBAPIError as exc:
+            if not _connection_failed(exc):
+                raise
+            uri = ctx.ensure_object(ScriptInfo).load_app().config["SQLALCHEMY_DATABASE_URI"]
+            raise DatabaseUnreachable(
+                f"cannot connect to the database at {_where(uri)}: {_reason(exc, uri)}"
+            ) from None
+
+
+@click.group(cls=IdpGroup, create_app=_app_or_usage_error, add_version_option=False)
 def main() -> None:
     """Operate the idp identity provider."""
 
