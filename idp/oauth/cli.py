@@ -29,14 +29,21 @@ def _echo_secret(client_id: str, secret: str) -> None:
     "--redirect-uri",
     "redirect_uris",
     multiple=True,
-    required=True,
-    help="Where a login returns (exact match; repeat for several). Replaces the registered ones.",
+    help="Where a login returns (exact match; repeat for several). Replaces the registered "
+    "ones; by default they stay. A new client needs one.",
 )
 @click.option(
     "--post-logout-redirect-uri",
     "post_logout_redirect_uris",
     multiple=True,
-    help="Where a logout may return (repeat for several). Replaces the registered ones.",
+    help="Where a logout may return (repeat for several). Replaces the registered ones; "
+    "by default they stay.",
+)
+@click.option(
+    "--clear-post-logout-redirect-uris",
+    "clear_post_logout",
+    is_flag=True,
+    help="Register no post-logout redirect URI any longer.",
 )
 @click.option(
     "--id-token-alg",
@@ -44,13 +51,17 @@ def _echo_secret(client_id: str, secret: str) -> None:
     help=f"How its ID tokens are signed; by default as registered, {ALGORITHM} for a new client.",
 )
 @with_appcontext
-def set_hub(hub, redirect_uris, post_logout_redirect_uris, id_token_alg) -> None:
-    """Create or update the public client of a hub frontend."""
+def set_hub(hub, redirect_uris, post_logout_redirect_uris, clear_post_logout, id_token_alg) -> None:
+    """Create or update the public client of a hub frontend; what is not given stays."""
+    if clear_post_logout and post_logout_redirect_uris:
+        raise click.UsageError(
+            "--post-logout-redirect-uri and --clear-post-logout-redirect-uris cannot be combined."
+        )
     with refusals():
         client, outcome = clients.set_hub_client(
             hub,
-            list(redirect_uris),
-            list(post_logout_redirect_uris),
+            list(redirect_uris) or None,
+            [] if clear_post_logout else list(post_logout_redirect_uris) or None,
             id_token_alg,
             actor=operator_actor("clients set-hub"),
         )

@@ -275,8 +275,8 @@ def _hub_settings(client: OAuthClient) -> dict:
 
 def set_hub_client(
     hub: str,
-    redirect_uris: list[str],
-    post_logout_redirect_uris: list[str],
+    redirect_uris: list[str] | None,
+    post_logout_redirect_uris: list[str] | None,
     id_token_signed_response_alg: str | None,
     *,
     actor: dict,
@@ -285,16 +285,23 @@ def set_hub_client(
 
     What happened is ``created``, ``updated`` or ``unchanged`` (nothing written,
     nothing recorded). ``actor`` holds the audit ``actor_type``/``actor_id``.
-    Without ``id_token_signed_response_alg`` a live client keeps its own (its
-    relying party may accept no other) and a new one gets ES256.
+    A setting given as None stays as a live client has it: re-running the
+    command to change one setting changes no other (an RP's logout keeps its
+    return address, its relying party keeps the ID-token algorithm it accepts).
+    A new client, or a deleted one brought back, needs redirect URIs, has no
+    post-logout URIs and signs with ES256 unless told.
     """
+    existing = db.session.get(OAuthClient, HUB_CLIENT_IDS[hub])
+    live = existing is not None and existing.deleted_at is None
+    before = _hub_settings(existing) if live else None
+    if redirect_uris is None:
+        redirect_uris = existing.redirect_uris if live else []
     if not redirect_uris:
         raise InvalidRedirectUri(
             "A hub client needs at least one redirect URI.", fields={"redirect_uris": []}
         )
-    existing = db.session.get(OAuthClient, HUB_CLIENT_IDS[hub])
-    live = existing is not None and existing.deleted_at is None
-    before = _hub_settings(existing) if live else None
+    if post_logout_redirect_uris is None:
+        post_logout_redirect_uris = existing.post_logout_redirect_uris if live else []
     if id_token_signed_response_alg is None:
         id_token_signed_response_alg = existing.id_token_signed_response_alg if live else ALGORITHM
     client = register_hub_client(

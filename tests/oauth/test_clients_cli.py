@@ -13,6 +13,16 @@ from tests.factories import make_org, make_user
 from tests.oauth.conftest import BrowserClient, Flow, basic, make_hub_clients, tokens_for
 
 PARTNER_HUB = "https://partner.example.com/auth/callback"
+PARTNER_HOME = "https://partner.example.com/"
+PARTNER_SET_HUB = [
+    "set-hub",
+    "--hub",
+    "partner",
+    "--redirect-uri",
+    PARTNER_HUB,
+    "--post-logout-redirect-uri",
+    PARTNER_HOME,
+]
 SCOPES = ["--scope", "channels:read", "--scope", "channels:write"]
 
 
@@ -46,16 +56,7 @@ def client_token(app, client_id: str, secret: str):
 
 
 def test_set_hub_registers_the_production_redirect_uri_and_a_login_returns_there(app):
-    result = run(
-        app,
-        "set-hub",
-        "--hub",
-        "partner",
-        "--redirect-uri",
-        PARTNER_HUB,
-        "--post-logout-redirect-uri",
-        "https://partner.example.com/",
-    )
+    result = run(app, *PARTNER_SET_HUB)
     assert result.exit_code == 0, result.output
     assert result.output.startswith("created partner-hub (Partner Hub)")
     with app.app_context():
@@ -158,10 +159,76 @@ def test_set_hub_refuses_a_bad_post_logout_uri_and_keeps_the_registered_client(a
     assert len(events(app)) == 1
 
 
-def test_set_hub_needs_a_known_hub_and_a_redirect_uri(app):
-    assert run(app, "set-hub", "--hub", "partner").exit_code == 2
+def test_set_hub_needs_a_known_hub_and_a_new_client_a_redirect_uri(app):
+    without = run(app, "set-hub", "--hub", "partner")
+    assert without.exit_code == 1
+    assert without.output.startswith("Error: A hub client needs at least one redirect URI.")
     assert run(app, "set-hub", "--hub", "nope", "--redirect-uri", PARTNER_HUB).exit_code == 2
-    assert count(app, OAuthClient) == 0
+    assert count(app, OAuthClient) == 0 and events(app) == []
+
+
+def _registered(app, hub_client_id: str) -> tuple[list[str], list[str]]:
+    with app.app_context():
+        client = db.session.get(OAuthClient, hub_client_id)
+        return client.redirect_uris, client.post_logout_redirect_uris
+
+
+def test_set_hub_for_a_new_redirect_uri_keeps_the_post_logout_uris_and_logout_works(app):
+    """Re-running set-hub to move the login callback must not break RP-initiated logout."""
+    first = run(app, *PARTNER_SET_HUB)
+    assert first.exit_code == 0, first.output
+    moved = "https://partner.example.com/auth/v2/callback"
+    again = run(app, "set-hub", "--hub", "partner", "--redirect-uri", moved)
+    assert again.exit_code == 0, again.output
+    assert f"post_logout_redirect_uri: {PARTNER_HOME}" in again.output
+    assert _registered(app, "partner-hub") == ([moved], [PARTNER_HOME])
+    with app.app_context():
+        owner = make_user("partner", make_org("partner", "Acme"), "owner")
+        db.session.commit()
+        flow = Flow(BrowserClient(app), client_id="partner-hub", redirect_uri=moved)
+        tokens = tokens_for(flow, owner.email)
+    logout = flow.http.get(
+        "/oauth/logout",
+        query_string={
+            "id_token_hint": tokens["id_token"],
+            "post_logout_redirect_uri": PARTNER_HOME,
+        },
+    )
+    assert logout.status_code == 302, logout.text
+    assert logout.headers["Location"].startswith(PARTNER_HOME)
+    [updated] = [e for e in events(app) if e.action == "oauth_client.updated"]
+    assert updated.before["post_logout_redirect_uris"] == [PARTNER_HOME]
+    assert updated.after["post_logout_redirect_uris"] == [PARTNER_HOME]
+
+
+def test_set_hub_without_redirect_uris_keeps_them(app):
+    assert run(app, "set-hub", "--hub", "client", "--redirect-uri", PARTNER_HUB).exit_code == 0
+    result = run(app, "set-hub", "--hub", "client", "--post-logout-redirect-uri", PARTNER_HOME)
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("updated client-hub")
+    assert _registered(app, "client-hub") == ([PARTNER_HUB], [PARTNER_HOME])
+
+
+def test_post_logout_uris_are_cleared_only_when_asked(app):
+    hub = ["set-hub", "--hub", "support", "--redirect-uri", PARTNER_HUB]
+    assert run(app, *hub, "--post-logout-redirect-uri", PARTNER_HOME).exit_code == 0
+    both = run(
+        app, *hub, "--post-logout-redirect-uri", PARTNER_HOME, "--clear-post-logout-redirect-uris"
+    )
+    assert both.exit_code == 2 and "cannot be combined" in both.output
+    assert _registered(app, "support-console") == ([PARTNER_HUB], [PARTNER_HOME])
+    cleared = run(app, *hub, "--clear-post-logout-redirect-uris")
+    assert cleared.exit_code == 0, cleared.output
+    assert "post_logout_redirect_uri" not in cleared.output
+    assert _registered(app, "support-console") == ([PARTNER_HUB], [])
+    [updated] = [e for e in events(app) if e.action == "oauth_client.updated"]
+    assert (
+        updated.before["post_logout_redirect_uris"],
+        updated.after["post_logout_redirect_uris"],
+    ) == (
+        [PARTNER_HOME],
+        [],
+    )
 
 
 def test_the_platform_secret_is_printed_once_and_authenticates(app):
