@@ -66,11 +66,18 @@ def _connection_failed(exc: DBAPIError) -> bool:
 
 
 class IdpGroup(FlaskGroup):
-    """Flask's command group, where a database that cannot be reached is one line."""
+    """Flask's command group, where a database that cannot be reached is one line.
+
+    Every event a command records names the operating-system user who ran it.
+    """
 
     def invoke(self, ctx: click.Context):
+        from idp.audit.service import run_by
+        from idp.operator import os_user
+
         try:
-            return super().invoke(ctx)
+            with run_by(os_user()):
+                return super().invoke(ctx)
         except DBAPIError as exc:
             if not _connection_failed(exc):
                 raise

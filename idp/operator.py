@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import getpass
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -12,11 +14,28 @@ from idp.errors import DomainError, InvalidInput
 from idp.extensions import db
 
 ACTOR_TYPE = "system"
+MAX_OS_USER = 100
 
 
 def operator_actor(command: str) -> dict[str, str]:
     """The audit ``actor_type``/``actor_id`` of the command (``clients set-hub``, ...)."""
     return {"actor_type": ACTOR_TYPE, "actor_id": command}
+
+
+def os_user() -> str:
+    """Who runs the command, as the operating system tells: the login, and who used sudo.
+
+    A record for an investigator, not a proof (the login comes from the
+    environment first, as ``getpass`` reads it). Without any name for the
+    process's user (a container's bare uid) it is ``uid N``.
+    """
+    try:
+        login = getpass.getuser()
+    except (OSError, KeyError, ImportError):  # no name for the uid (KeyError before 3.13)
+        login = f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
+    sudo = os.environ.get("SUDO_USER")
+    named = f"{sudo} (sudo as {login})" if sudo and sudo != login else login
+    return named[:MAX_OS_USER]
 
 
 def one_line(exc: DomainError) -> str:

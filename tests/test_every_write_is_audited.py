@@ -1019,11 +1019,17 @@ def test_every_command_is_covered_or_allowed():
 
 
 @pytest.mark.parametrize("name", list(COMMANDS))
-def test_a_command_is_audited(app, tmp_path, name):
+def test_a_command_is_audited(app, tmp_path, monkeypatch, name):
+    monkeypatch.delenv("SUDO_USER", raising=False)
+    monkeypatch.setenv("LOGNAME", "ops.person")
     run = COMMANDS[name](app, tmp_path)
     seen = _event_ids(app)
     output = _invoke(app, run.args)
     target = run.target(output) if callable(run.target) else run.target
     secrets = run.secrets | {_printed(output, "client_secret") or ""}
     expect = Expect(frozenset(run.actions), name, target, secrets, actor_types=("system",))
-    check_trail(app, seen, expect, name)
+    trail = check_trail(app, seen, expect, name)
+    # Each event names who ran the command, whichever service recorded it.
+    assert {(e["action"], (e["after"] or {}).get("os_user")) for e in trail} == {
+        (e["action"], "ops.person") for e in trail
+    }

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from flask import g, has_request_context, request
@@ -13,6 +16,20 @@ from idp.timeutil import utcnow
 from policies.actor import Actor
 
 SYSTEM = "system"
+
+# Who ran the ``idp`` command recording events now: what a request's id and
+# client address are to the events of a request.
+_os_user: ContextVar[str | None] = ContextVar("os_user", default=None)
+
+
+@contextmanager
+def run_by(os_user: str) -> Iterator[None]:
+    """Name ``os_user`` (who ran an operator command) in the ``after`` of events recorded inside."""
+    token = _os_user.set(os_user)
+    try:
+        yield
+    finally:
+        _os_user.reset(token)
 
 
 def actor_fields(actor: Actor | None) -> dict[str, str | None]:
@@ -38,6 +55,9 @@ def record_event(
     ticket: str | None = None,
 ) -> AuditEvent:
     """Add an audit event to the current session; the caller's commit makes it durable."""
+    os_user = None if has_request_context() else _os_user.get()
+    if os_user is not None:
+        after = {**(after or {}), "os_user": os_user}
     event = AuditEvent(
         id=new_time_ordered_id(PREFIXES["audit"]),
         occurred_at=utcnow(),
