@@ -393,3 +393,45 @@ def test_clients_registered_before_keep_es256_id_tokens(tmp_path, redis_prefix):
                     sa.text("UPDATE oauth_clients SET id_token_signed_response_alg = 'none'")
                 )
         db.engine.dispose()
+
+
+def test_the_oldest_support_organization_becomes_the_one_made_first(tmp_path, redis_prefix):
+    """0020 on a database that already holds two support organizations: both stay, the oldest
+    is marked, and no command can make another one."""
+    import pytest
+    from flask_migrate import upgrade
+
+    from idp import create_app
+    from idp.orgs.models import Organization
+    from tests.conftest import app_config, fresh_database
+
+    orgs = {  # id: (kind, created second)
+        "su_newer": ("support", 2),
+        "su_oldest": ("support", 1),
+        "pa_partner": ("partner", 0),
+    }
+    with fresh_database(tmp_path) as url:
+        old = create_app(app_config(url, redis_prefix))
+        with old.app_context():
+            upgrade(revision="0019_revoked_signing_keys")
+            with db.engine.begin() as conn:
+                for org_id, (kind, at) in orgs.items():
+                    conn.execute(
+                        sa.text(
+                            "INSERT INTO organizations (id, kind, name, created_at)"
+                            " VALUES (:id, :kind, :id, :created)"
+                        ),
+                        {"id": org_id, "kind": kind, "created": datetime(2026, 1, 1, 0, 0, at)},
+                    )
+            upgrade()
+            with db.engine.connect() as conn:
+                first = dict(conn.execute(sa.select(Organization.id, Organization.first_of)).all())
+                with pytest.raises(sa.exc.IntegrityError):
+                    conn.execute(
+                        sa.text(
+                            "INSERT INTO organizations (id, kind, name, created_at, first_of)"
+                            " VALUES ('su_third', 'support', 'Support', '2026-01-02', 'support')"
+                        )
+                    )
+            db.engine.dispose()
+    assert first == {"su_oldest": "support", "su_newer": None, "pa_partner": None}

@@ -25,6 +25,9 @@ class Organization(db.Model):
     onboarding_partner_id = sa.Column(
         sa.String(40), sa.ForeignKey("organizations.id"), nullable=True, index=True
     )
+    # The kind an organization was made first of because there was none (the support
+    # organization): UNIQUE, so that two commands finding none at once make one.
+    first_of = sa.Column(sa.String(16), nullable=True, unique=True)
     created_at = created_at_column()
 
     onboarding_partner = relationship("Organization", remote_side=[id])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
+
 from idp.audit.service import record_event
 from idp.extensions import db
 from idp.orgs.models import Organization
@@ -13,6 +15,9 @@ def support_organization(actor: dict[str, str | None]) -> Organization:
     """The (oldest) support organization, created under ``actor`` when there is none yet.
 
     ``actor`` holds the audit ``actor_type``/``actor_id``; the caller commits.
+    Of two callers finding none at once, one stores it (``first_of`` is
+    UNIQUE) and the other, refused, takes that one: on PostgreSQL once the
+    first has committed, since the second insert waits for it.
     """
     found = db.session.scalar(
         db.select(Organization)
@@ -22,9 +27,15 @@ def support_organization(actor: dict[str, str | None]) -> Organization:
     )
     if found is not None:
         return found
-    created = Organization.create("support", SUPPORT_NAME)
-    db.session.add(created)
-    db.session.flush()  # before the rows that name it without a relationship (a client)
+    created = Organization.create("support", SUPPORT_NAME, first_of="support")
+    try:
+        with db.session.begin_nested():
+            db.session.add(created)
+            db.session.flush()  # before the rows that name it without a relationship (a client)
+    except IntegrityError:
+        return db.session.scalars(
+            db.select(Organization).where(Organization.first_of == "support")
+        ).one()
     record_event(
         "organization.created",
         **actor,
