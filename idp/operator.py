@@ -57,6 +57,21 @@ def refusals() -> Iterator[None]:
         raise click.ClickException(one_line(exc)) from None
 
 
+@contextmanager
+def kept_for_output() -> Iterator[None]:
+    """Keep the rows the command commits as written, to print them without the database.
+
+    The session would reload them after the commit: a database lost at that
+    moment would take with it a secret just stored, which nobody can read again.
+    """
+    session = db.session()
+    kept, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        yield
+    finally:
+        session.expire_on_commit = kept
+
+
 def ticket_and_reason(ticket: str, reason: str) -> tuple[str, str]:
     """The ticket and reason of an audited command, held to the support actions' rules."""
     from idp.support.schemas import SupportActionIn

@@ -9,7 +9,7 @@ from idp.keys.models import SIGNING_ALGORITHMS
 from idp.keys.service import ALGORITHM
 from idp.oauth import clients
 from idp.oauth.models import CLIENT_HUBS
-from idp.operator import operator_actor, refusals
+from idp.operator import kept_for_output, operator_actor, refusals
 
 
 @click.group("clients")
@@ -106,7 +106,7 @@ def list_clients() -> None:
 @with_appcontext
 def create_platform(name, scopes, organization) -> None:
     """Create a platform service's confidential client and print its secret once."""
-    with refusals():
+    with refusals(), kept_for_output():
         client, secret = clients.create_platform_client(
             name,
             [s for value in scopes for s in value.split()],
@@ -123,7 +123,7 @@ def create_platform(name, scopes, organization) -> None:
 @with_appcontext
 def rotate_secret(client_id: str) -> None:
     """Give CLIENT_ID a new secret, printed once; the old one stops working at once."""
-    with refusals():
+    with refusals(), kept_for_output():
         client, secret = clients.rotate_client_secret(
             client_id, actor=operator_actor("clients rotate-secret")
         )

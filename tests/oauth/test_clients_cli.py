@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
+import sqlalchemy as sa
+from flask_sqlalchemy.session import Session
 
 from idp.audit.models import AuditEvent
 from idp.cli import main
@@ -222,13 +226,8 @@ def test_post_logout_uris_are_cleared_only_when_asked(app):
     assert "post_logout_redirect_uri" not in cleared.output
     assert _registered(app, "support-console") == ([PARTNER_HUB], [])
     [updated] = [e for e in events(app) if e.action == "oauth_client.updated"]
-    assert (
-        updated.before["post_logout_redirect_uris"],
-        updated.after["post_logout_redirect_uris"],
-    ) == (
-        [PARTNER_HOME],
-        [],
-    )
+    assert updated.before["post_logout_redirect_uris"] == [PARTNER_HOME]
+    assert updated.after["post_logout_redirect_uris"] == []
 
 
 def test_the_platform_secret_is_printed_once_and_authenticates(app):
@@ -251,6 +250,49 @@ def test_the_platform_secret_is_printed_once_and_authenticates(app):
     assert {e.action for e in recorded} == {"organization.created", "oauth_client.created"}
     assert {e.actor_id for e in recorded} == {"clients create-platform"}
     assert not any(secret in str((e.before, e.after)) for e in recorded)
+
+
+@contextmanager
+def database_gone_after_the_next_commit(app):
+    """The server ends every connection of the app right after its next commit."""
+    fired: list[bool] = []
+
+    def end_connections(session) -> None:
+        if fired or session.in_nested_transaction():  # a savepoint released, not the commit
+            return
+        fired.append(True)
+        url = app.config["SQLALCHEMY_DATABASE_URI"]
+        with sa.create_engine(url, poolclass=sa.pool.NullPool).connect() as conn:
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+
+    sa.event.listen(Session, "after_commit", end_connections)
+    try:
+        yield
+    finally:
+        sa.event.remove(Session, "after_commit", end_connections)
+        with app.app_context():
+            db.engine.dispose()  # the pool's connections were ended
+    assert fired
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("command", ["create-platform", "rotate-secret"])
+def test_a_committed_secret_is_printed_although_the_database_goes_away_at_once(app, command):
+    """Once the secret is stored it must be shown: nobody could read it again."""
+    args = ["create-platform", "--name", "Billing", "--scope", "channels:read"]
+    if command == "rotate-secret":
+        client_id, _ = printed_secret(run(app, *args).output)
+        args = ["rotate-secret", client_id]
+    with database_gone_after_the_next_commit(app):
+        result = run(app, *args)
+    assert result.exit_code == 0, result.output
+    client_id, secret = printed_secret(result.output)
+    assert client_token(app, client_id, secret).status_code == 200
 
 
 def test_a_second_platform_client_joins_the_existing_support_organization(app):
