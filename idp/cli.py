@@ -9,7 +9,7 @@ import click
 from flask.cli import FlaskGroup, NoAppException, ScriptInfo, with_appcontext
 from flask_migrate.cli import db as db_commands
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from idp import create_app
 from idp.config import ConfigurationError
@@ -61,8 +61,13 @@ def _reason(exc: DBAPIError, uri: str) -> str:
 
 
 def _connection_failed(exc: DBAPIError) -> bool:
-    """No statement reached the database: the connection could not be made, or was lost."""
-    return exc.statement is None or exc.connection_invalidated
+    """The connection could not be made (no statement was sent), or was lost.
+
+    A refused commit (a constraint checked at commit) has no statement either,
+    but is no failure to connect.
+    """
+    lost = exc.statement is None or exc.connection_invalidated
+    return lost and isinstance(exc, OperationalError | InterfaceError)
 
 
 class IdpGroup(FlaskGroup):
