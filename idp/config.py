@@ -12,12 +12,17 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from idp.config_checks import ConfigurationError, check_hsts, check_settings
 
 DEV_SECRET_FILE = "dev-secret-key"
 DEV_KEK_FILE = "dev-key-encryption-key"
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
+# Seconds to wait for PostgreSQL to answer a new connection (libpq's connect_timeout;
+# a connect_timeout in IDP_DATABASE_URL wins).
+DATABASE_CONNECT_TIMEOUT = 5
 
 
 def _env_int(name: str, default: int) -> int:
@@ -148,6 +153,10 @@ def finalize(config: dict, instance_path: Path) -> None:
     engine_options: dict = {"pool_pre_ping": False, "pool_recycle": 1800, "hide_parameters": True}
     if uri.startswith("sqlite"):
         engine_options["connect_args"] = {"timeout": 30, "check_same_thread": False}
+    elif "connect_timeout" not in make_url(uri).query:
+        # Without it, a database host that drops packets holds a request, or an idp
+        # command, for as long as the operating system's TCP retries (minutes).
+        engine_options["connect_args"] = {"connect_timeout": DATABASE_CONNECT_TIMEOUT}
     config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options)
     config["SQLALCHEMY_TRACK_MODIFICATIONS"] = False
     config["API_TITLE"] = "idp"

@@ -7,11 +7,13 @@ opened): no traceback, the host and port or the file named, never the password.
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 from click.testing import CliRunner
 
 from idp.cli import DATABASE_UNREACHABLE, main
+from idp.config import DATABASE_CONNECT_TIMEOUT
 
 REFUSED = "Connection refused"
 
@@ -84,3 +86,28 @@ def test_an_error_of_a_reached_database_is_not_called_unreachable(monkeypatch, t
     result = run(monkeypatch, tmp_path, f"sqlite:///{path}", ["clients", "list"])
     assert result.exit_code == 1
     assert "cannot connect" not in result.output
+
+
+@pytest.fixture
+def silent_port():
+    """A port that takes connections and never answers, as a host dropping packets does."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(8)  # the kernel completes the handshake; nothing ever reads or replies
+        yield sock.getsockname()[1]
+
+
+def test_a_database_that_never_answers_is_given_up_after_the_connect_timeout(
+    monkeypatch, tmp_path, silent_port
+):
+    url = f"postgresql+psycopg://idp:hunter2-secret@127.0.0.1:{silent_port}/idp"
+    started = time.monotonic()
+    result = run(monkeypatch, tmp_path, url, ["clients", "list"])
+    waited = time.monotonic() - started
+    assert result.exit_code == 3, result.output
+    assert result.stderr.startswith(
+        f"Error: cannot connect to the database at 127.0.0.1:{silent_port}/idp: "
+    )
+    assert "hunter2" not in result.output
+    # The default bound, not the operating system's minutes of TCP retries.
+    assert DATABASE_CONNECT_TIMEOUT <= waited < 4 * DATABASE_CONNECT_TIMEOUT
