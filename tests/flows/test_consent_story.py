@@ -56,6 +56,16 @@ class Partner:
         self.secret = created.json()["client_secret"]
         self.verifier, self.challenge = pkce_pair()
 
+    @classmethod
+    def acme(cls, app, base: str) -> Partner:
+        """The partner Acme Messaging, its owner's token, and its server's client."""
+        with app.app_context():
+            acme = make_org("partner", "Acme Messaging")
+            owner_auth = bearer_for(make_user("partner", acme, "owner"), acme)
+            acme_id = acme.id
+            db.session.remove()
+        return cls(base, acme_id, owner_auth)
+
     def token(self, **form) -> requests.Response:
         return requests.post(
             f"{self.base}/oauth/token", data=form, auth=(self.client_id, self.secret), timeout=10
@@ -100,12 +110,8 @@ def test_a_client_signs_up_through_a_link_approves_and_later_revokes(
 ):
     mailbox, smtp_url = smtp_server
     base = live_server.url
-    with app.app_context():
-        acme = make_org("partner", "Acme Messaging")
-        owner_auth = bearer_for(make_user("partner", acme, "owner"), acme)
-        acme_id = acme.id
-        db.session.remove()
-    partner = Partner(base, acme_id, owner_auth)
+    partner = Partner.acme(app, base)
+    acme_id = partner.partner_id
 
     # 1. The partner emails its client a short link; the client opens it and signs up.
     link = partner.consent_link(CLIENT_EMAIL)
