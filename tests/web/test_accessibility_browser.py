@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from idp.accounts.models import User
 from idp.extensions import db
@@ -18,6 +19,7 @@ from idp.oauth.clients import register_hub_client
 from idp.orgs.models import Membership, Organization
 from idp.support.importer import import_accounts
 from tests.accounts.helpers import deliver_mail
+from tests.consent.factories import make_grant
 from tests.factories import PASSWORD, make_channel, make_org, make_user
 from tests.fixtures.accessibility import Audit
 from tests.fixtures.smtp import first_link
@@ -270,3 +272,21 @@ def test_the_check_fails_on_a_serious_violation(page, audit):
     audit.check(page, "a field without a label")
     with pytest.raises(AssertionError, match=r"label \(critical\)"):
         audit.assert_clean()
+
+
+def test_connected_partners_names_the_number_each_button_removes(app, live_server, page, audit):
+    with app.app_context():
+        bakery = make_org("client", "Blue Bakery")
+        make_user("client", bakery, "owner", email="bea@bakery.example")
+        channels = [make_channel(bakery, "live") for _ in range(2)]
+        make_grant(bakery, make_org("partner", "Acme Messaging"), channels)
+        numbers = [channel.phone_number for channel in channels]
+        db.session.remove()
+    page.goto(f"{live_server.url}/client/connected-partners")
+    _sign_in(page, "bea@bakery.example")
+
+    for number in numbers:
+        button = page.get_by_role("button", name=f"Remove this number {number}", exact=True)
+        expect(button).to_have_count(1)
+    audit.check(page, "connected partners, two numbers")
+    assert audit.found_ids() == set()  # not even a minor finding (an empty column header)
