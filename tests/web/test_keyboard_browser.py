@@ -173,3 +173,48 @@ def test_a_refused_pick_of_numbers_focuses_the_numbers(app, live_server, page):
     expect(page.get_by_role("group", name="On these numbers")).to_have_accessible_description(
         "Choose among your own channels."
     )
+
+
+STYLE_OF_FOCUSED = """() => {
+  const element = document.activeElement;
+  const style = getComputedStyle(element);
+  return {name: element.id || element.textContent.trim(), outline: style.outlineStyle,
+          width: parseFloat(style.outlineWidth), offset: parseFloat(style.outlineOffset),
+          color: style.outlineColor};
+}"""
+
+
+def contrast(color: str, background: str = "rgb(255, 255, 255)") -> float:
+    """The WCAG contrast ratio of two computed ``rgb()`` colours."""
+
+    def luminance(rgb: str) -> float:
+        channels = [int(c) / 255 for c in re.findall(r"\d+", rgb)[:3]]
+        r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    light, dark = sorted((luminance(color), luminance(background)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_fields_and_the_focus_stand_out_from_the_page(live_server, page):
+    page.goto(f"{live_server.url}/login?hub=client")
+    # A text field is seen by its border alone (WCAG 1.4.11: 3:1 against the card).
+    for field in ("Email", "Password"):
+        border = page.get_by_label(field).evaluate("f => getComputedStyle(f).borderTopColor")
+        assert contrast(border) >= 3, f"{field}'s border {border} is too faint"
+
+    # The focus is a ring of its own around each control, clear against the white card.
+    seen = []
+    for _ in range(5):  # the two fields, the button, the two links
+        ring = page.evaluate(STYLE_OF_FOCUSED)
+        seen.append(ring["name"])
+        assert ring["outline"] == "solid" and ring["width"] >= 2, ring
+        assert ring["offset"] >= 1 and contrast(ring["color"]) >= 3, ring
+        page.keyboard.press("Tab")
+    assert seen == [
+        "email",
+        "password",
+        "Sign in",
+        "Forgot your password?",
+        "Create a Client Hub account",
+    ]
