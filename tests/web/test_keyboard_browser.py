@@ -218,3 +218,33 @@ def test_fields_and_the_focus_stand_out_from_the_page(live_server, page):
         "Forgot your password?",
         "Create a Client Hub account",
     ]
+
+
+FOCUSED_NAME = "() => document.activeElement.id || document.activeElement.textContent.trim()"
+
+
+def tab_order(page, presses: int) -> list[str]:
+    """What Tab reaches from the top of the page, in turn (an element's id, else its text)."""
+    page.locator("body").focus()
+    reached = []
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        reached.append(page.evaluate(FOCUSED_NAME))
+    return reached
+
+
+def test_tab_reaches_every_field_then_the_submit_button(app, live_server, page):
+    base = live_server.url
+    page.goto(f"{base}/signup")
+    assert tab_order(page, 4) == ["email", "password", "business_name", "Sign up"]
+    page.goto(f"{base}/password-reset")
+    assert tab_order(page, 2) == ["email", "Send the link"]
+    partner = Partner.acme(app, base)
+    page.goto(partner.consent_link("owner@new-bakery.example"))
+    assert tab_order(page, 5) == [
+        "I have a Client Hub account: log in",
+        "email",
+        "password",
+        "business_name",
+        "Create account",
+    ]
