@@ -82,17 +82,23 @@ class BearerSecurityPlugin(BasePlugin):
     def operation_helper(self, path=None, operations=None, **kwargs) -> None:
         """Add ``security`` and the 401/403/404 answers to each operation that requires a token."""
         rule = kwargs.get("rule")
-        if rule is None or not operations:
-            return
-        for method, operation in operations.items():
+        for method, operation in (operations or {}).items():
+            every_role_may = operation.pop(_EVERY_ROLE_MAY, False)
+            if rule is None:
+                continue
             if getattr(_handler(self.app, rule, method), "_idp_requires_auth", False):
                 operation.setdefault("security", [{BEARER_SCHEME: []}])
                 answers = _responses(operation)
                 for status, text, code in _BEARER_ANSWERS:
                     if status == "404" and (not rule.arguments or status in answers):
                         continue  # the view's own 404 codes replace the generic one
+                    if status == "403" and every_role_may:
+                        continue  # no token that reaches the operation lacks its permission
                     _add_codes(answers, status, text, [code])
 
+
+# The mark of ``problem_responses(every_role_may=True)``, read (and removed) by the plugin.
+_EVERY_ROLE_MAY = "x-idp-every-role-may"
 
 # Every bearer-protected operation can answer these; 404 only where the path names objects.
 _BEARER_ANSWERS = (
@@ -161,19 +167,24 @@ def _add_codes(answers: dict, status: str, description: str, codes: Iterable[Cod
     answers[status] = _problem_response(status, description, codes)
 
 
-def problem_responses(**answers: str | tuple) -> dict:
+def problem_responses(*, every_role_may: bool = False, **answers: str | tuple) -> dict:
     """OpenAPI ``responses`` for problem+json answers: ``r409=("Why", NumberInUse, "code")``.
 
     Each answer is its description, then the codes it may carry (a ``DomainError``
     class stands for its ``code``); the plugin adds the codes every operation of its
     kind can answer (``invalid_token`` behind a token, ``invalid_input`` with a body).
+    ``every_role_may`` says that every role (or scope) a token reaching the operation can
+    carry allows it, so the token is never refused with 403 ``forbidden``.
     """
     responses = {}
     for name, answer in answers.items():
         description, *codes = (answer,) if isinstance(answer, str) else answer
         status = name.lstrip("r")
         responses[status] = _problem_response(status, description, codes)
-    return {"responses": responses}
+    doc = {"responses": responses}
+    if every_role_may:
+        doc[_EVERY_ROLE_MAY] = True
+    return doc
 
 
 class ProblemCodesPlugin(BasePlugin):

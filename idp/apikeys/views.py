@@ -35,15 +35,21 @@ def _created(key, text: str) -> dict:
 def _key_routes(kind: str, path: str):
     """Register the collection and item routes of one side (client or partner)."""
     id_name = f"{kind}_id"
-    # A partner acts on a channel only under the client's grant of it and of key management.
-    refusal, not_granted = "The role does not allow this", ()
-    if kind == "partner":
-        refusal += ", or the client's grant does not cover the channel or key management"
-        not_granted = ("grant_required", "scope_required")
-    refused = problem_responses(r403=(refusal, *not_granted))
+    # Every role of a client may manage its keys (and no machine acts for a client); a
+    # partner acts on a channel only under the client's grant of it and of key management.
+    by_client = kind == "client"
+    refusal = "The role does not allow this, or the client's grant does not cover the channel"
+    refusal += " or key management"
+    not_granted = ("grant_required", "scope_required")
+    refused = problem_responses(
+        **({"every_role_may": True} if by_client else {"r403": (refusal, *not_granted)})
+    )
     creating_refused = problem_responses(
+        every_role_may=by_client,
         r401=("No valid access token, or the account can no longer act", Unauthorized),
-        r403=(f"{refusal}, or the channel's status allows no keys", *not_granted, "channel_status"),
+        r403=("The channel's status allows no keys", "channel_status")
+        if by_client
+        else (f"{refusal}, or the channel's status allows no keys", *not_granted, "channel_status"),
     )
 
     class Keys(MethodView):

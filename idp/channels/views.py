@@ -35,6 +35,9 @@ blp = Blueprint(
     ),
 )
 
+# The client's roles may all read its WABAs and numbers (and no machine acts for a client).
+CLIENT_READS = problem_responses(every_role_may=True)
+
 
 @blp.route("/partners/<partner_id>/clients")
 class PartnerClients(MethodView):
@@ -69,6 +72,7 @@ class PartnerChannel(MethodView):
 class ClientWabas(MethodView):
     @require_auth
     @blp.response(200, WabaSchema(many=True))
+    @blp.doc(**CLIENT_READS)
     def get(self, client_id):
         """The client's WhatsApp Business Accounts with their numbers."""
         return listing.client_wabas(current_actor(), client_id)
@@ -86,6 +90,7 @@ class ClientChannels(MethodView):
     @require_auth
     @blp.arguments(ClientChannelArgs, location="query")
     @blp.response(200, ChannelPageSchema)
+    @blp.doc(**CLIENT_READS)
     def get(self, args, client_id):
         """The client's numbers, one row each."""
         return listing.client_channels(current_actor(), client_id, **args)
@@ -95,6 +100,7 @@ class ClientChannels(MethodView):
 class ClientChannel(MethodView):
     @require_auth
     @blp.response(200, ClientChannelDetailSchema)
+    @blp.doc(**CLIENT_READS)
     def get(self, client_id, channel_id):
         """One of the client's numbers with its history and the partners granted it."""
         return listing.client_channel_detail(current_actor(), client_id, channel_id)

@@ -18,9 +18,11 @@ blp = Blueprint(
 )
 
 
+# A client's roles may all read and revoke its grants (and no machine acts for a client).
 ALREADY_REVOKED = problem_responses(
-    r403=("The role does not allow this, or the grant is revoked already", "grant_revoked")
+    every_role_may=True, r403=("The grant is revoked already", "grant_revoked")
 )
+CLIENT_READS = problem_responses(every_role_may=True)
 
 
 @blp.route("/partners/<partner_id>/grants")
@@ -42,6 +44,7 @@ class ClientGrants(MethodView):
     @require_auth
     @blp.arguments(GrantListArgs, location="query")
     @blp.response(200, GrantSchema(many=True))
+    @blp.doc(**CLIENT_READS)
     def get(self, args, client_id):
         """Grants the client gave to partners."""
         return service.list_grants(current_actor(), "client", client_id, **args)

@@ -99,11 +99,11 @@ def _control_route(path: str, permission: Permission, action, status: int) -> No
     decorated = blp.response(status, AccountOut)(view)
     decorated = blp.arguments(SupportActionIn)(decorated)
     decorated = staff_only(permission)(decorated)
+    # Ending sessions is possible in every state of the account: it answers no 409.
+    state = {"r409": ("Not possible in the account's state", service.AccountStateConflict)}
     decorated = blp.doc(
         **problem_responses(
-            r403=NOT_STAFF,
-            r404=NO_ACCOUNT,
-            r409=("Not possible in the account's state", service.AccountStateConflict),
+            r403=NOT_STAFF, r404=NO_ACCOUNT, **({} if path == "end-sessions" else state)
         )
     )(decorated)
     blp.post(f"/accounts/<user_id>/{path}", endpoint=action.__name__)(decorated)
