@@ -25,12 +25,16 @@ import pytest
 from openapi_schema_validator import OAS30ReadValidator, oas30_format_checker
 
 from idp import create_app
+from idp.channels.models import Channel
 from idp.errors import PROBLEM_JSON
 from idp.extensions import db
 from idp.outbox import worker
 from idp.webhooks.service import emit_partner_event
+from policies.consent import SCOPE_CHANNELS_READ
 from tests.conftest import app_config
+from tests.consent.factories import make_grant
 from tests.factories import bearer_for, make_channel, make_org, make_user
+from tests.test_api_problem_codes import every_reached_answer
 from tests.test_malformed_input import OPERATIONS, World, _fill, build_world
 from tests.webhooks.conftest import receiver  # noqa: F401 (a fixture)
 
@@ -74,7 +78,13 @@ SUPPORT_ACTION = {"ticket": "SUP-78", "reason": "address moved"}
 NOT_A_MEMBER = Err(404, "not_found", actor="q_owner")
 MEMBER_FORBIDDEN = Err(403, "forbidden", actor="p_member")
 PROVISIONING_ONLY = Err(403, "forbidden", actor="p_owner")
+NO_SCOPE = Err(403, "forbidden", actor="p_machine")  # the partner's service, without the scope
 BAD_CURSOR = Err(422, "invalid_cursor", query="cursor=not-a-cursor")  # every listing
+BAD_LIMIT = Err(422, "invalid_input", query="limit=0")
+BAD_FLAG = Err(422, "invalid_input", query="include_revoked=perhaps")
+NOT_GRANTED = Err(403, "grant_required", params={"channel_id": "{a_terminated}"})
+NO_KEY_SCOPE = Err(403, "scope_required", params={"channel_id": "{b_live}"})
+NO_WEBHOOK = Err(404, "no_webhook_endpoint", actor="q_owner", params={"partner_id": "{q}"})
 
 
 def _body_op(method: str, path: str, *errors: Err) -> tuple[tuple[str, str], Case]:
@@ -90,10 +100,16 @@ CASES: dict[tuple[str, str], Case] = dict(
         _body_op("POST", "/v1/signup"),
         _body_op("POST", "/v1/password-reset"),
         # ----------------------------------------------------------------- partner OAuth clients
-        _body_op("POST", "/v1/partners/{partner_id}/oauth-clients", MEMBER_FORBIDDEN),
+        _body_op(
+            "POST",
+            "/v1/partners/{partner_id}/oauth-clients",
+            MEMBER_FORBIDDEN,
+            Err(422, "invalid_redirect_uri", body={"name": "x", "redirect_uris": ["http://x.io"]}),
+            Err(422, "invalid_scope", body={"name": "x", "scope": "channels:write"}),
+        ),
         (
             ("GET", "/v1/partners/{partner_id}/oauth-clients"),
-            Case("p_owner", P, errors=(NOT_A_MEMBER,)),
+            Case("p_owner", P, errors=(NOT_A_MEMBER, MEMBER_FORBIDDEN)),
         ),
         (
             ("DELETE", "/v1/partners/{partner_id}/oauth-clients/{client_id}"),
@@ -113,10 +129,11 @@ CASES: dict[tuple[str, str], Case] = dict(
             "/v1/partners/{partner_id}/invitations",
             MEMBER_FORBIDDEN,
             Err(409, "invitation_pending", after=True),
+            Err(409, "already_member", body={"email": "{p_member_email}", "role": "owner"}),
         ),
         (
             ("GET", "/v1/partners/{partner_id}/invitations"),
-            Case("p_owner", P, errors=(NOT_A_MEMBER,)),
+            Case("p_owner", P, errors=(NOT_A_MEMBER, MEMBER_FORBIDDEN)),
         ),
         (
             ("DELETE", "/v1/partners/{partner_id}/invitations/{invitation_id}"),
@@ -144,14 +161,26 @@ CASES: dict[tuple[str, str], Case] = dict(
             "POST",
             "/v1/partners/{partner_id}/channels/{channel_id}/api-keys",
             NOT_A_MEMBER,
+            NO_SCOPE,
+            NOT_GRANTED,
+            NO_KEY_SCOPE,
+            Err(403, "channel_status", params={"channel_id": "{c_suspended}"}),
         ),
         (
             ("GET", "/v1/partners/{partner_id}/channels/{channel_id}/api-keys"),
-            Case("p_owner", {**P, **CH}, errors=(NOT_A_MEMBER,)),
+            Case(
+                "p_owner",
+                {**P, **CH},
+                errors=(NOT_A_MEMBER, NO_SCOPE, NOT_GRANTED, NO_KEY_SCOPE),
+            ),
         ),
         (
             ("DELETE", "/v1/partners/{partner_id}/channels/{channel_id}/api-keys/{key_id}"),
-            Case("p_owner", {**P, **CH, "key_id": "p_key"}),
+            Case(
+                "p_owner",
+                {**P, **CH, "key_id": "p_key"},
+                errors=(NO_SCOPE, NOT_GRANTED, NO_KEY_SCOPE),
+            ),
         ),
         (
             ("GET", "/v1/api-keys/check"),
@@ -164,11 +193,11 @@ CASES: dict[tuple[str, str], Case] = dict(
         # ----------------------------------------------------------------- grants and consent
         (
             ("GET", "/v1/partners/{partner_id}/grants"),
-            Case("p_owner", P, errors=(NOT_A_MEMBER,)),
+            Case("p_owner", P, errors=(NOT_A_MEMBER, NO_SCOPE, BAD_FLAG)),
         ),
         (
             ("GET", "/v1/clients/{client_id}/grants"),
-            Case("a_owner", A, errors=(Err(404, "not_found", actor="p_owner"),)),
+            Case("a_owner", A, errors=(Err(404, "not_found", actor="p_owner"), BAD_FLAG)),
         ),
         (
             ("DELETE", "/v1/clients/{client_id}/grants/{grant_id}"),
@@ -180,16 +209,24 @@ CASES: dict[tuple[str, str], Case] = dict(
         ),
         (
             ("DELETE", "/v1/clients/{client_id}/grants/{grant_id}/channels/{channel_id}"),
-            Case("a_owner", {**A, **CH, "grant_id": "grant"}),
+            Case(
+                "a_owner",
+                {**A, **CH, "grant_id": "grant"},
+                errors=(Err(403, "grant_revoked", params={"grant_id": "{q_grant}"}),),
+            ),
         ),
-        _body_op("POST", "/v1/partners/{partner_id}/consent-links", NOT_A_MEMBER),
+        _body_op("POST", "/v1/partners/{partner_id}/consent-links", NOT_A_MEMBER, NO_SCOPE),
         # ----------------------------------------------------------------- support
         (
             ("GET", "/v1/support/accounts"),
             Case(
                 "support_admin",
                 query="email_prefix=target",
-                errors=(SUPPORT_FORBIDDEN, Err(422, "invalid_input", query="limit=0")),
+                errors=(
+                    SUPPORT_FORBIDDEN,
+                    Err(422, "invalid_input", query="limit=0"),
+                    Err(422, "invalid_cursor", query="email_prefix=target&cursor=not-a-cursor"),
+                ),
             ),
         ),
         (
@@ -206,6 +243,7 @@ CASES: dict[tuple[str, str], Case] = dict(
             "/v1/support/accounts/{user_id}/email",
             SUPPORT_FORBIDDEN,
             Err(409, "email_taken", body={**SUPPORT_ACTION, "email": "{taken_email}"}),
+            Err(422, "email_unchanged", body={**SUPPORT_ACTION, "email": "{t_active_email}"}),
         ),
         _body_op(
             "POST",
@@ -219,7 +257,12 @@ CASES: dict[tuple[str, str], Case] = dict(
             SUPPORT_FORBIDDEN,
             Err(409, "account_state", after=True),
         ),
-        _body_op("POST", "/v1/support/accounts/{user_id}/password-reset", SUPPORT_FORBIDDEN),
+        _body_op(
+            "POST",
+            "/v1/support/accounts/{user_id}/password-reset",
+            SUPPORT_FORBIDDEN,
+            Err(409, "account_state", params={"user_id": "{t_disabled}"}),
+        ),
         _body_op("POST", "/v1/support/accounts/{user_id}/end-sessions", SUPPORT_FORBIDDEN),
         _body_op(
             "POST",
@@ -229,7 +272,7 @@ CASES: dict[tuple[str, str], Case] = dict(
         ),
         (
             ("GET", "/v1/support/email-conflicts"),
-            Case("support_admin", errors=(SUPPORT_FORBIDDEN, BAD_CURSOR)),
+            Case("support_admin", errors=(SUPPORT_FORBIDDEN, BAD_CURSOR, BAD_LIMIT)),
         ),
         (
             ("GET", "/v1/audit-events"),
@@ -239,27 +282,28 @@ CASES: dict[tuple[str, str], Case] = dict(
                     SUPPORT_FORBIDDEN,
                     Err(403, "forbidden", actor="support_agent"),
                     BAD_CURSOR,
+                    BAD_LIMIT,
                 ),
             ),
         ),
         # ----------------------------------------------------------------- channels
         (
             ("GET", "/v1/partners/{partner_id}/clients"),
-            Case("p_owner", P, errors=(NOT_A_MEMBER, BAD_CURSOR)),
+            Case("p_owner", P, errors=(NOT_A_MEMBER, NO_SCOPE, BAD_CURSOR, BAD_LIMIT)),
         ),
         (
             ("GET", "/v1/partners/{partner_id}/channels"),
-            Case("p_owner", P, errors=(NOT_A_MEMBER, BAD_CURSOR)),
+            Case("p_owner", P, errors=(NOT_A_MEMBER, NO_SCOPE, BAD_CURSOR, BAD_LIMIT)),
         ),
         (
             ("GET", "/v1/partners/{partner_id}/channels/{channel_id}"),
-            Case("p_owner", {**P, **CH}, errors=(NOT_A_MEMBER,)),
+            Case("p_owner", {**P, **CH}, errors=(NOT_A_MEMBER, NO_SCOPE)),
         ),
         (("GET", "/v1/clients/{client_id}/wabas"), Case("a_owner", A)),
         _body_op("POST", "/v1/clients/{client_id}/wabas", PROVISIONING_ONLY),
         (
             ("GET", "/v1/clients/{client_id}/channels"),
-            Case("a_owner", A, errors=(BAD_CURSOR,)),
+            Case("a_owner", A, errors=(BAD_CURSOR, BAD_LIMIT)),
         ),
         (("GET", "/v1/clients/{client_id}/channels/{channel_id}"), Case("a_owner", {**A, **CH})),
         _body_op("POST", "/v1/wabas/{waba_id}/verification", PROVISIONING_ONLY),
@@ -268,6 +312,7 @@ CASES: dict[tuple[str, str], Case] = dict(
             "/v1/wabas/{waba_id}/channels",
             PROVISIONING_ONLY,
             Err(409, "number_in_use", after=True),
+            Err(422, "invalid_phone_number", body={"phone_number": "+1 555", "display_name": "x"}),
         ),
         _body_op(
             "POST",
@@ -276,22 +321,27 @@ CASES: dict[tuple[str, str], Case] = dict(
             Err(409, "illegal_transition", body={"status": "created", "reason": "x"}, after=True),
         ),
         # ----------------------------------------------------------------- webhooks
-        _body_op("PUT", "/v1/partners/{partner_id}/webhook", MEMBER_FORBIDDEN),
+        _body_op(
+            "PUT",
+            "/v1/partners/{partner_id}/webhook",
+            MEMBER_FORBIDDEN,
+            Err(422, "invalid_webhook_url", body={"url": "http://hooks.example/events"}),
+        ),
         (
             ("GET", "/v1/partners/{partner_id}/webhook"),
-            Case("p_owner", P, errors=(NOT_A_MEMBER,)),
+            Case("p_owner", P, errors=(NOT_A_MEMBER, NO_SCOPE, NO_WEBHOOK)),
         ),
         (
             ("DELETE", "/v1/partners/{partner_id}/webhook"),
-            Case("p_owner", P, errors=(MEMBER_FORBIDDEN,)),
+            Case("p_owner", P, errors=(MEMBER_FORBIDDEN, NO_WEBHOOK)),
         ),
         (
             ("POST", "/v1/partners/{partner_id}/webhook/rotate-secret"),
-            Case("p_owner", P, errors=(MEMBER_FORBIDDEN,)),
+            Case("p_owner", P, errors=(MEMBER_FORBIDDEN, NO_WEBHOOK)),
         ),
         (
             ("GET", "/v1/partners/{partner_id}/webhook-deliveries"),
-            Case("p_owner", P, errors=(NOT_A_MEMBER, BAD_CURSOR)),
+            Case("p_owner", P, errors=(NOT_A_MEMBER, NO_SCOPE, BAD_CURSOR, BAD_LIMIT)),
         ),
         (
             ("POST", "/v1/partners/{partner_id}/webhook-deliveries/{attempt_id}/redeliver"),
@@ -322,18 +372,28 @@ def contract_world(app, client, receiver) -> World:  # noqa: F811 (the fixture's
         support = db.session.scalar(db.select(Organization).where(Organization.kind == "support"))
         agent = make_user("support", support, "agent")
         ids["a_terminated"] = make_channel(a, "terminated").id
+        # A client that lets P see its number but not manage its keys, and one whose
+        # granted number is suspended (no keys).
+        b, c = (make_org("client", name, onboarding_partner_id=p.id) for name in "BC")
+        b_live, c_suspended = make_channel(b, "live"), make_channel(c, "suspended")
+        ids.update(q=q.id, b_live=b_live.id, c_suspended=c_suspended.id)
         db.session.commit()
+        make_grant(b, p, [b_live], scope=SCOPE_CHANNELS_READ)
+        make_grant(c, p, [c_suspended])
+        ids["q_grant"] = make_grant(a, q, [db.session.get(Channel, ids["a_live"])]).id
         auth["support_agent"] = bearer_for(agent, support)
         auth["p_member"] = bearer_for(p_member, p)
+        auth["p_machine"] = bearer_for(None, p, client_id=ids["p_app"], scope="openid")
         auth["a_member"] = bearer_for(a_member, a)
         auth["q_owner"] = bearer_for(q_owner, q)
         ids["taken_email"] = taken
+        ids["p_member_email"] = p_member.email
         db.session.remove()
 
     def call(method, url, actor, body=None):
         resp = client.open(url.format(**ids), method=method, json=body, headers=auth[actor])
         assert resp.status_code < 300, (method, url, resp.get_data(as_text=True))
-        return resp.get_json()
+        return resp.get_json(silent=True)
 
     ids["invitation"] = call(
         "POST",
@@ -346,6 +406,7 @@ def contract_world(app, client, receiver) -> World:  # noqa: F811 (the fixture's
     # The partner's key replaces the client's at once: it is the one the gateway accepts.
     created = call("POST", "/v1/partners/{p}/channels/{a_live}/api-keys", "p_owner", {})
     ids["p_key"], ids["key_text"] = created["id"], created["api_key"]
+    call("DELETE", "/v1/clients/{a}/grants/{q_grant}", "a_owner")  # a grant revoked already
     [grant] = call("GET", "/v1/clients/{a}/grants", "a_owner")
     ids["grant"] = grant["id"]
     call("PUT", "/v1/partners/{p}/webhook", "p_owner", {"url": receiver.url})
@@ -608,4 +669,53 @@ def test_the_rate_limited_operations_answer_429_as_documented(
     finally:
         with limited.app_context():
             db.engine.dispose()
+    assert failures == [], "\n".join(failures)
+
+
+# --------------------------------------------------------------------------- every code is reached
+
+
+def documented_answers(document: dict) -> set[tuple[str, str, str, str]]:
+    """Every (method, path, status, code) the document says an operation can answer."""
+    answers = set()
+    for op, operation in _operations(document):
+        for status, response in operation["responses"].items():
+            if not status.isdigit():
+                continue  # "default": any answer, so every code of the API
+            content = _deref(document, response).get("content", {})
+            schema = _strict(document, content.get(PROBLEM_JSON, {}).get("schema", {}))
+            answers |= {(*op, status, code) for code in listed_codes(schema)}
+    return answers
+
+
+def answers_of_the_cases(document: dict, max_body: int) -> set[tuple[str, str, str, str]]:
+    """The answers the tests above get (and check): each case's refusals, 503 and 429."""
+    answers = {(*op, "503", "database_unavailable") for op in CASES}
+    answers |= {(*op, "429", "rate_limited") for op in RATE_LIMITED}
+    for op, case in CASES.items():
+        for err in [*_standard_errors(document, op, case, max_body), *case.errors]:
+            answers.add((*op, str(err.status), err.code))
+    return answers
+
+
+def test_every_documented_problem_code_is_reached_by_a_test(app, document):
+    """A code listed for an operation is one a test's request gets: none a client need not handle.
+
+    The answers come from this module's cases (each checked by the tests above) and from the
+    ``@reaches`` tests (``test_api_problem_codes``; each fails unless its requests get them).
+    """
+    cases = answers_of_the_cases(document, app.config["MAX_CONTENT_LENGTH"])
+    reached = every_reached_answer()
+    documented = documented_answers(document)
+    failures = [
+        f"{method} {path} lists {status} {code!r}, but no test gets that answer: if the "
+        f"operation can answer it, add Err({status}, {code!r}) to its case in CASES here, or a "
+        f'test marked @reaches("{method} {path} {status} {code}") to test_api_problem_codes.py; '
+        "if it cannot, remove the code from the view's problem_responses"
+        for method, path, status, code in sorted(documented - cases - set(reached))
+    ]
+    failures += [
+        f"{reached[answer]} reaches {' '.join(answer)}, which the document does not list"
+        for answer in sorted(set(reached) - documented)
+    ]
     assert failures == [], "\n".join(failures)

@@ -21,6 +21,7 @@ from idp.timeutil import utcnow
 from policies.actor import Actor
 from tests.consent.factories import client_actor, make_key
 from tests.factories import bearer_for, make_channel, make_org
+from tests.test_api_problem_codes import reaches
 
 
 @dataclass
@@ -191,6 +192,10 @@ def _redeliver_status_event(client, partner, s: Shared):
     )
 
 
+@reaches(
+    "POST /v1/partners/{partner_id}/webhook-deliveries/{attempt_id}/redeliver 403"
+    " event_no_longer_shared"
+)
 def test_redelivery_of_a_number_no_longer_shared_is_refused(
     client, hooked_partner, receiver, shared
 ):

@@ -1,0 +1,247 @@
+"""Each problem code ``/openapi.json`` lists for an operation is one a real request gets.
+
+``test_api_contract`` sends each operation its cheap refusals; the answers that need a
+particular state (a partner at its maximum of clients, an accepted invitation, a grant that
+no longer covers a channel) are reached here.  Each test says, with ``@reaches``, which
+documented answers its requests get; the decorator records every problem answer the app
+gives during the test and fails the test when one of them was not given, so a test cannot
+claim an answer it does not reach.  A test elsewhere (a per-area API test that reaches a code
+already) may carry ``@reaches`` too.  ``test_api_contract`` fails for any documented answer
+that neither its cases nor a ``@reaches`` test gets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import sqlalchemy as sa
+from flask import request, request_finished
+
+from idp.apikeys import service as apikeys_service
+from idp.apikeys.models import ChannelApiKey
+from idp.channels import service as channel_service
+from idp.channels.models import Channel
+from idp.errors import PROBLEM_JSON
+from idp.extensions import db
+from idp.oauth.clients import MAX_CLIENTS_PER_PARTNER
+from idp.orgs.models import Membership
+from idp.support.controls import disable_account
+from idp.webhooks import service as webhook_service
+from policies.actor import Actor
+from tests.accounts.helpers import deliver_mail, received_link, submit_form
+from tests.channels.conftest import PROVISIONING_SCOPE, provisioning_bearer
+from tests.consent.factories import make_consent_client, make_grant
+from tests.consent.interleave import Competitor, pause_before
+from tests.factories import bearer_for, make_channel, make_org, make_user
+from tests.orgs.test_invitation_accept import NEW_PASSWORD
+from tests.support.test_races import _support_admin
+
+Answer = tuple[str, str, str, str]  # method, documented path, status, code
+
+# Every answer a ``@reaches`` test gets -> the test.
+REACHED: dict[Answer, str] = {}
+
+
+def _documented_path(rule: str) -> str:
+    """``/v1/partners/<partner_id>`` as the document writes it: ``/v1/partners/{partner_id}``."""
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+@contextlib.contextmanager
+def recorded_answers():
+    """The (method, path, status, code) of every problem answer given inside the block."""
+    seen: set[Answer] = set()
+
+    def record(sender, response, **extra) -> None:
+        if request.url_rule is None or response.mimetype != PROBLEM_JSON:
+            return
+        code = (response.get_json(silent=True) or {}).get("code")
+        path = _documented_path(request.url_rule.rule)
+        seen.add((request.method, path, str(response.status_code), code))
+
+    request_finished.connect(record)
+    try:
+        yield seen
+    finally:
+        request_finished.disconnect(record)
+
+
+def every_reached_answer() -> dict[Answer, str]:
+    """``REACHED``, once every test module with a ``@reaches`` test is imported."""
+    tests = Path(__file__).parent
+    for path in sorted(tests.rglob("test_*.py")):
+        if "@reaches(" in path.read_text(encoding="utf-8"):
+            importlib.import_module(".".join(path.relative_to(tests.parent).with_suffix("").parts))
+    return REACHED
+
+
+def reaches(*answers: str):
+    """Decorator: the test's requests get each answer, written ``"POST /v1/path 409 code"``."""
+    expected = [tuple(answer.split()) for answer in answers]
+    assert all(len(answer) == 4 for answer in expected), answers
+
+    def decorate(test):
+        for answer in expected:
+            REACHED[answer] = f"{test.__module__}.{test.__name__}"
+
+        @functools.wraps(test)
+        def wrapper(*args, **kwargs):
+            with recorded_answers() as seen:
+                test(*args, **kwargs)
+            missing = [" ".join(answer) for answer in expected if answer not in seen]
+            assert missing == [], f"{test.__name__} never got: {missing}"
+
+        return wrapper
+
+    return decorate
+
+
+# --------------------------------------------------------------------------- the tests
+
+
+@pytest.fixture
+def partner(app_ctx):
+    """A partner, its owner's token, and the policy actor of that owner."""
+    org = make_org("partner", "Acme Messaging")
+    owner = make_user("partner", org, "owner")
+    db.session.commit()
+    roles = frozenset({"owner"})
+    actor = Actor(hub="partner", organization_id=org.id, roles=roles, user_id=owner.id)
+    return SimpleNamespace(id=org.id, org=org, bearer=bearer_for(owner, org), actor=actor)
+
+
+@reaches("POST /v1/partners/{partner_id}/oauth-clients 409 too_many_clients")
+def test_a_partner_at_its_maximum_of_clients_gets_no_more(client, partner):
+    for _ in range(MAX_CLIENTS_PER_PARTNER):
+        make_consent_client(partner.org)
+    db.session.commit()
+    url = f"/v1/partners/{partner.id}/oauth-clients"
+    body = {"name": "One too many", "redirect_uris": ["https://acme.example/cb"]}
+
+    res = client.post(url, json=body, headers=partner.bearer)
+
+    assert (res.status_code, res.get_json()["code"]) == (409, "too_many_clients")
+    listed = client.get(url, headers=partner.bearer).get_json()
+    assert len(listed) == MAX_CLIENTS_PER_PARTNER
+
+
+@reaches("DELETE /v1/partners/{partner_id}/invitations/{invitation_id} 409 invitation_accepted")
+def test_an_accepted_invitation_cannot_be_revoked(app, client, partner, smtp_server):
+    mailbox, smtp_url = smtp_server
+    invited = client.post(
+        f"/v1/partners/{partner.id}/invitations",
+        json={"email": "joiner@example.com", "role": "member"},
+        headers=partner.bearer,
+    )
+    assert invited.status_code == 201
+    deliver_mail(app, smtp_url)
+    link = received_link(mailbox, "joiner@example.com", index=-1)
+    accepted = submit_form(client, link, password=NEW_PASSWORD, password_confirm=NEW_PASSWORD)
+    assert accepted.status_code == 200
+
+    res = client.delete(
+        f"/v1/partners/{partner.id}/invitations/{invited.get_json()['id']}",
+        headers=partner.bearer,
+    )
+
+    assert (res.status_code, res.get_json()["code"]) == (409, "invitation_accepted")
+    members = sa.select(Membership.role).where(Membership.organization_id == partner.id)
+    assert sorted(db.session.scalars(members)) == ["member", "owner"]
+
+
+@reaches("POST /v1/channels/{channel_id}/status 409 status_changed")
+def test_a_status_change_overtaken_by_another_is_409_and_the_first_one_holds(
+    app, client, app_ctx, monkeypatch
+):
+    support = make_org("support", "Platform")
+    channel_id = make_channel(make_org("client", "Racer"), "live").id
+    bearer = provisioning_bearer(support)
+    provisioning = Actor(
+        hub="support",
+        organization_id=support.id,
+        scopes=frozenset(PROVISIONING_SCOPE.split()),
+        client_id="provisioning",
+    )
+    db.session.remove()
+
+    def suspend():
+        channel_service.change_status(provisioning, channel_id, "suspended", "abuse report")
+
+    first = Competitor(app, suspend)
+    pause_before(monkeypatch, channel_service, "can_transition", first)
+    res = client.post(
+        f"/v1/channels/{channel_id}/status",
+        json={"status": "terminated", "reason": "closed"},
+        headers=bearer,
+    )
+    first.finish()
+
+    assert (res.status_code, res.get_json()["code"]) == (409, "status_changed")
+    assert db.session.get(Channel, channel_id).status == "suspended"
+
+
+@reaches("PUT /v1/partners/{partner_id}/webhook 409 webhook_set_meanwhile")
+def test_a_first_webhook_url_set_twice_at_once_is_409_for_the_second(
+    app, client, partner, monkeypatch
+):
+    def set_first():
+        webhook_service.set_endpoint(partner.actor, partner.id, "https://first.example/hooks")
+
+    first = Competitor(app, set_first)
+    pause_before(monkeypatch, webhook_service, "new_secret", first)
+    res = client.put(
+        f"/v1/partners/{partner.id}/webhook",
+        json={"url": "https://second.example/hooks"},
+        headers=partner.bearer,
+    )
+    first.finish()
+
+    assert (res.status_code, res.get_json()["code"]) == (409, "webhook_set_meanwhile")
+    shown = client.get(f"/v1/partners/{partner.id}/webhook", headers=partner.bearer)
+    assert shown.get_json()["url"] == "https://first.example/hooks"
+
+
+def _generate_a_key_while_disabled(app, client, monkeypatch, side: str):
+    """A person of the ``side`` organization asks for a key while support disables them."""
+    partner = make_org("partner", "Acme Messaging")
+    business = make_org("client", "Alpha Shoes", onboarding_partner_id=partner.id)
+    channel = make_channel(business, "live")
+    db.session.commit()
+    make_grant(business, partner, [channel])
+    org = business if side == "client" else partner
+    person = make_user(side, org, "owner")
+    bearer = bearer_for(person, org)
+    admin = _support_admin()
+    url = f"/v1/{side}s/{org.id}/channels/{channel.id}/api-keys"
+    person_id = person.id
+    db.session.commit()
+    db.session.remove()
+
+    def disable():
+        disable_account(admin, person_id, ticket="SUP-9", reason="account reported compromised")
+
+    disabling = Competitor(app, disable)
+    pause_before(monkeypatch, apikeys_service, "_hold_active_account", disabling)
+    res = client.post(url, json={}, headers=bearer)
+    disabling.finish()
+
+    assert (res.status_code, res.get_json()["code"]) == (401, "unauthorized")
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(ChannelApiKey)) == 0
+
+
+@reaches("POST /v1/clients/{client_id}/channels/{channel_id}/api-keys 401 unauthorized")
+def test_a_client_user_disabled_while_generating_a_key_gets_none(app, client, app_ctx, monkeypatch):
+    _generate_a_key_while_disabled(app, client, monkeypatch, "client")
+
+
+@reaches("POST /v1/partners/{partner_id}/channels/{channel_id}/api-keys 401 unauthorized")
+def test_a_partner_user_disabled_while_generating_a_key_gets_none(
+    app, client, app_ctx, monkeypatch
+):
+    _generate_a_key_while_disabled(app, client, monkeypatch, "partner")
