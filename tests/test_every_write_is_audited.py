@@ -597,6 +597,21 @@ def form_change_password(app, w):
     )
 
 
+def form_end_other_sessions(app, w):
+    login(app, "owner@bakery.example")  # the browser to sign out
+    browser = login(app, "owner@bakery.example")
+    token = csrf_of(browser, "/account/sessions")
+    data = {"csrf_token": token, "current_password": PASSWORD, "login": "others"}
+    return Submission(
+        lambda: browser.post("/account/sessions", data=data),
+        _page,
+        ("account.sessions_ended",),
+        w.shop_owner,
+        w.shop_owner,
+        {PASSWORD},
+    )
+
+
 def form_accept_invitation(app, w):
     email = "fresh@example.com"
     raw = _invitation(app, w, email)
@@ -805,6 +820,7 @@ FORMS: dict[str, Callable] = {
     "accounts_pages.password_reset": form_password_reset,
     "accounts_pages.password_reset_confirm": form_password_reset_confirm,
     "account_pages.change_password": form_change_password,
+    "account_pages.sessions_page": form_end_other_sessions,
     "orgs_pages.accept": form_accept_invitation,
     "consent_pages.decide approve": form_consent_approve,
     "consent_pages.decide deny": form_consent_deny,

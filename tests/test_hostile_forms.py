@@ -1111,6 +1111,36 @@ def test_change_password_page_hostile_forms(app, world, probe):
     probe.check(minimum=80)
 
 
+def test_sessions_page_hostile_forms(app, world, probe):
+    browser = login(app, "owner@bakery.example")
+    login(app, "owner@bakery.example")  # another browser: the page offers to sign it out
+    for label, value in HOSTILE_QUERY:
+        probe.send(browser, "GET", "/account/sessions", query=value, what=label)
+        probe.send(BrowserClient(app), "GET", "/account/sessions", query=value, what=label)
+    token = csrf_of(browser, "/account/sessions")
+    # The right password with a hostile choice: no such browser, nothing checked or written.
+    probe.sweep(
+        browser,
+        "POST",
+        "/account/sessions",
+        {"csrf_token": token, "current_password": PASSWORD, "login": "others"},
+        ("login",),
+        twice=True,
+    )
+    # A wrong password is a failed login: its audit trail and counters, on purpose.
+    probe.sweep(
+        browser,
+        "POST",
+        "/account/sessions",
+        {"csrf_token": token, "current_password": "not the password", "login": "others"},
+        ("current_password", "csrf_token"),
+        twice=True,
+        tolerated=frozenset({"audit_events", "login_failures"}),
+        environ=lambda name, i: {"REMOTE_ADDR": f"10.8.{i}.{len(name)}"},
+    )
+    probe.check(minimum=80)
+
+
 # --------------------------------------------------------------------------- support console
 
 

@@ -1,0 +1,115 @@
+"""A signed-in person's own open logins: listed, and ended from here with the password.
+
+The page lists every login of the account that still counts (a
+``LoginSession`` not ended and younger than ``IDP_SESSION_MAX_AGE``) by when
+it started, and marks this browser's. A login is named on the page by a keyed
+digest of its id (``handle``), never by the id its cookie carries.
+
+Ending one other login, or every other one, needs the current password,
+checked exactly as a login checks it (``idp.login.service.check_password``,
+behind the failed-login throttle), so a stolen session alone cannot sign its
+owner out elsewhere. A login that is no longer open is named before the
+password is checked, and nothing is counted then. An ended login loses its
+token families, as signing out in that browser would
+(``idp.oauth.revocation.revoke_login_families``). Typing the password starts
+a fresh login in this browser, as every login does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from idp.accounts.models import User
+from idp.accounts.password_change import CurrentPasswordRefused
+from idp.audit.service import record_event
+from idp.config import keyed_digest, subkey
+from idp.errors import InvalidInput
+from idp.extensions import db
+from idp.login.models import LoginSession
+from idp.login.service import check_password, forgive
+from idp.login.session import login_user, session_id
+from idp.oauth.revocation import revoke_login_families
+from idp.timeutil import utcnow
+
+_HANDLE_LABEL = b"idp login handles on the sessions page"
+OTHERS = "others"  # the button that ends every login but this browser's
+GONE = "That browser is signed out already."
+
+
+@dataclass(frozen=True)
+class OpenLogin:
+    """One open login of the account, as the page shows it."""
+
+    handle: str
+    started_at: datetime
+    current: bool
+
+
+def _handle(login_id: str) -> str:
+    return keyed_digest(subkey(current_app.config, _HANDLE_LABEL), login_id)[:32]
+
+
+def _open(user: User) -> list[tuple[str, datetime]]:
+    """(id, start) of the account's logins that still count, newest first."""
+    max_age = timedelta(seconds=current_app.config["IDP_SESSION_MAX_AGE"])
+    return db.session.execute(
+        sa.select(LoginSession.id, LoginSession.created_at)
+        .where(
+            LoginSession.user_id == user.id,
+            LoginSession.ended_at.is_(None),
+            LoginSession.created_at > utcnow() - max_age,
+        )
+        .order_by(LoginSession.created_at.desc(), LoginSession.id)
+    ).all()
+
+
+def open_logins(user: User) -> list[OpenLogin]:
+    """The account's logins that still count, newest first, this browser's marked."""
+    here = session_id()
+    return [OpenLogin(_handle(login_id), at, login_id == here) for login_id, at in _open(user)]
+
+
+def _chosen(user: User, which: str) -> list[str]:
+    """The ids of the other open logins ``which`` names (``OTHERS``: all), or raise."""
+    here = session_id()
+    ids = [login_id for login_id, _ in _open(user) if login_id != here]
+    chosen = ids if which == OTHERS else [i for i in ids if _handle(i) == which]
+    if not chosen:
+        message = "No other browser is signed in." if which == OTHERS else GONE
+        raise InvalidInput(message, fields={"login": [message]})
+    return chosen
+
+
+def end_other_logins(user: User, which: str, current_password: str, *, address: str) -> int:
+    """End ``which`` (a login's handle, or ``OTHERS``) once the password proves the account.
+
+    Returns how many logins ended. Raises ``InvalidInput`` (no password, or no
+    such open login: nothing checked or written) or ``CurrentPasswordRefused``
+    (recorded as ``login.failed``). On success the session is committed and
+    this browser holds a fresh login.
+    """
+    if not current_password:
+        message = "Type your password."
+        raise InvalidInput(message, fields={"current_password": [message]})
+    chosen = _chosen(user, which)
+    checked = check_password(user, user.email_normalized, current_password, address)
+    if checked.refusal is not None:
+        raise CurrentPasswordRefused(checked.refusal)
+    forgive(checked, user.email_normalized, address)
+    login_user(user)  # the account's row first, as every path that ends logins
+    for login_id in chosen:
+        revoke_login_families(user.id, login_id, "ended_by_user", actor_id=user.id)
+    record_event(
+        "account.sessions_ended",
+        actor_type="user",
+        actor_id=user.id,
+        target_type="user",
+        target_id=user.id,
+        after={"via": "current_password", "logins_ended": len(chosen)},
+    )
+    db.session.commit()
+    return len(chosen)
