@@ -261,3 +261,28 @@ def test_a_wrong_password_costs_as_much_for_an_unknown_account(app_ctx, monkeypa
         calls.clear()
         assert not verify_password(None, typed)
         assert len(calls) == known, typed
+
+
+def test_a_cookie_copied_before_the_password_is_typed_again_is_dead_after_it(
+    app, partner_world, browser
+):
+    email = partner_world["owner"].email
+    _post_login(browser, "/login?hub=partner", email)
+    copied = browser.get_cookie("idp_session").value
+
+    # Typing the password again (as prompt=login or max_age asks) starts a new login.
+    token = csrf_from(browser.get("/logout").text)
+    data = {"email": email, "password": PASSWORD, "csrf_token": token}
+    assert browser.post("/login?hub=partner", data=data).status_code == 302
+
+    assert browser.get("/login/done").status_code == 200
+    browser.client.set_cookie("idp_session", copied)  # the copy of the earlier login
+    assert browser.get("/login/done").status_code == 302
+
+
+@pytest.mark.parametrize("path", ["/login/done", "/account/password", "/account/sessions"])
+def test_a_signed_in_page_is_never_stored_for_the_back_button(app, partner_world, browser, path):
+    _post_login(browser, "/login?hub=partner", partner_world["owner"].email)
+    page = browser.get(path)
+    assert page.status_code == 200
+    assert page.headers["Cache-Control"] == "no-store"
