@@ -39,7 +39,9 @@ def _sign_out_from(browser, path: str) -> None:
     assert browser.get(path).status_code == 302  # to the login page
 
 
-@pytest.mark.parametrize("path", ["/login/done", "/account/password", "/account/sessions"])
+@pytest.mark.parametrize(
+    "path", ["/login/done", "/account/password", "/account/sessions", "/client/connected-partners"]
+)
 def test_a_person_signs_out_from_their_account_pages(app, people, path):
     browser = login(app, people["owner"][0], "client")
     _sign_out_from(browser, path)
