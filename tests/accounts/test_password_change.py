@@ -235,15 +235,21 @@ def _browser_sign_in(page, url: str, email: str, password: str) -> None:
     page.click("button[type=submit]")
 
 
-@pytest.mark.browser
-def test_change_the_password_in_a_browser(app, live_server, smtp_server, page, _browser):
-    mailbox, smtp_url = smtp_server
+def signed_in_elsewhere(app, live_server, _browser):
+    """A page of another browser where cleo@bakery.example (made here) is signed in."""
     with app.app_context():
         make_user("client", make_org("client"), email="cleo@bakery.example")
         db.session.commit()
         db.session.remove()
-    other = _browser.new_context().new_page()  # the same person, signed in elsewhere
+    other = _browser.new_context().new_page()
     _browser_sign_in(other, live_server.url, "cleo@bakery.example", PASSWORD)
+    return other
+
+
+@pytest.mark.browser
+def test_change_the_password_in_a_browser(app, live_server, smtp_server, page, _browser):
+    mailbox, smtp_url = smtp_server
+    other = signed_in_elsewhere(app, live_server, _browser)
     assert other.locator("h1").inner_text() == "Signed in"
 
     _browser_sign_in(page, live_server.url, "cleo@bakery.example", PASSWORD)

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from idp.audit.models import AuditEvent
 from idp.extensions import db
 from idp.login.models import LoginSession
-from tests.accounts.test_password_change import _browser_sign_in
-from tests.factories import PASSWORD, make_org, make_user
+from tests.accounts.test_password_change import _browser_sign_in, signed_in_elsewhere
+from tests.factories import PASSWORD
 from tests.oauth.conftest import BrowserClient, Flow, csrf_from, refresh, tokens_for
 from tests.test_hostile_forms import login
 
@@ -135,12 +135,7 @@ def test_the_signed_in_page_links_to_it(app, partner_world):
 
 @pytest.mark.browser
 def test_sign_every_other_browser_out_in_a_browser(app, live_server, page, _browser):
-    with app.app_context():
-        make_user("client", make_org("client"), email="cleo@bakery.example")
-        db.session.commit()
-        db.session.remove()
-    other = _browser.new_context().new_page()  # the same person, signed in elsewhere
-    _browser_sign_in(other, live_server.url, "cleo@bakery.example", PASSWORD)
+    other = signed_in_elsewhere(app, live_server, _browser)
     _browser_sign_in(page, live_server.url, "cleo@bakery.example", PASSWORD)
     page.click("text=Your signed-in browsers")
     assert page.locator("h1").inner_text() == "Your signed-in browsers"
