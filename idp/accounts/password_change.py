@@ -20,7 +20,7 @@ from __future__ import annotations
 from idp.accounts.models import User
 from idp.accounts.passwords import normalize_password
 from idp.accounts.reset import replace_password
-from idp.accounts.service import checked_password_hash
+from idp.accounts.service import checked_password_hash, organization_names
 from idp.audit.service import record_event
 from idp.errors import DomainError, InvalidInput
 from idp.extensions import db
@@ -58,7 +58,7 @@ def change_password(user: User, current: str, new: str, *, address: str) -> None
     if normalize_password(new) == normalize_password(current):
         # Refused whether or not ``current`` is right: the answer tells nothing about it.
         raise InvalidInput(SAME, fields={"password": [SAME]})
-    password_hash = checked_password_hash(new, email=user.email)
+    password_hash = checked_password_hash(new, email=user.email, names=organization_names(user))
     checked = check_password(user, user.email_normalized, current, address)
     if checked.refusal is not None:
         raise CurrentPasswordRefused(checked.refusal)

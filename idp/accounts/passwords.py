@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import gzip
+import re
 import unicodedata
 from importlib import resources
 
@@ -34,6 +35,11 @@ HASHER = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, hash_
 # A hash that costs as much as a real one, verified when the account does not
 # exist so that timing does not reveal which addresses have accounts.
 _DUMMY_HASH = HASHER.hash("timing-equaliser-not-a-password")
+
+
+# The service's own names: context-specific words (NIST SP 800-63B 5.1.1.2) that no
+# password may be, as the account's address and its organizations' names may not.
+SERVICE_NAMES = ("Partner Hub", "Client Hub", "Support console", "WhatsApp", "WhatsApp Business")
 
 
 class WeakPassword(ValueError):
@@ -66,12 +72,24 @@ def _is_the_address(password: str, email: str) -> bool:
     return folded in forms or folded in local_parts
 
 
-def check_password_rules(password: str, *, email: str) -> None:
-    """Raise ``WeakPassword`` unless the password is long enough, not common, not ``email``.
+def _bare(text: str) -> str:
+    """The folded letters and digits of ``text``, without the digits at either end."""
+    return re.sub(r"[\W_]+", "", _folded(text)).strip("0123456789")
+
+
+def _is_a_name(password: str, names: tuple[str, ...]) -> bool:
+    bare = _bare(password)
+    return bool(bare) and bare in {_bare(name) for name in (*SERVICE_NAMES, *names)}
+
+
+def check_password_rules(password: str, *, email: str, names: tuple[str, ...] = ()) -> None:
+    """Raise ``WeakPassword`` unless the password is long enough, not common, not a name.
 
     ``email`` is the account's address: neither it nor its part before the @ is
-    a password (NIST SP 800-63B 5.1.1.2, context-specific words). Lengths count
-    the characters of the normalized form.
+    a password (NIST SP 800-63B 5.1.1.2, context-specific words). Nor is the
+    name of this service (``SERVICE_NAMES``) or one of ``names`` (the account's
+    organizations), whatever its case, spaces and marks, with or without digits
+    around it. Lengths count the characters of the normalized form.
     """
     if not isinstance(password, str):
         raise WeakPassword("The password must be text.")
@@ -85,6 +103,10 @@ def check_password_rules(password: str, *, email: str) -> None:
     if _is_the_address(normalized, email):
         raise WeakPassword(
             "Do not use your email address, or its part before the @, as your password."
+        )
+    if _is_a_name(normalized, names):
+        raise WeakPassword(
+            "Do not use the name of this service or of your business as your password."
         )
 
 

@@ -10,6 +10,7 @@ from idp.accounts.service import (
     LinkInvalid,
     checked_password_hash,
     hub_name,
+    organization_names,
     parse_address,
     user_by_email,
 )
@@ -147,7 +148,9 @@ def complete_password_reset(raw_token: str | None, new_password: str) -> User:
     token = _usable_link(raw_token)
     if token is None:
         raise LinkInvalid("Ask for a new password-reset link.")
-    password_hash = checked_password_hash(new_password, email=token.user.email)
+    password_hash = checked_password_hash(
+        new_password, email=token.user.email, names=organization_names(token.user)
+    )
     if not claim_token(token):
         db.session.rollback()
         raise LinkInvalid("Ask for a new password-reset link.")

@@ -93,10 +93,15 @@ def parse_address(raw: str, field: str = "email") -> EmailAddress:
         raise InvalidInput("Enter a valid email address.", fields={field: [str(exc)]}) from exc
 
 
-def checked_password_hash(password: str, field: str = "password", *, email: str) -> str:
-    """Hash a password fit for ``email``'s account, or raise ``InvalidInput`` naming ``field``."""
+def checked_password_hash(
+    password: str, field: str = "password", *, email: str, names: tuple[str, ...] = ()
+) -> str:
+    """Hash a password fit for ``email``'s account, or raise ``InvalidInput`` naming ``field``.
+
+    ``names``: the account's organizations', which the password may not be either.
+    """
     try:
-        check_password_rules(password, email=email)
+        check_password_rules(password, email=email, names=names)
     except WeakPassword as exc:
         raise InvalidInput(str(exc), fields={field: [str(exc)]}) from exc
     return hash_password(password)
@@ -106,6 +111,11 @@ def user_by_email(normalized: str, *, hold: bool = False) -> User | None:
     """The account holding the normalized address, if any; ``hold`` reads it FOR SHARE."""
     query = sa.select(User).where(User.email_normalized == normalized)
     return db.session.scalar(query.with_for_update(read=True) if hold else query)
+
+
+def organization_names(user: User) -> tuple[str, ...]:
+    """The names of ``user``'s organizations: words no password of theirs may be."""
+    return tuple(membership.organization.name for membership in user.memberships)
 
 
 def hub_name(hub: str) -> str:
@@ -165,7 +175,7 @@ def start_signup(
         raise InvalidInput("Bad continue URL.", fields={"continue_url": ["must be a local path"]})
     partner_id = _onboarding_partner(onboarding_partner_id)
     # Hash in both branches so the answer takes as long whether or not the address is taken.
-    password_hash = checked_password_hash(password, email=address.display)
+    password_hash = checked_password_hash(password, email=address.display, names=(name,))
     # Only the latest link of an address works (in both branches, for the same timing).
     # Two sign-ups of one address take turns until the first commits; otherwise each
     # would spend only the links committed before it, and the UNIQUE index on unspent

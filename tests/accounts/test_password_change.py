@@ -170,6 +170,9 @@ _FULL_WIDTH = "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in PA
         (PASSWORD, PASSWORD, "must differ from the current one"),
         (_FULL_WIDTH, _FULL_WIDTH, "must differ from the current one"),  # the same under NFKC
         ("{email}", "{email}", "Do not use your email address"),
+        # The names of the service and of the account's partner are context-specific words.
+        ("Acme 2025!", "Acme 2025!", "Do not use the name of this service or of your business"),
+        ("PartnerHub1", "PartnerHub1", "Do not use the name of this service"),
     ],
 )
 def test_a_refused_new_password_changes_nothing(app, partner_world, new, confirm, says):

@@ -23,7 +23,7 @@ NEW_PASSWORD = "a brand new passphrase"
 
 def _user(app, email="ann@example.com", status="active"):
     with app.app_context():
-        user = make_user("client", make_org("client"), email=email, status=status)
+        user = make_user("client", make_org("client", "Ann's Shop"), email=email, status=status)
         family = open_family(client_id="hub", user_id=user.id, organization_id=None, lifetime=600)
         db.session.commit()
         return user.id, user.security_stamp, family.id
@@ -103,6 +103,8 @@ def test_the_new_password_follows_the_rules(app, client, smtp_server):
     assert weak.status_code == 422 and "too common" in weak.get_data(as_text=True)
     own = submit_form(client, link, password="Ann@Example.com", password_confirm="Ann@Example.com")
     assert own.status_code == 422 and "email address" in own.get_data(as_text=True)
+    named = submit_form(client, link, password="Anns Shop 2024", password_confirm="Anns Shop 2024")
+    assert named.status_code == 422 and "of your business" in named.get_data(as_text=True)
     differ = submit_form(client, link, password=NEW_PASSWORD, password_confirm="other one!")
     assert differ.status_code == 422 and "differ" in differ.get_data(as_text=True)
     with app.app_context():

@@ -333,6 +333,27 @@ def test_guessing_the_password_of_a_link_is_slowed_by_the_failed_login_counters(
             },
             "password",
         ),
+        # So are the business's name and the service's, with or without digits and marks.
+        (
+            {
+                "email": "a@example.com",
+                "password": "Blue Bakery 2024",
+                "business_name": "Blue Bakery",
+            },
+            "password",
+        ),
+        (
+            {"email": "a@example.com", "password": "bluebakery!", "business_name": "Blue Bakery"},
+            "password",
+        ),
+        (
+            {"email": "a@example.com", "password": "WhatsApp Business 1", "business_name": "X"},
+            "password",
+        ),
+        (
+            {"email": "a@example.com", "password": "client-hub-2025", "business_name": "X"},
+            "password",
+        ),
         ({"email": "a@example.com", "password": PASSWORD, "business_name": "  "}, "business_name"),
         # Shown to partners on consent screens: it must read as it is stored.
         (
@@ -357,6 +378,14 @@ def test_the_address_refused_as_password_is_named_in_the_error(client):
     assert resp.status_code == 422
     assert "email address" in resp.get_json()["errors"]["password"][0]
     assert _signup(client, email=OWN, password="ann.smith@example.com 2").status_code == 202
+
+
+def test_the_business_name_is_no_password_but_a_passphrase_with_it_is(client):
+    resp = _signup(client, password="Ann's Bakery 99", name="Ann's Bakery")
+    assert resp.status_code == 422
+    assert "name of this service or of your business" in resp.get_json()["errors"]["password"][0]
+    resp = _signup(client, password="ann's bakery opens at dawn", name="Ann's Bakery")
+    assert resp.status_code == 202
 
 
 def test_the_password_is_stored_only_as_an_argon2_hash(app, client):
