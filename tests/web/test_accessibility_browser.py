@@ -46,7 +46,8 @@ def _sign_in(page, email: str, password: str = PASSWORD) -> None:
 
 
 def _submit(page) -> None:
-    page.locator("main form button[type=submit]").last.click()
+    """Press the page's own form's button, not the Sign out form that may follow it."""
+    page.locator("main form").first.locator("button[type=submit]").last.click()
 
 
 def test_sign_in_sign_up_and_password_pages(app, live_server, smtp_server, page, audit):
