@@ -109,9 +109,16 @@ main.add_command(outbox_group)
 @click.option("--json", "as_json", is_flag=True, help="Print the demo data as JSON.")
 @with_appcontext
 def demo_command(as_json: bool) -> None:
-    """Load the demo data (idempotent) and print it."""
+    """Load the demo data (idempotent) and print it; refused with IDP_ENV=production."""
+    from flask import current_app
+
     from idp.demo import load_demo
 
+    if current_app.config["IDP_ENV"] == "production":
+        # Known passwords and client secrets would open every demo account and client.
+        raise click.ClickException(
+            "the demo writes known passwords and client secrets: never with IDP_ENV=production"
+        )
     data = load_demo()
     if as_json:
         click.echo(json.dumps(data, indent=2))
