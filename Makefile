@@ -1,5 +1,6 @@
 # idp: `make run` serves the demo on http://127.0.0.1:8000, `make test` runs the suite.
-# Both set themselves up on a fresh machine (virtualenv, packages, migrations).
+# Both set themselves up on a fresh machine (virtualenv, packages); `make run` applies the
+# migrations too (the tests build their own databases).
 
 PYTHON ?= python3
 VENV := .venv

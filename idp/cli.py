@@ -139,7 +139,8 @@ def demo_command(as_json: bool) -> None:
 )
 @with_appcontext
 def purge_command(dry_run: bool, batch: int) -> None:
-    """Delete codes, token families, login sessions and failed-login counters past use.
+    """Delete codes, token families, login sessions, failed-login counters and emailed
+    links (sign-up, address verification, password reset) past use.
 
     Each row is kept IDP_PURGE_AFTER seconds after it stopped counting; the worker runs this
     hourly too.

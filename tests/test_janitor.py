@@ -373,6 +373,15 @@ def test_the_command_prints_the_counts_and_deletes_only_without_dry_run(app, wor
     assert _rows() == dict.fromkeys(TABLES, 0)
 
 
+def test_purge_help_names_everything_it_deletes(app):
+    shown = app.test_cli_runner().invoke(purge_command, ["--help"])
+
+    text = " ".join(shown.output.split())
+    for rows in ("codes", "token families", "login sessions", "failed-login counters"):
+        assert rows in text
+    assert "emailed links" in text
+
+
 def test_batches_smaller_than_the_backlog_still_delete_everything(app, world):
     user, long_ago = world["user"], world["cutoff"] - timedelta(minutes=1)
     for _ in range(5):

@@ -12,7 +12,11 @@ from idp.outbox.smtp import header_text
 
 
 @click.command("worker")
-@click.option("--once", is_flag=True, help="Deliver the messages due now, then exit.")
+@click.option(
+    "--once",
+    is_flag=True,
+    help="Deliver one batch of due messages (at most --batch), then exit.",
+)
 @click.option(
     "--interval",
     type=click.FloatRange(min=0, min_open=True),

@@ -74,3 +74,13 @@ def test_counts_and_intervals_below_one_are_usage_errors(app, args):
 
     assert result.exit_code == 2, result.output
     assert "Invalid value" in result.output
+
+
+def test_worker_once_help_says_it_delivers_one_batch(app):
+    from idp.outbox.cli import worker_command
+
+    shown = app.test_cli_runner().invoke(worker_command, ["--help"])
+
+    text = " ".join(shown.output.split())
+    once = text.split("--once", 1)[1].split("--interval", 1)[0]
+    assert "one batch" in once and "at most --batch" in once
