@@ -24,18 +24,18 @@ def rotate(actor: dict[str, str]) -> list[SigningKey]:
     """Publish a new key of every algorithm now, each signing after ``PUBLISH_AHEAD``; commit.
 
     An algorithm without a key yet gets one signing at once first, so that it has
-    a key to retire. Each new key is recorded (``signing_key.published``) as the
-    act of ``actor`` (``actor_type``/``actor_id``), in the same transaction.
+    a key to retire. Each new key, that first one too, is recorded
+    (``signing_key.published``) as the act of ``actor`` (``actor_type``/``actor_id``),
+    in the same transaction. Returns the keys that sign after ``PUBLISH_AHEAD``.
     """
     from idp.audit.service import record_event
 
-    for algorithm in SIGNING_ALGORITHMS:
-        add_first_key(algorithm)
+    first = [row for algorithm in SIGNING_ALGORITHMS if (row := add_first_key(algorithm))]
     rows = [
         create_key(activate_immediately=False, algorithm=algorithm)
         for algorithm in SIGNING_ALGORITHMS
     ]
-    for row in rows:
+    for row in [*first, *rows]:
         record_event(
             "signing_key.published",
             **actor,

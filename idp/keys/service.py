@@ -232,28 +232,30 @@ def create_key(*, activate_immediately: bool, algorithm: str = ALGORITHM) -> Sig
     return row
 
 
-def add_first_key(algorithm: str = ALGORITHM) -> bool:
+def add_first_key(algorithm: str = ALGORITHM) -> SigningKey | None:
     """Add a key of ``algorithm``, signing at once, when the ring has none; the caller commits.
 
-    True when one was added. RSA keys are made only when first wanted (a client
-    registered for RS256, a rotation): generating one takes up to seconds.
+    The key when one was added, else None. RSA keys are made only when first
+    wanted (a client registered for RS256, a rotation): generating one takes up
+    to seconds.
     """
     exists = db.select(SigningKey.kid).where(SigningKey.algorithm == algorithm).limit(1)
     if db.session.scalar(exists) is not None:
-        return False
+        return None
     try:
         with db.session.begin_nested():
-            create_key(activate_immediately=True, algorithm=algorithm).first_of = algorithm
+            row = create_key(activate_immediately=True, algorithm=algorithm)
+            row.first_of = algorithm
             db.session.flush()
     except IntegrityError:
         # Another instance stored the algorithm's first key since the check: that one signs.
-        return False
-    return True
+        return None
+    return row
 
 
 def ensure_signing_key(algorithm: str = ALGORITHM) -> None:
     """Create the first key of ``algorithm``; idempotent, and one key however many race."""
-    if add_first_key(algorithm):
+    if add_first_key(algorithm) is not None:
         db.session.commit()
         keyring().invalidate()
 

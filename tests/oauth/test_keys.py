@@ -118,6 +118,32 @@ def test_idp_keys_rotate_publishes_a_new_key_of_each_algorithm(app):
         assert sorted(r.algorithm for r in pending) == ["ES256", "RS256"]
 
 
+def test_every_key_idp_keys_rotate_creates_is_on_the_audit_log(app):
+    from idp.audit.models import AuditEvent
+    from idp.cli import main
+
+    def kids() -> set[str]:
+        return set(db.session.scalars(db.select(SigningKey.kid)))
+
+    with app.app_context():
+        ensure_signing_key()  # RS256 has no key yet: the rotation gives it a first one too
+        before = kids()
+
+    result = app.test_cli_runner().invoke(main, ["keys", "rotate"])
+
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        made = kids() - before
+        published = db.session.execute(
+            db.select(AuditEvent.target_id, AuditEvent.actor_id).where(
+                AuditEvent.action == "signing_key.published"
+            )
+        ).all()
+    assert len(made) == 3
+    assert {kid for kid, _ in published} == made
+    assert {actor for _, actor in published} == {"keys rotate"}
+
+
 def test_rotation_gives_an_algorithm_without_a_key_one_to_sign_with(app_ctx):
     ensure_signing_key()
     rotate(OPERATOR)
