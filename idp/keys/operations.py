@@ -28,24 +28,29 @@ def rotate(actor: dict[str, str]) -> list[SigningKey]:
     (``signing_key.published``) as the act of ``actor`` (``actor_type``/``actor_id``),
     in the same transaction. Returns the keys that sign after ``PUBLISH_AHEAD``.
     """
-    from idp.audit.service import record_event
-
     first = [row for algorithm in SIGNING_ALGORITHMS if (row := add_first_key(algorithm))]
     rows = [
         create_key(activate_immediately=False, algorithm=algorithm)
         for algorithm in SIGNING_ALGORITHMS
     ]
     for row in [*first, *rows]:
-        record_event(
-            "signing_key.published",
-            **actor,
-            target_type="signing_key",
-            target_id=row.kid,
-            after={"algorithm": row.algorithm, "activates_at": row.activates_at.isoformat() + "Z"},
-        )
+        record_published(row, actor)
     db.session.commit()
     keyring().invalidate()
     return rows
+
+
+def record_published(row: SigningKey, actor: dict[str, str]) -> None:
+    """Record the new key ``row`` (``signing_key.published``) as the act of ``actor``."""
+    from idp.audit.service import record_event
+
+    record_event(
+        "signing_key.published",
+        **actor,
+        target_type="signing_key",
+        target_id=row.kid,
+        after={"algorithm": row.algorithm, "activates_at": row.activates_at.isoformat() + "Z"},
+    )
 
 
 def revoke(

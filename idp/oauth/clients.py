@@ -304,6 +304,8 @@ def set_hub_client(
         post_logout_redirect_uris = existing.post_logout_redirect_uris if live else []
     if id_token_signed_response_alg is None:
         id_token_signed_response_alg = existing.id_token_signed_response_alg if live else ALGORITHM
+    # The algorithm's first key, made here rather than by the registration, goes on the record.
+    first_key = add_first_key(check_id_token_alg(id_token_signed_response_alg))
     client = register_hub_client(
         hub, redirect_uris, post_logout_redirect_uris, id_token_signed_response_alg
     )
@@ -311,6 +313,10 @@ def set_hub_client(
     if before == after:
         db.session.rollback()
         return client, "unchanged"
+    if first_key is not None:
+        from idp.keys.operations import record_published
+
+        record_published(first_key, actor)
     record_event(
         "oauth_client.updated" if live else "oauth_client.created",
         **actor,

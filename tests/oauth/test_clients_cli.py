@@ -80,9 +80,10 @@ def test_set_hub_registers_the_production_redirect_uri_and_a_login_returns_there
 
 def test_set_hub_again_replaces_the_uris_and_records_before_and_after(app):
     assert run(app, "set-hub", "--hub", "client", "--redirect-uri", PARTNER_HUB).exit_code == 0
+    recorded = events(app)
     same = run(app, "set-hub", "--hub", "client", "--redirect-uri", PARTNER_HUB)
     assert same.exit_code == 0 and same.output.startswith("unchanged client-hub")
-    assert len(events(app)) == 1  # nothing changed, nothing recorded
+    assert len(events(app)) == len(recorded)  # nothing changed, nothing recorded
     new = "https://clients.example.com/cb"
     changed = run(
         app, "set-hub", "--hub", "client", "--redirect-uri", new, "--id-token-alg", "RS256"
@@ -125,6 +126,20 @@ def test_set_hub_creates_a_hub_client_for_es256_id_tokens_unless_told(app):
     assert "id_token_signed_response_alg: ES256" in created.output
 
 
+def test_the_first_rsa_key_set_hub_makes_is_on_the_audit_log(app):
+    from idp.keys.models import SigningKey
+
+    done = run(app, *PARTNER_SET_HUB, "--id-token-alg", "RS256")
+
+    assert done.exit_code == 0, done.output
+    with app.app_context():
+        [kid] = db.session.scalars(
+            db.select(SigningKey.kid).where(SigningKey.algorithm == "RS256")
+        ).all()
+    published = [e for e in events(app) if e.action == "signing_key.published"]
+    assert [(e.target_id, e.actor_id) for e in published] == [(kid, "clients set-hub")]
+
+
 @pytest.mark.parametrize(
     "uri",
     [
@@ -147,6 +162,7 @@ def test_set_hub_refuses_a_uri_registration_would_refuse_and_writes_nothing(app,
 
 def test_set_hub_refuses_a_bad_post_logout_uri_and_keeps_the_registered_client(app):
     assert run(app, "set-hub", "--hub", "support", "--redirect-uri", PARTNER_HUB).exit_code == 0
+    recorded = events(app)
     bad = run(
         app,
         "set-hub",
@@ -160,7 +176,7 @@ def test_set_hub_refuses_a_bad_post_logout_uri_and_keeps_the_registered_client(a
     assert bad.exit_code == 1 and "http://evil.example/" in bad.output
     with app.app_context():
         assert db.session.get(OAuthClient, "support-console").redirect_uris == [PARTNER_HUB]
-    assert len(events(app)) == 1
+    assert len(events(app)) == len(recorded)
 
 
 def test_set_hub_needs_a_known_hub_and_a_new_client_a_redirect_uri(app):
