@@ -308,8 +308,11 @@ def accept_invitation(raw_token: str | None, password: str, *, address: str) -> 
     if user is not None:
         _prove_account(user, password, address)
         user = _hold_account(opened)
+    # The new account's one organization is the partner: its name is no password either.
     password_hash = (
-        checked_password_hash(password, email=invitation.email) if user is None else None
+        checked_password_hash(password, email=invitation.email, names=(partner.name,))
+        if user is None
+        else None
     )
     claimed = db.session.execute(
         sa.update(Invitation)

@@ -174,6 +174,19 @@ def test_the_new_password_follows_the_rules(app, client, smtp_server):
         assert db.session.scalar(sa.select(User).where(User.email == "weak@example.com")) is None
 
 
+def test_the_new_password_may_not_be_the_inviting_partner_name(app, client, smtp_server):
+    mailbox, smtp_url = smtp_server
+    _, link = _invite(app, client, smtp_url, mailbox, "ann@example.com", "Northwind Traders")
+
+    resp = submit_form(
+        client, link, password="northwind traders 2026", password_confirm="northwind traders 2026"
+    )
+
+    assert resp.status_code == 422 and "your business" in resp.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(sa.select(User).where(User.email == "ann@example.com")) is None
+
+
 def test_a_partner_name_with_a_line_break_still_reaches_the_invitee_on_one_subject_line(
     app, client, smtp_server
 ):
