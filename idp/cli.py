@@ -14,7 +14,9 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from idp import create_app
 from idp.config import ConfigurationError
 from idp.janitor import BATCH_SIZE, purge
+from idp.login.end_all import BATCH_SIZE as END_ALL_BATCH_SIZE
 from idp.outbox.cli import outbox_group, worker_command
+from policies.roles import HUBS
 
 
 class SettingRefused(NoAppException):
@@ -105,6 +107,13 @@ main.add_command(worker_command)
 main.add_command(outbox_group)
 
 
+def _batch_option(default: int, help_text: str):
+    """``--batch``: how much one transaction of a long command writes."""
+    return click.option(
+        "--batch", default=default, show_default=True, type=click.IntRange(min=1), help=help_text
+    )
+
+
 @main.command("demo")
 @click.option("--json", "as_json", is_flag=True, help="Print the demo data as JSON.")
 @with_appcontext
@@ -130,13 +139,7 @@ def demo_command(as_json: bool) -> None:
 
 @main.command("purge")
 @click.option("--dry-run", is_flag=True, help="Count what would be deleted; delete nothing.")
-@click.option(
-    "--batch",
-    default=BATCH_SIZE,
-    show_default=True,
-    type=click.IntRange(min=1),
-    help="Rows deleted per transaction.",
-)
+@_batch_option(BATCH_SIZE, "Rows deleted per transaction.")
 @with_appcontext
 def purge_command(dry_run: bool, batch: int) -> None:
     """Delete codes, token families, login sessions, failed-login counters and emailed
@@ -203,6 +206,44 @@ def keys_list() -> None:
         click.echo(
             f"{row.kid}  {row.algorithm}  activates {row.activates_at.isoformat()}Z{revoked}"
         )
+
+
+@main.group("sessions")
+def sessions_group() -> None:
+    """End people's sessions."""
+
+
+@sessions_group.command("end-all")
+@click.option("--ticket", required=True, help="The incident or ticket this answers.")
+@click.option("--reason", required=True, help="Why everyone is signed out.")
+@click.option(
+    "--hub",
+    type=click.Choice(HUBS),
+    help="Only the people of this hub (every hub when not given).",
+)
+@_batch_option(END_ALL_BATCH_SIZE, "Accounts per transaction.")
+@with_appcontext
+def sessions_end_all(ticket: str, reason: str, hub: str | None, batch: int) -> None:
+    """Sign every person out: end each browser login, revoke each token family issued to one.
+
+    Every instance refuses them from its next request; typing the password again signs
+    in as before. Machine tokens of platform and partner services keep working.
+    """
+    from idp.login.end_all import end_all_sessions
+    from idp.operator import operator_actor, refusals, ticket_and_reason
+
+    with refusals():
+        ticket, reason = ticket_and_reason(ticket, reason)
+    ended = end_all_sessions(
+        hub=hub,
+        ticket=ticket,
+        reason=reason,
+        actor=operator_actor("sessions end-all"),
+        batch=batch,
+    )
+    click.echo(
+        f"ended {ended.logins} browser logins; revoked {ended.token_families} token families"
+    )
 
 
 from idp.audit.cli import audit_group  # noqa: E402

@@ -980,6 +980,11 @@ def command_import_accounts(app, tmp_path):
     return Run(args, ("accounts.import_completed",), None, set())
 
 
+def command_end_all_sessions(app, tmp_path):
+    args = ["sessions", "end-all", "--ticket", "INC-9", "--reason", "session store copied"]
+    return Run(args, ("accounts.sessions_ended",), None, set())
+
+
 # Each command that changes accounts, organizations or clients -> its run.
 COMMANDS: dict[str, Callable] = {
     "clients set-hub": command_set_hub,
@@ -990,6 +995,7 @@ COMMANDS: dict[str, Callable] = {
     "import-accounts": command_import_accounts,
     "keys rotate": command_rotate_keys,
     "keys revoke": command_revoke_key,
+    "sessions end-all": command_end_all_sessions,
 }
 
 # Commands that record no audit event, each with the reason.

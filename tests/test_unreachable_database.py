@@ -24,6 +24,7 @@ COMMANDS = [
     ["support", "create-staff", "--email", "a@support.example", "--name", "A", "--role", "admin"],
     ["keys", "list"],
     ["keys", "rotate"],
+    ["sessions", "end-all", "--ticket", "INC-1", "--reason", "session store copied"],
     ["audit", "export"],
     ["purge", "--dry-run"],
     ["outbox", "list"],

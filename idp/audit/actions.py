@@ -17,6 +17,7 @@ KNOWN_ACTIONS: tuple[str, ...] = (
     "account.sessions_ended",
     "account.verification_resent",
     "accounts.import_completed",
+    "accounts.sessions_ended",
     "api_key.created",
     "api_key.replaced",
     "api_key.revoked",
