@@ -18,11 +18,13 @@ memory however many people there are. A batch locks its accounts' rows first,
 as every path that ends logins does (``idp.oauth.revocation``): a login, a code
 exchange or a partner switch of one of them waits for the batch, then finds
 the login ended and the family revoked. One event
-(``accounts.sessions_ended``) records the counts once every batch is done.
+(``accounts.sessions_ended``) records the counts once every batch is done, or
+once a batch failed, with what the batches before it ended (``finished`` false).
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -55,22 +57,38 @@ def end_all_sessions(
     Recorded with ``ticket`` and ``reason`` as the act of ``actor``
     (``actor_type``/``actor_id``).
     """
-    logins = families = 0
+    ended = Ended(0, 0)
     last_id = ""
-    while ids := _lock_accounts(hub, after=last_id, batch=batch):
-        logins += _end_logins(ids)
-        families += _revoke_families(ids)
+
+    def recorded(finished: bool) -> None:
+        record_event(
+            "accounts.sessions_ended",
+            **actor,
+            after={
+                "hub": hub,
+                "logins_ended": ended.logins,
+                "token_families_revoked": ended.token_families,
+                "finished": finished,
+            },
+            ticket=ticket,
+            reason=reason,
+        )
         db.session.commit()
-        last_id = ids[-1]
-    record_event(
-        "accounts.sessions_ended",
-        **actor,
-        after={"hub": hub, "logins_ended": logins, "token_families_revoked": families},
-        ticket=ticket,
-        reason=reason,
-    )
-    db.session.commit()
-    return Ended(logins, families)
+
+    try:
+        while ids := _lock_accounts(hub, after=last_id, batch=batch):
+            done = Ended(_end_logins(ids), _revoke_families(ids))
+            db.session.commit()
+            ended = Ended(ended.logins + done.logins, ended.token_families + done.token_families)
+            last_id = ids[-1]
+    except BaseException:
+        # The batches committed so far stay ended: they go on the record as such.
+        db.session.rollback()
+        with contextlib.suppress(Exception):
+            recorded(finished=False)
+        raise
+    recorded(finished=True)
+    return ended
 
 
 def _lock_accounts(hub: str | None, *, after: str, batch: int) -> list[str]:

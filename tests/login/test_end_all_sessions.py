@@ -118,6 +118,33 @@ def test_many_people_are_signed_out_batch_by_batch(app, partner_world, hub_clien
     )
 
 
+def test_a_run_stopped_midway_records_what_it_ended(app, hub_clients, monkeypatch):
+    from idp.login import end_all
+
+    shop = make_org("client", "Shop")
+    people = sorted((make_user("client", shop, "owner") for _ in range(2)), key=lambda p: p.id)
+    db.session.commit()
+    flows = [Flow(BrowserClient(app), client_id="client-hub", nonce=f"n{n}") for n in (1, 2)]
+    for f, person in zip(flows, people):
+        tokens_for(f, person.email)
+    revoke, calls = end_all._revoke_families, []
+
+    def fails_the_second_time(user_ids):
+        calls.append(user_ids)
+        if len(calls) == 2:
+            raise OSError("connection lost")
+        return revoke(user_ids)
+
+    monkeypatch.setattr(end_all, "_revoke_families", fails_the_second_time)
+
+    result = _end_all(app, "--hub", "client", "--batch", "1")
+
+    assert result.exit_code != 0
+    assert [_signed_in(f) for f in flows] == [False, True]
+    [event] = _ended_events()
+    assert (event.after["finished"], event.after["logins_ended"]) == (False, 1)
+
+
 @pytest.mark.parametrize(
     ("options", "named"),
     [
