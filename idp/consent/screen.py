@@ -110,6 +110,8 @@ def _render(authz_request, error: str | None, status: int = 422) -> Response:
         "granted": set(),
         "error": error,
         "action": url_for("consent_pages.decide", request_id=authz_request.id),
+        "signed_in_as": authz_request.user.email,
+        "request_id": authz_request.id,
     }
     if not decision:
         context["refusal"] = f"You cannot approve this: {decision.reason}."

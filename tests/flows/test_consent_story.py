@@ -71,6 +71,15 @@ class Partner:
             f"{self.base}/oauth/token", data=form, auth=(self.client_id, self.secret), timeout=10
         )
 
+    def exchange(self, code: str) -> requests.Response:
+        """The code exchange of the partner's server (its secret and PKCE verifier)."""
+        return self.token(
+            grant_type="authorization_code",
+            code=code,
+            redirect_uri=self.redirect_uri,
+            code_verifier=self.verifier,
+        )
+
     def api(self) -> dict:
         """A client-credentials access token for the Partner API."""
         response = self.token(grant_type="client_credentials")
@@ -153,12 +162,7 @@ def test_a_client_signs_up_through_a_link_approves_and_later_revokes(
     assert query["state"] == "acme-state-42" and query["iss"] == base and query["code"]
 
     # 3. The partner's server exchanges the code and learns the grant.
-    exchanged = partner.token(
-        grant_type="authorization_code",
-        code=query["code"],
-        redirect_uri=partner.redirect_uri,
-        code_verifier=partner.verifier,
-    )
+    exchanged = partner.exchange(query["code"])
     assert exchanged.status_code == 200, exchanged.text
     grant = exchanged.json()["grant"]
     assert grant["client"] == shop_id
