@@ -19,6 +19,7 @@ from idp.oauth.clients import register_hub_client
 from idp.orgs.models import Membership, Organization
 from idp.support.importer import import_accounts
 from tests.accounts.helpers import deliver_mail
+from tests.accounts.test_password_change import signed_in_elsewhere
 from tests.consent.factories import make_grant
 from tests.factories import PASSWORD, make_channel, make_org, make_user
 from tests.fixtures.accessibility import Audit
@@ -199,6 +200,43 @@ def test_consent_pages(app, live_server, smtp_server, page, audit):
         )
     )
     audit.check(page, "consent refused", "[role=alert]")
+    audit.assert_clean()
+
+
+def test_sessions_pages(app, live_server, page, _browser, audit):
+    base = live_server.url
+    with app.app_context():
+        make_user("client", make_org("client", "Blue Bakery"), email="bea@bakery.example")
+        db.session.commit()
+        db.session.remove()
+    page.goto(f"{base}/account/sessions")
+    _sign_in(page, "bea@bakery.example")
+    audit.check(page, "sessions, this browser only", "text=This browser")
+    page.context.clear_cookies()
+
+    other = signed_in_elsewhere(app, live_server, _browser)
+    page.goto(f"{base}/account/sessions")
+    _sign_in(page, "cleo@bakery.example")
+    audit.check(page, "sessions, another browser", "text=Sign out every other browser")
+    page.get_by_label("Your password, to sign a browser out").fill("not my password")
+    page.get_by_role("button", name="Sign out every other browser").click()
+    audit.check(page, "sessions, wrong password", "[aria-invalid=true]")
+
+    other.goto(f"{base}/logout")
+    other.locator("main form button[type=submit]").click()
+    other.wait_for_selector("text=You are signed out.")
+    page.get_by_label("Your password, to sign a browser out").fill(PASSWORD)
+    page.get_by_role("button", name="Sign out", exact=True).first.click()
+    already = "[role=alert]:has-text('That browser is signed out already.')"
+    audit.check(page, "sessions, browser signed out already", already)
+
+    other.goto(f"{base}/login")
+    _sign_in(other, "cleo@bakery.example")
+    page.reload()
+    page.get_by_label("Your password, to sign a browser out").fill(PASSWORD)
+    page.get_by_role("button", name="Sign out every other browser").click()
+    audit.check(page, "sessions, others signed out", "text=Signed out elsewhere")
+    other.context.close()
     audit.assert_clean()
 
 
