@@ -22,7 +22,7 @@ from idp.accounts.service import HUB_NAMES, hub_name
 from idp.audit.actions import KNOWN_ACTIONS
 from idp.audit.query import find_events
 from idp.audit.schemas import AuditLogPageArgs
-from idp.errors import DomainError, Forbidden
+from idp.errors import Conflict, DomainError, Forbidden, InvalidInput
 from idp.login.session import current_user
 from idp.support import conflicts, controls, service
 from idp.support.access import enforce_support, record_access_denied
@@ -57,6 +57,9 @@ FIELD_LABELS = {
     "reason": "Reason",
     "action": "Action",
 }
+# The ids of each form's fields on the account page (the two forms share names).
+REASSIGN_FIELDS = {"email": "email", "ticket": "ticket", "reason": "reason"}
+CONTROL_FIELDS = {"action": "action", "ticket": "control-ticket", "reason": "control-reason"}
 # The audit log's filters, and their names on the page.
 AUDIT_FILTER_LABELS = {
     "actor": "Actor",
@@ -106,6 +109,9 @@ def console_page(view):
 
 
 def _account_page(found: User, status: int = 200, **context):
+    # What to fix in each form (a field's id -> the reason): nothing until one is refused.
+    context.setdefault("errors", {})
+    context.setdefault("control_errors", {})
     return _render(
         "account.html",
         status=status,
@@ -161,7 +167,7 @@ def reassign_email(user_id: str):
     try:
         service.reassign_email(g.actor, user_id, **EmailReassignmentIn().load(form))
     except (DomainError, ValidationError) as exc:
-        return _refused(user_id, exc, form=form, error=_first_message(exc, FIELD_LABELS))
+        return _refused(user_id, exc, form=form, errors=_reasons(exc, REASSIGN_FIELDS, "email"))
     flash(f"Email changed to {form['email'].strip()}; a verification link is on its way.", "ok")
     return redirect(url_for("support.account", user_id=user_id), 303)
 
@@ -178,8 +184,8 @@ def account_control(user_id: str):
         fields = SupportActionIn().load({k: form[k] for k in ("ticket", "reason")})
         found = action(g.actor, user_id, **fields)
     except (DomainError, ValidationError) as exc:
-        error = _first_message(exc, FIELD_LABELS)
-        return _refused(user_id, exc, control_form=form, control_error=error)
+        errors = _reasons(exc, CONTROL_FIELDS, "action")
+        return _refused(user_id, exc, control_form=form, control_errors=errors)
     flash(CONTROL_DONE[form["action"]].format(email=found.email), "ok")
     return redirect(url_for("support.account", user_id=user_id), 303)
 
@@ -256,16 +262,43 @@ def verify_email():
     )
 
 
+def _problems(exc: Exception) -> dict[str, str]:
+    """The first problem of each field ``exc`` names (none for a refusal of no one field)."""
+    if isinstance(exc, ValidationError):
+        messages = exc.normalized_messages()
+    elif isinstance(exc, DomainError) and exc.fields:
+        messages = exc.fields
+    else:
+        return {}
+    return {name: p[0] if isinstance(p, list) else str(p) for name, p in messages.items()}
+
+
 def _first_message(exc: Exception, labels: dict | None = None) -> str:
     """The first problem of ``exc``, naming its field by ``labels`` (the form's own words)."""
     labels = labels or {}
-    if isinstance(exc, ValidationError):
-        messages = exc.normalized_messages()
-        name, problems = next(iter(sorted(messages.items())))
-        text = problems[0] if isinstance(problems, list) else str(problems)
-        return f"{labels.get(name, name)}: {text}"
-    if isinstance(exc, DomainError) and exc.fields:
-        name, problems = next(iter(sorted(exc.fields.items())))
-        text = problems[0] if isinstance(problems, list) else problems
-        return f"{labels.get(name, name)}: {text}"
+    problems = _problems(exc)
+    if problems:
+        name = min(problems)
+        return f"{labels.get(name, name)}: {problems[name]}"
     return getattr(exc, "detail", str(exc))
+
+
+def _reasons(exc: Exception, ids: dict[str, str], concerns: str) -> dict[str, str]:
+    """What to fix in a refused account form, by the id of the field each reason is about.
+
+    In the form's order, each naming its field by its label (the page announces them
+    together too). A refusal about no one field is about ``concerns`` (the address
+    taken, an action the account's state does not allow) when it is one of the input;
+    any other (not allowed) is about the form as a whole: the empty id.
+    """
+    problems = _problems(exc)
+    if not problems:
+        about = ids[concerns] if isinstance(exc, (Conflict, InvalidInput)) else ""
+        return {about: getattr(exc, "detail", None) or str(exc)}
+    order = list(ids)
+    reasons: dict[str, str] = {}
+    for name in sorted(problems, key=lambda n: order.index(n) if n in ids else len(order)):
+        text = f"{FIELD_LABELS.get(name, name)}: {problems[name]}"
+        key = ids.get(name, "")
+        reasons[key] = f"{reasons[key]} {text}" if key in reasons else text
+    return reasons

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from idp.accounts.models import User
 from idp.extensions import db
@@ -87,6 +88,12 @@ def test_a_taken_address_is_refused_on_the_page(page, live_server, conflict_worl
 
     assert "already uses this address" in page.get_by_role("alert").inner_text()
     assert fresh(User, held.id).status == "email_conflict"
+    # The focus waits in the refused field, which is marked and carries the reason.
+    focused = page.locator(":focus")
+    expect(focused).to_have_accessible_name("New email address")
+    expect(focused).to_have_attribute("aria-invalid", "true")
+    expect(focused).to_have_accessible_description(re.compile("already uses this address"))
+    expect(focused).to_have_value("JORDAN@legacy.example")
 
 
 def test_the_console_refuses_other_hubs(page, live_server, conflict_world):
@@ -158,3 +165,25 @@ def test_an_admin_reads_an_accounts_audit_events(page, live_server, conflict_wor
     assert filters.get_by_label("Action").input_value() == "account.email_reassigned"
 
     assert csp_reports == [] and dialogs == []
+
+
+def test_a_refused_control_marks_each_refused_field_and_focuses_the_first(
+    page, live_server, conflict_world
+):
+    agent, holder, _held = conflict_world
+    page.goto(f"{live_server.url}/support/accounts/{holder.id}")
+    _log_in(page, agent.email)
+    controls = page.get_by_role("form", name="Account controls")
+    controls.get_by_label("Action").select_option(label="End all sessions")
+    controls.get_by_label("Ticket").fill("   ")  # a blank ticket, and too short a reason
+    controls.get_by_label("Reason").fill("no")
+    controls.get_by_role("button", name="Apply").click()
+
+    ticket, reason = controls.get_by_label("Ticket"), controls.get_by_label("Reason")
+    expect(page.locator(":focus")).to_have_attribute("id", "control-ticket")
+    for field in (ticket, reason):
+        expect(field).to_have_attribute("aria-invalid", "true")
+    expect(ticket).to_have_accessible_description(re.compile(r"^Ticket: "))
+    expect(reason).to_have_accessible_description(re.compile(r"^Reason: .*between 3 and 1000"))
+    expect(controls.get_by_label("Action")).not_to_have_attribute("aria-invalid", "true")
+    expect(reason).to_have_value("no")

@@ -116,8 +116,29 @@ def test_account_controls_from_the_console(app, browser, people):
         follow_redirects=True,
     )
     assert refused.status_code == 422
-    assert re.search(r'role="alert">Reason: ', refused.text)  # named as on the form
+    assert re.search(r'id="control-reason-error">Reason: ', refused.text)  # named as on the form
     assert account(app, owner.id).status == "disabled"
+
+
+def test_an_action_the_accounts_state_refuses_marks_the_action(app, browser, people):
+    agent, owner = people
+    _sign_in(browser, "support", agent.email)
+    page = browser.get(f"/support/accounts/{owner.id}")
+    refused = browser.post(
+        f"/support/accounts/{owner.id}/controls",
+        data={
+            "csrf_token": _csrf(page.text),
+            "action": "enable",  # not offered: the account is active
+            "ticket": "SUP-6",
+            "reason": "asked by the owner",
+        },
+    )
+    assert refused.status_code == 409
+    select = re.search(r"<select [^>]*>", refused.text).group(0)
+    assert 'aria-invalid="true" aria-describedby="action-error" autofocus' in select
+    assert re.search(r'id="action-error">Only a disabled account can be enabled', refused.text)
+    assert refused.text.count('aria-invalid="true"') == 1
+    assert account(app, owner.id).status == "active"
 
 
 def test_search_page_finds_by_address_prefix_and_id(browser, people):
