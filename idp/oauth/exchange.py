@@ -9,12 +9,14 @@ from authlib.oauth2.rfc6749.errors import (
     OAuth2Error,
     UnauthorizedClientError,
 )
+from authlib.oidc.core.grants.util import is_openid_scope
 
 from idp.accounts.models import User
 from idp.api_inputs import printable_ascii
 from idp.auth.bearer import api_audience
 from idp.extensions import db
 from idp.oauth.grants import CLIENT_AUTH, IssuingGrant
+from idp.oauth.id_tokens import renewed_id_token
 from idp.oauth.issuance import user_with_roles
 from idp.oauth.models import TOKEN_EXCHANGE, TokenFamily
 from idp.oauth.tokens import open_family
@@ -136,8 +138,17 @@ class TokenExchangeGrant(IssuingGrant, grants.BaseGrant, grants.TokenEndpointMix
             raise InvalidRequestError("Only an access token can be requested.")
 
     def create_token_response(self):
-        """A new family for the target organization (remembered as the last one used)."""
+        """A new family for the target organization (remembered as the last one used).
+
+        Of an ``openid`` login, with a new ID token naming that organization, as a
+        refresh gives one (``idp.oauth.id_tokens``): the hub's idea of who is signed
+        in, and for which partner, follows the switch at once.
+        """
         user = self.request.user
         token = self.generate_token(user=user, scope=self.request.scope, include_refresh_token=True)
         token["issued_token_type"] = ACCESS_TOKEN_TYPE
+        if is_openid_scope(self.request.scope):
+            token["id_token"] = renewed_id_token(
+                client=self.request.client, user=user, token=token, family=self.request.token_family
+            )
         return 200, token, self.TOKEN_RESPONSE_HEADER

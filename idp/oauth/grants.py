@@ -32,7 +32,7 @@ from idp.extensions import db
 from idp.ids import PREFIXES, new_time_ordered_id
 from idp.login.session import session_id
 from idp.oauth.code_store import claim_code, insert_code, nonce_used, stored_code
-from idp.oauth.id_tokens import sign_id_token, sign_in_code
+from idp.oauth.id_tokens import renewed_id_token, sign_id_token
 from idp.oauth.issuance import TOKEN_RESPONSE_EXTRAS, issue_tokens, user_with_roles
 from idp.oauth.models import (
     RefreshToken,
@@ -371,14 +371,11 @@ class RefreshTokenGrant(IssuingGrant, grants.RefreshTokenGrant):
         """
         status, token, headers = super().create_token_response()
         if is_openid_scope(self.request.refresh_token.scope):
-            family = self.request.token_family
-            token["id_token"] = sign_id_token(
+            token["id_token"] = renewed_id_token(
                 client=self.request.client,
                 user=self.request.user,
                 token=token,
-                family_id=family.id,
-                organization_id=family.organization_id,
-                code=sign_in_code(family),
+                family=self.request.token_family,
             )
         return status, token, headers
 

@@ -3,7 +3,8 @@
 The code exchange issues the first (OpenID Connect Core 3.1.3.3); a refresh
 of a login whose scope holds ``openid`` issues a new one (section 12.2) with
 the same ``iss``, ``sub`` and ``aud``, a new ``iat``, the ``auth_time`` of the
-original sign-in and no ``nonce``. Each is signed with its client's registered
+original sign-in and no ``nonce``, and so does a partner switch (RFC 8693
+token exchange), naming the organization switched to. Each is signed with its client's registered
 ``id_token_signed_response_alg`` by the key of that algorithm that signs now,
 so a relying party renews the ``id_token_hint`` it logs out with, and after
 ``idp keys revoke`` gets one of the new key, without a new sign-in.
@@ -62,6 +63,18 @@ def sign_id_token(
         claims["nonce"] = nonce
     claims.update(user_claims(user, organization_id, token.get("scope", "")))
     return sign_jwt(claims, typ="JWT", algorithm=alg)
+
+
+def renewed_id_token(*, client, user, token: dict, family: TokenFamily) -> str:
+    """A new ID token for ``family`` (a refresh's or a partner switch's), of its sign-in."""
+    return sign_id_token(
+        client=client,
+        user=user,
+        token=token,
+        family_id=family.id,
+        organization_id=family.organization_id,
+        code=sign_in_code(family),
+    )
 
 
 def sign_in_code(family: TokenFamily) -> AuthorizationCode | None:

@@ -174,3 +174,31 @@ def test_this_service_s_own_audience_and_an_access_token_may_be_named(app, partn
         requested_token_type=ACCESS,
     )
     assert response.status_code == 200, response.get_json()
+
+
+def test_a_switch_of_an_openid_login_returns_an_id_token_naming_the_new_partner(
+    app, partner_world, flow
+):
+    """The hub's idea of who is signed in, and for which partner, follows the switch at once.
+
+    As at a refresh (OpenID Connect Core 12.2): the same person, audience and
+    sign-in time, the organization switched to, no nonce.
+    """
+    consultant, acme, globex = (partner_world[k] for k in ("consultant", "acme", "globex"))
+    tokens = tokens_for(flow, consultant.email, acme.id)
+    original = verify_jwt(tokens["id_token"], audience="partner-hub", typ="JWT")
+    body = _exchange(flow.http, tokens["access_token"], globex.id).get_json()
+    switched = verify_jwt(body["id_token"], audience="partner-hub", typ="JWT")
+    assert (switched["sub"], switched["org"]) == (consultant.id, globex.id)
+    assert switched["auth_time"] == original["auth_time"]
+    assert switched["sid"] != original["sid"]
+    assert "nonce" not in switched
+
+
+def test_a_switch_without_openid_returns_no_id_token(app, partner_world, flow):
+    consultant, acme, globex = (partner_world[k] for k in ("consultant", "acme", "globex"))
+    flow.scope = "email profile"
+    tokens = tokens_for(flow, consultant.email, acme.id)
+    response = _exchange(flow.http, tokens["access_token"], globex.id)
+    assert response.status_code == 200, response.text
+    assert "id_token" not in response.get_json()
