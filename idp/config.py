@@ -82,6 +82,8 @@ def load_settings(instance_path: Path) -> dict:
     )
     secret_key = os.environ.get("IDP_SECRET_KEY")
     kek = os.environ.get("IDP_KEY_ENCRYPTION_KEY")
+    idle_timeout = _env_int("IDP_SESSION_IDLE_TIMEOUT", 12 * 3600)
+    max_age = _env_int("IDP_SESSION_MAX_AGE", 7 * 24 * 3600)
     settings = {
         "IDP_ENV": env,
         "SQLALCHEMY_DATABASE_URI": database_url,
@@ -98,8 +100,15 @@ def load_settings(instance_path: Path) -> dict:
         "IDP_ID_TOKEN_TTL": _env_int("IDP_ID_TOKEN_TTL", 3600),
         "IDP_REFRESH_TOKEN_TTL": _env_int("IDP_REFRESH_TOKEN_TTL", 30 * 24 * 3600),
         "IDP_AUTH_CODE_TTL": _env_int("IDP_AUTH_CODE_TTL", 60),
-        "IDP_SESSION_IDLE_TIMEOUT": _env_int("IDP_SESSION_IDLE_TIMEOUT", 12 * 3600),
-        "IDP_SESSION_MAX_AGE": _env_int("IDP_SESSION_MAX_AGE", 7 * 24 * 3600),
+        "IDP_SESSION_IDLE_TIMEOUT": idle_timeout,
+        "IDP_SESSION_MAX_AGE": max_age,
+        # Support staff's logins end sooner; never later than everyone's, even by default.
+        "IDP_SUPPORT_SESSION_IDLE_TIMEOUT": _env_int(
+            "IDP_SUPPORT_SESSION_IDLE_TIMEOUT", min(30 * 60, idle_timeout)
+        ),
+        "IDP_SUPPORT_SESSION_MAX_AGE": _env_int(
+            "IDP_SUPPORT_SESSION_MAX_AGE", min(10 * 3600, max_age)
+        ),
         "IDP_PURGE_AFTER": _env_int("IDP_PURGE_AFTER", 7 * 24 * 3600),
         "IDP_EMAIL_TOKEN_TTL": _env_int("IDP_EMAIL_TOKEN_TTL", 24 * 3600),
         "IDP_PASSWORD_RESET_TTL": _env_int("IDP_PASSWORD_RESET_TTL", 3600),

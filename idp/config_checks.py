@@ -39,10 +39,17 @@ LIFETIME_SETTINGS = (
     "IDP_REFRESH_TOKEN_TTL",
     "IDP_SESSION_IDLE_TIMEOUT",
     "IDP_SESSION_MAX_AGE",
+    "IDP_SUPPORT_SESSION_IDLE_TIMEOUT",
+    "IDP_SUPPORT_SESSION_MAX_AGE",
     "IDP_PURGE_AFTER",
     "IDP_EMAIL_TOKEN_TTL",
     "IDP_PASSWORD_RESET_TTL",
     "IDP_INVITATION_TTL",
+)
+# A support login's limit and the general one it may not exceed.
+SUPPORT_SESSION_LIMITS = (
+    ("IDP_SUPPORT_SESSION_IDLE_TIMEOUT", "IDP_SESSION_IDLE_TIMEOUT"),
+    ("IDP_SUPPORT_SESSION_MAX_AGE", "IDP_SESSION_MAX_AGE"),
 )
 RATE_LIMIT_SETTINGS = (
     "IDP_LOGIN_RATE_LIMIT",
@@ -90,6 +97,16 @@ def _check_whole_number(
     ):
         bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
         raise ConfigurationError(f"{name} must be {what}, {bounds}, got {value!r}")
+
+
+def _check_support_session_limits(config: dict) -> None:
+    """A support login never outlasts anybody else's: its limits are at most the general ones."""
+    for name, general in SUPPORT_SESSION_LIMITS:
+        if config[name] > config[general]:
+            raise ConfigurationError(
+                f"{name} must not be longer than {general} ({config[general]} seconds), "
+                f"got {config[name]!r}"
+            )
 
 
 def _check_rate_limit(name: str, value) -> None:
@@ -277,6 +294,7 @@ def check_settings(config: dict) -> None:
     )
     for name in LIFETIME_SETTINGS:
         _check_whole_number(config, name, 1, MAX_LIFETIME, "a number of seconds (at most 10 years)")
+    _check_support_session_limits(config)
     _check_whole_number(
         config, "IDP_WEBHOOK_TIMEOUT", 1, MAX_WEBHOOK_TIMEOUT, "a number of seconds"
     )

@@ -131,6 +131,46 @@ def test_session_lifetimes_are_read_from_the_environment(monkeypatch, database_u
     assert configured.config["IDP_SESSION_MAX_AGE"] == 86400
 
 
+@pytest.mark.parametrize(
+    ("general", "support", "value"),
+    [
+        ("IDP_SESSION_IDLE_TIMEOUT", "IDP_SUPPORT_SESSION_IDLE_TIMEOUT", "43201"),
+        ("IDP_SESSION_MAX_AGE", "IDP_SUPPORT_SESSION_MAX_AGE", "604801"),
+    ],
+)
+def test_a_support_session_lifetime_longer_than_everyones_refuses_to_start(
+    monkeypatch, database_url, general, support, value
+):
+    monkeypatch.setenv(support, value)
+    with pytest.raises(ConfigurationError) as refused:
+        create_app(app_config(database_url, "settings:"))
+    message = str(refused.value)
+    assert support in message and general in message and value in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("environment", "idle", "max_age"),
+    [
+        ({}, 1800, 36000),
+        (
+            {"IDP_SUPPORT_SESSION_IDLE_TIMEOUT": "600", "IDP_SUPPORT_SESSION_MAX_AGE": "28800"},
+            600,
+            28800,
+        ),
+        ({"IDP_SESSION_IDLE_TIMEOUT": "900", "IDP_SESSION_MAX_AGE": "7200"}, 900, 7200),
+    ],
+)
+def test_support_sessions_end_sooner_unless_everyones_end_sooner_still(
+    monkeypatch, database_url, environment, idle, max_age
+):
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    configured = create_app(app_config(database_url, "settings:"))
+    assert configured.config["IDP_SUPPORT_SESSION_IDLE_TIMEOUT"] == idle
+    assert configured.config["IDP_SUPPORT_SESSION_MAX_AGE"] == max_age
+
+
 def test_rate_limits_are_read_from_the_environment(monkeypatch, database_url):
     monkeypatch.setenv("IDP_TOKEN_RATE_LIMIT", "6000/minute")
     monkeypatch.setenv("IDP_LOGIN_RATE_LIMIT", "")
