@@ -10,7 +10,9 @@ Two clocks end a login. The cookie's signature expires after
 ``IDP_SESSION_IDLE_TIMEOUT`` without a request (it slides with activity), and
 the ``LoginSession`` row stops counting ``IDP_SESSION_MAX_AGE`` after the
 login however active the browser is: then the user types their password
-again.
+again. Support staff act on other people's accounts, so their logins end
+sooner, on the same two clocks: ``IDP_SUPPORT_SESSION_IDLE_TIMEOUT`` since the
+cookie was last signed and ``IDP_SUPPORT_SESSION_MAX_AGE`` since the login.
 """
 
 from __future__ import annotations
@@ -126,7 +128,7 @@ def current_organization_ids() -> frozenset[str]:
 
 # One row per membership, the organization's id only where it is of the user's own hub.
 _LIVE_USER = (
-    sa.select(User, Organization.id)
+    sa.select(User, Organization.id, LoginSession.created_at)
     .join(LoginSession, LoginSession.user_id == User.id)
     .outerjoin(Membership, Membership.user_id == User.id)
     .outerjoin(
@@ -151,7 +153,7 @@ def _live_user(user_id: str, login_session_id: str | None) -> tuple[User | None,
     """The user, if the server still holds this login open for them, and their organizations.
 
     One query for the three. A login older than ``IDP_SESSION_MAX_AGE`` is no
-    longer open.
+    longer open, nor one of support staff past their own, shorter limits.
     """
     if not login_session_id or not isinstance(login_session_id, str):
         return None, frozenset()
@@ -166,7 +168,21 @@ def _live_user(user_id: str, login_session_id: str | None) -> tuple[User | None,
     ).all()
     if not rows:
         return None, frozenset()
-    return rows[0][0], frozenset(org_id for _, org_id in rows if org_id is not None)
+    user, _, created_at = rows[0]
+    if user.hub == "support" and _past_support_limits(created_at):
+        return None, frozenset()
+    return user, frozenset(org_id for _, org_id, _ in rows if org_id is not None)
+
+
+def _past_support_limits(created_at) -> bool:
+    """Whether a support login was idle too long (its cookie signed too long ago) or is too old."""
+    config = current_app.config
+    signed_at = getattr(session, "signed_at", None)
+    if signed_at is not None and (
+        time.time() - signed_at > config["IDP_SUPPORT_SESSION_IDLE_TIMEOUT"]
+    ):
+        return True
+    return created_at <= utcnow() - timedelta(seconds=config["IDP_SUPPORT_SESSION_MAX_AGE"])
 
 
 def end_logins(*, user_id: str | None = None, login_session_id: str | None = None) -> None:

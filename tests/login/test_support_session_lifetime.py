@@ -1,0 +1,143 @@
+"""Support staff's browser logins end sooner than everyone else's.
+
+An idle support console is signed out after ``IDP_SUPPORT_SESSION_IDLE_TIMEOUT``
+and any support login after ``IDP_SUPPORT_SESSION_MAX_AGE``; the other hubs
+keep the general limits.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from types import SimpleNamespace
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import sqlalchemy as sa
+
+from idp.extensions import db
+from idp.login import session as session_module
+from idp.login.models import LoginSession
+from idp.timeutil import utcnow
+from tests.factories import PASSWORD, make_org, make_user
+from tests.oauth.conftest import BrowserClient, csrf_from
+
+
+@pytest.fixture
+def people(app_ctx):
+    support = make_org("support", "Support")
+    agent = make_user("support", support, "agent", email="agent@support.example")
+    acme = make_org("partner", "Acme")
+    owner = make_user("partner", acme, "owner", email="owner@acme.example")
+    db.session.commit()
+    return agent.email, owner.email
+
+
+def _signed_in(app, hub: str, email: str):
+    browser = BrowserClient(app)
+    page = browser.get(f"/login?hub={hub}")
+    response = browser.post(
+        f"/login?hub={hub}",
+        data={"email": email, "password": PASSWORD, "csrf_token": csrf_from(page.text)},
+    )
+    assert response.status_code == 302, response.text
+    return browser
+
+
+def _later(monkeypatch, seconds: int) -> None:
+    """Every cookie seems signed ``seconds`` ago: the browsers were idle that long."""
+    later = time.time() + seconds
+    monkeypatch.setattr(session_module, "time", SimpleNamespace(time=lambda: later))
+
+
+def _logged_in_for(seconds: int) -> None:
+    """Pretend every login began ``seconds`` ago (the server's clock for the login)."""
+    db.session.execute(
+        sa.update(LoginSession).values(created_at=utcnow() - timedelta(seconds=seconds))
+    )
+    db.session.commit()
+
+
+def _sent_to_the_support_login(response) -> bool:
+    target = urlsplit(response.headers.get("Location", ""))
+    return (
+        response.status_code == 302
+        and target.path == "/login"
+        and parse_qs(target.query).get("hub") == ["support"]
+    )
+
+
+def test_an_idle_support_console_is_signed_out_while_a_partner_stays_signed_in(
+    app, people, monkeypatch
+):
+    agent, owner = people
+    console = _signed_in(app, "support", agent)
+    partner = _signed_in(app, "partner", owner)
+    assert console.get("/support/").status_code == 200
+    assert partner.get("/login/done").status_code == 200
+
+    _later(monkeypatch, app.config["IDP_SUPPORT_SESSION_IDLE_TIMEOUT"] + 120)
+
+    assert partner.get("/login/done").status_code == 200
+    assert _sent_to_the_support_login(console.get("/support/"))
+    monkeypatch.setattr(session_module, "time", time)  # signed out, not merely refused now
+    assert _sent_to_the_support_login(console.get("/support/"))
+
+
+def test_a_support_console_in_use_stays_signed_in_within_the_idle_timeout(app, people, monkeypatch):
+    agent, _owner = people
+    console = _signed_in(app, "support", agent)
+
+    _later(monkeypatch, app.config["IDP_SUPPORT_SESSION_IDLE_TIMEOUT"] - 120)
+
+    assert console.get("/support/").status_code == 200
+
+
+def test_the_support_idle_timeout_is_the_configured_one(app, people, monkeypatch):
+    agent, _owner = people
+    monkeypatch.setitem(app.config, "IDP_SUPPORT_SESSION_IDLE_TIMEOUT", 300)
+    console = _signed_in(app, "support", agent)
+
+    _later(monkeypatch, 300 + 120)
+
+    assert _sent_to_the_support_login(console.get("/support/"))
+
+
+def test_a_support_login_past_its_maximum_age_is_signed_out_even_if_active(app, people):
+    agent, owner = people
+    console = _signed_in(app, "support", agent)
+    partner = _signed_in(app, "partner", owner)
+
+    _logged_in_for(app.config["IDP_SUPPORT_SESSION_MAX_AGE"] + 60)
+
+    assert partner.get("/login/done").status_code == 200
+    assert _sent_to_the_support_login(console.get("/support/"))
+    _logged_in_for(0)  # signed out, not merely refused now
+    assert _sent_to_the_support_login(console.get("/support/"))
+
+
+def test_the_support_maximum_age_is_the_configured_one(app, people, monkeypatch):
+    agent, _owner = people
+    monkeypatch.setitem(app.config, "IDP_SUPPORT_SESSION_MAX_AGE", 3600)
+    console = _signed_in(app, "support", agent)
+
+    _logged_in_for(3600 - 60)
+    assert console.get("/support/").status_code == 200
+
+    _logged_in_for(3600 + 60)
+    assert _sent_to_the_support_login(console.get("/support/"))
+
+
+def test_signing_in_again_opens_the_console(app, people):
+    agent, _owner = people
+    console = _signed_in(app, "support", agent)
+    _logged_in_for(app.config["IDP_SUPPORT_SESSION_MAX_AGE"] + 60)
+    assert _sent_to_the_support_login(console.get("/support/"))
+
+    page = console.get("/login?hub=support")
+    console.post(
+        "/login?hub=support",
+        data={"email": agent, "password": PASSWORD, "csrf_token": csrf_from(page.text)},
+    )
+
+    assert console.get("/support/").status_code == 200
