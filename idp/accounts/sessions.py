@@ -1,7 +1,8 @@
 """A signed-in person's own open logins: listed, and ended from here with the password.
 
 The page lists every login of the account that still counts (a
-``LoginSession`` not ended and younger than ``IDP_SESSION_MAX_AGE``) by when
+``LoginSession`` not ended and younger than ``IDP_SESSION_MAX_AGE``, or
+``IDP_SUPPORT_SESSION_MAX_AGE`` for support staff) by when
 it started, and marks this browser's. A login is named on the page by a keyed
 digest of its id (``handle``), never by the id its cookie carries.
 
@@ -18,7 +19,7 @@ a fresh login in this browser, as every login does.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 from flask import current_app
@@ -31,7 +32,7 @@ from idp.errors import InvalidInput
 from idp.extensions import db
 from idp.login.models import LoginSession
 from idp.login.service import check_password, forgive
-from idp.login.session import login_user, session_id
+from idp.login.session import login_max_age, login_user, session_id
 from idp.oauth.revocation import revoke_login_families
 from idp.timeutil import utcnow
 
@@ -55,7 +56,7 @@ def _handle(login_id: str) -> str:
 
 def _open(user: User) -> list[tuple[str, datetime]]:
     """(id, start) of the account's logins that still count, newest first."""
-    max_age = timedelta(seconds=current_app.config["IDP_SESSION_MAX_AGE"])
+    max_age = login_max_age(user.hub)
     return db.session.execute(
         sa.select(LoginSession.id, LoginSession.created_at)
         .where(

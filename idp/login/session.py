@@ -182,7 +182,14 @@ def _past_support_limits(created_at) -> bool:
         time.time() - signed_at > config["IDP_SUPPORT_SESSION_IDLE_TIMEOUT"]
     ):
         return True
-    return created_at <= utcnow() - timedelta(seconds=config["IDP_SUPPORT_SESSION_MAX_AGE"])
+    return created_at <= utcnow() - login_max_age("support")
+
+
+def login_max_age(hub: str) -> timedelta:
+    """How long after its start a login of an account of ``hub`` counts, however active."""
+    config = current_app.config
+    key = "IDP_SUPPORT_SESSION_MAX_AGE" if hub == "support" else "IDP_SESSION_MAX_AGE"
+    return timedelta(seconds=config[key])
 
 
 def end_logins(*, user_id: str | None = None, login_session_id: str | None = None) -> None:

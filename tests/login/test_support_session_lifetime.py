@@ -141,3 +141,23 @@ def test_signing_in_again_opens_the_console(app, people):
     )
 
     assert console.get("/support/").status_code == 200
+
+
+def test_the_sessions_page_lists_no_support_login_past_its_maximum_age(app, people):
+    """A login the console no longer lets in is not offered as a browser still signed in."""
+    agent, _owner = people
+    _signed_in(app, "support", agent)
+    current = _signed_in(app, "support", agent)
+    older = db.session.scalars(sa.select(LoginSession.id).order_by(LoginSession.created_at)).first()
+    db.session.execute(
+        sa.update(LoginSession)
+        .where(LoginSession.id == older)
+        .values(
+            created_at=utcnow() - timedelta(seconds=app.config["IDP_SUPPORT_SESSION_MAX_AGE"] + 60)
+        )
+    )
+    db.session.commit()
+
+    page = current.get("/account/sessions")
+    assert page.status_code == 200
+    assert "signed in on this browser only" in page.text
