@@ -5,7 +5,7 @@
 * ``RefreshTokenGrant`` rotating the refresh token on every use; a rotated
   token presented again revokes its whole family; an ``openid`` login gets a
   new ID token with each refresh (``id_tokens``);
-* ``ClientCredentialsGrant`` for partner and platform services;
+* ``ClientCredentialsGrant`` (in ``machine_grant``) for partner and platform services;
 * ``TokenExchangeGrant`` (RFC 8693, in ``exchange``) for switching partner.
 """
 
@@ -16,12 +16,7 @@ import time
 from datetime import timedelta
 
 from authlib.oauth2.rfc6749 import grants
-from authlib.oauth2.rfc6749.errors import (
-    InvalidGrantError,
-    InvalidRequestError,
-    InvalidScopeError,
-)
-from authlib.oauth2.rfc6749.util import scope_to_list
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
 from authlib.oidc.core.grants.util import is_openid_scope
@@ -41,7 +36,6 @@ from idp.oauth.models import (
     sha256_hex,
 )
 from idp.oauth.revocation import revoke_family
-from idp.oauth.tokens import standing_machine_family
 from idp.timeutil import utcnow
 
 CODE_BYTES = 36  # 48 URL-safe characters, as long as Authlib's codes
@@ -378,51 +372,3 @@ class RefreshTokenGrant(IssuingGrant, grants.RefreshTokenGrant):
                 family=self.request.token_family,
             )
         return status, token, headers
-
-
-def machine_scope(client, requested: str | None) -> str | None:
-    """The scope a client-credentials token gets: all of the client's, or those asked for.
-
-    None when anything asked for is not the client's (``invalid_scope``).
-    """
-    if not set(scope_to_list(requested) or []) <= set(scope_to_list(client.scope) or []):
-        return None
-    return client.get_allowed_scope(requested)
-
-
-def machine_token(client, scope: str) -> dict:
-    """A client-credentials token of ``client``'s own organization, in its standing family.
-
-    ``scope`` comes from ``machine_scope``. Issuing one writes nothing once the
-    standing family exists (``standing_machine_family``).
-    """
-    family = standing_machine_family(
-        client_id=client.client_id, organization_id=client.organization_id
-    )
-    token, _ = issue_tokens(
-        client=client,
-        user=None,
-        scope=scope,
-        organization_id=client.organization_id,
-        family=family,
-    )
-    return token
-
-
-class ClientCredentialsGrant(grants.ClientCredentialsGrant):
-    """RFC 6749 section 4.4 for partner and platform services; only the client's own scopes."""
-
-    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_AUTH
-
-    def validate_token_request(self):
-        """Refuse any scope the client was not given (``invalid_scope``)."""
-        super().validate_token_request()
-        scope = machine_scope(self.request.client, self.request.payload.scope)
-        if scope is None:
-            raise InvalidScopeError()
-        self.request.scope = scope
-
-    def create_token_response(self):
-        """A machine token: ``hub`` and ``org`` of the client, no refresh token."""
-        token = machine_token(self.request.client, self.request.scope)
-        return 200, token, self.TOKEN_RESPONSE_HEADER

@@ -36,7 +36,7 @@ from authlib.consts import default_json_headers
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
 from flask import Response, request
 
-from idp.oauth.grants import machine_scope, machine_token
+from idp.oauth.machine_grant import machine_scope, machine_token
 from idp.oauth.models import ClientRules
 from idp.oauth.server import (
     TokenIntrospection,

@@ -23,11 +23,11 @@ from idp.oauth.grants import (
     CLIENT_AUTH,
     CONFIDENTIAL_AUTH,
     AuthorizationCodeGrant,
-    ClientCredentialsGrant,
     IdTokenExtension,
     RefreshTokenGrant,
     S256CodeChallenge,
 )
+from idp.oauth.machine_grant import ClientCredentialsGrant
 from idp.oauth.models import ClientRules, TokenFamily
 from idp.oauth.revocation import revoke_family
 from idp.oauth.tokens_view import parse_token
