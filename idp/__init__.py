@@ -45,7 +45,7 @@ def create_app(config: dict | None = None) -> Flask:
     ratelimits.init_app(app)
     api.init_app(app)
 
-    from idp.keys.service import KeyRing
+    from idp.keys.ring import KeyRing
 
     app.extensions["idp_keyring"] = KeyRing()
 

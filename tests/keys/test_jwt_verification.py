@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from flask import current_app
 
 from idp.extensions import db
-from idp.keys import service
+from idp.keys import ring, service
 from idp.keys.crypto import decrypt
 from idp.keys.service import ALGORITHM, active_key, keyring, sign_jwt, verify_jwt
 from tests.instances import Reads
@@ -178,7 +178,7 @@ def test_an_unknown_kid_is_refused(claims):
 def fresh_ring(app_ctx, monkeypatch):
     """The ring of a process that has not yet reloaded for an unknown kid."""
     active_key()  # the first key exists
-    monkeypatch.setitem(app_ctx.extensions, "idp_keyring", service.KeyRing())
+    monkeypatch.setitem(app_ctx.extensions, "idp_keyring", ring.KeyRing())
     return keyring()
 
 
@@ -195,7 +195,7 @@ def test_tokens_naming_unknown_kids_reload_the_ring_at_most_once_a_second(app, f
 def test_a_key_another_instance_made_is_found_by_the_first_token_naming_it(
     fresh_ring, claims, monkeypatch
 ):
-    monkeypatch.setattr(service, "UNKNOWN_KID_RELOAD_EVERY", 0.2)
+    monkeypatch.setattr(ring, "UNKNOWN_KID_RELOAD_EVERY", 0.2)
     assert verify_jwt(sign_jwt(claims))  # the ring is loaded
 
     def made_elsewhere() -> str:

@@ -8,7 +8,7 @@ import jwt
 import pytest
 
 from idp.extensions import db
-from idp.keys import service
+from idp.keys import ring, service
 from idp.keys.models import SigningKey
 from idp.keys.service import active_key, keyring, sign_jwt, verify_jwt
 
@@ -67,7 +67,7 @@ def test_a_key_taken_out_of_the_ring_takes_its_remembered_tokens_with_it(token):
 
 
 def test_the_memory_is_bounded(app_ctx, monkeypatch):
-    monkeypatch.setattr(service, "VERIFIED_MAX_ENTRIES", 5)
+    monkeypatch.setattr(ring, "VERIFIED_MAX_ENTRIES", 5)
     now = int(time.time())
     for n in range(12):
         claims = {"iss": app_ctx.config["IDP_ISSUER"], "sub": f"usr_{n}", "iat": now}
