@@ -101,11 +101,11 @@ def test_admins_filter_events_by_actor_target_action_and_time(client, admin_auth
 def test_pages_follow_a_cursor_newest_first(client, admin_auth):
     now = utcnow()
     for n in range(7):
-        _event("demo.step", f"usr_{n}", at=now - timedelta(minutes=10 - n))
+        _event("account.enabled", f"usr_{n}", at=now - timedelta(minutes=10 - n))
     db.session.commit()
     seen, cursor = [], None
     while True:
-        args = {"action": "demo.step", "limit": 3} | ({"cursor": cursor} if cursor else {})
+        args = {"action": "account.enabled", "limit": 3} | ({"cursor": cursor} if cursor else {})
         body = client.get("/v1/audit-events", query_string=args, headers=admin_auth).json
         seen += [e["actor_id"] for e in body["items"]]
         cursor = body["next_cursor"]
