@@ -7,6 +7,7 @@ import json
 import click
 from flask.cli import with_appcontext
 
+from idp.audit.actions import KNOWN_ACTIONS
 from idp.audit.query import AuditFilter, iter_events
 from idp.audit.schemas import AuditEventOut
 
@@ -19,7 +20,12 @@ def audit_group() -> None:
 @audit_group.command("export")
 @click.option("--actor", help="Only events of this actor id.")
 @click.option("--target", help="Only events about this target id.")
-@click.option("--action", help="Only events with this action, e.g. account.email_reassigned.")
+@click.option(
+    "--action",
+    type=click.Choice(KNOWN_ACTIONS),
+    metavar="NAME",
+    help="Only events with this action, e.g. account.email_reassigned.",
+)
 @click.option("--since", type=click.DateTime(), help="From this UTC time (inclusive).")
 @click.option("--until", type=click.DateTime(), help="Up to this UTC time (exclusive).")
 @click.option("--output", "-o", type=click.File("w", encoding="utf-8"), default="-")

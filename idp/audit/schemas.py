@@ -39,7 +39,9 @@ class AuditEventArgs(Schema):
 
     actor = fields.String(validate=validate.Length(min=1, max=80))
     target = fields.String(validate=validate.Length(min=1, max=80))
-    action = fields.String(validate=validate.Length(min=1, max=80))
+    action = fields.String(
+        validate=validate.OneOf(KNOWN_ACTIONS, error="Not an action the service records.")
+    )
     since = fields.AwareDateTime(default_timezone=UTC, validate=_representable_in_utc)
     until = fields.AwareDateTime(default_timezone=UTC, validate=_representable_in_utc)
     limit = fields.Integer(load_default=DEFAULT_LIMIT, validate=validate.Range(1, MAX_LIMIT))

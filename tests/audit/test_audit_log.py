@@ -120,6 +120,18 @@ def test_bad_filters_are_422(client, admin_auth):
         assert resp.status_code == 422, args
 
 
+def test_an_action_the_service_never_records_is_422_not_an_empty_page(client, admin_auth):
+    _event("account.disabled")
+    db.session.commit()
+
+    resp = client.get(
+        "/v1/audit-events", query_string={"action": "account.disabeld"}, headers=admin_auth
+    )
+
+    assert resp.status_code == 422 and resp.mimetype == "application/problem+json"
+    assert list(resp.get_json()["errors"]) == ["action"]
+
+
 def test_a_cursor_holding_a_control_character_is_not_a_cursor(client, admin_auth):
     _event(at=utcnow() - timedelta(hours=1))
     db.session.commit()
@@ -168,3 +180,17 @@ def test_export_writes_json_lines(app, app_ctx, tmp_path):
     ]
     assert rows[0]["occurred_at"].endswith("Z")
     assert "exported 2 events" in result.output
+
+
+def test_export_refuses_an_action_the_service_never_records(app, app_ctx, tmp_path):
+    _event("account.disabled")
+    db.session.commit()
+    out = tmp_path / "audit.jsonl"
+
+    result = app.test_cli_runner().invoke(
+        main, args=["audit", "export", "--action", "account.disabeld", "--output", str(out)]
+    )
+
+    assert result.exit_code == 2, result.output
+    assert "--action" in result.output and "account.disabeld" in result.output
+    assert not out.exists() or out.read_text() == ""
