@@ -166,9 +166,16 @@ def keys_rotate() -> None:
     from idp.operator import operator_actor
 
     for row in rotate(operator_actor("keys rotate")):
-        click.echo(
-            f"published {row.kid} ({row.algorithm}); it signs from {row.activates_at.isoformat()}Z"
-        )
+        click.echo(_published_key(row))
+
+
+def _published_key(row) -> str:
+    """The operator's line about a new signing key: its kid, algorithm and when it signs."""
+    since = f"{row.activates_at.isoformat()}Z"
+    if row.activates_at > row.created_at:
+        return f"published {row.kid} ({row.algorithm}); it signs from {since}"
+    first = ", its first key" if row.first_of else ""
+    return f"published {row.kid} ({row.algorithm}{first}); it signs from now ({since})"
 
 
 @keys_group.command("revoke")
@@ -191,7 +198,7 @@ def keys_revoke(kid: str, ticket: str, reason: str) -> None:
         )
     click.echo(f"revoked {row.kid} ({row.algorithm}); no token it signed verifies any longer")
     if replacement is not None:
-        click.echo(f"published {replacement.kid} ({replacement.algorithm}); it signs from now")
+        click.echo(_published_key(replacement))
 
 
 @keys_group.command("list")

@@ -26,7 +26,8 @@ def rotate(actor: dict[str, str]) -> list[SigningKey]:
     An algorithm without a key yet gets one signing at once first, so that it has
     a key to retire. Each new key, that first one too, is recorded
     (``signing_key.published``) as the act of ``actor`` (``actor_type``/``actor_id``),
-    in the same transaction. Returns the keys that sign after ``PUBLISH_AHEAD``.
+    in the same transaction. Returns every key made: the first ones (signing now),
+    then those that sign after ``PUBLISH_AHEAD``.
     """
     first = [row for algorithm in SIGNING_ALGORITHMS if (row := add_first_key(algorithm))]
     rows = [
@@ -37,7 +38,7 @@ def rotate(actor: dict[str, str]) -> list[SigningKey]:
         record_published(row, actor)
     db.session.commit()
     keyring().invalidate()
-    return rows
+    return [*first, *rows]
 
 
 def record_published(row: SigningKey, actor: dict[str, str]) -> None:
