@@ -23,7 +23,12 @@ from werkzeug.serving import make_server
 from idp import create_app
 from idp.extensions import db
 
-pytest_plugins = ["tests.fixtures.smtp", "tests.fixtures.browser", "tests.fixtures.audit_actions"]
+pytest_plugins = [
+    "tests.fixtures.smtp",
+    "tests.fixtures.browser",
+    "tests.fixtures.audit_actions",
+    "tests.fixtures.outcomes",
+]
 
 PG_URL = os.environ.get("IDP_TEST_DATABASE_URL") or None
 REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL") or None
