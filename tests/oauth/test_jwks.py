@@ -151,6 +151,6 @@ def test_idp_keys_rotate_run_by_an_operator_is_in_every_instances_next_jwks(
     )
     assert rotated.returncode == 0, rotated.stderr
     published = set(re.findall(r"published (\S+) ", rotated.stdout))
-    assert len(published) == 2
+    assert len(published) == 3  # the next key of each algorithm, and RS256's first one
     for instance in (one, two):
         assert published <= _kids(instance.test_client().get(JWKS))
