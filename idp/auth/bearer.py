@@ -42,7 +42,13 @@ def verify_access_token(token: str) -> dict:
 
 
 def actor_from_claims(claims: dict) -> Actor:
-    """Build the policy actor from verified access-token claims."""
+    """Build the policy actor from verified access-token claims.
+
+    A person's permissions come from ``roles``, not ``scope``: only the hub frontends
+    obtain a person's token, and theirs carry OpenID scopes alone (``openid email
+    profile``). A client of another kind given people's tokens would need scopes that
+    bound what such a token may do, checked here beside the roles.
+    """
     machine = claims.get("sub") == claims.get("client_id")
     return Actor(
         hub=claims.get("hub", ""),
