@@ -698,6 +698,7 @@ def answers_of_the_cases(document: dict, max_body: int) -> set[tuple[str, str, s
     return answers
 
 
+@pytest.mark.timeout(600)  # may run the @reaches tests the session did not run
 def test_every_documented_problem_code_is_reached_by_a_test(app, document, test_outcomes):
     """A code listed for an operation is one a test's request gets: none a client need not handle.
 
