@@ -12,7 +12,10 @@ the ``LoginSession`` row stops counting ``IDP_SESSION_MAX_AGE`` after the
 login however active the browser is: then the user types their password
 again. Support staff act on other people's accounts, so their logins end
 sooner, on the same two clocks: ``IDP_SUPPORT_SESSION_IDLE_TIMEOUT`` since the
-cookie was last signed and ``IDP_SUPPORT_SESSION_MAX_AGE`` since the login.
+cookie was last signed and ``IDP_SUPPORT_SESSION_MAX_AGE`` since the login,
+and their cookie expires after their idle timeout rather than the general one.
+A login refused on either clock is ended on the server by the request that
+finds it so, as a sign-out would.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import hmac
 import secrets
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from flask import current_app, request, session
@@ -38,6 +41,7 @@ _USER = "uid"
 _STAMP = "stamp"
 _AUTH_TIME = "auth_time"
 _SESSION_ID = "sid"
+_HUB = "hub"  # the hub of the account logged in: support cookies expire sooner
 _CACHE = "idp.session_user"  # per request, never shared between requests
 _ORGANIZATIONS = "idp.session_organizations"  # read with the session's user, per request
 # Pending authorization requests survive the session renewal at login.
@@ -86,9 +90,20 @@ class CookieSessionInterface(SecureCookieSessionInterface):
         signed_at = getattr(session, "signed_at", None)
         return signed_at is None or time.time() - signed_at >= REFRESH_AFTER
 
+    def get_expiration_time(self, app, session) -> datetime | None:
+        """A support login's cookie expires after the support idle timeout, others' after theirs."""
+        if session.permanent and session.get(_HUB) == "support":
+            idle = app.config["IDP_SUPPORT_SESSION_IDLE_TIMEOUT"]
+            return datetime.now(UTC) + timedelta(seconds=idle)
+        return super().get_expiration_time(app, session)
+
 
 def current_user() -> User | None:
-    """The logged-in, active user of this browser, or None (a stale stamp means logged out)."""
+    """The logged-in, active user of this browser, or None (a stale stamp means logged out).
+
+    The first call of a request reads the login, before the request writes
+    anything: a login that no longer counts is ended then, committed at once.
+    """
     if _CACHE in request.environ:
         return request.environ[_CACHE]
     user = None
@@ -105,6 +120,7 @@ def current_user() -> User | None:
             user = found
         else:
             logout_user()
+            db.session.commit()  # ended on the server too: the page stops listing it
     request.environ[_CACHE] = user
     request.environ[_ORGANIZATIONS] = organization_ids if user is not None else frozenset()
     return user
@@ -260,6 +276,7 @@ def login_user(user: User) -> None:
     session[_USER] = user.id
     session[_STAMP] = user.security_stamp
     session[_AUTH_TIME] = int(time.time())
+    session[_HUB] = user.hub
     session.permanent = True
     request.environ[_CACHE] = user
     request.environ.pop(_ORGANIZATIONS, None)

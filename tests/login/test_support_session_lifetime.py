@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
+from email.utils import parsedate_to_datetime
 from types import SimpleNamespace
 from urllib.parse import parse_qs, urlsplit
 
@@ -161,3 +162,63 @@ def test_the_sessions_page_lists_no_support_login_past_its_maximum_age(app, peop
     page = current.get("/account/sessions")
     assert page.status_code == 200
     assert "signed in on this browser only" in page.text
+
+
+def _login_rows() -> list[LoginSession]:
+    db.session.expire_all()
+    return db.session.scalars(sa.select(LoginSession).order_by(LoginSession.created_at)).all()
+
+
+def test_an_idle_support_login_is_ended_on_the_server_when_it_is_refused(app, people, monkeypatch):
+    agent, _owner = people
+    console = _signed_in(app, "support", agent)
+    _later(monkeypatch, app.config["IDP_SUPPORT_SESSION_IDLE_TIMEOUT"] + 120)
+
+    assert _sent_to_the_support_login(console.get("/support/"))
+
+    (login,) = _login_rows()
+    assert login.ended_at is not None
+
+
+def test_a_support_login_past_its_maximum_age_is_ended_on_the_server_when_refused(app, people):
+    agent, _owner = people
+    console = _signed_in(app, "support", agent)
+    _logged_in_for(app.config["IDP_SUPPORT_SESSION_MAX_AGE"] + 60)
+
+    assert _sent_to_the_support_login(console.get("/support/"))
+
+    (login,) = _login_rows()
+    assert login.ended_at is not None
+
+
+def _cookie_lifetime(response) -> float:
+    """Seconds from now until the session cookie that ``response`` sets expires."""
+    (cookie,) = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("idp_session=")]
+    expires = next(p for p in cookie.split(";") if p.strip().lower().startswith("expires="))
+    return (parsedate_to_datetime(expires.split("=", 1)[1]).timestamp()) - time.time()
+
+
+def _login_response(app, hub: str, email: str):
+    browser = BrowserClient(app)
+    page = browser.get(f"/login?hub={hub}")
+    return browser, browser.post(
+        f"/login?hub={hub}",
+        data={"email": email, "password": PASSWORD, "csrf_token": csrf_from(page.text)},
+    )
+
+
+def test_the_support_cookie_expires_with_the_support_idle_timeout(app, people, monkeypatch):
+    agent, owner = people
+    support_idle = app.config["IDP_SUPPORT_SESSION_IDLE_TIMEOUT"]
+    general_idle = app.config["IDP_SESSION_IDLE_TIMEOUT"]
+
+    console, response = _login_response(app, "support", agent)
+    assert abs(_cookie_lifetime(response) - support_idle) < 10
+
+    _later(monkeypatch, session_module.REFRESH_AFTER + 5)  # the cookie slides, still short
+    slid = console.get("/support/")
+    assert slid.status_code == 200
+    assert abs(_cookie_lifetime(slid) - support_idle) < 10
+
+    _partner, response = _login_response(app, "partner", owner)
+    assert abs(_cookie_lifetime(response) - general_idle) < 10
