@@ -1,10 +1,12 @@
 """A signed-in person's own open logins: listed, and ended from here with the password.
 
-The page lists every login of the account that still counts (a
-``LoginSession`` not ended and younger than ``IDP_SESSION_MAX_AGE``, or
-``IDP_SUPPORT_SESSION_MAX_AGE`` for support staff) by when
-it started, and marks this browser's. A login is named on the page by a keyed
-digest of its id (``handle``), never by the id its cookie carries.
+The page lists every login of the account that still counts: a
+``LoginSession`` not ended and younger than ``IDP_SESSION_MAX_AGE``
+(``IDP_SUPPORT_SESSION_MAX_AGE`` for support staff). Each shows the device and
+address it started from, when it started and when it was last used, newest
+first, and this browser's is marked. A login from before devices were
+recorded shows none of them. A login is named on the page by a keyed digest
+of its id (``handle``), never by the id its cookie carries.
 
 Ending one other login, or every other one, needs the current password,
 checked exactly as a login checks it (``idp.login.service.check_password``,
@@ -48,21 +50,30 @@ class OpenLogin:
     handle: str
     started_at: datetime
     current: bool
+    device: str | None  # None: not recorded (a login from before they were)
+    ip_address: str | None
+    last_seen_at: datetime | None
 
 
 def _handle(login_id: str) -> str:
     return keyed_digest(subkey(current_app.config, _HANDLE_LABEL), login_id)[:32]
 
 
-def _open(user: User) -> list[tuple[str, datetime]]:
-    """(id, start) of the account's logins that still count, newest first."""
-    max_age = login_max_age(user.hub)
+def _open(user: User) -> list[sa.Row]:
+    """The account's logins that still count, newest first: id, start, device, address, use."""
+    now = utcnow()
     return db.session.execute(
-        sa.select(LoginSession.id, LoginSession.created_at)
+        sa.select(
+            LoginSession.id,
+            LoginSession.created_at,
+            LoginSession.device,
+            LoginSession.ip_address,
+            LoginSession.last_seen_at,
+        )
         .where(
             LoginSession.user_id == user.id,
             LoginSession.ended_at.is_(None),
-            LoginSession.created_at > utcnow() - max_age,
+            LoginSession.created_at > now - login_max_age(user.hub),
         )
         .order_by(LoginSession.created_at.desc(), LoginSession.id)
     ).all()
@@ -71,13 +82,15 @@ def _open(user: User) -> list[tuple[str, datetime]]:
 def open_logins(user: User) -> list[OpenLogin]:
     """The account's logins that still count, newest first, this browser's marked."""
     here = session_id()
-    return [OpenLogin(_handle(login_id), at, login_id == here) for login_id, at in _open(user)]
+    return [
+        OpenLogin(_handle(row.id), row.created_at, row.id == here, *row[2:]) for row in _open(user)
+    ]
 
 
 def _chosen(user: User, which: str) -> list[str]:
     """The ids of the other open logins ``which`` names (``OTHERS``: all), or raise."""
     here = session_id()
-    ids = [login_id for login_id, _ in _open(user) if login_id != here]
+    ids = [row.id for row in _open(user) if row.id != here]
     chosen = ids if which == OTHERS else [i for i in ids if _handle(i) == which]
     if not chosen:
         message = "No other browser is signed in." if which == OTHERS else GONE

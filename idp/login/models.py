@@ -22,6 +22,10 @@ class LoginSession(db.Model):
 
     The session cookie only names this row (with the account's security stamp);
     a copy of the cookie stops working once the row is ended, on every instance.
+    ``device`` (browser and system, from the User-Agent) and ``ip_address``
+    are read once, at the login, so that its owner can tell their browsers
+    apart; ``last_seen_at`` is when it was last used. Logins from before these
+    were recorded hold none.
     """
 
     __tablename__ = "login_sessions"
@@ -30,3 +34,6 @@ class LoginSession(db.Model):
     user_id = sa.Column(sa.String(40), sa.ForeignKey("users.id"), nullable=False, index=True)
     created_at = sa.Column(sa.DateTime, nullable=False)
     ended_at = sa.Column(sa.DateTime, nullable=True)
+    device = sa.Column(sa.String(80), nullable=True)
+    ip_address = sa.Column(sa.String(45), nullable=True)
+    last_seen_at = sa.Column(sa.DateTime, nullable=True)

@@ -16,6 +16,9 @@ cookie was last signed and ``IDP_SUPPORT_SESSION_MAX_AGE`` since the login,
 and their cookie expires after their idle timeout rather than the general one.
 A login refused on either clock is ended on the server by the request that
 finds it so, as a sign-out would.
+
+A login also records the device and address it started from, for its
+owner's page of signed-in browsers.
 """
 
 from __future__ import annotations
@@ -33,8 +36,10 @@ from itsdangerous import BadSignature
 
 from idp.accounts.models import User
 from idp.extensions import db
+from idp.login.device import client_address, describe_device
 from idp.login.models import LoginSession
 from idp.orgs.models import Membership, Organization
+from idp.ratelimits import remote_address
 from idp.timeutil import utcnow
 
 _USER = "uid"
@@ -265,7 +270,17 @@ def login_user(user: User) -> None:
     pending = {k: v for k, v in session.items() if k.startswith(PENDING_PREFIX)}
     previous = signed_login()
     login_id = secrets.token_urlsafe(24)
-    db.session.add(LoginSession(id=login_id, user_id=user.id, created_at=utcnow()))
+    now = utcnow()
+    db.session.add(
+        LoginSession(
+            id=login_id,
+            user_id=user.id,
+            created_at=now,
+            last_seen_at=now,
+            device=describe_device(request.headers.get("User-Agent")),
+            ip_address=client_address(remote_address()),
+        )
+    )
     if previous is not None:  # the hooks end the earlier login, in their order
         for replaced in LOGIN_REPLACED:
             replaced(*previous, user.id, login_id)

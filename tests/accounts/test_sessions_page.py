@@ -11,11 +11,16 @@ from idp.audit.models import AuditEvent
 from idp.extensions import db
 from idp.login.models import LoginSession
 from tests.accounts.test_password_change import _browser_sign_in, signed_in_elsewhere
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, make_org, make_user
+from tests.login.test_login_activity import FIREFOX_ON_WINDOWS, signed_in_from
 from tests.oauth.conftest import BrowserClient, Flow, csrf_from, refresh, tokens_for
 from tests.test_hostile_forms import login
 
 PAGE = "/account/sessions"
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
 ROW = re.compile(r'<li class="login">(.*?)</li>', re.S)
 END_ONE = re.compile(r'<button type="submit" name="login" value="([^"]+)"[^>]*>Sign out</button>')
 
@@ -154,3 +159,90 @@ def test_sign_every_other_browser_out_in_a_browser(app, live_server, page, _brow
     other.goto(f"{live_server.url}/login/done")
     assert other.locator("h1").inner_text().startswith("Sign in")
     other.context.close()
+
+
+def _row_of(page_text: str, words: str) -> str:
+    (row,) = [row for row in ROW.findall(page_text) if words in row]
+    return row
+
+
+def test_each_login_shows_its_device_address_start_and_last_activity(app, partner_world):
+    email = partner_world["owner"].email
+    signed_in_from(app, email, IPHONE, "2001:db8::5")
+    here = signed_in_from(app, email, FIREFOX_ON_WINDOWS, "203.0.113.7")
+
+    page = here.get(PAGE)
+
+    assert page.status_code == 200
+    this = _row_of(page.text, "This browser")
+    assert "Firefox on Windows" in this and "203.0.113.7" in this
+    assert re.search(r"Signed in \d{4}-\d\d-\d\d \d\d:\d\d UTC", this)
+    assert "Active now" in this
+    other = _row_of(page.text, "Mobile Safari on iOS (iPhone)")
+    assert "2001:db8::5" in other and "This browser" not in other
+    assert re.search(r"Last active \d{4}-\d\d-\d\d \d\d:\d\d UTC", other)
+
+
+def test_a_login_from_before_devices_were_recorded_shows_an_unknown_device(app, partner_world):
+    email = partner_world["owner"].email
+    signed_in_from(app, email, IPHONE, "2001:db8::5")
+    here = signed_in_from(app, email, FIREFOX_ON_WINDOWS, "203.0.113.7")
+    first = db.session.scalar(sa.select(sa.func.min(LoginSession.created_at)))
+    db.session.execute(
+        sa.update(LoginSession)
+        .where(LoginSession.created_at == first)
+        .values(device=None, ip_address=None, last_seen_at=None)
+    )
+    db.session.commit()
+
+    page = here.get(PAGE)
+
+    assert page.status_code == 200
+    other = _row_of(page.text, "Unknown device")
+    assert "This browser" not in other
+    assert "Last active unknown" in other and "address unknown" in other
+    assert len(END_ONE.findall(page.text)) == 1  # and it can still be signed out
+
+
+def test_markup_in_a_user_agent_is_shown_as_text(app, partner_world):
+    email = partner_world["owner"].email
+    hostile = "<b>Evil</b>"
+    signed_in_from(app, email, FIREFOX_ON_WINDOWS, "203.0.113.7")
+    here = login(app, email)
+    db.session.execute(
+        sa.update(LoginSession).where(LoginSession.device.is_not(None)).values(device=hostile)
+    )
+    db.session.commit()
+
+    page = here.get(PAGE)
+
+    assert page.status_code == 200
+    assert "&lt;b&gt;Evil&lt;/b&gt;" in page.text and hostile not in page.text
+
+
+@pytest.mark.browser
+def test_another_browser_is_listed_with_its_device_and_signed_out(app, live_server, page, _browser):
+    with app.app_context():
+        make_user("client", make_org("client"), email="cleo@bakery.example")
+        db.session.commit()
+        db.session.remove()
+    context = _browser.new_context(user_agent=FIREFOX_ON_WINDOWS)
+    other = context.new_page()
+    _browser_sign_in(other, live_server.url, "cleo@bakery.example", PASSWORD)
+    _browser_sign_in(page, live_server.url, "cleo@bakery.example", PASSWORD)
+
+    page.click("text=Your signed-in browsers")
+    this = page.locator("li.login", has_text="This browser")
+    assert "on Linux" in this.inner_text()  # this headless Chromium
+    firefox = page.locator("li.login", has_text="Firefox on Windows")
+    assert "127.0.0.1" in firefox.inner_text()
+    page.fill("#current_password", PASSWORD)
+    firefox.get_by_role("button", name="Sign out").click()
+    assert page.locator("h1").inner_text() == "Signed out elsewhere"
+    page.click("text=Your signed-in browsers")
+    assert page.locator("li.login").count() == 1
+    assert page.locator("li.login", has_text="Firefox on Windows").count() == 0
+
+    other.goto(f"{live_server.url}/login/done")
+    assert other.locator("h1").inner_text().startswith("Sign in")
+    context.close()
