@@ -1,8 +1,9 @@
 """A signed-in person's own open logins: listed, and ended from here with the password.
 
 The page lists every login of the account that still counts: a
-``LoginSession`` not ended and younger than ``IDP_SESSION_MAX_AGE``
-(``IDP_SUPPORT_SESSION_MAX_AGE`` for support staff). Each shows the device and
+``LoginSession`` not ended, younger than ``IDP_SESSION_MAX_AGE``
+(``IDP_SUPPORT_SESSION_MAX_AGE`` for support staff) and used within the idle
+timeout (``idp.login.session.login_idle_limit``). Each shows the device and
 address it started from, when it started and when it was last used, newest
 first, and this browser's is marked. A login from before devices were
 recorded shows none of them. A login is named on the page by a keyed digest
@@ -34,7 +35,7 @@ from idp.errors import InvalidInput
 from idp.extensions import db
 from idp.login.models import LoginSession
 from idp.login.service import check_password, forgive
-from idp.login.session import login_max_age, login_user, session_id
+from idp.login.session import login_idle_limit, login_max_age, login_user, session_id
 from idp.oauth.revocation import revoke_login_families
 from idp.timeutil import utcnow
 
@@ -74,6 +75,10 @@ def _open(user: User) -> list[sa.Row]:
             LoginSession.user_id == user.id,
             LoginSession.ended_at.is_(None),
             LoginSession.created_at > now - login_max_age(user.hub),
+            sa.or_(
+                LoginSession.last_seen_at.is_(None),
+                LoginSession.last_seen_at > now - login_idle_limit(user.hub),
+            ),
         )
         .order_by(LoginSession.created_at.desc(), LoginSession.id)
     ).all()

@@ -24,8 +24,8 @@ class LoginSession(db.Model):
     a copy of the cookie stops working once the row is ended, on every instance.
     ``device`` (browser and system, from the User-Agent) and ``ip_address``
     are read once, at the login, so that its owner can tell their browsers
-    apart; ``last_seen_at`` is when it was last used. Logins from before these
-    were recorded hold none.
+    apart; ``last_seen_at`` is moved forward at most every few minutes while
+    the browser is in use. Logins from before these were recorded hold none.
     """
 
     __tablename__ = "login_sessions"

@@ -17,8 +17,12 @@ and their cookie expires after their idle timeout rather than the general one.
 A login refused on either clock is ended on the server by the request that
 finds it so, as a sign-out would.
 
-A login also records the device and address it started from, for its
-owner's page of signed-in browsers.
+A login also records the device and address it started from and when it was
+last used (``last_seen_at``), for its owner's page of signed-in browsers. The
+last use is written by the request that reads the login, at most every
+``LAST_SEEN_EVERY`` seconds (every ``REFRESH_AFTER`` for support staff, whose
+idle timeout is short): a page view writes nothing otherwise, and the API,
+whose callers send no session cookie, never.
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ _ORGANIZATIONS = "idp.session_organizations"  # read with the session's user, pe
 PENDING_PREFIX = "authz:"
 # A live session's cookie is re-signed at most this often (seconds) to slide its expiry.
 REFRESH_AFTER = 60
+# A login's last use is written at most this often (seconds), support staff's every REFRESH_AFTER.
+LAST_SEEN_EVERY = 300
 # Called as (previous user id, previous login id, user id, new login id) when a
 # login replaces this browser's earlier one: the token families follow or end,
 # and the earlier login is ended before its families are touched.
@@ -107,7 +113,8 @@ def current_user() -> User | None:
     """The logged-in, active user of this browser, or None (a stale stamp means logged out).
 
     The first call of a request reads the login, before the request writes
-    anything: a login that no longer counts is ended then, committed at once.
+    anything: a login that no longer counts is ended then, and one in use
+    has its last use written when due, each committed at once.
     """
     if _CACHE in request.environ:
         return request.environ[_CACHE]
@@ -115,7 +122,8 @@ def current_user() -> User | None:
     organization_ids = frozenset()
     user_id = session.get(_USER)
     if user_id:
-        found, organization_ids = _live_user(user_id, session.get(_SESSION_ID))
+        login_id = session.get(_SESSION_ID)
+        found, organization_ids, last_seen_at = _live_user(user_id, login_id)
         stamp = session.get(_STAMP, "")
         if (
             found is not None
@@ -123,6 +131,8 @@ def current_user() -> User | None:
             and hmac.compare_digest(found.security_stamp.encode(), str(stamp).encode())
         ):
             user = found
+            if last_seen_at is None or last_seen_at <= utcnow() - _mark_every(user.hub):
+                _mark_seen(login_id)
         else:
             logout_user()
             db.session.commit()  # ended on the server too: the page stops listing it
@@ -149,7 +159,7 @@ def current_organization_ids() -> frozenset[str]:
 
 # One row per membership, the organization's id only where it is of the user's own hub.
 _LIVE_USER = (
-    sa.select(User, Organization.id, LoginSession.created_at)
+    sa.select(User, Organization.id, LoginSession.created_at, LoginSession.last_seen_at)
     .join(LoginSession, LoginSession.user_id == User.id)
     .outerjoin(Membership, Membership.user_id == User.id)
     .outerjoin(
@@ -170,14 +180,17 @@ _ORGANIZATION_IDS = (
 )
 
 
-def _live_user(user_id: str, login_session_id: str | None) -> tuple[User | None, frozenset[str]]:
-    """The user, if the server still holds this login open for them, and their organizations.
+def _live_user(
+    user_id: str, login_session_id: str | None
+) -> tuple[User | None, frozenset[str], datetime | None]:
+    """The user, if the server still holds this login open for them, their organizations,
+    and when the login was last marked as used.
 
-    One query for the three. A login older than ``IDP_SESSION_MAX_AGE`` is no
+    One query for them all. A login older than ``IDP_SESSION_MAX_AGE`` is no
     longer open, nor one of support staff past their own, shorter limits.
     """
     if not login_session_id or not isinstance(login_session_id, str):
-        return None, frozenset()
+        return None, frozenset(), None
     max_age = timedelta(seconds=current_app.config["IDP_SESSION_MAX_AGE"])
     rows = db.session.execute(
         _LIVE_USER,
@@ -188,11 +201,31 @@ def _live_user(user_id: str, login_session_id: str | None) -> tuple[User | None,
         },
     ).all()
     if not rows:
-        return None, frozenset()
-    user, _, created_at = rows[0]
+        return None, frozenset(), None
+    user, _, created_at, last_seen_at = rows[0]
     if user.hub == "support" and _past_support_limits(created_at):
-        return None, frozenset()
-    return user, frozenset(org_id for _, org_id, _ in rows if org_id is not None)
+        return None, frozenset(), None
+    return user, frozenset(row[1] for row in rows if row[1] is not None), last_seen_at
+
+
+def _mark_every(hub: str) -> timedelta:
+    """How often a login of ``hub`` in use has its last use written."""
+    return timedelta(seconds=REFRESH_AFTER if hub == "support" else LAST_SEEN_EVERY)
+
+
+def _mark_seen(login_session_id: str) -> None:
+    """Write that the login is in use now, in a transaction of its own (nothing else is pending).
+
+    Locks the one login row for a moment, holding no other lock, so it waits
+    for no path that ends logins in their order, nor they for it long.
+    """
+    db.session.execute(
+        sa.update(LoginSession)
+        .where(LoginSession.id == login_session_id, LoginSession.ended_at.is_(None))
+        .values(last_seen_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
 
 
 def _past_support_limits(created_at) -> bool:
@@ -211,6 +244,17 @@ def login_max_age(hub: str) -> timedelta:
     config = current_app.config
     key = "IDP_SUPPORT_SESSION_MAX_AGE" if hub == "support" else "IDP_SESSION_MAX_AGE"
     return timedelta(seconds=config[key])
+
+
+def login_idle_limit(hub: str) -> timedelta:
+    """How long after its last written use a login of ``hub`` may still be live.
+
+    Its idle timeout, plus the most by which the written use trails the
+    browser's last request; a login unused for longer is signed out.
+    """
+    config = current_app.config
+    key = "IDP_SUPPORT_SESSION_IDLE_TIMEOUT" if hub == "support" else "IDP_SESSION_IDLE_TIMEOUT"
+    return timedelta(seconds=config[key]) + _mark_every(hub)
 
 
 def end_logins(*, user_id: str | None = None, login_session_id: str | None = None) -> None:

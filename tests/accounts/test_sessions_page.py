@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -10,6 +11,8 @@ import sqlalchemy as sa
 from idp.audit.models import AuditEvent
 from idp.extensions import db
 from idp.login.models import LoginSession
+from idp.login.session import LAST_SEEN_EVERY
+from idp.timeutil import utcnow
 from tests.accounts.test_password_change import _browser_sign_in, signed_in_elsewhere
 from tests.factories import PASSWORD, make_org, make_user
 from tests.login.test_login_activity import FIREFOX_ON_WINDOWS, signed_in_from
@@ -218,6 +221,23 @@ def test_markup_in_a_user_agent_is_shown_as_text(app, partner_world):
 
     assert page.status_code == 200
     assert "&lt;b&gt;Evil&lt;/b&gt;" in page.text and hostile not in page.text
+
+
+def test_a_browser_idle_past_the_session_timeout_is_not_listed(app, partner_world):
+    """Its cookie has expired: it is signed out, though its login is not yet past its age."""
+    email = partner_world["owner"].email
+    signed_in_from(app, email, IPHONE, "2001:db8::5")
+    here = signed_in_from(app, email, FIREFOX_ON_WINDOWS, "203.0.113.7")
+    first = db.session.scalar(sa.select(sa.func.min(LoginSession.created_at)))
+    idle = app.config["IDP_SESSION_IDLE_TIMEOUT"] + LAST_SEEN_EVERY + 60
+    db.session.execute(
+        sa.update(LoginSession)
+        .where(LoginSession.created_at == first)
+        .values(last_seen_at=utcnow() - timedelta(seconds=idle))
+    )
+    db.session.commit()
+
+    assert len(ROW.findall(here.get(PAGE).text)) == 1
 
 
 @pytest.mark.browser

@@ -1,19 +1,32 @@
-"""A login remembers the device and address it started from.
+"""A login remembers the device and address it started from, and when it was last used.
 
-Both are read once, when the login starts, and cleaned before they are stored:
-the header and (behind proxies) the address are the client's to write.
+The device and address are read once, when the login starts; the last use is
+written at most every few minutes, by browser pages only: the API's hot paths
+(token endpoint, introspection, the gateway's key check) never write it.
 """
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from idp.extensions import db
 from idp.login.models import LoginSession
-from tests.factories import PASSWORD
+from idp.login.session import LAST_SEEN_EVERY
+from idp.timeutil import utcnow
+from tests.consent.factories import make_key
+from tests.factories import PASSWORD, make_channel, make_org
 from tests.instances import dispose, make_instance
-from tests.oauth.conftest import BrowserClient, csrf_from
+from tests.oauth.conftest import (
+    BrowserClient,
+    Flow,
+    csrf_from,
+    introspect,
+    make_platform_client,
+    refresh,
+)
 
 FIREFOX_ON_WINDOWS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -116,3 +129,79 @@ def test_behind_a_trusted_proxy_the_address_is_the_one_the_throttle_counts(
     finally:
         dispose(proxied)
     assert _only_login().ip_address == "198.51.100.23"
+
+
+def _seen_ago(seconds: int) -> None:
+    db.session.execute(
+        sa.update(LoginSession).values(last_seen_at=utcnow() - timedelta(seconds=seconds))
+    )
+    db.session.commit()
+
+
+class Writes:
+    """Counts the statements that write ``login_sessions`` on the app's engine."""
+
+    def __init__(self, app):
+        self.count = 0
+        with app.app_context():
+            self.engine = db.engine
+
+    def _seen(self, conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith(("UPDATE LOGIN_SESSIONS", "INSERT INTO LOGIN")):
+            self.count += 1
+
+    def __enter__(self):
+        sa.event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *exc):
+        sa.event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+def test_last_activity_is_written_at_most_every_few_minutes(app, partner_world):
+    browser = signed_in_from(app, partner_world["owner"].email, FIREFOX_ON_WINDOWS, "203.0.113.7")
+    _seen_ago(LAST_SEEN_EVERY - 30)
+    before = _only_login().last_seen_at
+
+    with Writes(app) as writes:
+        assert browser.get("/login/done").status_code == 200
+        assert browser.get("/account/sessions").status_code == 200
+    assert writes.count == 0
+    assert _only_login().last_seen_at == before
+
+    _seen_ago(LAST_SEEN_EVERY + 30)
+    with Writes(app) as writes:
+        assert browser.get("/login/done").status_code == 200
+        assert browser.get("/account/sessions").status_code == 200
+    assert writes.count == 1
+    assert _only_login().last_seen_at > utcnow() - timedelta(seconds=5)
+
+
+def test_the_api_hot_paths_never_write_a_login(app, partner_world):
+    """Token endpoint, introspection and the key check: no write, even with a stale login
+    and the browser's own cookie sent along."""
+    owner, acme = partner_world["owner"], partner_world["acme"]
+    platform, secret = make_platform_client(make_org("support", "Support"))
+    client = make_org("client", "Bakery")
+    api_key = make_key(make_channel(client, "live"), client=client)
+    db.session.commit()
+    flow = Flow(BrowserClient(app))
+    code = flow.code_for(owner.email, acme.id)
+    _seen_ago(LAST_SEEN_EVERY * 10)
+    before = _only_login().last_seen_at
+
+    with Writes(app) as writes:
+        exchanged = flow.exchange(code)
+        assert exchanged.status_code == 200, exchanged.text
+        tokens = exchanged.get_json()
+        renewed = refresh(flow.http, tokens["refresh_token"])
+        assert renewed.status_code == 200, renewed.text
+        token = renewed.get_json()["access_token"]
+        assert introspect(flow.http, token, platform.client_id, secret).get_json()["active"]
+        check = flow.http.get("/v1/api-keys/check", headers={"D360-API-KEY": api_key})
+        assert check.status_code == 200, check.text
+    assert writes.count == 0
+    assert _only_login().last_seen_at == before
+
+    assert flow.http.get("/login/done").status_code == 200  # a page does write it
+    assert _only_login().last_seen_at > before

@@ -191,6 +191,35 @@ def test_a_support_login_past_its_maximum_age_is_ended_on_the_server_when_refuse
     assert login.ended_at is not None
 
 
+def test_the_sessions_page_lists_no_idle_support_login(app, people):
+    """A console left idle past its limit is not offered as a browser still signed in,
+    even before that browser comes back to be refused."""
+    agent, _owner = people
+    _signed_in(app, "support", agent)
+    current = _signed_in(app, "support", agent)
+    older, _newer = _login_rows()
+    idle = app.config["IDP_SUPPORT_SESSION_IDLE_TIMEOUT"] + 5 * 60
+    older.last_seen_at = utcnow() - timedelta(seconds=idle)
+    db.session.commit()
+
+    page = current.get("/account/sessions")
+
+    assert page.status_code == 200
+    assert "signed in on this browser only" in page.text
+
+
+def test_a_support_console_used_recently_is_still_listed(app, people):
+    agent, _owner = people
+    _signed_in(app, "support", agent)
+    current = _signed_in(app, "support", agent)
+    older, _newer = _login_rows()
+    recent = app.config["IDP_SUPPORT_SESSION_IDLE_TIMEOUT"] - 5 * 60
+    older.last_seen_at = utcnow() - timedelta(seconds=recent)
+    db.session.commit()
+
+    assert "signed in on these browsers" in current.get("/account/sessions").text
+
+
 def _cookie_lifetime(response) -> float:
     """Seconds from now until the session cookie that ``response`` sets expires."""
     (cookie,) = [c for c in response.headers.getlist("Set-Cookie") if c.startswith("idp_session=")]
