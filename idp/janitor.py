@@ -9,7 +9,10 @@ tokens and a login session; failed logins leave counters. A row is kept
   ``IDP_REFRESH_TOKEN_TTL`` after: as long as the family a code opened can
   live, a replay of the code must find and revoke it;
 * a token family once it has expired or was revoked, its refresh tokens first;
-* a login session once it was ended, or once past ``IDP_SESSION_MAX_AGE``;
+* a login session once it was ended, once past ``IDP_SESSION_MAX_AGE``, or
+  once unused past ``IDP_SESSION_IDLE_TIMEOUT`` (its cookie has expired; its
+  last use is recorded up to ``LAST_SEEN_EVERY`` late): with it go the device
+  and address it was shown by;
 * a failed-login counter once it has been quiet that long, and never before
   the throttle forgets it (``throttle.FORGET_AFTER``);
 * an emailed link (sign-up, address verification, password reset) once it
@@ -51,6 +54,7 @@ from flask import current_app
 from idp.accounts.models import EmailToken
 from idp.extensions import db
 from idp.login.models import LoginFailure, LoginSession
+from idp.login.session import LAST_SEEN_EVERY
 from idp.login.throttle import FORGET_AFTER
 from idp.oauth.models import AuthorizationCode, RefreshToken, TokenFamily
 from idp.timeutil import utcnow
@@ -88,6 +92,8 @@ def _rules(now: datetime) -> list[_Rule]:
     kept = timedelta(seconds=config["IDP_PURGE_AFTER"])
     cutoff = now - kept
     session_max_age = timedelta(seconds=config["IDP_SESSION_MAX_AGE"])
+    # The longest any login can sit unused and live (support staff's is shorter).
+    session_idle = timedelta(seconds=config["IDP_SESSION_IDLE_TIMEOUT"] + LAST_SEEN_EVERY)
     families_live = timedelta(seconds=config["IDP_REFRESH_TOKEN_TTL"])
     return [
         _Rule(_CODES.c.id, _CODES.c.expires_at < now - max(kept, families_live)),
@@ -102,6 +108,7 @@ def _rules(now: datetime) -> list[_Rule]:
             sa.or_(
                 _SESSIONS.c.ended_at < cutoff,
                 _SESSIONS.c.created_at < cutoff - session_max_age,
+                _SESSIONS.c.last_seen_at < cutoff - session_idle,
             ),
         ),
         # The throttle reads a counter for FORGET_AFTER seconds: never purged sooner.

@@ -20,6 +20,7 @@ from idp.ids import PREFIXES, new_id, new_time_ordered_id
 from idp.janitor import TABLES, purge
 from idp.login import throttle
 from idp.login.models import LoginFailure, LoginSession
+from idp.login.session import LAST_SEEN_EVERY
 from idp.oauth.models import (
     AuthorizationCode,
     OAuthClient,
@@ -109,10 +110,16 @@ def _family(user, *, expires_at, revoked_at=None, tokens=2) -> str:
     return row_id
 
 
-def _session(user, *, created_at, ended_at=None) -> str:
+def _session(user, *, created_at, ended_at=None, last_seen_at=None) -> str:
     row_id = secrets.token_urlsafe(24)
     db.session.add(
-        LoginSession(id=row_id, user_id=user.id, created_at=created_at, ended_at=ended_at)
+        LoginSession(
+            id=row_id,
+            user_id=user.id,
+            created_at=created_at,
+            ended_at=ended_at,
+            last_seen_at=last_seen_at,
+        )
     )
     db.session.commit()
     return row_id
@@ -233,6 +240,27 @@ def test_ended_and_too_old_login_sessions_go_and_open_ones_stay(app, world):
 
     assert _ids(LoginSession) == {ended_lately, past_max_age_lately, open_now}
     assert not {ended_long_ago, past_max_age_long_ago} & _ids(LoginSession)
+
+
+def test_login_sessions_signed_out_by_idleness_go_like_ended_ones(app, world):
+    """A login unused past the idle timeout is signed out (its cookie has expired): its
+    device and address are kept ``IDP_PURGE_AFTER`` from then, not until it ages out."""
+    user, cutoff = world["user"], world["cutoff"]
+    idle = timedelta(seconds=app.config["IDP_SESSION_IDLE_TIMEOUT"] + LAST_SEEN_EVERY)
+    started = utcnow() - timedelta(hours=1)  # well within IDP_SESSION_MAX_AGE
+    idle_long_ago = _session(
+        user, created_at=started, last_seen_at=cutoff - idle - timedelta(minutes=1)
+    )
+    idle_lately = _session(
+        user, created_at=started, last_seen_at=cutoff - idle + timedelta(minutes=1)
+    )
+    in_use = _session(user, created_at=started, last_seen_at=utcnow())
+    from_before = _session(user, created_at=started)  # no last use recorded
+
+    assert purge()["login_sessions"] == 1
+
+    assert _ids(LoginSession) == {idle_lately, in_use, from_before}
+    assert idle_long_ago not in _ids(LoginSession)
 
 
 def test_stale_failed_login_counters_go_and_recent_ones_stay(app, world):
