@@ -18,7 +18,7 @@ from idp.login.session import LAST_SEEN_EVERY
 from idp.timeutil import utcnow
 from tests.consent.factories import make_key
 from tests.factories import PASSWORD, make_channel, make_org
-from tests.instances import dispose, make_instance
+from tests.instances import Reads, dispose, make_instance
 from tests.oauth.conftest import (
     BrowserClient,
     Flow,
@@ -138,24 +138,16 @@ def _seen_ago(seconds: int) -> None:
     db.session.commit()
 
 
-class Writes:
+class Writes(Reads):
     """Counts the statements that write ``login_sessions`` on the app's engine."""
 
     def __init__(self, app):
-        self.count = 0
-        with app.app_context():
-            self.engine = db.engine
+        super().__init__(app, "login_sessions")
 
-    def _seen(self, conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith(("UPDATE LOGIN_SESSIONS", "INSERT INTO LOGIN")):
+    def _seen(self, conn, cursor, statement, *_):
+        written = ("UPDATE LOGIN_SESSIONS", "INSERT INTO LOGIN_SESSIONS")
+        if statement.lstrip().upper().startswith(written):
             self.count += 1
-
-    def __enter__(self):
-        sa.event.listen(self.engine, "before_cursor_execute", self._seen)
-        return self
-
-    def __exit__(self, *exc):
-        sa.event.remove(self.engine, "before_cursor_execute", self._seen)
 
 
 def test_last_activity_is_written_at_most_every_few_minutes(app, partner_world):
