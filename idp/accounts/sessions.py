@@ -88,7 +88,15 @@ def open_logins(user: User) -> list[OpenLogin]:
     """The account's logins that still count, newest first, this browser's marked."""
     here = session_id()
     return [
-        OpenLogin(_handle(row.id), row.created_at, row.id == here, *row[2:]) for row in _open(user)
+        OpenLogin(
+            handle=_handle(row.id),
+            started_at=row.created_at,
+            current=row.id == here,
+            device=row.device,
+            ip_address=row.ip_address,
+            last_seen_at=row.last_seen_at,
+        )
+        for row in _open(user)
     ]
 
 

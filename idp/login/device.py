@@ -32,6 +32,8 @@ def describe_device(user_agent: str | None) -> str | None:
     parsed = parse((user_agent or "")[:_READ_AT_MOST])
     browser = _printable(parsed.user_agent.family) if parsed.user_agent else ""
     system = _printable(parsed.os.family) if parsed.os else ""
+    if system == browser:  # Android's own browser, say: named once
+        system = ""
     words = " on ".join(part for part in (browser, system) if part and part != "Other")
     device = parsed.device
     if words and device and device.brand not in _VAGUE_BRANDS:

@@ -81,6 +81,11 @@ def test_a_login_records_the_browser_and_system_and_the_address(app, partner_wor
             "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
             "Edge on Mac OS X",
         ),
+        (
+            "Mozilla/5.0 (Linux; Android 10; <i>Evil</i> Build/QP1A) AppleWebKit/537.36 "
+            "Chrome/90 Mobile Safari/537.36",
+            "Android",  # a model of no known maker is free text: left out
+        ),
         ("curl/8.5.0", "curl"),
         ("", None),
         (None, None),
