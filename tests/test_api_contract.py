@@ -119,8 +119,14 @@ CASES: dict[tuple[str, str], Case] = dict(
                 errors=(MEMBER_FORBIDDEN, Err(404, "not_found", after=True)),
             ),
         ),
+        _body_op(
+            "POST",
+            "/v1/partners/{partner_id}/oauth-clients/{client_id}/secret",
+            MEMBER_FORBIDDEN,
+            Err(422, "invalid_input", body={"previous_secret_expires_in": 604801}),
+        ),
         (
-            ("POST", "/v1/partners/{partner_id}/oauth-clients/{client_id}/secret"),
+            ("DELETE", "/v1/partners/{partner_id}/oauth-clients/{client_id}/previous-secret"),
             Case("p_owner", {**P, "client_id": "p_app"}, errors=(MEMBER_FORBIDDEN,)),
         ),
         # ----------------------------------------------------------------- invitations

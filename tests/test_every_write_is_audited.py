@@ -127,8 +127,9 @@ def _secret_values(value, key: str = "") -> set[str]:
         return {s for k, v in value.items() for s in _secret_values(v, str(k))}
     if isinstance(value, list):
         return {s for v in value for s in _secret_values(v, key)}
-    if isinstance(value, str) and SECRET_KEYS.search(key) and len(value) >= 8:
-        return {value}
+    # A "..._at" key is a time about a secret (when it was rotated, until when it works).
+    if isinstance(value, str) and SECRET_KEYS.search(key) and not key.endswith("_at"):
+        return {value} if len(value) >= 8 else set()
     return set()
 
 
@@ -203,6 +204,7 @@ def _prepare_created(op: tuple[str, str], key: str, field: str = "id"):
 
 
 OAUTH_CLIENTS = ("POST", "/v1/partners/{partner_id}/oauth-clients")
+CLIENT_SECRET = ("POST", "/v1/partners/{partner_id}/oauth-clients/{client_id}/secret")
 INVITATIONS = ("POST", "/v1/partners/{partner_id}/invitations")
 CLIENT_KEYS = ("POST", "/v1/clients/{client_id}/channels/{channel_id}/api-keys")
 PARTNER_KEYS = ("POST", "/v1/partners/{partner_id}/channels/{channel_id}/api-keys")
@@ -279,11 +281,12 @@ API_WRITES: dict[tuple[str, str], Write] = {
         Operation("p_owner", {"partner_id": "p", "client_id": "oauth_client"}, {}),
         _prepare_created(OAUTH_CLIENTS, "oauth_client", "client_id"),
     ),
-    ("POST", "/v1/partners/{partner_id}/oauth-clients/{client_id}/secret"): Write(
-        ("oauth_client.secret_rotated",),
-        "oauth_client",
-        Operation("p_owner", {"partner_id": "p", "client_id": "oauth_client"}, {}),
-        _prepare_created(OAUTH_CLIENTS, "oauth_client", "client_id"),
+    CLIENT_SECRET: Write(("oauth_client.secret_rotated",), "p_app"),
+    ("DELETE", "/v1/partners/{partner_id}/oauth-clients/{client_id}/previous-secret"): Write(
+        ("oauth_client.previous_secret_expired",),
+        "p_app",
+        Operation("p_owner", {"partner_id": "p", "client_id": "p_app"}, {}),
+        _prepare_created(CLIENT_SECRET, "rotated_app", "client_id"),
     ),
     ("POST", "/v1/password-reset"): Write(("password_reset.requested",), "t_active"),
     INVITATIONS: Write(("invitation.created",), "response:id"),
@@ -936,8 +939,16 @@ def command_create_platform(app, tmp_path):
 
 def command_rotate_secret(app, tmp_path):
     client_id, secret = _platform_client(app)
-    args = ["clients", "rotate-secret", client_id]
+    args = ["clients", "rotate-secret", client_id, "--grace", "24h"]
     return Run(args, ("oauth_client.secret_rotated",), client_id, {secret})
+
+
+def command_expire_previous_secret(app, tmp_path):
+    client_id, secret = _platform_client(app)
+    rotated = _invoke(app, ["clients", "rotate-secret", client_id, "--grace", "1h"])
+    secrets = {secret, _printed(rotated, "client_secret")}
+    args = ["clients", "expire-previous-secret", client_id]
+    return Run(args, ("oauth_client.previous_secret_expired",), client_id, secrets)
 
 
 def command_delete_client(app, tmp_path):
@@ -990,6 +1001,7 @@ COMMANDS: dict[str, Callable] = {
     "clients set-hub": command_set_hub,
     "clients create-platform": command_create_platform,
     "clients rotate-secret": command_rotate_secret,
+    "clients expire-previous-secret": command_expire_previous_secret,
     "clients delete": command_delete_client,
     "support create-staff": command_create_staff,
     "import-accounts": command_import_accounts,

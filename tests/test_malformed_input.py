@@ -47,6 +47,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         {"partner_id": "p"},
         {"name": "Billing sync", "redirect_uris": ["https://acme.example/cb"]},
     ),
+    ("POST", "/v1/partners/{partner_id}/oauth-clients/{client_id}/secret"): Operation(
+        "p_owner", {"partner_id": "p", "client_id": "p_app"}, {"previous_secret_expires_in": 3600}
+    ),
     ("POST", "/v1/signup"): Operation(
         None,
         {},
@@ -119,6 +122,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
 # so that a new property or operation cannot escape this module).
 PROPERTIES: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/v1/partners/{partner_id}/oauth-clients"): ("name", "redirect_uris", "scope"),
+    ("POST", "/v1/partners/{partner_id}/oauth-clients/{client_id}/secret"): (
+        "previous_secret_expires_in",
+    ),
     ("POST", "/v1/signup"): ("email", "password", "business_name"),
     ("POST", "/v1/password-reset"): ("email",),
     ("POST", "/v1/partners/{partner_id}/invitations"): ("email", "role"),
@@ -718,7 +724,7 @@ def test_a_body_that_is_not_a_json_object_is_refused(app, world, probe, op):
         b"",
         _headers(op, world),
         what=f"{op[0]} {op[1]} body=empty",
-        must_refuse=op[1].split("/")[-1] != "api-keys",  # its body is optional
+        must_refuse=op[1].split("/")[-1] not in ("api-keys", "secret"),  # optional bodies
     )
     probe.check()
     assert probe.rebuilt or changes(before, snapshot(app)) == []

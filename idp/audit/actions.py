@@ -37,6 +37,7 @@ KNOWN_ACTIONS: tuple[str, ...] = (
     "login.succeeded",
     "oauth_client.created",
     "oauth_client.deleted",
+    "oauth_client.previous_secret_expired",
     "oauth_client.secret_rotated",
     "oauth_client.updated",
     "organization.created",

@@ -7,7 +7,12 @@ from flask.views import MethodView
 from idp.api_inputs import Blueprint
 from idp.auth.bearer import current_actor, require_auth
 from idp.oauth import clients as service
-from idp.oauth.schemas import ClientSchema, ClientWithSecretSchema, CreateClientSchema
+from idp.oauth.schemas import (
+    ClientSchema,
+    ClientWithSecretSchema,
+    CreateClientSchema,
+    RotateSecretSchema,
+)
 from idp.openapi import problem_responses
 
 blp = Blueprint(
@@ -28,6 +33,7 @@ def _with_secret(client, secret: str) -> dict:
         "scope": client.scope,
         "created_at": client.created_at,
         "secret_rotated_at": client.secret_rotated_at,
+        "previous_secret_valid_until": client.previous_secret_valid_until,
     }
 
 
@@ -77,10 +83,30 @@ class PartnerClientSecret(MethodView):
     """A client's secret."""
 
     @require_auth
+    @blp.arguments(RotateSecretSchema, required=False)
     @blp.response(201, ClientWithSecretSchema)
-    def post(self, partner_id, client_id):
-        """Rotate the secret: the old one stops working at once; the new one is shown once."""
+    def post(self, body, partner_id, client_id):
+        """Rotate the secret; the new one is shown once.
+
+        The old one stops working at once, or keeps working beside the new one
+        for ``previous_secret_expires_in`` seconds (up to 7 days) so that the
+        services using it can move to the new one without downtime.
+        """
         client, secret = service.rotate_partner_client_secret(
-            current_actor(), partner_id, client_id
+            current_actor(), partner_id, client_id, body.get("previous_secret_expires_in", 0)
         )
         return _with_secret(client, secret)
+
+
+@blp.route("/partners/<partner_id>/oauth-clients/<client_id>/previous-secret")
+class PartnerClientPreviousSecret(MethodView):
+    """The secret a rotation replaced, while its grace period lasts."""
+
+    @require_auth
+    @blp.response(204)
+    def delete(self, partner_id, client_id):
+        """End the previous secret's grace period now: only the current secret works.
+
+        Ending it when there is none (or its period is over) changes nothing.
+        """
+        service.expire_partner_client_previous_secret(current_actor(), partner_id, client_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import click
 from flask.cli import with_appcontext
 
@@ -10,6 +12,29 @@ from idp.keys.service import ALGORITHM
 from idp.oauth import clients
 from idp.oauth.models import CLIENT_HUBS
 from idp.operator import kept_for_output, operator_actor, refusals
+from idp.timeutil import isoformat
+
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class GracePeriod(click.ParamType):
+    """0 to 7 days: seconds, or a whole number with ``s``, ``m``, ``h`` or ``d``."""
+
+    name = "duration"
+
+    def convert(self, value, param, ctx) -> int:
+        if isinstance(value, int):
+            return value
+        found = re.fullmatch(r"(\d{1,7})([smhd]?)", value.strip())
+        seconds = int(found[1]) * _UNITS[found[2]] if found else -1
+        if not 0 <= seconds <= clients.MAX_PREVIOUS_SECRET_SECONDS:
+            self.fail(
+                f"{value!r} is not a duration of 0 to 7 days: give seconds, or a whole "
+                "number with s, m, h or d (e.g. 3600, 90m, 24h, 7d).",
+                param,
+                ctx,
+            )
+        return seconds
 
 
 @click.group("clients")
@@ -88,6 +113,8 @@ def list_clients() -> None:
     for client in clients.list_clients():
         click.echo(f"{client.client_id}  {client.kind}  {client.name}")
         _echo_details(client)
+        if client.previous_secret_valid_until is not None:
+            _echo_previous_secret(client)
 
 
 @clients_group.command("create-platform")
@@ -120,15 +147,47 @@ def create_platform(name, scopes, organization) -> None:
 
 @clients_group.command("rotate-secret")
 @click.argument("client_id")
+@click.option(
+    "--grace",
+    type=GracePeriod(),
+    default="0",
+    show_default=True,
+    help="How long the old secret keeps working beside the new one (up to 7d), e.g. 24h; "
+    "0 stops it at once. A previous secret still in its grace period is replaced.",
+)
 @with_appcontext
-def rotate_secret(client_id: str) -> None:
-    """Give CLIENT_ID a new secret, printed once; the old one stops working at once."""
+def rotate_secret(client_id: str, grace: int) -> None:
+    """Give CLIENT_ID a new secret, printed once; the old one stops (after --grace)."""
     with refusals(), kept_for_output():
         client, secret = clients.rotate_client_secret(
-            client_id, actor=operator_actor("clients rotate-secret")
+            client_id, actor=operator_actor("clients rotate-secret"), grace=grace
         )
     click.echo(f"rotated the secret of {client.client_id} ({client.name})")
+    _echo_previous_secret(client)
     _echo_secret(client.client_id, secret)
+
+
+def _echo_previous_secret(client) -> None:
+    until = client.previous_secret_valid_until
+    if until is None:
+        click.echo("  the previous secret no longer works")
+    else:
+        click.echo(f"  the previous secret works until {isoformat(until)}")
+
+
+@clients_group.command("expire-previous-secret")
+@click.argument("client_id")
+@with_appcontext
+def expire_previous_secret(client_id: str) -> None:
+    """End CLIENT_ID's previous secret's grace period: only the current secret works."""
+    with refusals():
+        client, ended = clients.expire_previous_secret(
+            client_id, actor=operator_actor("clients expire-previous-secret")
+        )
+    if ended:
+        click.echo(f"the previous secret of {client.client_id} ({client.name}) no longer works")
+    else:
+        click.echo(f"{client.client_id} ({client.name}) has no previous secret that works")
 
 
 @clients_group.command("delete")

@@ -5,8 +5,11 @@ up, a login several times. With Redis, a process keeps an immutable snapshot
 of each client it has read until any ``oauth_clients`` row changes anywhere;
 a client's standing machine family (the one its client-credentials tokens
 share) is kept until any token family changes. A deleted client, a rotated
-secret or a revoked machine family is therefore seen by every instance on its
-next request. Without Redis, every lookup reads the database.
+secret, a previous secret's grace period ended early or a revoked machine
+family is therefore seen by every instance on its next request. A grace
+period that runs out changes no row: the snapshot keeps the previous
+secret's expiry, and each check compares it with the clock. Without Redis,
+every lookup reads the database.
 """
 
 from __future__ import annotations
@@ -41,6 +44,8 @@ class ClientSnapshot(ClientRules):
     id_token_signed_response_alg: str
     created_at: datetime
     secret_rotated_at: datetime | None
+    previous_secret_hash: str | None
+    previous_secret_expires_at: datetime | None
     deleted_at: datetime | None
 
 
@@ -67,6 +72,8 @@ def snapshot(row: OAuthClient) -> ClientSnapshot:
         id_token_signed_response_alg=row.id_token_signed_response_alg,
         created_at=row.created_at,
         secret_rotated_at=row.secret_rotated_at,
+        previous_secret_hash=row.previous_secret_hash,
+        previous_secret_expires_at=row.previous_secret_expires_at,
         deleted_at=row.deleted_at,
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 
 from idp.accounts.service import checked_name
 from idp.audit.service import actor_fields, record_event
@@ -22,13 +23,15 @@ from idp.oauth.models import (
 from idp.oauth.revocation import revoke_family
 from idp.orgs.models import Organization
 from idp.orgs.service import support_organization
-from idp.timeutil import utcnow
+from idp.timeutil import isoformat, utcnow
 from policies.actor import Actor
 from policies.organizations import can_act_in_org
 from policies.permissions import Permission
 from policies.roles import MACHINE_SCOPES
 
 SECRET_BYTES = 32  # 256 random bits
+# The longest a rotated secret keeps working beside the new one.
+MAX_PREVIOUS_SECRET_SECONDS = 7 * 86400
 HUB_SCOPE = "openid email profile"
 MAX_CLIENTS_PER_PARTNER = 50
 
@@ -150,7 +153,9 @@ def _partner_client(partner_id: str, client_id: str) -> OAuthClient:
     return client
 
 
-def _audit(action: str, actor: dict, client: OAuthClient, **extra) -> None:
+def _audit(
+    action: str, actor: dict, client: OAuthClient, before: dict | None = None, **extra
+) -> None:
     """``actor`` holds the audit ``actor_type``/``actor_id`` (``actor_fields``)."""
     record_event(
         action,
@@ -158,6 +163,7 @@ def _audit(action: str, actor: dict, client: OAuthClient, **extra) -> None:
         target_type="oauth_client",
         target_id=client.client_id,
         organization_id=client.organization_id,
+        before=before,
         after={"name": client.name, "redirect_uris": client.redirect_uris, **extra},
     )
 
@@ -234,21 +240,71 @@ def _revoke_client_tokens(client: OAuthClient, reason: str, actor: dict) -> None
 
 
 def rotate_partner_client_secret(
-    actor: Actor, partner_id: str, client_id: str
+    actor: Actor, partner_id: str, client_id: str, previous_secret_expires_in: int = 0
 ) -> tuple[OAuthClient, str]:
-    """Replace the secret (the old one stops working at once); return the new one this once."""
+    """Replace the secret; return the new one this once.
+
+    The old one keeps working for ``previous_secret_expires_in`` seconds (at
+    once it stops, by default).
+    """
     _manage(actor, partner_id)
     client = _partner_client(partner_id, client_id)
-    return client, _rotate(client, actor_fields(actor))
+    return client, _rotate(client, actor_fields(actor), previous_secret_expires_in)
 
 
-def _rotate(client: OAuthClient, actor: dict) -> str:
+def _rotate(client: OAuthClient, actor: dict, grace: int) -> str:
+    """A new secret; the current one becomes the previous one for ``grace`` seconds.
+
+    Only one previous secret is kept: one still in its grace period is
+    replaced. The tokens the client holds stay valid until they expire, as
+    they do without a grace period (deleting the client ends them).
+    """
+    if not 0 <= grace <= MAX_PREVIOUS_SECRET_SECONDS:
+        raise InvalidInput(
+            f"The previous secret may work for 0 to {MAX_PREVIOUS_SECRET_SECONDS} seconds.",
+            fields={"previous_secret_expires_in": [str(grace)]},
+        )
     secret = new_secret()
+    now = utcnow()
+    if grace:
+        client.previous_secret_hash = client.client_secret_hash
+        client.previous_secret_expires_at = now + timedelta(seconds=grace)
+    else:
+        client.previous_secret_hash = client.previous_secret_expires_at = None
     client.client_secret_hash = sha256_hex(secret)
-    client.secret_rotated_at = utcnow()
-    _audit("oauth_client.secret_rotated", actor, client)
+    client.secret_rotated_at = now
+    _audit(
+        "oauth_client.secret_rotated",
+        actor,
+        client,
+        previous_secret_expires_in=grace,
+        previous_secret_expires_at=isoformat(client.previous_secret_expires_at),
+    )
     db.session.commit()
     return secret
+
+
+def expire_partner_client_previous_secret(actor: Actor, partner_id: str, client_id: str) -> None:
+    """End the grace period of the client's previous secret now (nothing if it has none)."""
+    _manage(actor, partner_id)
+    _expire_previous(_partner_client(partner_id, client_id), actor_fields(actor))
+
+
+def _expire_previous(client: OAuthClient, actor: dict) -> bool:
+    """Make the previous secret stop working; whether there was one that still worked."""
+    until = client.previous_secret_valid_until
+    if until is None:
+        return False
+    client.previous_secret_hash = client.previous_secret_expires_at = None
+    _audit(
+        "oauth_client.previous_secret_expired",
+        actor,
+        client,
+        before={"previous_secret_expires_at": isoformat(until)},
+        previous_secret_expires_at=isoformat(utcnow()),
+    )
+    db.session.commit()
+    return True
 
 
 def delete_partner_client(actor: Actor, partner_id: str, client_id: str) -> None:
@@ -379,15 +435,24 @@ def list_clients() -> list[OAuthClient]:
     )
 
 
-def rotate_client_secret(client_id: str, *, actor: dict) -> tuple[OAuthClient, str]:
-    """A new secret for a confidential client; the old one stops working at once; commits."""
+def rotate_client_secret(client_id: str, *, actor: dict, grace: int = 0) -> tuple[OAuthClient, str]:
+    """A new secret for a confidential client; commits.
+
+    The old one keeps working for ``grace`` seconds (at once it stops, by default).
+    """
     client = live_client(client_id)
     if client.client_secret_hash is None:
         raise InvalidInput(
             "A hub frontend is a public client: it has no secret.",
             fields={"client_id": [client_id]},
         )
-    return client, _rotate(client, actor)
+    return client, _rotate(client, actor, grace)
+
+
+def expire_previous_secret(client_id: str, *, actor: dict) -> tuple[OAuthClient, bool]:
+    """End a client's previous secret's grace period now; commits if there was one."""
+    client = live_client(client_id)
+    return client, _expire_previous(client, actor)
 
 
 def delete_client(client_id: str, *, actor: dict) -> OAuthClient:

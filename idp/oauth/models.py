@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from datetime import datetime
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -147,10 +148,21 @@ class ClientRules(ClientMixin):
         return uri_registered(redirect_uri, self.redirect_uris)
 
     def check_client_secret(self, client_secret: str) -> bool:
-        """Constant-time comparison of the presented secret's SHA-256 with the stored one."""
+        """Constant-time comparison of the presented secret's SHA-256 with the stored one.
+
+        During a rotation's grace period the previous secret works too, until
+        ``previous_secret_expires_at`` by the clock (not only until the row is
+        read again). Both are compared whichever matches, and the expiry read
+        either way, so the time taken tells nothing of which one did.
+        """
         if self.client_secret_hash is None or not client_secret:
             return False
-        return hmac.compare_digest(sha256_hex(client_secret), self.client_secret_hash)
+        presented = sha256_hex(client_secret)
+        current = hmac.compare_digest(presented, self.client_secret_hash)
+        if self.previous_secret_hash is None:
+            return current
+        previous = hmac.compare_digest(presented, self.previous_secret_hash)
+        return current | (previous & (self.previous_secret_expires_at > utcnow()))
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         """Public clients authenticate with ``none``; confidential ones with their secret."""
@@ -192,7 +204,9 @@ class OAuthClient(db.Model, ClientRules):
     ``kind`` says who it is: ``hub`` (a first-party hub frontend, public, bound to
     ``hub``), ``partner`` (a partner's confidential service or consent app, owned by
     ``organization_id``), ``platform`` (our own services, e.g. provisioning).
-    Only the SHA-256 of the secret is stored; public clients have none.
+    Only the SHA-256 of the secret is stored; public clients have none. After a
+    rotation with a grace period, the SHA-256 of the secret it replaced is kept
+    until the period ends (``previous_secret_expires_at``).
     """
 
     __tablename__ = "oauth_clients"
@@ -219,7 +233,19 @@ class OAuthClient(db.Model, ClientRules):
     )
     created_at = created_at_column()
     secret_rotated_at = sa.Column(sa.DateTime, nullable=True)
+    # The secret a rotation replaced, still working until its grace period ends
+    # (both empty when there is none; only ever one).
+    previous_secret_hash = sa.Column(sa.String(64), nullable=True)
+    previous_secret_expires_at = sa.Column(sa.DateTime, nullable=True)
     deleted_at = sa.Column(sa.DateTime, nullable=True)
+
+    @property
+    def previous_secret_valid_until(self) -> datetime | None:
+        """When the previous secret stops working, if it still works (never the secret)."""
+        until = self.previous_secret_expires_at
+        if self.previous_secret_hash is None or until is None or until <= utcnow():
+            return None
+        return until
 
 
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"

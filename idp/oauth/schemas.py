@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from idp.api_inputs import Text
+from idp.oauth.clients import MAX_PREVIOUS_SECRET_SECONDS
 from idp.timeutil import Timestamp
 
 
@@ -24,6 +25,21 @@ class CreateClientSchema(Schema):
     )
 
 
+class RotateSecretSchema(Schema):
+    """A rotation: how long the secret it replaces keeps working beside the new one."""
+
+    previous_secret_expires_in = fields.Integer(
+        strict=True,
+        load_default=0,
+        validate=validate.Range(min=0, max=MAX_PREVIOUS_SECRET_SECONDS),
+        metadata={
+            "description": "Seconds the current secret keeps working after the rotation "
+            "(at most 7 days; 0, the default, ends it at once). A previous secret still "
+            "in its grace period is replaced: only one is kept."
+        },
+    )
+
+
 class ClientSchema(Schema):
     """A partner client as listed (never with its secret)."""
 
@@ -33,6 +49,14 @@ class ClientSchema(Schema):
     scope = fields.String()
     created_at = Timestamp()
     secret_rotated_at = Timestamp(allow_none=True)
+    previous_secret_expires_at = Timestamp(
+        allow_none=True,
+        attribute="previous_secret_valid_until",
+        metadata={
+            "description": "Until when the secret the last rotation replaced still works; "
+            "null when it no longer does."
+        },
+    )
 
 
 class ClientWithSecretSchema(ClientSchema):
