@@ -141,8 +141,9 @@ def _manage(actor: Actor, partner_id: str) -> None:
     enforce(can_act_in_org(actor, Permission.OAUTH_CLIENTS_MANAGE, partner_id, "partner"))
 
 
-def _partner_client(partner_id: str, client_id: str) -> OAuthClient:
-    client = db.session.get(OAuthClient, client_id)
+def _partner_client(partner_id: str, client_id: str, *, lock: bool = False) -> OAuthClient:
+    """The partner's live client; ``lock`` reads it ``FOR UPDATE`` until the commit."""
+    client = db.session.get(OAuthClient, client_id, with_for_update=lock or None)
     if (
         client is None
         or client.kind != "partner"
@@ -248,7 +249,7 @@ def rotate_partner_client_secret(
     once it stops, by default).
     """
     _manage(actor, partner_id)
-    client = _partner_client(partner_id, client_id)
+    client = _partner_client(partner_id, client_id, lock=True)
     return client, _rotate(client, actor_fields(actor), previous_secret_expires_in)
 
 
@@ -256,8 +257,10 @@ def _rotate(client: OAuthClient, actor: dict, grace: int) -> str:
     """A new secret; the current one becomes the previous one for ``grace`` seconds.
 
     Only one previous secret is kept: one still in its grace period is
-    replaced. The tokens the client holds stay valid until they expire, as
-    they do without a grace period (deleting the client ends them).
+    replaced. ``client`` is read ``FOR UPDATE``: of two rotations at once, the
+    later keeps the earlier one's secret, not the one both replaced. The
+    tokens the client holds stay valid until they expire, as they do without
+    a grace period (deleting the client ends them).
     """
     if not 0 <= grace <= MAX_PREVIOUS_SECRET_SECONDS:
         raise InvalidInput(
@@ -287,7 +290,7 @@ def _rotate(client: OAuthClient, actor: dict, grace: int) -> str:
 def expire_partner_client_previous_secret(actor: Actor, partner_id: str, client_id: str) -> None:
     """End the grace period of the client's previous secret now (nothing if it has none)."""
     _manage(actor, partner_id)
-    _expire_previous(_partner_client(partner_id, client_id), actor_fields(actor))
+    _expire_previous(_partner_client(partner_id, client_id, lock=True), actor_fields(actor))
 
 
 def _expire_previous(client: OAuthClient, actor: dict) -> bool:
@@ -415,9 +418,12 @@ def create_platform_client(
     return client, secret
 
 
-def live_client(client_id: str) -> OAuthClient:
-    """A client that exists and is not deleted, of any kind, or ``NotFound``."""
-    client = db.session.get(OAuthClient, client_id)
+def live_client(client_id: str, *, lock: bool = False) -> OAuthClient:
+    """A client that exists and is not deleted, of any kind, or ``NotFound``.
+
+    ``lock`` reads it ``FOR UPDATE`` until the commit.
+    """
+    client = db.session.get(OAuthClient, client_id, with_for_update=lock or None)
     if client is None or client.deleted_at is not None:
         raise NotFound("No such OAuth client.", fields={"client_id": [client_id]})
     return client
@@ -440,7 +446,7 @@ def rotate_client_secret(client_id: str, *, actor: dict, grace: int = 0) -> tupl
 
     The old one keeps working for ``grace`` seconds (at once it stops, by default).
     """
-    client = live_client(client_id)
+    client = live_client(client_id, lock=True)
     if client.client_secret_hash is None:
         raise InvalidInput(
             "A hub frontend is a public client: it has no secret.",
@@ -451,7 +457,7 @@ def rotate_client_secret(client_id: str, *, actor: dict, grace: int = 0) -> tupl
 
 def expire_previous_secret(client_id: str, *, actor: dict) -> tuple[OAuthClient, bool]:
     """End a client's previous secret's grace period now; commits if there was one."""
-    client = live_client(client_id)
+    client = live_client(client_id, lock=True)
     return client, _expire_previous(client, actor)
 
 
