@@ -214,6 +214,11 @@ class OAuthClient(db.Model, ClientRules):
         one_of("kind", CLIENT_KINDS, "kind"),
         one_of("hub", CLIENT_HUBS, "hub"),
         one_of("id_token_signed_response_alg", SIGNING_ALGORITHMS, "id_token_signed_response_alg"),
+        # A previous secret always has the end of its grace period (which every check reads).
+        sa.CheckConstraint(
+            "(previous_secret_hash IS NULL) = (previous_secret_expires_at IS NULL)",
+            name="previous_secret",
+        ),
     )
 
     client_id = sa.Column(sa.String(80), primary_key=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from idp.audit.models import AuditEvent
 from idp.extensions import db
@@ -339,3 +340,12 @@ def test_two_rotations_at_once_leave_both_new_secrets_working(app, partner, monk
     assert _token(http, partner["client"], second) == 200
     assert _token(http, partner["client"], partner["secret"]) == 401
 
+
+def test_the_database_refuses_a_previous_secret_without_its_end(app, partner):
+    """A previous secret with no expiry could never be checked: no row may hold one."""
+    with app.app_context():
+        client = db.session.get(OAuthClient, partner["client"])
+        client.previous_secret_hash = client.client_secret_hash
+        with pytest.raises(sa.exc.IntegrityError):
+            db.session.commit()
+        db.session.rollback()
