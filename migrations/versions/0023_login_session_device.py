@@ -1,7 +1,7 @@
 """Each browser login keeps the device and address it started from, and its last use.
 
 Revision ID: 0023_login_session_device
-Revises: 0020_one_support_organization
+Revises: 0022_previous_client_secret
 
 The page of signed-in browsers listed logins by their start only, so a
 person could not tell which one was the lost laptop. ``device`` (browser and
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0023_login_session_device"
-down_revision = "0020_one_support_organization"
+down_revision = "0022_previous_client_secret"
 branch_labels = None
 depends_on = None
 
