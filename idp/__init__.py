@@ -114,6 +114,7 @@ def _import_models() -> None:
     from idp.consent import models as _consent  # noqa: F401
     from idp.keys import models as _keys  # noqa: F401
     from idp.login import models as _login  # noqa: F401
+    from idp.mfa import models as _mfa  # noqa: F401
     from idp.oauth import models as _oauth  # noqa: F401
     from idp.orgs import models as _orgs  # noqa: F401
     from idp.outbox import models as _outbox  # noqa: F401
@@ -141,6 +142,7 @@ def _register_blueprints(app: Flask) -> None:
     from idp.consent.views import blp as consent_blp
     from idp.health.views import blp as health_blp
     from idp.login.views import bp as login_bp
+    from idp.mfa.pages import bp as mfa_pages_bp
     from idp.oauth.api import blp as oauth_clients_blp
     from idp.oauth.server import init_oauth
     from idp.oauth.views import blp as oauth_blp
@@ -161,6 +163,7 @@ def _register_blueprints(app: Flask) -> None:
     register_api(app, accounts_api_blp)
     app.register_blueprint(accounts_pages_bp)
     app.register_blueprint(account_pages_bp)
+    app.register_blueprint(mfa_pages_bp)
     register_api(app, invitations_blp)
     app.register_blueprint(orgs_pages_bp)
     register_api(app, apikeys_blp)

@@ -11,7 +11,8 @@ from idp.audit.service import record_event, record_refusal
 from idp.errors import DomainError, InvalidInput
 from idp.extensions import db
 from idp.login import throttle
-from idp.login.session import login_user
+from idp.login.session import await_second_step, login_user
+from idp.mfa.models import two_step_enabled
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class LoginOutcome:
     status: int = 200
     retry_after: int = 0
     wrong_hub: bool = False
+    second_step: bool = False  # the password is right; a code from the app must follow
 
 
 _USER_BY_EMAIL = db.select(User).where(User.email_normalized == db.bindparam("email"))
@@ -46,7 +48,10 @@ class TooManyAttempts(DomainError):
         self.retry_after = retry_after
 
 
-def _failed(reason: str, user: User | None, email_normalized: str, via: str | None = None) -> None:
+def record_failed_login(
+    reason: str, user: User | None, email_normalized: str, via: str | None = None
+) -> None:
+    """Record a refused login step as ``login.failed`` and commit it now (``record_refusal``)."""
     record_refusal(
         "login.failed",
         actor_type="anonymous" if user is None else "user",
@@ -81,7 +86,7 @@ def check_password(
     retry_after = throttle.admit(email_normalized, address)
     if retry_after:
         # Not checked and not counted, but on record: support sees every attempt.
-        _failed("throttled", user, email_normalized, via)
+        record_failed_login("throttled", user, email_normalized, via)
         refusal = LoginOutcome(
             error=f"Too many failed attempts. Try again in {retry_after} seconds.",
             status=429,
@@ -92,7 +97,7 @@ def check_password(
     matched, new_hash = verify_and_update(stored, password or "")
     if not matched:
         throttle.record_failure(email_normalized, address)
-        _failed("bad_credentials", user, email_normalized, via)
+        record_failed_login("bad_credentials", user, email_normalized, via)
         wrong = LoginOutcome(error="The email or password is wrong.", status=401)
         return PasswordCheck(wrong, counted=True)
     if new_hash is not None and user is not None:  # older parameters, or not normalized
@@ -119,19 +124,28 @@ def forgive(checked: PasswordCheck, email_normalized: str, address: str) -> None
 def attempt_login(
     email: str, password: str, expected_hub: str | None, address: str
 ) -> LoginOutcome:
-    """Check the credentials and start a session; the same answer for unknown and wrong."""
+    """Check the credentials and start a session; the same answer for unknown and wrong.
+
+    An account with two-step sign-in gets no session yet: the outcome says
+    ``second_step`` and this browser is asked for a code next.
+    """
     normalized = comparison_form(email)
     user = db.session.scalar(_USER_BY_EMAIL, {"email": normalized})
     checked = check_password(user, normalized, password, address)
     if checked.refusal is not None:
         return checked.refusal
     if not user.is_active:
-        _failed(f"account_{user.status}", user, normalized)
+        record_failed_login(f"account_{user.status}", user, normalized)
         return LoginOutcome(error="This account cannot sign in. Contact support.", status=403)
     forgive(checked, normalized, address)
     if expected_hub and user.hub != expected_hub:
-        _failed("wrong_hub", user, normalized)
+        record_failed_login("wrong_hub", user, normalized)
         return LoginOutcome(user=user, wrong_hub=True, status=403)
+    if two_step_enabled(user.id) is not None:
+        # Nobody is signed in until the code is typed (``idp.mfa.service.complete_sign_in``).
+        await_second_step(user)
+        db.session.commit()
+        return LoginOutcome(user=user, second_step=True)
     login_user(user)
     record_event(
         "login.succeeded",

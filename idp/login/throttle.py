@@ -60,8 +60,32 @@ ADDRESS = Rule("address", free=20, max_delay=300)
 ACCOUNT = Rule("account", free=10, max_delay=30)
 
 
-def _keys(email_normalized: str, address: str) -> list[tuple[Rule, str]]:
+@dataclass(frozen=True)
+class Counters:
+    """One kind of secret whose wrong guesses are counted: its three rules, its own keys."""
+
+    label: str  # names the counters apart from another kind's ("": passwords)
+    pair: Rule
+    address: Rule
+    account: Rule
+
+
+PASSWORDS = Counters("", PAIR, ADDRESS, ACCOUNT)
+# A code of the authenticator app has a million values, three of them accepted at a
+# time: after a few free misses the account waits far longer than a password's does.
+CODES = Counters(
+    "second step ",
+    Rule("pair", free=3, max_delay=900),
+    ADDRESS,
+    Rule("account", free=5, max_delay=900),
+)
+
+
+def _keys(
+    email_normalized: str, address: str, counters: Counters = PASSWORDS
+) -> list[tuple[Rule, str]]:
     naming_key = subkey(current_app.config, _NAMING_LABEL)
+    label = counters.label
 
     def digest(*parts: str) -> str:
         """Counter key: an HMAC keyed from ``SECRET_KEY``, not a bare hash.
@@ -72,9 +96,9 @@ def _keys(email_normalized: str, address: str) -> list[tuple[Rule, str]]:
         return keyed_digest(naming_key, "\x00".join(parts))
 
     return [
-        (PAIR, digest("pair", email_normalized, address)),
-        (ADDRESS, digest("address", address)),
-        (ACCOUNT, digest("account", email_normalized)),
+        (counters.pair, digest(label + "pair", email_normalized, address)),
+        (counters.address, digest(label + "address", address)),
+        (counters.account, digest(label + "account", email_normalized)),
     ]
 
 
@@ -143,13 +167,14 @@ return '0'
 """
 
 
-def admit(email_normalized: str, address: str) -> int:
+def admit(email_normalized: str, address: str, counters: Counters = PASSWORDS) -> int:
     """Count an attempt before its password is checked; 0, or the seconds it must wait.
 
     A refused attempt is not counted. The address's counter is read, not
     counted: ``record_failure`` counts it once the password turned out wrong.
+    ``counters`` names another kind of secret counted the same way (``CODES``).
     """
-    keyed = _keys(email_normalized, address)  # pair, address, account
+    keyed = _keys(email_normalized, address, counters)  # pair, address, account
     ordered = [keyed[0], keyed[2], keyed[1]]  # the counted ones first, as _ADMIT reads them
     now = time.time()
     args = [now, FORGET_AFTER]
@@ -203,12 +228,12 @@ def _whole_seconds(wait: float) -> int:
     return max(0, int(wait + 0.999))
 
 
-def record_failure(email_normalized: str, address: str) -> None:
+def record_failure(email_normalized: str, address: str, counters: Counters = PASSWORDS) -> None:
     """Count a wrong password on the address's counter (the session commits it, if there).
 
     The pair and the account counted it already, when it was admitted.
     """
-    _, key = _keys(email_normalized, address)[1]
+    _, key = _keys(email_normalized, address, counters)[1]
     name = _prefix() + key
     commands = [("HINCRBY", name, "n", 1), ("HSET", name, "t", time.time())]
     commands.append(("EXPIRE", name, FORGET_AFTER))
@@ -248,8 +273,9 @@ def _upsert(key: str, *, failures: int, at, on_conflict: dict | None) -> None:
     db.session.execute(statement)
 
 
-def clear(email_normalized: str, address: str) -> None:
+def clear(email_normalized: str, address: str, counters: Counters = PASSWORDS) -> None:
     """Forget the pair and account counters after a successful login."""
-    keys = [key for rule, key in _keys(email_normalized, address) if rule is not ADDRESS]
+    keyed = _keys(email_normalized, address, counters)
+    keys = [keyed[0][1], keyed[2][1]]
     if _in_redis([("DEL", *(_prefix() + key for key in keys))], transaction=False) is None:
         db.session.execute(sa.delete(LoginFailure).where(LoginFailure.key.in_(keys)))

@@ -6,9 +6,12 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
+from idp.errors import InvalidInput
 from idp.extensions import db
 from idp.login.service import attempt_login
-from idp.login.session import current_user
+from idp.login.session import current_user, forget_second_step, second_step_user
+from idp.mfa.recovery import remaining as recovery_codes_left
+from idp.mfa.service import SecondStepRefused, TwoStepStateConflict, complete_sign_in
 from idp.oauth.authorize import AuthorizationRequest, to_login
 from idp.oauth.hub import HUB_TITLES, choose, organizations_for, wrong_hub_page
 from idp.oauth.logout import sign_out
@@ -45,14 +48,21 @@ def _signup_url(hub: str | None, authz: AuthorizationRequest | None) -> str | No
     return _url_or_path("accounts_pages.signup", "/signup")
 
 
-def _render(hub: str | None, authz: AuthorizationRequest | None, status: int = 200, **extra):
+def _render(
+    hub: str | None,
+    authz: AuthorizationRequest | None,
+    status: int = 200,
+    template: str = "login/login.html",
+    **extra,
+):
     client = authz.client if authz else None
     hub_title = HUB_TITLES.get(hub or "")
+    extra.setdefault("action", request.full_path.rstrip("?"))
     body = render_template(
-        "login/login.html",
+        template,
         hub_title=hub_title,
         client_name=client.name if client is not None and client.kind != "hub" else None,
-        action=request.full_path.rstrip("?"),
+        login_url=_login_url(),
         reset_url=_url_or_path("accounts_pages.password_reset", "/password-reset"),
         signup_url=_signup_url(hub, authz),
         **extra,
@@ -60,14 +70,35 @@ def _render(hub: str | None, authz: AuthorizationRequest | None, status: int = 2
     return Response(body, status=status, mimetype="text/html")
 
 
+def _login_url() -> str:
+    """The login page for this page's request (its ``request_id``, ``hub``, ``next``)."""
+    query = request.query_string.decode()
+    return url_for("login.login") + (f"?{query}" if query else "")
+
+
+def _request_of_page() -> tuple[AuthorizationRequest | None, str | None, str | None]:
+    """The authorization request, hub and next path a login page was opened for."""
+    authz = AuthorizationRequest.load(request.args.get("request_id"))
+    hub = authz.hub() if authz else request.args.get("hub")
+    hub = hub if hub in HUB_TITLES else None
+    return authz, hub, safe_next(request.args.get("next"))
+
+
+def _signed_in(authz: AuthorizationRequest | None, target: str | None) -> str:
+    """Where a completed login goes: its authorization request, else its ``next`` path."""
+    if authz is not None:
+        # The password was typed: only now may a request that asked for it be answered.
+        authz.force_login = False
+        authz.save()
+        return authz.resume_url
+    return target or url_for("login.signed_in")
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @rate_limited("IDP_LOGIN_RATE_LIMIT", given_back_when=succeeded)
 def login():
     """Sign in for an authorization request (``request_id``) or a hub page (``hub``, ``next``)."""
-    authz = AuthorizationRequest.load(request.args.get("request_id"))
-    hub = authz.hub() if authz else request.args.get("hub")
-    hub = hub if hub in HUB_TITLES else None
-    target = safe_next(request.args.get("next"))
+    authz, hub, target = _request_of_page()
     if request.method == "GET":
         user = current_user()
         if user is not None and authz is not None and not authz.force_login:
@@ -91,12 +122,57 @@ def login():
         if outcome.retry_after:
             response.headers["Retry-After"] = str(outcome.retry_after)
         return response
-    if authz is not None:
-        # The password was typed: only now may a request that asked for it be answered.
-        authz.force_login = False
-        authz.save()
-        return redirect(authz.resume_url)
-    return redirect(target or url_for("login.signed_in"))
+    if outcome.second_step:
+        query = request.query_string.decode()
+        return redirect(url_for("login.second_step") + (f"?{query}" if query else ""))
+    return redirect(_signed_in(authz, target))
+
+
+SECOND_STEP_TEMPLATE = "login/second_step.html"
+
+
+@bp.route("/login/two-step", methods=["GET", "POST"])
+@rate_limited("IDP_LOGIN_RATE_LIMIT", given_back_when=succeeded)
+def second_step():
+    """The code from the authenticator app (or a recovery code), after a password accepted.
+
+    Only a browser whose password was accepted in the last minutes gets here
+    (``second_step_user``); any other starts at the login page again.
+    """
+    authz, hub, target = _request_of_page()
+    user = second_step_user()
+    if user is None:
+        if request.method == "GET":
+            return redirect(_login_url())
+        error = "The sign-in took too long or was already finished. Sign in again."
+        return _render(hub, authz, 401, error=error, action=_login_url())
+    if request.method == "GET":
+        return _render(hub, authz, template=SECOND_STEP_TEMPLATE, errors={})
+    try:
+        method = complete_sign_in(
+            user,
+            code=request.form.get("code", ""),
+            recovery_code=request.form.get("recovery_code", ""),
+            address=request.remote_addr or "",
+        )
+    except InvalidInput as exc:
+        return _render(hub, authz, 422, template=SECOND_STEP_TEMPLATE, errors=exc.fields or {})
+    except SecondStepRefused as exc:
+        response = _render(hub, authz, exc.status, template=SECOND_STEP_TEMPLATE, errors=exc.fields)
+        if exc.retry_after:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    except TwoStepStateConflict:  # support removed the second step meanwhile
+        forget_second_step()
+        return redirect(_login_url())
+    destination = _signed_in(authz, target)
+    if method == "recovery_code":
+        return render_template(
+            "login/recovery_code_used.html",
+            left=recovery_codes_left(user.id),
+            destination=destination,
+        )
+    return redirect(destination)
 
 
 @bp.route("/login/organization/<request_id>", methods=["GET", "POST"])

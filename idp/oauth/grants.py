@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from idp.extensions import db
 from idp.ids import PREFIXES, new_time_ordered_id
-from idp.login.session import session_id
+from idp.login.session import login_amr, session_id
 from idp.oauth.code_store import claim_code, insert_code, nonce_used, stored_code
 from idp.oauth.id_tokens import renewed_id_token, sign_id_token
 from idp.oauth.issuance import TOKEN_RESPONSE_EXTRAS, issue_tokens, user_with_roles
@@ -210,6 +210,7 @@ class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
             code_challenge=payload["code_challenge"],
             code_challenge_method=payload["code_challenge_method"],
             auth_time=getattr(request, "idp_auth_time", None) or int(time.time()),
+            amr=login_amr(),
             context=getattr(request, "idp_context", None),
             login_session_id=session_id(),
             created_at=now,

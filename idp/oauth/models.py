@@ -289,6 +289,8 @@ class AuthorizationCode(db.Model):
     code_challenge = sa.Column(sa.String(128), nullable=False)
     code_challenge_method = sa.Column(sa.String(10), nullable=False)
     auth_time = sa.Column(sa.Integer, nullable=False)
+    # How the login was proven (RFC 8176), e.g. ["pwd", "otp", "mfa"]; None: a password.
+    amr = sa.Column(sa.JSON, nullable=True)
     context = sa.Column(sa.JSON, nullable=True)
     created_at = created_at_column()
     expires_at = sa.Column(sa.DateTime, nullable=False)
@@ -334,8 +336,8 @@ class AuthorizationCode(db.Model):
         return None
 
     def get_amr(self) -> list[str]:
-        """The user authenticated with a password."""
-        return ["pwd"]
+        """How the user authenticated: a password, and a second step if one was asked."""
+        return list(self.amr or ["pwd"])
 
 
 class RefreshToken(db.Model):

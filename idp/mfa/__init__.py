@@ -1,0 +1,1 @@
+"""Two-step sign-in: an authenticator app's codes (TOTP) and single-use recovery codes."""

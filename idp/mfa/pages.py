@@ -1,0 +1,98 @@
+"""The signed-in person's two-step sign-in page: on, new recovery codes, off."""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request, url_for
+
+from idp.accounts.password_change import CurrentPasswordRefused
+from idp.errors import DomainError, InvalidInput
+from idp.login.session import current_user
+from idp.mfa import service
+from idp.ratelimits import rate_limited, succeeded
+
+bp = Blueprint("mfa_pages", __name__)
+
+TEMPLATE = "accounts/two_step.html"
+# Each form's fields, by the names the service uses -> their ids on the page.
+FIELD_IDS = {
+    "start": {"current_password": "current_password"},
+    "confirm": {"code": "code"},
+    "codes": {"current_password": "codes-password", "code": "codes-code"},
+    "off": {
+        "current_password": "off-password",
+        "code": "off-code",
+        "recovery_code": "off-recovery-code",
+    },
+}
+
+
+def _page(user, status: int = 200, headers: dict | None = None, **context):
+    context.setdefault("errors", {})
+    context.setdefault("refused", None)
+    page = render_template(
+        TEMPLATE, user=user, two_step=service.status_of(user), field_ids=FIELD_IDS, **context
+    )
+    return page, status, headers or {}
+
+
+def _refused(user, form: str, exc: DomainError, **context):
+    """The page again, with what to fix in ``form`` under its fields' ids."""
+    ids = FIELD_IDS[form]
+    first = next(iter(ids.values()))
+    errors = {ids.get(name, first): messages for name, messages in (exc.fields or {}).items()}
+    if not errors:
+        errors = {first: [exc.detail or exc.title]}
+    retry_after = getattr(exc, "retry_after", 0)
+    headers = {"Retry-After": str(retry_after)} if retry_after else {}
+    return _page(user, exc.status, headers, errors=errors, refused=form, **context)
+
+
+@bp.route("/account/two-step", methods=["GET", "POST"])
+# The password is checked, as at /login.
+@rate_limited("IDP_LOGIN_RATE_LIMIT", given_back_when=succeeded)
+def two_step():
+    """Two-step sign-in of the signed-in account, by the ``step`` its forms post."""
+    user = current_user()
+    if user is None:
+        return redirect(url_for("login.login", next=url_for("mfa_pages.two_step")))
+    if request.method == "GET":
+        return _page(user)
+    form = request.form.get("step", "")
+    if form not in FIELD_IDS:
+        return _page(user, 400, errors={}, refused=None)
+    password = request.form.get("current_password", "")
+    code = request.form.get("code", "")
+    address = request.remote_addr or ""
+    try:
+        if form == "start":
+            enrolment = service.start_enrolment(user, password, address=address)
+            return _page(user, enrolment=enrolment)
+        if form == "confirm":
+            codes = service.finish_enrolment(user, code)
+            return _codes_page("Two-step sign-in is on", codes)
+        if form == "codes":
+            codes = service.regenerate_recovery_codes(user, password, code=code, address=address)
+            return _codes_page("New recovery codes", codes)
+        service.disable(
+            user,
+            password,
+            code=code,
+            recovery_code=request.form.get("recovery_code", ""),
+            address=address,
+        )
+    except (InvalidInput, CurrentPasswordRefused, service.SecondStepRefused) as exc:
+        # A wrong code at set-up leaves the form to type the next one (the secret is not
+        # shown again); any other refusal shows the form it came from again.
+        return _refused(user, form, exc, confirming=form == "confirm")
+    except service.TwoStepStateConflict as exc:
+        return _page(user, exc.status, notice=exc.detail)
+    return render_template(
+        "message.html",
+        title="Two-step sign-in is off",
+        message="Signing in asks for your password only. Your recovery codes no longer work.",
+        link={"href": url_for("mfa_pages.two_step"), "text": "Two-step sign-in"},
+    )
+
+
+def _codes_page(title: str, codes: list[str]):
+    return render_template("accounts/recovery_codes.html", title=title, codes=codes)
