@@ -28,6 +28,7 @@ class Permission(StrEnum):
     SUPPORT_ACCOUNTS_READ = "support_accounts:read"
     SUPPORT_ACCOUNTS_REASSIGN_EMAIL = "support_accounts:reassign_email"
     SUPPORT_ACCOUNTS_RESET_PASSWORD = "support_accounts:reset_password"
+    SUPPORT_ACCOUNTS_RESET_TWO_STEP = "support_accounts:reset_two_step"
     SUPPORT_CONFLICTS_READ = "support_conflicts:read"
     WEBHOOK_DELIVERIES_READ = "webhook_deliveries:read"
     WEBHOOKS_MANAGE = "webhooks:manage"

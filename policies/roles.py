@@ -70,7 +70,11 @@ ROLE_PERMISSIONS: MappingProxyType = MappingProxyType(
         ),
         "client": MappingProxyType({"owner": _CLIENT_MEMBER, "member": _CLIENT_MEMBER}),
         "support": MappingProxyType(
-            {"agent": _SUPPORT_AGENT, "admin": _SUPPORT_AGENT | {P.AUDIT_READ}}
+            {
+                "agent": _SUPPORT_AGENT,
+                # Removing a second step lets a password alone in again: admins only.
+                "admin": _SUPPORT_AGENT | {P.AUDIT_READ, P.SUPPORT_ACCOUNTS_RESET_TWO_STEP},
+            }
         ),
     }
 )

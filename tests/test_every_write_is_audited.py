@@ -615,6 +615,76 @@ def form_end_other_sessions(app, w):
     )
 
 
+def _enrolled(app, email: str):
+    """A browser signed in as ``email`` with two-step sign-in on; its secret and codes."""
+    from tests.mfa.helpers import enrol
+
+    browser = login(app, email)
+    secret, codes = enrol(browser)
+    return browser, secret, codes
+
+
+def form_second_step(kind: str):
+    def flow(app, w):
+        from tests.mfa.helpers import code_at, password_then
+
+        _, secret, codes = _enrolled(app, "owner@acme.example")
+        browser = BrowserClient(app)
+        location = password_then(browser, "owner@acme.example").headers["Location"]
+        token = csrf_of(browser, location)
+        typed = {"code": code_at(secret)} if kind == "code" else {"recovery_code": codes[0]}
+        used = ("login.recovery_code_used",) if kind == "recovery_code" else ()
+        return Submission(
+            lambda: browser.post(location, data={"csrf_token": token, **typed}),
+            lambda resp: resp.status_code in (200, 302),
+            ("login.succeeded", *used),
+            w.partner_owner,
+            w.partner_owner,
+            {PASSWORD, secret, *codes},
+        )
+
+    return flow
+
+
+def form_two_step_on(app, w):
+    from tests.mfa.helpers import PAGE, SECRET, code_at, start
+
+    browser = login(app, "owner@acme.example")
+    secret = SECRET.search(start(browser).text).group(1)
+    data = {"csrf_token": csrf_of(browser, PAGE), "step": "confirm", "code": code_at(secret)}
+    return Submission(
+        lambda: browser.post(PAGE, data=data),
+        _page,
+        ("account.two_step_enabled",),
+        w.partner_owner,
+        w.partner_owner,
+        {PASSWORD, secret},
+    )
+
+
+def form_two_step_page(step: str, action: str):
+    def flow(app, w):
+        from tests.mfa.helpers import PAGE, code_at
+
+        browser, secret, codes = _enrolled(app, "owner@acme.example")
+        data = {
+            "csrf_token": csrf_of(browser, PAGE),
+            "step": step,
+            "current_password": PASSWORD,
+            "code": code_at(secret, 1),
+        }
+        return Submission(
+            lambda: browser.post(PAGE, data=data),
+            _page,
+            (action,),
+            w.partner_owner,
+            w.partner_owner,
+            {PASSWORD, secret, *codes},
+        )
+
+    return flow
+
+
 def form_accept_invitation(app, w):
     email = "fresh@example.com"
     raw = _invitation(app, w, email)
@@ -721,6 +791,7 @@ CONTROL_ACTIONS = {
     "password_reset": "account.password_reset_sent",
     "end_sessions": "account.sessions_ended",
     "resend_verification": "account.verification_resent",
+    "two_step_reset": "account.two_step_reset",
 }
 
 
@@ -758,6 +829,8 @@ def form_control(name: str):
             _set_user(app, w.target, status="disabled")
         if name == "resend_verification":
             _set_user(app, w.target, email_verified=False)
+        if name == "two_step_reset":
+            _enrolled(app, "target@acme.example")
         browser, token = _console(app, w, w.target)
         data = {"csrf_token": token, "action": name, "ticket": "SUP-1", "reason": REASON}
         return Submission(
@@ -824,6 +897,11 @@ FORMS: dict[str, Callable] = {
     "accounts_pages.password_reset_confirm": form_password_reset_confirm,
     "account_pages.change_password": form_change_password,
     "account_pages.sessions_page": form_end_other_sessions,
+    "login.second_step code": form_second_step("code"),
+    "login.second_step recovery_code": form_second_step("recovery_code"),
+    "mfa_pages.two_step on": form_two_step_on,
+    "mfa_pages.two_step codes": form_two_step_page("codes", "account.recovery_codes_regenerated"),
+    "mfa_pages.two_step off": form_two_step_page("off", "account.two_step_disabled"),
     "orgs_pages.accept": form_accept_invitation,
     "consent_pages.decide approve": form_consent_approve,
     "consent_pages.decide deny": form_consent_deny,

@@ -278,10 +278,10 @@ def _remove(user_id: str) -> None:
 
 
 def remove_for_support(user: User) -> None:
-    """Delete ``user``'s secret and recovery codes and tell the address; the caller audits,
-    ends the sessions and commits."""
-    if not is_enabled(user):
-        raise TwoStepStateConflict("Two-step sign-in is not on for this account.")
+    """Delete ``user``'s secret and recovery codes and tell the address (a lost phone).
+
+    The caller checks ``is_enabled``, ends the sessions, audits and commits.
+    """
     _remove(user.id)
     _notify(user, "reset")
 

@@ -1,4 +1,5 @@
-"""Account controls for support: disable, enable, trigger a password reset, end sessions.
+"""Account controls for support: disable, enable, trigger a password reset, end sessions,
+remove two-step sign-in.
 
 Nobody can set another person's password: support can only send the account's
 owner a reset link.
@@ -13,6 +14,8 @@ from idp.accounts.tokens import spend_user_tokens
 from idp.apikeys.service import revoke_client_keys
 from idp.audit.service import record_event
 from idp.extensions import db
+from idp.mfa.service import is_enabled as two_step_on
+from idp.mfa.service import remove_for_support as remove_two_step
 from idp.support.service import (
     AccountStateConflict,
     account_for,
@@ -116,5 +119,23 @@ def resend_verification(actor: Actor, user_id: str, *, ticket: str, reason: str)
         raise AccountStateConflict("The account has no unverified address to confirm.")
     send_verification(user, held=user.status == "email_conflict")
     _record("account.verification_resent", actor, user, None, None, ticket, reason)
+    db.session.commit()
+    return user
+
+
+def reset_two_step(actor: Actor, user_id: str, *, ticket: str, reason: str) -> User:
+    """Remove the account's two-step sign-in (its owner lost the phone and the codes).
+
+    The password alone signs in again, so what was signed in ends, as with an
+    email reassignment: every browser session and token family. The address
+    is told. For support admins only.
+    """
+    user = account_for(actor, Permission.SUPPORT_ACCOUNTS_RESET_TWO_STEP, user_id)
+    if not two_step_on(user):
+        raise AccountStateConflict("The account has no two-step sign-in to remove.")
+    # The account's row first (a new stamp), as every path that ends logins.
+    end_sessions_of(user, "two_step_reset", actor)
+    remove_two_step(user)
+    _record("account.two_step_reset", actor, user, None, None, ticket, reason)
     db.session.commit()
     return user

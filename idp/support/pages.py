@@ -24,6 +24,7 @@ from idp.audit.query import find_events
 from idp.audit.schemas import AuditLogPageArgs
 from idp.errors import Conflict, DomainError, Forbidden, InvalidInput
 from idp.login.session import current_user
+from idp.mfa.service import is_enabled as two_step_on
 from idp.support import conflicts, controls, service
 from idp.support.access import enforce_support, record_access_denied
 from idp.support.schemas import EmailReassignmentIn, SupportActionIn
@@ -41,6 +42,7 @@ CONTROLS = {
     "password_reset": controls.trigger_password_reset,
     "end_sessions": controls.end_sessions,
     "resend_verification": controls.resend_verification,
+    "two_step_reset": controls.reset_two_step,
 }
 # What the agent reads once a control is done ({email}: the account's address).
 CONTROL_DONE = {
@@ -49,6 +51,8 @@ CONTROL_DONE = {
     "password_reset": "A password-reset link is on its way to {email}.",
     "end_sessions": "The account is signed out everywhere.",
     "resend_verification": "A new verification link is on its way to {email}.",
+    "two_step_reset": "Two-step sign-in is removed and the account is signed out everywhere; "
+    "{email} is told.",
 }
 # The labels of the console's form fields, to name them in what to fix.
 FIELD_LABELS = {
@@ -118,6 +122,10 @@ def _account_page(found: User, status: int = 200, **context):
         account=found,
         conflict=service.open_conflict_of(found),
         held_address=service.has_held_address(found),
+        two_step_on=two_step_on(found),
+        resets_two_step=bool(
+            can_use_support_tool(g.actor, Permission.SUPPORT_ACCOUNTS_RESET_TWO_STEP)
+        ),
         **context,
     )
 

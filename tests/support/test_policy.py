@@ -51,6 +51,14 @@ def test_only_admins_read_the_audit_log(actor, allowed):
     assert bool(can_use_support_tool(actor, P.AUDIT_READ)) is allowed
 
 
+@pytest.mark.parametrize(
+    "actor, allowed",
+    [(AGENT, False), (ADMIN, True), (PARTNER_CLAIMING_ADMIN, False), (MACHINE, False)],
+)
+def test_only_admins_remove_a_second_step(actor, allowed):
+    assert bool(can_use_support_tool(actor, P.SUPPORT_ACCOUNTS_RESET_TWO_STEP)) is allowed
+
+
 def test_agents_may_look_at_support_accounts():
     assert can_act_on_account(AGENT, P.SUPPORT_ACCOUNTS_READ, "support")
 
