@@ -26,6 +26,7 @@ from tests.fixtures.accessibility import Audit
 from tests.fixtures.smtp import first_link
 from tests.flows.live_client import authorize_url
 from tests.flows.test_consent_story import Partner
+from tests.mfa.helpers import code_at
 from tests.oauth.conftest import pkce_pair
 from tests.orgs.test_browser import _invite
 from tests.support.test_import import line
@@ -107,6 +108,48 @@ def test_sign_in_sign_up_and_password_pages(app, live_server, smtp_server, page,
 
     page.goto(f"{base}/no-such-page")
     audit.check(page, "error page (not found)")
+    audit.assert_clean()
+
+
+def test_two_step_sign_in_pages(app, live_server, page, audit):
+    base = live_server.url
+    with app.app_context():
+        make_user("client", make_org("client", "Blue Bakery"), email="bea@bakery.example")
+        db.session.commit()
+        db.session.remove()
+    page.goto(f"{base}/login")
+    _sign_in(page, "bea@bakery.example")
+
+    page.goto(f"{base}/account/two-step")
+    audit.check(page, "two-step, off")
+    _submit(page)
+    audit.check(page, "two-step, off, field errors", "[aria-invalid=true]")
+    page.fill("#current_password", PASSWORD)
+    _submit(page)
+    audit.check(page, "two-step, scan the QR code", "#secret")
+    secret = page.locator("#secret").inner_text()
+    page.fill("#code", "12")
+    _submit(page)
+    audit.check(page, "two-step, wrong first code", "[aria-invalid=true]")
+    page.fill("#code", code_at(secret, -1))
+    _submit(page)
+    audit.check(page, "two-step, recovery codes", ".recovery-codes")
+    codes = page.locator(".recovery-codes code").all_inner_texts()
+    page.goto(f"{base}/account/two-step")
+    audit.check(page, "two-step, on", "text=recovery codes left")
+    page.get_by_role("button", name="Make new recovery codes").click()
+    audit.check(page, "two-step, on, field errors", "[aria-invalid=true]")
+
+    page.context.clear_cookies()
+    page.goto(f"{base}/login")
+    _sign_in(page, "bea@bakery.example")
+    audit.check(page, "second step", "#code")
+    page.fill("#code", "1")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    audit.check(page, "second step, wrong code", "[aria-invalid=true]")
+    page.fill("#recovery_code", codes[0])
+    page.get_by_role("button", name="Sign in with a recovery code").click()
+    audit.check(page, "signed in with a recovery code", "text=recovery codes left")
     audit.assert_clean()
 
 
