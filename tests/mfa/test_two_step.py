@@ -196,6 +196,16 @@ def test_a_waiting_second_step_expires(app, partner_world, monkeypatch):
     assert browser.get(location).status_code == 302
 
 
+def _claims(flow: Flow, response) -> dict:
+    """Follow ``response`` to the hub's redirect; the ID token of the code exchanged."""
+    while "code=" not in response.headers.get("Location", ""):
+        assert response.status_code == 302, response.text
+        response = flow.http.get(response.headers["Location"])
+    tokens = flow.exchange(query_of(response.headers["Location"])["code"]).get_json()
+    assert "id_token" in tokens, tokens
+    return jwt.decode(tokens["id_token"], options={"verify_signature": False})
+
+
 def _id_token(app, email: str, secret: str | None) -> dict:
     """The ID token of a Client Hub sign-in (with the app's code when ``secret`` is given)."""
     flow = Flow(BrowserClient(app), client_id="client-hub", nonce=f"nonce-{email}")
@@ -204,13 +214,7 @@ def _id_token(app, email: str, secret: str | None) -> dict:
     if secret is not None:
         assert location.startswith("/login/two-step")
         response = second_step(flow.http, location, code=code_at(secret, 1))
-    while "code=" not in response.headers.get("Location", ""):
-        assert response.status_code == 302, response.text
-        response = flow.http.get(response.headers["Location"])
-    code = query_of(response.headers["Location"])["code"]
-    tokens = flow.exchange(code).get_json()
-    assert "id_token" in tokens, tokens
-    return jwt.decode(tokens["id_token"], options={"verify_signature": False})
+    return _claims(flow, response)
 
 
 def test_hub_sign_in_through_authorize_asks_for_the_code_and_says_so_in_amr(
@@ -252,8 +256,12 @@ def test_turning_off_needs_the_password_and_a_code(app, partner_world):
 
     no_code = post_step(browser, "off", current_password=PASSWORD, code="")
     assert no_code.status_code == 422
+    assert 'aria-describedby="off-code-error" autofocus' in no_code.text
     wrong_password = post_step(browser, "off", current_password="nope", code=code_at(secret, 1))
     assert wrong_password.status_code == 401
+    # The reason is tied to the field of the form that was refused, which takes the focus.
+    assert 'aria-describedby="off-password-error" autofocus' in wrong_password.text
+    assert '<p class="error" id="off-password-error">' in wrong_password.text
     assert db.session.get(TwoStepSecret, owner.id) is not None
 
     off = post_step(browser, "off", current_password=PASSWORD, recovery_code=codes[0])
@@ -277,3 +285,27 @@ def test_new_recovery_codes_replace_the_old_ones(app, partner_world):
     other = BrowserClient(app)
     location = password_then(other, owner.email).headers["Location"]
     assert second_step(other, location, recovery_code=old[0]).status_code == 401
+
+
+def test_a_password_change_keeps_the_logins_second_step(app, app_ctx, hub_clients):
+    guarded = make_user("client", make_org("client", "Shop"), "owner")
+    db.session.commit()
+    secret, _ = enrol(login(app, guarded.email))
+    browser = BrowserClient(app)
+    location = password_then(browser, guarded.email).headers["Location"]
+    assert second_step(browser, location, code=code_at(secret, 1)).status_code == 302
+    token = csrf_from(browser.get("/account/password").text)
+    new = "a brand new passphrase for the shop"
+    changed = browser.post(
+        "/account/password",
+        data={
+            "csrf_token": token,
+            "current_password": PASSWORD,
+            "password": new,
+            "password_confirm": new,
+        },
+    )
+    assert changed.status_code == 200, changed.text
+
+    flow = Flow(browser, client_id="client-hub", nonce="nonce-after-change")
+    assert _claims(flow, flow.authorize())["amr"] == ["pwd", "otp", "mfa"]
