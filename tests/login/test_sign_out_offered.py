@@ -40,7 +40,14 @@ def _sign_out_from(browser, path: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/login/done", "/account/password", "/account/sessions", "/client/connected-partners"]
+    "path",
+    [
+        "/login/done",
+        "/account/password",
+        "/account/sessions",
+        "/account/two-step",
+        "/client/connected-partners",
+    ],
 )
 def test_a_person_signs_out_from_their_account_pages(app, people, path):
     browser = login(app, people["owner"][0], "client")
