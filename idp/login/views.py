@@ -70,10 +70,10 @@ def _render(
     return Response(body, status=status, mimetype="text/html")
 
 
-def _login_url() -> str:
-    """The login page for this page's request (its ``request_id``, ``hub``, ``next``)."""
+def _login_url(endpoint: str = "login.login") -> str:
+    """The page ``endpoint`` for this page's request (its ``request_id``, ``hub``, ``next``)."""
     query = request.query_string.decode()
-    return url_for("login.login") + (f"?{query}" if query else "")
+    return url_for(endpoint) + (f"?{query}" if query else "")
 
 
 def _request_of_page() -> tuple[AuthorizationRequest | None, str | None, str | None]:
@@ -123,8 +123,7 @@ def login():
             response.headers["Retry-After"] = str(outcome.retry_after)
         return response
     if outcome.second_step:
-        query = request.query_string.decode()
-        return redirect(url_for("login.second_step") + (f"?{query}" if query else ""))
+        return redirect(_login_url("login.second_step"))
     return redirect(_signed_in(authz, target))
 
 
