@@ -1,7 +1,7 @@
 """A rotated client secret may keep working for a grace period.
 
 Revision ID: 0022_previous_client_secret
-Revises: 0020_one_support_organization
+Revises: 0021_totp
 
 Rotating a client secret may keep the one it replaces working until
 ``oauth_clients.previous_secret_expires_at``: ``previous_secret_hash`` holds
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0022_previous_client_secret"
-down_revision = "0020_one_support_organization"
+down_revision = "0021_totp"
 branch_labels = None
 depends_on = None
 
