@@ -12,7 +12,7 @@ from idp.errors import DomainError, InvalidInput
 from idp.extensions import db
 from idp.login import throttle
 from idp.login.session import await_second_step, login_user
-from idp.mfa.models import two_step_enabled
+from idp.mfa.models import TWO_STEP_ON
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,9 @@ class LoginOutcome:
     second_step: bool = False  # the password is right; a code from the app must follow
 
 
-_USER_BY_EMAIL = db.select(User).where(User.email_normalized == db.bindparam("email"))
+# The account and whether it asks for a second step, in one query: a login costs
+# a PostgreSQL round trip less than reading the second step after the password.
+_USER_BY_EMAIL = db.select(User, TWO_STEP_ON).where(User.email_normalized == db.bindparam("email"))
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,8 @@ def attempt_login(
     ``second_step`` and this browser is asked for a code next.
     """
     normalized = comparison_form(email)
-    user = db.session.scalar(_USER_BY_EMAIL, {"email": normalized})
+    found = db.session.execute(_USER_BY_EMAIL, {"email": normalized}).first()
+    user, asks_second_step = found if found is not None else (None, False)
     checked = check_password(user, normalized, password, address)
     if checked.refusal is not None:
         return checked.refusal
@@ -141,7 +144,7 @@ def attempt_login(
     if expected_hub and user.hub != expected_hub:
         record_failed_login("wrong_hub", user, normalized)
         return LoginOutcome(user=user, wrong_hub=True, status=403)
-    if two_step_enabled(user.id) is not None:
+    if asks_second_step:
         # Nobody is signed in until the code is typed (``idp.mfa.service.complete_sign_in``).
         await_second_step(user)
         db.session.commit()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from idp.accounts.models import User
 from idp.extensions import db
 from idp.models import created_at_column
 
@@ -36,6 +37,14 @@ class RecoveryCode(db.Model):
     code_hash = sa.Column(sa.String(64), nullable=False, unique=True)
     used_at = sa.Column(sa.DateTime, nullable=True)
     created_at = created_at_column()
+
+
+# Whether the account of the row a query reads (``User``) asks for a code after its password.
+TWO_STEP_ON = (
+    sa.exists()
+    .where(TwoStepSecret.user_id == User.id, TwoStepSecret.enabled_at.is_not(None))
+    .label("two_step_on")
+)
 
 
 def two_step_enabled(user_id: str) -> TwoStepSecret | None:

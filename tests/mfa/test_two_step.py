@@ -113,6 +113,17 @@ def test_the_password_alone_no_longer_signs_in(app, partner_world):
     assert event.after == {"second_step": "totp"}
 
 
+def test_a_set_up_never_confirmed_asks_for_no_code(app, partner_world):
+    owner = partner_world["owner"]
+    assert start(login(app, owner.email)).status_code == 200  # a secret shown, no code typed
+    browser = BrowserClient(app)
+
+    signed_in = password_then(browser, owner.email, "/login?next=/account/two-step")
+    assert signed_in.status_code == 302
+    assert signed_in.headers["Location"] == "/account/two-step"
+    assert _signed_in(browser)
+
+
 def test_a_code_is_accepted_once(app, partner_world):
     owner = partner_world["owner"]
     secret, _ = enrol(login(app, owner.email))
