@@ -95,15 +95,26 @@ def counter(name: str, *tables: str, inserts: tuple[str, ...] = ()) -> Counter:
 
 @dataclass
 class Cache:
-    """Values read from the database, kept per application and process under one counter."""
+    """Values read from the database, kept per application and process under its counters."""
 
     name: str
     counter: Counter
     max_entries: int = 10_000
+    # More counters whose every move drops the entries too (a value read from more tables).
+    also: tuple[Counter, ...] = ()
+
+    def _version(self) -> Any:
+        """The current reading of this cache's counters (None: the cache must not be used)."""
+        versions = _versions()
+        version = versions.get(self.counter.name)
+        if self.also and version is not None:
+            more = tuple(versions.get(other.name) for other in self.also)
+            version = None if None in more else (version, *more)
+        return version
 
     def get(self, key: Hashable, load: Callable[[], Any]) -> Any:
         """The cached value of ``key``, else ``load()`` (a None result is never kept)."""
-        version = _versions().get(self.counter.name)
+        version = self._version()
         if version is None:
             return load()
         store = _store(self.name)
@@ -119,8 +130,8 @@ class Cache:
         return value
 
     def put(self, key: Hashable, value: Any) -> None:
-        """Keep ``value`` (read by the caller in this request) under the current counter."""
-        version = _versions().get(self.counter.name)
+        """Keep ``value`` (read by the caller in this request) under the current counters."""
+        version = self._version()
         if version is not None and value is not None:
             store = _store(self.name)
             if len(store) >= self.max_entries:
@@ -289,7 +300,7 @@ def _announce_pending(redis) -> bool:
 def _forget(names: set[str]) -> None:
     caches = current_app.extensions.get("idp_caches", {})
     for cache_name in list(caches):
-        if _CACHES.get(cache_name) in names:
+        if not _CACHES.get(cache_name, frozenset()).isdisjoint(names):
             caches[cache_name].clear()
     for plan in current_app.extensions.get("idp_change_plans", {}).values():
         if plan is not None:
@@ -297,14 +308,15 @@ def _forget(names: set[str]) -> None:
     g.pop("idp_change_versions", None)
 
 
-_CACHES: dict[str, str] = {}  # cache name -> counter name
+_CACHES: dict[str, frozenset[str]] = {}  # cache name -> the names of its counters
 
 
-def cache(name: str, counter_: Counter, *, max_entries: int = 10_000) -> Cache:
-    """A cache named ``name`` whose entries ``counter_`` invalidates."""
-    if _CACHES.setdefault(name, counter_.name) != counter_.name:
+def cache(name: str, counter_: Counter, *also: Counter, max_entries: int = 10_000) -> Cache:
+    """A cache named ``name`` whose entries a move of ``counter_`` (or of any ``also``) drops."""
+    names = frozenset(c.name for c in (counter_, *also))
+    if _CACHES.setdefault(name, names) != names:
         raise ValueError(f"cache {name!r} declared twice")
-    return Cache(name, counter_, max_entries)
+    return Cache(name, counter_, max_entries, also)
 
 
 def _moved_by(table: str, *, inserted: bool) -> set[str]:
