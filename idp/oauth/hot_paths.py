@@ -10,7 +10,9 @@ cost more than the work itself. Here the request is read once and the same
 hooks our Authlib subclasses implement are called directly: the client's
 rules (``ClientRules``), the client-credentials grant's ``machine_scope`` and
 ``machine_token``, and the introspection endpoint's own ``query_token``,
-``check_permission`` and ``create_introspection_payload``.
+``check_permission`` and ``create_introspection_payload``; with Redis, an
+active access token's answer is kept and given again while it stays true
+(``idp.oauth.introspection_answers``).
 
 Anything else (another grant or authentication method, an unknown or
 repeated field, a query string, a failed authentication, a scope the client
@@ -36,6 +38,7 @@ from authlib.consts import default_json_headers
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
 from flask import Response, request
 
+from idp.oauth.introspection_answers import answer_key, keep_answer, kept_answer
 from idp.oauth.machine_grant import machine_scope, machine_token
 from idp.oauth.models import ClientRules
 from idp.oauth.server import (
@@ -111,9 +114,10 @@ def _basic_client(endpoint: str) -> ClientRules | None:
     return client
 
 
-def _json(body: dict) -> Response:
+def _json(body: dict | str) -> Response:
     """What Authlib's Flask integration answers: the JSON body with ``no-store`` headers."""
-    return Response(json.dumps(body), status=200, headers=default_json_headers)
+    text = body if isinstance(body, str) else json.dumps(body)
+    return Response(text, status=200, headers=default_json_headers)
 
 
 def client_credentials() -> Response | None:
@@ -149,7 +153,16 @@ def introspection() -> Response | None:
     client = _basic_client(_introspection.ENDPOINT_NAME)
     if client is None:
         return None
+    # A refresh token is read from the database first, as the hint asks, and never kept.
+    key = answer_key(form["token"], client) if hint != "refresh_token" else None
+    kept = kept_answer(key) if key is not None else None
+    if kept is not None:
+        return _json(kept)
     token = _introspection.query_token(form["token"], hint)
     if token and not _introspection.check_permission(token, client, request):
         token = None
-    return _json(_introspection.create_introspection_payload(token))
+    payload = _introspection.create_introspection_payload(token)
+    body = json.dumps(payload)
+    if key is not None and payload.get("active"):
+        keep_answer(key, token, body)
+    return _json(body)

@@ -123,3 +123,71 @@ def test_a_wrong_secret_is_invalid_client(app, services, flow):
     response = introspect(flow.http, "x", client_id, "wrong-secret")
     assert response.status_code == 401
     assert response.get_json()["error"] == "invalid_client"
+
+
+# With Redis, an instance keeps the answer it gave for a live access token
+# (``idp.oauth.introspection_answers``): it must never outlive what made it true.
+
+
+@pytest.mark.redis
+def test_a_warm_instance_answers_again_without_reading_the_token(
+    app, partner_world, services, flow, redis_instances, monkeypatch
+):
+    _, two = redis_instances
+    tokens = tokens_for(flow, partner_world["owner"].email)
+    gateway = two.test_client()
+    first = introspect(gateway, tokens["access_token"], *services["platform"]).get_json()
+    assert first["active"] is True
+
+    def unread(*_):
+        raise AssertionError("the token was read again")
+
+    monkeypatch.setattr("idp.oauth.hot_paths._introspection.query_token", unread)
+    assert introspect(gateway, tokens["access_token"], *services["platform"]).get_json() == first
+
+
+@pytest.mark.redis
+def test_a_kept_answer_ends_on_every_instance_when_the_login_is_revoked(
+    app, partner_world, services, flow, redis_instances
+):
+    one, two = redis_instances
+    tokens = tokens_for(flow, partner_world["owner"].email)
+    gateways = one.test_client(), two.test_client()  # the first revokes, the second hears of it
+    for gateway in gateways * 2:
+        assert introspect(gateway, tokens["access_token"], *services["platform"]).json["active"]
+
+    revoked = gateways[0].post(
+        "/oauth/revoke", data={"token": tokens["refresh_token"], "client_id": "partner-hub"}
+    )
+    assert revoked.status_code == 200
+    for gateway in gateways:
+        answer = introspect(gateway, tokens["access_token"], *services["platform"])
+        assert answer.get_json() == {"active": False}
+
+
+@pytest.mark.redis
+def test_a_kept_answer_ends_when_the_token_expires(
+    app, partner_world, services, flow, redis_instances, monkeypatch
+):
+    _, two = redis_instances
+    tokens = tokens_for(flow, partner_world["owner"].email)
+    gateway = two.test_client()
+    body = introspect(gateway, tokens["access_token"], *services["platform"]).get_json()
+    assert body["active"] is True
+
+    later = body["exp"] + 1.0
+    monkeypatch.setattr(time, "time", lambda: later)
+    answer = introspect(gateway, tokens["access_token"], *services["platform"])
+    assert answer.get_json() == {"active": False}
+
+
+@pytest.mark.redis
+def test_an_answer_kept_for_one_client_is_not_given_to_another(
+    app, partner_world, services, flow, redis_instances
+):
+    _, two = redis_instances
+    tokens = tokens_for(flow, partner_world["owner"].email)
+    gateway = two.test_client()
+    assert introspect(gateway, tokens["access_token"], *services["platform"]).json["active"]
+    answer = introspect(gateway, tokens["access_token"], *services["partner"])
+    assert answer.get_json() == {"active": False}
