@@ -129,21 +129,26 @@ def test_a_wrong_secret_is_invalid_client(app, services, flow):
 # (``idp.oauth.introspection_answers``): it must never outlive what made it true.
 
 
+def _kept(gateway, flow, partner_world, services) -> tuple[str, dict]:
+    """An access token and the active answer ``gateway`` gave for it (and now keeps)."""
+    token = tokens_for(flow, partner_world["owner"].email)["access_token"]
+    body = introspect(gateway, token, *services["platform"]).get_json()
+    assert body["active"] is True
+    return token, body
+
+
 @pytest.mark.redis
 def test_a_warm_instance_answers_again_without_reading_the_token(
     app, partner_world, services, flow, redis_instances, monkeypatch
 ):
-    _, two = redis_instances
-    tokens = tokens_for(flow, partner_world["owner"].email)
-    gateway = two.test_client()
-    first = introspect(gateway, tokens["access_token"], *services["platform"]).get_json()
-    assert first["active"] is True
+    gateway = redis_instances[1].test_client()
+    token, first = _kept(gateway, flow, partner_world, services)
 
     def unread(*_):
         raise AssertionError("the token was read again")
 
     monkeypatch.setattr("idp.oauth.hot_paths._introspection.query_token", unread)
-    assert introspect(gateway, tokens["access_token"], *services["platform"]).get_json() == first
+    assert introspect(gateway, token, *services["platform"]).get_json() == first
 
 
 @pytest.mark.redis
@@ -169,15 +174,12 @@ def test_a_kept_answer_ends_on_every_instance_when_the_login_is_revoked(
 def test_a_kept_answer_ends_when_the_token_expires(
     app, partner_world, services, flow, redis_instances, monkeypatch
 ):
-    _, two = redis_instances
-    tokens = tokens_for(flow, partner_world["owner"].email)
-    gateway = two.test_client()
-    body = introspect(gateway, tokens["access_token"], *services["platform"]).get_json()
-    assert body["active"] is True
+    gateway = redis_instances[1].test_client()
+    token, body = _kept(gateway, flow, partner_world, services)
 
     later = body["exp"] + 1.0
     monkeypatch.setattr(time, "time", lambda: later)
-    answer = introspect(gateway, tokens["access_token"], *services["platform"])
+    answer = introspect(gateway, token, *services["platform"])
     assert answer.get_json() == {"active": False}
 
 
@@ -185,9 +187,7 @@ def test_a_kept_answer_ends_when_the_token_expires(
 def test_an_answer_kept_for_one_client_is_not_given_to_another(
     app, partner_world, services, flow, redis_instances
 ):
-    _, two = redis_instances
-    tokens = tokens_for(flow, partner_world["owner"].email)
-    gateway = two.test_client()
-    assert introspect(gateway, tokens["access_token"], *services["platform"]).json["active"]
-    answer = introspect(gateway, tokens["access_token"], *services["partner"])
+    gateway = redis_instances[1].test_client()
+    token, _ = _kept(gateway, flow, partner_world, services)
+    answer = introspect(gateway, token, *services["partner"])
     assert answer.get_json() == {"active": False}
