@@ -20,7 +20,8 @@ class InvalidToken(DomainError):
 
 def api_audience() -> str:
     """The ``aud`` our access tokens carry for this API."""
-    return current_app.config.get("IDP_API_AUDIENCE") or current_app.config["IDP_ISSUER"]
+    config = current_app.config  # one context lookup: every token and check asks
+    return config.get("IDP_API_AUDIENCE") or config["IDP_ISSUER"]
 
 
 def family_is_active(sid: str | None) -> bool:

@@ -14,14 +14,14 @@ every lookup reads the database.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 
 from idp import changes
 from idp.extensions import db
 from idp.oauth.family_state import FAMILIES
 from idp.oauth.models import ClientRules, OAuthClient, TokenFamily
-from idp.timeutil import utcnow
 
 CLIENTS = changes.counter("oauth-clients", "oauth_clients", inserts=("oauth_clients",))
 _clients = changes.cache("oauth-clients", CLIENTS)
@@ -55,6 +55,7 @@ class StandingFamily:
 
     id: str
     expires_at: datetime
+    ends: float = 0.0  # ``expires_at`` in seconds since the epoch, compared on every token
 
 
 def snapshot(row: OAuthClient) -> ClientSnapshot:
@@ -91,7 +92,7 @@ def find_client(client_id: str) -> ClientRules | None:
 def standing_family(client_id: str, *, min_remaining: int) -> StandingFamily | None:
     """The remembered live machine family of ``client_id``, if it outlives ``min_remaining`` s."""
     known = _standing.get(client_id, lambda: None)
-    if known is None or known.expires_at <= utcnow() + timedelta(seconds=min_remaining):
+    if known is None or known.ends <= time.time() + min_remaining:
         return None
     return known
 
@@ -99,4 +100,5 @@ def standing_family(client_id: str, *, min_remaining: int) -> StandingFamily | N
 def remember_standing_family(client_id: str, family: TokenFamily) -> None:
     """Remember ``family`` (committed, read in this request) as the client's standing family."""
     if family.revoked_at is None:
-        _standing.put(client_id, StandingFamily(family.id, family.expires_at))
+        ends = family.expires_at.replace(tzinfo=UTC).timestamp()  # stored as naive UTC
+        _standing.put(client_id, StandingFamily(family.id, family.expires_at, ends))
