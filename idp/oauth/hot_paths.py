@@ -12,7 +12,9 @@ rules (``ClientRules``), the client-credentials grant's ``machine_scope`` and
 ``machine_token``, and the introspection endpoint's own ``query_token``,
 ``check_permission`` and ``create_introspection_payload``; with Redis, an
 active access token's answer is kept and given again while it stays true
-(``idp.oauth.introspection_answers``).
+(``idp.oauth.introspection_answers``), and a client-credentials request made
+before with the same credentials and scope only signs a token
+(``idp.oauth.machine_requests``).
 
 Anything else (another grant or authentication method, an unknown or
 repeated field, a query string, a failed authentication, a scope the client
@@ -35,10 +37,11 @@ from urllib.parse import parse_qsl
 
 from authlib.common.security import is_secure_transport
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
-from flask import Response, request
+from flask import Response, current_app, request
 
 from idp.oauth.introspection_answers import answer_key, keep_answer, kept_answer
-from idp.oauth.machine_grant import machine_scope, machine_token
+from idp.oauth.machine_grant import machine_family, machine_scope, machine_token
+from idp.oauth.machine_requests import keep_request, known_request, request_key
 from idp.oauth.models import ClientRules
 from idp.oauth.server import (
     TokenIntrospection,
@@ -103,6 +106,12 @@ def _secure_transport(scheme: str, host: str) -> bool:
 
 def _basic_client(endpoint: str) -> ClientRules | None:
     """The client that authenticated with HTTP Basic (RFC 6749 section 2.3.1), else None."""
+    authenticated = _basic_authentication(endpoint)
+    return authenticated[0] if authenticated is not None else None
+
+
+def _basic_authentication(endpoint: str) -> tuple[ClientRules, str] | None:
+    """The client that authenticated with HTTP Basic and the secret it sent, else None."""
     client_id, secret = basic_credentials(request.headers)
     if not client_id or not secret:
         return None
@@ -113,7 +122,7 @@ def _basic_client(endpoint: str) -> ClientRules | None:
         or not client.check_endpoint_auth_method("client_secret_basic", endpoint)
     ):
         return None
-    return client
+    return client, secret
 
 
 def _json(body: dict | str) -> Response:
@@ -125,14 +134,27 @@ def _json(body: dict | str) -> Response:
 
 
 def client_credentials() -> Response | None:
-    """RFC 6749 section 4.4.3 success for a client authenticated with HTTP Basic, else None."""
+    """RFC 6749 section 4.4.3 success for a client authenticated with HTTP Basic, else None.
+
+    With Redis, a request made before with the same credentials and scope
+    only signs a token (``idp.oauth.machine_requests``).
+    """
     form = _form(_TOKEN_FIELDS)
     if form is None or form.get("grant_type") != "client_credentials":
         return None
-    client = _basic_client("token")
-    if client is None or not client.check_grant_type("client_credentials"):
-        return None
     requested = form.get("scope")
+    authorization = request.environ.get("HTTP_AUTHORIZATION")
+    key = request_key(authorization, requested) if authorization else None
+    lifetime = current_app.config["IDP_ACCESS_TOKEN_TTL"]
+    known = known_request(key, lifetime) if key is not None else None
+    if known is not None:
+        return _json(machine_token(known.client, known.scope, known.family))
+    authenticated = _basic_authentication("token")
+    if authenticated is None:
+        return None
+    client, secret = authenticated
+    if not client.check_grant_type("client_credentials"):
+        return None
     try:
         authorization_server.validate_requested_scope(requested)
     except InvalidScopeError:
@@ -140,7 +162,11 @@ def client_credentials() -> Response | None:
     scope = machine_scope(client, requested)
     if scope is None:
         return None
-    return _json(machine_token(client, scope))
+    family = machine_family(client)
+    token = machine_token(client, scope, family)
+    if key is not None:
+        keep_request(key, client, secret, scope, family)
+    return _json(token)
 
 
 _introspection = TokenIntrospection(authorization_server)

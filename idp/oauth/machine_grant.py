@@ -27,15 +27,22 @@ def machine_scope(client, requested: str | None) -> str | None:
     return client.get_allowed_scope(requested)
 
 
-def machine_token(client, scope: str) -> dict:
-    """A client-credentials token of ``client``'s own organization, in its standing family.
-
-    ``scope`` comes from ``machine_scope``. Issuing one writes nothing once the
-    standing family exists (``standing_machine_family``).
-    """
-    family = standing_machine_family(
+def machine_family(client):
+    """The standing family ``client``'s tokens share (``standing_machine_family``)."""
+    return standing_machine_family(
         client_id=client.client_id, organization_id=client.organization_id
     )
+
+
+def machine_token(client, scope: str, family=None) -> dict:
+    """A client-credentials token of ``client``'s own organization, in its standing family.
+
+    ``scope`` comes from ``machine_scope``; ``family`` from ``machine_family``,
+    found now when not given. Issuing one writes nothing once the standing
+    family exists.
+    """
+    if family is None:
+        family = machine_family(client)
     token, _ = issue_tokens(
         client=client,
         user=None,

@@ -8,6 +8,7 @@ must see it.
 
 from __future__ import annotations
 
+import jwt
 import pytest
 
 from idp.extensions import db
@@ -45,6 +46,41 @@ def _token(http, client_id: str, secret: str):
     )
 
 
+def _warm(http, client_id: str, secret: str):
+    """Token requests until the instance keeps the client, its family and the request itself
+    (``idp.oauth.machine_requests``: from a request's second time on); the last answer."""
+    for _ in range(3):
+        answer = _token(http, client_id, secret)
+        assert answer.status_code == 200, answer.text
+    return answer
+
+
+def test_a_warm_instance_signs_a_known_request_without_authenticating_it_again(
+    redis_instances, world, monkeypatch
+):
+    from idp.oauth import hot_paths
+
+    _, two = redis_instances
+    http = two.test_client()
+    first = _warm(http, world["client"], world["secret"]).get_json()
+    checked = []
+    authenticate = hot_paths._basic_authentication
+
+    def counted(endpoint):
+        checked.append(endpoint)
+        return authenticate(endpoint)
+
+    monkeypatch.setattr(hot_paths, "_basic_authentication", counted)
+    again = _token(http, world["client"], world["secret"])
+    assert again.status_code == 200
+    assert again.get_json()["access_token"] != first["access_token"]
+    assert again.get_json()["scope"] == first["scope"]
+    assert checked == []
+    # Other credentials are never answered from what was kept.
+    assert _token(http, world["client"], "not-the-secret").status_code == 401
+    assert checked == ["token"]
+
+
 def test_a_warm_instance_issues_machine_tokens_without_reading_the_client(redis_instances, world):
     one, _ = redis_instances
     http = one.test_client()
@@ -58,9 +94,7 @@ def test_a_warm_instance_issues_machine_tokens_without_reading_the_client(redis_
 
 def test_a_deleted_client_is_refused_by_every_instance_on_its_next_request(redis_instances, world):
     one, two = redis_instances
-    warm = _token(two.test_client(), world["client"], world["secret"])
-    assert warm.status_code == 200
-    token = warm.get_json()["access_token"]
+    token = _warm(two.test_client(), world["client"], world["secret"]).get_json()["access_token"]
 
     url = f"/v1/partners/{world['acme']}/oauth-clients/{world['client']}"
     assert one.test_client().delete(url, headers=world["owner"]).status_code == 204
@@ -75,7 +109,7 @@ def test_a_deleted_client_is_refused_by_every_instance_on_its_next_request(redis
 
 def test_a_rotated_secret_works_at_once_everywhere_and_the_old_one_nowhere(redis_instances, world):
     one, two = redis_instances
-    assert _token(two.test_client(), world["client"], world["secret"]).status_code == 200
+    _warm(two.test_client(), world["client"], world["secret"])
 
     url = f"/v1/partners/{world['acme']}/oauth-clients/{world['client']}/secret"
     rotated = one.test_client().post(url, headers=world["owner"])
@@ -88,7 +122,7 @@ def test_a_rotated_secret_works_at_once_everywhere_and_the_old_one_nowhere(redis
 
 def test_an_edit_committed_straight_to_the_database_is_seen_at_once(redis_instances, world):
     one, two = redis_instances
-    assert _token(two.test_client(), world["client"], world["secret"]).status_code == 200
+    _warm(two.test_client(), world["client"], world["secret"])
     with one.app_context():
         db.session.get(OAuthClient, world["client"]).scope = "channels:read"
         db.session.commit()
@@ -102,8 +136,8 @@ def test_revoking_a_machine_token_on_one_instance_gives_fresh_tokens_on_the_othe
     one, two = redis_instances
     platform_id, platform_secret = world["platform"]
     old = _token(two.test_client(), world["client"], world["secret"]).get_json()["access_token"]
-    # The other instance remembers the client's standing family now.
-    again = _token(two.test_client(), world["client"], world["secret"]).get_json()["access_token"]
+    # The other instance remembers the client's standing family, and the request, now.
+    again = _warm(two.test_client(), world["client"], world["secret"]).get_json()["access_token"]
 
     revoked = one.test_client().post(
         "/oauth/revoke", data={"token": old}, headers=basic(world["client"], world["secret"])
@@ -116,6 +150,11 @@ def test_revoking_a_machine_token_on_one_instance_gives_fresh_tokens_on_the_othe
     fresh = _token(two.test_client(), world["client"], world["secret"]).get_json()["access_token"]
     answer = introspect(two.test_client(), fresh, platform_id, platform_secret).get_json()
     assert answer["active"] is True
+    assert _family(fresh) != _family(again)
+
+
+def _family(access_token: str) -> str:
+    return jwt.decode(access_token, options={"verify_signature": False})["sid"]
 
 
 def test_without_a_reachable_redis_clients_are_read_from_the_database(app, database_url, world):

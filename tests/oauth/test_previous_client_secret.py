@@ -293,8 +293,9 @@ def test_an_expired_previous_secret_is_refused_by_a_warm_instance_without_a_read
     rotated = _rotate(one.test_client(), partner, previous_secret_expires_in=600)
     new = rotated.get_json()["client_secret"]
     http = two.test_client()
-    assert _token(http, partner["client"], partner["secret"]) == 200
-    assert _token(http, partner["client"], new) == 200
+    for _ in range(3):  # warm: what a request finds is kept from its second time on
+        assert _token(http, partner["client"], partner["secret"]) == 200
+        assert _token(http, partner["client"], new) == 200
     later(601)
     with Reads(two, "oauth_clients") as reads:
         assert _token(http, partner["client"], partner["secret"]) == 401

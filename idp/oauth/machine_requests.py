@@ -1,0 +1,71 @@
+"""What a service's everyday token request was found to be, kept per process (``idp.changes``).
+
+A partner's or the platform's server asks for a client-credentials token with
+the same credentials and scope over and over. The lean token path
+(``idp.oauth.hot_paths``) authenticates the client, checks its grant and the
+scope, and finds the client's standing family; with Redis it keeps what it
+found, by the SHA-256 of the ``Authorization`` header and the scope asked for,
+and the next such request only signs a token. What was found is dropped on
+every instance on its next request:
+
+* when any OAuth client changes (the client-counter): a rotated secret, an
+  early end of a previous secret's grace period, a changed scope or grant, a
+  deleted client;
+* when any token family changes (the token-family counter): a revoked
+  machine token revokes its standing family, and the next request finds or
+  opens another;
+
+and it is not used once its family is closer to its end than a token's
+lifetime (by the clock, on every request). Only a request made with the
+client's current secret is kept: one made with a previous secret during its
+grace period is checked every time, since that grace ends by the clock.
+The digest is of a secret of high entropy, and the lookup by it compares
+digests, never the secret. Without Redis, nothing is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+
+from idp import changes
+from idp.oauth.client_cache import CLIENTS, ClientSnapshot, StandingFamily
+from idp.oauth.family_state import FAMILIES
+from idp.oauth.models import sha256_hex
+
+_requests = changes.cache("machine-token-requests", CLIENTS, FAMILIES, max_entries=10_000)
+
+
+@dataclass(frozen=True)
+class KnownRequest:
+    """A client authenticated with its current secret, the scope it gets, and its family."""
+
+    client: ClientSnapshot
+    scope: str
+    family: StandingFamily
+
+
+def request_key(authorization: str, requested: str | None) -> tuple[bytes, str | None]:
+    """What a kept request is found by: the credentials' digest and the scope asked for."""
+    return hashlib.sha256(authorization.encode("utf-8", "surrogatepass")).digest(), requested
+
+
+def known_request(key: tuple[bytes, str | None], min_remaining: int) -> KnownRequest | None:
+    """The request kept for ``key``, if its family outlives ``min_remaining`` seconds."""
+    known = _requests.get(key, lambda: None)
+    if known is None or known.family.ends <= time.time() + min_remaining:
+        return None
+    return known
+
+
+def keep_request(key: tuple[bytes, str | None], client, secret: str, scope: str, family) -> None:
+    """Keep what this request found, if its secret is the client's current one and its
+    family one remembered as committed (``client_cache.standing_family``)."""
+    if not isinstance(client, ClientSnapshot) or not isinstance(family, StandingFamily):
+        return
+    if client.client_secret_hash is None:
+        return
+    if hmac.compare_digest(sha256_hex(secret), client.client_secret_hash):
+        _requests.put(key, KnownRequest(client, scope, family))
