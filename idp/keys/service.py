@@ -72,9 +72,10 @@ def usable_keys() -> dict[str, LoadedKey]:
     instance since its last load makes it reload now, so a revoked key neither
     signs nor verifies anywhere from the next request on.
     """
-    ring = keyring()
+    app = current_app._get_current_object()  # one context lookup: this runs for every token
+    ring = app.extensions["idp_keyring"]
     keys = ring.keys()
-    if not current_app.config.get("IDP_REDIS_URL"):
+    if not app.config.get("IDP_REDIS_URL"):
         # No counters to learn of it from: another process's revocation arrives with the
         # ring's next reload, within _CACHE_SECONDS, and verifying reads no database.
         return keys

@@ -36,7 +36,7 @@ def hub_origins() -> set[str]:
 
 def add_cors_headers(response: Response) -> Response:
     """Allow the request's origin when the endpoint and the origin permit it."""
-    origin = request.headers.get("Origin")
+    origin = request.environ.get("HTTP_ORIGIN")  # the header, without a lookup by any case
     if not origin:
         return response
     if request.endpoint in PUBLIC_ENDPOINTS:
