@@ -47,12 +47,17 @@ class KnownRequest:
     family: StandingFamily
 
 
-def request_key(authorization: str, requested: str | None) -> tuple[bytes, str | None]:
-    """What a kept request is found by: the credentials' digest and the scope asked for."""
-    return hashlib.sha256(authorization.encode("utf-8", "surrogatepass")).digest(), requested
+def request_key(authorization: str, requested: str | None) -> bytes:
+    """What a kept request is found by: one digest of the credentials and the scope asked for
+    (32 bytes however long the scope sent)."""
+    credentials = authorization.encode("utf-8", "surrogatepass")
+    # The length first, so no other header and scope spell the same bytes; and no scope
+    # is told apart from an empty one.
+    asked = b"-" if requested is None else b"+" + requested.encode("utf-8", "surrogatepass")
+    return hashlib.sha256(b"%d:" % len(credentials) + credentials + asked).digest()
 
 
-def known_request(key: tuple[bytes, str | None], min_remaining: int) -> KnownRequest | None:
+def known_request(key: bytes, min_remaining: int) -> KnownRequest | None:
     """The request kept for ``key``, if its family outlives ``min_remaining`` seconds."""
     known = _requests.get(key, lambda: None)
     if known is None or known.family.ends <= time.time() + min_remaining:
@@ -60,12 +65,16 @@ def known_request(key: tuple[bytes, str | None], min_remaining: int) -> KnownReq
     return known
 
 
-def keep_request(key: tuple[bytes, str | None], client, secret: str, scope: str, family) -> None:
+def keep_request(key: bytes, client, secret: str, scope: str, family) -> None:
     """Keep what this request found, if its secret is the client's current one and its
-    family one remembered as committed (``client_cache.standing_family``)."""
+    family one remembered as committed (``client_cache.standing_family``).
+
+    A scope longer than all of the client's scopes together (the same ones
+    repeated) is not kept: what is kept stays as small as a client's scopes.
+    """
     if not isinstance(client, ClientSnapshot) or not isinstance(family, StandingFamily):
         return
-    if client.client_secret_hash is None:
+    if client.client_secret_hash is None or len(scope) > len(client.scope):
         return
     if hmac.compare_digest(sha256_hex(secret), client.client_secret_hash):
         _requests.put(key, KnownRequest(client, scope, family))

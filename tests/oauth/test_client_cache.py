@@ -81,6 +81,26 @@ def test_a_warm_instance_signs_a_known_request_without_authenticating_it_again(
     assert checked == ["token"]
 
 
+def test_a_scope_sent_with_its_words_repeated_is_checked_every_time(
+    redis_instances, world, monkeypatch
+):
+    from idp.oauth import hot_paths
+
+    http = redis_instances[1].test_client()
+    word = _token(http, world["client"], world["secret"]).get_json()["scope"].split()[0]
+    repeated = {"grant_type": "client_credentials", "scope": " ".join([word] * 100)}
+    headers = basic(world["client"], world["secret"])
+    for _ in range(3):
+        assert http.post("/oauth/token", data=repeated, headers=headers).status_code == 200
+    checked = []
+    authenticate = hot_paths._basic_authentication
+    monkeypatch.setattr(
+        hot_paths, "_basic_authentication", lambda e: checked.append(e) or authenticate(e)
+    )
+    assert http.post("/oauth/token", data=repeated, headers=headers).status_code == 200
+    assert checked == ["token"]  # not kept: what is kept stays as small as the client's scopes
+
+
 def test_a_warm_instance_issues_machine_tokens_without_reading_the_client(redis_instances, world):
     one, _ = redis_instances
     http = one.test_client()

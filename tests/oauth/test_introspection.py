@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import jwt
 import pytest
@@ -17,6 +18,7 @@ from tests.oauth.conftest import (
     introspect,
     make_partner_client,
     make_platform_client,
+    refresh,
     tokens_for,
 )
 
@@ -190,4 +192,36 @@ def test_an_answer_kept_for_one_client_is_not_given_to_another(
     gateway = redis_instances[1].test_client()
     token, _ = _kept(gateway, flow, partner_world, services)
     answer = introspect(gateway, token, *services["partner"])
+    assert answer.get_json() == {"active": False}
+
+
+@pytest.mark.redis
+def test_a_kept_answer_ends_when_the_tokens_family_does(
+    app, partner_world, services, flow, redis_instances, monkeypatch
+):
+    tokens = tokens_for(flow, partner_world["owner"].email)
+    # A login near its absolute end: its family ends before its access token does.
+    db.session.execute(db.update(TokenFamily).values(expires_at=utcnow() + timedelta(seconds=60)))
+    db.session.commit()
+    gateway = redis_instances[1].test_client()
+    assert introspect(gateway, tokens["access_token"], *services["platform"]).json["active"]
+
+    later, moment = time.time() + 120, utcnow() + timedelta(seconds=120)
+    monkeypatch.setattr(time, "time", lambda: later)
+    monkeypatch.setattr("idp.oauth.tokens_view.utcnow", lambda: moment)
+    answer = introspect(gateway, tokens["access_token"], *services["platform"])
+    assert answer.get_json() == {"active": False}
+
+
+@pytest.mark.redis
+def test_a_refresh_token_answer_is_never_kept(app, partner_world, services, flow, redis_instances):
+    one, two = redis_instances
+    tokens = tokens_for(flow, partner_world["owner"].email)
+    gateway = two.test_client()
+    for _ in range(2):  # no hint: read as an access token first, then found as a refresh token
+        assert introspect(gateway, tokens["refresh_token"], *services["platform"]).json["active"]
+
+    rotated = refresh(one.test_client(), tokens["refresh_token"])
+    assert rotated.status_code == 200, rotated.text
+    answer = introspect(gateway, tokens["refresh_token"], *services["platform"])
     assert answer.get_json() == {"active": False}
