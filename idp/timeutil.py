@@ -10,6 +10,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def epoch_seconds(value: datetime) -> float:
+    """Seconds since the epoch of a stored naive-UTC datetime (read as local time it would
+    be off by the server's offset)."""
+    return value.replace(tzinfo=UTC).timestamp()
+
+
 def isoformat(value: datetime | None) -> str | None:
     """Render a stored naive-UTC datetime as RFC 3339 with a ``Z`` suffix."""
     if value is None:

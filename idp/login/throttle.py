@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, timedelta
+from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
@@ -33,7 +33,7 @@ from redis.exceptions import RedisError
 from idp.config import keyed_digest, subkey
 from idp.extensions import db, on_postgresql, reachable_redis, redis_answered, redis_failed
 from idp.login.models import LoginFailure
-from idp.timeutil import utcnow
+from idp.timeutil import epoch_seconds, utcnow
 
 _NAMING_LABEL = b"idp login-failure counter names"
 FORGET_AFTER = 900  # seconds without failures before a counter is dropped
@@ -213,7 +213,7 @@ def _admit_in_database(ordered: list[tuple[Rule, str]]) -> int:
         row = found.get(key)
         delay = rule.delay(row.failures) if row is not None else 0
         if delay:  # free failures ask for no wait, however recent
-            last = row.last_failed_at.replace(tzinfo=UTC).timestamp()
+            last = epoch_seconds(row.last_failed_at)
             wait = max(wait, last + delay - now)
     if wait <= 0:
         for row in rows:

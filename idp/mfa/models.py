@@ -39,18 +39,14 @@ class RecoveryCode(db.Model):
     created_at = created_at_column()
 
 
+# Only a confirmed secret asks for a code; one being set up does not yet.
+_CONFIRMED = TwoStepSecret.enabled_at.is_not(None)
 # Whether the account of the row a query reads (``User``) asks for a code after its password.
-TWO_STEP_ON = (
-    sa.exists()
-    .where(TwoStepSecret.user_id == User.id, TwoStepSecret.enabled_at.is_not(None))
-    .label("two_step_on")
-)
+TWO_STEP_ON = sa.exists().where(TwoStepSecret.user_id == User.id, _CONFIRMED).label("two_step_on")
 
 
 def two_step_enabled(user_id: str) -> TwoStepSecret | None:
     """The enabled secret of ``user_id``: signing in asks for a code after the password."""
     return db.session.scalar(
-        sa.select(TwoStepSecret).where(
-            TwoStepSecret.user_id == user_id, TwoStepSecret.enabled_at.is_not(None)
-        )
+        sa.select(TwoStepSecret).where(TwoStepSecret.user_id == user_id, _CONFIRMED)
     )

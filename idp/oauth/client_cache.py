@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from idp import changes
 from idp.extensions import db
 from idp.oauth.family_state import FAMILIES
 from idp.oauth.models import ClientRules, OAuthClient, TokenFamily
+from idp.timeutil import epoch_seconds
 
 CLIENTS = changes.counter("oauth-clients", "oauth_clients", inserts=("oauth_clients",))
 _clients = changes.cache("oauth-clients", CLIENTS)
@@ -54,8 +55,11 @@ class StandingFamily:
     """What a client-credentials token needs of its client's live machine family."""
 
     id: str
-    expires_at: datetime
-    ends: float = 0.0  # ``expires_at`` in seconds since the epoch, compared on every token
+    ends: float  # its expiry in seconds since the epoch, compared on every token
+
+    def lasts(self, seconds: int) -> bool:
+        """Whether it is still live ``seconds`` from now."""
+        return self.ends > time.time() + seconds
 
 
 def snapshot(row: OAuthClient) -> ClientSnapshot:
@@ -92,13 +96,10 @@ def find_client(client_id: str) -> ClientRules | None:
 def standing_family(client_id: str, *, min_remaining: int) -> StandingFamily | None:
     """The remembered live machine family of ``client_id``, if it outlives ``min_remaining`` s."""
     known = _standing.get(client_id, lambda: None)
-    if known is None or known.ends <= time.time() + min_remaining:
-        return None
-    return known
+    return known if known is not None and known.lasts(min_remaining) else None
 
 
 def remember_standing_family(client_id: str, family: TokenFamily) -> None:
     """Remember ``family`` (committed, read in this request) as the client's standing family."""
     if family.revoked_at is None:
-        ends = family.expires_at.replace(tzinfo=UTC).timestamp()  # stored as naive UTC
-        _standing.put(client_id, StandingFamily(family.id, family.expires_at, ends))
+        _standing.put(client_id, StandingFamily(family.id, epoch_seconds(family.expires_at)))

@@ -26,12 +26,12 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
-from datetime import UTC
 
 from idp import changes
 from idp.keys.service import SIGNING_KEYS
 from idp.oauth.family_state import FAMILIES
 from idp.oauth.tokens_view import PresentedToken
+from idp.timeutil import epoch_seconds
 
 _answers = changes.cache("introspection-answers", FAMILIES, SIGNING_KEYS, max_entries=10_000)
 
@@ -62,5 +62,5 @@ def keep_answer(key: tuple[bytes, str, str], token: PresentedToken, body: str) -
     """Keep ``body``, the active answer for ``token`` read in this request."""
     if token.kind != "access_token" or token.family is None:
         return
-    family_ends = token.family.expires_at.replace(tzinfo=UTC).timestamp()  # naive UTC
-    _answers.put(key, KeptAnswer(body, min(float(token.expires_at), family_ends)))
+    until = min(float(token.expires_at), epoch_seconds(token.family.expires_at))
+    _answers.put(key, KeptAnswer(body, until))

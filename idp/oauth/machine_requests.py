@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 from dataclasses import dataclass
 
 from idp import changes
@@ -60,9 +59,7 @@ def request_key(authorization: str, requested: str | None) -> bytes:
 def known_request(key: bytes, min_remaining: int) -> KnownRequest | None:
     """The request kept for ``key``, if its family outlives ``min_remaining`` seconds."""
     known = _requests.get(key, lambda: None)
-    if known is None or known.family.ends <= time.time() + min_remaining:
-        return None
-    return known
+    return known if known is not None and known.family.lasts(min_remaining) else None
 
 
 def keep_request(key: bytes, client, secret: str, scope: str, family) -> None:

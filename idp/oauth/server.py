@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from datetime import UTC
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
@@ -31,6 +30,7 @@ from idp.oauth.machine_grant import ClientCredentialsGrant
 from idp.oauth.models import ClientRules, TokenFamily
 from idp.oauth.revocation import revoke_family
 from idp.oauth.tokens_view import parse_token
+from idp.timeutil import epoch_seconds
 
 
 def query_client(client_id: str) -> ClientRules | None:
@@ -236,8 +236,7 @@ class TokenIntrospection(IntrospectionEndpoint):
             if name in claims:
                 body[name] = claims[name]
         if token.kind == "refresh_token":
-            # Stored as naive UTC: read as local time it would be off by the server's offset.
-            body["exp"] = int(token.family.expires_at.replace(tzinfo=UTC).timestamp())
+            body["exp"] = int(epoch_seconds(token.family.expires_at))
         return body
 
 

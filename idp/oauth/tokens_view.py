@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import UTC
 
 import jwt
 
 from idp.extensions import db
 from idp.oauth.family_state import FamilyState, family_state
 from idp.oauth.models import RefreshToken, TokenFamily, sha256_hex
-from idp.timeutil import utcnow
+from idp.timeutil import epoch_seconds, utcnow
 
 
 @dataclass
@@ -85,7 +84,7 @@ def parse_refresh_token(value: str) -> PresentedToken | None:
             "sub": family.user_id or family.client_id,
             "client_id": family.client_id,
             "org": family.organization_id,
-            "iat": int(row.created_at.replace(tzinfo=UTC).timestamp()),  # stored as naive UTC
+            "iat": int(epoch_seconds(row.created_at)),
         },
         rotated=row.rotated_at is not None,
     )
