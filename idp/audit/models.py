@@ -15,7 +15,7 @@ class AuditEvent(db.Model):
     __table_args__ = (sa.Index("ix_audit_events_occurred", "occurred_at", "id"),)
 
     id = id_column()
-    occurred_at = sa.Column(sa.DateTime, nullable=False, index=True)
+    occurred_at = sa.Column(sa.DateTime, nullable=False)  # indexed with the id, above
     action = sa.Column(sa.String(80), nullable=False, index=True)
     actor_type = sa.Column(sa.String(20), nullable=False)
     actor_id = sa.Column(sa.String(80), nullable=True, index=True)
