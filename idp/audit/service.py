@@ -41,7 +41,17 @@ def actor_fields(actor: Actor | None) -> dict[str, str | None]:
     return {"actor_type": "user", "actor_id": actor.user_id}
 
 
-def record_event(
+def record_event(action: str, **fields: Any) -> AuditEvent:
+    """Add an audit event to the current session; the caller's commit makes it durable.
+
+    ``fields`` are those of ``audit_event``.
+    """
+    event = audit_event(action, **fields)
+    db.session.add(event)
+    return event
+
+
+def audit_event(
     action: str,
     *,
     actor_type: str,
@@ -54,11 +64,12 @@ def record_event(
     reason: str | None = None,
     ticket: str | None = None,
 ) -> AuditEvent:
-    """Add an audit event to the current session; the caller's commit makes it durable."""
-    os_user = None if has_request_context() else _os_user.get()
+    """An audit event of this request or operator command, not yet in any session."""
+    in_request = has_request_context()
+    os_user = None if in_request else _os_user.get()
     if os_user is not None:
         after = {**(after or {}), "os_user": os_user}
-    event = AuditEvent(
+    return AuditEvent(
         id=new_time_ordered_id(PREFIXES["audit"]),
         occurred_at=utcnow(),
         action=action,
@@ -71,11 +82,9 @@ def record_event(
         after=after,
         reason=reason,
         ticket=ticket,
-        request_id=getattr(g, "request_id", None) if has_request_context() else None,
-        ip=request.remote_addr if has_request_context() else None,
+        request_id=getattr(g, "request_id", None) if in_request else None,
+        ip=request.remote_addr if in_request else None,
     )
-    db.session.add(event)
-    return event
 
 
 def record_refusal(action: str, **fields: Any) -> AuditEvent:
@@ -84,7 +93,7 @@ def record_refusal(action: str, **fields: Any) -> AuditEvent:
     The request that made the attempt fails, and a failed request's transaction
     is rolled back: an event left to the caller's commit would go with it. Call
     this before the attempt has written anything it must not keep, since the
-    whole session is committed. ``fields`` are those of ``record_event``.
+    whole session is committed. ``fields`` are those of ``audit_event``.
     """
     event = record_event(action, **fields)
     db.session.commit()

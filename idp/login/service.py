@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from idp.accounts.emails import comparison_form, email_hmac
 from idp.accounts.models import User
 from idp.accounts.passwords import verify_and_update
-from idp.audit.service import record_event, record_refusal
+from idp.audit.service import audit_event, record_refusal
 from idp.errors import DomainError, InvalidInput
 from idp.extensions import db
 from idp.login import throttle
@@ -149,13 +149,13 @@ def attempt_login(
         await_second_step(user)
         db.session.commit()
         return LoginOutcome(user=user, second_step=True)
-    login_user(user)
-    record_event(
+    succeeded = audit_event(
         "login.succeeded",
         actor_type="user",
         actor_id=user.id,
         target_type="user",
         target_id=user.id,
     )
+    login_user(user, event=succeeded)
     db.session.commit()
     return LoginOutcome(user=user)

@@ -39,9 +39,11 @@ from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import BadSignature
 
 from idp.accounts.models import User
+from idp.audit.models import AuditEvent
 from idp.extensions import db
 from idp.login.device import client_address, describe_device
 from idp.login.models import LoginSession
+from idp.login.writes import write_login
 from idp.orgs.models import Membership, Organization
 from idp.ratelimits import remote_address
 from idp.timeutil import utcnow
@@ -314,20 +316,21 @@ def login_amr() -> list[str]:
     return list(amr) if isinstance(amr, list) and amr else list(PASSWORD_ONLY)
 
 
-def login_user(user: User, amr: tuple[str, ...] | list[str] | None = None) -> None:
+def login_user(
+    user: User,
+    amr: tuple[str, ...] | list[str] | None = None,
+    *,
+    event: AuditEvent | None = None,
+) -> None:
     """Start a fresh session for ``user`` (nothing of the old one is kept); caller commits.
 
     ``amr`` says how the person proved the account (``idp.oauth.id_tokens``
     puts it in ID tokens). Without it, a fresh login of the account already
     signed in here (a password change, signing other browsers out) keeps the
-    earlier login's proof, and any other login says a password.
-
-    The account's row is written first: a password change or support ending
-    the sessions locks it first too, then codes, logins and families, in the
-    order this login takes them when it replaces one (``LOGIN_REPLACED``).
+    earlier login's proof, and any other login says a password. ``event``, an
+    audit event not yet in the session, is written with the login
+    (``idp.login.writes``), the account's row first.
     """
-    user.last_login_at = utcnow()
-    db.session.flush()
     pending = {k: v for k, v in session.items() if k.startswith(PENDING_PREFIX)}
     previous = signed_login()
     if amr is None:
@@ -335,16 +338,15 @@ def login_user(user: User, amr: tuple[str, ...] | list[str] | None = None) -> No
         amr = login_amr() if same_person else PASSWORD_ONLY
     login_id = secrets.token_urlsafe(24)
     now = utcnow()
-    db.session.add(
-        LoginSession(
-            id=login_id,
-            user_id=user.id,
-            created_at=now,
-            last_seen_at=now,
-            device=describe_device(request.headers.get("User-Agent")),
-            ip_address=client_address(remote_address()),
-        )
+    login = LoginSession(
+        id=login_id,
+        user_id=user.id,
+        created_at=now,
+        last_seen_at=now,
+        device=describe_device(request.headers.get("User-Agent")),
+        ip_address=client_address(remote_address()),
     )
+    write_login(user, login, event)
     if previous is not None:  # the hooks end the earlier login, in their order
         for replaced in LOGIN_REPLACED:
             replaced(*previous, user.id, login_id)

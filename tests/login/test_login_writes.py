@@ -1,0 +1,119 @@
+"""A password login writes the account's last login, its login session and its audit event.
+
+On PostgreSQL the three go in one statement (one round trip); on SQLite the
+session writes them. Either way each login leaves exactly these rows, with
+the same time on the account and the login, and the event of this request.
+"""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+
+from idp.accounts.models import User
+from idp.audit.models import AuditEvent
+from idp.extensions import db
+from idp.login.models import LoginSession
+from tests.factories import PASSWORD
+from tests.oauth.conftest import BrowserClient, csrf_from
+
+WRITTEN = ("users", "login_sessions", "audit_events")
+
+
+class Statements:
+    """The statements the app's engine sends while inside (BEGIN and COMMIT are not sent so)."""
+
+    def __init__(self, app):
+        with app.app_context():
+            self.engine = db.engine
+        self.sent: list[str] = []
+
+    def _seen(self, conn, cursor, statement, *_):
+        self.sent.append(" ".join(statement.split()))
+
+    def writing(self) -> list[str]:
+        """Those that write one of the login's tables."""
+        verbs = ("INSERT INTO", "UPDATE ")
+        return [s for s in self.sent if any(f"{v}{t}" in s for v in verbs for t in WRITTEN)]
+
+    def __enter__(self):
+        sa.event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *exc):
+        sa.event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+def log_in(app, email: str, address: str = "198.51.100.4"):
+    browser = BrowserClient(app)
+    browser.client.environ_base["REMOTE_ADDR"] = address
+    page = browser.get("/login?hub=partner")
+    with Statements(app) as statements:
+        response = browser.post(
+            "/login?hub=partner",
+            data={"email": email, "password": PASSWORD, "csrf_token": csrf_from(page.text)},
+        )
+    assert response.status_code == 302, response.text
+    return response, statements
+
+
+def _rows(user_id: str) -> tuple[User, list[LoginSession], list[AuditEvent]]:
+    db.session.expire_all()
+    logins = db.session.scalars(sa.select(LoginSession).where(LoginSession.user_id == user_id))
+    events = db.session.scalars(
+        sa.select(AuditEvent).where(
+            AuditEvent.action == "login.succeeded", AuditEvent.actor_id == user_id
+        )
+    )
+    return db.session.get(User, user_id), list(logins), list(events)
+
+
+def test_each_login_leaves_the_account_its_login_and_its_event(app, partner_world):
+    owner = partner_world["owner"]
+    for round_ in (1, 2):
+        response, _ = log_in(app, owner.email)
+
+        user, logins, events = _rows(owner.id)
+        assert (len(logins), len(events)) == (round_, round_)
+        newest = max(logins, key=lambda login: login.created_at)
+        assert user.last_login_at == newest.created_at
+        assert newest.ip_address == "198.51.100.4" and newest.ended_at is None
+        event = max(events, key=lambda e: e.occurred_at)
+        assert (event.target_type, event.target_id, event.actor_type) == ("user", owner.id, "user")
+        assert event.ip == "198.51.100.4"
+        assert event.request_id == response.headers["X-Request-Id"]
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_login_writes_its_three_rows_in_one_statement(app, partner_world):
+    owner = partner_world["owner"]
+
+    _, statements = log_in(app, owner.email)
+
+    writes = statements.writing()
+    assert len(writes) == 1, writes
+    (write,) = writes
+    # The account's row first: its UPDATE feeds the login's INSERT, which feeds the event's.
+    assert write.startswith("WITH account AS (UPDATE users SET last_login_at")
+    assert "INSERT INTO login_sessions" in write and "INSERT INTO audit_events" in write
+    assert write.index("UPDATE users") < write.index("INSERT INTO login_sessions")
+
+
+def test_a_refused_login_writes_no_login_and_leaves_the_last_login_as_it_was(app, partner_world):
+    owner = partner_world["owner"]
+    log_in(app, owner.email)
+    before, logins_before, _ = _rows(owner.id)
+    last_login = before.last_login_at
+
+    browser = BrowserClient(app)
+    page = browser.get("/login?hub=partner")
+    refused = browser.post(
+        "/login?hub=partner",
+        data={"email": owner.email, "password": "not it", "csrf_token": csrf_from(page.text)},
+    )
+
+    assert refused.status_code == 401
+    user, logins, events = _rows(owner.id)
+    assert user.last_login_at == last_login
+    assert [login.id for login in logins] == [login.id for login in logins_before]
+    assert len(events) == 1
