@@ -2,6 +2,11 @@
 
 A seeded database is reused while its manifest matches the scale and the
 migration heads, so repeated runs skip the seeding; ``--fresh`` forces it.
+The manifest (what was seeded, and the sampled ids, keys and secrets the
+scenarios send) is kept in the database it describes, in a table of its own
+written once the seed is complete: two checkouts sharing a PostgreSQL
+database can never pair one seed's samples with another seed's rows, and an
+interrupted seed leaves no manifest behind.
 """
 
 from __future__ import annotations
@@ -89,7 +94,21 @@ def _heads() -> list[str]:
     return sorted(ScriptDirectory(str(MIGRATIONS_DIR)).get_heads())
 
 
-def prepare(target: Target, users: int, manifest_path: Path, *, fresh: bool) -> dict:
+# Not one of the service's tables: only the benchmark reads or writes it.
+MANIFEST = sa.Table("bench_manifest", sa.MetaData(), sa.Column("body", sa.Text, nullable=False))
+
+
+def stored_manifest(engine: sa.Engine) -> dict | None:
+    """The manifest kept in ``engine``'s database, or None (missing, or not seeded to the end)."""
+    try:
+        with engine.connect() as conn:
+            body = conn.execute(sa.select(MANIFEST.c.body)).scalar()
+    except sa.exc.SQLAlchemyError:
+        return None
+    return json.loads(body) if body else None
+
+
+def prepare(target: Target, users: int, *, fresh: bool) -> dict:
     """Return the manifest of a migrated database seeded with ``users`` accounts.
 
     Must run inside an app context of an app bound to ``target.url``.
@@ -99,11 +118,9 @@ def prepare(target: Target, users: int, manifest_path: Path, *, fresh: bool) -> 
     from idp.extensions import db
 
     heads = _heads()
-    if not fresh and manifest_path.exists():
-        manifest = json.loads(manifest_path.read_text())
-        if manifest.get("users") == users and manifest.get("heads") == heads:
-            manifest["reused"] = True
-            return manifest
+    manifest = None if fresh else stored_manifest(db.engine)
+    if manifest is not None and manifest.get("users") == users and manifest.get("heads") == heads:
+        return manifest | {"reused": True}
     db.engine.dispose()
     _recreate(target)
     upgrade(revision="heads")
@@ -125,6 +142,7 @@ def prepare(target: Target, users: int, manifest_path: Path, *, fresh: bool) -> 
         "plan": {"partner_users": seeded.plan.partner_users, "clients": seeded.plan.clients},
         "samples": seeded.extra,
     }
-    manifest_path.write_text(json.dumps(manifest, indent=2))
-    manifest["reused"] = False
-    return manifest
+    with db.engine.begin() as conn:  # last: a seed cut short has no manifest
+        MANIFEST.create(conn)
+        conn.execute(sa.insert(MANIFEST).values(body=json.dumps(manifest)))
+    return manifest | {"reused": False}

@@ -257,9 +257,7 @@ def _child(args, target: database.Target) -> int:
 
 def _manifest(app, target: database.Target, scale: str) -> dict:
     with app.app_context():
-        return database.prepare(
-            target, parse_scale(scale), INSTANCE / f"{target.name}.json", fresh=False
-        )
+        return database.prepare(target, parse_scale(scale), fresh=False)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -239,9 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app()
     started = time.monotonic()
     with app.app_context():
-        manifest = database.prepare(
-            target, users, INSTANCE / f"{target.name}.json", fresh=args.fresh
-        )
+        manifest = database.prepare(target, users, fresh=args.fresh)
     how = "reused" if manifest["reused"] else f"seeded in {manifest['seed_seconds']} s"
     print(f"data: {users:,} users, {manifest['counts']} ({how})", flush=True)
     if args.seed_only:
