@@ -20,7 +20,8 @@ import sqlalchemy as sa
 from idp.accounts.models import User
 from idp.accounts.password_change import CurrentPasswordRefused
 from idp.accounts.service import hub_name
-from idp.audit.service import record_event
+from idp.audit.models import AuditEvent
+from idp.audit.service import audit_event
 from idp.errors import Conflict, DomainError, InvalidInput
 from idp.extensions import db
 from idp.login import throttle
@@ -115,8 +116,8 @@ def _notify(user: User, change: str) -> None:
     )
 
 
-def _record(action: str, user: User, after: dict | None = None) -> None:
-    record_event(
+def _event(action: str, user: User, after: dict | None = None) -> AuditEvent:
+    return audit_event(
         action,
         actor_type="user",
         actor_id=user.id,
@@ -124,6 +125,10 @@ def _record(action: str, user: User, after: dict | None = None) -> None:
         target_id=user.id,
         after=after,
     )
+
+
+def _record(action: str, user: User, after: dict | None = None) -> None:
+    db.session.add(_event(action, user, after))
 
 
 def start_enrolment(user: User, password: str, *, address: str) -> Enrolment:
@@ -295,7 +300,7 @@ def complete_sign_in(user: User, *, code: str, recovery_code: str, address: str)
     method = check_second_step(
         user, code=code, recovery_code=recovery_code, address=address, via="login"
     )
-    login_user(user, amr=AMR[method])
-    _record("login.succeeded", user, {"second_step": method})
+    succeeded = _event("login.succeeded", user, {"second_step": method})
+    login_user(user, amr=AMR[method], event=succeeded)
     db.session.commit()
     return method

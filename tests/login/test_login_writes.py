@@ -15,6 +15,7 @@ from idp.audit.models import AuditEvent
 from idp.extensions import db
 from idp.login.models import LoginSession
 from tests.factories import PASSWORD
+from tests.mfa.helpers import code_at, enrol, password_then, second_step
 from tests.oauth.conftest import BrowserClient, csrf_from
 
 WRITTEN = ("users", "login_sessions", "audit_events")
@@ -33,7 +34,7 @@ class Statements:
 
     def writing(self) -> list[str]:
         """Those that write one of the login's tables."""
-        verbs = ("INSERT INTO", "UPDATE ")
+        verbs = ("INSERT INTO ", "UPDATE ")
         return [s for s in self.sent if any(f"{v}{t}" in s for v in verbs for t in WRITTEN)]
 
     def __enter__(self):
@@ -54,7 +55,7 @@ def log_in(app, email: str, address: str = "198.51.100.4"):
             data={"email": email, "password": PASSWORD, "csrf_token": csrf_from(page.text)},
         )
     assert response.status_code == 302, response.text
-    return response, statements
+    return browser, response, statements
 
 
 def _rows(user_id: str) -> tuple[User, list[LoginSession], list[AuditEvent]]:
@@ -71,7 +72,7 @@ def _rows(user_id: str) -> tuple[User, list[LoginSession], list[AuditEvent]]:
 def test_each_login_leaves_the_account_its_login_and_its_event(app, partner_world):
     owner = partner_world["owner"]
     for round_ in (1, 2):
-        response, _ = log_in(app, owner.email)
+        _, response, _ = log_in(app, owner.email)
 
         user, logins, events = _rows(owner.id)
         assert (len(logins), len(events)) == (round_, round_)
@@ -88,7 +89,7 @@ def test_each_login_leaves_the_account_its_login_and_its_event(app, partner_worl
 def test_on_postgresql_a_login_writes_its_three_rows_in_one_statement(app, partner_world):
     owner = partner_world["owner"]
 
-    _, statements = log_in(app, owner.email)
+    _, _, statements = log_in(app, owner.email)
 
     writes = statements.writing()
     assert len(writes) == 1, writes
@@ -97,6 +98,26 @@ def test_on_postgresql_a_login_writes_its_three_rows_in_one_statement(app, partn
     assert write.startswith("WITH account AS (UPDATE users SET last_login_at")
     assert "INSERT INTO login_sessions" in write and "INSERT INTO audit_events" in write
     assert write.index("UPDATE users") < write.index("INSERT INTO login_sessions")
+
+
+@pytest.mark.postgres
+def test_a_two_step_sign_in_writes_its_login_and_event_in_one_statement_too(app, partner_world):
+    owner = partner_world["owner"]
+    enrolling, _, _ = log_in(app, owner.email)
+    secret, _ = enrol(enrolling)
+    browser = BrowserClient(app)
+    location = password_then(browser, owner.email, "/login?hub=partner").headers["Location"]
+
+    with Statements(app) as statements:
+        done = second_step(browser, location, code=code_at(secret))
+
+    assert done.status_code == 302, done.text
+    (write,) = statements.writing()
+    assert write.startswith("WITH account AS (UPDATE users SET last_login_at")
+    user, logins, events = _rows(owner.id)
+    newest = max(logins, key=lambda login: login.created_at)
+    assert user.last_login_at == newest.created_at
+    assert max(events, key=lambda e: e.occurred_at).after == {"second_step": "totp"}
 
 
 def test_a_refused_login_writes_no_login_and_leaves_the_last_login_as_it_was(app, partner_world):
