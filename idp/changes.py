@@ -342,6 +342,12 @@ def _mark(session: Session, names: set[str]) -> None:
             session.info.setdefault(_WRITTEN, set()).update(keys)
 
 
+def note_written(session: Session, table: str, *, inserted: bool) -> None:
+    """Move the counters a write of ``table`` moves, for a write the session cannot see:
+    one made by a data-modifying ``WITH`` inside a statement of another table."""
+    _mark(session, _moved_by(table, inserted=inserted))
+
+
 @event.listens_for(Session, "before_flush")
 def _note_flushed_changes(session: Session, flush_context, instances) -> None:
     names: set[str] = set()

@@ -9,7 +9,9 @@ of the account feeds the ``INSERT`` of the login, which feeds the ``INSERT``
 of the event: one round trip instead of three, none of the unit of work's
 bookkeeping, and the account's row still locked before the rest is written.
 Anything else the transaction holds is flushed before it, as the statement
-goes through the session. Elsewhere (SQLite) the session writes them.
+goes through the session, and the change counters of the tables written
+inside its ``WITH`` move as a flush would move them (``idp.changes``).
+Elsewhere (SQLite) the session writes them.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
 
+from idp import changes
 from idp.accounts.models import User
 from idp.audit.models import AuditEvent
 from idp.extensions import db
@@ -35,6 +38,9 @@ def write_login(user: User, login: LoginSession, event: AuditEvent | None = None
         db.session.flush()  # the account's row first
         db.session.add_all([login] if event is None else [login, event])
         return
+    changes.note_written(db.session, _USERS.name, inserted=False)
+    if event is not None:  # else the login's table is the statement's own
+        changes.note_written(db.session, _LOGINS.name, inserted=True)
     values = _values("login", _LOGINS, login)
     if event is not None:
         values |= _values("event", _EVENTS, event)

@@ -8,12 +8,15 @@ the same time on the account and the login, and the event of this request.
 from __future__ import annotations
 
 import pytest
+import redis
 import sqlalchemy as sa
 
+from idp import changes
 from idp.accounts.models import User
 from idp.audit.models import AuditEvent
 from idp.extensions import db
 from idp.login.models import LoginSession
+from tests.conftest import REDIS_URL
 from tests.factories import PASSWORD
 from tests.mfa.helpers import code_at, enrol, password_then, second_step
 from tests.oauth.conftest import BrowserClient, csrf_from
@@ -138,3 +141,29 @@ def test_a_refused_login_writes_no_login_and_leaves_the_last_login_as_it_was(app
     assert user.last_login_at == last_login
     assert [login.id for login in logins] == [login.id for login in logins_before]
     assert len(events) == 1
+
+
+@pytest.mark.redis
+def test_a_login_moves_the_change_counters_of_every_table_it_writes(
+    redis_instances, partner_world, monkeypatch
+):
+    """As a flush would: a cache that came to read accounts or logins would hear of it."""
+    watched = {
+        "test-accounts": changes.Counter("test-accounts", frozenset({"users"}), frozenset()),
+        "test-logins": changes.Counter(
+            "test-logins", frozenset({"login_sessions"}), frozenset({"login_sessions"})
+        ),
+    }
+    for name, counter in watched.items():
+        monkeypatch.setitem(changes._COUNTERS, name, counter)
+    instance, _ = redis_instances
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = [instance.config["IDP_REDIS_PREFIX"] + "changes:" + name for name in watched]
+    with instance.test_request_context():
+        changes._versions()  # the counters exist before the login
+    before = [int(client.get(key)) for key in keys]
+
+    log_in(instance, partner_world["owner"].email)
+
+    # Twice each: inside the transaction and after the commit, as for a flushed row.
+    assert [int(client.get(key)) for key in keys] == [value + 2 for value in before]
