@@ -24,7 +24,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from idp import changes
 from idp.accounts.models import User
 from idp.audit.models import AuditEvent
-from idp.extensions import db
+from idp.extensions import db, on_postgresql
 from idp.login.models import LoginSession
 
 _USERS, _LOGINS, _EVENTS = User.__table__, LoginSession.__table__, AuditEvent.__table__
@@ -33,7 +33,7 @@ _USERS, _LOGINS, _EVENTS = User.__table__, LoginSession.__table__, AuditEvent.__
 def write_login(user: User, login: LoginSession, event: AuditEvent | None = None) -> None:
     """Write ``user``'s new ``login`` (and ``event``, not yet in the session); the caller
     commits. The account's ``last_login_at`` becomes the login's ``created_at``."""
-    if db.engine.dialect.name != "postgresql":
+    if not on_postgresql():
         user.last_login_at = login.created_at
         db.session.flush()  # the account's row first
         db.session.add_all([login] if event is None else [login, event])

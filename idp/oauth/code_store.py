@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import sqlalchemy as sa
 
+from idp import changes
 from idp.accounts.models import User
 from idp.extensions import db, on_postgresql
 from idp.login.models import LoginSession
@@ -122,6 +123,7 @@ def claim_code(digest: str, client_id: str) -> Claim | None:
     """
     params = {"digest": digest, "claimant": client_id, "now": utcnow()}
     if on_postgresql():
+        changes.note_written(db.session, _CODES.name, inserted=False)  # inside its WITH
         rows = db.session.execute(_CLAIM_CODE_WITH_USER, params).all()
         if not rows:
             return None

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from flask import current_app
 
+from idp import changes
 from idp.accounts.models import User
 from idp.extensions import db, on_postgresql
 from idp.ids import PREFIXES, new_time_ordered_id
@@ -88,6 +89,7 @@ def _open_family_with_refresh_token(family_row: dict, scope: str) -> tuple[Token
     value, token_row = _refresh_token_row(family_row["id"], scope)
     if on_postgresql():
         params = token_row | {f"new_family_{name}": v for name, v in family_row.items()}
+        changes.note_written(db.session, _FAMILIES.name, inserted=True)  # inside its WITH
         db.session.execute(_INSERT_FAMILY_AND_REFRESH_TOKEN, params)
         return written_family(family_row), value
     # SQLite has no data-modifying WITH, and its statements cost no round trip.
