@@ -11,7 +11,8 @@ from idp.audit.service import audit_event, record_refusal
 from idp.errors import DomainError, InvalidInput
 from idp.extensions import db
 from idp.login import throttle
-from idp.login.session import await_second_step, login_user
+from idp.login.second_step import await_second_step
+from idp.login.session import login_user
 from idp.mfa.models import TWO_STEP_ON
 
 

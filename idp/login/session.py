@@ -54,10 +54,7 @@ _AUTH_TIME = "auth_time"
 _SESSION_ID = "sid"
 _HUB = "hub"  # the hub of the account logged in: support cookies expire sooner
 _AMR = "amr"  # how the login was proven (RFC 8176): ["pwd"], or with a second step
-_SECOND_STEP = "second_step"  # a password accepted, the code from the app still to come
 PASSWORD_ONLY = ("pwd",)
-# Seconds a password accepted for an account with two-step sign-in waits for its code.
-SECOND_STEP_TTL = 300
 _CACHE = "idp.session_user"  # per request, never shared between requests
 _ORGANIZATIONS = "idp.session_organizations"  # read with the session's user, per request
 # Pending authorization requests survive the session renewal at login.
@@ -370,41 +367,3 @@ def logout_user() -> None:
     session.clear()
     request.environ[_CACHE] = None
     request.environ.pop(_ORGANIZATIONS, None)
-
-
-def await_second_step(user: User) -> None:
-    """Remember in this browser that ``user``'s password was accepted, nothing more.
-
-    Nobody is signed in by it: ``second_step_user`` gives the account back, for
-    ``SECOND_STEP_TTL`` seconds, to the page that asks for the code.
-    It lives in this browser's signed cookie only, and holds the account's
-    security stamp: a password change or support ending the sessions voids it.
-    The login this browser may hold already is left as it is.
-    """
-    session[_SECOND_STEP] = {"uid": user.id, "stamp": user.security_stamp, "at": int(time.time())}
-
-
-def second_step_user() -> User | None:
-    """The active account whose password this browser typed recently, awaiting its code."""
-    pending = session.get(_SECOND_STEP)
-    if not isinstance(pending, dict):
-        return None
-    at = pending.get("at")
-    if not isinstance(at, int) or not 0 <= time.time() - at <= SECOND_STEP_TTL:
-        forget_second_step()
-        return None
-    user = db.session.get(User, str(pending.get("uid")))
-    stamp = str(pending.get("stamp", ""))
-    if (
-        user is None
-        or not user.is_active
-        or not hmac.compare_digest(user.security_stamp.encode(), stamp.encode())
-    ):
-        forget_second_step()
-        return None
-    return user
-
-
-def forget_second_step() -> None:
-    """Drop the pending second step of this browser, if any."""
-    session.pop(_SECOND_STEP, None)

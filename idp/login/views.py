@@ -8,8 +8,9 @@ from flask import Blueprint, Response, redirect, render_template, request, url_f
 
 from idp.errors import InvalidInput
 from idp.extensions import db
+from idp.login.second_step import forget_second_step, second_step_user
 from idp.login.service import attempt_login
-from idp.login.session import current_user, forget_second_step, second_step_user
+from idp.login.session import current_user
 from idp.mfa.recovery import remaining as recovery_codes_left
 from idp.mfa.service import SecondStepRefused, TwoStepStateConflict, complete_sign_in
 from idp.oauth.authorize import AuthorizationRequest, to_login

@@ -18,18 +18,18 @@ from idp.extensions import db
 from idp.login.models import LoginSession
 from tests.conftest import REDIS_URL
 from tests.factories import PASSWORD
+from tests.instances import Reads
 from tests.mfa.helpers import code_at, enrol, password_then, second_step
 from tests.oauth.conftest import BrowserClient, csrf_from
 
 WRITTEN = ("users", "login_sessions", "audit_events")
 
 
-class Statements:
+class Statements(Reads):
     """The statements the app's engine sends while inside (BEGIN and COMMIT are not sent so)."""
 
     def __init__(self, app):
-        with app.app_context():
-            self.engine = db.engine
+        super().__init__(app, "")
         self.sent: list[str] = []
 
     def _seen(self, conn, cursor, statement, *_):
@@ -39,13 +39,6 @@ class Statements:
         """Those that write one of the login's tables."""
         verbs = ("INSERT INTO ", "UPDATE ")
         return [s for s in self.sent if any(f"{v}{t}" in s for v in verbs for t in WRITTEN)]
-
-    def __enter__(self):
-        sa.event.listen(self.engine, "before_cursor_execute", self._seen)
-        return self
-
-    def __exit__(self, *exc):
-        sa.event.remove(self.engine, "before_cursor_execute", self._seen)
 
 
 def log_in(app, email: str, address: str = "198.51.100.4"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jwt
 import sqlalchemy as sa
 
-import idp.login.session as login_session
+import idp.login.second_step as second_step_state
 from idp.audit.models import AuditEvent
 from idp.extensions import db
 from idp.login.models import LoginSession
@@ -199,7 +199,7 @@ def test_a_waiting_second_step_expires(app, partner_world, monkeypatch):
     browser = BrowserClient(app)
     location = password_then(browser, owner.email).headers["Location"]
     token = csrf_from(browser.get(location).text)
-    monkeypatch.setattr(login_session, "SECOND_STEP_TTL", -1)  # five minutes later
+    monkeypatch.setattr(second_step_state, "SECOND_STEP_TTL", -1)  # five minutes later
 
     late = browser.post(location, data={"csrf_token": token, "code": code_at(secret)})
     assert late.status_code == 401 and "Sign in again" in late.text
