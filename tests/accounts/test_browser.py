@@ -67,14 +67,14 @@ def test_each_end_of_sign_up_and_reset_leads_on(app, live_server, smtp_server, p
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
     page.get_by_role("link", name="Go to your account").click()
-    assert page.title() == "Signed in"
+    expect(page).to_have_title("Signed in")
 
     # The used link, opened again from the email, says so and leads to the sign-in.
     page.context.clear_cookies()
     page.goto(signup_link)
     assert "If you created your account with it" in page.get_by_role("status").inner_text()
     page.get_by_role("link", name="Sign in to the Client Hub").click()
-    assert page.title() == "Sign in to Client Hub"
+    expect(page).to_have_title("Sign in to Client Hub")
 
     page.goto(f"{live_server.url}/password-reset")
     page.fill("#email", "bea@bakery.example")
@@ -92,7 +92,7 @@ def test_each_end_of_sign_up_and_reset_leads_on(app, live_server, smtp_server, p
 
     page.get_by_role("button", name="Sign out").click()
     page.get_by_role("link", name="Sign in again").click()
-    assert page.title() == "Sign in to your account"
+    expect(page).to_have_title("Sign in to your account")
 
 
 @pytest.mark.browser

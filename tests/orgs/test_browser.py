@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from idp.extensions import db
 from idp.orgs.invitations import create_invitation
@@ -61,7 +62,7 @@ def test_the_welcome_page_leads_to_the_partner_hub_login(app, live_server, smtp_
     page.click("button[type=submit]")
 
     page.get_by_role("link", name="Log in to the Partner Hub").click()
-    assert page.title() == "Sign in to Partner Hub"
+    expect(page).to_have_title("Sign in to Partner Hub")
     page.get_by_label("Email").fill("pat@partners.example")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
@@ -71,4 +72,4 @@ def test_the_welcome_page_leads_to_the_partner_hub_login(app, live_server, smtp_
     page.goto(invitation)
     assert page.locator("h1").inner_text() == "This invitation was accepted already"
     page.get_by_role("link", name="Log in to the Partner Hub").click()
-    assert page.title() == "Signed in"
+    expect(page).to_have_title("Signed in")

@@ -75,7 +75,7 @@ def test_an_agent_resolves_a_conflict_from_the_console(page, live_server, confli
     page.goto(f"{live_server.url}{link}")
     page.get_by_role("button", name="Confirm").click()
     page.get_by_role("link", name="Log in to the Client Hub").click()
-    assert page.title() == "Sign in to Client Hub"
+    expect(page).to_have_title("Sign in to Client Hub")
 
 
 def test_a_taken_address_is_refused_on_the_page(page, live_server, conflict_world):
