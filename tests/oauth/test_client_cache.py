@@ -8,12 +8,16 @@ must see it.
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
 import jwt
 import pytest
 
 from idp.extensions import db
-from idp.oauth.models import OAuthClient
-from idp.timeutil import utcnow
+from idp.oauth.models import OAuthClient, TokenFamily
+from idp.timeutil import epoch_seconds, utcnow
 from tests.factories import bearer_for, make_org, make_user
 from tests.instances import Reads, dispose, make_instance
 from tests.oauth.conftest import basic, introspect, make_partner_client, make_platform_client
@@ -171,6 +175,36 @@ def test_revoking_a_machine_token_on_one_instance_gives_fresh_tokens_on_the_othe
     answer = introspect(two.test_client(), fresh, platform_id, platform_secret).get_json()
     assert answer["active"] is True
     assert _family(fresh) != _family(again)
+
+
+def test_a_kept_request_whose_family_ends_within_a_token_lifetime_moves_to_a_new_family(
+    redis_instances, world, monkeypatch
+):
+    one, two = redis_instances
+    ttl = two.config["IDP_ACCESS_TOKEN_TTL"]
+    first = _token(one.test_client(), world["client"], world["secret"]).get_json()["access_token"]
+    with one.app_context():  # the standing family now ends a minute after a token's lifetime
+        family = db.session.get(TokenFamily, _family(first))
+        family.expires_at = utcnow() + timedelta(seconds=ttl + 60)
+        ends = epoch_seconds(family.expires_at)
+        db.session.commit()
+    kept = _warm(two.test_client(), world["client"], world["secret"]).get_json()["access_token"]
+    assert _family(kept) == _family(first)
+
+    # Two minutes on, nothing has changed, so the kept request is still current; but a
+    # token signed in that family would outlive it.
+    later = time.time() + 120
+    monkeypatch.setattr("idp.oauth.client_cache.time", SimpleNamespace(time=lambda: later))
+    monkeypatch.setattr("idp.oauth.tokens.time", SimpleNamespace(time=lambda: later))
+    monkeypatch.setattr(
+        "idp.oauth.tokens.utcnow", lambda: datetime.fromtimestamp(later, UTC).replace(tzinfo=None)
+    )
+    fresh = _token(two.test_client(), world["client"], world["secret"]).get_json()["access_token"]
+    claims = jwt.decode(fresh, options={"verify_signature": False})
+    assert claims["exp"] > ends
+    assert claims["sid"] != _family(first)
+    with two.app_context():
+        assert epoch_seconds(db.session.get(TokenFamily, claims["sid"]).expires_at) > claims["exp"]
 
 
 def _family(access_token: str) -> str:
