@@ -16,9 +16,9 @@ in Redis still holds the value it was read under:
 * a process reads every counter at once (one ``MGET`` on a connection of its
   own per thread, about a quarter of the client library's full command path)
   and holds that reading for a short lease (``IDP_CHANGE_LEASE_MS``, 20 ms
-  by default), timed from before the read was sent; a request uses the
-  reading current at its first cache lookup for all of them, and an entry
-  read under another value is read again;
+  by default), timed from before the read was sent (``idp.counter_readings``);
+  a request uses the reading current at its first cache lookup for all of
+  them, and an entry read under another value is read again;
 * a commit that moved a counter returns only once the lease has run out
   after its increment: by then no instance holds a reading from before it.
 
@@ -41,28 +41,22 @@ is kept and caught up, and what a process does meanwhile, is told in
 from __future__ import annotations
 
 import logging
-import os
-import secrets
-import threading
 import time
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app, g, has_app_context, has_request_context
+from flask import current_app, g, has_app_context, has_request_context
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from idp.counter_readings import drop_held, outlast_readings, plan_for, reading, redis_key
 from idp.extensions import db, shared_redis
-from idp.unannounced_changes import announce, fold, take_pending, write_down
+from idp.unannounced_changes import announce, write_down
 
 log = logging.getLogger(__name__)
 
 MAX_AGE = 300.0  # seconds: the backstop should a post-commit increment be lost
-REDIAL_AFTER = 1.0  # seconds a broken counter connection waits before dialling again
-CHECK_EVERY = 1.0  # seconds between a process's looks for increments another one could not make
-# Counters live at or above this; a lower value was made by INCR on a missing key.
-BASE_FLOOR = 1 << 40
 _MARKS = "idp_changed_counters"  # session.info: counters this transaction moves
 _WRITTEN = "idp_written_down_counters"  # session.info: keys it wrote down instead
 _UNREAD = object()
@@ -143,10 +137,6 @@ def _store(name: str) -> dict:
     return current_app.extensions.setdefault("idp_caches", {}).setdefault(name, {})
 
 
-def _redis_key(name: str) -> str:
-    return current_app.config["IDP_REDIS_PREFIX"] + "changes:" + name
-
-
 def _versions() -> dict[str, bytes]:
     """Every counter's value, fixed for the request; empty when caches must not be used."""
     if not has_request_context():
@@ -157,144 +147,10 @@ def _versions() -> dict[str, bytes]:
     if cached is not _UNREAD:
         return cached
     app = current_app._get_current_object()
-    plan = _plan(app)
-    versions = {} if plan is None else _reading(app, plan, _lease(app))
+    plan = plan_for(app, _COUNTERS)
+    versions = {} if plan is None else reading(app, plan, _drop_every_entry)
     request_g.idp_change_versions = versions
     return versions
-
-
-@dataclass
-class _Plan:
-    """This application's Redis, its counters' names and keys, and the reading it holds."""
-
-    redis: Any
-    names: list[str]
-    keys: list[str]
-    # (monotonic time the read was sent, {name: value}), replaced whole, never mutated.
-    held: tuple[float, dict[str, bytes]] | None = None
-    # Redis failed this process since it last folded: fold before trusting a reading.
-    doubtful: bool = False
-    next_fold: float = 0.0  # monotonic time of the next routine fold (the first reading folds)
-
-
-def _plan(app: Flask) -> _Plan | None:
-    """``app``'s counter plan (None without Redis)."""
-    config = app.config
-    # Counters are declared as modules load; the settings may change under a test.
-    key = (len(_COUNTERS), config.get("IDP_REDIS_URL"), config["IDP_REDIS_PREFIX"])
-    plans = app.extensions.setdefault("idp_change_plans", {})
-    plan = plans.get(key, _UNREAD)
-    if plan is _UNREAD:
-        redis = shared_redis()
-        names = sorted(_COUNTERS)
-        plan = None
-        if redis and names:
-            plan = _Plan(redis, names, [_redis_key(name) for name in names])
-        plans[key] = plan
-    return plan
-
-
-def _lease(app: Flask) -> float:
-    return app.config["IDP_CHANGE_LEASE_MS"] / 1000
-
-
-def _reading(app: Flask, plan: _Plan, lease: float) -> dict[str, bytes]:
-    """The counters as read less than ``lease`` ago, else read now; empty if Redis fails."""
-    held = plan.held
-    started = time.monotonic()  # before the read: a lease can only end early
-    if held is not None and started - held[0] < lease:
-        return held[1]
-    values = _read_counters(plan.redis, plan.keys) if _announce_pending(plan.redis) else None
-    if values is None:
-        # Entries filled before the fault are never trusted again.
-        for store in app.extensions.get("idp_caches", {}).values():
-            store.clear()
-        plan.held, plan.doubtful = None, True
-        log.warning("change counters unreadable; caches bypassed for this request")
-        return {}
-    if plan.doubtful or started >= plan.next_fold:
-        folded = fold(plan.redis, plan.keys)
-        if folded:
-            values = _read_counters(plan.redis, plan.keys)
-        if folded is None or values is None:
-            plan.held, plan.doubtful = None, True
-            return {}
-        plan.doubtful, plan.next_fold = False, started + CHECK_EVERY
-    versions = dict(zip(plan.names, values, strict=True))
-    plan.held = (started, versions)
-    return versions
-
-
-def _outlast_readings() -> None:
-    """Return once every reading taken before now, by any instance, has run out."""
-    # A margin for clocks that run at slightly different rates on other hosts.
-    remaining = _lease(current_app) * 1.01
-    if remaining > 0:
-        time.sleep(remaining)
-
-
-@dataclass
-class _Link:
-    """One thread's own connection for reading the counters."""
-
-    pid: int
-    connection: Any
-    down_until: float = 0.0
-    commands: dict[tuple[str, ...], Any] = field(default_factory=dict)  # packed MGETs
-
-
-_links = threading.local()
-
-
-def _link(redis) -> _Link:
-    pool = redis.connection_pool
-    links = _links.__dict__.setdefault("by_pool", {})
-    link = links.get(id(pool))
-    if link is None or link.pid != os.getpid():  # a forked worker dials its own
-        link = _Link(os.getpid(), pool.connection_class(**pool.connection_kwargs))
-        links[id(pool)] = link
-    return link
-
-
-def _read_counters(redis, keys: list[str]) -> list[bytes] | None:
-    """The counters' values, each made current-and-unique if missing; None if Redis fails."""
-    link = _link(redis)
-    if time.monotonic() < link.down_until:
-        return None  # do not make every request wait for a dial that just failed
-    connection = link.connection
-    try:
-        # Straight onto the connection: the pool, retry and health-check layers of
-        # the full command path cost three times the round trip itself.
-        packed = link.commands.get(tuple(keys))
-        if packed is None:
-            packed = link.commands[tuple(keys)] = connection.pack_command("MGET", *keys)
-        connection.send_packed_command(packed, False)
-        values = connection.read_response()
-        return [
-            value if value is not None and int(value) >= BASE_FLOOR else _rebase(redis, key)
-            for key, value in zip(keys, values, strict=True)
-        ]
-    except Exception:  # any failure: drop the connection, read the database meanwhile
-        connection.disconnect()
-        link.down_until = time.monotonic() + REDIAL_AFTER
-        return None
-
-
-def _rebase(redis, key: str) -> bytes:
-    """Move a missing (or freshly INCRed) counter to a random base no entry was read under."""
-    return str(redis.incrby(key, BASE_FLOOR + secrets.randbits(52))).encode()
-
-
-def _announce_pending(redis) -> bool:
-    """Retry increments that failed after earlier commits; False while they still fail."""
-    keys = take_pending(redis)
-    # Until the others have heard of those changes, this process reads the database.
-    if not keys:
-        return True
-    if not announce(redis, keys):
-        return False
-    _outlast_readings()  # as the commit that could not announce them would have
-    return True
 
 
 def _forget(names: set[str]) -> None:
@@ -302,10 +158,13 @@ def _forget(names: set[str]) -> None:
     for cache_name in list(caches):
         if not _CACHES.get(cache_name, frozenset()).isdisjoint(names):
             caches[cache_name].clear()
-    for plan in current_app.extensions.get("idp_change_plans", {}).values():
-        if plan is not None:
-            plan.held = None  # read the moved counters again, right away
+    drop_held(current_app)  # read the moved counters again, right away
     g.pop("idp_change_versions", None)
+
+
+def _drop_every_entry() -> None:
+    for store in current_app.extensions.get("idp_caches", {}).values():
+        store.clear()
 
 
 _CACHES: dict[str, frozenset[str]] = {}  # cache name -> the names of its counters
@@ -336,7 +195,7 @@ def _mark(session: Session, names: set[str]) -> None:
     marked |= new
     redis = shared_redis() if has_app_context() else None
     if redis is not None:
-        keys = {_redis_key(name) for name in new}
+        keys = {redis_key(name) for name in new}
         if not announce(redis, keys):
             write_down(session.connection(), keys)  # committed with the change, or not at all
             session.info.setdefault(_WRITTEN, set()).update(keys)
@@ -382,7 +241,7 @@ def _announce_changes(session: Session) -> None:
     redis = shared_redis()
     if redis is None:
         return
-    keys = {_redis_key(name) for name in names}
+    keys = {redis_key(name) for name in names}
     if not announce(redis, keys):
         log.error(
             "change counters %s not incremented; written down for every process to make",
@@ -396,7 +255,7 @@ def _announce_changes(session: Session) -> None:
             log.exception("lost increments not written down either; retried by this process")
     # Even without the second increment the first one, made before the commit,
     # retires every reading older than the transaction once the lease runs out.
-    _outlast_readings()
+    outlast_readings()
 
 
 @event.listens_for(Session, "after_rollback")

@@ -10,8 +10,8 @@ it, whether or not the writer serves another request:
 * a process "folds" those rows: it increments their counters and deletes
   them. It does so before it trusts a reading once it has seen Redis fail (a
   failed read or increment), and otherwise at least every ``CHECK_EVERY``
-  seconds (``idp.changes``), whatever it saw. Until it has folded them it
-  reads the database;
+  seconds (``idp.counter_readings``), whatever it saw. Until it has folded
+  them it reads the database;
 * a process that finds the counters unreadable drops everything it cached:
   an entry filled before the failure is never trusted again (Redis may come
   back from a failover without the last increments).

@@ -15,7 +15,7 @@ import time
 import pytest
 import redis
 
-from idp import changes
+from idp import changes, counter_readings
 from idp.extensions import db
 from idp.unannounced_changes import UNANNOUNCED
 from tests.channels.conftest import provisioning_bearer
@@ -179,7 +179,7 @@ def test_counters_lost_in_a_redis_restart_never_make_an_old_entry_current(
     server = redis.Redis.from_url(REDIS_URL)
     prefix = one.config["IDP_REDIS_PREFIX"]
     values = server.mget(server.keys(prefix + "changes:*"))
-    assert values and all(int(v) >= changes.BASE_FLOOR for v in values)
+    assert values and all(int(v) >= counter_readings.BASE_FLOOR for v in values)
     server.delete(*server.keys(prefix + "changes:*"))  # the restart
 
     assert _revoke(one, keyed, created["id"]) == 204
@@ -229,7 +229,7 @@ def _drop_counter_connection(instance) -> None:
     from idp.extensions import shared_redis
 
     with instance.app_context():
-        connection = changes._link(shared_redis()).connection
+        connection = counter_readings._link(shared_redis()).connection
     host, port = connection._sock.getsockname()[:2]
     assert redis.Redis.from_url(REDIS_URL).client_kill_filter(_id=None, addr=f"{host}:{port}") == 1
 
@@ -242,7 +242,7 @@ def test_a_dropped_counter_connection_costs_one_request_and_one_refill(
     assert _check(two, key) == 200
     _drop_counter_connection(two)
     _outlive_the_lease(two)  # so that the next check must read the counters
-    monkeypatch.setattr(changes, "REDIAL_AFTER", 0.0)
+    monkeypatch.setattr(counter_readings, "REDIAL_AFTER", 0.0)
     with Reads(two, "channel_api_keys") as reads:
         assert _check(two, key) == 200  # counters unreadable: the row is read
         # Redis answers again, but what was cached before the fault is not trusted:
@@ -278,8 +278,8 @@ def _unannounced(instance) -> int:
 def test_a_key_revoked_during_a_redis_outage_stays_refused_once_redis_is_back(
     app, database_url, keyed, monkeypatch
 ):
-    monkeypatch.setattr(changes, "REDIAL_AFTER", 0.0)
-    monkeypatch.setattr(changes, "CHECK_EVERY", 3600.0)  # no routine look during the test
+    monkeypatch.setattr(counter_readings, "REDIAL_AFTER", 0.0)
+    monkeypatch.setattr(counter_readings, "CHECK_EVERY", 3600.0)  # no routine look during the test
     # Each instance reaches Redis through a forwarder of its own, so that each holds its
     # own client as a process would; the bystander serves nothing during the outage.
     with redis_partition() as to_writer, redis_partition() as to_reader:
@@ -316,7 +316,7 @@ def test_a_change_redis_did_not_take_reaches_every_instance_without_its_writer(
 ):
     # Redis answers the reader but not the writer (as when it refuses writes: out of
     # memory, a read-only replica), and the writer never serves another request.
-    monkeypatch.setattr(changes, "CHECK_EVERY", 0.2)
+    monkeypatch.setattr(counter_readings, "CHECK_EVERY", 0.2)
     writer, reader = writer_and_reader
     created = _new_key(writer, keyed)
     assert _check(reader, created["api_key"]) == 200
@@ -332,7 +332,7 @@ def test_a_bulk_update_redis_did_not_take_is_written_down_with_it(
     writer_and_reader, keyed, partition, monkeypatch
 ):
     # A compare-and-set UPDATE statement, not a flushed row, while Redis is away.
-    monkeypatch.setattr(changes, "CHECK_EVERY", 0.0)
+    monkeypatch.setattr(counter_readings, "CHECK_EVERY", 0.0)
     writer, reader = writer_and_reader
     key = _new_key(writer, keyed)["api_key"]
     assert _check(reader, key) == 200
