@@ -18,6 +18,8 @@ from idp.config_checks import ConfigurationError, check_hsts, check_settings
 
 DEV_SECRET_FILE = "dev-secret-key"
 DEV_KEK_FILE = "dev-key-encryption-key"
+SESSION_COOKIE = "idp_session"
+SESSION_COOKIE_HTTPS = "__Host-idp_session"
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 # Seconds to wait for PostgreSQL to answer a new connection (libpq's connect_timeout;
@@ -140,7 +142,13 @@ def finalize(config: dict, instance_path: Path) -> None:
     https = config["IDP_ISSUER"].startswith("https://")
     # Flask's own defaults are already in the config, so setdefault would never apply.
     if config.get("SESSION_COOKIE_NAME") in (None, "session"):
-        config["SESSION_COOKIE_NAME"] = "idp_session"
+        # Over https the __Host- prefix (RFC 6265bis section 4.1.3.2) makes browsers keep
+        # the cookie only as set by this host itself, Secure, for the whole site: no
+        # sibling subdomain and no plain-http page can plant or shadow a login.
+        config["SESSION_COOKIE_NAME"] = SESSION_COOKIE_HTTPS if https else SESSION_COOKIE
+    if config["SESSION_COOKIE_NAME"].startswith("__Host-"):
+        config["SESSION_COOKIE_DOMAIN"] = None
+        config["SESSION_COOKIE_PATH"] = "/"
     config["SESSION_COOKIE_HTTPONLY"] = True
     config["SESSION_COOKIE_SAMESITE"] = "Lax"
     config["SESSION_COOKIE_SECURE"] = https

@@ -9,7 +9,8 @@ import pytest
 from werkzeug.serving import make_server
 
 from tests.factories import PASSWORD
-from tests.oauth.conftest import csrf_from
+from tests.instances import dispose
+from tests.oauth.conftest import BrowserClient, csrf_from
 
 HTTPS = "https://localhost"
 
@@ -26,7 +27,16 @@ def _referer_sent(policy: str, page_url: str) -> str | None:
     return page_url  # same-origin, strict-origin-when-cross-origin (the default), ...
 
 
-def test_the_login_form_posts_over_https_with_what_the_browser_sends(app, partner_world, browser):
+@pytest.fixture
+def https_app(app, database_url, redis_prefix):
+    """One more instance whose issuer is an https URL, as in production."""
+    served = _app(database_url, redis_prefix, IDP_ISSUER=HTTPS)
+    yield served
+    dispose(served)
+
+
+def _sign_in(browser, email: str):
+    """The login page, then its form posted with what a browser sends over HTTPS."""
     url = HTTPS + "/login?hub=partner"
     page = browser.get("/login?hub=partner", base_url=HTTPS)
     referer = _referer_sent(page.headers.get("Referrer-Policy", ""), url)
@@ -34,14 +44,41 @@ def test_the_login_form_posts_over_https_with_what_the_browser_sends(app, partne
     response = browser.post(
         "/login?hub=partner",
         base_url=HTTPS,
-        data={
-            "email": partner_world["owner"].email,
-            "password": PASSWORD,
-            "csrf_token": csrf_from(page.text),
-        },
+        data={"email": email, "password": PASSWORD, "csrf_token": csrf_from(page.text)},
         headers=headers,
     )
+    return page, response
+
+
+def test_the_login_form_posts_over_https_with_what_the_browser_sends(app, partner_world, browser):
+    _, response = _sign_in(browser, partner_world["owner"].email)
     assert response.status_code == 302, response.get_data(as_text=True)[:400]
+
+
+def test_over_https_the_session_cookie_is_this_host_s_alone(https_app, partner_world):
+    served = BrowserClient(https_app)
+    page, response = _sign_in(served, partner_world["owner"].email)
+    assert response.status_code == 302, response.get_data(as_text=True)[:400]
+    for answer in (page, response):
+        # A __Host- cookie is kept by browsers only when Secure, for Path=/, with no Domain:
+        # no other subdomain and no plain-http page can plant or shadow it.
+        cookie = answer.headers["Set-Cookie"]
+        assert cookie.startswith("__Host-idp_session=")
+        attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]}
+        assert {"secure", "httponly", "path"} <= attributes
+        assert "domain" not in attributes
+        assert "; Path=/;" in cookie + ";"
+    # The login is the one that cookie names: the page after it knows who signed in.
+    done = served.get("/login/done", base_url=HTTPS)
+    assert done.status_code == 200
+    assert partner_world["owner"].email in done.get_data(as_text=True)
+    assert served.get_cookie("idp_session") is None
+
+
+def test_over_plain_http_the_session_cookie_keeps_its_plain_name(app, client):
+    cookie = client.get("/login?hub=partner").headers["Set-Cookie"]
+    assert cookie.startswith("idp_session=")
+    assert "Secure" not in cookie
 
 
 def test_no_path_or_query_leaves_a_page(app, browser):
@@ -50,8 +87,8 @@ def test_no_path_or_query_leaves_a_page(app, browser):
 
 
 @pytest.mark.browser
-def test_a_real_browser_signs_in_over_https(app, partner_world, page):
-    server = make_server("127.0.0.1", 0, app, threaded=True, ssl_context="adhoc")
+def test_a_real_browser_signs_in_over_https(https_app, partner_world, page):
+    server = make_server("127.0.0.1", 0, https_app, threaded=True, ssl_context="adhoc")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     context = page.context.browser.new_context(ignore_https_errors=True)
@@ -64,6 +101,11 @@ def test_a_real_browser_signs_in_over_https(app, partner_world, page):
         tab.click("button[type=submit]")
         tab.wait_for_load_state()
         assert tab.url.endswith("/login/done"), tab.content()[:400]
+        # Chromium kept the __Host- cookie and sent it back: the page knows who signed in.
+        assert partner_world["owner"].email in tab.content()
+        kept = {cookie["name"]: cookie for cookie in context.cookies()}
+        assert set(kept) == {"__Host-idp_session"}
+        assert kept["__Host-idp_session"]["secure"] is True
     finally:
         context.close()
         server.shutdown()
