@@ -9,6 +9,8 @@ from idp.accounts.models import User
 from idp.accounts.passwords import hash_password
 from idp.channels.models import Channel, Waba
 from idp.extensions import db
+from idp.mfa import totp
+from idp.mfa.models import TwoStepSecret
 from idp.oauth.tokens import mint_access_token, open_family
 from idp.orgs.models import Membership, Organization
 from idp.timeutil import utcnow
@@ -63,6 +65,15 @@ def make_user(
         )
         db.session.flush()
     return user
+
+
+def turn_on_two_step(user: User) -> str:
+    """Give ``user`` an enabled authenticator secret, as a confirmed set-up leaves; the secret."""
+    secret = totp.new_secret()
+    sealed = totp.seal(secret, user.id)
+    db.session.add(TwoStepSecret(user_id=user.id, sealed_secret=sealed, enabled_at=utcnow()))
+    db.session.flush()
+    return secret
 
 
 def make_channel(

@@ -276,6 +276,13 @@ CASES: dict[tuple[str, str], Case] = dict(
             SUPPORT_FORBIDDEN,
             Err(409, "account_state", params={"user_id": "{t_active}"}),
         ),
+        _body_op(
+            "POST",
+            "/v1/support/accounts/{user_id}/two-step-reset",
+            SUPPORT_FORBIDDEN,
+            Err(403, "forbidden", actor="support_agent"),
+            Err(409, "account_state", after=True),
+        ),
         (
             ("GET", "/v1/support/email-conflicts"),
             Case("support_admin", errors=(SUPPORT_FORBIDDEN, BAD_CURSOR, BAD_LIMIT)),

@@ -339,6 +339,9 @@ API_WRITES: dict[tuple[str, str], Write] = {
     ("POST", "/v1/support/accounts/{user_id}/resend-verification"): Write(
         ("account.verification_resent",), "t_unverified"
     ),
+    ("POST", "/v1/support/accounts/{user_id}/two-step-reset"): Write(
+        ("account.two_step_reset",), "t_two_step"
+    ),
     ("POST", "/v1/clients/{client_id}/wabas"): Write(("waba.created",), "response:id"),
     ("POST", "/v1/wabas/{waba_id}/verification"): Write(("waba.verification_changed",), "waba"),
     ("POST", "/v1/wabas/{waba_id}/channels"): Write(("channel.created",), "response:id"),

@@ -23,7 +23,7 @@ from idp.extensions import db
 from tests.channels.conftest import provisioning_bearer
 from tests.conftest import empty_database
 from tests.consent.factories import CONSENT_REDIRECT, make_consent_client, make_grant
-from tests.factories import bearer_for, make_channel, make_org, make_user
+from tests.factories import bearer_for, make_channel, make_org, make_user, turn_on_two_step
 
 CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
 SUPPORT_ACTION = {"ticket": "SUP-77", "reason": "account reported compromised"}
@@ -99,6 +99,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("POST", "/v1/support/accounts/{user_id}/resend-verification"): Operation(
         "support_admin", {"user_id": "t_unverified"}, SUPPORT_ACTION
     ),
+    ("POST", "/v1/support/accounts/{user_id}/two-step-reset"): Operation(
+        "support_admin", {"user_id": "t_two_step"}, SUPPORT_ACTION
+    ),
     ("POST", "/v1/clients/{client_id}/wabas"): Operation(
         "provisioning", {"client_id": "a"}, {"name": "Second WABA"}
     ),
@@ -146,6 +149,7 @@ PROPERTIES: dict[tuple[str, str], tuple[str, ...]] = {
     ("POST", "/v1/support/accounts/{user_id}/password-reset"): ("ticket", "reason"),
     ("POST", "/v1/support/accounts/{user_id}/end-sessions"): ("ticket", "reason"),
     ("POST", "/v1/support/accounts/{user_id}/resend-verification"): ("ticket", "reason"),
+    ("POST", "/v1/support/accounts/{user_id}/two-step-reset"): ("ticket", "reason"),
     ("POST", "/v1/clients/{client_id}/wabas"): ("name", "verification_state"),
     ("POST", "/v1/wabas/{waba_id}/verification"): ("verification_state",),
     ("POST", "/v1/wabas/{waba_id}/channels"): (
@@ -273,6 +277,8 @@ def build_world(app) -> World:
         t_active = make_user("partner", email="target.active@example.com")
         t_disabled = make_user("partner", email="target.disabled@example.com", status="disabled")
         t_unverified = make_user("partner", email="target.new@example.com", verified=False)
+        t_two_step = make_user("partner", email="target.two.step@example.com")
+        turn_on_two_step(t_two_step)
         db.session.commit()
         ids = {
             "p": p.id,
@@ -284,6 +290,7 @@ def build_world(app) -> World:
             "t_active_email": t_active.email,
             "t_disabled": t_disabled.id,
             "t_unverified": t_unverified.id,
+            "t_two_step": t_two_step.id,
         }
         auth = {
             "p_owner": bearer_for(p_owner, p),

@@ -85,6 +85,7 @@ CONTROL_ROUTES = [
         controls.resend_verification,
         202,
     ),
+    ("two-step-reset", Permission.SUPPORT_ACCOUNTS_RESET_TWO_STEP, controls.reset_two_step, 200),
 ]
 
 

@@ -12,7 +12,7 @@ from idp.extensions import db
 from idp.mfa.models import RecoveryCode, TwoStepSecret
 from idp.oauth.models import TokenFamily
 from idp.outbox.models import OutboxMessage
-from tests.factories import make_org, make_user
+from tests.factories import bearer_for, make_org, make_user
 from tests.mfa.helpers import enrol, password_then
 from tests.oauth.conftest import BrowserClient, Flow, csrf_from, tokens_for
 from tests.test_hostile_forms import login
@@ -118,3 +118,37 @@ def test_a_ticket_is_required_and_an_account_without_it_is_refused(app, partner_
     assert not db.session.scalars(
         sa.select(AuditEvent).where(AuditEvent.action == "account.two_step_reset")
     ).all()
+
+
+def test_the_support_api_removes_it_too(app, client, partner_world, staff):
+    owner = partner_world["owner"]
+    flow = Flow(BrowserClient(app))
+    tokens_for(flow, owner.email, partner_world["acme"].id)
+    enrol(login(app, owner.email))
+    support = staff["admin"].memberships[0].organization
+    url = f"/v1/support/accounts/{owner.id}/two-step-reset"
+    body = {"ticket": "SUP-8", "reason": REASON}
+
+    refused = client.post(url, json=body, headers=bearer_for(staff["agent"], support))
+    assert refused.status_code == 403
+    assert db.session.get(TwoStepSecret, owner.id) is not None
+
+    done = client.post(url, json=body, headers=bearer_for(staff["admin"], support))
+    assert done.status_code == 200, done.text
+    assert done.get_json()["id"] == owner.id
+    db.session.expire_all()
+    assert db.session.get(TwoStepSecret, owner.id) is None
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(RecoveryCode)) == 0
+    live = sa.select(sa.func.count()).where(
+        TokenFamily.user_id == owner.id, TokenFamily.revoked_at.is_(None)
+    )
+    assert db.session.scalar(live) == 0
+    assert password_then(BrowserClient(app), owner.email).headers["Location"] == "/login/done"
+    event = db.session.scalars(
+        sa.select(AuditEvent).where(AuditEvent.action == "account.two_step_reset")
+    ).one()
+    assert (event.actor_id, event.ticket, event.reason) == (staff["admin"].id, "SUP-8", REASON)
+
+    again = client.post(url, json=body, headers=bearer_for(staff["admin"], support))
+    assert again.status_code == 409
+    assert again.get_json()["code"] == "account_state"
