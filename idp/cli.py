@@ -142,8 +142,9 @@ def demo_command(as_json: bool) -> None:
 @_batch_option(BATCH_SIZE, "Rows deleted per transaction.")
 @with_appcontext
 def purge_command(dry_run: bool, batch: int) -> None:
-    """Delete codes, token families, login sessions, failed-login counters and emailed
-    links (sign-up, address verification, password reset) past use.
+    """Delete codes, token families, login sessions, failed-login counters, emailed
+    links (sign-up, address verification, password reset) and unfinished two-step set-ups
+    past use.
 
     Each row is kept IDP_PURGE_AFTER seconds after it stopped counting; the worker runs this
     hourly too.

@@ -17,7 +17,10 @@ tokens and a login session; failed logins leave counters. A row is kept
   the throttle forgets it (``throttle.FORGET_AFTER``);
 * an emailed link (sign-up, address verification, password reset) once it
   was used or spent, or has expired: a pending sign-up's row holds the
-  password hash chosen with it, which is kept no longer than that.
+  password hash chosen with it, which is kept no longer than that;
+* a two-step set-up never confirmed with a code, once it can no longer be
+  (``mfa.service.ENROLMENT_TTL``): with it goes the authenticator secret it
+  sealed, which nothing will ever check. Two-step sign-in that is on stays.
 
 What the retention means:
 
@@ -34,7 +37,9 @@ What the retention means:
 * a purged login session is missing: its cookie no longer logs anyone in,
   which it already did not;
 * a purged link is unknown: opening it says the link is invalid or expired,
-  as it did once used or expired.
+  as it did once used or expired;
+* a purged set-up is missing: the person's two-step page offers to start
+  one, and a code typed for the old one is refused as it already was.
 
 Rows go in batches of ``batch``, each in its own short transaction, so that
 no lock is held for long however large the backlog. Two purges at once (two
@@ -56,6 +61,8 @@ from idp.extensions import db
 from idp.login.models import LoginFailure, LoginSession
 from idp.login.session import LAST_SEEN_EVERY
 from idp.login.throttle import FORGET_AFTER
+from idp.mfa.models import TwoStepSecret
+from idp.mfa.service import ENROLMENT_TTL
 from idp.oauth.models import AuthorizationCode, RefreshToken, TokenFamily
 from idp.timeutil import utcnow
 
@@ -67,10 +74,13 @@ _REFRESH_TOKENS = RefreshToken.__table__
 _SESSIONS = LoginSession.__table__
 _FAILURES = LoginFailure.__table__
 _LINKS = EmailToken.__table__
+_SET_UPS = TwoStepSecret.__table__
 # The tables purged, in the order of the counts reported.
-TABLES = tuple(t.name for t in (_CODES, _REFRESH_TOKENS, _FAMILIES, _SESSIONS, _FAILURES, _LINKS))
+TABLES = tuple(
+    t.name for t in (_CODES, _REFRESH_TOKENS, _FAMILIES, _SESSIONS, _FAILURES, _LINKS, _SET_UPS)
+)
 # The tables whose rows a rule selects in batches (refresh tokens go with their family).
-_RULE_TABLES = tuple(t.name for t in (_CODES, _FAMILIES, _SESSIONS, _FAILURES, _LINKS))
+_RULE_TABLES = tuple(t.name for t in (_CODES, _FAMILIES, _SESSIONS, _FAILURES, _LINKS, _SET_UPS))
 
 
 @dataclass(frozen=True)
@@ -117,6 +127,13 @@ def _rules(now: datetime) -> list[_Rule]:
             _FAILURES.c.last_failed_at < now - max(kept, timedelta(seconds=FORGET_AFTER)),
         ),
         _Rule(_LINKS.c.id, sa.or_(_LINKS.c.expires_at < cutoff, _LINKS.c.used_at < cutoff)),
+        # Started again meanwhile, a set-up has a new created_at: the DELETE checks again.
+        _Rule(
+            _SET_UPS.c.user_id,
+            sa.and_(
+                _SET_UPS.c.enabled_at.is_(None), _SET_UPS.c.created_at < cutoff - ENROLMENT_TTL
+            ),
+        ),
     ]
 
 

@@ -21,6 +21,9 @@ from idp.janitor import TABLES, purge
 from idp.login import throttle
 from idp.login.models import LoginFailure, LoginSession
 from idp.login.session import LAST_SEEN_EVERY
+from idp.mfa import totp
+from idp.mfa.models import TwoStepSecret
+from idp.mfa.service import ENROLMENT_TTL
 from idp.oauth.models import (
     AuthorizationCode,
     OAuthClient,
@@ -151,6 +154,19 @@ def _link(*, expires_at, used_at=None) -> str:
     return row_id
 
 
+def _set_up(*, created_at, enabled_at=None) -> str:
+    """The authenticator secret of a new account's two-step set-up, begun at ``created_at``."""
+    user = make_user("partner")
+    sealed = totp.seal(totp.new_secret(), user.id)
+    db.session.add(
+        TwoStepSecret(
+            user_id=user.id, sealed_secret=sealed, created_at=created_at, enabled_at=enabled_at
+        )
+    )
+    db.session.commit()
+    return user.id
+
+
 def _ids(model) -> set[str]:
     key = model.__table__.primary_key.columns.values()[0]
     db.session.expire_all()
@@ -173,6 +189,7 @@ def _one_of_each_to_purge(world) -> None:
     _session(user, created_at=long_ago, ended_at=long_ago)
     _failure(long_ago)
     _link(expires_at=long_ago)
+    _set_up(created_at=long_ago - ENROLMENT_TTL)
 
 
 def test_old_codes_go_used_or_not_and_those_within_retention_stay(app, world):
@@ -289,6 +306,21 @@ def test_used_and_expired_emailed_links_go_with_what_they_carry_and_live_ones_st
     assert not {expired_long_ago, used_long_ago} & _ids(EmailToken)
 
 
+def test_unfinished_two_step_set_ups_go_once_they_cannot_be_finished_and_the_rest_stay(app, world):
+    cutoff = world["cutoff"]
+    abandoned = _set_up(created_at=cutoff - ENROLMENT_TTL - timedelta(minutes=1))
+    expired_lately = _set_up(created_at=cutoff - ENROLMENT_TTL + timedelta(minutes=1))
+    in_progress = _set_up(created_at=utcnow())
+    turned_on_long_ago = _set_up(
+        created_at=cutoff - timedelta(days=30), enabled_at=cutoff - timedelta(days=30)
+    )
+
+    assert purge()["two_step_secrets"] == 1
+
+    assert _ids(TwoStepSecret) == {expired_lately, in_progress, turned_on_long_ago}
+    assert abandoned not in _ids(TwoStepSecret)
+
+
 def test_a_short_retention_never_lifts_a_throttle_early(app, app_ctx, monkeypatch):
     """Counters are read for throttle.FORGET_AFTER seconds, whatever IDP_PURGE_AFTER says."""
     monkeypatch.setitem(app.config, "IDP_PURGE_AFTER", 60)
@@ -397,6 +429,7 @@ def test_the_command_prints_the_counts_and_deletes_only_without_dry_run(app, wor
         "deleted 1 login_sessions",
         "deleted 1 login_failures",
         "deleted 1 email_tokens",
+        "deleted 1 two_step_secrets",
     ]
     assert _rows() == dict.fromkeys(TABLES, 0)
 
@@ -408,6 +441,7 @@ def test_purge_help_names_everything_it_deletes(app):
     for rows in ("codes", "token families", "login sessions", "failed-login counters"):
         assert rows in text
     assert "emailed links" in text
+    assert "unfinished two-step set-ups" in text
 
 
 def test_batches_smaller_than_the_backlog_still_delete_everything(app, world):
@@ -418,6 +452,7 @@ def test_batches_smaller_than_the_backlog_still_delete_everything(app, world):
         _session(user, created_at=long_ago, ended_at=long_ago)
         _failure(long_ago)
         _link(expires_at=long_ago)
+        _set_up(created_at=long_ago - ENROLMENT_TTL)
 
     counts = purge(batch=2)
 
