@@ -9,7 +9,7 @@ from flask.cli import with_appcontext
 
 from idp.keys.models import SIGNING_ALGORITHMS
 from idp.keys.service import ALGORITHM
-from idp.oauth import clients
+from idp.oauth import clients, operator_clients
 from idp.oauth.models import CLIENT_HUBS
 from idp.operator import kept_for_output, operator_actor, refusals
 from idp.timeutil import isoformat
@@ -83,7 +83,7 @@ def set_hub(hub, redirect_uris, post_logout_redirect_uris, clear_post_logout, id
             "--post-logout-redirect-uri and --clear-post-logout-redirect-uris cannot be combined."
         )
     with refusals():
-        client, outcome = clients.set_hub_client(
+        client, outcome = operator_clients.set_hub_client(
             hub,
             list(redirect_uris) or None,
             [] if clear_post_logout else list(post_logout_redirect_uris) or None,
@@ -110,7 +110,7 @@ def _echo_details(client) -> None:
 @with_appcontext
 def list_clients() -> None:
     """List the clients that are not deleted (never a secret)."""
-    for client in clients.list_clients():
+    for client in operator_clients.list_clients():
         click.echo(f"{client.client_id}  {client.kind}  {client.name}")
         _echo_details(client)
         if client.previous_secret_valid_until is not None:
@@ -134,7 +134,7 @@ def list_clients() -> None:
 def create_platform(name, scopes, organization) -> None:
     """Create a platform service's confidential client and print its secret once."""
     with refusals(), kept_for_output():
-        client, secret = clients.create_platform_client(
+        client, secret = operator_clients.create_platform_client(
             name,
             [s for value in scopes for s in value.split()],
             organization,
@@ -159,7 +159,7 @@ def create_platform(name, scopes, organization) -> None:
 def rotate_secret(client_id: str, grace: int) -> None:
     """Give CLIENT_ID a new secret, printed once; the old one stops (after --grace)."""
     with refusals(), kept_for_output():
-        client, secret = clients.rotate_client_secret(
+        client, secret = operator_clients.rotate_client_secret(
             client_id, actor=operator_actor("clients rotate-secret"), grace=grace
         )
     click.echo(f"rotated the secret of {client.client_id} ({client.name})")
@@ -181,7 +181,7 @@ def _echo_previous_secret(client) -> None:
 def expire_previous_secret(client_id: str) -> None:
     """End CLIENT_ID's previous secret's grace period: only the current secret works."""
     with refusals():
-        client, ended = clients.expire_previous_secret(
+        client, ended = operator_clients.expire_previous_secret(
             client_id, actor=operator_actor("clients expire-previous-secret")
         )
     if ended:
@@ -196,5 +196,5 @@ def expire_previous_secret(client_id: str) -> None:
 def delete(client_id: str) -> None:
     """Delete CLIENT_ID; every token it holds stops working on every instance."""
     with refusals():
-        client = clients.delete_client(client_id, actor=operator_actor("clients delete"))
+        client = operator_clients.delete_client(client_id, actor=operator_actor("clients delete"))
     click.echo(f"deleted {client.client_id} ({client.name}); its tokens are revoked")

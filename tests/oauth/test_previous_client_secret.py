@@ -323,13 +323,13 @@ def test_a_grace_period_ended_on_one_instance_is_seen_by_the_other_at_once(
 @pytest.mark.postgres
 def test_two_rotations_at_once_leave_both_new_secrets_working(app, partner, monkeypatch):
     """The later rotation keeps the earlier one's secret as the previous one, not the older."""
-    from idp.oauth import clients
+    from idp.oauth import clients, operator_clients
     from idp.operator import operator_actor
     from tests.consent.interleave import Competitor, pause_before
 
     def rotate_elsewhere():
         actor = operator_actor("clients rotate-secret")
-        return clients.rotate_client_secret(partner["client"], actor=actor, grace=3600)[1]
+        return operator_clients.rotate_client_secret(partner["client"], actor=actor, grace=3600)[1]
 
     competitor = Competitor(app, rotate_elsewhere)
     pause_before(monkeypatch, clients, "new_secret", competitor)
