@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from idp import changes
 from idp.accounts.models import User
 from idp.audit.models import AuditEvent
+from idp.counter_readings import redis_key
 from idp.extensions import db
 from idp.login.models import LoginSession
 from tests.conftest import REDIS_URL
@@ -151,8 +152,8 @@ def test_a_login_moves_the_change_counters_of_every_table_it_writes(
         monkeypatch.setitem(changes._COUNTERS, name, counter)
     instance, _ = redis_instances
     client = redis.Redis.from_url(REDIS_URL)
-    keys = [instance.config["IDP_REDIS_PREFIX"] + "changes:" + name for name in watched]
     with instance.test_request_context():
+        keys = [redis_key(name) for name in watched]
         changes._versions()  # the counters exist before the login
     before = [int(client.get(key)) for key in keys]
 
