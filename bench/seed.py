@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import random
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -219,9 +220,13 @@ def _token_families(writer: BulkWriter, seeded: Seeded) -> None:
                 subjects.append(
                     {"user_id": uid, "family_id": fid, "hub": hub, "org": org, "role": role}
                 )
-            yield (fid, hub_client[hub], uid, org, now, expires)
+            yield (fid, hub_client[hub], uid, org, now, expires, signed_in, by_password)
 
-    columns = ["id", "client_id", "user_id", "organization_id", "created_at", "expires_at"]
+    signed_in, by_password = int(time.time()), json.dumps(["pwd"])
+    columns = [
+        "id", "client_id", "user_id", "organization_id", "created_at", "expires_at",
+        "auth_time", "amr",
+    ]  # fmt: skip
     seeded.counts["token_families"] = writer.write("token_families", columns, rows())
     seeded.extra["token_subjects"] = subjects
 

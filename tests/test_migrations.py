@@ -8,6 +8,19 @@ from alembic.migration import MigrationContext
 
 from idp.extensions import db
 
+# The partner account ``usr_1``, as any migration since the first can hold it.
+ONE_ACCOUNT = sa.text(
+    "INSERT INTO users (id, email, email_normalized, email_verified, name, hub, status,"
+    " security_stamp, created_at) VALUES ('usr_1', 'a@x.example', 'a@x.example', true, 'A',"
+    " 'partner', 'active', 's', '2026-01-01 00:00:00')"
+)
+# The Partner Hub's client, as any migration since the OAuth tables can hold it.
+ONE_HUB_CLIENT = sa.text(
+    "INSERT INTO oauth_clients (client_id, name, kind, hub, redirect_uris,"
+    " post_logout_redirect_uris, scope, created_at) VALUES ('partner-hub', 'Partner Hub',"
+    " 'hub', 'partner', '[]', '[]', 'openid', '2026-01-01')"
+)
+
 
 def test_migrations_match_the_models(app_ctx):
     with db.engine.connect() as conn:
@@ -102,20 +115,8 @@ def test_the_nonce_index_keeps_one_openid_nonce_per_client_and_clears_the_rest(
     with old.app_context():
         upgrade(revision="0008_open_invitations")
         with db.engine.begin() as conn:
-            conn.execute(
-                sa.text(
-                    "INSERT INTO users (id, email, email_normalized, email_verified, name, hub,"
-                    " status, security_stamp, created_at) VALUES ('usr_1', 'a@x.example',"
-                    " 'a@x.example', 1, 'A', 'partner', 'active', 's', '2026-01-01 00:00:00')"
-                )
-            )
-            conn.execute(
-                sa.text(
-                    "INSERT INTO oauth_clients (client_id, name, kind, hub, redirect_uris,"
-                    " post_logout_redirect_uris, scope, created_at) VALUES ('partner-hub',"
-                    " 'Partner Hub', 'hub', 'partner', '[]', '[]', 'openid', '2026-01-01')"
-                )
-            )
+            conn.execute(ONE_ACCOUNT)
+            conn.execute(ONE_HUB_CLIENT)
             for code_id, (scope, nonce, second) in codes.items():
                 conn.execute(
                     sa.text(
@@ -435,3 +436,77 @@ def test_the_oldest_support_organization_becomes_the_one_made_first(tmp_path, re
                     )
             db.engine.dispose()
     assert first == {"su_oldest": "support", "su_newer": None, "pa_partner": None}
+
+
+def test_logins_already_there_take_their_sign_in_from_their_code_or_the_login_before(
+    tmp_path, redis_prefix
+):
+    """0025 on a database with logins: a family takes when and how its person signed in from
+    the code that opened it, a switched family from the family it came from, however far."""
+    import json
+
+    from flask_migrate import upgrade
+
+    from idp import create_app
+    from tests.conftest import app_config, fresh_database
+
+    families = {  # id: (user, parent)
+        "tf_plain": ("usr_1", None),
+        "tf_older": ("usr_1", None),  # named by its code's family_id, before codes named it
+        "tf_two_step": ("usr_1", None),
+        "tf_switched": ("usr_1", "tf_two_step"),
+        "tf_switched_again": ("usr_1", "tf_switched"),
+        "tf_code_gone": ("usr_1", None),
+        "tf_machine": (None, None),
+    }
+    codes = {  # id: (auth_time, amr, family_id)
+        "ac_plain": (1_000, None, None),
+        "ac_another": (2_000, json.dumps(["pwd"]), "tf_older"),
+        "ac_two_step": (3_000, json.dumps(["pwd", "otp", "mfa"]), None),
+    }
+    with fresh_database(tmp_path) as url:
+        old = create_app(app_config(url, redis_prefix))
+        with old.app_context():
+            upgrade(revision="0024_one_audit_time_index")
+            with db.engine.begin() as conn:
+                conn.execute(ONE_ACCOUNT)
+                conn.execute(ONE_HUB_CLIENT)
+                for family_id, (user_id, parent_id) in families.items():
+                    conn.execute(
+                        sa.text(
+                            "INSERT INTO token_families (id, client_id, user_id, created_at,"
+                            " expires_at, parent_id) VALUES (:id, 'partner-hub', :user,"
+                            " '2026-01-01', '2026-02-01', :parent)"
+                        ),
+                        {"id": family_id, "user": user_id, "parent": parent_id},
+                    )
+                for code_id, (auth_time, amr, family_id) in codes.items():
+                    conn.execute(
+                        sa.text(
+                            "INSERT INTO oauth_authorization_codes (id, code_hash, client_id,"
+                            " user_id, redirect_uri, scope, code_challenge,"
+                            " code_challenge_method, auth_time, amr, created_at, expires_at,"
+                            " family_id) VALUES (:id, :id, 'partner-hub', 'usr_1',"
+                            " 'https://hub.example/cb', 'openid', 'c', 'S256', :auth_time, :amr,"
+                            " '2026-01-01', '2026-01-01', :family)"
+                        ),
+                        {"id": code_id, "auth_time": auth_time, "amr": amr, "family": family_id},
+                    )
+            upgrade()
+            with db.engine.connect() as conn:
+                rows = conn.execute(sa.text("SELECT id, auth_time, amr FROM token_families"))
+                sign_ins = {
+                    family_id: (auth_time, json.loads(amr) if isinstance(amr, str) else amr)
+                    for family_id, auth_time, amr in rows
+                }
+            db.engine.dispose()
+    two_step = (3_000, ["pwd", "otp", "mfa"])
+    assert sign_ins == {
+        "tf_plain": (1_000, None),  # a code from before amr was kept: a password
+        "tf_older": (2_000, ["pwd"]),
+        "tf_two_step": two_step,
+        "tf_switched": two_step,
+        "tf_switched_again": two_step,
+        "tf_code_gone": (None, None),
+        "tf_machine": (None, None),
+    }

@@ -75,6 +75,10 @@ class IssuingGrant:
         """The browser login the family these tokens open belongs to; None for none."""
         return None
 
+    def new_family_sign_in(self) -> tuple[int, list[str]] | None:
+        """When and how the person of the family these tokens open signed in; None for none."""
+        return None
+
     def refresh_scope(self) -> str | None:
         """The scope of the new refresh token; None for the access token's."""
         return None
@@ -95,6 +99,7 @@ class IssuingGrant:
             roles=self.request.idp_roles if user is not None else None,
             new_family_id=self.new_family_id(),
             login_session_id=self.new_family_login(),
+            sign_in=self.new_family_sign_in(),
             refresh_scope=self.refresh_scope(),
         )
         self.request.token_family = family
@@ -148,7 +153,8 @@ class IdTokenExtension(OpenIDCode):
             token=token,
             family_id=request.token_family.id,
             organization_id=code.organization_id,
-            code=code,
+            auth_time=code.auth_time,
+            amr=code.get_amr(),
             nonce=code.nonce,
         )
 
@@ -170,6 +176,11 @@ class AuthorizationCodeGrant(IssuingGrant, grants.AuthorizationCodeGrant):
     def new_family_login(self) -> str | None:
         """The browser login the code was issued in: logging out of it ends the family."""
         return self.request.authorization_code.login_session_id
+
+    def new_family_sign_in(self) -> tuple[int, list[str]]:
+        """The code's sign-in: every ID token the family is renewed with carries it."""
+        code = self.request.authorization_code
+        return code.auth_time, code.get_amr()
 
     def generate_authorization_code(self) -> str:
         """288 random bits, URL-safe: one read of the OS's randomness, not one per character."""

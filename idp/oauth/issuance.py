@@ -109,6 +109,7 @@ def issue_tokens(
     roles: list[str] | None = None,
     new_family_id: str | None = None,
     login_session_id: str | None = None,
+    sign_in: tuple[int, list[str]] | None = None,
     refresh_scope: str | None = None,
 ) -> tuple[dict, TokenFamily]:
     """Build the RFC 6749 section 5.1 token response; opens a family unless one is given.
@@ -116,7 +117,8 @@ def issue_tokens(
     ``roles`` are the user's roles in ``organization_id``, read with the user
     by the grant (``user_with_roles``); required when there is a user.
     ``new_family_id`` is the id of the family opened, when what opens it names it,
-    and ``login_session_id`` the browser login it belongs to.
+    and ``login_session_id`` the browser login it belongs to; ``sign_in`` is
+    when and how its person signed in (``auth_time``, ``amr``), for its ID tokens.
     ``refresh_scope`` is the new refresh token's scope when it differs from the
     access token's: a refresh that narrows the access token keeps the refresh
     token's scope (RFC 6749 section 6).
@@ -139,6 +141,7 @@ def issue_tokens(
             lifetime=lifetime,
             family_id=new_family_id,
             login_session_id=login_session_id,
+            sign_in=sign_in,
         )
         if include_refresh_token:
             family, refresh_token = _open_family_with_refresh_token(family_row, refresh_scope)

@@ -32,15 +32,6 @@ def family_id_of_code(code_id: str) -> str:
     return f"{PREFIXES['token_family']}_{code_id.removeprefix(code_prefix)}"
 
 
-def code_id_of_family(family_id: str) -> str:
-    """The id of the code whose exchange opened family ``family_id``, were it so named.
-
-    The inverse of ``family_id_of_code``; a family opened otherwise names no code.
-    """
-    family_prefix = f"{PREFIXES['token_family']}_"
-    return f"{PREFIXES['authorization_code']}_{family_id.removeprefix(family_prefix)}"
-
-
 def sha256_hex(value: str) -> str:
     """SHA-256 of a high-entropy secret (client secret, code, refresh token), hex encoded."""
     return hashlib.sha256(value.encode()).hexdigest()
@@ -107,6 +98,12 @@ class TokenFamily(db.Model):
     # every reader already takes a login that is gone for one that has ended.
     parent_id = sa.Column(sa.String(40), nullable=True)
     login_session_id = sa.Column(sa.String(40), nullable=True)
+    # When and how its person signed in (OpenID Connect's ``auth_time`` and ``amr``):
+    # the code's at the exchange, the parent's at a switch, for every ID token the
+    # family is renewed with. None for a machine's family, and for a login whose
+    # sign-in was no longer known when these were added (migration 0025).
+    auth_time = sa.Column(sa.Integer, nullable=True)
+    amr = sa.Column(sa.JSON, nullable=True)
 
     @property
     def is_active(self) -> bool:

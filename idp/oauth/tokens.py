@@ -30,7 +30,8 @@ def open_family(
 ) -> TokenFamily:
     """Start a token family with a new id (a token exchange, a standing machine family).
 
-    A family exchanged from ``parent`` names it and inherits its browser login.
+    A family exchanged from ``parent`` names it and inherits its browser login
+    and its sign-in.
     The row is written at once with one plain INSERT, so rows that name it (a
     refresh token) can follow without a flush; the caller commits.
     """
@@ -42,6 +43,7 @@ def open_family(
             lifetime=lifetime,
             parent_id=parent.id if parent is not None else None,
             login_session_id=parent.login_session_id if parent is not None else None,
+            sign_in=(parent.auth_time, parent.amr) if parent is not None else None,
         )
     )
 
@@ -55,9 +57,14 @@ def new_family_row(
     family_id: str | None = None,
     parent_id: str | None = None,
     login_session_id: str | None = None,
+    sign_in: tuple[int | None, list[str] | None] | None = None,
 ) -> dict:
-    """The row of a new token family, for ``open_family`` or a caller that writes it."""
+    """The row of a new token family, for ``open_family`` or a caller that writes it.
+
+    ``sign_in`` is when and how its person signed in (``auth_time``, ``amr``).
+    """
     now = utcnow()
+    auth_time, amr = sign_in or (None, None)
     return {
         "id": family_id or new_time_ordered_id(PREFIXES["token_family"]),
         "client_id": client_id,
@@ -69,6 +76,8 @@ def new_family_row(
         "revoked_reason": None,
         "parent_id": parent_id,
         "login_session_id": login_session_id,
+        "auth_time": auth_time,
+        "amr": amr,
     }
 
 

@@ -10,6 +10,7 @@ from idp.audit.models import AuditEvent
 from idp.extensions import db
 from idp.login.models import LoginSession
 from idp.mfa.models import RecoveryCode, TwoStepSecret
+from idp.oauth.models import AuthorizationCode
 from idp.outbox.models import OutboxMessage
 from tests.factories import PASSWORD, make_org, make_user
 from tests.mfa.helpers import (
@@ -22,7 +23,7 @@ from tests.mfa.helpers import (
     second_step,
     start,
 )
-from tests.oauth.conftest import BrowserClient, Flow, csrf_from, query_of
+from tests.oauth.conftest import BrowserClient, Flow, csrf_from, query_of, refresh
 from tests.test_hostile_forms import login
 
 
@@ -207,25 +208,39 @@ def test_a_waiting_second_step_expires(app, partner_world, monkeypatch):
     assert browser.get(location).status_code == 302
 
 
-def _claims(flow: Flow, response) -> dict:
-    """Follow ``response`` to the hub's redirect; the ID token of the code exchanged."""
+def _tokens(flow: Flow, response) -> dict:
+    """Follow ``response`` to the hub's redirect; the token response of the code exchanged."""
     while "code=" not in response.headers.get("Location", ""):
         assert response.status_code == 302, response.text
         response = flow.http.get(response.headers["Location"])
     tokens = flow.exchange(query_of(response.headers["Location"])["code"]).get_json()
     assert "id_token" in tokens, tokens
-    return jwt.decode(tokens["id_token"], options={"verify_signature": False})
+    return tokens
 
 
-def _id_token(app, email: str, secret: str | None) -> dict:
-    """The ID token of a Client Hub sign-in (with the app's code when ``secret`` is given)."""
+def _claims(flow: Flow, response) -> dict:
+    """Follow ``response`` to the hub's redirect; the ID token of the code exchanged."""
+    return _id_claims(_tokens(flow, response))
+
+
+def _hub_sign_in(app, email: str, secret: str | None) -> tuple[Flow, dict]:
+    """A Client Hub sign-in (with the app's code when ``secret`` is given): its token response."""
     flow = Flow(BrowserClient(app), client_id="client-hub", nonce=f"nonce-{email}")
     response = flow.login(email)
     location = response.headers["Location"]
     if secret is not None:
         assert location.startswith("/login/two-step")
         response = second_step(flow.http, location, code=code_at(secret, 1))
-    return _claims(flow, response)
+    return flow, _tokens(flow, response)
+
+
+def _id_token(app, email: str, secret: str | None) -> dict:
+    """The ID token of a Client Hub sign-in (with the app's code when ``secret`` is given)."""
+    return _id_claims(_hub_sign_in(app, email, secret)[1])
+
+
+def _id_claims(tokens: dict) -> dict:
+    return jwt.decode(tokens["id_token"], options={"verify_signature": False})
 
 
 def test_hub_sign_in_through_authorize_asks_for_the_code_and_says_so_in_amr(
@@ -240,6 +255,21 @@ def test_hub_sign_in_through_authorize_asks_for_the_code_and_says_so_in_amr(
     assert _id_token(app, plain.email, None)["amr"] == ["pwd"]
     claims = _id_token(app, guarded.email, secret)
     assert claims["amr"] == ["pwd", "otp", "mfa"]
+
+
+def test_the_id_token_of_a_refresh_still_says_the_sign_in_took_two_steps(app, app_ctx, hub_clients):
+    guarded = make_user("client", make_org("client", "Shop"), "owner")
+    db.session.commit()
+    secret, _ = enrol(login(app, guarded.email))
+    flow, tokens = _hub_sign_in(app, guarded.email, secret)
+    db.session.execute(db.delete(AuthorizationCode))  # purged: the family remembers
+    db.session.commit()
+
+    refreshed = refresh(flow.http, tokens["refresh_token"], client_id="client-hub")
+    assert refreshed.status_code == 200, refreshed.text
+    claims = jwt.decode(refreshed.get_json()["id_token"], options={"verify_signature": False})
+    assert claims["amr"] == ["pwd", "otp", "mfa"]
+    assert claims["auth_time"] == _id_claims(tokens)["auth_time"]
 
 
 def test_prompt_login_asks_for_the_code_again(app, app_ctx, hub_clients):

@@ -19,7 +19,7 @@ from flask.cli import ScriptInfo
 
 from idp.cli import main
 from idp.extensions import db
-from idp.oauth.models import AuthorizationCode
+from idp.oauth.models import AuthorizationCode, RefreshToken, TokenFamily
 from tests.oauth.conftest import HUB_REDIRECT, refresh, register_partner_hub, tokens_for
 
 SIGNED_IN_EARLIER = 3600
@@ -48,6 +48,22 @@ def _signed_in_earlier(flow, email: str, organization_id: str | None = None) -> 
 
 def _refreshed(http, refresh_token: str, **extra) -> dict:
     response = refresh(http, refresh_token, **extra)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_json()
+
+
+def _switched(http, access_token: str, organization_id: str) -> dict:
+    """The token response of a partner switch (RFC 8693) to ``organization_id``."""
+    response = http.post(
+        "/oauth/token",
+        data={
+            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+            "client_id": "partner-hub",
+            "subject_token": access_token,
+            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            "organization": organization_id,
+        },
+    )
     assert response.status_code == 200, response.get_data(as_text=True)
     return response.get_json()
 
@@ -102,16 +118,7 @@ def test_a_switched_partner_s_refresh_names_it_and_keeps_the_sign_in_time(app, p
     consultant, acme, globex = (partner_world[k] for k in ("consultant", "acme", "globex"))
     tokens = _signed_in_earlier(flow, consultant.email, acme.id)
     original = jwt.decode(tokens["id_token"], options={"verify_signature": False})
-    switched = flow.http.post(
-        "/oauth/token",
-        data={
-            "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
-            "client_id": "partner-hub",
-            "subject_token": tokens["access_token"],
-            "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
-            "organization": globex.id,
-        },
-    ).get_json()
+    switched = _switched(flow.http, tokens["access_token"], globex.id)
     renewed = _verified_with_the_jwks(
         flow.http, _refreshed(flow.http, switched["refresh_token"])["id_token"], "ES256"
     )
@@ -142,14 +149,36 @@ def test_after_the_signing_key_is_revoked_the_refreshed_id_token_has_the_new_key
     assert _logout(flow.http, renewed).status_code == 302
 
 
-def test_once_the_sign_in_s_code_is_gone_the_id_token_says_nothing_of_the_sign_in(
+def test_once_the_sign_in_s_code_is_purged_a_refresh_still_names_the_sign_in(
     app, partner_world, flow
 ):
-    tokens = tokens_for(flow, partner_world["owner"].email)
+    tokens = _signed_in_earlier(flow, partner_world["owner"].email)
+    original = _verified_with_the_jwks(flow.http, tokens["id_token"], "ES256")
     db.session.execute(db.delete(AuthorizationCode))
     db.session.commit()
     renewed = _verified_with_the_jwks(
         flow.http, _refreshed(flow.http, tokens["refresh_token"])["id_token"], "ES256"
     )
     assert renewed["sub"] == partner_world["owner"].id
-    assert "auth_time" not in renewed and "amr" not in renewed
+    assert (renewed["auth_time"], renewed["amr"]) == (original["auth_time"], ["pwd"])
+
+
+def test_a_switched_login_keeps_its_sign_in_after_the_family_it_came_from_is_purged(
+    app, partner_world, flow
+):
+    """The family switched from may be revoked alone and purged first (``idp.janitor``)."""
+    consultant, acme, globex = (partner_world[k] for k in ("consultant", "acme", "globex"))
+    tokens = _signed_in_earlier(flow, consultant.email, acme.id)
+    original = jwt.decode(tokens["id_token"], options={"verify_signature": False})
+    switched = _switched(flow.http, tokens["access_token"], globex.id)
+    db.session.execute(db.delete(AuthorizationCode))
+    db.session.execute(db.delete(RefreshToken).where(RefreshToken.family_id == original["sid"]))
+    db.session.execute(db.delete(TokenFamily).where(TokenFamily.id == original["sid"]))
+    db.session.commit()
+
+    renewed = _verified_with_the_jwks(
+        flow.http, _refreshed(flow.http, switched["refresh_token"])["id_token"], "ES256"
+    )
+    assert (renewed["sub"], renewed["org"]) == (consultant.id, globex.id)
+    assert renewed["auth_time"] == original["auth_time"] <= time.time() - SIGNED_IN_EARLIER
+    assert renewed["amr"] == original["amr"] == ["pwd"]
