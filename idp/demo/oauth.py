@@ -75,7 +75,13 @@ def start_login(hub: str):
     }
     response = redirect("/oauth/authorize?" + urlencode(query))
     response.set_cookie(
-        _RP_COOKIE, _rp_state().dumps(pending), path="/demo", httponly=True, samesite="Lax"
+        _RP_COOKIE,
+        _rp_state().dumps(pending),
+        path="/demo",
+        httponly=True,
+        samesite="Lax",
+        # Over https, as the service's own session cookie: never sent over plain http.
+        secure=current_app.config["SESSION_COOKIE_SECURE"],
     )
     return response
 

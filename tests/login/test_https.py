@@ -81,6 +81,17 @@ def test_over_plain_http_the_session_cookie_keeps_its_plain_name(app, client):
     assert "Secure" not in cookie
 
 
+@pytest.mark.parametrize("https", [True, False])
+def test_the_demo_relying_party_s_cookie_is_secure_over_https(https_app, client, https):
+    demo = https_app.test_client() if https else client
+    started = demo.get("/demo/login/client", base_url=HTTPS if https else "http://localhost")
+    assert started.status_code == 302
+    cookie = started.headers["Set-Cookie"]
+    assert cookie.startswith("idp_demo_rp=")
+    attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]}
+    assert ("secure" in attributes) is https
+
+
 def test_no_path_or_query_leaves_a_page(app, browser):
     page = browser.get("/password-reset?token=secret-in-the-link", base_url=HTTPS)
     assert page.headers["Referrer-Policy"] == "strict-origin"
