@@ -4,7 +4,8 @@ The code exchange issues the first (OpenID Connect Core 3.1.3.3); a refresh
 of a login whose scope holds ``openid`` issues a new one (section 12.2) with
 the same ``iss``, ``sub`` and ``aud``, a new ``iat``, the ``auth_time`` and
 ``amr`` of the original sign-in (kept by the token family since the code
-exchange, and passed on to a partner switch's family) and no ``nonce``, and
+exchange, and passed on to a partner switch's family; read from the code
+for a family opened before it kept them) and no ``nonce``, and
 so does a partner switch (RFC 8693 token exchange), naming the organization
 switched to. Each is signed with its client's registered
 ``id_token_signed_response_alg`` by the key of that algorithm that signs now,
@@ -19,9 +20,13 @@ import time
 from authlib.oidc.core.util import create_half_hash
 from flask import current_app
 
+from idp.extensions import db
 from idp.keys.service import sign_jwt
-from idp.oauth.models import TokenFamily
+from idp.oauth.models import AuthorizationCode, TokenFamily, code_id_of_family
 from idp.oauth.userinfo import user_claims
+
+# Partner switches made one from another; a longer chain is not followed.
+MAX_SWITCHES = 100
 
 
 def sign_id_token(
@@ -66,12 +71,42 @@ def sign_id_token(
 
 def renewed_id_token(*, client, user, token: dict, family: TokenFamily) -> str:
     """A new ID token for ``family`` (a refresh's or a partner switch's), of its sign-in."""
+    auth_time, amr = family.auth_time, family.amr
+    if auth_time is None:
+        auth_time, amr = sign_in_of_older_family(family)
     return sign_id_token(
         client=client,
         user=user,
         token=token,
         family_id=family.id,
         organization_id=family.organization_id,
-        auth_time=family.auth_time,
-        amr=family.amr,
+        auth_time=auth_time,
+        amr=amr,
     )
+
+
+def sign_in_of_older_family(family: TokenFamily) -> tuple[int | None, list[str] | None]:
+    """The sign-in of a family opened before families kept it (migration 0025).
+
+    Such a family, or the one it was switched from, back to the login's, is
+    named after the code whose exchange opened it (older ones by the code's
+    ``family_id``). A family on the way that keeps its sign-in (filled by the
+    migration) answers. (None, None) once the code or a family on the way is
+    gone. Families opened since never come here: once every family opened
+    before the upgrade has ended (``IDP_REFRESH_TOKEN_TTL`` after it), nothing does.
+    """
+    seen = 0
+    while family.parent_id is not None and family.auth_time is None:
+        seen += 1
+        family = db.session.get(TokenFamily, family.parent_id)
+        if family is None or seen > MAX_SWITCHES:
+            return None, None
+    if family.auth_time is not None:
+        return family.auth_time, family.amr
+    code = db.session.scalar(
+        db.select(AuthorizationCode).where(
+            (AuthorizationCode.id == code_id_of_family(family.id))
+            | (AuthorizationCode.family_id == family.id)
+        )
+    )
+    return (code.auth_time, code.amr) if code is not None else (None, None)

@@ -32,6 +32,15 @@ def family_id_of_code(code_id: str) -> str:
     return f"{PREFIXES['token_family']}_{code_id.removeprefix(code_prefix)}"
 
 
+def code_id_of_family(family_id: str) -> str:
+    """The id of the code whose exchange opened family ``family_id``, were it so named.
+
+    The inverse of ``family_id_of_code``; a family opened otherwise names no code.
+    """
+    family_prefix = f"{PREFIXES['token_family']}_"
+    return f"{PREFIXES['authorization_code']}_{family_id.removeprefix(family_prefix)}"
+
+
 def sha256_hex(value: str) -> str:
     """SHA-256 of a high-entropy secret (client secret, code, refresh token), hex encoded."""
     return hashlib.sha256(value.encode()).hexdigest()

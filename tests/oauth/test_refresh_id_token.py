@@ -182,3 +182,23 @@ def test_a_switched_login_keeps_its_sign_in_after_the_family_it_came_from_is_pur
     assert (renewed["sub"], renewed["org"]) == (consultant.id, globex.id)
     assert renewed["auth_time"] == original["auth_time"] <= time.time() - SIGNED_IN_EARLIER
     assert renewed["amr"] == original["amr"] == ["pwd"]
+
+
+def test_a_login_opened_before_families_kept_the_sign_in_takes_it_from_its_code(
+    app, partner_world, flow
+):
+    """A family the upgrade has not filled (yet), or opened by the code before it, and one
+    switched from it: both name the sign-in of the code that opened the login."""
+    consultant, acme, globex = (partner_world[k] for k in ("consultant", "acme", "globex"))
+    tokens = _signed_in_earlier(flow, consultant.email, acme.id)
+    original = jwt.decode(tokens["id_token"], options={"verify_signature": False})
+    switched = _switched(flow.http, tokens["access_token"], globex.id)
+    db.session.execute(db.update(TokenFamily).values(auth_time=None, amr=None))
+    db.session.commit()
+
+    for refresh_token in (tokens["refresh_token"], switched["refresh_token"]):
+        renewed = _verified_with_the_jwks(
+            flow.http, _refreshed(flow.http, refresh_token)["id_token"], "ES256"
+        )
+        assert renewed["auth_time"] == original["auth_time"] <= time.time() - SIGNED_IN_EARLIER
+        assert renewed["amr"] == ["pwd"]
