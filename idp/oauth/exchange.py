@@ -16,7 +16,7 @@ from idp.api_inputs import printable_ascii
 from idp.auth.bearer import api_audience
 from idp.extensions import db
 from idp.oauth.grants import CLIENT_AUTH, IssuingGrant
-from idp.oauth.id_tokens import renewed_id_token
+from idp.oauth.id_tokens import family_sign_in, renewed_id_token
 from idp.oauth.issuance import user_with_roles
 from idp.oauth.models import TOKEN_EXCHANGE, TokenFamily
 from idp.oauth.tokens import open_family
@@ -82,6 +82,7 @@ class TokenExchangeGrant(IssuingGrant, grants.BaseGrant, grants.TokenEndpointMix
             organization_id=self.request.target_organization_id,
             lifetime=max(1, int(remaining)),
             parent=subject_family,
+            sign_in=family_sign_in(subject_family),
         )
         return self.request.target_organization_id, family
 

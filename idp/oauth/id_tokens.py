@@ -71,9 +71,7 @@ def sign_id_token(
 
 def renewed_id_token(*, client, user, token: dict, family: TokenFamily) -> str:
     """A new ID token for ``family`` (a refresh's or a partner switch's), of its sign-in."""
-    auth_time, amr = family.auth_time, family.amr
-    if auth_time is None:
-        auth_time, amr = sign_in_of_older_family(family)
+    auth_time, amr = family_sign_in(family)
     return sign_id_token(
         client=client,
         user=user,
@@ -83,6 +81,16 @@ def renewed_id_token(*, client, user, token: dict, family: TokenFamily) -> str:
         auth_time=auth_time,
         amr=amr,
     )
+
+
+def family_sign_in(family: TokenFamily) -> tuple[int | None, list[str] | None]:
+    """When and how the person of ``family``'s login signed in (``auth_time``, ``amr``).
+
+    A partner switch passes it on to the family it opens.
+    """
+    if family.auth_time is not None:
+        return family.auth_time, family.amr
+    return sign_in_of_older_family(family)
 
 
 def sign_in_of_older_family(family: TokenFamily) -> tuple[int | None, list[str] | None]:

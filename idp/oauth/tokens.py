@@ -27,11 +27,12 @@ def open_family(
     organization_id: str | None,
     lifetime: int,
     parent: TokenFamily | None = None,
+    sign_in: tuple[int | None, list[str] | None] | None = None,
 ) -> TokenFamily:
     """Start a token family with a new id (a token exchange, a standing machine family).
 
-    A family exchanged from ``parent`` names it and inherits its browser login
-    and its sign-in.
+    A family exchanged from ``parent`` names it and inherits its browser login;
+    ``sign_in`` is its person's (``auth_time``, ``amr``), for its ID tokens.
     The row is written at once with one plain INSERT, so rows that name it (a
     refresh token) can follow without a flush; the caller commits.
     """
@@ -43,7 +44,7 @@ def open_family(
             lifetime=lifetime,
             parent_id=parent.id if parent is not None else None,
             login_session_id=parent.login_session_id if parent is not None else None,
-            sign_in=(parent.auth_time, parent.amr) if parent is not None else None,
+            sign_in=sign_in,
         )
     )
 

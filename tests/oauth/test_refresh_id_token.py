@@ -68,6 +68,14 @@ def _switched(http, access_token: str, organization_id: str) -> dict:
     return response.get_json()
 
 
+def _purge(family_id: str) -> None:
+    """As the purge leaves a login: its codes, and the family ``family_id``, gone."""
+    db.session.execute(db.delete(AuthorizationCode))
+    db.session.execute(db.delete(RefreshToken).where(RefreshToken.family_id == family_id))
+    db.session.execute(db.delete(TokenFamily).where(TokenFamily.id == family_id))
+    db.session.commit()
+
+
 def _logout(http, id_token: str):
     return http.get(
         "/oauth/logout",
@@ -171,10 +179,7 @@ def test_a_switched_login_keeps_its_sign_in_after_the_family_it_came_from_is_pur
     tokens = _signed_in_earlier(flow, consultant.email, acme.id)
     original = jwt.decode(tokens["id_token"], options={"verify_signature": False})
     switched = _switched(flow.http, tokens["access_token"], globex.id)
-    db.session.execute(db.delete(AuthorizationCode))
-    db.session.execute(db.delete(RefreshToken).where(RefreshToken.family_id == original["sid"]))
-    db.session.execute(db.delete(TokenFamily).where(TokenFamily.id == original["sid"]))
-    db.session.commit()
+    _purge(original["sid"])
 
     renewed = _verified_with_the_jwks(
         flow.http, _refreshed(flow.http, switched["refresh_token"])["id_token"], "ES256"
@@ -202,3 +207,21 @@ def test_a_login_opened_before_families_kept_the_sign_in_takes_it_from_its_code(
         )
         assert renewed["auth_time"] == original["auth_time"] <= time.time() - SIGNED_IN_EARLIER
         assert renewed["amr"] == ["pwd"]
+
+
+def test_a_switch_from_a_login_opened_before_families_kept_the_sign_in_keeps_it_from_then_on(
+    app, partner_world, flow
+):
+    consultant, acme, globex = (partner_world[k] for k in ("consultant", "acme", "globex"))
+    tokens = _signed_in_earlier(flow, consultant.email, acme.id)
+    original = jwt.decode(tokens["id_token"], options={"verify_signature": False})
+    db.session.execute(db.update(TokenFamily).values(auth_time=None, amr=None))
+    db.session.commit()
+    switched = _switched(flow.http, tokens["access_token"], globex.id)
+    # The code and the family switched from are purged; the new family remembers.
+    _purge(original["sid"])
+
+    renewed = _verified_with_the_jwks(
+        flow.http, _refreshed(flow.http, switched["refresh_token"])["id_token"], "ES256"
+    )
+    assert (renewed["auth_time"], renewed["amr"]) == (original["auth_time"], ["pwd"])
