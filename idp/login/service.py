@@ -12,7 +12,7 @@ from idp.errors import DomainError, InvalidInput
 from idp.extensions import db
 from idp.login import throttle
 from idp.login.second_step import await_second_step
-from idp.login.session import login_user
+from idp.login.session import PASSWORD_ONLY, login_user
 from idp.mfa.models import TWO_STEP_ON
 
 
@@ -157,6 +157,7 @@ def attempt_login(
         target_type="user",
         target_id=user.id,
     )
-    login_user(user, event=succeeded)
+    # The password alone, now: a second step this browser took before counts no more.
+    login_user(user, PASSWORD_ONLY, event=succeeded)
     db.session.commit()
     return LoginOutcome(user=user)

@@ -322,17 +322,23 @@ def login_user(
     """Start a fresh session for ``user`` (nothing of the old one is kept); caller commits.
 
     ``amr`` says how the person proved the account (``idp.oauth.id_tokens``
-    puts it in ID tokens). Without it, a fresh login of the account already
-    signed in here (a password change, signing other browsers out) keeps the
-    earlier login's proof, and any other login says a password. ``event``, an
+    puts it in ID tokens), now. Without it, a fresh login of the account
+    already signed in here (a password change, signing other browsers out)
+    keeps the earlier login's proof, and with a proof beyond the password typed
+    now (a second step) the time it was given: ``auth_time`` never dates a
+    second step later than it was taken. Any other login says a password. ``event``, an
     audit event not yet in the session, is written with the login
     (``idp.login.writes``), the account's row first.
     """
     pending = {k: v for k, v in session.items() if k.startswith(PENDING_PREFIX)}
     previous = signed_login()
+    proven_at = int(time.time())
     if amr is None:
         same_person = previous is not None and previous[0] == user.id
         amr = login_amr() if same_person else PASSWORD_ONLY
+        earlier = session.get(_AUTH_TIME)
+        if tuple(amr) != PASSWORD_ONLY and isinstance(earlier, int):
+            proven_at = earlier
     login_id = secrets.token_urlsafe(24)
     now = utcnow()
     login = LoginSession(
@@ -353,7 +359,7 @@ def login_user(
     session[_SESSION_ID] = login_id
     session[_USER] = user.id
     session[_STAMP] = user.security_stamp
-    session[_AUTH_TIME] = int(time.time())
+    session[_AUTH_TIME] = proven_at
     session[_HUB] = user.hub
     session[_AMR] = list(amr)
     session.permanent = True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import jwt
 import sqlalchemy as sa
 
@@ -328,13 +330,40 @@ def test_new_recovery_codes_replace_the_old_ones(app, partner_world):
     assert second_step(other, location, recovery_code=old[0]).status_code == 401
 
 
-def test_a_password_change_keeps_the_logins_second_step(app, app_ctx, hub_clients):
+def _signed_in_with_a_code(app, email: str) -> tuple[BrowserClient, list[str]]:
+    """Two-step sign-in turned on for ``email``, then a browser signed in with a code;
+    that browser and the recovery codes."""
+    secret, codes = enrol(login(app, email))
+    browser = BrowserClient(app)
+    location = password_then(browser, email).headers["Location"]
+    assert second_step(browser, location, code=code_at(secret, 1)).status_code == 302
+    return browser, codes
+
+
+def test_once_two_step_is_off_a_password_sign_in_says_a_password_alone(app, app_ctx, hub_clients):
+    """The same browser signs in again (``prompt=login``) after turning two-step sign-in off:
+    its earlier second step says nothing of this sign-in."""
     guarded = make_user("client", make_org("client", "Shop"), "owner")
     db.session.commit()
-    secret, _ = enrol(login(app, guarded.email))
-    browser = BrowserClient(app)
-    location = password_then(browser, guarded.email).headers["Location"]
-    assert second_step(browser, location, code=code_at(secret, 1)).status_code == 302
+    browser, codes = _signed_in_with_a_code(app, guarded.email)
+    off = post_step(browser, "off", current_password=PASSWORD, recovery_code=codes[0])
+    assert off.status_code == 200, off.text
+
+    flow = Flow(browser, client_id="client-hub", nonce="nonce-after-off")
+    claims = _claims(flow, flow.login(guarded.email, login_response=flow.authorize(prompt="login")))
+    assert claims["amr"] == ["pwd"]
+    assert claims["auth_time"] >= int(time.time()) - 5
+
+
+def _sign_in_dated_earlier(browser) -> int:
+    """Date this browser's sign-in ten minutes back; return that time."""
+    earlier = int(time.time()) - 600
+    with browser.client.session_transaction() as session:
+        session["auth_time"] = earlier
+    return earlier
+
+
+def _change_password(browser) -> None:
     token = csrf_from(browser.get("/account/password").text)
     new = "a brand new passphrase for the shop"
     changed = browser.post(
@@ -348,5 +377,27 @@ def test_a_password_change_keeps_the_logins_second_step(app, app_ctx, hub_client
     )
     assert changed.status_code == 200, changed.text
 
-    flow = Flow(browser, client_id="client-hub", nonce="nonce-after-change")
-    assert _claims(flow, flow.authorize())["amr"] == ["pwd", "otp", "mfa"]
+
+def test_a_password_change_keeps_the_second_step_dated_when_it_was_taken(app, app_ctx, hub_clients):
+    """The change proves the password now; the code was typed ten minutes ago: the login
+    keeps saying two steps, as of then. A login by password alone is dated now."""
+    guarded = make_user("client", make_org("client", "Shop"), "owner")
+    plain = make_user("client", make_org("client", "Kiosk"), "owner")
+    db.session.commit()
+    two_steps, _ = _signed_in_with_a_code(app, guarded.email)
+    earlier = _sign_in_dated_earlier(two_steps)
+    password_only = login(app, plain.email)
+    _sign_in_dated_earlier(password_only)
+
+    for browser in (two_steps, password_only):
+        _change_password(browser)
+
+    kept = _authorized(Flow(two_steps, client_id="client-hub", nonce="kept"))
+    assert (kept["amr"], kept["auth_time"]) == (["pwd", "otp", "mfa"], earlier)
+    fresh = _authorized(Flow(password_only, client_id="client-hub", nonce="fresh"))
+    assert fresh["amr"] == ["pwd"] and fresh["auth_time"] >= int(time.time()) - 5
+
+
+def _authorized(flow: Flow) -> dict:
+    """The ID token of an authorization this browser's login gets without a prompt."""
+    return _claims(flow, flow.authorize())
