@@ -1,7 +1,9 @@
 """The models and the migrations must agree (CI fails on drift)."""
 
+import json
 from datetime import datetime
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -438,14 +440,14 @@ def test_the_oldest_support_organization_becomes_the_one_made_first(tmp_path, re
     assert first == {"su_oldest": "support", "su_newer": None, "pa_partner": None}
 
 
+@pytest.mark.parametrize("batch", ["", "2"])
 def test_logins_already_there_take_their_sign_in_from_their_code_or_the_login_before(
-    tmp_path, redis_prefix
+    tmp_path, redis_prefix, monkeypatch, batch
 ):
-    """0025 on a database with logins: a family takes when and how its person signed in from
-    the code that opened it, a switched family from the family it came from, however far."""
-    import json
-
-    from flask_migrate import upgrade
+    """0025 and 0026 on a database with logins: a family takes when and how its person signed
+    in from the code that opened it, a switched family from the family it came from, however
+    far; in one batch or in many; and a fill cut short is finished by the next upgrade."""
+    from flask_migrate import downgrade, upgrade
 
     from idp import create_app
     from tests.conftest import app_config, fresh_database
@@ -492,21 +494,63 @@ def test_logins_already_there_take_their_sign_in_from_their_code_or_the_login_be
                         ),
                         {"id": code_id, "auth_time": auth_time, "amr": amr, "family": family_id},
                     )
+            monkeypatch.setenv("IDP_MIGRATION_BATCH", batch)
             upgrade()
-            with db.engine.connect() as conn:
-                rows = conn.execute(sa.text("SELECT id, auth_time, amr FROM token_families"))
-                sign_ins = {
-                    family_id: (auth_time, json.loads(amr) if isinstance(amr, str) else amr)
-                    for family_id, auth_time, amr in rows
-                }
+            filled = _sign_ins()
+            # As if the fill had stopped half-way: the database is left at 0025.
+            with db.engine.begin() as conn:
+                conn.execute(
+                    sa.text(
+                        "UPDATE token_families SET auth_time = NULL, amr = NULL"
+                        " WHERE id IN ('tf_switched_again', 'tf_older')"
+                    )
+                )
+            downgrade(revision="0025_family_sign_in")
+            upgrade()
+            refilled = _sign_ins()
             db.engine.dispose()
     two_step = (3_000, ["pwd", "otp", "mfa"])
-    assert sign_ins == {
-        "tf_plain": (1_000, None),  # a code from before amr was kept: a password
-        "tf_older": (2_000, ["pwd"]),
-        "tf_two_step": two_step,
-        "tf_switched": two_step,
-        "tf_switched_again": two_step,
-        "tf_code_gone": (None, None),
-        "tf_machine": (None, None),
-    }
+    assert (
+        filled
+        == refilled
+        == {
+            "tf_plain": (1_000, None),  # a code from before amr was kept: a password
+            "tf_older": (2_000, ["pwd"]),
+            "tf_two_step": two_step,
+            "tf_switched": two_step,
+            "tf_switched_again": two_step,
+            "tf_code_gone": (None, None),
+            "tf_machine": (None, None),
+        }
+    )
+
+
+def _sign_ins() -> dict:
+    """Each family's (auth_time, amr)."""
+    with db.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT id, auth_time, amr FROM token_families"))
+        return {
+            family_id: (auth_time, json.loads(amr) if isinstance(amr, str) else amr)
+            for family_id, auth_time, amr in rows
+        }
+
+
+@pytest.mark.parametrize("batch", ["none", "0", "-5"])
+def test_a_batch_size_that_is_no_whole_number_stops_the_upgrade_with_its_name(
+    tmp_path, redis_prefix, monkeypatch, batch
+):
+    from flask_migrate import upgrade
+
+    from idp import create_app
+    from tests.conftest import app_config
+
+    old = create_app(app_config(f"sqlite:///{tmp_path / 'batch.db'}", redis_prefix))
+    with old.app_context():
+        upgrade(revision="0025_family_sign_in")
+        monkeypatch.setenv("IDP_MIGRATION_BATCH", batch)
+        with pytest.raises(SystemExit, match="IDP_MIGRATION_BATCH must be a whole number"):
+            upgrade()
+        with db.engine.connect() as conn:
+            version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+        db.engine.dispose()
+    assert version == "0025_family_sign_in"

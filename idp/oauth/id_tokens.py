@@ -98,8 +98,8 @@ def sign_in_of_older_family(family: TokenFamily) -> tuple[int | None, list[str] 
 
     Such a family, or the one it was switched from, back to the login's, is
     named after the code whose exchange opened it (older ones by the code's
-    ``family_id``). A family on the way that keeps its sign-in (filled by the
-    migration) answers. (None, None) once the code or a family on the way is
+    ``family_id``). A family on the way that keeps its sign-in (filled by
+    migration 0026) answers. (None, None) once the code or a family on the way is
     gone. Families opened since never come here: once every family opened
     before the upgrade has ended (``IDP_REFRESH_TOKEN_TTL`` after it), nothing does.
     """

@@ -110,7 +110,7 @@ class TokenFamily(db.Model):
     # When and how its person signed in (OpenID Connect's ``auth_time`` and ``amr``):
     # the code's at the exchange, the parent's at a switch, for every ID token the
     # family is renewed with. None for a machine's family, and for a login whose
-    # sign-in was no longer known when these were added (migration 0025).
+    # sign-in was no longer known when these were added (migrations 0025, 0026).
     auth_time = sa.Column(sa.Integer, nullable=True)
     amr = sa.Column(sa.JSON, nullable=True)
 
