@@ -60,7 +60,8 @@ class TokenExchangeGrant(IssuingGrant, grants.BaseGrant, grants.TokenEndpointMix
         # organization switched to is written now, and the new family's foreign
         # key needs the row's KEY SHARE lock anyway.
         user = self.request.user
-        if user.last_organization_id != self.request.target_organization_id:
+        chosen_before = user.last_organization_id
+        if chosen_before != self.request.target_organization_id:
             user.last_organization_id = self.request.target_organization_id
             db.session.flush()
         db.session.execute(_ACCOUNT_KEY_SHARE, {"user_id": user.id})
@@ -74,6 +75,8 @@ class TokenExchangeGrant(IssuingGrant, grants.BaseGrant, grants.TokenEndpointMix
             populate_existing=True,
         )
         if subject_family is None or not subject_family.is_active:
+            # The token endpoint commits what an error leaves (a revocation): not this.
+            user.last_organization_id = chosen_before
             raise InvalidGrantError("The subject token is not active.")
         remaining = (subject_family.expires_at - utcnow()).total_seconds()
         family = open_family(

@@ -7,7 +7,7 @@ import pytest
 from idp.accounts.models import User
 from idp.extensions import db
 from idp.keys.service import verify_jwt
-from idp.oauth.models import TOKEN_EXCHANGE
+from idp.oauth.models import TOKEN_EXCHANGE, TokenFamily
 from tests.oauth.conftest import query_of, tokens_for
 
 ACCESS = "urn:ietf:params:oauth:token-type:access_token"
@@ -36,6 +36,23 @@ def test_a_consultant_switches_partner_without_a_password(app, partner_world, fl
     claims = verify_jwt(body["access_token"], typ="at+jwt")
     assert (claims["org"], claims["roles"], claims["sub"]) == (globex.id, ["owner"], consultant.id)
     assert db.session.get(User, consultant.id).last_organization_id == globex.id
+
+
+def test_a_switch_refused_at_the_last_check_changes_nothing(app, partner_world, flow, monkeypatch):
+    """The login is ended between the request's checks and its write (another request):
+    the switch is refused, and the account still opens the partner it last chose."""
+    consultant, acme, globex = (partner_world[k] for k in ("consultant", "acme", "globex"))
+    tokens = tokens_for(flow, consultant.email, acme.id)
+    before = db.session.get(User, consultant.id).last_organization_id
+    monkeypatch.setattr(TokenFamily, "is_active", property(lambda family: False))
+
+    response = _exchange(flow.http, tokens["access_token"], globex.id)
+
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_grant"
+    db.session.expire_all()
+    assert db.session.get(User, consultant.id).last_organization_id == before != globex.id
+    assert db.session.scalar(db.select(db.func.count()).select_from(TokenFamily)) == 1
 
 
 def test_switching_to_a_partner_without_membership_is_invalid_target(app, partner_world, flow):
