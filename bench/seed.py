@@ -212,6 +212,7 @@ def _token_families(writer: BulkWriter, seeded: Seeded) -> None:
     seeded.family_ids = [fast_id("tf") for _ in seeded.user_ids]
     sampled = set(range(0, plan.users, max(1, plan.users // SAMPLES)))
     subjects = []
+    signed_in, by_password = int(time.time()), json.dumps(["pwd"])
 
     def rows() -> Iterator[tuple]:
         for i, (uid, fid) in enumerate(zip(seeded.user_ids, seeded.family_ids, strict=True)):
@@ -222,7 +223,6 @@ def _token_families(writer: BulkWriter, seeded: Seeded) -> None:
                 )
             yield (fid, hub_client[hub], uid, org, now, expires, signed_in, by_password)
 
-    signed_in, by_password = int(time.time()), json.dumps(["pwd"])
     columns = [
         "id", "client_id", "user_id", "organization_id", "created_at", "expires_at",
         "auth_time", "amr",

@@ -86,25 +86,16 @@ def renewed_id_token(*, client, user, token: dict, family: TokenFamily) -> str:
 def family_sign_in(family: TokenFamily) -> tuple[int | None, list[str] | None]:
     """When and how the person of ``family``'s login signed in (``auth_time``, ``amr``).
 
-    A partner switch passes it on to the family it opens.
-    """
-    if family.auth_time is not None:
-        return family.auth_time, family.amr
-    return sign_in_of_older_family(family)
-
-
-def sign_in_of_older_family(family: TokenFamily) -> tuple[int | None, list[str] | None]:
-    """The sign-in of a family opened before families kept it (migration 0025).
-
-    Such a family, or the one it was switched from, back to the login's, is
-    named after the code whose exchange opened it (older ones by the code's
-    ``family_id``). A family on the way that keeps its sign-in (filled by
-    migration 0026) answers. (None, None) once the code or a family on the way is
-    gone. Families opened since never come here: once every family opened
-    before the upgrade has ended (``IDP_REFRESH_TOKEN_TTL`` after it), nothing does.
+    A partner switch passes it on to the family it opens. A family opened
+    before families kept it (migration 0025) and not filled by 0026 yet has
+    it from the family it was switched from, back to the login's, and from the
+    code whose exchange opened that one (named after the code, older ones by
+    the code's ``family_id``): (None, None) once the code or a family on the
+    way is gone. Once every family opened before the upgrade has ended
+    (``IDP_REFRESH_TOKEN_TTL`` after it), no family needs more than its own row.
     """
     seen = 0
-    while family.parent_id is not None and family.auth_time is None:
+    while family.auth_time is None and family.parent_id is not None:
         seen += 1
         family = db.session.get(TokenFamily, family.parent_id)
         if family is None or seen > MAX_SWITCHES:
