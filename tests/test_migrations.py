@@ -535,7 +535,7 @@ def _sign_ins() -> dict:
         }
 
 
-@pytest.mark.parametrize("batch", ["none", "0", "-5"])
+@pytest.mark.parametrize("batch", ["none", "0", "-5", "²"])
 def test_a_batch_size_that_is_no_whole_number_stops_the_upgrade_with_its_name(
     tmp_path, redis_prefix, monkeypatch, batch
 ):

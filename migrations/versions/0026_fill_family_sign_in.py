@@ -69,7 +69,7 @@ _NEXT_BATCH = sa.text(
 
 def _batch() -> int:
     raw = os.environ.get("IDP_MIGRATION_BATCH", "").strip() or str(BATCH)
-    if not raw.isdigit() or int(raw) < 1:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
         raise SystemExit(f"IDP_MIGRATION_BATCH must be a whole number of at least 1, got {raw!r}")
     return int(raw)
 
