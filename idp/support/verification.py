@@ -79,8 +79,12 @@ def confirm_email(token: str) -> User:
             actor_id=user.id,
             target_type="user",
             target_id=user.id,
-            before={"status": "email_conflict", "claimed_email": conflict.email},
-            after={"status": "active", "email": user.email},
+            # The log names addresses by their keyed digest only (``email_hmac``).
+            before={
+                "status": "email_conflict",
+                "claimed_email_hmac": email_hmac(conflict.email_normalized),
+            },
+            after={"status": "active", "email_hmac": email_hmac(user.email_normalized)},
         )
     db.session.commit()
     return user

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
+from idp.accounts.emails import email_hmac
 from idp.accounts.models import EmailToken, User
 from idp.audit.models import AuditEvent
 from idp.extensions import db
@@ -95,12 +97,14 @@ def test_reassigning_the_held_account_then_verifying_activates_it(client, staff)
         "/v1/support/email-conflicts", query_string={"state": "resolved"}, headers=staff.agent_auth
     ).json["items"]
     assert resolved[0]["state"] == "resolved"
-    assert (
-        db.session.scalar(
-            db.select(AuditEvent).where(AuditEvent.action == "email_conflict.resolved")
-        ).target_id
-        == held.id
+    event = db.session.scalar(
+        db.select(AuditEvent).where(AuditEvent.action == "email_conflict.resolved")
     )
+    assert event.target_id == held.id
+    # Both addresses by their digest, as every other event names one; neither in clear.
+    assert event.before["claimed_email_hmac"] == email_hmac("sam@legacy.example")
+    assert event.after["email_hmac"] == email_hmac("sam.shop@legacy.example")
+    assert "@" not in json.dumps([event.before, event.after])
 
 
 def test_a_verification_link_works_once(client, staff):
