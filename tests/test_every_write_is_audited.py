@@ -317,7 +317,9 @@ API_WRITES: dict[tuple[str, str], Write] = {
         _prepare_grant,
     ),
     ("DELETE", "/v1/clients/{client_id}/grants/{grant_id}/channels/{channel_id}"): Write(
-        ("grant.changed", "grant.revoked"),  # its only number: the grant ends
+        # Its only number: the partner stays connected with none, as a client without
+        # numbers connects one; ending the connection is the grant's own DELETE.
+        ("grant.changed",),
         "grant",
         Operation("a_owner", {"client_id": "a", "grant_id": "grant", "channel_id": "a_live"}, {}),
         _prepare_grant,

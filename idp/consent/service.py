@@ -116,7 +116,7 @@ def stage_approval(
         # The partial unique index decides between two approvals racing.
         _flush_or_grant_changed()
         _announce("grant.created", "grant_created", actor, grant, None)
-    else:
+    elif wanted != set(grant.channel_ids) or scopes != grant.scope:
         before = grant_view(grant)
         current = set(grant.channel_ids)
         had_keys_scope = SCOPE_API_KEYS_MANAGE in grant.scopes
@@ -136,8 +136,9 @@ def stage_approval(
             added=sorted(wanted - current),
             had_keys_scope=had_keys_scope,
         )
-        if before != grant_view(grant):
-            _announce("grant.changed", "grant_changed", actor, grant, before)
+        _announce("grant.changed", "grant_changed", actor, grant, before)
+    # An approval of exactly what is granted changes nothing: the grant keeps who gave
+    # it, through which of the partner's applications, and when (its audit event).
     return grant
 
 

@@ -148,10 +148,37 @@ def test_a_later_approval_that_unticks_a_channel_removes_it_and_its_keys(app_ctx
         channel_ids=[world["a2"].id],
     )
     assert grant.id == world["grant_ap"].id and grant.channel_ids == [world["a2"].id]
+    # The grant names who changed it last, through which of the partner's applications.
+    assert grant.granted_by_id == world["users"]["a_member"][0].id
+    assert grant.oauth_client_id == "oc_p"
     with pytest.raises(keys.InvalidApiKey):
         keys.check_key(key1)
     actions = db.session.scalars(db.select(AuditEvent.action)).all()
     assert "grant.changed" in actions and "api_key.revoked" in actions
+
+
+def test_approving_exactly_what_is_granted_changes_nothing(app_ctx, world):
+    """Who gave the grant, through which application and when stay as the audit log says."""
+    from idp.apikeys import service as keys
+
+    granted = world["grant_ap"]
+    before = (granted.granted_by_id, granted.oauth_client_id, granted.updated_at)
+    key = make_key(world["a1"], partner=world["p"])
+    events = db.session.scalar(db.select(db.func.count()).select_from(AuditEvent))
+
+    grant = service.approve_consent(
+        client_actor(world["a"], world["users"]["a_member"][0], "member"),
+        partner_id=world["p"].id,
+        oauth_client_id="oc_other_app",
+        scope=granted.scope,
+        channel_ids=[world["a2"].id, world["a1"].id],
+    )
+
+    db.session.expire_all()
+    assert grant.id == granted.id
+    assert (grant.granted_by_id, grant.oauth_client_id, grant.updated_at) == before
+    assert db.session.scalar(db.select(db.func.count()).select_from(AuditEvent)) == events
+    assert keys.check_key(key).partner_id == world["p"].id  # the partner's key still works
 
 
 def test_approval_refuses_channels_of_another_client(app_ctx, world):
