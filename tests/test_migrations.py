@@ -554,3 +554,75 @@ def test_a_batch_size_that_is_no_whole_number_stops_the_upgrade_with_its_name(
             version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
         db.engine.dispose()
     assert version == "0025_family_sign_in"
+
+
+def test_resolved_conflicts_recorded_before_0027_name_their_addresses_by_digest_only(
+    tmp_path, redis_prefix
+):
+    """Events of resolved email conflicts held both addresses in clear; after the upgrade
+    they hold the digests an investigator's lookup finds, the rest of every event as it was,
+    and the log refuses changes again."""
+    from flask_migrate import upgrade
+
+    from idp import create_app
+    from idp.accounts.emails import email_hmac
+    from tests.conftest import app_config, fresh_database
+
+    events = {
+        "ev_resolved": (
+            "email_conflict.resolved",
+            {"status": "email_conflict", "claimed_email": "Sam@Legacy.example"},
+            {"status": "active", "email": "sam.shop@legacy.example"},
+        ),
+        "ev_verified": ("account.email_verified", None, {"email_hmac": "d" * 64}),
+    }
+    with fresh_database(tmp_path) as url:
+        app = create_app(app_config(url, redis_prefix))
+        with app.app_context():
+            upgrade(revision="0026_fill_family_sign_in")
+            with db.engine.begin() as conn:
+                for event_id, (action, before, after) in events.items():
+                    conn.execute(
+                        sa.text(
+                            "INSERT INTO audit_events (id, occurred_at, action, actor_type,"
+                            " target_type, target_id, before, after) VALUES (:id,"
+                            " '2026-01-01', :action, 'user', 'user', 'usr_1', :before, :after)"
+                        ),
+                        {
+                            "id": event_id,
+                            "action": action,
+                            "before": None if before is None else json.dumps(before),
+                            "after": json.dumps(after),
+                        },
+                    )
+            upgrade()
+            with db.engine.connect() as conn:
+                rows = conn.execute(sa.text("SELECT id, before, after FROM audit_events"))
+                stored = {
+                    event_id: tuple(
+                        json.loads(part) if isinstance(part, str) else part
+                        for part in (before, after)
+                    )
+                    for event_id, before, after in rows
+                }
+            expected_digests = (
+                email_hmac("sam@legacy.example"),
+                email_hmac("sam.shop@legacy.example"),
+            )
+            refused, dialect = None, db.engine.dialect.name
+            if dialect == "postgresql":
+                try:
+                    with db.engine.begin() as conn:
+                        conn.execute(sa.text("DELETE FROM audit_events"))
+                except sa.exc.DBAPIError as exc:
+                    refused = "append-only" in str(exc)
+            db.engine.dispose()
+    assert stored == {
+        "ev_resolved": (
+            {"status": "email_conflict", "claimed_email_hmac": expected_digests[0]},
+            {"status": "active", "email_hmac": expected_digests[1]},
+        ),
+        "ev_verified": (None, {"email_hmac": "d" * 64}),
+    }
+    assert "@" not in json.dumps(stored)
+    assert refused is (True if dialect == "postgresql" else None)  # its trigger is on again
