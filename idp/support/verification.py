@@ -7,7 +7,13 @@ from flask import current_app
 from idp.accounts.emails import email_hmac
 from idp.accounts.models import EmailToken, User
 from idp.accounts.service import hub_name
-from idp.accounts.tokens import absolute_url, claim_token, find_usable_token, issue_email_token
+from idp.accounts.tokens import (
+    absolute_url,
+    claim_token,
+    find_usable_token,
+    issue_email_token,
+    spend_user_tokens,
+)
 from idp.audit.service import record_event
 from idp.errors import DomainError
 from idp.extensions import db
@@ -25,7 +31,13 @@ class InvalidVerificationLink(DomainError):
 
 
 def send_verification(user: User, *, held: bool = False) -> None:
-    """Queue a verification link to the account's current address; the caller commits."""
+    """Queue a verification link to the account's current address; the caller commits.
+
+    Only the newest link works: the earlier ones are spent, or one mailed for an
+    address the account was moved away from would confirm it again once support
+    moves the account back.
+    """
+    spend_user_tokens(user.id, PURPOSE)
     ttl = current_app.config["IDP_EMAIL_TOKEN_TTL"]
     raw = issue_email_token(PURPOSE, user.email_normalized, ttl, user_id=user.id)
     enqueue_templated_email(

@@ -121,7 +121,9 @@ def test_a_verification_link_works_once(client, staff):
     assert "cannot be used" in again.text
 
 
-def test_an_old_link_stops_working_after_another_reassignment(client, staff):
+def test_an_old_link_stops_working_after_another_reassignment_even_back_to_its_address(
+    client, staff
+):
     user = make_user("client", email="first@x.example", verified=False)
     db.session.commit()
     body = {"ticket": "SUP-9", "reason": "typo in the address"}
@@ -137,6 +139,17 @@ def test_an_old_link_stops_working_after_another_reassignment(client, staff):
         headers=staff.agent_auth,
     )
     assert client.get(f"/verify-email?token={old_token}").status_code == 400
+    # Back to the second address: only the link mailed for this move confirms it.
+    client.post(
+        f"/v1/support/accounts/{user.id}/email",
+        json=body | {"email": "second@x.example"},
+        headers=staff.agent_auth,
+    )
+    assert client.get(f"/verify-email?token={old_token}").status_code == 400
+    newest = _token_from(emails_to("second@x.example")[-1].body)
+    assert newest != old_token
+    assert _confirm(client, newest).status_code == 200
+    assert fresh(User, user.id).email_verified is True
 
 
 def test_moving_the_holder_away_frees_the_address_for_the_held_account(client, staff):
