@@ -8,6 +8,7 @@ from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, Length
 
 from idp.accounts.limits import account_rate_limit
+from idp.accounts.passwords import MAX_LENGTH as MAX_PASSWORD_LENGTH
 from idp.accounts.service import hub_name
 from idp.channels.models import Channel
 from idp.consent import links, screen, service
@@ -33,7 +34,10 @@ class LinkSignupForm(FlaskForm):
     """Sign-up of a new client business through a partner's consent link."""
 
     email = EmailField("Work email", validators=[DataRequired(), Email(), Length(max=320)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)])
+    # The password rules decide the rest (``idp.accounts.passwords``), as on /signup.
+    password = PasswordField(
+        "Password", validators=[DataRequired(), Length(max=MAX_PASSWORD_LENGTH)]
+    )
     business_name = StringField("Business name", validators=[DataRequired(), Length(max=200)])
 
     def describe_errors(self) -> None:

@@ -4,7 +4,7 @@ import pytest
 
 from idp.consent.links import create_consent_link
 from idp.extensions import db
-from tests.accounts.helpers import csrf_of
+from tests.accounts.helpers import csrf_of, queued_link_secrets, submit_form
 from tests.accounts.test_rate_limits import _limits_on
 from tests.consent.factories import CONSENT_REDIRECT, make_consent_client, partner_actor
 from tests.factories import make_org
@@ -46,3 +46,18 @@ def test_a_mailbox_cannot_be_flooded_through_a_consent_link(database_url, redis_
             }
             statuses.append(client.post(url, data=form).status_code)
         assert statuses == [200, 200, 429]
+
+
+def test_a_link_takes_a_passphrase_as_long_as_the_sign_up_page_does(app, client, link_id):
+    """The password rules allow 1,024 characters; the link's form must not refuse fewer."""
+    passphrase = "correct horse battery staple " * 30  # 870 characters
+    answer = submit_form(
+        client,
+        f"/c/{link_id}",
+        email="long.passphrase@shop.example",
+        password=passphrase,
+        business_name="Shop",
+    )
+    assert answer.status_code == 200
+    with app.app_context():
+        assert queued_link_secrets("long.passphrase@shop.example")  # the verification link
