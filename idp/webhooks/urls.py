@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from urllib.parse import urlsplit
+
+import idna
 
 _LOOPBACK_NAMES = {"localhost"}
 
@@ -91,24 +94,110 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+# C0 controls, DEL and C1 controls; any whitespace (Unicode included).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_WHITESPACE = re.compile(r"\s")
+_LDH = re.compile(r"[a-z0-9-]+\Z")
+# A last label that reads as a number makes the host an IPv4 address to URL parsers
+# (WHATWG: 127.1, 2130706433 and 0x7f000001 are all 127.0.0.1).
+_NUMBER = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)\Z")
+
+
+def _non_ascii_problem(url: str) -> str:
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        host = ""
+    if host.isascii():
+        return "The URL must hold only ASCII characters (percent-encode others, é as %C3%A9)."
+    try:
+        a_label = idna.encode(host, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
+        return "Write an internationalised host name in its ASCII (punycode, xn--) form."
+    return f"Write an internationalised host name in its ASCII (punycode) form: {a_label}"
+
+
+def _port_problem(netloc: str) -> str | None:
+    # What follows the host: "[v6]:port" or "name:port" (urlsplit ignores text after "]").
+    if netloc.startswith("["):
+        after = netloc.partition("]")[2]
+        if after and not after.startswith(":"):
+            return "Only a port (like :8443) may follow the host."
+        colon, port = after[:1], after[1:]
+    else:
+        _, colon, port = netloc.partition(":")
+    if colon and not (port.isdigit() and len(port) <= 5 and 1 <= int(port) <= 65535):
+        return "The port must be a number from 1 to 65535."
+    return None
+
+
+def _host_problem(host: str, *, bracketed: bool) -> str | None:
+    """Why ``host`` (``urlsplit``'s lowercased hostname, printable ASCII) is not one."""
+    if "%" in host:
+        return "The host must not be percent-encoded."
+    if bracketed:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return "Only an IPv6 address may be written in brackets."
+        return None
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        pass
+    else:
+        return None
+    name = host.removesuffix(".")
+    if len(name) > 253:
+        return "The host name must be at most 253 characters long."
+    labels = name.split(".")
+    for label in labels:
+        if not label:
+            return "The host name must not have an empty part (like a..b)."
+        if len(label) > 63:
+            return "Each dot-separated part of the host name must be at most 63 characters."
+        if not _LDH.match(label):
+            return "The host name may hold only letters, digits, hyphens and dots."
+        if label.startswith("-") or label.endswith("-"):
+            return "A part of the host name must not start or end with a hyphen."
+    if _NUMBER.match(labels[-1]):
+        return "A numeric host must be an IPv4 address of four numbers 0-255 (like 192.0.2.1)."
+    return None
+
+
 def check_webhook_url(url: str, *, production: bool, resolve: bool = True) -> str | None:
     """Why ``url`` cannot receive webhooks, or None: https, or loopback http outside production.
 
     Registration and delivery both ask. Delivery passes ``resolve=False``: in production
     its connection looks the host up itself and connects only to answers it checked
     (``resolve_public``), so looking it up here too would only add a lookup.
+
+    The URL must be printable ASCII throughout (``urlsplit`` silently drops tabs and
+    line breaks, so the text is checked before it is split); the host an IPv4 address
+    (four numbers), an IPv6 address in brackets, or a DNS name of letters, digits and
+    hyphens (an internationalised name in its punycode form); the port, if any, 1-65535.
     """
+    if _CONTROL.search(url):
+        return "The URL must not contain control characters (such as line breaks or NUL)."
+    if _WHITESPACE.search(url):
+        return "The URL must not contain spaces or other whitespace (write a space as %20)."
+    if not url.isascii():
+        return _non_ascii_problem(url)
     try:
         parts = urlsplit(url)
-        parts.port  # noqa: B018 (raises ValueError on a malformed port)
     except ValueError:
         return "The URL is malformed."
     if not parts.hostname:
         return "The URL needs a host."
-    if parts.username or parts.password:
+    if "@" in parts.netloc:
         return "The URL must not carry credentials."
-    if parts.fragment:
+    if "#" in url:
         return "The URL must not have a fragment."
+    problem = _port_problem(parts.netloc) or _host_problem(
+        parts.hostname, bracketed=parts.netloc.startswith("[")
+    )
+    if problem:
+        return problem
     if (
         parts.scheme == "https"
         and production
