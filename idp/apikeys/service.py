@@ -170,7 +170,8 @@ def _retire_earlier_keys(channel_id: str, actor: Actor | None, grace: int) -> No
             before = key_summary(key)
             key.expires_at = until
             reason = f"a new key was generated; this one works for {grace} more seconds"
-            _announce("api_key.replaced", None, actor, key, before, reason)
+            # Its partner learns when the key stops working, as it learns of a revocation.
+            _announce("api_key.replaced", "api_key_replaced", actor, key, before, reason)
 
 
 def list_keys(actor: Actor, via_kind: str, via_id: str, channel_id: str) -> list[ChannelApiKey]:

@@ -18,7 +18,7 @@ from idp.outbox.models import OutboxMessage
 from policies.partners import partner_hears_of_key, partner_sees_channel
 
 CHANNEL_EVENTS = frozenset({"channel_created", "channel_status_changed"})
-KEY_EVENTS = frozenset({"api_key_created", "api_key_revoked"})
+KEY_EVENTS = frozenset({"api_key_created", "api_key_replaced", "api_key_revoked"})
 
 
 def event_data(message: OutboxMessage) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from policies.permissions import Permission as P
 
 EVENT_TYPES = (
     "api_key_created",
+    "api_key_replaced",
     "api_key_revoked",
     "channel_created",
     "channel_status_changed",

@@ -1,9 +1,11 @@
 """Partners with a webhook endpoint hear about grants and keys, in the change's own transaction."""
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from idp.apikeys import service as keys
 from idp.channels import service as channel_service
 from idp.consent import service
 from idp.extensions import db
@@ -155,3 +157,18 @@ def test_status_events_go_to_the_partners_shown_the_number(world):
     move(ch2, "suspended")
     assert status_events(partner) == [ch1.id, ch2.id]
     assert status_events(keys_only) == []
+
+
+def test_a_partner_hears_when_its_key_will_stop_working(world):
+    """A new key with a grace period: the earlier key's partner learns when it ends."""
+    client, partner, _, owner, (ch1, _) = world
+    make_grant(client, partner, [ch1])
+    make_key(ch1, partner=partner)
+    keys.create_key(client_actor(client, owner), "client", client.id, ch1.id, 3600)
+
+    replaced = [e for e in events_for(partner) if e["type"] == "api_key_replaced"]
+    assert len(replaced) == 1
+    data = replaced[0]["data"]
+    assert data["partner_id"] == partner.id and data["revoked_at"] is None
+    ends = datetime.fromisoformat(data["expires_at"].replace("Z", "+00:00"))
+    assert timedelta(minutes=59) < ends - datetime.now(UTC) <= timedelta(hours=1)
