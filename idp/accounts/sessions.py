@@ -100,10 +100,15 @@ def open_logins(user: User) -> list[OpenLogin]:
     ]
 
 
+def other_logins(user: User) -> list[str]:
+    """The ids of the account's open logins but this browser's."""
+    here = session_id()
+    return [row.id for row in _open(user) if row.id != here]
+
+
 def _chosen(user: User, which: str) -> list[str]:
     """The ids of the other open logins ``which`` names (``OTHERS``: all), or raise."""
-    here = session_id()
-    ids = [row.id for row in _open(user) if row.id != here]
+    ids = other_logins(user)
     chosen = ids if which == OTHERS else [i for i in ids if _handle(i) == which]
     if not chosen:
         message = "No other browser is signed in." if which == OTHERS else GONE
@@ -127,8 +132,20 @@ def end_other_logins(user: User, which: str, current_password: str, *, address: 
     if checked.refusal is not None:
         raise CurrentPasswordRefused(checked.refusal)
     forgive(checked, user.email_normalized, address)
-    login_user(user)  # the account's row first, as every path that ends logins
-    for login_id in chosen:
+    ended = end_logins(user, chosen, via="current_password")
+    db.session.commit()
+    return ended
+
+
+def end_logins(user: User, login_ids: list[str], *, via: str) -> int:
+    """End these logins of ``user`` with their token families; how many. The caller commits.
+
+    This browser gets a fresh login first (its families follow it), which also
+    locks the account's row, as every path that ends logins does. Recorded as
+    ``account.sessions_ended``, ``after.via`` saying what proved the person.
+    """
+    login_user(user)
+    for login_id in login_ids:
         revoke_login_families(user.id, login_id, "ended_by_user", actor_id=user.id)
     record_event(
         "account.sessions_ended",
@@ -136,7 +153,6 @@ def end_other_logins(user: User, which: str, current_password: str, *, address: 
         actor_id=user.id,
         target_type="user",
         target_id=user.id,
-        after={"via": "current_password", "logins_ended": len(chosen)},
+        after={"via": via, "logins_ended": len(login_ids)},
     )
-    db.session.commit()
-    return len(chosen)
+    return len(login_ids)

@@ -13,10 +13,13 @@ from idp.ratelimits import rate_limited, succeeded
 bp = Blueprint("mfa_pages", __name__)
 
 TEMPLATE = "accounts/two_step.html"
+# The set-up's checkbox: ticked (its only value), or absent as a browser leaves it unticked.
+SIGN_OUT_OTHERS = "sign_out_others"
+TICKED = "yes"
 # Each form's fields, by the names the service uses -> their ids on the page.
 FIELD_IDS = {
     "start": {"current_password": "current_password"},
-    "confirm": {"code": "code"},
+    "confirm": {"code": "code", "sign_out_others": "sign-out-others"},
     "codes": {"current_password": "codes-password", "code": "codes-code"},
     "off": {
         "current_password": "off-password",
@@ -29,6 +32,7 @@ FIELD_IDS = {
 def _page(user, status: int = 200, headers: dict | None = None, **context):
     context.setdefault("errors", {})
     context.setdefault("refused", None)
+    context.setdefault("sign_out_others", True)  # ticked until the person unticks it
     page = render_template(
         TEMPLATE, user=user, two_step=service.status_of(user), field_ids=FIELD_IDS, **context
     )
@@ -68,8 +72,9 @@ def two_step():
             enrolment = service.start_enrolment(user, password, address=address)
             return _page(user, enrolment=enrolment)
         if form == "confirm":
-            codes = service.finish_enrolment(user, code)
-            return _codes_page("Two-step sign-in is on", codes)
+            sign_out_others = _ticked(SIGN_OUT_OTHERS)
+            codes = service.finish_enrolment(user, code, sign_out_others=sign_out_others)
+            return _codes_page("Two-step sign-in is on", codes, signed_out_others=sign_out_others)
         if form == "codes":
             codes = service.regenerate_recovery_codes(user, password, code=code, address=address)
             return _codes_page("New recovery codes", codes)
@@ -83,7 +88,13 @@ def two_step():
     except (InvalidInput, CurrentPasswordRefused, service.SecondStepRefused) as exc:
         # A wrong code at set-up leaves the form to type the next one (the secret is not
         # shown again); any other refusal shows the form it came from again.
-        return _refused(user, form, exc, confirming=form == "confirm")
+        return _refused(
+            user,
+            form,
+            exc,
+            confirming=form == "confirm",
+            sign_out_others=request.form.getlist(SIGN_OUT_OTHERS) == [TICKED],
+        )
     except service.TwoStepStateConflict as exc:
         return _page(user, exc.status, notice=exc.detail)
     return render_template(
@@ -94,5 +105,19 @@ def two_step():
     )
 
 
-def _codes_page(title: str, codes: list[str]):
-    return render_template("accounts/recovery_codes.html", title=title, codes=codes)
+def _ticked(name: str) -> bool:
+    """Whether checkbox ``name`` was ticked: sent once with its value, or not sent at all."""
+    sent = request.form.getlist(name)
+    if sent and sent != [TICKED]:
+        message = "Tick the box or leave it empty."
+        raise InvalidInput(message, fields={name: [message]})
+    return bool(sent)
+
+
+def _codes_page(title: str, codes: list[str], *, signed_out_others: bool = False):
+    return render_template(
+        "accounts/recovery_codes.html",
+        title=title,
+        codes=codes,
+        signed_out_others=signed_out_others,
+    )

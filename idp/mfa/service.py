@@ -8,6 +8,10 @@ code too. A code typed for the second step is throttled per account on
 counters of its own (``idp.login.throttle.CODES``); a wrong, reused or
 throttled one is recorded as ``login.failed``. A code is accepted once:
 one of the step last accepted, or an earlier one, is refused as reused.
+
+The account's address is told, in the transaction of the change, when
+two-step sign-in is turned on or off or removed by support, when new
+recovery codes are made and when a recovery code signs in; never a code.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from idp.accounts import sessions
 from idp.accounts.models import User
 from idp.accounts.password_change import CurrentPasswordRefused
 from idp.accounts.service import hub_name
@@ -39,6 +44,9 @@ AMR = {"totp": ("pwd", "otp", "mfa"), "recovery_code": ("pwd", "mfa")}
 WRONG_CODE = "The code is wrong. Type the code your app shows now."
 REUSED_CODE = "That code was used already. Wait for the next code in your app."
 WRONG_RECOVERY_CODE = "The recovery code is wrong or was used already."
+# Below this many recovery codes left, the notice of one used says to make new ones
+# (as the page after such a sign-in does).
+FEW_RECOVERY_CODES = 3
 
 
 class SecondStepRefused(DomainError):
@@ -98,12 +106,19 @@ def _prove_password(user: User, password: str, address: str) -> None:
     forgive(checked, user.email_normalized, address)
 
 
-def _notify(user: User, change: str) -> None:
-    """Tell the account's address that two-step sign-in was turned on, off or reset."""
+def _notify(user: User, change: str, **details) -> None:
+    """Tell the account's address of a change to its second step; the caller commits.
+
+    ``change``: two-step sign-in turned on, off or reset by support, new
+    recovery codes, or a sign-in with a recovery code. ``details`` go to the
+    template (how many codes are left, whether other logins ended); never a code.
+    """
     subjects = {
         "enabled": "Two-step sign-in was turned on for your {hub} account",
         "disabled": "Two-step sign-in was turned off for your {hub} account",
         "reset": "Support removed two-step sign-in from your {hub} account",
+        "recovery_codes": "New recovery codes were made for your {hub} account",
+        "recovery_code_used": "A recovery code was used to sign in to your {hub} account",
     }
     enqueue_templated_email(
         user.email,
@@ -113,6 +128,7 @@ def _notify(user: User, change: str) -> None:
         email=user.email,
         change=change,
         at=utcnow().strftime("%Y-%m-%d %H:%M UTC"),
+        **details,
     )
 
 
@@ -154,12 +170,15 @@ def start_enrolment(user: User, password: str, *, address: str) -> Enrolment:
     return Enrolment(secret, uri, totp.qr_svg(uri))
 
 
-def finish_enrolment(user: User, code: str) -> list[str]:
+def finish_enrolment(user: User, code: str, *, sign_out_others: bool = False) -> list[str]:
     """Turn two-step sign-in on once ``code`` comes from the app; the recovery codes, once.
 
-    Raises ``InvalidInput`` for a wrong code (the enrolment waits for a right
-    one) and ``TwoStepStateConflict`` when there is no enrolment to finish.
-    Commits the session.
+    With ``sign_out_others`` every other open login of the account ends, with
+    the token families issued in it, as "Sign out every other browser" at
+    ``/account/sessions`` does (``sessions.end_logins``): this browser stays
+    signed in, with a fresh login. Raises ``InvalidInput`` for a wrong code (the
+    enrolment waits for a right one) and ``TwoStepStateConflict`` when there is
+    no enrolment to finish. Commits the session: everything in one transaction.
     """
     row = db.session.get(TwoStepSecret, user.id, with_for_update=True)
     if row is None or row.enabled_at is not None or row.created_at < utcnow() - ENROLMENT_TTL:
@@ -174,7 +193,10 @@ def finish_enrolment(user: User, code: str) -> list[str]:
     row.last_step = step
     codes = recovery.replace_codes(user.id)
     _record("account.two_step_enabled", user, {"recovery_codes": len(codes)})
-    _notify(user, "enabled")
+    # The code that turns it on is typed in this browser, whose password began the set-up.
+    others = sessions.other_logins(user) if sign_out_others else []
+    ended = sessions.end_logins(user, others, via="two_step_enabled") if others else 0
+    _notify(user, "enabled", other_logins_ended=ended)
     db.session.commit()
     return codes
 
@@ -265,7 +287,7 @@ def disable(user: User, password: str, *, code: str, recovery_code: str, address
 def regenerate_recovery_codes(user: User, password: str, *, code: str, address: str) -> list[str]:
     """Ten new recovery codes (the old ones stop working), with the password and a code.
 
-    Commits the session; the codes are shown once.
+    The address is told (without the codes). Commits the session; the codes are shown once.
     """
     if not is_enabled(user):
         raise TwoStepStateConflict("Two-step sign-in is not on.")
@@ -273,6 +295,7 @@ def regenerate_recovery_codes(user: User, password: str, *, code: str, address: 
     check_second_step(user, code=code, address=address, via="recovery_codes")
     codes = recovery.replace_codes(user.id)
     _record("account.recovery_codes_regenerated", user, {"recovery_codes": len(codes)})
+    _notify(user, "recovery_codes")
     db.session.commit()
     return codes
 
@@ -295,12 +318,16 @@ def complete_sign_in(user: User, *, code: str, recovery_code: str, address: str)
     """Sign ``user`` in once the second step is accepted (``check_second_step``); which one.
 
     The login says how it was proven (``AMR``), and is recorded as
-    ``login.succeeded``. Commits the session.
+    ``login.succeeded``. A recovery code's use is told to the address, with
+    how many are left. Commits the session.
     """
     method = check_second_step(
         user, code=code, recovery_code=recovery_code, address=address, via="login"
     )
     succeeded = _event("login.succeeded", user, {"second_step": method})
     login_user(user, amr=AMR[method], event=succeeded)
+    if method == "recovery_code":
+        left = recovery.remaining(user.id)
+        _notify(user, "recovery_code_used", left=left, few_left=left < FEW_RECOVERY_CODES)
     db.session.commit()
     return method

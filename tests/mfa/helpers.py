@@ -32,12 +32,16 @@ def start(browser, password: str = PASSWORD):
     return post_step(browser, "start", current_password=password)
 
 
-def enrol(browser) -> tuple[str, list[str]]:
-    """Turn two-step sign-in on; the secret and the ten recovery codes shown once."""
+def enrol(browser, **confirm) -> tuple[str, list[str]]:
+    """Turn two-step sign-in on; the secret and the ten recovery codes shown once.
+
+    ``confirm``: more fields of the confirmation form (``sign_out_others="yes"`` ticks
+    its box; without it the box is sent unticked, as a browser sends it).
+    """
     page = start(browser)
     assert page.status_code == 200, page.text
     secret = SECRET.search(page.text).group(1)
-    done = post_step(browser, "confirm", code=code_at(secret, -1))
+    done = post_step(browser, "confirm", code=code_at(secret, -1), **confirm)
     assert done.status_code == 200, done.text
     return secret, RECOVERY.findall(unescape(done.text))
 

@@ -33,6 +33,8 @@ def _set_up(page, base: str) -> tuple[str, list[str]]:
     expect(code).to_have_attribute("autocomplete", "one-time-code")
     expect(code).to_have_attribute("inputmode", "numeric")
     code.fill(code_at(secret, -1))
+    # Offered ticked, its label bound to it: other browsers are signed out.
+    expect(page.get_by_label("Sign me out of every other browser and app")).to_be_checked()
     page.get_by_role("button", name="Turn two-step sign-in on").click()
     expect(page.locator("h1")).to_have_text("Two-step sign-in is on")
     codes = page.locator(".recovery-codes code").all_inner_texts()
