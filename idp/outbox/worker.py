@@ -24,7 +24,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -71,6 +71,16 @@ def backoff(attempts: int) -> timedelta:
 
 def claim_due(limit: int = BATCH_SIZE) -> list[str]:
     """Lease up to ``limit`` due pending messages to this worker and return their ids."""
+    return claim_batch(limit)[1]
+
+
+def claim_batch(limit: int = BATCH_SIZE) -> tuple[datetime, list[str]]:
+    """Lease up to ``limit`` due pending messages to this worker: the lease's end, their ids.
+
+    The lease is the message's ``next_attempt_at``: another worker claims the
+    message once it has passed. ``deliver`` with that lease sends a message only
+    while it is still this worker's (``_renew_lease``).
+    """
     now = utcnow()
     candidates = db.session.execute(
         sa.select(OutboxMessage.id, OutboxMessage.next_attempt_at)
@@ -94,7 +104,28 @@ def claim_due(limit: int = BATCH_SIZE) -> list[str]:
         if result.rowcount == 1:
             claimed.append(row.id)
     db.session.commit()
-    return claimed
+    return lease_until, claimed
+
+
+def _renew_lease(message_id: str, lease: datetime) -> bool:
+    """Take a full lease on one message of a batch, if the batch's lease is still on it.
+
+    A batch is delivered one message after another: a slow relay can use up the
+    batch's lease before its last messages, and another worker then claims them.
+    Whether this worker still holds a message is decided here, by a conditional
+    UPDATE, just before it is sent, so that no message goes out from both.
+    """
+    result = db.session.execute(
+        sa.update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.status == "pending",
+            OutboxMessage.next_attempt_at == lease,
+        )
+        .values(next_attempt_at=utcnow() + timedelta(seconds=LEASE_SECONDS))
+    )
+    db.session.commit()
+    return result.rowcount == 1
 
 
 def _record_outcome(message_id: str, **values) -> None:
@@ -111,8 +142,15 @@ def _final(kind: str, **values) -> dict:
     return values
 
 
-def deliver(message_id: str) -> str:
-    """Deliver one claimed message and record the outcome; return its new status."""
+def deliver(message_id: str, lease: datetime | None = None) -> str:
+    """Deliver one claimed message and record the outcome; return its new status.
+
+    With the ``lease`` its batch was claimed with, a message another worker has
+    claimed since (that lease ran out) is left to that worker: ``"pending"``.
+    """
+    if lease is not None and not _renew_lease(message_id, lease):
+        log.info("lease of %s ran out before its turn; left to the worker holding it", message_id)
+        return "pending"
     message = db.session.get(OutboxMessage, message_id)
     if message.status != "pending":
         # Another worker finished it after this one claimed it (that worker's lease ran
@@ -154,8 +192,9 @@ def deliver(message_id: str) -> str:
 def run_once(limit: int = BATCH_SIZE) -> dict[str, int]:
     """Claim and deliver one batch of due messages; return how many ended in each status."""
     counts: dict[str, int] = {"sent": 0, "pending": 0, "failed": 0}
-    for message_id in claim_due(limit):
-        counts[deliver(message_id)] += 1
+    lease, claimed = claim_batch(limit)
+    for message_id in claimed:
+        counts[deliver(message_id, lease)] += 1
     return counts
 
 

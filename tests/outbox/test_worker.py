@@ -326,3 +326,37 @@ def test_delivery_never_logs_a_body(app, smtp_server, monkeypatch, caplog):
         assert worker.run_once()["pending"] == 1
     assert "delivered email" in caplog.text and "would send" in caplog.text
     assert "SECRET" not in caplog.text
+
+
+def test_a_message_whose_batch_lease_ran_out_goes_out_from_one_worker_only(app, monkeypatch):
+    """A slow relay uses up a batch's lease: another worker claims the rest and sends it;
+    the first worker, reaching those messages, leaves them to the one holding them now."""
+    first, second = _enqueue(app, n=2)
+    late = {"by": timedelta(0)}
+    monkeypatch.setattr(worker, "utcnow", lambda: utcnow() + late["by"])
+    sent: list[tuple[str, str]] = []
+
+    def other_worker():
+        with app.app_context():
+            counts = worker.run_once()
+            db.session.remove()
+        sent.append(("other worker", f"ran: {counts}"))
+
+    def slow_relay(message):
+        sent.append((threading.current_thread().name, message.id))
+        if message.id == first:
+            # This conversation outlasts the batch's lease; meanwhile another worker runs.
+            late["by"] = timedelta(seconds=worker.LEASE_SECONDS + 1)
+            thread = threading.Thread(target=other_worker, name="other")
+            thread.start()
+            thread.join(10)
+
+    monkeypatch.setitem(worker.DELIVERERS, "email", slow_relay)
+    with app.app_context():
+        counts = worker.run_once()
+
+    deliveries = [who for who, what in sent if what == second]
+    assert deliveries == ["other"], sent  # sent once, by the worker that holds it now
+    assert counts == {"sent": 1, "pending": 1, "failed": 0}
+    assert (_row(app, first).status, _row(app, second).status) == ("sent", "sent")
+    assert _row(app, second).attempts == 1
