@@ -140,7 +140,7 @@ def create_invitation(actor: Actor, partner_id: str, email: str, role: str) -> I
     account = user_by_email(address.normalized)
     if account is not None and any(m.organization_id == partner.id for m in account.memberships):
         raise AlreadyMember("This address is already a member of this partner.")
-    _close_expired(partner.id, address.normalized)
+    _close_expired(actor, partner.id, address.normalized)
     raw, digest = new_link_secret()
     ttl = current_app.config["IDP_INVITATION_TTL"]
     invitation = Invitation(
@@ -165,8 +165,7 @@ def create_invitation(actor: Actor, partner_id: str, email: str, role: str) -> I
     )
     record_event(
         "invitation.created",
-        actor_type="client" if actor.is_machine else "user",
-        actor_id=actor.subject,
+        **actor_fields(actor),
         target_type="invitation",
         target_id=invitation.id,
         organization_id=partner.id,
@@ -181,19 +180,66 @@ def create_invitation(actor: Actor, partner_id: str, email: str, role: str) -> I
     return invitation
 
 
-def _close_expired(partner_id: str, email_normalized: str) -> None:
+def _close_expired(actor: Actor, partner_id: str, email_normalized: str) -> None:
     """Revoke the address's expired open invitation, so that a new one may be sent."""
-    db.session.execute(
-        sa.update(Invitation)
-        .where(
-            Invitation.organization_id == partner_id,
-            Invitation.email_normalized == email_normalized,
-            Invitation.accepted_at.is_(None),
-            Invitation.revoked_at.is_(None),
-            Invitation.expires_at <= utcnow(),
-        )
-        .values(revoked_at=utcnow())
+    _revoke_where(
+        actor_fields(actor),
+        "expired; a new invitation to the address replaces it",
+        Invitation.organization_id == partner_id,
+        Invitation.email_normalized == email_normalized,
+        Invitation.expires_at <= utcnow(),
     )
+
+
+def revoke_invitations_by(user_id: str, *, actor: Actor, reason: str) -> int:
+    """Revoke every invitation ``user_id`` sent that is still open; how many. Caller commits.
+
+    An account that support disables may have been taken over: the invitations
+    it sent (an owner's, perhaps to its taker) must not let anyone in after it.
+    """
+    return _revoke_where(
+        actor_fields(actor), reason, Invitation.invited_by_id == user_id, _pending_clause()
+    )
+
+
+def actor_fields(actor: Actor) -> dict:
+    """``record_event``'s actor of an invitation change made by ``actor``."""
+    return {"actor_type": "client" if actor.is_machine else "user", "actor_id": actor.subject}
+
+
+def _revoke_where(who: dict, reason: str, *criteria) -> int:
+    """Revoke the open invitations meeting ``criteria``, each on the audit log; how many.
+
+    Each one by compare-and-set: one accepted meanwhile stays accepted.
+    """
+    candidates = db.session.scalars(
+        sa.select(Invitation).where(
+            Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None), *criteria
+        )
+    ).all()
+    revoked = 0
+    for invitation in candidates:
+        result = db.session.execute(
+            sa.update(Invitation)
+            .where(
+                Invitation.id == invitation.id,
+                Invitation.accepted_at.is_(None),
+                Invitation.revoked_at.is_(None),
+            )
+            .values(revoked_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:
+            record_event(
+                "invitation.revoked",
+                **who,
+                target_type="invitation",
+                target_id=invitation.id,
+                organization_id=invitation.organization_id,
+                reason=reason,
+            )
+            revoked += 1
+    return revoked
 
 
 def list_pending_invitations(partner_id: str) -> list[Invitation]:
@@ -235,8 +281,7 @@ def revoke_invitation(actor: Actor, partner_id: str, invitation_id: str) -> None
             return  # revoked meanwhile by another request: the outcome asked for
         record_event(
             "invitation.revoked",
-            actor_type="client" if actor.is_machine else "user",
-            actor_id=actor.subject,
+            **actor_fields(actor),
             target_type="invitation",
             target_id=invitation.id,
             organization_id=partner_id,

@@ -16,6 +16,7 @@ from idp.audit.service import record_event
 from idp.extensions import db
 from idp.mfa.service import is_enabled as two_step_on
 from idp.mfa.service import remove_for_support as remove_two_step
+from idp.orgs.invitations import revoke_invitations_by
 from idp.support.service import (
     AccountStateConflict,
     account_for,
@@ -58,6 +59,8 @@ def disable_account(actor: Actor, user_id: str, *, ticket: str, reason: str) -> 
 
     For a client account the API keys of its organizations' channels are revoked
     too: the person may have copied any of them, and a key outlives a session.
+    The invitations it sent that are still open are revoked: whoever held the
+    account may have invited themselves.
     """
     user = account_for(actor, Permission.SUPPORT_ACCOUNTS_DISABLE, user_id)
     if user.id == actor.user_id:
@@ -68,6 +71,7 @@ def disable_account(actor: Actor, user_id: str, *, ticket: str, reason: str) -> 
     end_sessions_of(user, "account_disabled", actor)
     # A reset link sent before must not let anyone in once the account is enabled again.
     spend_user_tokens(user.id, RESET_PURPOSE)
+    revoke_invitations_by(user.id, actor=actor, reason="the inviting account was disabled")
     if user.hub == "client":
         for organization_id in _client_organization_ids(user):
             revoke_client_keys(organization_id, "account_disabled", actor=actor)

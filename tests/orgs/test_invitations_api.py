@@ -181,6 +181,52 @@ def test_an_expired_invitation_does_not_block_a_new_one(client, world):
     assert second.status_code == 201
     db.session.expire_all()
     assert db.session.get(Invitation, first_id).revoked_at is not None  # closed, not reopened
+    # The write is on the audit log, by the owner whose new invitation closed it, and why.
+    closed = db.session.scalar(
+        sa.select(AuditEvent).where(
+            AuditEvent.action == "invitation.revoked", AuditEvent.target_id == first_id
+        )
+    )
+    assert closed.actor_id == world["users"]["acme_owner"].id
+    assert closed.reason == "expired; a new invitation to the address replaces it"
+
+
+def test_disabling_an_account_revokes_the_invitations_it_sent(client, world):
+    """A taken-over owner may have invited its taker: once support disables the account,
+    none of its open invitations lets anyone in; another owner's stays open."""
+    from idp.orgs import invitations
+    from idp.support.controls import disable_account
+    from policies.actor import Actor
+
+    mine = _invite(client, world, email="taker@evil.example", role="owner").get_json()["id"]
+    another_owner = make_user("partner", world["orgs"]["acme"], "owner")
+    db.session.commit()
+    theirs = client.post(
+        f"/v1/partners/{world['orgs']['acme'].id}/invitations",
+        json={"email": "colleague@example.com", "role": "member"},
+        headers=bearer_for(another_owner, world["orgs"]["acme"]),
+    ).get_json()["id"]
+    support = world["users"]["support"]
+    agent = Actor(
+        hub="support",
+        organization_id=support.memberships[0].organization_id,
+        roles=frozenset({"admin"}),
+        user_id=support.id,
+    )
+
+    disable_account(agent, world["users"]["acme_owner"].id, ticket="SUP-5", reason="taken over")
+
+    db.session.expire_all()
+    assert db.session.get(Invitation, mine).revoked_at is not None
+    assert db.session.get(Invitation, theirs).revoked_at is None
+    pending = invitations.list_pending_invitations(world["orgs"]["acme"].id)
+    assert [i.id for i in pending] == [theirs]
+    revoked = db.session.scalar(
+        sa.select(AuditEvent).where(
+            AuditEvent.action == "invitation.revoked", AuditEvent.target_id == mine
+        )
+    )
+    assert (revoked.actor_id, revoked.reason) == (support.id, "the inviting account was disabled")
 
 
 def test_the_database_refuses_a_second_open_invitation_for_an_address(client, world):
