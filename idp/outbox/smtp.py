@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import smtplib
 import ssl
@@ -103,8 +104,31 @@ def _connect(target: SmtpTarget) -> smtplib.SMTP:
         )
     connection = smtplib.SMTP(target.host, target.port, timeout=SMTP_TIMEOUT)
     if target.scheme == "smtp+starttls":
-        connection.starttls(context=ssl.create_default_context())
+        try:
+            connection.starttls(context=ssl.create_default_context())
+        except BaseException:
+            connection.close()
+            raise
     return connection
+
+
+def _send(target: SmtpTarget, email: EmailMessage) -> None:
+    """Hand ``email`` to the server; once it has taken the message, that is the outcome.
+
+    ``smtplib.SMTP`` as a context manager raises when QUIT is answered with
+    anything but 221, after the message was accepted: a 5xx there would mark a
+    delivered email failed and a 4xx or a dropped connection would send it
+    again. The connection is closed whatever happens.
+    """
+    connection = _connect(target)
+    try:
+        if target.username:
+            connection.login(target.username, target.password or "")
+        connection.send_message(email)
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            connection.quit()
+    finally:
+        connection.close()
 
 
 def deliver_email(message: OutboxMessage) -> None:
@@ -123,10 +147,7 @@ def deliver_email(message: OutboxMessage) -> None:
     target = parse_smtp_url(url)
     email = build_email(message, current_app.config["IDP_MAIL_FROM"])
     try:
-        with _connect(target) as connection:
-            if target.username:
-                connection.login(target.username, target.password or "")
-            connection.send_message(email)
+        _send(target, email)
     except smtplib.SMTPRecipientsRefused as exc:
         raise PermanentDeliveryError("the SMTP server refused the recipient") from exc
     except smtplib.SMTPResponseException as exc:

@@ -17,7 +17,7 @@ from idp.outbox.models import REDACTED_EMAIL_BODY, OutboxMessage
 from idp.outbox.service import enqueue_email
 from idp.outbox.smtp import DeliveryDeferred, PermanentDeliveryError, parse_smtp_url
 from idp.timeutil import utcnow
-from tests.fixtures.smtp import body_of
+from tests.fixtures.smtp import Mailbox, body_of, serving
 
 
 def _enqueue(app, n=1, to="ann@example.com", body="Your link: http://x/?token=SECRET"):
@@ -360,3 +360,23 @@ def test_a_message_whose_batch_lease_ran_out_goes_out_from_one_worker_only(app, 
     assert counts == {"sent": 1, "pending": 1, "failed": 0}
     assert (_row(app, first).status, _row(app, second).status) == ("sent", "sent")
     assert _row(app, second).attempts == 1
+
+
+@pytest.mark.parametrize("quit_reply", ["554 5.0.0 closing with an error", "421 4.3.0 going away"])
+def test_an_email_the_server_took_is_sent_whatever_it_answers_to_quit(app, monkeypatch, quit_reply):
+    """A server that accepts the message and then answers QUIT with an error: the message
+    is delivered, so it is neither marked failed (5xx) nor sent again (4xx)."""
+    mailbox = Mailbox()
+
+    async def handle_quit(server, session, envelope):
+        return quit_reply
+
+    mailbox.handle_QUIT = handle_quit
+    with serving(mailbox) as url:
+        monkeypatch.setitem(app.config, "IDP_SMTP_URL", url)
+        (message_id,) = _enqueue(app)
+        with app.app_context():
+            assert worker.run_once()["sent"] == 1
+            assert worker.run_once() == {"sent": 0, "pending": 0, "failed": 0}
+    assert len(mailbox.wait_for("ann@example.com")) == 1
+    assert _row(app, message_id).status == "sent"
