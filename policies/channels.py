@@ -36,11 +36,22 @@ TRANSITIONS: MappingProxyType = MappingProxyType(
 KEY_STATUSES = frozenset({"running", "live"})
 
 
-def can_transition(current: str, target: str) -> Decision:
-    """A channel may move only along the lifecycle's edges; terminated is final."""
+def allowed_targets(current: str, *, billing_started: bool) -> frozenset[str]:
+    """Where a ``current`` channel may move: a suspended one goes straight back to
+    ``live`` only when its billing had started (it was live before), else to running."""
+    if current == "suspended" and not billing_started:
+        return TRANSITIONS[current] - {"live"}
+    return TRANSITIONS[current]
+
+
+def can_transition(current: str, target: str, *, billing_started: bool) -> Decision:
+    """A channel may move only along the lifecycle's edges; terminated is final.
+
+    ``billing_started``: whether the channel has been live (billing starts there).
+    """
     if target not in TRANSITIONS:
         return Decision.deny(f"unknown status {target!r}", "invalid_status")
-    if target in TRANSITIONS[current]:
+    if target in allowed_targets(current, billing_started=billing_started):
         return Decision.allow(f"{current} -> {target} is allowed")
     return Decision.deny(f"{current} -> {target} is not allowed", "illegal_transition")
 

@@ -24,7 +24,7 @@ from idp.ids import PREFIXES, new_time_ordered_id
 from idp.orgs.models import Organization
 from idp.timeutil import isoformat, utcnow
 from policies.actor import Actor
-from policies.channels import TRANSITIONS, can_transition
+from policies.channels import allowed_targets, can_transition
 from policies.partners import can_provision
 
 
@@ -181,6 +181,21 @@ def create_channel(
     return channel
 
 
+def _has_been_live(channel_id: str) -> bool:
+    """Whether the channel's history shows it live: its billing has started."""
+    return db.session.scalar(
+        sa.select(
+            sa.exists().where(
+                ChannelStatusChange.channel_id == channel_id,
+                sa.or_(
+                    ChannelStatusChange.to_status == "live",
+                    ChannelStatusChange.from_status == "live",
+                ),
+            )
+        )
+    )
+
+
 def change_status(actor: Actor, channel_id: str, status: str, reason: str | None) -> Channel:
     """Move a channel along its lifecycle; terminating it revokes its API keys at once."""
     enforce(can_provision(actor))
@@ -188,9 +203,10 @@ def change_status(actor: Actor, channel_id: str, status: str, reason: str | None
     if channel is None:
         raise NotFound("No such channel.")
     before = channel.status
-    decision = can_transition(before, status)
+    billing_started = before == "suspended" and _has_been_live(channel.id)
+    decision = can_transition(before, status, billing_started=billing_started)
     if not decision:
-        allowed = sorted(TRANSITIONS[before])
+        allowed = sorted(allowed_targets(before, billing_started=billing_started))
         raise IllegalTransition(
             f"A {before} channel can move to: {', '.join(allowed) or 'nothing (final)'}.",
             code=decision.code,
