@@ -36,7 +36,7 @@ from idp.extensions import db
 from idp.login.models import LoginSession
 from idp.login.service import check_password, forgive
 from idp.login.session import login_idle_limit, login_max_age, login_user, session_id
-from idp.oauth.revocation import revoke_login_families
+from idp.oauth.revocation import revoke_families_outside_login, revoke_login_families
 from idp.timeutil import utcnow
 
 _HANDLE_LABEL = b"idp login handles on the sessions page"
@@ -132,21 +132,31 @@ def end_other_logins(user: User, which: str, current_password: str, *, address: 
     if checked.refusal is not None:
         raise CurrentPasswordRefused(checked.refusal)
     forgive(checked, user.email_normalized, address)
-    ended = end_logins(user, chosen, via="current_password")
+    ended = end_logins(user, None if which == OTHERS else chosen, via="current_password")
     db.session.commit()
     return ended
 
 
-def end_logins(user: User, login_ids: list[str], *, via: str) -> int:
-    """End these logins of ``user`` with their token families; how many. The caller commits.
+def end_logins(user: User, login_ids: list[str] | None, *, via: str) -> int:
+    """End these logins of ``user`` with their token families, or (None) everything but this
+    browser's login; how many logins ended. The caller commits.
 
     This browser gets a fresh login first (its families follow it), which also
-    locks the account's row, as every path that ends logins does. Recorded as
-    ``account.sessions_ended``, ``after.via`` saying what proved the person.
+    locks the account's row, as every path that ends logins does: the logins
+    read after it include one a sign-in committed meanwhile. With None, every
+    token family not issued in this browser's login ends too, also those of
+    logins that no longer count (idle or too old) while their apps' refresh
+    tokens live on. Recorded as ``account.sessions_ended``, ``after.via``
+    saying what proved the person.
     """
     login_user(user)
+    everything_else = login_ids is None
+    if everything_else:
+        login_ids = other_logins(user)
     for login_id in login_ids:
         revoke_login_families(user.id, login_id, "ended_by_user", actor_id=user.id)
+    if everything_else:
+        revoke_families_outside_login(user.id, session_id(), "ended_by_user", actor_id=user.id)
     record_event(
         "account.sessions_ended",
         actor_type="user",

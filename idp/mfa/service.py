@@ -111,7 +111,7 @@ def _notify(user: User, change: str, **details) -> None:
 
     ``change``: two-step sign-in turned on, off or reset by support, new
     recovery codes, or a sign-in with a recovery code. ``details`` go to the
-    template (how many codes are left, whether other logins ended); never a code.
+    template (how many codes are left, whether the other logins ended); never a code.
     """
     subjects = {
         "enabled": "Two-step sign-in was turned on for your {hub} account",
@@ -173,10 +173,10 @@ def start_enrolment(user: User, password: str, *, address: str) -> Enrolment:
 def finish_enrolment(user: User, code: str, *, sign_out_others: bool = False) -> list[str]:
     """Turn two-step sign-in on once ``code`` comes from the app; the recovery codes, once.
 
-    With ``sign_out_others`` every other open login of the account ends, with
-    the token families issued in it, as "Sign out every other browser" at
-    ``/account/sessions`` does (``sessions.end_logins``): this browser stays
-    signed in, with a fresh login. Raises ``InvalidInput`` for a wrong code (the
+    With ``sign_out_others`` every other login of the account ends, with every
+    token family not issued in this browser's login, as "Sign out every other
+    browser" at ``/account/sessions`` does (``sessions.end_logins``): this
+    browser stays signed in, with a fresh login. Raises ``InvalidInput`` for a wrong code (the
     enrolment waits for a right one) and ``TwoStepStateConflict`` when there is
     no enrolment to finish. Commits the session: everything in one transaction.
     """
@@ -194,9 +194,9 @@ def finish_enrolment(user: User, code: str, *, sign_out_others: bool = False) ->
     codes = recovery.replace_codes(user.id)
     _record("account.two_step_enabled", user, {"recovery_codes": len(codes)})
     # The code that turns it on is typed in this browser, whose password began the set-up.
-    others = sessions.other_logins(user) if sign_out_others else []
-    ended = sessions.end_logins(user, others, via="two_step_enabled") if others else 0
-    _notify(user, "enabled", other_logins_ended=ended)
+    if sign_out_others:
+        sessions.end_logins(user, None, via="two_step_enabled")
+    _notify(user, "enabled", signed_out_others=sign_out_others)
     db.session.commit()
     return codes
 

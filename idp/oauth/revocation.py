@@ -101,6 +101,17 @@ def revoke_login_families(
     return _revoke_all(families, reason, actor_id)
 
 
+def revoke_families_outside_login(
+    user_id: str, login_session_id: str, reason: str, *, actor_id: str | None = None
+) -> int:
+    """Revoke every live family of ``user_id`` not issued in the login ``login_session_id``
+    (those of other logins, open or not, and of none); how many. The caller commits."""
+    outside = db.or_(
+        TokenFamily.login_session_id.is_(None), TokenFamily.login_session_id != login_session_id
+    )
+    return _revoke_all(_live_families(user_id, outside), reason, actor_id)
+
+
 def follow_replaced_login(
     previous_user_id: str, previous_login_id: str, user_id: str, login_id: str
 ) -> None:

@@ -266,3 +266,31 @@ def test_another_browser_is_listed_with_its_device_and_signed_out(app, live_serv
     other.goto(f"{live_server.url}/login/done")
     assert other.locator("h1").inner_text().startswith("Sign in")
     context.close()
+
+
+@pytest.mark.parametrize("how", ["sessions page", "turning two-step sign-in on"])
+def test_signing_out_everywhere_else_ends_the_apps_of_logins_that_went_idle(
+    app, partner_world, how
+):
+    """A login idle past its timeout is no longer listed, but its app's refresh token lives
+    on (30 days): "every other browser and app" must end that too."""
+    from tests.mfa.helpers import enrol
+
+    owner = partner_world["owner"]
+    elsewhere = Flow(BrowserClient(app), nonce="theirs")
+    theirs = tokens_for(elsewhere, owner.email, partner_world["acme"].id)
+    db.session.execute(sa.update(LoginSession).values(last_seen_at=utcnow() - timedelta(hours=13)))
+    db.session.commit()
+    renewed = refresh(elsewhere.http, theirs["refresh_token"])
+    assert renewed.status_code == 200  # the browser's login went idle; its app did not
+    here = Flow(BrowserClient(app), nonce="ours")
+    ours = tokens_for(here, owner.email, partner_world["acme"].id)
+    login(app, owner.email)  # one more browser, open: there is something to sign out
+
+    if how == "sessions page":
+        assert _end(here.http, "others").status_code == 200
+    else:
+        enrol(here.http, sign_out_others="yes")
+
+    assert refresh(elsewhere.http, renewed.get_json()["refresh_token"]).status_code == 400
+    assert refresh(here.http, ours["refresh_token"]).status_code == 200
