@@ -26,7 +26,7 @@ from idp.webhooks.audience import event_data, withheld_because
 from idp.webhooks.models import WebhookAttempt
 from idp.webhooks.service import endpoint_for
 from idp.webhooks.signing import open_secret, sign
-from idp.webhooks.urls import InternalAddressError, check_webhook_url
+from idp.webhooks.urls import InternalAddressError, check_stored_webhook_url
 
 log = logging.getLogger(__name__)
 
@@ -115,10 +115,11 @@ def deliver_webhook(message: OutboxMessage) -> None:
     url = endpoint.url
     production = current_app.config["IDP_ENV"] == "production"
     started = time.monotonic()
-    # The URL was checked when it was set; a URL edited or imported since, or set under
-    # older rules, is refused here as registration would refuse it (retried, so a URL
-    # the partner corrects still receives the event).
-    problem = check_webhook_url(url, production=production, resolve=False)
+    # The URL was checked when it was set; one edited or imported since is refused here
+    # where it points where registration would refuse, or holds a control character
+    # (retried, so a URL the partner corrects still receives the event). A URL set under
+    # the looser form rules of before keeps receiving (``check_stored_webhook_url``).
+    problem = check_stored_webhook_url(url, production=production)
     if problem:
         _fail(message, url, started, f"the URL is refused: {problem}")
     try:

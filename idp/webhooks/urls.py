@@ -166,19 +166,38 @@ def _host_problem(host: str, *, bracketed: bool) -> str | None:
 
 
 def check_webhook_url(url: str, *, production: bool, resolve: bool = True) -> str | None:
-    """Why ``url`` cannot receive webhooks, or None: https, or loopback http outside production.
-
-    Registration and delivery both ask. Delivery passes ``resolve=False``: in production
-    its connection looks the host up itself and connects only to answers it checked
-    (``resolve_public``), so looking it up here too would only add a lookup.
+    """Why ``url`` cannot be set to receive webhooks, or None: https, or loopback http
+    outside production, and well-formed.
 
     The URL must be printable ASCII throughout (``urlsplit`` silently drops tabs and
     line breaks, so the text is checked before it is split); the host an IPv4 address
     (four numbers), an IPv6 address in brackets, or a DNS name of letters, digits and
     hyphens (an internationalised name in its punycode form); the port, if any, 1-65535.
     """
+    problem = _form_problem(url)
+    return problem or _target_problem(url, production=production, resolve=resolve)
+
+
+def check_stored_webhook_url(url: str, *, production: bool) -> str | None:
+    """Why a stored URL may not receive a delivery now, or None.
+
+    A URL set under the looser rules before ``check_webhook_url`` checked its form
+    keeps receiving what it received (the HTTP client encodes the rest): only a
+    control character (a line break, NUL) is refused on top of where it points.
+    The connection looks the host up itself in production and connects only to
+    answers it checked (``resolve_public``), so the name is not looked up here.
+    """
     if _CONTROL.search(url):
-        return "The URL must not contain control characters (such as line breaks or NUL)."
+        return _CONTROL_PROBLEM
+    return _target_problem(url, production=production, resolve=False)
+
+
+_CONTROL_PROBLEM = "The URL must not contain control characters (such as line breaks or NUL)."
+
+
+def _form_problem(url: str) -> str | None:
+    if _CONTROL.search(url):
+        return _CONTROL_PROBLEM
     if _WHITESPACE.search(url):
         return "The URL must not contain spaces or other whitespace (write a space as %20)."
     if not url.isascii():
@@ -193,11 +212,25 @@ def check_webhook_url(url: str, *, production: bool, resolve: bool = True) -> st
         return "The URL must not carry credentials."
     if "#" in url:
         return "The URL must not have a fragment."
-    problem = _port_problem(parts.netloc) or _host_problem(
+    return _port_problem(parts.netloc) or _host_problem(
         parts.hostname, bracketed=parts.netloc.startswith("[")
     )
-    if problem:
-        return problem
+
+
+def _target_problem(url: str, *, production: bool, resolve: bool) -> str | None:
+    """Where the URL points: https (or loopback http outside production), no credentials
+    or fragment, and in production (``resolve``) no internal address."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError on a malformed port)
+    except ValueError:
+        return "The URL is malformed."
+    if not parts.hostname:
+        return "The URL needs a host."
+    if parts.username or parts.password:
+        return "The URL must not carry credentials."
+    if parts.fragment:
+        return "The URL must not have a fragment."
     if (
         parts.scheme == "https"
         and production

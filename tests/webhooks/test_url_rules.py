@@ -146,3 +146,21 @@ def test_delivery_refuses_a_stored_url_that_breaks_the_rules(client, partner, re
     )
     assert attempt.status_code is None
     assert attempt.error.startswith("the URL is refused: " + CONTROL)
+
+
+@pytest.mark.parametrize("tail", ["/a b", "/ho\u00f6k", "#"])
+def test_a_url_stored_under_the_looser_rules_of_before_still_receives(
+    client, partner, receiver, tail
+):
+    """Set before its form was checked (a space, a non-ASCII path, an empty fragment):
+    refused if set now, but the events it received still reach it."""
+    p, _ = partner
+    assert _put(client, partner, receiver.url).status_code == 200
+    stored = receiver.url + tail
+    assert _put(client, partner, stored).status_code == 422  # the form is checked when set
+    db.session.execute(sa.update(WebhookEndpoint).values(url=stored))
+    emit_partner_event(p.id, "client_created", {"client_id": "cl_x"})
+    db.session.commit()
+
+    assert worker.run_once() == {"sent": 1, "pending": 0, "failed": 0}
+    assert len(receiver.requests) == 1
