@@ -137,8 +137,17 @@ def stage_approval(
             had_keys_scope=had_keys_scope,
         )
         _announce("grant.changed", "grant_changed", actor, grant, before)
-    # An approval of exactly what is granted changes nothing: the grant keeps who gave
-    # it, through which of the partner's applications, and when (its audit event).
+    else:
+        # An approval of exactly what is granted changes nothing: the grant keeps who gave
+        # it, through which of the partner's applications, and when (its audit event). A
+        # key that slipped past an earlier change is still revoked, as any approval does.
+        _revoke_keys_not_allowed(
+            grant,
+            actor,
+            removed=[],
+            added=[],
+            had_keys_scope=SCOPE_API_KEYS_MANAGE in grant.scopes,
+        )
     return grant
 
 

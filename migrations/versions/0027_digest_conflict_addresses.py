@@ -13,7 +13,11 @@ nothing else.
 The table refuses every change (a trigger on PostgreSQL). Only when such
 events exist is the trigger switched off, around the update of just those
 rows by their ids, inside this revision's transaction: the table is locked
-for that moment only (finding the rows reads it without blocking writes).
+for that moment only (finding the rows reads it without blocking writes),
+and waiting longer than ``LOCK_TIMEOUT`` for that lock stops the upgrade, to
+be run again, instead of holding audited writes up. Events that instances
+still running the code before this revision write during a rolling upgrade
+keep their addresses.
 Downgrade keeps the digests: the addresses are kept nowhere to put back.
 """
 
@@ -28,6 +32,7 @@ branch_labels = None
 depends_on = None
 
 ACTION = "email_conflict.resolved"
+LOCK_TIMEOUT = "5s"
 # (part of the event, member in clear, member that names it by its digest)
 MEMBERS = (("before", "claimed_email", "claimed_email_hmac"), ("after", "email", "email_hmac"))
 
@@ -81,11 +86,16 @@ def upgrade():
         return
     postgresql = bind.dialect.name == "postgresql"
     if postgresql:
+        # Switching the trigger waits for every transaction writing an event, and every
+        # audited write queues behind it meanwhile: give up (the upgrade stops, to be run
+        # again) rather than hold sign-ins up for long.
+        op.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
         op.execute("ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only")
     for event_id, values in updates:
         bind.execute(_events.update().where(_events.c.id == event_id).values(**values))
     if postgresql:
         op.execute("ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only")
+        op.execute("SET LOCAL lock_timeout TO DEFAULT")
 
 
 def downgrade():

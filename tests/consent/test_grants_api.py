@@ -201,3 +201,28 @@ def test_grant_changes_are_audited(client, world):
     assert event.target_id == world["grant_ap"].id and event.request_id == "req-7"
     assert event.before["revoked_at"] is None and event.after["revoked_at"]
     assert event.actor_type == "user" and event.actor_id
+
+
+def test_an_identical_approval_still_revokes_a_key_that_slipped_past_a_change(app_ctx, world):
+    """A key unrevoked under a grant that no longer allows keys (as if it had raced the
+    change): approving the grant again, unchanged, revokes it as any approval does."""
+    from idp.apikeys.models import ChannelApiKey
+
+    make_key(world["a1"], partner=world["p"])
+    granted = world["grant_ap"]
+    granted.scope = "channels:read"  # written around the service: no key revoked
+    db.session.commit()
+
+    service.approve_consent(
+        client_actor(world["a"]),
+        partner_id=world["p"].id,
+        oauth_client_id=None,
+        scope="channels:read",
+        channel_ids=[world["a1"].id, world["a2"].id],
+    )
+
+    db.session.expire_all()
+    (revoked_at,) = db.session.scalars(
+        db.select(ChannelApiKey.revoked_at).where(ChannelApiKey.grant_id == granted.id)
+    )
+    assert revoked_at is not None  # the gateway refused it already; now it is revoked too
