@@ -39,7 +39,7 @@ from idp.accounts.tokens import (
 )
 from idp.api_inputs import unfit_for_a_name
 from idp.audit.service import record_event
-from idp.errors import Conflict, DomainError, InvalidInput
+from idp.errors import Conflict, DomainError, InvalidInput, Unauthorized
 from idp.extensions import db, on_postgresql
 from idp.login.service import check_password, forgive, raise_refusal
 from idp.login.session import login_user
@@ -105,6 +105,21 @@ def checked_password_hash(
     except WeakPassword as exc:
         raise InvalidInput(str(exc), fields={field: [str(exc)]}) from exc
     return hash_password(password)
+
+
+def hold_active_account(user_id: str) -> None:
+    """Read the person's account FOR SHARE until the caller commits, or refuse if not active.
+
+    Disabling an account (support) writes its row and then undoes what the person
+    made that could outlive them (API keys, open invitations): one that commits
+    first is seen here; one that comes later waits for the caller's commit and then
+    finds what it wrote.
+    """
+    status = db.session.scalar(
+        sa.select(User.status).where(User.id == user_id).with_for_update(read=True)
+    )
+    if status != "active":
+        raise Unauthorized("The account can no longer act.")
 
 
 def user_by_email(normalized: str, *, hold: bool = False) -> User | None:

@@ -14,7 +14,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from idp import changes
-from idp.accounts.models import User
+from idp.accounts.service import hold_active_account
 from idp.apikeys.keyformat import generate_key, hash_key, parse_lookup_id
 from idp.apikeys.models import ChannelApiKey
 from idp.auth.enforce import enforce
@@ -22,7 +22,7 @@ from idp.channels.models import Channel
 from idp.consent.events import actor_fields, announce
 from idp.consent.models import ConsentGrant, GrantChannel
 from idp.consent.queries import active_grant, grant_facts, partners_granted_channel
-from idp.errors import DomainError, NotFound, Unauthorized
+from idp.errors import DomainError, NotFound
 from idp.extensions import db
 from idp.ids import PREFIXES, new_id
 from idp.timeutil import isoformat, utcnow
@@ -122,17 +122,10 @@ def create_key(
 
 
 def _hold_active_account(user_id: str) -> None:
-    """Read the person's account FOR SHARE until the key commits, or refuse if it is not active.
-
-    Disabling an account revokes its organizations' keys: one disabling that commits
-    first is seen here; one that comes later waits for this key and then revokes it.
-    Taken before the channel, in the order a disabling takes the account and keys.
-    """
-    status = db.session.scalar(
-        sa.select(User.status).where(User.id == user_id).with_for_update(read=True)
-    )
-    if status != "active":
-        raise Unauthorized("The account can no longer act.")
+    """``hold_active_account`` until the key commits: a disabling that comes later waits
+    for this key and then revokes it. Taken before the channel, in the order a disabling
+    takes the account and keys."""
+    hold_active_account(user_id)
 
 
 def _announce(

@@ -32,6 +32,7 @@ from idp.accounts.models import User
 from idp.accounts.service import (
     EmailTaken,
     checked_password_hash,
+    hold_active_account,
     hub_name,
     parse_address,
     user_by_email,
@@ -133,6 +134,10 @@ def _pending_clause():
 
 def create_invitation(actor: Actor, partner_id: str, email: str, role: str) -> Invitation:
     """Invite ``email`` to the partner with ``role`` and email the accept link."""
+    if actor.user_id is not None:
+        # Until the invitation commits: a disabling of the inviter either came first
+        # (refused here) or waits, and then revokes this invitation with the others.
+        hold_active_account(actor.user_id)
     partner = _partner(partner_id)
     address = parse_address(email)
     if role not in ROLES_BY_HUB["partner"]:

@@ -250,3 +250,28 @@ def test_the_database_refuses_a_second_open_invitation_for_an_address(client, wo
     with pytest.raises(IntegrityError):
         db.session.commit()
     db.session.rollback()
+
+
+def test_an_account_disabled_meanwhile_invites_nobody(client, world):
+    """Its token was valid when the request began; the account is read again, held until
+    the invitation commits, so a disabling either comes first (refused) or revokes it."""
+    from idp.errors import Unauthorized
+    from idp.orgs import invitations
+    from policies.actor import Actor
+
+    owner = world["users"]["acme_owner"]
+    actor = Actor(
+        hub="partner",
+        organization_id=world["orgs"]["acme"].id,
+        roles=frozenset({"owner"}),
+        user_id=owner.id,
+    )
+    owner.status = "disabled"
+    db.session.commit()
+
+    with pytest.raises(Unauthorized):
+        invitations.create_invitation(actor, world["orgs"]["acme"].id, "x@example.com", "owner")
+
+    db.session.rollback()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Invitation)) == 0
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 0
