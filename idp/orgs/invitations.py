@@ -224,27 +224,36 @@ def _revoke_where(who: dict, reason: str, *criteria) -> int:
     ).all()
     revoked = 0
     for invitation in candidates:
-        result = db.session.execute(
-            sa.update(Invitation)
-            .where(
-                Invitation.id == invitation.id,
-                Invitation.accepted_at.is_(None),
-                Invitation.revoked_at.is_(None),
-            )
-            .values(revoked_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount == 1:
-            record_event(
-                "invitation.revoked",
-                **who,
-                target_type="invitation",
-                target_id=invitation.id,
-                organization_id=invitation.organization_id,
-                reason=reason,
-            )
+        if _revoke_if_open(invitation.id):
+            _record_revoked(who, invitation, reason)
             revoked += 1
     return revoked
+
+
+def _revoke_if_open(invitation_id: str) -> bool:
+    """Revoke the invitation unless it was accepted or revoked meanwhile (compare-and-set)."""
+    result = db.session.execute(
+        sa.update(Invitation)
+        .where(
+            Invitation.id == invitation_id,
+            Invitation.accepted_at.is_(None),
+            Invitation.revoked_at.is_(None),
+        )
+        .values(revoked_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def _record_revoked(who: dict, invitation: Invitation, reason: str | None = None) -> None:
+    record_event(
+        "invitation.revoked",
+        **who,
+        target_type="invitation",
+        target_id=invitation.id,
+        organization_id=invitation.organization_id,
+        reason=reason,
+    )
 
 
 def list_pending_invitations(partner_id: str) -> list[Invitation]:
@@ -269,28 +278,12 @@ def revoke_invitation(actor: Actor, partner_id: str, invitation_id: str) -> None
     if invitation.revoked_at is None:
         # Compare-and-set: the invitee may accept between the read above and this write,
         # and an accepted invitation must not also read as revoked.
-        revoked = db.session.execute(
-            sa.update(Invitation)
-            .where(
-                Invitation.id == invitation.id,
-                Invitation.accepted_at.is_(None),
-                Invitation.revoked_at.is_(None),
-            )
-            .values(revoked_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
-        if revoked.rowcount != 1:
+        if not _revoke_if_open(invitation.id):
             db.session.rollback()
             if db.session.get(Invitation, invitation_id).accepted_at is not None:
                 raise Conflict("This invitation was accepted already.", code=INVITATION_ACCEPTED)
             return  # revoked meanwhile by another request: the outcome asked for
-        record_event(
-            "invitation.revoked",
-            **actor_fields(actor),
-            target_type="invitation",
-            target_id=invitation.id,
-            organization_id=partner_id,
-        )
+        _record_revoked(actor_fields(actor), invitation)
     db.session.commit()
 
 
