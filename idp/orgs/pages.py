@@ -6,7 +6,7 @@ from flask import Blueprint, render_template, request
 
 from idp.errors import DomainError, InvalidInput
 from idp.login.service import TooManyAttempts
-from idp.orgs import invitations
+from idp.orgs import acceptance, invitations
 from idp.ratelimits import rate_limited, succeeded
 from idp.web import message_page, sign_in_link
 
@@ -36,7 +36,7 @@ def accept():
     """Show what accepting means for this address, and accept on POST."""
     token = request.values.get("token", "")
     try:
-        opened = invitations.open_invitation(token)
+        opened = acceptance.open_invitation(token)
         if request.method == "GET":
             return _page(opened, token)
         password = request.form.get("password", "")
@@ -45,7 +45,7 @@ def accept():
         ):
             return _page(opened, token, {"password_confirm": ["The two passwords differ."]}, 422)
         try:
-            user = invitations.accept_invitation(token, password, address=request.remote_addr or "")
+            user = acceptance.accept_invitation(token, password, address=request.remote_addr or "")
         except InvalidInput as exc:
             return _page(opened, token, exc.fields, 422)
         except TooManyAttempts as exc:

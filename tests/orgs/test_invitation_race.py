@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from idp.audit.models import AuditEvent
 from idp.errors import Conflict
 from idp.extensions import db
-from idp.orgs import invitations
+from idp.orgs import acceptance, invitations
 from idp.orgs.models import Invitation, Membership
 from idp.outbox.models import OutboxMessage
 from idp.support.controls import disable_account
@@ -36,7 +36,7 @@ def test_revoking_an_invitation_accepted_meanwhile_is_409_and_keeps_it_accepted(
 
     def accept():
         with app.app_context():
-            invitations.accept_invitation(token, NEW_PASSWORD, address="192.0.2.1")
+            acceptance.accept_invitation(token, NEW_PASSWORD, address="192.0.2.1")
 
     with app.app_context():
         invitation = db.session.scalar(sa.select(Invitation))  # the owner's page loaded it
@@ -155,9 +155,9 @@ def test_an_account_disabled_while_it_accepts_an_invitation_joins_no_partner_aft
         return disable_account(support, user_id, ticket="SUP-5", reason="compromised").status
 
     competitor = Competitor(app_ctx, disable)
-    pause_before(monkeypatch, invitations, pause_at, competitor)
+    pause_before(monkeypatch, acceptance, pause_at, competitor)
     with contextlib.suppress(invitations.AccountDisabled):  # the disabling came first
-        invitations.accept_invitation(token, PASSWORD, address="192.0.2.1")
+        acceptance.accept_invitation(token, PASSWORD, address="192.0.2.1")
     assert competitor.finish() == "disabled"
     _assert_joined_only_before("account.disabled", user_id, partner_id)
 
@@ -176,8 +176,8 @@ def test_an_invitation_is_not_accepted_by_an_account_moved_off_its_address_meanw
         ).email
 
     competitor = Competitor(app_ctx, reassign)
-    pause_before(monkeypatch, invitations, pause_at, competitor)
+    pause_before(monkeypatch, acceptance, pause_at, competitor)
     with contextlib.suppress(Conflict):  # the reassignment came first: refused
-        invitations.accept_invitation(token, PASSWORD, address="192.0.2.1")
+        acceptance.accept_invitation(token, PASSWORD, address="192.0.2.1")
     assert competitor.finish() == "pat@elsewhere.example"
     _assert_joined_only_before("account.email_reassigned", user_id, partner_id)
