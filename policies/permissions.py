@@ -21,6 +21,7 @@ class Permission(StrEnum):
     INVITATIONS_CREATE = "invitations:create"
     INVITATIONS_READ = "invitations:read"
     INVITATIONS_REVOKE = "invitations:revoke"
+    MEMBERS_MANAGE = "members:manage"
     MEMBERS_READ = "members:read"
     OAUTH_CLIENTS_MANAGE = "oauth_clients:manage"
     SUPPORT_ACCOUNTS_DISABLE = "support_accounts:disable"

@@ -62,6 +62,7 @@ ROLE_PERMISSIONS: MappingProxyType = MappingProxyType(
                     P.INVITATIONS_CREATE,
                     P.INVITATIONS_READ,
                     P.INVITATIONS_REVOKE,
+                    P.MEMBERS_MANAGE,
                     P.OAUTH_CLIENTS_MANAGE,
                     P.WEBHOOKS_MANAGE,
                 },

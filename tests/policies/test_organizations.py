@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from policies.actor import Actor
-from policies.organizations import can, can_act_in_org
+from policies.organizations import can, can_act_in_org, can_remove_member, keeps_an_owner
 from policies.permissions import Permission as P
 
 ACME, GLOBEX, BAKERY = "pa_acme", "pa_globex", "cl_bakery"
@@ -105,3 +105,38 @@ def test_roles_without_a_permission_are_denied_and_say_which():
 def test_several_roles_add_up():
     actor = person("partner", ACME, "member", "owner")
     assert can_act_in_org(actor, P.INVITATIONS_REVOKE, ACME, "partner")
+
+
+@pytest.mark.parametrize(
+    ("actor", "org", "member", "allowed", "code"),
+    [
+        (person("partner", ACME, "owner"), ACME, "usr_other", True, "ok"),
+        (person("partner", ACME, "member"), ACME, "usr_x", True, "ok"),  # leaving
+        (person("partner", ACME, "member"), ACME, "usr_other", False, "forbidden"),
+        (person("partner", GLOBEX, "owner"), ACME, "usr_other", False, "not_found"),
+        (person("partner", GLOBEX, "owner"), ACME, "usr_x", False, "not_found"),
+        (person("client", BAKERY, "owner"), BAKERY, "usr_other", False, "not_found"),
+        (machine("partner", ACME, "clients:read"), ACME, "usr_other", False, "forbidden"),
+    ],
+)
+def test_owners_remove_members_and_members_leave(actor, org, member, allowed, code):
+    decision = can_remove_member(actor, org, member)
+    assert (bool(decision), decision.code) == (allowed, code)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "other_owners", "allowed"),
+    [
+        ("owner", "member", 0, False),
+        ("owner", None, 0, False),
+        ("owner", "member", 1, True),
+        ("owner", None, 2, True),
+        ("owner", "owner", 0, True),
+        ("member", None, 0, True),
+        ("member", "owner", 0, True),
+    ],
+)
+def test_an_organization_keeps_an_owner(before, after, other_owners, allowed):
+    decision = keeps_an_owner(before, after, other_owners)
+    assert bool(decision) is allowed
+    assert decision.code == ("ok" if allowed else "last_owner")
