@@ -82,9 +82,13 @@ def sessions_page():
 
 
 def _sessions(user, errors: dict, status: int = 200, headers: dict | None = None):
-    logins = sessions.open_logins(user)
     page = render_template(
-        SESSIONS_TEMPLATE, user=user, logins=logins, others=sessions.OTHERS, errors=errors
+        SESSIONS_TEMPLATE,
+        user=user,
+        logins=sessions.open_logins(user),
+        unlisted_apps=sessions.unlisted_apps(user),
+        others=sessions.OTHERS,
+        errors=errors,
     )
     return page, status, headers or {}
 

@@ -36,6 +36,7 @@ from idp.extensions import db
 from idp.login.models import LoginSession
 from idp.login.service import check_password, forgive
 from idp.login.session import login_idle_limit, login_max_age, login_user, session_id
+from idp.oauth.models import TokenFamily
 from idp.oauth.revocation import revoke_families_outside_login, revoke_login_families
 from idp.timeutil import utcnow
 
@@ -106,10 +107,37 @@ def other_logins(user: User) -> list[str]:
     return [row.id for row in _open(user) if row.id != here]
 
 
+def unlisted_apps(user: User) -> int:
+    """How many live token families of the account no listed login holds.
+
+    Those of logins that no longer count (idle or too old), whose apps' refresh
+    tokens live on: only "every other browser" ends them, short of a new password.
+    """
+    listed = [row.id for row in _open(user)]
+    return db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(TokenFamily)
+        .where(
+            TokenFamily.user_id == user.id,
+            TokenFamily.revoked_at.is_(None),
+            TokenFamily.expires_at > utcnow(),
+            sa.or_(
+                TokenFamily.login_session_id.is_(None),
+                TokenFamily.login_session_id.not_in(listed),
+            ),
+        )
+    )
+
+
 def _chosen(user: User, which: str) -> list[str]:
-    """The ids of the other open logins ``which`` names (``OTHERS``: all), or raise."""
+    """The ids of the other open logins ``which`` names (``OTHERS``: all), or raise.
+
+    ``OTHERS`` with no other login listed still ends the apps no listed login holds.
+    """
     ids = other_logins(user)
     chosen = ids if which == OTHERS else [i for i in ids if _handle(i) == which]
+    if which == OTHERS and not chosen and unlisted_apps(user):
+        return chosen
     if not chosen:
         message = "No other browser is signed in." if which == OTHERS else GONE
         raise InvalidInput(message, fields={"login": [message]})

@@ -294,3 +294,38 @@ def test_signing_out_everywhere_else_ends_the_apps_of_logins_that_went_idle(
 
     assert refresh(elsewhere.http, renewed.get_json()["refresh_token"]).status_code == 400
     assert refresh(here.http, ours["refresh_token"]).status_code == 200
+
+
+def test_apps_of_logins_no_longer_listed_are_named_and_signed_out(app, partner_world):
+    """No other browser is listed, but an idle login's app still renews its tokens: the
+    page says so and offers the button, which ends that app and nothing of this browser."""
+    owner = partner_world["owner"]
+    elsewhere = Flow(BrowserClient(app), nonce="theirs")
+    theirs = tokens_for(elsewhere, owner.email, partner_world["acme"].id)
+    db.session.execute(sa.update(LoginSession).values(last_seen_at=utcnow() - timedelta(hours=13)))
+    db.session.commit()
+    here = Flow(BrowserClient(app), nonce="ours")
+    ours = tokens_for(here, owner.email, partner_world["acme"].id)
+
+    page = here.http.get(PAGE).text
+    assert len(ROW.findall(page)) == 1  # this browser only
+    assert "1 app sign-in from browsers no longer listed here" in page
+    assert 'value="others"' in page
+
+    assert _end(here.http, "others").status_code == 200
+
+    assert refresh(elsewhere.http, theirs["refresh_token"]).status_code == 400
+    assert refresh(here.http, ours["refresh_token"]).status_code == 200
+    assert "no longer listed" not in here.http.get(PAGE).text
+
+
+def test_with_nothing_else_signed_in_every_other_browser_is_refused(app, partner_world):
+    here = Flow(BrowserClient(app))
+    tokens_for(here, partner_world["owner"].email, partner_world["acme"].id)
+    page = here.http.get(PAGE).text
+    assert 'value="others"' not in page and "no longer listed" not in page
+
+    resp = _end(here.http, "others")
+
+    assert resp.status_code == 422
+    assert "No other browser is signed in." in resp.text
