@@ -65,6 +65,14 @@ class TokenExchangeGrant(IssuingGrant, grants.BaseGrant, grants.TokenEndpointMix
             user.last_organization_id = self.request.target_organization_id
             db.session.flush()
         db.session.execute(_ACCOUNT_KEY_SHARE, {"user_id": user.id})
+        # The roles again, now the row is held: a membership ended or a role taken by
+        # an owner who held the row first (``idp.orgs.members``) is seen here; one that
+        # comes later waits for this family and then revokes it.
+        _, roles = user_with_roles(user.id, self.request.target_organization_id)
+        if not roles:
+            user.last_organization_id = chosen_before
+            raise InvalidTargetError("You are not a member of this organization.")
+        self.request.idp_roles = roles
         # FOR SHARE until this request commits: a revocation of the subject family
         # waits for the new family, then finds it and revokes it too; one that came
         # first is seen here.

@@ -187,6 +187,34 @@ def revoke_user_tokens(user_id: str, reason: str, *, actor_id: str | None = None
     return _revoke_all(_live_families(user_id), reason, actor_id)
 
 
+def revoke_organization_tokens(
+    user_id: str, organization_id: str, reason: str, *, actor_id: str | None = None
+) -> int:
+    """Revoke ``user_id``'s live families for ``organization_id`` and spend their codes for it
+    not yet exchanged; how many families. The caller commits, holding the account's row.
+
+    For a membership that ends or loses a role: the roles are in the access
+    tokens. Families exchanged from these into the person's other
+    organizations stay, as at a refresh that finds the membership ended. A code
+    exchanged meanwhile either claimed its row first (its family is found here,
+    the claim holding the account's row) or finds it spent.
+    """
+    db.session.execute(
+        db.update(AuthorizationCode)
+        .where(
+            AuthorizationCode.user_id == user_id,
+            AuthorizationCode.organization_id == organization_id,
+            AuthorizationCode.used_at.is_(None),
+        )
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    families = _live_families(user_id, TokenFamily.organization_id == organization_id)
+    for family in families:
+        _revoke(family, reason, actor_id)
+    return len(families)
+
+
 def _live_families(user_id: str, *conditions) -> list[TokenFamily]:
     """The unrevoked families of ``user_id`` that meet ``conditions`` (the user_id index)."""
     return db.session.scalars(
