@@ -147,6 +147,7 @@ def _register_blueprints(app: Flask) -> None:
     from idp.oauth.server import init_oauth
     from idp.oauth.views import blp as oauth_blp
     from idp.openapi import document_security
+    from idp.orgs.member_views import blp as members_blp
     from idp.orgs.pages import bp as orgs_pages_bp
     from idp.orgs.views import blp as invitations_blp
     from idp.support.pages import blp as support_pages_blp
@@ -165,6 +166,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(account_pages_bp)
     app.register_blueprint(mfa_pages_bp)
     register_api(app, invitations_blp)
+    register_api(app, members_blp)
     app.register_blueprint(orgs_pages_bp)
     register_api(app, apikeys_blp)
     register_api(app, consent_blp)

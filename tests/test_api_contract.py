@@ -85,6 +85,7 @@ BAD_FLAG = Err(422, "invalid_input", query="include_revoked=perhaps")
 NOT_GRANTED = Err(403, "grant_required", params={"channel_id": "{a_terminated}"})
 NO_KEY_SCOPE = Err(403, "scope_required", params={"channel_id": "{b_live}"})
 NO_WEBHOOK = Err(404, "no_webhook_endpoint", actor="q_owner", params={"partner_id": "{q}"})
+OWN_MEMBERSHIP = {"membership_id": "{p_owner_membership}"}  # p_owner's, the only owner's
 
 
 def _body_op(method: str, path: str, *errors: Err) -> tuple[tuple[str, str], Case]:
@@ -360,6 +361,44 @@ CASES: dict[tuple[str, str], Case] = dict(
             ("POST", "/v1/partners/{partner_id}/webhook-deliveries/{attempt_id}/redeliver"),
             Case("p_owner", {**P, "attempt_id": "attempt"}, errors=(MEMBER_FORBIDDEN,)),
         ),
+        # ----------------------------------------------------------------- members
+        (
+            ("GET", "/v1/partners/{partner_id}/members"),
+            Case("p_owner", P, errors=(NOT_A_MEMBER, NO_SCOPE, BAD_CURSOR, BAD_LIMIT)),
+        ),
+        (
+            ("GET", "/v1/clients/{client_id}/members"),
+            Case(
+                "a_owner",
+                A,
+                errors=(Err(404, "not_found", actor="p_owner"), BAD_CURSOR, BAD_LIMIT),
+            ),
+        ),
+        _body_op(
+            "PATCH",
+            "/v1/partners/{partner_id}/members/{membership_id}",
+            MEMBER_FORBIDDEN,  # a member making themselves owner
+            NOT_A_MEMBER,
+            NO_SCOPE,
+            Err(422, "invalid_input", body={"role": "admin"}),
+            # p_owner, the partner's only owner, stepping down (before p_member's promotion)
+            Err(409, "last_owner", params=OWN_MEMBERSHIP, body={"role": "member"}),
+        ),
+        (
+            ("DELETE", "/v1/partners/{partner_id}/members/{membership_id}"),
+            Case(
+                "p_owner",
+                {**P, "membership_id": "p_member_membership"},
+                errors=(
+                    # A member may leave, but not remove another member (here the owner).
+                    Err(403, "forbidden", actor="p_member", params=OWN_MEMBERSHIP),
+                    NOT_A_MEMBER,
+                    NO_SCOPE,
+                    Err(409, "last_owner", params=OWN_MEMBERSHIP),  # the only owner leaving
+                    Err(404, "not_found", after=True),
+                ),
+            ),
+        ),
     ]
 )
 
@@ -378,7 +417,6 @@ def contract_world(app, client, receiver) -> World:  # noqa: F811 (the fixture's
         p = db.session.get(Organization, ids["p"])
         a = db.session.get(Organization, ids["a"])
         q = make_org("partner", "Partner Q")
-        p_member = make_user("partner", p, "member")
         a_member = make_user("client", a, "member")
         q_owner = make_user("partner", q, "owner")
         taken = make_user("partner", email="taken.address@example.com").email
@@ -395,12 +433,10 @@ def contract_world(app, client, receiver) -> World:  # noqa: F811 (the fixture's
         make_grant(c, p, [c_suspended])
         ids["q_grant"] = make_grant(a, q, [db.session.get(Channel, ids["a_live"])]).id
         auth["support_agent"] = bearer_for(agent, support)
-        auth["p_member"] = bearer_for(p_member, p)
         auth["p_machine"] = bearer_for(None, p, client_id=ids["p_app"], scope="openid")
         auth["a_member"] = bearer_for(a_member, a)
         auth["q_owner"] = bearer_for(q_owner, q)
         ids["taken_email"] = taken
-        ids["p_member_email"] = p_member.email
         db.session.remove()
 
     def call(method, url, actor, body=None):

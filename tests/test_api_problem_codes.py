@@ -33,7 +33,8 @@ from idp.channels.models import Channel
 from idp.errors import PROBLEM_JSON
 from idp.extensions import db
 from idp.oauth.clients import MAX_CLIENTS_PER_PARTNER
-from idp.orgs.models import Membership
+from idp.orgs import invitations, members
+from idp.orgs.models import Invitation, Membership
 from idp.support.controls import disable_account
 from idp.webhooks import service as webhook_service
 from policies.actor import Actor
@@ -251,3 +252,157 @@ def test_a_partner_user_disabled_while_generating_a_key_gets_none(
     app, client, app_ctx, monkeypatch
 ):
     _generate_a_key_while_disabled(app, client, monkeypatch, "partner")
+
+
+def _an_owner_disabled_while_acting(app, client, monkeypatch, partner, module, method, url, body):
+    """The partner's owner sends ``method url`` while support disables them: refused, with
+    nothing of the request written (the owner's own account is held until it commits)."""
+    admin, owner_id = _support_admin(), partner.actor.user_id
+    db.session.commit()
+    db.session.remove()
+    disabling = Competitor(
+        app, lambda: disable_account(admin, owner_id, ticket="SUP-9", reason="taken over")
+    )
+    pause_before(monkeypatch, module, "hold_active_account", disabling)
+    res = client.open(url, method=method, json=body, headers=partner.bearer)
+    disabling.finish()
+    assert (res.status_code, res.get_json()["code"]) == (401, "unauthorized")
+
+
+def _member_of(partner) -> str:
+    """A new member of ``partner``: their membership's id."""
+    person = make_user("partner", partner.org, "member")
+    db.session.commit()
+    return person.memberships[0].id
+
+
+@reaches("PATCH /v1/partners/{partner_id}/members/{membership_id} 401 unauthorized")
+def test_an_owner_disabled_while_changing_a_role_changes_nothing(app, client, partner, monkeypatch):
+    membership = _member_of(partner)
+    url = f"/v1/partners/{partner.id}/members/{membership}"
+    _an_owner_disabled_while_acting(
+        app, client, monkeypatch, partner, members, "PATCH", url, {"role": "owner"}
+    )
+    assert _roles(partner.id)[membership] == "member"
+
+
+@reaches("DELETE /v1/partners/{partner_id}/members/{membership_id} 401 unauthorized")
+def test_an_owner_disabled_while_removing_a_member_removes_nobody(
+    app, client, partner, monkeypatch
+):
+    membership = _member_of(partner)
+    url = f"/v1/partners/{partner.id}/members/{membership}"
+    _an_owner_disabled_while_acting(app, client, monkeypatch, partner, members, "DELETE", url, None)
+    assert membership in _roles(partner.id)
+
+
+@reaches("POST /v1/partners/{partner_id}/invitations 401 unauthorized")
+def test_an_owner_disabled_while_inviting_invites_nobody(app, client, partner, monkeypatch):
+    url = f"/v1/partners/{partner.id}/invitations"
+    body = {"email": "new.person@example.com", "role": "owner"}
+    _an_owner_disabled_while_acting(
+        app, client, monkeypatch, partner, invitations, "POST", url, body
+    )
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Invitation)) == 0
+
+
+def _owners_of(partner) -> tuple[SimpleNamespace, SimpleNamespace]:
+    """``partner``'s owner (its token, actor and membership id) and a second owner (token and
+    membership id)."""
+    person = make_user("partner", partner.org, "owner")
+    db.session.commit()
+    memberships = dict(
+        db.session.execute(
+            sa.select(Membership.user_id, Membership.id).where(
+                Membership.organization_id == partner.id
+            )
+        ).all()
+    )
+    first = SimpleNamespace(
+        actor=partner.actor, bearer=partner.bearer, membership=memberships[partner.actor.user_id]
+    )
+    second = SimpleNamespace(
+        bearer=bearer_for(person, partner.org), membership=memberships[person.id]
+    )
+    db.session.remove()
+    return first, second
+
+
+def _roles(partner_id: str) -> dict[str, str]:
+    """Each membership's role in the partner, by membership id."""
+    db.session.remove()
+    query = sa.select(Membership.id, Membership.role).where(
+        Membership.organization_id == partner_id
+    )
+    return dict(db.session.execute(query).all())
+
+
+def _while_the_other_owner(app, monkeypatch, change) -> Competitor:
+    """``change`` commits while the request, its token checked, has read no membership yet.
+
+    The request was sent when both were owners, and its token says it is one.
+    """
+    other = Competitor(app, change)
+    pause_before(monkeypatch, members, "_locked", other)
+    return other
+
+
+@reaches("PATCH /v1/partners/{partner_id}/members/{membership_id} 403 forbidden")
+def test_of_two_owners_demoting_each_other_at_once_the_second_is_no_longer_owner(
+    app, client, partner, monkeypatch
+):
+    first, second = _owners_of(partner)
+    demoting = _while_the_other_owner(
+        app,
+        monkeypatch,
+        lambda: members.change_role(first.actor, partner.id, second.membership, "member"),
+    )
+    res = client.patch(
+        f"/v1/partners/{partner.id}/members/{first.membership}",
+        json={"role": "member"},
+        headers=second.bearer,
+    )
+    demoting.finish()
+
+    assert (res.status_code, res.get_json()["code"]) == (403, "forbidden")
+    assert _roles(partner.id) == {first.membership: "owner", second.membership: "member"}
+
+
+@reaches("PATCH /v1/partners/{partner_id}/members/{membership_id} 409 last_owner")
+def test_of_two_owners_stepping_down_at_once_the_second_is_the_last_owner(
+    app, client, partner, monkeypatch
+):
+    first, second = _owners_of(partner)
+    stepping_down = _while_the_other_owner(
+        app,
+        monkeypatch,
+        lambda: members.change_role(first.actor, partner.id, first.membership, "member"),
+    )
+    res = client.patch(
+        f"/v1/partners/{partner.id}/members/{second.membership}",
+        json={"role": "member"},
+        headers=second.bearer,
+    )
+    stepping_down.finish()
+
+    assert (res.status_code, res.get_json()["code"]) == (409, "last_owner")
+    assert _roles(partner.id) == {first.membership: "member", second.membership: "owner"}
+
+
+@reaches("DELETE /v1/partners/{partner_id}/members/{membership_id} 409 last_owner")
+def test_of_two_owners_leaving_at_once_the_second_is_the_last_owner(
+    app, client, partner, monkeypatch
+):
+    first, second = _owners_of(partner)
+    leaving = _while_the_other_owner(
+        app,
+        monkeypatch,
+        lambda: members.remove_member(first.actor, partner.id, first.membership),
+    )
+    res = client.delete(
+        f"/v1/partners/{partner.id}/members/{second.membership}", headers=second.bearer
+    )
+    leaving.finish()
+
+    assert (res.status_code, res.get_json()["code"]) == (409, "last_owner")
+    assert _roles(partner.id) == {second.membership: "owner"}

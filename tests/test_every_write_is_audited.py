@@ -367,6 +367,17 @@ API_WRITES: dict[tuple[str, str], Write] = {
         Operation("p_owner", {"partner_id": "p", "attempt_id": "attempt"}, {}),
         _prepare_delivery,
     ),
+    # The member's account is the target of both (the membership id is in before/after).
+    ("PATCH", "/v1/partners/{partner_id}/members/{membership_id}"): Write(
+        ("membership.role_changed",), "p_member"
+    ),
+    ("DELETE", "/v1/partners/{partner_id}/members/{membership_id}"): Write(
+        # The owner removes the member; the member's token for the partner is revoked with
+        # it, and that event's action must be on the README's list too.
+        ("membership.removed",),
+        "p_member",
+        Operation("p_owner", {"partner_id": "p", "membership_id": "p_member_membership"}, {}),
+    ),
 }
 
 # /v1 writes that record no audit event, each with the reason.

@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from idp.extensions import db
+from idp.orgs.models import Membership
 from tests.channels.conftest import provisioning_bearer
 from tests.conftest import empty_database
 from tests.consent.factories import CONSENT_REDIRECT, make_consent_client, make_grant
@@ -119,6 +120,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("PUT", "/v1/partners/{partner_id}/webhook"): Operation(
         "p_owner", {"partner_id": "p"}, {"url": "https://hooks.partner.example/idp"}
     ),
+    # A promotion: always allowed (a demotion could leave the partner without an owner).
+    ("PATCH", "/v1/partners/{partner_id}/members/{membership_id}"): Operation(
+        "p_owner", {"partner_id": "p", "membership_id": "p_member_membership"}, {"role": "owner"}
+    ),
 }
 
 # The documented properties of each operation's body (checked against /openapi.json below,
@@ -160,6 +165,7 @@ PROPERTIES: dict[tuple[str, str], tuple[str, ...]] = {
     ),
     ("POST", "/v1/channels/{channel_id}/status"): ("status", "reason"),
     ("PUT", "/v1/partners/{partner_id}/webhook"): ("url",),
+    ("PATCH", "/v1/partners/{partner_id}/members/{membership_id}"): ("role",),
 }
 
 OP_IDS = [f"{m} {p}" for m, p in OPERATIONS]
@@ -272,6 +278,7 @@ def build_world(app) -> World:
         make_grant(a, p, [a_live])
         p_app = make_consent_client(p)
         p_owner = make_user("partner", p, "owner")
+        p_member = make_user("partner", p, "member")
         a_owner = make_user("client", a, "owner")
         admin = make_user("support", support, "admin")
         t_active = make_user("partner", email="target.active@example.com")
@@ -280,8 +287,21 @@ def build_world(app) -> World:
         t_two_step = make_user("partner", email="target.two.step@example.com")
         turn_on_two_step(t_two_step)
         db.session.commit()
+        membership = {
+            user_id: membership_id
+            for user_id, membership_id in db.session.execute(
+                sa.select(Membership.user_id, Membership.id).where(
+                    Membership.organization_id == p.id
+                )
+            )
+        }
         ids = {
             "p": p.id,
+            # The partner's only owner, and a member of it (who holds a token for it).
+            "p_owner_membership": membership[p_owner.id],
+            "p_member": p_member.id,
+            "p_member_email": p_member.email,
+            "p_member_membership": membership[p_member.id],
             "a": a.id,
             "a_live": a_live.id,
             "waba": a_live.waba_id,
@@ -294,6 +314,7 @@ def build_world(app) -> World:
         }
         auth = {
             "p_owner": bearer_for(p_owner, p),
+            "p_member": bearer_for(p_member, p),
             "a_owner": bearer_for(a_owner, a),
             "support_admin": bearer_for(admin, support),
             "provisioning": provisioning_bearer(support),
@@ -305,6 +326,7 @@ def build_world(app) -> World:
         "channel_id": ids["waba"],
         "waba_id": ids["a_live"],
         "user_id": ids["p"],
+        "membership_id": ids["p_member"],
     }
     return World(ids, auth, other)
 
@@ -850,6 +872,14 @@ QUERY_OPERATIONS: dict[str, tuple[Operation, tuple[str, ...]]] = {
     ),
     "/v1/partners/{partner_id}/webhook-deliveries": (
         Operation("p_owner", {"partner_id": "p"}, {}),
+        ("limit", "cursor"),
+    ),
+    "/v1/partners/{partner_id}/members": (
+        Operation("p_owner", {"partner_id": "p"}, {}),
+        ("limit", "cursor"),
+    ),
+    "/v1/clients/{client_id}/members": (
+        Operation("a_owner", {"client_id": "a"}, {}),
         ("limit", "cursor"),
     ),
 }

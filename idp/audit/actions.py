@@ -40,6 +40,8 @@ KNOWN_ACTIONS: tuple[str, ...] = (
     "login.recovery_code_used",
     "login.signed_out",
     "login.succeeded",
+    "membership.removed",
+    "membership.role_changed",
     "oauth_client.created",
     "oauth_client.deleted",
     "oauth_client.previous_secret_expired",

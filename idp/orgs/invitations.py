@@ -148,8 +148,8 @@ def create_invitation(actor: Actor, partner_id: str, email: str, role: str) -> I
 
 def _close_expired(actor: Actor, partner_id: str, email_normalized: str) -> None:
     """Revoke the address's expired open invitation, so that a new one may be sent."""
-    _revoke_where(
-        actor_fields(actor),
+    revoke_invitations_where(
+        actor,
         "expired; a new invitation to the address replaces it",
         Invitation.organization_id == partner_id,
         Invitation.email_normalized == email_normalized,
@@ -163,16 +163,18 @@ def revoke_invitations_by(user_id: str, *, actor: Actor, reason: str) -> int:
     An account that support disables may have been taken over: the invitations
     it sent (an owner's, perhaps to its taker) must not let anyone in after it.
     """
-    return _revoke_where(
-        actor_fields(actor), reason, Invitation.invited_by_id == user_id, pending_clause()
+    return revoke_invitations_where(
+        actor, reason, Invitation.invited_by_id == user_id, pending_clause()
     )
 
 
-def _revoke_where(who: dict, reason: str, *criteria) -> int:
+def revoke_invitations_where(actor: Actor | None, reason: str, *criteria) -> int:
     """Revoke the open invitations meeting ``criteria``, each on the audit log; how many.
 
-    Each one by compare-and-set: one accepted meanwhile stays accepted.
+    Each one by compare-and-set: one accepted meanwhile stays accepted. The
+    caller commits.
     """
+    who = actor_fields(actor)
     candidates = db.session.scalars(
         sa.select(Invitation).where(
             Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None), *criteria

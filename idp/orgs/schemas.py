@@ -25,3 +25,35 @@ class InvitationOut(Schema):
     invited_by_id = fields.String(allow_none=True)
     created_at = Timestamp(required=True)
     expires_at = Timestamp(required=True)
+
+
+class MemberOut(Schema):
+    """One member of an organization: the membership, and whose it is."""
+
+    id = fields.String(
+        required=True, attribute="membership.id", metadata={"example": "mem_7f2q..."}
+    )
+    organization_id = fields.String(required=True, attribute="membership.organization_id")
+    user_id = fields.String(required=True, attribute="membership.user_id")
+    email = fields.String(required=True, attribute="user.email")
+    name = fields.String(allow_none=True, attribute="user.name")
+    role = fields.String(required=True, attribute="membership.role")
+    account_status = fields.String(
+        required=True,
+        attribute="user.status",
+        metadata={"description": "``active``, ``disabled``, or ``email_conflict`` (held)."},
+    )
+    joined_at = Timestamp(required=True, attribute="membership.created_at")
+
+
+class MemberPageOut(Schema):
+    """A page of members, longest-standing first."""
+
+    items = fields.List(fields.Nested(MemberOut), required=True)
+    next_cursor = fields.String(allow_none=True)
+
+
+class MemberRoleIn(Schema):
+    """The role to give a partner's member."""
+
+    role = fields.String(required=True, validate=validate.OneOf(ROLES_BY_HUB["partner"]))
