@@ -286,6 +286,20 @@ def test_an_owner_disabled_while_changing_a_role_changes_nothing(app, client, pa
     assert _roles(partner.id)[membership] == "member"
 
 
+@reaches("PATCH /v1/partners/{partner_id}/members/{membership_id} 409 member_inactive")
+def test_a_disabled_member_cannot_be_made_owner(client, partner):
+    person = make_user("partner", partner.org, "member", status="disabled")
+    db.session.commit()
+    membership = person.memberships[0].id
+    res = client.patch(
+        f"/v1/partners/{partner.id}/members/{membership}",
+        json={"role": "owner"},
+        headers=partner.bearer,
+    )
+    assert (res.status_code, res.get_json()["code"]) == (409, "member_inactive")
+    assert _roles(partner.id)[membership] == "member"
+
+
 @reaches("DELETE /v1/partners/{partner_id}/members/{membership_id} 401 unauthorized")
 def test_an_owner_disabled_while_removing_a_member_removes_nobody(
     app, client, partner, monkeypatch

@@ -20,10 +20,8 @@ blp = Blueprint(
     ),
 )
 
-CHANGING = problem_responses(
-    r401=("No valid access token, or the account can no longer act", Unauthorized),
-    r409=("The partner's only owner cannot stop being one", members.LastOwner),
-)
+NO_LONGER_ACTS = ("No valid access token, or the account can no longer act", Unauthorized)
+LAST_OWNER = "The partner's only active owner cannot stop being one"
 
 
 @blp.route("/partners/<string:partner_id>/members", methods=["GET"])
@@ -49,7 +47,16 @@ def list_client_members(args: dict, client_id: str):
 @require_auth
 @blp.arguments(MemberRoleIn)
 @blp.response(200, MemberOut)
-@blp.doc(**CHANGING)
+@blp.doc(
+    **problem_responses(
+        r401=NO_LONGER_ACTS,
+        r409=(
+            f"{LAST_OWNER}, or a disabled or held account cannot be made owner",
+            members.LastOwner,
+            members.MemberInactive,
+        ),
+    )
+)
 def change_role(args: dict, partner_id: str, membership_id: str):
     """Make a member owner or member; losing owner signs them out of this partner."""
     return members.change_role(current_actor(), partner_id, membership_id, args["role"])
@@ -58,7 +65,7 @@ def change_role(args: dict, partner_id: str, membership_id: str):
 @blp.route("/partners/<string:partner_id>/members/<string:membership_id>", methods=["DELETE"])
 @require_auth
 @blp.response(204)
-@blp.doc(**CHANGING)
+@blp.doc(**problem_responses(r401=NO_LONGER_ACTS, r409=(LAST_OWNER, members.LastOwner)))
 def remove(partner_id: str, membership_id: str):
     """Remove a member (owners), or leave (your own membership); their tokens end at once."""
     members.remove_member(current_actor(), partner_id, membership_id)

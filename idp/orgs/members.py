@@ -28,12 +28,14 @@ from idp.accounts.service import hold_active_account
 from idp.audit.service import actor_fields, record_event
 from idp.auth.enforce import enforce
 from idp.channels.cursor import Page, cut, decode
-from idp.errors import Conflict, NotFound
+from idp.errors import Conflict, NotFound, Unauthorized
 from idp.extensions import db
 from idp.oauth.revocation import revoke_organization_tokens
 from idp.orgs.invitations import pending_clause, revoke_invitations_where
 from idp.orgs.models import Invitation, Membership, Organization
+from idp.orgs.service import acting_now
 from idp.outbox.service import enqueue_templated_email
+from idp.support.service import has_held_address
 from policies.actor import Actor
 from policies.organizations import can_act_in_org, can_remove_member, keeps_an_owner
 from policies.permissions import Permission
@@ -42,9 +44,15 @@ HUB_NAMES = {"partner": "Partner Hub", "client": "Client Hub"}
 
 
 class LastOwner(Conflict):
-    """The change would leave the organization without an owner."""
+    """The change would leave the organization without an active owner."""
 
     code, title = "last_owner", "An organization keeps at least one owner"
+
+
+class MemberInactive(Conflict):
+    """The member's account is disabled or held: it cannot be made owner."""
+
+    code, title = "member_inactive", "This member's account is not active"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +93,8 @@ def change_role(actor: Actor, partner_id: str, membership_id: str, role: str) ->
         db.session.commit()
         return _row(membership)
     _keep_an_owner(partner_id, membership, role)
+    if role == "owner" and not membership.user.is_active:
+        raise MemberInactive("Only an active account can be made owner.")
     membership.role = role
     user, partner = membership.user, membership.organization
     if before == "owner":
@@ -100,8 +110,8 @@ def change_role(actor: Actor, partner_id: str, membership_id: str, role: str) ->
         before={"membership_id": membership.id, "role": before},
         after={"membership_id": membership.id, "role": role},
     )
-    enqueue_templated_email(
-        user.email,
+    _tell(
+        user,
         f"Your role at {partner.name} is now {role}",
         "orgs/email/role_changed.txt",
         partner=partner.name,
@@ -137,8 +147,8 @@ def remove_member(actor: Actor, partner_id: str, membership_id: str) -> None:
         before={"membership_id": membership.id, "role": membership.role},
         after={"left": left},
     )
-    enqueue_templated_email(
-        user.email,
+    _tell(
+        user,
         f"You left {partner.name}" if left else f"You were removed from {partner.name}",
         "orgs/email/membership_removed.txt",
         partner=partner.name,
@@ -161,8 +171,6 @@ def _locked(actor: Actor, partner_id: str, membership_id: str) -> tuple[Membersh
     )
     if partner is None:
         raise NotFound("No such resource.")
-    if actor.user_id is not None:
-        hold_active_account(actor.user_id)
     member_id = db.session.scalar(
         sa.select(Membership.user_id).where(
             Membership.id == membership_id, Membership.organization_id == partner_id
@@ -170,29 +178,47 @@ def _locked(actor: Actor, partner_id: str, membership_id: str) -> tuple[Membersh
     )
     if member_id is None:
         raise NotFound("No such member.")
-    db.session.get(User, member_id, with_for_update=True, populate_existing=True)
+    _hold_accounts(actor.user_id, member_id)
     membership = db.session.get(Membership, membership_id, populate_existing=True)
     if membership is None:  # removed while this request waited for the locks
         raise NotFound("No such member.")
-    roles = db.session.scalars(
-        sa.select(Membership.role).where(
-            Membership.organization_id == partner_id, Membership.user_id == actor.user_id
-        )
-    ).all()
-    return membership, dataclasses.replace(actor, roles=frozenset(roles))
+    return membership, acting_now(actor, partner_id)
+
+
+def _hold_accounts(actor_id: str | None, member_id: str) -> None:
+    """Lock the acting person's account (held active) and the member's (``FOR UPDATE``).
+
+    In the order of their ids, each row once: two people acting on each other in
+    two partners, or one person leaving two partners at once, queue instead of
+    deadlocking.
+    """
+    for user_id in sorted({actor_id, member_id} - {None}):
+        if user_id != member_id:
+            hold_active_account(user_id)
+            continue
+        member = db.session.get(User, user_id, with_for_update=True, populate_existing=True)
+        if user_id == actor_id and not member.is_active:
+            raise Unauthorized("The account can no longer act.")
 
 
 def _keep_an_owner(partner_id: str, membership: Membership, role_after: str | None) -> None:
-    other_owners = db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(Membership)
+    """Refuse a change that leaves the partner without an active owner.
+
+    The other owners' accounts are held ``FOR SHARE``: support disabling one of
+    them waits for this change, and one disabled first is not counted.
+    """
+    other_owners = db.session.scalars(
+        sa.select(User.id)
+        .join(Membership, Membership.user_id == User.id)
         .where(
             Membership.organization_id == partner_id,
             Membership.role == "owner",
             Membership.id != membership.id,
+            User.status == "active",
         )
-    )
-    decision = keeps_an_owner(membership.role, role_after, other_owners)
+        .with_for_update(read=True, of=User)
+    ).all()
+    decision = keeps_an_owner(membership.role, role_after, len(other_owners))
     if not decision:
         raise LastOwner(decision.reason)
 
@@ -211,6 +237,12 @@ def _undo_what_owners_hold(
         Invitation.invited_by_id == membership.user_id,
         pending_clause(),
     )
+
+
+def _tell(user: User, subject: str, template: str, **context) -> None:
+    """Email the member, unless their account is held (its address is a placeholder)."""
+    if not has_held_address(user):
+        enqueue_templated_email(user.email, subject, template, **context)
 
 
 def _row(membership: Membership) -> MemberRow:

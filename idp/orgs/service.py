@@ -1,12 +1,17 @@
-"""The support organization, which every support account and platform client belongs to."""
+"""The support organization, which every support account and platform client belongs to;
+a person's roles in an organization as they are now."""
 
 from __future__ import annotations
 
+import dataclasses
+
+import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from idp.audit.service import record_event
 from idp.extensions import db
-from idp.orgs.models import Organization
+from idp.orgs.models import Membership, Organization
+from policies.actor import Actor
 
 SUPPORT_NAME = "Support"
 
@@ -45,3 +50,21 @@ def support_organization(actor: dict[str, str | None]) -> Organization:
         after={"kind": "support", "name": SUPPORT_NAME},
     )
     return created
+
+
+def acting_now(actor: Actor, organization_id: str) -> Actor:
+    """``actor`` with a person's roles in ``organization_id`` as they are now.
+
+    A token carries the roles of when it was issued; an owner may have taken
+    one away since. Read after the locks that order the request against such a
+    change (``idp.orgs.members``), this is what a policy should judge. A
+    machine's scopes are its own: returned as it is.
+    """
+    if actor.user_id is None:
+        return actor
+    roles = db.session.scalars(
+        sa.select(Membership.role).where(
+            Membership.organization_id == organization_id, Membership.user_id == actor.user_id
+        )
+    )
+    return dataclasses.replace(actor, roles=frozenset(roles))

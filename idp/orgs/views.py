@@ -36,7 +36,7 @@ def _allow(permission: Permission, partner_id: str) -> None:
             "The address is a member already, or has a pending invitation",
             invitations.AlreadyMember,
             invitations.InvitationPending,
-        )
+        ),
     )
 )
 def create(args: dict, partner_id: str):

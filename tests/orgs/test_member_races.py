@@ -28,8 +28,8 @@ from idp.extensions import db
 from idp.oauth import exchange as token_exchange
 from idp.oauth import grants
 from idp.oauth.models import TOKEN_EXCHANGE, AuthorizationCode, TokenFamily
-from idp.orgs import members
-from idp.orgs.models import Membership
+from idp.orgs import invitations, members
+from idp.orgs.models import Invitation, Membership
 from policies.actor import Actor
 from tests.consent.interleave import Competitor, pause_before
 from tests.factories import make_org, make_user
@@ -98,19 +98,18 @@ def _roles(partner_id: str) -> dict[str, str]:
 def _pause_with_locks(monkeypatch, pause: str, competitor: Competitor) -> None:
     """Pause the change of ``members`` with some or all of its locks held.
 
-    ``after_actor_held``: the organization's row and the actor's account are held,
-    the member's account not yet; ``before_revoking``: every lock is held and the
-    last-owner check passed.
+    ``after_organization_held``: the organization's row is held, neither account
+    yet; ``before_revoking``: every lock is held and the last-owner check passed.
     """
-    if pause == "after_actor_held":
-        pause_after(monkeypatch, members, "hold_active_account", competitor)
+    if pause == "after_organization_held":
+        pause_before(monkeypatch, members, "_hold_accounts", competitor)
     else:
         pause_before(monkeypatch, members, "revoke_organization_tokens", competitor)
 
 
 # --- two owners at once ---------------------------------------------------------------
 
-PAUSES = ["after_actor_held", "before_revoking"]
+PAUSES = ["after_organization_held", "before_revoking"]
 # How the second of two owners is refused: demoting or removing the other, it finds
 # its own role taken (403); stepping down or leaving itself, it is the last owner (409).
 REFUSALS = {
@@ -337,3 +336,154 @@ def test_a_member_removed_while_switching_into_the_partner_keeps_no_family_for_i
         assert removing.settled == "waiting", "the removal did not wait for the switch"
     # The login into Globex, which the switch was made from, is not the removal's business.
     assert len(_live_families(world["consultant"], world["globex"])) == 1
+
+
+# --- an owner's invitation racing the loss of their role ---------------------------------
+
+
+def _two_owners() -> tuple[str, str, str]:
+    """A partner with two owners, Ann and Bob: the partner's id, Ann's and Bob's."""
+    acme = make_org("partner", "Acme")
+    ann = make_user("partner", acme, "owner", email="ann@acme.example")
+    bob = make_user("partner", acme, "owner", email="bob@acme.example")
+    db.session.commit()
+    return acme.id, ann.id, bob.id
+
+
+def _pending_invitations() -> int:
+    db.session.expire_all()
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(Invitation).where(Invitation.revoked_at.is_(None))
+    )
+
+
+@pytest.mark.parametrize("change", ["demote", "remove"])
+def test_an_invitation_by_an_owner_who_lost_the_role_meanwhile_is_refused(
+    app_ctx, monkeypatch, change
+):
+    """Bob's request passed the token check as owner; Ann's change commits before it holds
+    Bob's account: it is judged by his role now and refused, and nothing is pending."""
+    acme_id, ann, bob = _two_owners()
+    bobs_membership = _membership_ids(acme_id)[bob]
+    anns = Racer(app_ctx, lambda: _change(change, _actor(acme_id, ann), acme_id, bobs_membership))
+    pause_before(monkeypatch, invitations, "hold_active_account", anns)
+
+    with pytest.raises(Forbidden):
+        invitations.create_invitation(
+            _actor(acme_id, bob), acme_id, "bobs.alt@example.com", "owner"
+        )
+    db.session.rollback()
+    anns.finish()
+
+    assert anns.settled == "done"
+    assert _pending_invitations() == 0
+
+
+@pytest.mark.parametrize("change", ["demote", "remove"])
+def test_an_invitation_waiting_on_an_owners_demotion_is_refused_after_it(
+    app_ctx, monkeypatch, change
+):
+    """Ann's change holds every lock when Bob's invitation request holds his account: it
+    waits for the change, then finds his role gone."""
+    acme_id, ann, bob = _two_owners()
+    bobs_membership = _membership_ids(acme_id)[bob]
+    inviting = Racer(
+        app_ctx,
+        lambda: invitations.create_invitation(
+            _actor(acme_id, bob), acme_id, "bobs.alt@example.com", "owner"
+        ),
+    )
+    pause_before(monkeypatch, members, "revoke_organization_tokens", inviting)
+
+    _change(change, _actor(acme_id, ann), acme_id, bobs_membership)
+
+    with pytest.raises(Forbidden):
+        inviting.finish()
+    assert inviting.settled == "waiting"
+    assert _pending_invitations() == 0
+
+
+@pytest.mark.parametrize("change", ["demote", "remove"])
+def test_an_invitation_that_held_the_owner_first_is_revoked_with_the_role(
+    app_ctx, monkeypatch, change
+):
+    """Bob's invitation holds his account before Ann's change locks it: the change waits for
+    the invitation to commit, then revokes it with the role."""
+    acme_id, ann, bob = _two_owners()
+    bobs_membership = _membership_ids(acme_id)[bob]
+    anns = Racer(app_ctx, lambda: _change(change, _actor(acme_id, ann), acme_id, bobs_membership))
+    pause_after(monkeypatch, invitations, "hold_active_account", anns)
+
+    invitations.create_invitation(_actor(acme_id, bob), acme_id, "bobs.alt@example.com", "owner")
+    anns.finish()
+
+    assert anns.settled == "waiting"
+    assert _pending_invitations() == 0
+
+
+def _change(change: str, actor: Actor, partner_id: str, membership_id: str) -> None:
+    if change == "demote":
+        members.change_role(actor, partner_id, membership_id, "member")
+    else:
+        members.remove_member(actor, partner_id, membership_id)
+
+
+# --- changes in two partners at once ------------------------------------------------------
+
+
+def test_one_person_leaving_two_partners_at_once_queues_instead_of_deadlocking(
+    app_ctx, monkeypatch
+):
+    acme, globex = make_org("partner", "Acme"), make_org("partner", "Globex")
+    make_user("partner", acme, "owner")
+    make_user("partner", globex, "owner")
+    consultant = make_user("partner", acme, "member")
+    db.session.add(Membership.create(consultant, globex, "member"))
+    db.session.commit()
+    acme_id, globex_id, person = acme.id, globex.id, consultant.id
+    leaving_globex = Racer(
+        app_ctx,
+        lambda: members.remove_member(
+            _actor(globex_id, person, "member"), globex_id, _membership_ids(globex_id)[person]
+        ),
+    )
+    pause_after(monkeypatch, members, "_hold_accounts", leaving_globex)
+
+    members.remove_member(
+        _actor(acme_id, person, "member"), acme_id, _membership_ids(acme_id)[person]
+    )
+    leaving_globex.finish()
+
+    assert leaving_globex.settled == "waiting"
+    db.session.expire_all()
+    assert db.session.get(User, person).memberships == []
+
+
+def test_two_owners_removing_each_other_from_two_partners_queue_instead_of_deadlocking(
+    app_ctx, monkeypatch
+):
+    """Ann removes Bob from Acme while Bob removes Ann from Globex: the two changes lock the
+    same two accounts, in the order of their ids, so one waits for the other."""
+    acme, globex = make_org("partner", "Acme"), make_org("partner", "Globex")
+    ann = make_user("partner", acme, "owner")
+    bob = make_user("partner", acme, "owner")
+    make_user("partner", acme, "owner")
+    make_user("partner", globex, "owner")
+    db.session.add_all(
+        [Membership.create(ann, globex, "owner"), Membership.create(bob, globex, "owner")]
+    )
+    db.session.commit()
+    acme_id, globex_id, ann_id, bob_id = acme.id, globex.id, ann.id, bob.id
+    bobs = Racer(
+        app_ctx,
+        lambda: members.remove_member(
+            _actor(globex_id, bob_id), globex_id, _membership_ids(globex_id)[ann_id]
+        ),
+    )
+    pause_after(monkeypatch, members, "_hold_accounts", bobs)
+
+    members.remove_member(_actor(acme_id, ann_id), acme_id, _membership_ids(acme_id)[bob_id])
+    bobs.finish()
+
+    assert bobs.settled == "waiting"
+    assert bob_id not in _roles(acme_id) and ann_id not in _roles(globex_id)

@@ -434,3 +434,47 @@ def test_a_consultant_removed_from_one_partner_keeps_the_other(app, client, worl
     )
     back = _switch(hub.http, globex_token, acme.id)
     assert (back.status_code, back.get_json()["error"]) == (400, "invalid_target")
+
+
+# --------------------------------------------------------------------------- inactive accounts
+
+
+def test_a_disabled_owner_does_not_count_as_the_owner_who_stays(client, world):
+    """Otto's account is disabled: Olga is the only owner who can sign in, so she may not
+    leave or step down (nobody would be left to manage Acme)."""
+    world["users"]["acme_owner2"].status = "disabled"
+    db.session.commit()
+    headers = _headers(world, "acme_owner")
+    for resp in (
+        client.delete(_url(world, member="acme_owner"), headers=headers),
+        client.patch(_url(world, member="acme_owner"), json={"role": "member"}, headers=headers),
+    ):
+        assert (resp.status_code, resp.get_json()["code"]) == (409, "last_owner")
+    assert _roles(world)["olga@acme.example"] == "owner"
+
+
+@pytest.mark.parametrize("status", ["disabled", "email_conflict"])
+def test_an_account_that_is_not_active_cannot_be_made_owner(client, world, status):
+    world["users"]["acme_member"].status = status
+    db.session.commit()
+    resp = client.patch(
+        _url(world, member="acme_member"),
+        json={"role": "owner"},
+        headers=_headers(world, "acme_owner"),
+    )
+    assert (resp.status_code, resp.get_json()["code"]) == (409, "member_inactive")
+    assert _roles(world)["mia@acme.example"] == "member"
+    assert _events("membership.role_changed") == []
+
+
+def test_a_held_account_is_removed_without_mail_to_its_placeholder(client, world):
+    from idp.support.service import held_address
+
+    mia = world["users"]["acme_member"]
+    mia.status = "email_conflict"
+    mia.email = mia.email_normalized = held_address(mia.id)
+    db.session.commit()
+    resp = client.delete(_url(world, member="acme_member"), headers=_headers(world, "acme_owner"))
+    assert resp.status_code == 204
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OutboxMessage)) == 0
+    assert len(_events("membership.removed")) == 1
