@@ -10,11 +10,16 @@ invitations they sent there, as a disabled account does everywhere.
 
 Each change locks, in this order: the organization's row (``FOR NO KEY
 UPDATE``, so that two owners demoting each other queue and the second finds
-itself no longer owner, or the organization's last owner), the acting
-person's account (held active), then the member's account (``FOR UPDATE``,
-which a code exchange or a partner switch of theirs holds ``FOR KEY SHARE``
-while it opens a family: it either committed first, and its family is found
-and revoked, or reads the membership after this change).
+itself no longer owner, or the organization's last owner), then, in the order
+of their ids, the acting person's account (held active, ``FOR SHARE``), the
+member's (``FOR UPDATE``) and, when the member is an owner, the other owners'
+(``FOR SHARE``: a disabling of the owner who would keep the partner waits).
+Changes in two partners touching the same people so queue rather than
+deadlock. A code exchange or a partner switch of the member holds their
+account ``FOR KEY SHARE`` while it opens a family: it either committed first,
+and its family is found and revoked, or reads the membership after this
+change. An owner's invitation holds their account ``FOR SHARE`` and reads
+their role after it (``idp.orgs.invitations``).
 """
 
 from __future__ import annotations
@@ -171,54 +176,75 @@ def _locked(actor: Actor, partner_id: str, membership_id: str) -> tuple[Membersh
     )
     if partner is None:
         raise NotFound("No such resource.")
-    member_id = db.session.scalar(
-        sa.select(Membership.user_id).where(
+    target = db.session.execute(
+        sa.select(Membership.user_id, Membership.role).where(
             Membership.id == membership_id, Membership.organization_id == partner_id
         )
-    )
-    if member_id is None:
+    ).first()
+    if target is None:
         raise NotFound("No such member.")
-    _hold_accounts(actor.user_id, member_id)
+    member_id, role = target
+    # With the partner's row held, its owners change only by joining: these stay owners.
+    keepers = _other_owners(partner_id, membership_id) if role == "owner" else []
+    _hold_accounts(actor.user_id, member_id, keepers)
     membership = db.session.get(Membership, membership_id, populate_existing=True)
     if membership is None:  # removed while this request waited for the locks
         raise NotFound("No such member.")
     return membership, acting_now(actor, partner_id)
 
 
-def _hold_accounts(actor_id: str | None, member_id: str) -> None:
-    """Lock the acting person's account (held active) and the member's (``FOR UPDATE``).
+def _other_owners(partner_id: str, membership_id: str) -> list[str]:
+    return list(
+        db.session.scalars(
+            sa.select(Membership.user_id).where(
+                Membership.organization_id == partner_id,
+                Membership.role == "owner",
+                Membership.id != membership_id,
+            )
+        )
+    )
 
-    In the order of their ids, each row once: two people acting on each other in
+
+def _hold_accounts(actor_id: str | None, member_id: str, keepers: list[str]) -> None:
+    """Lock the accounts a change reads, in the order of their ids, each row once.
+
+    The member's ``FOR UPDATE``; the acting person's ``FOR SHARE``, held active;
+    the other owners who would keep the partner ``FOR SHARE``, so that a
+    disabling of one waits for the change. Two people acting on each other in
     two partners, or one person leaving two partners at once, queue instead of
     deadlocking.
     """
-    for user_id in sorted({actor_id, member_id} - {None}):
-        if user_id != member_id:
+    for user_id in sorted({actor_id, member_id, *keepers} - {None}):
+        if user_id == member_id:
+            member = db.session.get(User, user_id, with_for_update=True, populate_existing=True)
+            if user_id == actor_id and not member.is_active:
+                raise Unauthorized("The account can no longer act.")
+        elif user_id == actor_id:
             hold_active_account(user_id)
-            continue
-        member = db.session.get(User, user_id, with_for_update=True, populate_existing=True)
-        if user_id == actor_id and not member.is_active:
-            raise Unauthorized("The account can no longer act.")
+        else:
+            db.session.execute(
+                sa.select(User.id).where(User.id == user_id).with_for_update(read=True)
+            )
 
 
 def _keep_an_owner(partner_id: str, membership: Membership, role_after: str | None) -> None:
     """Refuse a change that leaves the partner without an active owner.
 
-    The other owners' accounts are held ``FOR SHARE``: support disabling one of
-    them waits for this change, and one disabled first is not counted.
+    The other owners are counted among active accounts, their rows held by
+    ``_hold_accounts``.
     """
-    other_owners = db.session.scalars(
-        sa.select(User.id)
-        .join(Membership, Membership.user_id == User.id)
+    active = db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Membership)
+        .join(User, User.id == Membership.user_id)
         .where(
             Membership.organization_id == partner_id,
             Membership.role == "owner",
             Membership.id != membership.id,
             User.status == "active",
         )
-        .with_for_update(read=True, of=User)
-    ).all()
-    decision = keeps_an_owner(membership.role, role_after, len(other_owners))
+    )
+    decision = keeps_an_owner(membership.role, role_after, active)
     if not decision:
         raise LastOwner(decision.reason)
 
