@@ -28,6 +28,7 @@ from idp.errors import (
     InvalidCursor,
     InvalidInput,
     NotFound,
+    Unauthorized,
 )
 from idp.extensions import api
 
@@ -165,6 +166,11 @@ def _add_codes(answers: dict, status: str, description: str, codes: Iterable[Cod
         description = current["description"]
         codes = [*_listed_codes(current), *codes]
     answers[status] = _problem_response(status, description, codes)
+
+
+# The 401 of a write that holds the person's account active until it commits: support
+# disabled the account while the request was on its way (``hold_active_account``).
+ACCOUNT_NO_LONGER_ACTS = ("No valid access token, or the account can no longer act", Unauthorized)
 
 
 def problem_responses(*, every_role_may: bool = False, **answers: str | tuple) -> dict:

@@ -33,10 +33,13 @@ from idp.channels.models import Channel
 from idp.errors import PROBLEM_JSON
 from idp.extensions import db
 from idp.oauth.clients import MAX_CLIENTS_PER_PARTNER
-from idp.orgs import invitations, members
+from idp.oauth.models import OAuthClient
+from idp.orgs import members
+from idp.orgs import service as orgs_service
 from idp.orgs.models import Invitation, Membership
 from idp.support.controls import disable_account
 from idp.webhooks import service as webhook_service
+from idp.webhooks.models import WebhookEndpoint
 from policies.actor import Actor
 from tests.accounts.helpers import deliver_mail, received_link, submit_form
 from tests.channels.conftest import PROVISIONING_SCOPE, provisioning_bearer
@@ -315,9 +318,62 @@ def test_an_owner_disabled_while_inviting_invites_nobody(app, client, partner, m
     url = f"/v1/partners/{partner.id}/invitations"
     body = {"email": "new.person@example.com", "role": "owner"}
     _an_owner_disabled_while_acting(
-        app, client, monkeypatch, partner, invitations, "POST", url, body
+        app, client, monkeypatch, partner, orgs_service, "POST", url, body
     )
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Invitation)) == 0
+
+
+@reaches("POST /v1/partners/{partner_id}/oauth-clients 401 unauthorized")
+def test_an_owner_disabled_while_creating_a_client_gets_no_secret(
+    app, client, partner, monkeypatch
+):
+    url = f"/v1/partners/{partner.id}/oauth-clients"
+    body = {"name": "Billing sync", "redirect_uris": ["https://acme.example/cb"]}
+    _an_owner_disabled_while_acting(
+        app, client, monkeypatch, partner, orgs_service, "POST", url, body
+    )
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(OAuthClient)) == 0
+
+
+@reaches("POST /v1/partners/{partner_id}/oauth-clients/{client_id}/secret 401 unauthorized")
+def test_an_owner_disabled_while_rotating_a_client_secret_gets_none(
+    app, client, partner, monkeypatch
+):
+    app_client = make_consent_client(partner.org)
+    db.session.commit()
+    client_id, before = app_client.client_id, app_client.client_secret_hash
+    url = f"/v1/partners/{partner.id}/oauth-clients/{client_id}/secret"
+    _an_owner_disabled_while_acting(
+        app, client, monkeypatch, partner, orgs_service, "POST", url, {}
+    )
+    assert db.session.get(OAuthClient, client_id).client_secret_hash == before
+
+
+@reaches("PUT /v1/partners/{partner_id}/webhook 401 unauthorized")
+def test_an_owner_disabled_while_setting_the_webhook_sets_nothing(
+    app, client, partner, monkeypatch
+):
+    url = f"/v1/partners/{partner.id}/webhook"
+    body = {"url": "https://hooks.partner.example/idp"}
+    _an_owner_disabled_while_acting(
+        app, client, monkeypatch, partner, orgs_service, "PUT", url, body
+    )
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(WebhookEndpoint)) == 0
+
+
+@reaches("POST /v1/partners/{partner_id}/webhook/rotate-secret 401 unauthorized")
+def test_an_owner_disabled_while_rotating_the_webhook_secret_gets_none(
+    app, client, partner, monkeypatch
+):
+    set_url = f"/v1/partners/{partner.id}/webhook"
+    body = {"url": "https://hooks.partner.example/idp"}
+    assert client.put(set_url, json=body, headers=partner.bearer).status_code == 200
+    before = db.session.scalar(sa.select(WebhookEndpoint.secret_encrypted))
+    url = f"/v1/partners/{partner.id}/webhook/rotate-secret"
+    _an_owner_disabled_while_acting(
+        app, client, monkeypatch, partner, orgs_service, "POST", url, None
+    )
+    assert db.session.scalar(sa.select(WebhookEndpoint.secret_encrypted)) == before
 
 
 def _owners_of(partner) -> tuple[SimpleNamespace, SimpleNamespace]:

@@ -25,6 +25,7 @@ from idp.consent.queries import active_grant, grant_facts, partners_granted_chan
 from idp.errors import DomainError, NotFound
 from idp.extensions import db
 from idp.ids import PREFIXES, new_id
+from idp.orgs.service import acting_now
 from idp.timeutil import isoformat, utcnow
 from policies.actor import Actor
 from policies.apikeys import ChannelFacts, KeyFacts, can_manage_channel_keys, gateway_accepts
@@ -94,6 +95,8 @@ def create_key(
     """Generate the channel's new key, retire its earlier ones, commit; returns (row, key text)."""
     if actor.user_id is not None:
         _hold_active_account(actor.user_id)
+        # Judged by the roles the person holds now: a removal that came first is seen.
+        actor = acting_now(actor, via_id)
     channel, grant = _authorize(
         actor, Permission.API_KEYS_CREATE, via_kind, via_id, channel_id, lock=True
     )
@@ -122,9 +125,9 @@ def create_key(
 
 
 def _hold_active_account(user_id: str) -> None:
-    """``hold_active_account`` until the key commits: a disabling that comes later waits
-    for this key and then revokes it. Taken before the channel, in the order a disabling
-    takes the account and keys."""
+    """``hold_active_account`` until the key commits: a disabling, or an owner removing
+    the person (``idp.orgs.members``), that comes later waits for this key. Taken before
+    the channel, in the order a disabling takes the account and keys."""
     hold_active_account(user_id)
 
 

@@ -11,8 +11,7 @@ from idp.api_inputs import Blueprint
 from idp.apikeys import service
 from idp.apikeys.schemas import CreatedKeySchema, CreateKeySchema, KeyIdentitySchema, KeySchema
 from idp.auth.bearer import current_actor, require_auth
-from idp.errors import Unauthorized
-from idp.openapi import problem_responses
+from idp.openapi import ACCOUNT_NO_LONGER_ACTS, problem_responses
 
 blp = Blueprint(
     "apikeys",
@@ -46,7 +45,7 @@ def _key_routes(kind: str, path: str):
     )
     creating_refused = problem_responses(
         every_role_may=by_client,
-        r401=("No valid access token, or the account can no longer act", Unauthorized),
+        r401=ACCOUNT_NO_LONGER_ACTS,
         r403=("The channel's status allows no keys", "channel_status")
         if by_client
         else (f"{refusal}, or the channel's status allows no keys", *not_granted, "channel_status"),

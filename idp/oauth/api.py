@@ -13,7 +13,7 @@ from idp.oauth.schemas import (
     CreateClientSchema,
     RotateSecretSchema,
 )
-from idp.openapi import problem_responses
+from idp.openapi import ACCOUNT_NO_LONGER_ACTS, problem_responses
 
 blp = Blueprint(
     "oauth_clients",
@@ -46,6 +46,7 @@ class PartnerClients(MethodView):
     @blp.response(201, ClientWithSecretSchema)
     @blp.doc(
         **problem_responses(
+            r401=ACCOUNT_NO_LONGER_ACTS,
             r409=("The partner has its maximum of clients", service.TooManyClients),
             r422=(
                 "Invalid input, a redirect URI that cannot be matched safely, or a scope "
@@ -85,6 +86,7 @@ class PartnerClientSecret(MethodView):
     @require_auth
     @blp.arguments(RotateSecretSchema, required=False)
     @blp.response(201, ClientWithSecretSchema)
+    @blp.doc(**problem_responses(r401=ACCOUNT_NO_LONGER_ACTS))
     def post(self, body, partner_id, client_id):
         """Rotate the secret; the new one is shown once.
 

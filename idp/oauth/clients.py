@@ -25,6 +25,7 @@ from idp.oauth.models import (
     sha256_hex,
 )
 from idp.oauth.revocation import revoke_family
+from idp.orgs.service import hold_acting_person
 from idp.timeutil import isoformat, utcnow
 from policies.actor import Actor
 from policies.organizations import can_act_in_org
@@ -180,7 +181,7 @@ def create_partner_client(
     scope: str | None = None,
 ) -> tuple[OAuthClient, str]:
     """A partner owner creates a confidential client; the secret is returned this once."""
-    _manage(actor, partner_id)
+    _manage(hold_acting_person(actor, partner_id), partner_id)
     allowed = {str(p) for p in MACHINE_SCOPES["partner"]}
     requested = scope.split() if scope else sorted(allowed)
     if not set(requested) <= allowed:
@@ -250,7 +251,7 @@ def rotate_partner_client_secret(
     The old one keeps working for ``previous_secret_expires_in`` seconds (at
     once it stops, by default).
     """
-    _manage(actor, partner_id)
+    _manage(hold_acting_person(actor, partner_id), partner_id)
     client = _partner_client(partner_id, client_id, lock=True)
     return client, rotate_secret(client, actor_fields(actor), previous_secret_expires_in)
 

@@ -15,11 +15,7 @@ from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
 from idp.accounts.emails import email_hmac
-from idp.accounts.service import (
-    hold_active_account,
-    parse_address,
-    user_by_email,
-)
+from idp.accounts.service import parse_address, user_by_email
 from idp.accounts.tokens import absolute_url, new_link_secret
 from idp.audit.service import actor_fields, record_event
 from idp.auth.enforce import enforce
@@ -27,7 +23,7 @@ from idp.errors import Conflict, DomainError, InvalidInput, NotFound
 from idp.extensions import db
 from idp.ids import PREFIXES, new_id
 from idp.orgs.models import Invitation, Organization
-from idp.orgs.service import acting_now
+from idp.orgs.service import hold_acting_person
 from idp.outbox.service import enqueue_templated_email
 from idp.timeutil import utcnow
 from policies.actor import Actor
@@ -99,16 +95,10 @@ def pending_clause():
 
 def create_invitation(actor: Actor, partner_id: str, email: str, role: str) -> Invitation:
     """Invite ``email`` to the partner with ``role`` and email the accept link."""
-    if actor.user_id is not None:
-        # Until the invitation commits: a disabling of the inviter, or an owner taking
-        # their role away (``idp.orgs.members``), either came first (refused here, by
-        # the roles read after the hold) or waits, and then revokes this invitation.
-        hold_active_account(actor.user_id)
-        enforce(
-            can_act_in_org(
-                acting_now(actor, partner_id), Permission.INVITATIONS_CREATE, partner_id, "partner"
-            )
-        )
+    # Until the invitation commits: a disabling of the inviter, or an owner taking their
+    # role away, either came first (refused) or waits, and then revokes this invitation.
+    actor = hold_acting_person(actor, partner_id)
+    enforce(can_act_in_org(actor, Permission.INVITATIONS_CREATE, partner_id, "partner"))
     partner = _partner(partner_id)
     address = parse_address(email)
     if role not in ROLES_BY_HUB["partner"]:

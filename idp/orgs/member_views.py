@@ -5,8 +5,7 @@ from __future__ import annotations
 from idp.api_inputs import Blueprint
 from idp.auth.bearer import current_actor, require_auth
 from idp.channels.schemas import PageArgs
-from idp.errors import Unauthorized
-from idp.openapi import problem_responses
+from idp.openapi import ACCOUNT_NO_LONGER_ACTS, problem_responses
 from idp.orgs import members
 from idp.orgs.schemas import MemberOut, MemberPageOut, MemberRoleIn
 
@@ -20,7 +19,6 @@ blp = Blueprint(
     ),
 )
 
-NO_LONGER_ACTS = ("No valid access token, or the account can no longer act", Unauthorized)
 LAST_OWNER = "The partner's only active owner cannot stop being one"
 
 
@@ -49,7 +47,7 @@ def list_client_members(args: dict, client_id: str):
 @blp.response(200, MemberOut)
 @blp.doc(
     **problem_responses(
-        r401=NO_LONGER_ACTS,
+        r401=ACCOUNT_NO_LONGER_ACTS,
         r409=(
             f"{LAST_OWNER}, or a disabled or held account cannot be made owner",
             members.LastOwner,
@@ -65,7 +63,7 @@ def change_role(args: dict, partner_id: str, membership_id: str):
 @blp.route("/partners/<string:partner_id>/members/<string:membership_id>", methods=["DELETE"])
 @require_auth
 @blp.response(204)
-@blp.doc(**problem_responses(r401=NO_LONGER_ACTS, r409=(LAST_OWNER, members.LastOwner)))
+@blp.doc(**problem_responses(r401=ACCOUNT_NO_LONGER_ACTS, r409=(LAST_OWNER, members.LastOwner)))
 def remove(partner_id: str, membership_id: str):
     """Remove a member (owners), or leave (your own membership); their tokens end at once."""
     members.remove_member(current_actor(), partner_id, membership_id)

@@ -8,6 +8,7 @@ import dataclasses
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from idp.accounts.service import hold_active_account
 from idp.audit.service import record_event
 from idp.extensions import db
 from idp.orgs.models import Membership, Organization
@@ -68,3 +69,19 @@ def acting_now(actor: Actor, organization_id: str) -> Actor:
         )
     )
     return dataclasses.replace(actor, roles=frozenset(roles))
+
+
+def hold_acting_person(actor: Actor, organization_id: str) -> Actor:
+    """Hold a person's account active until the caller commits; ``actor`` as it acts now.
+
+    For a write that leaves something lasting (a key, a client secret, an
+    invitation, a webhook): a disabling, or an owner removing the person or
+    taking their role (``idp.orgs.members``), either came first (refused:
+    ``Unauthorized`` here, or the policy judging the roles read after the hold)
+    or waits for the caller's commit and then finds what it wrote. A machine
+    is returned as it is.
+    """
+    if actor.user_id is None:
+        return actor
+    hold_active_account(actor.user_id)
+    return acting_now(actor, organization_id)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from idp.api_inputs import Blueprint
 from idp.auth.bearer import current_actor, require_auth
 from idp.auth.enforce import enforce
-from idp.errors import Unauthorized
-from idp.openapi import problem_responses
+from idp.openapi import ACCOUNT_NO_LONGER_ACTS, problem_responses
 from idp.orgs import invitations
 from idp.orgs.invitations import INVITATION_ACCEPTED
 from idp.orgs.schemas import InvitationIn, InvitationOut
@@ -31,7 +30,7 @@ def _allow(permission: Permission, partner_id: str) -> None:
 @blp.response(201, InvitationOut)
 @blp.doc(
     **problem_responses(
-        r401=("No valid access token, or the account can no longer act", Unauthorized),
+        r401=ACCOUNT_NO_LONGER_ACTS,
         r409=(
             "The address is a member already, or has a pending invitation",
             invitations.AlreadyMember,

@@ -17,6 +17,7 @@ from idp.consent.events import actor_fields
 from idp.errors import Conflict, Forbidden, InvalidInput, NotFound
 from idp.extensions import db
 from idp.ids import PREFIXES, new_id, new_time_ordered_id
+from idp.orgs.service import hold_acting_person
 from idp.outbox.models import OutboxMessage
 from idp.timeutil import isoformat, utcnow
 from idp.webhooks.audience import event_data, withheld_because
@@ -152,7 +153,7 @@ def get_endpoint(actor: Actor, partner_id: str) -> WebhookEndpoint:
 
 def set_endpoint(actor: Actor, partner_id: str, url: str) -> tuple[WebhookEndpoint, str | None]:
     """Set the partner's webhook URL; a first URL gets a signing secret, returned only now."""
-    _authorize(actor, P.WEBHOOKS_MANAGE, partner_id)
+    _authorize(hold_acting_person(actor, partner_id), P.WEBHOOKS_MANAGE, partner_id)
     problem = check_webhook_url(url, production=current_app.config["IDP_ENV"] == "production")
     if problem:
         raise InvalidWebhookUrl(problem, fields={"url": [problem]})
@@ -188,7 +189,7 @@ def set_endpoint(actor: Actor, partner_id: str, url: str) -> tuple[WebhookEndpoi
 
 def rotate_secret(actor: Actor, partner_id: str) -> tuple[WebhookEndpoint, str]:
     """Replace the partner's signing secret at once and return the new one (shown once)."""
-    _authorize(actor, P.WEBHOOKS_MANAGE, partner_id)
+    _authorize(hold_acting_person(actor, partner_id), P.WEBHOOKS_MANAGE, partner_id)
     endpoint = endpoint_for(partner_id)
     if endpoint is None:
         raise NoWebhookEndpoint("Set a webhook URL first.")

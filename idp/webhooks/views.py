@@ -7,7 +7,7 @@ from flask.views import MethodView
 from idp.api_inputs import Blueprint
 from idp.auth.bearer import current_actor, require_auth
 from idp.errors import Forbidden, NotFound
-from idp.openapi import problem_responses
+from idp.openapi import ACCOUNT_NO_LONGER_ACTS, problem_responses
 from idp.webhooks import service
 from idp.webhooks.schemas import (
     AttemptListArgs,
@@ -26,13 +26,12 @@ blp = Blueprint(
 )
 
 
-NO_ENDPOINT = problem_responses(
-    r404=(
-        "No such partner for the caller, or no webhook URL is set",
-        NotFound,
-        service.NoWebhookEndpoint,
-    )
+NO_ENDPOINT_404 = (
+    "No such partner for the caller, or no webhook URL is set",
+    NotFound,
+    service.NoWebhookEndpoint,
 )
+NO_ENDPOINT = problem_responses(r404=NO_ENDPOINT_404)
 
 
 def _with_secret(endpoint, secret):
@@ -54,6 +53,7 @@ class PartnerWebhook(MethodView):
     @blp.response(200, EndpointWithSecretSchema)
     @blp.doc(
         **problem_responses(
+            r401=ACCOUNT_NO_LONGER_ACTS,
             r409=("Another change of the URL came first", service.EndpointSetMeanwhile),
             r422=("Invalid input, or a URL events cannot be sent to", service.InvalidWebhookUrl),
         )
@@ -75,7 +75,7 @@ class PartnerWebhook(MethodView):
 class PartnerWebhookSecret(MethodView):
     @require_auth
     @blp.response(200, EndpointWithSecretSchema)
-    @blp.doc(**NO_ENDPOINT)
+    @blp.doc(**problem_responses(r401=ACCOUNT_NO_LONGER_ACTS, r404=NO_ENDPOINT_404))
     def post(self, partner_id):
         """Replace the signing secret at once; the answer carries the new one."""
         endpoint, secret = service.rotate_secret(current_actor(), partner_id)

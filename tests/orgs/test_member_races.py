@@ -23,16 +23,23 @@ import pytest
 import sqlalchemy as sa
 
 from idp.accounts.models import User
+from idp.apikeys import service as apikeys
+from idp.apikeys.models import ChannelApiKey
 from idp.errors import DomainError, Forbidden
 from idp.extensions import db
+from idp.oauth import clients as oauth_clients
 from idp.oauth import exchange as token_exchange
 from idp.oauth import grants
-from idp.oauth.models import TOKEN_EXCHANGE, AuthorizationCode, TokenFamily
+from idp.oauth.models import TOKEN_EXCHANGE, AuthorizationCode, OAuthClient, TokenFamily
 from idp.orgs import invitations, members
-from idp.orgs.models import Invitation, Membership
+from idp.orgs import service as orgs_service
+from idp.orgs.models import Invitation, Membership, Organization
+from idp.webhooks import service as webhooks
+from idp.webhooks.models import WebhookEndpoint
 from policies.actor import Actor
+from tests.consent.factories import make_grant
 from tests.consent.interleave import Competitor, pause_before
-from tests.factories import make_org, make_user
+from tests.factories import make_channel, make_org, make_user
 from tests.oauth.conftest import BrowserClient, Flow, make_hub_clients, refresh, tokens_for
 
 pytestmark = pytest.mark.postgres
@@ -366,7 +373,7 @@ def test_an_invitation_by_an_owner_who_lost_the_role_meanwhile_is_refused(
     acme_id, ann, bob = _two_owners()
     bobs_membership = _membership_ids(acme_id)[bob]
     anns = Racer(app_ctx, lambda: _change(change, _actor(acme_id, ann), acme_id, bobs_membership))
-    pause_before(monkeypatch, invitations, "hold_active_account", anns)
+    pause_before(monkeypatch, orgs_service, "hold_active_account", anns)
 
     with pytest.raises(Forbidden):
         invitations.create_invitation(
@@ -412,7 +419,7 @@ def test_an_invitation_that_held_the_owner_first_is_revoked_with_the_role(
     acme_id, ann, bob = _two_owners()
     bobs_membership = _membership_ids(acme_id)[bob]
     anns = Racer(app_ctx, lambda: _change(change, _actor(acme_id, ann), acme_id, bobs_membership))
-    pause_after(monkeypatch, invitations, "hold_active_account", anns)
+    pause_after(monkeypatch, orgs_service, "hold_active_account", anns)
 
     invitations.create_invitation(_actor(acme_id, bob), acme_id, "bobs.alt@example.com", "owner")
     anns.finish()
@@ -518,3 +525,61 @@ def test_an_owner_leaving_one_partner_while_their_co_owner_is_removed_from_anoth
     assert bob_leaves.settled == "waiting"
     assert _roles(acme_id) == {ann_id: "owner", bob_id: "owner"}
     assert _roles(globex_id) == {mia_id: "owner"}
+
+
+# --- what a person removed meanwhile may still create -------------------------------------
+
+
+def _removed_persons_write(kind: str, partner_id: str, person: str):
+    """A write that leaves something lasting, as the person (a token saying owner) sends it,
+    and how to count what it created."""
+    actor = _actor(partner_id, person)
+    if kind == "oauth_client":
+        return (
+            lambda: oauth_clients.create_partner_client(actor, partner_id, name="Exfiltration"),
+            lambda: db.session.scalar(sa.select(sa.func.count()).select_from(OAuthClient)),
+        )
+    if kind == "webhook":
+        return (
+            lambda: webhooks.set_endpoint(actor, partner_id, "https://hooks.attacker.example/x"),
+            lambda: db.session.scalar(sa.select(sa.func.count()).select_from(WebhookEndpoint)),
+        )
+    business = make_org("client", "Alpha Shoes", onboarding_partner_id=partner_id)
+    channel = make_channel(business, "live")
+    db.session.commit()
+    make_grant(business, db.session.get(Organization, partner_id), [channel])
+    channel_id = channel.id
+    return (
+        lambda: apikeys.create_key(actor, "partner", partner_id, channel_id),
+        lambda: db.session.scalar(sa.select(sa.func.count()).select_from(ChannelApiKey)),
+    )
+
+
+@pytest.mark.parametrize("kind", ["oauth_client", "webhook", "api_key"])
+def test_a_person_removed_between_the_token_check_and_the_write_creates_nothing(
+    app_ctx, monkeypatch, kind
+):
+    """Bob's request passed the token check as owner; Ann removes him before it holds his
+    account: it is judged by his roles now, and nothing lasting is left for him."""
+    acme_id, ann, bob = _two_owners()
+    write, created = _removed_persons_write(kind, acme_id, bob)
+    anns = Racer(
+        app_ctx,
+        lambda: members.remove_member(_actor(acme_id, ann), acme_id, _membership_ids(acme_id)[bob]),
+    )
+    held = apikeys if kind == "api_key" else orgs_service
+    pause_before(
+        monkeypatch,
+        held,
+        "_hold_active_account" if kind == "api_key" else "hold_active_account",
+        anns,
+    )
+
+    with pytest.raises(Forbidden):
+        write()
+    db.session.rollback()
+    anns.finish()
+
+    assert anns.settled == "done"
+    db.session.expire_all()
+    assert created() == 0

@@ -34,11 +34,12 @@ def test_a_partner_server_sees_its_numbers_and_hears_a_status_change(app, live_s
     with app.app_context():
         data = load_demo()
         acme = next(p for p in data["partners"] if p["name"] == "Acme Messaging")
+        alice = next(u for u in data["users"] if u["email"] == "owner@acme.example")
         owner = Actor(
             hub="partner",
             organization_id=acme["id"],
             roles=frozenset({"owner"}),
-            user_id="usr_demo_owner",
+            user_id=alice["id"],
         )
         # Point Acme's webhook at this test's receiver and learn a fresh secret.
         endpoint_for(acme["id"]).url = receiver.url
