@@ -153,10 +153,12 @@ def get_endpoint(actor: Actor, partner_id: str) -> WebhookEndpoint:
 
 def set_endpoint(actor: Actor, partner_id: str, url: str) -> tuple[WebhookEndpoint, str | None]:
     """Set the partner's webhook URL; a first URL gets a signing secret, returned only now."""
-    _authorize(hold_acting_person(actor, partner_id), P.WEBHOOKS_MANAGE, partner_id)
+    _authorize(actor, P.WEBHOOKS_MANAGE, partner_id)
+    # Checked before any lock is taken: in production it looks the host up in DNS.
     problem = check_webhook_url(url, production=current_app.config["IDP_ENV"] == "production")
     if problem:
         raise InvalidWebhookUrl(problem, fields={"url": [problem]})
+    _authorize(hold_acting_person(actor, partner_id), P.WEBHOOKS_MANAGE, partner_id)
     endpoint = endpoint_for(partner_id)
     secret = None
     before = None
