@@ -10,16 +10,15 @@ invitations they sent there, as a disabled account does everywhere.
 
 Each change locks, in this order: the organization's row (``FOR NO KEY
 UPDATE``, so that two owners demoting each other queue and the second finds
-itself no longer owner, or the organization's last owner), then, in the order
-of their ids, the acting person's account (held active, ``FOR SHARE``), the
-member's (``FOR UPDATE``) and, when the member is an owner, the other owners'
-(``FOR SHARE``: a disabling of the owner who would keep the partner waits).
-Changes in two partners touching the same people so queue rather than
-deadlock. A code exchange or a partner switch of the member holds their
-account ``FOR KEY SHARE`` while it opens a family: it either committed first,
-and its family is found and revoked, or reads the membership after this
-change. An owner's invitation holds their account ``FOR SHARE`` and reads
-their role after it (``idp.orgs.invitations``).
+itself no longer owner, or the organization's last active owner), then, in the
+order of their ids, the acting person's account (held active, ``FOR SHARE``)
+and the member's (``FOR UPDATE``), so that changes in two partners touching
+the same two people queue rather than deadlock. A code exchange or a partner
+switch of the member holds their account ``FOR KEY SHARE`` while it opens a
+family: it either committed first, and its family is found and revoked, or
+reads the membership after this change. A write of the member that leaves a
+credential (``idp.orgs.service.hold_acting_person``) holds their account
+``FOR SHARE`` and reads their roles after it.
 """
 
 from __future__ import annotations
@@ -177,61 +176,41 @@ def _locked(actor: Actor, partner_id: str, membership_id: str) -> tuple[Membersh
     if partner is None:
         raise NotFound("No such resource.")
     target = db.session.execute(
-        sa.select(Membership.user_id, Membership.role).where(
+        sa.select(Membership.user_id).where(
             Membership.id == membership_id, Membership.organization_id == partner_id
         )
     ).first()
     if target is None:
         raise NotFound("No such member.")
-    member_id, role = target
-    # With the partner's row held, its owners change only by joining: these stay owners.
-    keepers = _other_owners(partner_id, membership_id) if role == "owner" else []
-    _hold_accounts(actor.user_id, member_id, keepers)
+    _hold_accounts(actor.user_id, target.user_id)
     membership = db.session.get(Membership, membership_id, populate_existing=True)
     if membership is None:  # removed while this request waited for the locks
         raise NotFound("No such member.")
     return membership, acting_now(actor, partner_id)
 
 
-def _other_owners(partner_id: str, membership_id: str) -> list[str]:
-    return list(
-        db.session.scalars(
-            sa.select(Membership.user_id).where(
-                Membership.organization_id == partner_id,
-                Membership.role == "owner",
-                Membership.id != membership_id,
-            )
-        )
-    )
+def _hold_accounts(actor_id: str | None, member_id: str) -> None:
+    """Lock the acting person's account (held active, ``FOR SHARE``) and the member's
+    (``FOR UPDATE``), in the order of their ids, each row once.
 
-
-def _hold_accounts(actor_id: str | None, member_id: str, keepers: list[str]) -> None:
-    """Lock the accounts a change reads, in the order of their ids, each row once.
-
-    The member's ``FOR UPDATE``; the acting person's ``FOR SHARE``, held active;
-    the other owners who would keep the partner ``FOR SHARE``, so that a
-    disabling of one waits for the change. Two people acting on each other in
-    two partners, or one person leaving two partners at once, queue instead of
-    deadlocking.
+    Two people acting on each other in two partners, or one person leaving two
+    partners at once, queue instead of deadlocking.
     """
-    for user_id in sorted({actor_id, member_id, *keepers} - {None}):
-        if user_id == member_id:
-            member = db.session.get(User, user_id, with_for_update=True, populate_existing=True)
-            if user_id == actor_id and not member.is_active:
-                raise Unauthorized("The account can no longer act.")
-        elif user_id == actor_id:
+    for user_id in sorted({actor_id, member_id} - {None}):
+        if user_id != member_id:
             hold_active_account(user_id)
-        else:
-            db.session.execute(
-                sa.select(User.id).where(User.id == user_id).with_for_update(read=True)
-            )
+            continue
+        member = db.session.get(User, user_id, with_for_update=True, populate_existing=True)
+        if user_id == actor_id and not member.is_active:
+            raise Unauthorized("The account can no longer act.")
 
 
 def _keep_an_owner(partner_id: str, membership: Membership, role_after: str | None) -> None:
     """Refuse a change that leaves the partner without an active owner.
 
-    The other owners are counted among active accounts, their rows held by
-    ``_hold_accounts``.
+    The other owners are read, not locked: support may disable one of them at
+    any time (a taken-over account must be stoppable), and no lock here would
+    change that.
     """
     active = db.session.scalar(
         sa.select(sa.func.count())

@@ -496,37 +496,6 @@ def test_two_owners_removing_each_other_from_two_partners_queue_instead_of_deadl
     assert bob_id not in _roles(acme_id) and ann_id not in _roles(globex_id)
 
 
-def test_an_owner_leaving_one_partner_while_their_co_owner_is_removed_from_another_queues(
-    app_ctx, monkeypatch
-):
-    """Ann removes Mia from Acme while Bob leaves Globex, where Mia is the owner who stays:
-    Ann's change locks Ann and Mia, Bob's locks Bob and Mia (to count her), each in the
-    order of their ids; Bob's waits for Mia, and nobody waits for Bob."""
-    acme, globex = make_org("partner", "Acme"), make_org("partner", "Globex")
-    ann = make_user("partner", acme, "owner")
-    bob = make_user("partner", acme, "owner")
-    mia = make_user("partner", acme, "member")
-    db.session.add_all(
-        [Membership.create(bob, globex, "owner"), Membership.create(mia, globex, "owner")]
-    )
-    db.session.commit()
-    acme_id, globex_id, ann_id, bob_id, mia_id = acme.id, globex.id, ann.id, bob.id, mia.id
-    bob_leaves = Racer(
-        app_ctx,
-        lambda: members.remove_member(
-            _actor(globex_id, bob_id), globex_id, _membership_ids(globex_id)[bob_id]
-        ),
-    )
-    pause_after(monkeypatch, members, "_hold_accounts", bob_leaves)
-
-    members.remove_member(_actor(acme_id, ann_id), acme_id, _membership_ids(acme_id)[mia_id])
-    bob_leaves.finish()
-
-    assert bob_leaves.settled == "waiting"
-    assert _roles(acme_id) == {ann_id: "owner", bob_id: "owner"}
-    assert _roles(globex_id) == {mia_id: "owner"}
-
-
 # --- what a person removed meanwhile may still create -------------------------------------
 
 
