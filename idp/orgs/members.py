@@ -1,7 +1,7 @@
 """An organization's members: listed by its people; owners change roles and remove members.
 
 A partner's owners make another member owner or member, or remove them; any
-member may leave. Neither ever leaves a partner without an owner. A role
+member may leave. Neither ever leaves a partner without an active owner. A role
 taken away or a membership ended takes effect at once: the roles are in the
 access tokens, so the person's token families for that organization are
 revoked (they sign in to it again, with what is left) and their codes for it
