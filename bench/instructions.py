@@ -3,9 +3,10 @@
 Wall-clock figures on a shared machine move too much to judge a small change
 by. This replays each scenario's requests (the ones wrk sends) in-process into
 the WSGI application under ``valgrind --tool=callgrind`` and counts the
-instructions of ``--requests`` of them after a warm-up: the same count run
-after run, whatever the neighbours do. System calls and waits for PostgreSQL
-or Redis are not in it, and gunicorn's own share is not either. The database
+instructions of ``--requests`` of them after a warm-up: a count the
+neighbours' load does not move, within about 1% from run to run. System
+calls and waits for PostgreSQL or Redis are not in it, and gunicorn's own
+share is not either. The database
 is the one ``make bench`` seeds at that scale (seeded here when missing).
 
 Needs valgrind and a C compiler (``make bench-instructions`` installs
