@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
+
 from idp.errors import InvalidCursor
 
 DEFAULT_LIMIT = 50
@@ -40,6 +42,14 @@ def decode(cursor: str) -> tuple[datetime, str]:
         return datetime.fromisoformat(moment), str(row_id)
     except (ValueError, TypeError, RecursionError) as exc:  # deep nesting too
         raise InvalidCursor("The cursor is not valid.", fields={"cursor": ["Not valid."]}) from exc
+
+
+def after(query: sa.Select, columns: tuple, cursor: str | None) -> sa.Select:
+    """Keyset: rows strictly after the cursor in ``(time, id)`` order, in that order."""
+    if cursor:
+        moment, row_id = decode(cursor)
+        query = query.where(sa.tuple_(*columns) > (moment, row_id))
+    return query.order_by(*columns)
 
 
 def cut(rows: list, limit: int, key) -> Page:

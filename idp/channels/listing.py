@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import joinedload, selectinload
 
 from idp.auth.enforce import enforce
-from idp.channels.cursor import Page, cut, decode
+from idp.channels.cursor import Page, after, cut
 from idp.channels.models import Channel, Waba
 from idp.channels.numbers import number_search_digits
 from idp.channels.queries import (
@@ -45,14 +45,6 @@ class ClientRow:
     channel_counts: dict[str, int] = field(default_factory=dict)
 
 
-def _after(query: sa.Select, columns: tuple, cursor: str | None) -> sa.Select:
-    """Keyset: rows strictly after the cursor in ``(created_at, id)`` order."""
-    if cursor:
-        created_at, row_id = decode(cursor)
-        query = query.where(sa.tuple_(*columns) > (created_at, row_id))
-    return query.order_by(*columns)
-
-
 def _like(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -83,7 +75,7 @@ def partner_clients(
             .exists()
         )
         query = query.where(granted if grant_state == "active" else ~granted)
-    query = _after(query, (Organization.created_at, Organization.id), cursor)
+    query = after(query, (Organization.created_at, Organization.id), cursor)
     clients = list(db.session.scalars(query.limit(limit + 1)))
     page = cut(clients, limit, lambda c: (c.created_at, c.id))
     ids = [c.id for c in page.items]
@@ -113,7 +105,7 @@ def _channel_rows(
     if number:
         digits = number_search_digits(number)
         query = query.where(Channel.phone_number.like(_like(digits), escape="\\"))
-    query = _after(query, (Channel.created_at, Channel.id), cursor)
+    query = after(query, (Channel.created_at, Channel.id), cursor)
     rows = list(db.session.scalars(query.limit(limit + 1)).unique())
     return cut(rows, limit, lambda ch: (ch.created_at, ch.id))
 

@@ -172,17 +172,7 @@ def revoke_user_tokens(user_id: str, reason: str, *, actor_id: str | None = None
     that a code being issued meanwhile is refused too. Does not commit: the
     caller does. Returns how many families were revoked.
     """
-    now = utcnow()
-    db.session.execute(
-        db.update(AuthorizationCode)
-        .where(
-            AuthorizationCode.user_id == user_id,
-            AuthorizationCode.used_at.is_(None),
-            AuthorizationCode.expires_at > now,
-        )
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    _spend_codes(user_id, AuthorizationCode.expires_at > utcnow())
     end_logins(user_id=user_id)
     return _revoke_all(_live_families(user_id), reason, actor_id)
 
@@ -199,20 +189,24 @@ def revoke_organization_tokens(
     exchanged meanwhile either claimed its row first (its family is found here,
     the claim holding the account's row) or finds it spent.
     """
-    db.session.execute(
-        db.update(AuthorizationCode)
-        .where(
-            AuthorizationCode.user_id == user_id,
-            AuthorizationCode.organization_id == organization_id,
-            AuthorizationCode.used_at.is_(None),
-        )
-        .values(used_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
+    _spend_codes(user_id, AuthorizationCode.organization_id == organization_id)
     families = _live_families(user_id, TokenFamily.organization_id == organization_id)
     for family in families:
         _revoke(family, reason, actor_id)
     return len(families)
+
+
+def _spend_codes(user_id: str, *conditions) -> None:
+    """Mark ``user_id``'s codes not yet exchanged that meet ``conditions`` used: an
+    exchange of one is then refused as a replay."""
+    db.session.execute(
+        db.update(AuthorizationCode)
+        .where(
+            AuthorizationCode.user_id == user_id, AuthorizationCode.used_at.is_(None), *conditions
+        )
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _live_families(user_id: str, *conditions) -> list[TokenFamily]:

@@ -28,10 +28,10 @@ import dataclasses
 import sqlalchemy as sa
 
 from idp.accounts.models import User
-from idp.accounts.service import hold_active_account
+from idp.accounts.service import hold_active_account, hub_name
 from idp.audit.service import actor_fields, record_event
 from idp.auth.enforce import enforce
-from idp.channels.cursor import Page, cut, decode
+from idp.channels.cursor import Page, after, cut
 from idp.errors import Conflict, NotFound, Unauthorized
 from idp.extensions import db
 from idp.oauth.revocation import revoke_organization_tokens
@@ -43,8 +43,6 @@ from idp.support.service import has_held_address
 from policies.actor import Actor
 from policies.organizations import can_act_in_org, can_remove_member, keeps_an_owner
 from policies.permissions import Permission
-
-HUB_NAMES = {"partner": "Partner Hub", "client": "Client Hub"}
 
 
 class LastOwner(Conflict):
@@ -77,12 +75,8 @@ def list_members(
         .join(User, User.id == Membership.user_id)
         .where(Membership.organization_id == organization_id)
     )
-    if cursor:
-        created_at, row_id = decode(cursor)
-        query = query.where(sa.tuple_(Membership.created_at, Membership.id) > (created_at, row_id))
-    rows = db.session.execute(
-        query.order_by(Membership.created_at, Membership.id).limit(limit + 1)
-    ).all()
+    query = after(query, (Membership.created_at, Membership.id), cursor)
+    rows = db.session.execute(query.limit(limit + 1)).all()
     page = cut(rows, limit, lambda row: (row[0].created_at, row[0].id))
     page.items = [MemberRow(membership, user) for membership, user in page.items]
     return page
@@ -102,7 +96,7 @@ def change_role(actor: Actor, partner_id: str, membership_id: str, role: str) ->
     membership.role = role
     user, partner = membership.user, membership.organization
     if before == "owner":
-        _undo_what_owners_hold(
+        _end_access(
             actor, membership, "role_changed", "the owner who sent it is no longer an owner"
         )
     record_event(
@@ -120,7 +114,7 @@ def change_role(actor: Actor, partner_id: str, membership_id: str, role: str) ->
         "orgs/email/role_changed.txt",
         partner=partner.name,
         role=role,
-        hub=HUB_NAMES[partner.kind],
+        hub=hub_name(partner.kind),
         signed_out=before == "owner",
     )
     db.session.commit()
@@ -134,7 +128,7 @@ def remove_member(actor: Actor, partner_id: str, membership_id: str) -> None:
     _keep_an_owner(partner_id, membership, None)
     user, partner = membership.user, membership.organization
     left = actor.user_id == user.id
-    _undo_what_owners_hold(
+    _end_access(
         actor,
         membership,
         "left_organization" if left else "membership_removed",
@@ -156,7 +150,7 @@ def remove_member(actor: Actor, partner_id: str, membership_id: str) -> None:
         f"You left {partner.name}" if left else f"You were removed from {partner.name}",
         "orgs/email/membership_removed.txt",
         partner=partner.name,
-        hub=HUB_NAMES[partner.kind],
+        hub=hub_name(partner.kind),
         left=left,
     )
     db.session.delete(membership)
@@ -228,10 +222,11 @@ def _keep_an_owner(partner_id: str, membership: Membership, role_after: str | No
         raise LastOwner(decision.reason)
 
 
-def _undo_what_owners_hold(
+def _end_access(
     actor: Actor, membership: Membership, tokens_reason: str, invitations_reason: str
 ) -> None:
-    """Revoke the member's tokens for the organization and the invitations they sent there."""
+    """End what the membership gave: the member's tokens for the organization, and the
+    invitations they sent there (only an owner's can be pending)."""
     revoke_organization_tokens(
         membership.user_id, membership.organization_id, tokens_reason, actor_id=actor.subject
     )
